@@ -1,0 +1,41 @@
+/**
+ * The CLI: `run(argv)` parses with yargs, runs one command and returns the exit code; it never
+ * calls process.exit, so tests can call it and streams always flush.
+ */
+import { createRequire } from 'node:module';
+import yargs from 'yargs';
+import { RunError, describeError } from '../io/errors.js';
+import { processCommand } from './commands/process.js';
+import { processIo, stdinArg, type CliIo } from './io.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const parser = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)))
+    .scriptName('payments')
+    .usage('$0 <input|-> [--workers N] [--rejects FILE]')
+    .command(processCommand(io))
+    .example('$0 transactions.csv > accounts.csv', 'process a file')
+    .example('cat tx.csv | $0 - --rejects rejected.csv', 'read stdin, keep the rejected rows')
+    .strict()
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new RunError(message, 2);
+    });
+  try {
+    await parser.parseAsync();
+    return 0;
+  } catch (error) {
+    if (error instanceof RunError) {
+      io.stderr(`payments: ${error.message}\n`);
+      if (error.exitCode === 2 && !error.message.includes('\n')) io.stderr('Run "payments --help" for usage.\n');
+      return error.exitCode;
+    }
+    io.stderr(`payments: failed: ${describeError(error)}\n`);
+    return 1;
+  }
+}

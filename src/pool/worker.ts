@@ -1,0 +1,33 @@
+/**
+ * A shard's worker thread (Piscina task handler). It owns its shard's client actors and journal
+ * partition for the whole run; batches arrive numbered, and one out of order (or a replaced thread
+ * that lost its state) is a fatal error, never silently accepted.
+ */
+import { workerData } from 'node:worker_threads';
+import { ShardEngine } from '../engine/shard-engine.js';
+import { MemoryJournal } from '../journal/memory-journal.js';
+import type { ApplyReply, FinishReply, WorkerConfig, WorkerTask } from './protocol.js';
+
+const config = workerData as WorkerConfig;
+const engine = new ShardEngine(new MemoryJournal());
+let nextSeq = 0;
+
+export default function handleTask(task: WorkerTask): ApplyReply | FinishReply {
+  switch (task.op) {
+    case 'apply': {
+      if (task.seq !== nextSeq) {
+        throw new Error(`shard ${config.shard}: batch ${task.seq} arrived, expected ${nextSeq}`);
+      }
+      nextSeq++;
+      return { rejected: engine.applyBatch(task.batch) };
+    }
+    case 'finish':
+      return {
+        accounts: engine.accounts(),
+        rowsApplied: engine.rowsApplied,
+        eventsAppended: engine.journal.lastSeq,
+        storedTxCount: engine.journal.storedTxCount,
+        indexBytes: engine.journal.indexBytes,
+      };
+  }
+}

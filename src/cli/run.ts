@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { RunError, describeError } from '../io/errors.js';
+import { generateCommand } from './commands/generate.js';
 import { processCommand } from './commands/process.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
 
@@ -15,8 +16,10 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     .scriptName('payments')
     .usage('$0 <input|-> [--workers N] [--rejects FILE]')
     .command(processCommand(io))
+    .command(generateCommand(io))
     .example('$0 transactions.csv > accounts.csv', 'process a file')
     .example('cat tx.csv | $0 - --rejects rejected.csv', 'read stdin, keep the rejected rows')
+    .example('$0 generate -n 100 -c 5 test.csv', 'write a synthetic dataset')
     .strict()
     .version(version)
     .help()

@@ -26,9 +26,9 @@ const wholeMax = Math.floor(unitsMax / unitsPerWhole);
  * largest cost after papaparse itself (see README, "Performance"). It is checked against
  * `parseAmountUnitsDecimal`, the decimal.js reference, by a property test.
  */
-export function parseAmountUnits(text: string): number {
-  const n = text.length;
-  let i = 0;
+export function parseAmountUnits(text: string, start = 0, end = text.length): number {
+  const n = end;
+  let i = start;
   let whole = 0;
   let digits = 0;
   let c = 0;

@@ -8,22 +8,40 @@
  * directly gives exact line numbers and lets the caller's `await` be the backpressure.
  */
 import { open, stat } from 'node:fs/promises';
+import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
 import { readChunkBytes, rowCharsMax } from '../constants.js';
 import { errorCode, runFailure, usageError } from './errors.js';
 
-export interface RowChunk {
+/**
+ * One read's worth of complete rows, in one of two forms:
+ * - `text`: ASCII text with no quote character, ending at a line break (or the end of input). Every
+ *   line is one row and its fields are the text between commas, so the router reads them in place.
+ * - `rows`: papaparse's decoded rows, for text with quotes or non-ASCII characters (RFC 4180 rules,
+ *   line breaks inside quoted fields), or a row carried over from the previous read.
+ */
+export type RowChunk = TextChunk | RowsChunk;
+
+export interface TextChunk {
+  readonly kind: 'text';
+  readonly text: string;
+  readonly firstLine: number;
+  readonly lineCount: number;
+  readonly bytesRead: number;
+}
+
+export interface RowsChunk {
+  readonly kind: 'rows';
   /** Rows as papaparse decodes them (blank lines included, as one empty field). */
   readonly rows: string[][];
   /** Line where row i starts: firstLine + i, unless some row spans lines (quoted line breaks). */
   readonly firstLine: number;
   readonly lines: Float64Array | undefined;
-  /** Input bytes consumed so far, for progress. */
   readonly bytesRead: number;
 }
 
-export function lineOf(chunk: RowChunk, index: number): number {
+export function lineOf(chunk: RowsChunk, index: number): number {
   return chunk.lines === undefined ? chunk.firstLine + index : chunk.lines[index]!;
 }
 
@@ -36,14 +54,13 @@ export interface InputSource {
 /** Opens a path or `-` (stdin); a missing, unreadable or directory input is a usage error (exit 2). */
 export async function openInput(path: string): Promise<InputSource> {
   if (path === '-') {
-    process.stdin.setEncoding('utf8');
     return { name: 'stdin', sizeBytes: undefined, stream: process.stdin };
   }
   try {
     const info = await stat(path);
     if (info.isDirectory()) throw usageError(`${path}: is a directory, not a CSV file`);
     const handle = await open(path, 'r');
-    const stream = handle.createReadStream({ encoding: 'utf8', highWaterMark: readChunkBytes });
+    const stream = handle.createReadStream({ highWaterMark: readChunkBytes });
     return { name: path, sizeBytes: info.size, stream };
   } catch (error) {
     const code = errorCode(error);
@@ -55,65 +72,84 @@ export async function openInput(path: string): Promise<InputSource> {
 }
 
 const newline = '\n'; // CRLF's CR is trimmed with the field's white space; mixed endings work
+const newlineByte = 0x0a; // never part of a multi-byte UTF-8 sequence, so a safe place to cut
 const quote = '"';
 
 export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChunk> {
-  let carry = '';
+  let carryBytes: Buffer | undefined; // bytes after the last line break of the previous read
+  let carryRow = ''; // a row papaparse left open (a quoted field with line breaks)
   let nextLine = 1;
   let bytesRead = 0;
   let first = true;
+
+  function* emit(text: string, ascii: boolean, final: boolean): Generator<RowChunk> {
+    if (carryRow.length === 0 && ascii && text.indexOf(quote) < 0) {
+      if (text.length === 0) return;
+      const lineCount = countLineBreaks(text) + (text.charCodeAt(text.length - 1) === newlineByte ? 0 : 1);
+      yield { kind: 'text', text, firstLine: nextLine, lineCount, bytesRead };
+      nextLine += lineCount;
+      return;
+    }
+    const input = carryRow + text;
+    const parsed = parseRows(input, !final);
+    carryRow = final ? '' : input.substring(parsed.meta.cursor);
+    if (carryRow.length > rowCharsMax) {
+      throw runFailure(`${source.name}:${nextLine + parsed.data.length}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?)`);
+    }
+    if (parsed.data.length === 0) return;
+    const made = makeRowsChunk(parsed.data, nextLine, bytesRead);
+    nextLine = made.nextLine;
+    yield made.chunk;
+  }
+
   try {
     for await (const piece of source.stream) {
-      let text = piece as string;
-      bytesRead += Buffer.byteLength(text);
+      let bytes = piece as Buffer;
+      bytesRead += bytes.length;
       if (first) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
         first = false;
+        if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
       }
-      const input = carry + text;
-      const parsed = parse(input, true);
-      carry = input.substring(parsed.meta.cursor);
-      if (carry.length > rowCharsMax) {
-        throw runFailure(`${source.name}:${nextLine + parsed.data.length}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?)`);
+      if (carryBytes !== undefined) bytes = Buffer.concat([carryBytes, bytes]);
+      const cut = bytes.lastIndexOf(newlineByte) + 1;
+      if (cut === 0) {
+        carryBytes = bytes;
+        if (bytes.length > rowCharsMax) throw runFailure(`${source.name}:${nextLine}: a line longer than ${rowCharsMax} bytes`);
+        continue;
       }
-      if (parsed.data.length === 0) continue;
-      const chunk = makeChunk(parsed.data, nextLine, input.indexOf(quote) >= 0, bytesRead);
-      nextLine = chunk.nextLine;
-      yield chunk.chunk;
+      carryBytes = cut < bytes.length ? Buffer.from(bytes.subarray(cut)) : undefined;
+      const whole = bytes.subarray(0, cut);
+      const ascii = isAscii(whole);
+      yield* emit(whole.toString(ascii ? 'latin1' : 'utf8'), ascii, false);
     }
+    const rest = carryBytes ?? Buffer.alloc(0);
+    const ascii = isAscii(rest);
+    if (rest.length > 0 || carryRow.length > 0) yield* emit(rest.toString(ascii ? 'latin1' : 'utf8'), ascii, true);
   } catch (error) {
     if (error instanceof Error && error.name === 'RunError') throw error;
     throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);
   }
-  if (carry.length > 0) {
-    const parsed = parse(carry, false);
-    yield makeChunk(parsed.data, nextLine, carry.indexOf(quote) >= 0, bytesRead).chunk;
-  }
 }
 
-function parse(input: string, ignoreLastRow: boolean): { data: string[][]; meta: { cursor: number } } {
+function parseRows(input: string, ignoreLastRow: boolean): { data: string[][]; meta: { cursor: number } } {
   const parser = new Papa.Parser({ delimiter: ',', newline, quoteChar: quote });
   return parser.parse(input, 0, ignoreLastRow);
 }
 
-function makeChunk(rows: string[][], firstLine: number, mayHaveQuotes: boolean, bytesRead: number): { chunk: RowChunk; nextLine: number } {
-  if (!mayHaveQuotes) {
-    return { chunk: { rows, firstLine, lines: undefined, bytesRead }, nextLine: firstLine + rows.length };
-  }
+function makeRowsChunk(rows: string[][], firstLine: number, bytesRead: number): { chunk: RowsChunk; nextLine: number } {
   // A quoted field may hold line breaks: each row starts after the lines of the rows before it.
   const lines = new Float64Array(rows.length);
   let line = firstLine;
   for (let i = 0; i < rows.length; i++) {
     lines[i] = line;
-    line += 1 + lineBreaksIn(rows[i]!);
+    line += 1;
+    for (const value of rows[i]!) line += countLineBreaks(value);
   }
-  return { chunk: { rows, firstLine, lines, bytesRead }, nextLine: line };
+  return { chunk: { kind: 'rows', rows, firstLine, lines, bytesRead }, nextLine: line };
 }
 
-function lineBreaksIn(row: readonly string[]): number {
+export function countLineBreaks(text: string): number {
   let count = 0;
-  for (const value of row) {
-    for (let at = value.indexOf(newline); at >= 0; at = value.indexOf(newline, at + 1)) count++;
-  }
+  for (let at = text.indexOf(newline); at >= 0; at = text.indexOf(newline, at + 1)) count++;
   return count;
 }

@@ -1,6 +1,7 @@
 /**
- * SPEC's "well-formed" checks for one CSV row, in SPEC's order. Runs on the parsing thread for every
- * row, so it writes into a reusable `ParsedRow` instead of allocating one.
+ * SPEC's "well-formed" checks for one CSV row, in SPEC's order. They run on the parsing thread for
+ * every row, so they read fields as ranges of the chunk text where they can (no string per field)
+ * and write into a reusable `ParsedRow` instead of allocating one.
  */
 import { invalidAmount, parseAmountUnits } from '../domain/money.js';
 import { reasonCode } from '../domain/rejection.js';
@@ -36,21 +37,34 @@ const invalidAmountReason = reasonCode('invalid_amount');
 const clientMax = 0xffff;
 const txMax = 0xffffffff;
 
-/** Checks one row; on success fills `out` and returns rowOk, otherwise returns the reason code. */
-export function parseRow(fields: readonly string[], layout: ColumnLayout, out: ParsedRow): number {
-  const n = fields.length;
-  if (n < 3 || (!layout.hasHeader && n > 4)) return malformedRow;
-  const typeCode = txTypeCode(field(fields, layout.type));
+/**
+ * Judges a row from its field ranges in `text`: field k spans [starts[k], ends[k]) (already
+ * trimmed); fields past `count`, or past the arrays, are empty. Fills `out` and returns rowOk, or
+ * returns the first failing reason's code.
+ */
+export function judgeRow(
+  text: string,
+  starts: Int32Array,
+  ends: Int32Array,
+  count: number,
+  layout: ColumnLayout,
+  out: ParsedRow,
+): number {
+  if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
+  let k = layout.type;
+  const typeCode = k < count ? typeCodeAt(text, starts[k]!, ends[k]!) : -1;
   if (typeCode < 0) return unknownType;
-  const client = parseWhole(field(fields, layout.client), clientMax);
+  k = layout.client;
+  const client = k < count ? parseWhole(text, clientMax, starts[k]!, ends[k]!) : -1;
   if (client < 0) return invalidClient;
-  const tx = parseWhole(field(fields, layout.tx), txMax);
+  k = layout.tx;
+  const tx = k < count ? parseWhole(text, txMax, starts[k]!, ends[k]!) : -1;
   if (tx < 0) return invalidTx;
   let amount = 0;
   if (carriesAmount(typeCode)) {
-    const text = layout.amount < 0 ? '' : field(fields, layout.amount);
-    if (text.length === 0) return missingAmount;
-    amount = parseAmountUnits(text);
+    k = layout.amount;
+    if (k < 0 || k >= count || starts[k] === ends[k]) return missingAmount;
+    amount = parseAmountUnits(text, starts[k]!, ends[k]!);
     if (amount === invalidAmount) return invalidAmountReason;
   }
   out.typeCode = typeCode;
@@ -58,6 +72,65 @@ export function parseRow(fields: readonly string[], layout: ColumnLayout, out: P
   out.tx = tx;
   out.amount = amount;
   return rowOk;
+}
+
+/** Type code of text[start, end): exact lower-case names without a copy, any other case via one. */
+function typeCodeAt(text: string, start: number, end: number): number {
+  const n = end - start;
+  switch (text.charCodeAt(start)) {
+    case 100: // d
+      if (n === 7 && text.startsWith('deposit', start)) return 0;
+      if (n === 7 && text.startsWith('dispute', start)) return 2;
+      break;
+    case 119: // w
+      if (n === 10 && text.startsWith('withdrawal', start)) return 1;
+      break;
+    case 114: // r
+      if (n === 7 && text.startsWith('resolve', start)) return 3;
+      break;
+    case 99: // c
+      if (n === 10 && text.startsWith('chargeback', start)) return 4;
+      break;
+  }
+  return n > 0 && n <= 10 ? txTypeCode(text.slice(start, end)) : -1;
+}
+
+/** A whole number of digits only, at most `max`; -1 otherwise. Leading zeros are allowed. */
+export function parseWhole(text: string, max: number, start = 0, end = text.length): number {
+  if (end <= start) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+    if (value > max) return -1;
+  }
+  return value;
+}
+
+/** White space as String.prototype.trim sees it, for ASCII text. */
+export function isAsciiSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
+// ---- rows given as decoded fields (papaparse) --------------------------------------------------
+
+const scratchStarts = new Int32Array(4);
+const scratchEnds = new Int32Array(4);
+
+/** judgeRow for a row of decoded field strings (chunks with quotes or non-ASCII text). */
+export function judgeFields(fields: readonly string[], layout: ColumnLayout, out: ParsedRow): number {
+  // Lay the four used fields end to end in one string and judge their ranges.
+  const used = [field(fields, layout.type), field(fields, layout.client), field(fields, layout.tx), layout.amount < 0 ? '' : field(fields, layout.amount)];
+  let at = 0;
+  for (let k = 0; k < 4; k++) {
+    scratchStarts[k] = at;
+    at += used[k]!.length;
+    scratchEnds[k] = at;
+  }
+  const packed: ColumnLayout = { hasHeader: true, type: 0, client: 1, tx: 2, amount: layout.amount < 0 ? -1 : 3 };
+  if (fields.length < 3 || (!layout.hasHeader && fields.length > 4)) return malformedRow;
+  return judgeRow(used.join(''), scratchStarts, scratchEnds, 4, packed, out);
 }
 
 /** A field trimmed of white space; absent fields are empty. */
@@ -76,20 +149,6 @@ function unquoteLoose(text: string): string {
   // Valid only if every inner quote is doubled.
   if (/^(?:[^"]|"")*$/.test(inner)) return inner.replace(/""/g, '"');
   return text;
-}
-
-/** A whole number of digits only, at most `max`; -1 otherwise. Leading zeros are allowed. */
-export function parseWhole(text: string, max: number): number {
-  const n = text.length;
-  if (n === 0) return -1;
-  let value = 0;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    value = value * 10 + c;
-    if (value > max) return -1;
-  }
-  return value;
 }
 
 /** The row's fields as a rejected row echoes them: type, client, tx, amount, trimmed, '' if absent. */

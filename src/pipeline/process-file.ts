@@ -9,11 +9,10 @@
  */
 import { inflightChunksMax } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
-import { lineOf, openInput, readRowChunks, type InputSource } from '../io/csv-reader.js';
+import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
-import { echoFields } from '../io/row.js';
 import { ShardPool } from '../pool/shard-pool.js';
-import type { FinishReply } from '../pool/protocol.js';
+import type { ApplyReply, FinishReply } from '../pool/protocol.js';
 import { ChunkRouter, reasonSlots, type RoutedChunk } from './router.js';
 import type { RejectsSink } from './rejects-sink.js';
 
@@ -58,27 +57,29 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
 }
 
 async function run(source: InputSource, pool: ShardPool, options: ProcessOptions): Promise<ProcessResult> {
-  const router = new ChunkRouter(pool.shards, source.name);
+  const { rejects } = options;
+  const router = new ChunkRouter(pool.shards, source.name, rejects !== undefined);
   const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
-  const pending: Promise<number[]>[] = [];
-  const pendingChunks: RoutedChunk[] = [];
+  // Chunks whose batches are being applied, oldest first. Their rows are kept only to echo
+  // rejected rows, so only when a rejects file was asked for.
+  const pending: { keys: Promise<number[]>; routed: RoutedChunk }[] = [];
   let rowsRead = 0;
 
-  // Writes one completed chunk's rejections, merged across shards into input order.
-  const complete = async (): Promise<void> => {
-    const keys = await pending.shift()!;
-    const routed = pendingChunks.shift()!;
+  // Takes the oldest chunk once all its shards replied; counts and writes its rejections in input order.
+  const completeOldest = async (): Promise<void> => {
+    const { keys: keysDone, routed } = pending.shift()!;
+    const keys = await keysDone;
     keys.sort((a, b) => a - b);
     let text = '';
     for (const key of keys) {
-      const rowIndex = Math.floor(key / reasonSlots);
       const reason = reasonOf(key % reasonSlots);
       rejectedByReason[reason]++;
-      if (options.rejects) {
-        text += formatRejection(lineOf(routed.chunk, rowIndex), echoFields(routed.chunk.rows[rowIndex]!, router.layout!), reason);
+      if (routed.rowAt !== undefined) {
+        const row = routed.rowAt(Math.floor(key / reasonSlots));
+        text += formatRejection(row.line, router.echo(row.fields), reason);
       }
     }
-    if (options.rejects && text.length > 0) await options.rejects.write(text);
+    if (rejects && text.length > 0) await rejects.write(text);
   };
 
   for await (const chunk of readRowChunks(source)) {
@@ -87,23 +88,13 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
     const replies = routed.batches.map((batch, shard) =>
       batch === undefined ? undefined : pool.apply(shard, batch).then((reply) => ({ reply, shard })),
     );
-    const keys = Promise.all(replies).then((done) => {
-      const keys = routed.rejectedKeys;
-      for (const item of done) {
-        if (item === undefined) continue;
-        const indexes = routed.rowIndexes[item.shard]!;
-        const pairs = item.reply.rejected;
-        for (let p = 0; p < pairs.length; p += 2) keys.push(indexes[pairs[p]!]! * reasonSlots + pairs[p + 1]!);
-      }
-      return keys;
-    });
+    const keys = Promise.all(replies).then((done) => rejectionKeys(routed, done));
     keys.catch(() => undefined); // awaited in order below; this only silences the early rejection
-    pending.push(keys);
-    pendingChunks.push(routed);
+    pending.push({ keys, routed });
     options.onProgress?.(chunk.bytesRead, rowsRead);
-    while (pending.length >= inflightChunksMax) await complete();
+    while (pending.length >= inflightChunksMax) await completeOldest();
   }
-  while (pending.length > 0) await complete();
+  while (pending.length > 0) await completeOldest();
 
   const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));
   const accounts = mergeAccounts(finished);
@@ -126,6 +117,21 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
       seenTxBytes: router.seenTxBytes,
     },
   };
+}
+
+/** All of a chunk's rejections as sort keys (row index × reasonSlots + reason code). */
+function rejectionKeys(routed: RoutedChunk, replies: readonly ({ reply: ApplyReply; shard: number } | undefined)[]): number[] {
+  const keys = routed.rejectedKeys;
+  for (const item of replies) {
+    if (item === undefined) continue;
+    const pairs = item.reply.rejected;
+    const indexes = routed.rowIndexes?.[item.shard];
+    for (let p = 0; p < pairs.length; p += 2) {
+      // Without row tracking only the reasons are counted, so any row index will do.
+      keys.push((indexes === undefined ? 0 : indexes[pairs[p]!]!) * reasonSlots + pairs[p + 1]!);
+    }
+  }
+  return keys;
 }
 
 function mergeAccounts(replies: readonly FinishReply[]): AccountRow[] {

@@ -3,24 +3,39 @@
  * global duplicate-tx rule, and encode accepted rows into one batch per shard.
  */
 import { carriesAmount } from '../domain/transaction.js';
-import { lineOf, type RowChunk } from '../io/csv-reader.js';
+import { lineOf, type RowChunk, type RowsChunk, type TextChunk } from '../io/csv-reader.js';
 import { usageError } from '../io/errors.js';
-import { headerlessLayout, isBlankRow, parseRow, readHeader, rowOk, type ColumnLayout, type ParsedRow } from '../io/row.js';
+import {
+  echoFields,
+  headerlessLayout,
+  isAsciiSpace,
+  isBlankRow,
+  judgeFields,
+  judgeRow,
+  readHeader,
+  rowOk,
+  type ColumnLayout,
+  type ParsedRow,
+} from '../io/row.js';
 import { BatchBuilder, duplicateFlag, type TxBatch } from '../pool/batch.js';
 import { shardOf } from '../pool/shard.js';
 import { TxIdSet } from './tx-id-set.js';
 
-/** Rejections are sorted as one number: row index × reasonSlots + reason code. */
+/** Rejections are sorted as one number: row number in the chunk × reasonSlots + reason code. */
 export const reasonSlots = 32;
+/** Field positions kept per text row; a header may name columns up to here. */
+const fieldsTracked = 64;
 
 export interface RoutedChunk {
-  readonly chunk: RowChunk;
   /** Rows rejected here (malformed), as sort keys. */
   readonly rejectedKeys: number[];
-  /** Per shard: its batch (undefined when empty) and, for each batch row, the row's index in the chunk. */
+  /** Per shard: its batch (undefined when empty). */
   readonly batches: (TxBatch | undefined)[];
-  readonly rowIndexes: number[][];
+  /** Per shard, for each batch row, the row's number in the chunk (only when tracking rows). */
+  readonly rowIndexes: number[][] | undefined;
   readonly dataRows: number;
+  /** Echoes a row by its number in the chunk (only when tracking rows). */
+  readonly rowAt: ((row: number) => { line: number; fields: string[] }) | undefined;
 }
 
 export class ChunkRouter {
@@ -28,8 +43,18 @@ export class ChunkRouter {
   private readonly seenTx = new TxIdSet();
   private readonly builders: BatchBuilder[];
   private readonly parsed: ParsedRow = { typeCode: 0, client: 0, tx: 0, amount: 0 };
+  private readonly starts = new Int32Array(fieldsTracked);
+  private readonly ends = new Int32Array(fieldsTracked);
+  private rejectedKeys: number[] = [];
+  private rowIndexes: number[][] | undefined;
+  private dataRows = 0;
 
-  constructor(readonly shards: number, private readonly inputName: string) {
+  /** trackRows: remember where each batch row came from, to write rejected rows (costs memory). */
+  constructor(
+    readonly shards: number,
+    private readonly inputName: string,
+    private readonly trackRows: boolean,
+  ) {
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(1024));
   }
 
@@ -38,41 +63,109 @@ export class ChunkRouter {
   }
 
   route(chunk: RowChunk): RoutedChunk {
-    const { rows } = chunk;
-    const { shards, builders, parsed, seenTx } = this;
-    const rejectedKeys: number[] = [];
-    const rowIndexes: number[][] = Array.from({ length: shards }, () => []);
-    let dataRows = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      if (isBlankRow(row)) continue;
-      let layout = this.layout;
-      if (layout === undefined) {
-        layout = this.detectLayout(row, lineOf(chunk, i));
-        if (layout.hasHeader) continue;
-      }
-      dataRows++;
-      const reason = parseRow(row, layout, parsed);
-      if (reason !== rowOk) {
-        rejectedKeys.push(i * reasonSlots + reason);
-        continue;
-      }
-      let kind = parsed.typeCode;
-      if (carriesAmount(kind) && seenTx.testAndAdd(parsed.tx)) kind |= duplicateFlag;
-      const shard = shards === 1 ? 0 : shardOf(parsed.client, shards);
-      builders[shard]!.push(kind, parsed.client, parsed.tx, parsed.amount, lineOf(chunk, i));
-      rowIndexes[shard]!.push(i);
-    }
-    const batches = builders.map((b) => (b.count > 0 ? b.take() : undefined));
-    return { chunk, rejectedKeys, batches, rowIndexes, dataRows };
+    this.rejectedKeys = [];
+    this.rowIndexes = this.trackRows ? Array.from({ length: this.shards }, (): number[] => []) : undefined;
+    this.dataRows = 0;
+    const rowAt = chunk.kind === 'text' ? this.routeText(chunk) : this.routeRows(chunk);
+    return {
+      rejectedKeys: this.rejectedKeys,
+      batches: this.builders.map((b) => (b.count > 0 ? b.take() : undefined)),
+      rowIndexes: this.rowIndexes,
+      dataRows: this.dataRows,
+      rowAt: this.trackRows ? rowAt : undefined,
+    };
   }
 
-  private detectLayout(row: readonly string[], line: number): ColumnLayout {
-    const header = readHeader(row);
+  /** Quote-free ASCII text: one row per line, fields read in place between commas. */
+  private routeText(chunk: TextChunk): (row: number) => { line: number; fields: string[] } {
+    const { text, firstLine } = chunk;
+    const { starts, ends } = this;
+    const offsets = this.trackRows ? new Int32Array(chunk.lineCount + 1) : undefined;
+    const length = text.length;
+    let lineStart = 0;
+    let nextComma = -1; // first comma at or after the current field; kept across lines (amortised O(n))
+    for (let row = 0; row < chunk.lineCount; row++) {
+      const rowStart = lineStart;
+      let lineEnd = text.indexOf('\n', rowStart);
+      if (lineEnd < 0) lineEnd = length;
+      if (offsets) offsets[row] = rowStart;
+      // Split on commas, trimming each field's range.
+      let count = 0;
+      let fieldStart = rowStart;
+      for (;;) {
+        if (nextComma < fieldStart) {
+          nextComma = text.indexOf(',', fieldStart);
+          if (nextComma < 0) nextComma = length + 1;
+        }
+        const fieldEnd = nextComma < lineEnd ? nextComma : lineEnd;
+        if (count < fieldsTracked) {
+          let s = fieldStart;
+          let e = fieldEnd;
+          while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
+          while (e > s && isAsciiSpace(text.charCodeAt(e - 1))) e--;
+          starts[count] = s;
+          ends[count] = e;
+        }
+        count++;
+        if (fieldEnd === lineEnd) break;
+        fieldStart = fieldEnd + 1;
+      }
+      lineStart = lineEnd + 1;
+      if (count === 1 && starts[0] === ends[0]) continue; // blank line
+      if (this.layout === undefined && this.detectLayout(text.slice(rowStart, lineEnd).split(','), firstLine + row).hasHeader) continue;
+      this.dataRows++;
+      this.accept(judgeRow(text, starts, ends, count, this.layout!, this.parsed), row, firstLine + row);
+    }
+    return (row) => {
+      const start = offsets![row]!;
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = length;
+      return { line: firstLine + row, fields: text.slice(start, end).split(',') };
+    };
+  }
+
+  /** Rows decoded by papaparse (quotes, non-ASCII text). */
+  private routeRows(chunk: RowsChunk): (row: number) => { line: number; fields: string[] } {
+    const { rows } = chunk;
+    for (let row = 0; row < rows.length; row++) {
+      const fields = rows[row]!;
+      if (isBlankRow(fields)) continue;
+      if (this.layout === undefined && this.detectLayout(fields, lineOf(chunk, row)).hasHeader) continue;
+      this.dataRows++;
+      this.accept(judgeFields(fields, this.layout!, this.parsed), row, lineOf(chunk, row));
+    }
+    return (row) => ({ line: lineOf(chunk, row), fields: rows[row]! });
+  }
+
+  /** Records a malformed row, or encodes a well-formed one into its shard's batch. */
+  private accept(reason: number, row: number, line: number): void {
+    if (reason !== rowOk) {
+      this.rejectedKeys.push(row * reasonSlots + reason);
+      return;
+    }
+    const parsed = this.parsed;
+    let kind = parsed.typeCode;
+    if (carriesAmount(kind) && this.seenTx.testAndAdd(parsed.tx)) kind |= duplicateFlag;
+    const shard = this.shards === 1 ? 0 : shardOf(parsed.client, this.shards);
+    this.builders[shard]!.push(kind, parsed.client, parsed.tx, parsed.amount, line);
+    this.rowIndexes?.[shard]!.push(row);
+  }
+
+  private detectLayout(fields: readonly string[], line: number): ColumnLayout {
+    const header = readHeader(fields);
     if (header.kind === 'invalid') {
       throw usageError(`${this.inputName}:${line}: the header has no "${header.missing}" column (expected type, client, tx, amount)`);
     }
-    this.layout = header.kind === 'header' ? header.layout : headerlessLayout;
-    return this.layout;
+    const layout = header.kind === 'header' ? header.layout : headerlessLayout;
+    if (Math.max(layout.type, layout.client, layout.tx, layout.amount) >= fieldsTracked) {
+      throw usageError(`${this.inputName}:${line}: the header's type, client, tx and amount columns must be among its first ${fieldsTracked}`);
+    }
+    this.layout = layout;
+    return layout;
+  }
+
+  /** The echo of a rejected row: its fields as a rejects file shows them. */
+  echo(fields: readonly string[]): string[] {
+    return echoFields(fields, this.layout!);
   }
 }

@@ -2,9 +2,12 @@
  * One single-thread Piscina pool per shard: the shard's state lives in that one thread, so every
  * batch of a shard must reach it. Piscina does not pin tasks to threads, and a balancer that
  * declines a task requeues it at the tail; a pool per shard makes ownership structural instead.
- * Batches are numbered per shard and the worker checks the order.
+ * Piscina may also reorder queued tasks, so each shard's batches are chained: the next is handed to
+ * the pool only when the previous one is done (the caller still keeps several in flight, and the
+ * parser runs ahead). Batches are numbered per shard and the worker checks the order.
  */
 import { Piscina } from 'piscina';
+import { workerYoungGenerationMb } from '../constants.js';
 import type { TxBatch } from './batch.js';
 import type { ApplyReply, FinishReply, WorkerConfig, WorkerTask } from './protocol.js';
 
@@ -13,6 +16,7 @@ const workerFile = new URL('./worker.js', import.meta.url).href;
 export class ShardPool {
   private readonly pools: Piscina[];
   private readonly nextSeq: number[];
+  private readonly tails: Promise<unknown>[];
 
   constructor(readonly shards: number) {
     this.pools = Array.from({ length: shards }, (_, shard) => {
@@ -24,19 +28,29 @@ export class ShardPool {
         maxThreads: 1,
         concurrentTasksPerWorker: 1,
         idleTimeout: Number.POSITIVE_INFINITY,
+        // A small nursery: the engine's garbage is short-lived, and each shard's heap adds to RSS.
+        resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMb },
       });
     });
     this.nextSeq = new Array<number>(shards).fill(0);
+    this.tails = new Array<Promise<unknown>>(shards).fill(Promise.resolve());
   }
 
   apply(shard: number, batch: TxBatch): Promise<ApplyReply> {
     const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch };
-    return this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<ApplyReply>;
+    return this.enqueue(shard, () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<ApplyReply>);
   }
 
   finish(shard: number): Promise<FinishReply> {
     const task: WorkerTask = { op: 'finish' };
-    return this.pools[shard]!.run(task) as Promise<FinishReply>;
+    return this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<FinishReply>);
+  }
+
+  /** Runs `send` after the shard's previous task; a failed task fails every later one. */
+  private enqueue<T>(shard: number, send: () => Promise<T>): Promise<T> {
+    const result = this.tails[shard]!.then(send);
+    this.tails[shard] = result;
+    return result;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,81 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot, runCli } from '../helpers/cli.js';
+
+const fixtureDirs = ['test/fixtures/spec-examples', 'test/fixtures/cases'].map((d) => join(repoRoot, d));
+const cases = fixtureDirs.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.expected.csv'))
+    .map((f) => ({ dir, name: f.replace(/\.expected\.csv$/, '') })),
+);
+const tmp = () => mkdtempSync(join(tmpdir(), 'payments-e2e-'));
+
+describe('fixtures: stdout and rejects byte for byte', () => {
+  for (const { dir, name } of cases) {
+    for (const workers of [1, 3]) {
+      it(`${name} with ${workers} worker(s)`, async () => {
+        const rejects = join(tmp(), 'rejects.csv');
+        const result = await runCli([join(dir, `${name}.csv`), '--workers', String(workers), '--rejects', rejects]);
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(result.stdout).toBe(readFileSync(join(dir, `${name}.expected.csv`), 'utf8'));
+        expect(readFileSync(rejects, 'utf8')).toBe(readFileSync(join(dir, `${name}.rejects.csv`), 'utf8'));
+      });
+    }
+  }
+
+  it('reads standard input given as -', async () => {
+    const dir = fixtureDirs[0]!;
+    const result = await runCli(['-'], { stdin: readFileSync(join(dir, 'locked_account_ops.csv'), 'utf8') });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(readFileSync(join(dir, 'locked_account_ops.expected.csv'), 'utf8'));
+  });
+});
+
+describe('bad invocations and bad files', () => {
+  const expectUsageError = async (args: string[], pattern: RegExp, stdin?: string) => {
+    const result = await runCli(args, { stdin });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(pattern);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  };
+
+  it('a missing file: exit 2, named', () => expectUsageError(['no/such/file.csv'], /no\/such\/file\.csv: no such file/));
+  it('a directory: exit 2', () => expectUsageError(['test'], /test: is a directory/));
+  it('a header without client: exit 2 with file and line', () => expectUsageError(['-'], /stdin:2: the header has no "client" column/, '\nTYPE,1,2,3\n'));
+  it('a header without tx: exit 2', () => expectUsageError(['-'], /stdin:1: the header has no "tx" column/, 'type,client,amount\n'));
+  it('no input argument: exit 2', () => expectUsageError([], /Not enough non-option arguments/));
+  it('--workers out of range: exit 2', async () => {
+    await expectUsageError(['-', '--workers', '0'], /--workers must be a whole number from 1 to 64/);
+    await expectUsageError(['-', '--workers', '65'], /--workers must be a whole number from 1 to 64/);
+    await expectUsageError(['-', '--workers', '1.5'], /--workers/);
+  });
+  it('an unknown option: exit 2', () => expectUsageError(['-', '--frobnicate'], /Unknown argument: frobnicate/));
+  it('an unwritable rejects file: exit 2', () => expectUsageError(['-', '--rejects', '/no/such/dir/r.csv'], /\/no\/such\/dir\/r\.csv: cannot write the rejects file/));
+
+  it('a failure part-way: exit 1, nothing on stdout, no partial rejects file', async () => {
+    const dir = tmp();
+    const input = join(dir, 'runaway.csv');
+    // An unterminated quote swallows the rest of the file into one "row" until the row limit stops it.
+    writeFileSync(input, `deposit,1,1,1\ndeposit,1,2,"${'x'.repeat(1_200_000)}\n`);
+    const rejects = join(dir, 'rejects.csv');
+    const result = await runCli([input, '--rejects', rejects]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/runaway\.csv:2: a row longer than/);
+    expect(readdirSync(dir)).toEqual(['runaway.csv']);
+    expect(existsSync(rejects)).toBe(false);
+  });
+
+  it('--help and --version', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--workers/);
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+  });
+});

@@ -1,0 +1,78 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { TxRecord } from '../../src/domain/account.js';
+import { TxTable } from '../../src/journal/tx-table.js';
+import { TxIdSet } from '../../src/pipeline/tx-id-set.js';
+import { shardOf } from '../../src/pool/shard.js';
+
+describe('TxTable', () => {
+  it('behaves like a Map for any order of ids (sorted pages + out-of-order hash)', () => {
+    const record = fc.record({
+      client: fc.integer({ min: 0, max: 65535 }),
+      kind: fc.constantFrom<'deposit' | 'withdrawal'>('deposit', 'withdrawal'),
+      amount: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      status: fc.constantFrom<TxRecord['status']>('processed', 'disputed', 'chargedBack'),
+    });
+    const tx = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff }));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(tx, record), { maxLength: 400 }), fc.array(tx, { maxLength: 50 }), (writes, probes) => {
+        const table = new TxTable();
+        const model = new Map<number, TxRecord>();
+        for (const [id, r] of writes) {
+          table.set(id, r);
+          model.set(id, r);
+        }
+        expect(table.size).toBe(model.size);
+        for (const id of [...model.keys(), ...probes]) expect(table.get(id)).toEqual(model.get(id));
+        expect(new Map(table.entries())).toEqual(model);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('holds sequential ids at 16 bytes each (plus one page)', () => {
+    const table = new TxTable();
+    const n = 200_000;
+    for (let tx = 1; tx <= n; tx++) table.set(tx, { client: tx & 0xffff, kind: 'deposit', amount: tx, status: 'processed' });
+    expect(table.get(123_456)).toEqual({ client: 123_456 & 0xffff, kind: 'deposit', amount: 123_456, status: 'processed' });
+    expect(table.bytes / n).toBeLessThan(16 * 1.35);
+  });
+});
+
+describe('TxIdSet', () => {
+  it('reports exactly the ids seen before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 0xffffffff })), { maxLength: 3000 }), (ids) => {
+        const set = new TxIdSet();
+        const model = new Set<number>();
+        for (const id of ids) {
+          expect(set.testAndAdd(id)).toBe(model.has(id));
+          model.add(id);
+        }
+        expect(set.size).toBe(model.size);
+      }),
+      { numRuns: 200 },
+    );
+  });
+  it('switches a dense container to a bitmap', () => {
+    const set = new TxIdSet();
+    for (let id = 0; id < 70_000; id++) expect(set.testAndAdd(id)).toBe(false);
+    for (let id = 0; id < 70_000; id += 7) expect(set.testAndAdd(id)).toBe(true);
+    expect(set.bytes).toBeLessThan(70_000 / 4);
+  });
+});
+
+describe('shardOf', () => {
+  it('is stable and within range for every client and shard count', () => {
+    for (const shards of [1, 2, 3, 8, 64]) {
+      const counts = new Array(shards).fill(0);
+      for (let client = 0; client <= 65535; client++) {
+        const shard = shardOf(client, shards);
+        expect(shard).toBe(shardOf(client, shards));
+        counts[shard]++;
+      }
+      // Consecutive ids spread evenly.
+      expect(Math.min(...counts)).toBeGreaterThan((65536 / shards) * 0.9);
+    }
+  });
+});

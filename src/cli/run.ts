@@ -20,6 +20,8 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     .example('$0 transactions.csv > accounts.csv', 'process a file')
     .example('cat tx.csv | $0 - --rejects rejected.csv', 'read stdin, keep the rejected rows')
     .example('$0 generate -n 100 -c 5 test.csv', 'write a synthetic dataset')
+    .env('PAYMENTS') // every option also from the environment: PAYMENTS_WORKERS=4, PAYMENTS_LOG_LEVEL=debug
+    .epilogue('Every option can also be set in the environment as PAYMENTS_<OPTION>, e.g. PAYMENTS_WORKERS=4.')
     .strict()
     .version(version)
     .help()
@@ -35,10 +37,18 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
   } catch (error) {
     if (error instanceof RunError) {
       io.stderr(`payments: ${error.message}\n`);
+      if (wantsStacks(argv)) io.stderr(`${error.stack ?? ''}\n`);
       if (error.exitCode === 2 && !error.message.includes('\n')) io.stderr('Run "payments --help" for usage.\n');
       return error.exitCode;
     }
     io.stderr(`payments: failed: ${describeError(error)}\n`);
+    if (wantsStacks(argv)) io.stderr(`${(error as Error).stack ?? ''}\n`);
+    else io.stderr('Run again with --log-level debug for details.\n');
     return 1;
   }
+}
+
+function wantsStacks(argv: readonly string[]): boolean {
+  const level = argv.find((_, i) => argv[i - 1] === '--log-level') ?? argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ?? process.env.PAYMENTS_LOG_LEVEL;
+  return level === 'debug' || level === 'trace';
 }

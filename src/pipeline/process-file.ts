@@ -9,6 +9,8 @@
  */
 import { inflightChunksMax } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
+import { txTypes } from '../domain/transaction.js';
+import type { LogConfig } from '../ops/logger.js';
 import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
@@ -20,8 +22,11 @@ export interface ProcessOptions {
   readonly input: string;
   readonly workers: number;
   readonly rejects?: RejectsSink;
+  readonly log?: LogConfig;
   /** Called after each chunk is routed, for progress. */
   readonly onProgress?: (bytesRead: number, rowsRead: number) => void;
+  /** Called when a shard has applied a batch, for metrics. */
+  readonly onBatchApplied?: (shard: number, applyMs: number) => void;
 }
 
 export interface RunSummary {
@@ -31,6 +36,7 @@ export interface RunSummary {
   rowsAccepted: number;
   rowsRejected: number;
   rejectedByReason: Record<RejectionReason, number>;
+  rowsByType: Record<string, number>;
   accounts: number;
   lockedAccounts: number;
   workers: number;
@@ -47,7 +53,7 @@ export interface ProcessResult {
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
-  const pool = new ShardPool(options.workers);
+  const pool = new ShardPool(options.workers, options.log ?? { level: 'silent', pretty: false });
   try {
     return await run(source, pool, options);
   } finally {
@@ -86,7 +92,12 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
     const routed = router.route(chunk);
     rowsRead += routed.dataRows;
     const replies = routed.batches.map((batch, shard) =>
-      batch === undefined ? undefined : pool.apply(shard, batch).then((reply) => ({ reply, shard })),
+      batch === undefined
+        ? undefined
+        : pool.apply(shard, batch).then((reply) => {
+            options.onBatchApplied?.(shard, reply.applyMs);
+            return { reply, shard };
+          }),
     );
     const keys = Promise.all(replies).then((done) => rejectionKeys(routed, done));
     keys.catch(() => undefined); // awaited in order below; this only silences the early rejection
@@ -108,6 +119,7 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
       rowsAccepted: rowsRead - rowsRejected,
       rowsRejected,
       rejectedByReason,
+      rowsByType: Object.fromEntries(txTypes.map((type, code) => [type, router.rowsByType[code]!])),
       accounts: accounts.length,
       lockedAccounts: accounts.filter((a) => a.locked).length,
       workers: pool.shards,

@@ -2,7 +2,7 @@
  * The parsing thread's per-row work: find the header, check each row (SPEC "well-formed"), apply the
  * global duplicate-tx rule, and encode accepted rows into one batch per shard.
  */
-import { carriesAmount } from '../domain/transaction.js';
+import { carriesAmount, txTypes } from '../domain/transaction.js';
 import { lineOf, type RowChunk, type RowsChunk, type TextChunk } from '../io/csv-reader.js';
 import { usageError } from '../io/errors.js';
 import {
@@ -48,6 +48,8 @@ export class ChunkRouter {
   private rejectedKeys: number[] = [];
   private rowIndexes: number[][] | undefined;
   private dataRows = 0;
+  /** Well-formed rows by type code, for the run report. */
+  readonly rowsByType = new Float64Array(txTypes.length);
 
   /** trackRows: remember where each batch row came from, to write rejected rows (costs memory). */
   constructor(
@@ -145,6 +147,7 @@ export class ChunkRouter {
     }
     const parsed = this.parsed;
     let kind = parsed.typeCode;
+    this.rowsByType[kind]!++;
     if (carriesAmount(kind) && this.seenTx.testAndAdd(parsed.tx)) kind |= duplicateFlag;
     const shard = this.shards === 1 ? 0 : shardOf(parsed.client, this.shards);
     this.builders[shard]!.push(kind, parsed.client, parsed.tx, parsed.amount, line);

@@ -1,10 +1,12 @@
 /** Messages between the parsing thread and a shard worker (one Piscina task each). */
 import type { AccountsSnapshot } from '../engine/shard-engine.js';
+import type { LogConfig } from '../ops/logger.js';
 import type { TxBatch } from './batch.js';
 
 export interface WorkerConfig {
   readonly shard: number;
   readonly shards: number;
+  readonly log: LogConfig;
 }
 
 export type WorkerTask =
@@ -14,6 +16,7 @@ export type WorkerTask =
 export interface ApplyReply {
   /** Pairs (row index in the batch, rejection reason code). */
   rejected: Uint32Array;
+  applyMs: number;
 }
 
 export interface FinishReply {

@@ -8,6 +8,7 @@
  */
 import { Piscina } from 'piscina';
 import { workerYoungGenerationMb } from '../constants.js';
+import type { LogConfig } from '../ops/logger.js';
 import type { TxBatch } from './batch.js';
 import type { ApplyReply, FinishReply, WorkerConfig, WorkerTask } from './protocol.js';
 
@@ -18,9 +19,12 @@ export class ShardPool {
   private readonly nextSeq: number[];
   private readonly tails: Promise<unknown>[];
 
-  constructor(readonly shards: number) {
+  constructor(
+    readonly shards: number,
+    log: LogConfig,
+  ) {
     this.pools = Array.from({ length: shards }, (_, shard) => {
-      const workerData: WorkerConfig = { shard, shards };
+      const workerData: WorkerConfig = { shard, shards, log };
       return new Piscina({
         filename: workerFile,
         workerData,

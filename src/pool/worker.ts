@@ -6,11 +6,14 @@
 import { workerData } from 'node:worker_threads';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { MemoryJournal } from '../journal/memory-journal.js';
+import { createLogger } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, WorkerConfig, WorkerTask } from './protocol.js';
 
 const config = workerData as WorkerConfig;
+const log = createLogger(config.log, { shard: config.shard });
 const engine = new ShardEngine(new MemoryJournal());
 let nextSeq = 0;
+log.debug('shard worker started');
 
 export default function handleTask(task: WorkerTask): ApplyReply | FinishReply {
   switch (task.op) {
@@ -19,9 +22,14 @@ export default function handleTask(task: WorkerTask): ApplyReply | FinishReply {
         throw new Error(`shard ${config.shard}: batch ${task.seq} arrived, expected ${nextSeq}`);
       }
       nextSeq++;
-      return { rejected: engine.applyBatch(task.batch) };
+      const started = performance.now();
+      const rejected = engine.applyBatch(task.batch);
+      const applyMs = performance.now() - started;
+      log.trace({ seq: task.seq, rows: task.batch.count, rejected: rejected.length / 2, applyMs }, 'batch applied');
+      return { rejected, applyMs };
     }
     case 'finish':
+      log.debug({ rowsApplied: engine.rowsApplied, events: engine.journal.lastSeq, accounts: engine.registry.size }, 'shard finished');
       return {
         accounts: engine.accounts(),
         rowsApplied: engine.rowsApplied,

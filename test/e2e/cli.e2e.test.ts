@@ -17,7 +17,7 @@ describe('fixtures: stdout and rejects byte for byte', () => {
     for (const workers of [1, 3]) {
       it(`${name} with ${workers} worker(s)`, async () => {
         const rejects = join(tmp(), 'rejects.csv');
-        const result = await runCli([join(dir, `${name}.csv`), '--workers', String(workers), '--rejects', rejects]);
+        const result = await runCli([join(dir, `${name}.csv`), '--workers', String(workers), '--rejects', rejects, '--quiet']);
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
         expect(result.stdout).toBe(readFileSync(join(dir, `${name}.expected.csv`), 'utf8'));
@@ -25,6 +25,14 @@ describe('fixtures: stdout and rejects byte for byte', () => {
       });
     }
   }
+
+  it('data/sample.csv gives the output shown in the README', async () => {
+    const rejects = join(tmp(), 'rejects.csv');
+    const result = await runCli(['data/sample.csv', '--rejects', rejects]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(readFileSync(join(repoRoot, 'data/sample.expected.csv'), 'utf8'));
+    expect(readFileSync(rejects, 'utf8')).toBe(readFileSync(join(repoRoot, 'data/sample.rejects.csv'), 'utf8'));
+  });
 
   it('reads standard input given as -', async () => {
     const dir = fixtureDirs[0]!;

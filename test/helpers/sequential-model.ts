@@ -17,7 +17,7 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
   let columns: { type: number; client: number; tx: number; amount: number } | undefined;
   let hasHeader = false;
 
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
   lines.forEach((raw, index) => {
     const line = index + 1;

@@ -1,8 +1,13 @@
-/** `payments <input|->`: the main job. The handler composes; the work is in pipeline/. */
+/** `payments <input|->`: the main job. The handler composes; the work is in pipeline/ and ops/. */
+import { stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
-import { usageError } from '../../io/errors.js';
+import { runFailure, usageError } from '../../io/errors.js';
+import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
+import { RunMetrics } from '../../ops/metrics.js';
+import { createProgress, noProgress } from '../../ops/progress.js';
+import { buildReport } from '../../ops/report.js';
 import { processFile } from '../../pipeline/process-file.js';
 import { RejectsSink } from '../../pipeline/rejects-sink.js';
 import { stdinArg, type CliIo } from '../io.js';
@@ -11,6 +16,11 @@ export interface ProcessArgs {
   input: string;
   workers: number;
   rejects?: string;
+  report?: string;
+  metrics?: string;
+  quiet: boolean;
+  progress: boolean;
+  logLevel: LogLevel;
 }
 
 export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
@@ -27,16 +37,43 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           defaultDescription: 'number of cores',
           describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
         })
-        .option('rejects', { type: 'string', describe: 'write rejected rows with their reasons to this CSV file' }) as unknown as Argv<ProcessArgs>,
+        .option('rejects', { type: 'string', describe: 'write rejected rows with their reasons to this CSV file' })
+        .option('report', { type: 'string', describe: 'write the run report to this JSON file' })
+        .option('metrics', { type: 'string', describe: 'write Prometheus text-format metrics to this file' })
+        .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr (only when stderr is a terminal)' })
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar and no report on stderr; warnings and errors only' })
+        .option('log-level', { choices: logLevels, default: 'info' as LogLevel, describe: 'stderr log level (debug also shows stack traces)' }) as unknown as Argv<ProcessArgs>,
     handler: async (argv) => {
       checkWorkers(argv.workers);
       const input = argv.input === stdinArg ? '-' : argv.input;
+      const level: LogLevel = argv.quiet && ['info', 'debug', 'trace'].includes(argv.logLevel) ? 'warn' : argv.logLevel;
+      const logConfig = { level, pretty: io.stderrIsTty };
+      const log = createLogger(logConfig);
+      const progress =
+        argv.progress && !argv.quiet && io.stderrIsTty ? createProgress(input === '-' ? undefined : await sizeOf(input)) : noProgress;
+      const metrics = argv.metrics === undefined ? undefined : new RunMetrics();
       const rejects = argv.rejects === undefined ? undefined : await RejectsSink.open(argv.rejects);
+      const started = performance.now();
+      log.debug({ input, workers: argv.workers }, 'run started');
       try {
-        const result = await processFile({ input, workers: argv.workers, rejects });
+        const result = await processFile({
+          input,
+          workers: argv.workers,
+          rejects,
+          log: logConfig,
+          onProgress: (bytes, rows) => progress.update(bytes, rows),
+          onBatchApplied: metrics ? (shard, ms) => metrics.observeBatch(shard, ms) : undefined,
+        });
+        progress.stop();
+        const wallSeconds = (performance.now() - started) / 1000;
         await rejects?.commit();
+        const report = buildReport(result.summary, wallSeconds);
+        log.info({ report }, `run complete: ${report.rowsRead} rows, ${report.rowsRejected} rejected, ${report.accounts} accounts in ${report.wallSeconds} s`);
+        if (argv.report !== undefined) await writeOutput(argv.report, `${JSON.stringify(report, null, 2)}\n`);
+        if (metrics && argv.metrics !== undefined) await metrics.write(argv.metrics, result.summary, wallSeconds);
         await io.stdout(result.accountsCsv);
       } catch (error) {
+        progress.stop();
         await rejects?.discard();
         throw error;
       }
@@ -47,5 +84,21 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
 export function checkWorkers(workers: unknown): void {
   if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > workersMax) {
     throw usageError(`--workers must be a whole number from 1 to ${workersMax} (got ${String(workers)}); for example --workers 2`);
+  }
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined; // processFile reports the problem
+  }
+}
+
+async function writeOutput(path: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text);
+  } catch (error) {
+    throw runFailure(`${path}: cannot write (${(error as Error).message}); check the directory exists and is writable`);
   }
 }

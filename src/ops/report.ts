@@ -1,0 +1,48 @@
+/**
+ * The run report: what a run read, accepted and rejected, and what it cost. Printed on stderr at the
+ * end of a run and, with `--report FILE`, written as JSON (schema: README, "Run report").
+ */
+import type { RunSummary } from '../pipeline/process-file.js';
+
+export const reportSchemaVersion = 1;
+
+export interface RunReport {
+  schemaVersion: typeof reportSchemaVersion;
+  input: string;
+  inputBytes: number | null;
+  rowsRead: number;
+  rowsAccepted: number;
+  rowsRejected: number;
+  rejectedByReason: Record<string, number>;
+  rowsByType: Record<string, number>;
+  accounts: number;
+  lockedAccounts: number;
+  workers: number;
+  eventsAppended: number;
+  storedTransactions: number;
+  wallSeconds: number;
+  txPerSecond: number;
+  peakRssBytes: number;
+}
+
+export function buildReport(summary: RunSummary, wallSeconds: number): RunReport {
+  return {
+    schemaVersion: reportSchemaVersion,
+    input: summary.inputName,
+    inputBytes: summary.inputBytes ?? null,
+    rowsRead: summary.rowsRead,
+    rowsAccepted: summary.rowsAccepted,
+    rowsRejected: summary.rowsRejected,
+    rejectedByReason: summary.rejectedByReason,
+    rowsByType: summary.rowsByType,
+    accounts: summary.accounts,
+    lockedAccounts: summary.lockedAccounts,
+    workers: summary.workers,
+    eventsAppended: summary.eventsAppended,
+    storedTransactions: summary.storedTxCount,
+    wallSeconds: Number(wallSeconds.toFixed(3)),
+    txPerSecond: wallSeconds > 0 ? Math.round(summary.rowsRead / wallSeconds) : 0,
+    // maxRSS covers the whole process, every worker thread included (KiB on Linux).
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+}

@@ -1,11 +1,26 @@
-import { evolve, initialAccount, type AccountEvent, type AccountState } from '../domain/account.js';
+import { evolve, type AccountEvent, type AccountState } from '../domain/account.js';
 
-/** One client's account, changed only by applying accepted events through `evolve`. */
+/**
+ * One client's account, changed only by applying accepted events through `evolve`. The actor keeps
+ * the balances as its own fields rather than holding evolve's result: that object then dies young,
+ * instead of outliving a scavenge for every one of thousands of clients (measured: a fifth of a
+ * worker's time went to GC).
+ */
 export class ClientActor {
-  state: AccountState = initialAccount;
+  private available = 0;
+  private held = 0;
+  private locked = false;
+
   constructor(readonly client: number) {}
 
+  get state(): AccountState {
+    return { available: this.available, held: this.held, locked: this.locked };
+  }
+
   apply(event: AccountEvent): void {
-    this.state = evolve(this.state, event);
+    const next = evolve(this.state, event);
+    this.available = next.available;
+    this.held = next.held;
+    this.locked = next.locked;
   }
 }

@@ -95,6 +95,7 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
       batch === undefined
         ? undefined
         : pool.apply(shard, batch).then((reply) => {
+            router.recycle(reply.buffer);
             options.onBatchApplied?.(shard, reply.applyMs);
             return { reply, shard };
           }),

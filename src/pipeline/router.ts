@@ -17,7 +17,8 @@ import {
   type ColumnLayout,
   type ParsedRow,
 } from '../io/row.js';
-import { BatchBuilder, duplicateFlag, type TxBatch } from '../pool/batch.js';
+import { batchRowsInitial } from '../constants.js';
+import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../pool/batch.js';
 import { shardOf } from '../pool/shard.js';
 import { TxIdSet } from './tx-id-set.js';
 
@@ -42,6 +43,7 @@ export class ChunkRouter {
   layout: ColumnLayout | undefined;
   private readonly seenTx = new TxIdSet();
   private readonly builders: BatchBuilder[];
+  private readonly buffers = new BufferPool(batchRowsInitial);
   private readonly parsed: ParsedRow = { typeCode: 0, client: 0, tx: 0, amount: 0 };
   private readonly starts = new Int32Array(fieldsTracked);
   private readonly ends = new Int32Array(fieldsTracked);
@@ -57,7 +59,12 @@ export class ChunkRouter {
     private readonly inputName: string,
     private readonly trackRows: boolean,
   ) {
-    this.builders = Array.from({ length: shards }, () => new BatchBuilder(1024));
+    this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
+  }
+
+  /** A batch buffer the worker has finished with. */
+  recycle(buffer: ArrayBuffer): void {
+    this.buffers.release(buffer);
   }
 
   get seenTxBytes(): number {
@@ -80,13 +87,33 @@ export class ChunkRouter {
 
   /** Quote-free ASCII text: one row per line, fields read in place between commas. */
   private routeText(chunk: TextChunk): (row: number) => { line: number; fields: string[] } {
-    const { text, firstLine } = chunk;
-    const { starts, ends } = this;
+    // Rows are numbered across the chunk's pieces; offsets[row] is where the row starts in its piece.
     const offsets = this.trackRows ? new Int32Array(chunk.lineCount + 1) : undefined;
+    const pieceFirstRow: number[] = [];
+    let row = 0;
+    chunk.texts.forEach((text, piece) => {
+      pieceFirstRow.push(row);
+      this.scanText(text, row, chunk.lineCounts[piece]!, chunk.firstLine, offsets);
+      row += chunk.lineCounts[piece]!;
+    });
+    return (wanted) => {
+      let piece = pieceFirstRow.length - 1;
+      while (pieceFirstRow[piece]! > wanted) piece--;
+      const text = chunk.texts[piece]!;
+      const start = offsets![wanted]!;
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      return { line: chunk.firstLine + wanted, fields: text.slice(start, end).split(',') };
+    };
+  }
+
+  private scanText(text: string, firstRow: number, lineCount: number, firstLine: number, offsets: Int32Array | undefined): void {
+    const { starts, ends } = this;
     const length = text.length;
     let lineStart = 0;
     let nextComma = -1; // first comma at or after the current field; kept across lines (amortised O(n))
-    for (let row = 0; row < chunk.lineCount; row++) {
+    for (let i = 0; i < lineCount; i++) {
+      const row = firstRow + i;
       const rowStart = lineStart;
       let lineEnd = text.indexOf('\n', rowStart);
       if (lineEnd < 0) lineEnd = length;
@@ -118,12 +145,6 @@ export class ChunkRouter {
       this.dataRows++;
       this.accept(judgeRow(text, starts, ends, count, this.layout!, this.parsed), row, firstLine + row);
     }
-    return (row) => {
-      const start = offsets![row]!;
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = length;
-      return { line: firstLine + row, fields: text.slice(start, end).split(',') };
-    };
   }
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */

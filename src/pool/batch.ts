@@ -35,6 +35,26 @@ export function capacityOf(buffer: ArrayBuffer): number {
   return buffer.byteLength / rowBytes;
 }
 
+/**
+ * Batch buffers that came back from the workers, for reuse: the parsing thread then allocates no
+ * buffer per batch, and neither thread leaves dead buffers for its GC to find. At most one buffer
+ * per batch in flight is ever held here.
+ */
+export class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+
+  constructor(private readonly capacityMin: number) {}
+
+  /** A buffer for at least capacityMin rows. */
+  acquire(): ArrayBuffer {
+    return this.free.pop() ?? new ArrayBuffer(this.capacityMin * rowBytes);
+  }
+
+  release(buffer: ArrayBuffer): void {
+    if (buffer.byteLength >= this.capacityMin * rowBytes) this.free.push(buffer);
+  }
+}
+
 /** Appends rows to a growable columnar buffer; `take()` hands the buffer over and starts afresh. */
 export class BatchBuilder {
   private capacity: number;
@@ -42,9 +62,9 @@ export class BatchBuilder {
   private cols: BatchColumns;
   count = 0;
 
-  constructor(private readonly initialCapacity: number) {
-    this.capacity = Math.max(16, initialCapacity);
-    this.buffer = new ArrayBuffer(this.capacity * rowBytes);
+  constructor(private readonly pool: BufferPool) {
+    this.buffer = pool.acquire();
+    this.capacity = capacityOf(this.buffer);
     this.cols = columnsOf(this.buffer, this.capacity);
   }
 
@@ -61,8 +81,8 @@ export class BatchBuilder {
 
   take(): TxBatch {
     const batch = { count: this.count, buffer: this.buffer };
-    this.capacity = Math.max(16, this.initialCapacity);
-    this.buffer = new ArrayBuffer(this.capacity * rowBytes);
+    this.buffer = this.pool.acquire();
+    this.capacity = capacityOf(this.buffer);
     this.cols = columnsOf(this.buffer, this.capacity);
     this.count = 0;
     return batch;

@@ -17,6 +17,8 @@ export interface ApplyReply {
   /** Pairs (row index in the batch, rejection reason code). */
   rejected: Uint32Array;
   applyMs: number;
+  /** The batch's buffer, transferred back for reuse. */
+  buffer: ArrayBuffer;
 }
 
 export interface FinishReply {

@@ -13,7 +13,13 @@ import { ChunkRouter, type RoutedChunk } from '../../src/pipeline/router.js';
 function viaText(text: string, shards: number) {
   const router = new ChunkRouter(shards, 'test', true);
   const lineCount = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-  const chunk: TextChunk = { kind: 'text', text, firstLine: 1, lineCount, bytesRead: 0 };
+  // Split into pieces at random line breaks, as the reader does for long reads.
+  const lines = text.split(/(?<=\n)/);
+  const cut = Math.floor(lines.length / 2);
+  const texts = [lines.slice(0, cut).join(''), lines.slice(cut).join('')].filter((t) => t.length > 0);
+  const lineCounts = texts.map((t) => t.split('\n').length - (t.endsWith('\n') ? 1 : 0));
+  expect(lineCounts.reduce((a, b) => a + b, 0)).toBe(lineCount);
+  const chunk: TextChunk = { kind: 'text', texts, lineCounts, firstLine: 1, lineCount, bytesRead: 0 };
   return summarize(router, router.route(chunk));
 }
 

@@ -12,7 +12,7 @@ import { ChunkRouter, type RoutedChunk } from '../../src/pipeline/router.js';
 
 function viaText(text: string, shards: number) {
   const router = new ChunkRouter(shards, 'test', true);
-  const lineCount = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+  const lineCount = text === '' ? 0 : text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
   // Split into pieces at random line breaks, as the reader does for long reads.
   const lines = text.split(/(?<=\n)/);
   const cut = Math.floor(lines.length / 2);

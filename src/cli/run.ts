@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { RunError, describeError } from '../io/errors.js';
 import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import { replayCommand } from './commands/replay.js';
 import { processCommand } from './commands/process.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
 
@@ -17,9 +19,13 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     .usage('$0 <input|-> [--workers N] [--rejects FILE]')
     .command(processCommand(io))
     .command(generateCommand(io))
+    .command(replayCommand(io))
+    .command(inspectCommand(io))
     .example('$0 transactions.csv > accounts.csv', 'process a file')
     .example('cat tx.csv | $0 - --rejects rejected.csv', 'read stdin, keep the rejected rows')
     .example('$0 generate -n 100 -c 5 test.csv', 'write a synthetic dataset')
+    .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
+    .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
     .env('PAYMENTS') // every option also from the environment: PAYMENTS_WORKERS=4, PAYMENTS_LOG_LEVEL=debug
     .epilogue('Every option can also be set in the environment as PAYMENTS_<OPTION>, e.g. PAYMENTS_WORKERS=4.')
     .strict()
@@ -38,7 +44,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     if (error instanceof RunError) {
       io.stderr(`payments: ${error.message}\n`);
       if (wantsStacks(argv)) io.stderr(`${error.stack ?? ''}\n`);
-      if (error.exitCode === 2 && !error.message.includes('\n')) io.stderr('Run "payments --help" for usage.\n');
+      if (error.exitCode === 2 && /argument|--|usage/i.test(error.message)) io.stderr('Run "payments --help" for usage.\n');
       return error.exitCode;
     }
     io.stderr(`payments: failed: ${describeError(error)}\n`);

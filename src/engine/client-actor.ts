@@ -17,6 +17,13 @@ export class ClientActor {
     return { available: this.available, held: this.held, locked: this.locked };
   }
 
+  /** Sets the state recovered from a journal (snapshot + replayed events). */
+  restore(state: AccountState): void {
+    this.available = state.available;
+    this.held = state.held;
+    this.locked = state.locked;
+  }
+
   apply(event: AccountEvent): void {
     const next = evolve(this.state, event);
     this.available = next.available;

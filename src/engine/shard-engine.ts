@@ -6,10 +6,10 @@
  *   effect:   apply the event to the actor's state through evolve
  * Rejections are results, not errors: they change nothing and are returned to the caller.
  */
-import { decide, type AccountCommand, type TxRecord } from '../domain/account.js';
+import { decide, type AccountCommand, type AccountState, type TxRecord } from '../domain/account.js';
 import { reasonCode } from '../domain/rejection.js';
 import { TxTypeCode } from '../domain/transaction.js';
-import type { Journal } from '../journal/journal.js';
+import type { Journal, RowRef } from '../journal/journal.js';
 import { columnsOf, capacityOf, duplicateFlag, typeMask, type TxBatch } from '../pool/batch.js';
 import { ClientRegistry } from './client-registry.js';
 
@@ -24,36 +24,54 @@ export class ShardEngine {
   readonly registry = new ClientRegistry();
   rowsApplied = 0;
 
-  constructor(readonly journal: Journal) {}
+  /** `recovered`: the accounts a durable journal rebuilt, when resuming. */
+  constructor(
+    readonly journal: Journal,
+    recovered?: ReadonlyMap<number, AccountState>,
+  ) {
+    for (const [client, state] of recovered ?? []) this.registry.getOrCreate(client).restore(state);
+  }
 
   /**
-   * Applies a batch in order. Returns the rejections as pairs (row index in batch, reason code).
+   * Applies a batch in order, then commits it to the journal. Rows the journal already holds (from
+   * a run that was interrupted) are not applied again: their recorded outcome is reported instead.
+   * Returns the rejections as pairs (row index in batch, reason code).
    */
   applyBatch(batch: TxBatch): Uint32Array {
     const cols = columnsOf(batch.buffer, capacityOf(batch.buffer));
     const rejected: number[] = [];
+    const { journal } = this;
     for (let i = 0; i < batch.count; i++) {
       const kind = cols.kinds[i]!;
-      const reason = this.execute(
-        commandOf(kind & typeMask, cols.clients[i]!, cols.txs[i]!, cols.amounts[i]!, (kind & duplicateFlag) !== 0),
-        cols.lines[i]!,
-      );
+      const row: RowRef = { line: cols.lines[i]!, typeCode: kind & typeMask, client: cols.clients[i]!, tx: cols.txs[i]!, amount: cols.amounts[i]! };
+      const reason = row.line <= journal.resumeLine ? journal.recordedOutcome(row) : this.execute(row, (kind & duplicateFlag) !== 0);
       if (reason >= 0) rejected.push(i, reason);
     }
+    journal.commit();
+    if (journal.snapshotDue) journal.writeSnapshot(this.accountEntries());
     this.rowsApplied += batch.count;
     return Uint32Array.from(rejected);
   }
 
-  /** Runs one command; returns -1 when accepted, else the rejection reason code. */
-  execute(cmd: AccountCommand, line: number): number {
-    const actor = this.registry.getOrCreate(cmd.client);
+  /** Runs one row as a command; returns -1 when accepted, else the rejection reason code. */
+  execute(row: RowRef, duplicate: boolean): number {
+    const cmd = commandOf(row.typeCode, row.client, row.tx, row.amount, duplicate);
+    const actor = this.registry.getOrCreate(cmd.client); // load
     const referenced: TxRecord | undefined =
       cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : this.journal.lookupTx(cmd.tx);
-    const decision = decide(cmd, actor.state, referenced);
-    if (!decision.ok) return reasonCode(decision.reason);
-    this.journal.append(decision.event, line);
-    actor.apply(decision.event);
+    const decision = decide(cmd, actor.state, referenced); // validate
+    if (!decision.ok) {
+      const code = reasonCode(decision.reason);
+      this.journal.appendRejection(code, row);
+      return code;
+    }
+    this.journal.append(decision.event, row); // emit
+    actor.apply(decision.event); // effect
     return -1;
+  }
+
+  accountEntries(): { client: number; state: AccountState }[] {
+    return this.registry.all().map((actor) => ({ client: actor.client, state: actor.state }));
   }
 
   accounts(): AccountsSnapshot {

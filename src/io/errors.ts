@@ -1,9 +1,10 @@
 /**
  * Failures that end a run with a one-line message and an exit code (SPEC "Exit status"):
- * 2 for usage and input errors found before any work, 1 for anything that fails part-way.
+ * 2 for usage and input errors found before any work, 1 for anything that fails part-way,
+ * 130 / 143 for a run stopped by SIGINT / SIGTERM.
  */
 export class RunError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2) {
+  constructor(message: string, readonly exitCode: number) {
     super(message);
     this.name = 'RunError';
   }

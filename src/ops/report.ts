@@ -19,6 +19,7 @@ export interface RunReport {
   lockedAccounts: number;
   workers: number;
   eventsAppended: number;
+  journalRecords: number;
   storedTransactions: number;
   wallSeconds: number;
   txPerSecond: number;
@@ -39,6 +40,7 @@ export function buildReport(summary: RunSummary, wallSeconds: number): RunReport
     lockedAccounts: summary.lockedAccounts,
     workers: summary.workers,
     eventsAppended: summary.eventsAppended,
+    journalRecords: summary.journalRecords,
     storedTransactions: summary.storedTxCount,
     wallSeconds: Number(wallSeconds.toFixed(3)),
     txPerSecond: wallSeconds > 0 ? Math.round(summary.rowsRead / wallSeconds) : 0,

@@ -15,7 +15,12 @@ import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js'
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
+import { usageError, RunError } from '../io/errors.js';
+import { openRunManifest, writeManifest, type Manifest } from '../journal/manifest.js';
 import { ChunkRouter, reasonSlots, type RoutedChunk } from './router.js';
+
+/** How often the journal manifest records the last line every shard has applied. */
+const manifestEveryMs = 1000;
 import type { RejectsSink } from './rejects-sink.js';
 
 export interface ProcessOptions {
@@ -27,6 +32,22 @@ export interface ProcessOptions {
   readonly onProgress?: (bytesRead: number, rowsRead: number) => void;
   /** Called when a shard has applied a batch, for metrics. */
   readonly onBatchApplied?: (shard: number, applyMs: number) => void;
+  /** Directory of the durable journal (resumes what it holds); undefined: in memory. */
+  readonly journalDir?: string;
+  /** When aborted, reading stops, the batches in flight drain and the journal is flushed. */
+  readonly signal?: AbortSignal;
+  /** Called once every shard is open, with what journal recovery found. */
+  readonly onOpen?: (info: OpenInfo) => void;
+}
+
+export interface OpenInfo {
+  shards: number;
+  resumed: boolean;
+  /** The journal's earlier run had finished: nothing is applied again. */
+  complete: boolean;
+  resumeLine: number;
+  recordsReplayed: number;
+  recoveryMs: number;
 }
 
 export interface RunSummary {
@@ -41,6 +62,7 @@ export interface RunSummary {
   lockedAccounts: number;
   workers: number;
   eventsAppended: number;
+  journalRecords: number;
   storedTxCount: number;
   journalIndexBytes: number;
   seenTxBytes: number;
@@ -49,21 +71,63 @@ export interface RunSummary {
 export interface ProcessResult {
   accountsCsv: string;
   summary: RunSummary;
+  /** True when the signal stopped the run early: the accounts are then incomplete. */
+  interrupted: boolean;
+  /** The last input line whose rows every shard has applied. */
+  lastLine: number;
 }
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
-  const pool = new ShardPool(options.workers, options.log ?? { level: 'silent', pretty: false });
+  let shards = options.workers;
+  let manifest: Manifest | undefined;
+  let resumed = false;
+  if (options.journalDir !== undefined) {
+    if (options.input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
+    ({ manifest, resumed } = await openRunManifest(options.journalDir, options.input, options.workers));
+    shards = manifest.shards; // a journal keeps the shard count it was written with
+  }
+  const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, options.journalDir);
   try {
-    return await run(source, pool, options);
+    const opened = await pool.open();
+    const failed = opened.find((o) => !o.ok);
+    if (failed && !failed.ok) throw usageError(failed.message);
+    const ok = opened.filter((o) => o.ok);
+    options.onOpen?.({
+      shards,
+      resumed,
+      complete: manifest?.complete === true,
+      resumeLine: Math.min(...ok.map((o) => o.resumeLine)),
+      recordsReplayed: sum(ok.map((o) => o.recordsReplayed)),
+      recoveryMs: Math.max(...ok.map((o) => o.recoveryMs)),
+    });
+    const result = await run(source, pool, options, manifest);
+    if (manifest) {
+      manifest.committedLine = result.lastLine;
+      manifest.complete = !result.interrupted;
+      await writeManifest(options.journalDir!, manifest);
+    }
+    return result;
+  } catch (error) {
+    throw journalErrorToUsage(error);
   } finally {
     source.stream.destroy();
     await pool.close();
   }
 }
 
-async function run(source: InputSource, pool: ShardPool, options: ProcessOptions): Promise<ProcessResult> {
+/** A worker reports a journal that does not match its input as `journal: …`: the user's to fix (exit 2). */
+function journalErrorToUsage(error: unknown): unknown {
+  if (error instanceof Error && !(error instanceof RunError) && error.message.startsWith('journal: ')) {
+    return usageError(error.message.slice('journal: '.length));
+  }
+  return error;
+}
+
+async function run(source: InputSource, pool: ShardPool, options: ProcessOptions, manifest: Manifest | undefined): Promise<ProcessResult> {
   const { rejects } = options;
+  let lastLine = 0;
+  let manifestWrittenMs = performance.now();
   const router = new ChunkRouter(pool.shards, source.name, rejects !== undefined);
   const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
   // Chunks whose batches are being applied, oldest first. Their rows are kept only to echo
@@ -86,6 +150,12 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
       }
     }
     if (rejects && text.length > 0) await rejects.write(text);
+    lastLine = routed.lastLine;
+    if (manifest && performance.now() - manifestWrittenMs > manifestEveryMs) {
+      manifest.committedLine = lastLine;
+      await writeManifest(options.journalDir!, manifest);
+      manifestWrittenMs = performance.now();
+    }
   };
 
   for await (const chunk of readRowChunks(source)) {
@@ -105,13 +175,17 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
     pending.push({ keys, routed });
     options.onProgress?.(chunk.bytesRead, rowsRead);
     while (pending.length >= inflightChunksMax) await completeOldest();
+    if (options.signal?.aborted) break;
   }
   while (pending.length > 0) await completeOldest();
+  const interrupted = options.signal?.aborted === true;
 
   const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));
   const accounts = mergeAccounts(finished);
   const rowsRejected = Object.values(rejectedByReason).reduce((a, b) => a + b, 0);
   return {
+    interrupted,
+    lastLine,
     accountsCsv: formatAccounts(accounts),
     summary: {
       inputName: source.name,
@@ -125,6 +199,7 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
       lockedAccounts: accounts.filter((a) => a.locked).length,
       workers: pool.shards,
       eventsAppended: sum(finished.map((f) => f.eventsAppended)),
+      journalRecords: sum(finished.map((f) => f.recordsAppended)),
       storedTxCount: sum(finished.map((f) => f.storedTxCount)),
       journalIndexBytes: sum(finished.map((f) => f.indexBytes)),
       seenTxBytes: router.seenTxBytes,

@@ -35,6 +35,8 @@ export interface RoutedChunk {
   /** Per shard, for each batch row, the row's number in the chunk (only when tracking rows). */
   readonly rowIndexes: number[][] | undefined;
   readonly dataRows: number;
+  /** The chunk's last input line. */
+  readonly lastLine: number;
   /** Echoes a row by its number in the chunk (only when tracking rows). */
   readonly rowAt: ((row: number) => { line: number; fields: string[] }) | undefined;
 }
@@ -81,6 +83,7 @@ export class ChunkRouter {
       batches: this.builders.map((b) => (b.count > 0 ? b.take() : undefined)),
       rowIndexes: this.rowIndexes,
       dataRows: this.dataRows,
+      lastLine: chunk.kind === 'text' ? chunk.firstLine + chunk.lineCount - 1 : lineOf(chunk, chunk.rows.length - 1),
       rowAt: this.trackRows ? rowAt : undefined,
     };
   }

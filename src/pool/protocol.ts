@@ -7,11 +7,27 @@ export interface WorkerConfig {
   readonly shard: number;
   readonly shards: number;
   readonly log: LogConfig;
+  /** Directory of the durable journal; undefined for the in-memory journal. */
+  readonly journalDir: string | undefined;
 }
 
 export type WorkerTask =
+  | { op: 'open' }
   | { op: 'apply'; seq: number; batch: TxBatch }
   | { op: 'finish' };
+
+/** The shard is ready; with a durable journal, what recovery found. */
+export type OpenReply =
+  | {
+      ok: true;
+      resumeLine: number;
+      records: number;
+      snapshotSeq: number;
+      recordsReplayed: number;
+      recoveryMs: number;
+      torn: { firstLine: number; lastLine: number } | undefined;
+    }
+  | { ok: false; message: string };
 
 export interface ApplyReply {
   /** Pairs (row index in the batch, rejection reason code). */
@@ -25,6 +41,7 @@ export interface FinishReply {
   accounts: AccountsSnapshot;
   rowsApplied: number;
   eventsAppended: number;
+  recordsAppended: number;
   storedTxCount: number;
   indexBytes: number;
 }

@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import { workerYoungGenerationMb } from '../constants.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { TxBatch } from './batch.js';
-import type { ApplyReply, FinishReply, WorkerConfig, WorkerTask } from './protocol.js';
+import type { ApplyReply, FinishReply, OpenReply, WorkerConfig, WorkerTask } from './protocol.js';
 
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
@@ -22,9 +22,10 @@ export class ShardPool {
   constructor(
     readonly shards: number,
     log: LogConfig,
+    journalDir: string | undefined,
   ) {
     this.pools = Array.from({ length: shards }, (_, shard) => {
-      const workerData: WorkerConfig = { shard, shards, log };
+      const workerData: WorkerConfig = { shard, shards, log, journalDir };
       return new Piscina({
         filename: workerFile,
         workerData,
@@ -38,6 +39,12 @@ export class ShardPool {
     });
     this.nextSeq = new Array<number>(shards).fill(0);
     this.tails = new Array<Promise<unknown>>(shards).fill(Promise.resolve());
+  }
+
+  /** Opens every shard (recovering its journal partition); throws the first failure. */
+  async open(): Promise<OpenReply[]> {
+    const task: WorkerTask = { op: 'open' };
+    return Promise.all(this.pools.map((_, shard) => this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<OpenReply>)));
   }
 
   apply(shard: number, batch: TxBatch): Promise<ApplyReply> {

@@ -3,7 +3,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
-import { runFailure, usageError } from '../../io/errors.js';
+import { RunError, runFailure, usageError } from '../../io/errors.js';
 import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
 import { RunMetrics } from '../../ops/metrics.js';
 import { createProgress, noProgress } from '../../ops/progress.js';
@@ -18,10 +18,13 @@ export interface ProcessArgs {
   rejects?: string;
   report?: string;
   metrics?: string;
+  journal?: string;
   quiet: boolean;
   progress: boolean;
   logLevel: LogLevel;
 }
+
+const signalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 
 export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
   return {
@@ -38,6 +41,7 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
         })
         .option('rejects', { type: 'string', describe: 'write rejected rows with their reasons to this CSV file' })
+        .option('journal', { type: 'string', describe: 'durable journal directory: a killed run resumes from it when run again' })
         .option('report', { type: 'string', describe: 'write the run report to this JSON file' })
         .option('metrics', { type: 'string', describe: 'write Prometheus text-format metrics to this file' })
         .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr (only when stderr is a terminal)' })
@@ -55,16 +59,43 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
       const rejects = argv.rejects === undefined ? undefined : await RejectsSink.open(argv.rejects);
       const started = performance.now();
       log.debug({ input, workers: argv.workers }, 'run started');
+      // SIGINT / SIGTERM: stop reading, drain what is in flight, flush the journal; a second one exits at once.
+      const stop = new AbortController();
+      let stoppedBy: keyof typeof signalExitCodes | undefined;
+      const onSignal = (name: keyof typeof signalExitCodes) => {
+        if (stoppedBy !== undefined) process.exit(signalExitCodes[name]);
+        stoppedBy = name;
+        stop.abort();
+        log.warn(`${name}: stopping after the batches in flight${argv.journal ? ' and flushing the journal' : ''} (send it again to exit at once)`);
+      };
+      const onInt = () => onSignal('SIGINT');
+      const onTerm = () => onSignal('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
       try {
         const result = await processFile({
           input,
           workers: argv.workers,
           rejects,
           log: logConfig,
+          journalDir: argv.journal,
+          signal: stop.signal,
+          onOpen: (info) => {
+            if (info.resumed) {
+              const what = info.complete ? 'its run had finished; nothing will be applied again' : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
+              log.info({ recovery: info }, `journal ${argv.journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`);
+            }
+          },
           onProgress: (bytes, rows) => progress.update(bytes, rows),
           onBatchApplied: metrics ? (shard, ms) => metrics.observeBatch(shard, ms) : undefined,
         });
         progress.stop();
+        if (result.interrupted && stoppedBy !== undefined) {
+          const how = argv.journal
+            ? `the journal holds every row up to line ${result.lastLine}; run the same command again to resume`
+            : 'nothing was saved (run with --journal DIR to make a run resumable)';
+          throw new RunError(`stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`, signalExitCodes[stoppedBy]);
+        }
         const wallSeconds = (performance.now() - started) / 1000;
         await rejects?.commit();
         const report = buildReport(result.summary, wallSeconds);
@@ -76,6 +107,9 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
         progress.stop();
         await rejects?.discard();
         throw error;
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
       }
     },
   };

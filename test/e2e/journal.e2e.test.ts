@@ -1,0 +1,201 @@
+/**
+ * The durable journal, through the CLI as a user runs it: SIGKILL at random points and resume,
+ * torn and damaged records, a journal from another input or a newer version, graceful stop,
+ * replay (whole and --as-of-line) and inspect.
+ */
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { binPath, repoRoot, runCli } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'payments-journal-'));
+const input = join(dir, 'input.csv');
+const reference = { accounts: '', rejects: '', records: 0 };
+
+/** Starts the CLI and kills it with `signal` after `delayMs`; resolves with its exit code or signal. */
+function runAndSignal(args: string[], delayMs: number, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill(signal), delayMs);
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code, signal: sig, stderr });
+    });
+  });
+}
+
+async function finish(journal: string, extra: string[] = []) {
+  const rejects = join(dir, 'rejects.csv');
+  const report = join(dir, 'report.json');
+  const result = await runCli([input, '--journal', journal, '--rejects', rejects, '--report', report, ...extra]);
+  expect(result.code, result.stderr).toBe(0);
+  return { accounts: result.stdout, rejects: readFileSync(rejects, 'utf8'), records: JSON.parse(readFileSync(report, 'utf8')).journalRecords as number, stderr: result.stderr };
+}
+
+beforeAll(async () => {
+  expect((await runCli(['generate', '-n', '300000', '-c', '2000', '--seed', '11', '--bad-rate', '0.02', input])).code).toBe(0);
+  const rejects = join(dir, 'ref-rejects.csv');
+  const plain = await runCli([input, '--rejects', rejects, '--quiet']);
+  expect(plain.code).toBe(0);
+  reference.accounts = plain.stdout;
+  reference.rejects = readFileSync(rejects, 'utf8');
+  reference.records = (await finish(join(dir, 'uninterrupted'))).records;
+});
+
+describe('crash and resume', () => {
+  it('gives the uninterrupted output after SIGKILLs at random points', async () => {
+    let seed = 20261127;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let trial = 0; trial < 3; trial++) {
+      const journal = join(dir, `crash-${trial}`);
+      for (let kill = 0; kill < 4; kill++) {
+        const killed = await runAndSignal([input, '--journal', journal, '--quiet'], 150 + random() * 900, 'SIGKILL');
+        if (killed.code === 0) break; // finished before the kill
+      }
+      const resumed = await finish(journal);
+      expect(resumed.accounts).toBe(reference.accounts);
+      expect(resumed.rejects).toBe(reference.rejects);
+      expect(resumed.records).toBe(reference.records); // none lost, none twice
+    }
+  });
+
+  it('runs a finished journal again without applying anything', async () => {
+    const journal = join(dir, 'uninterrupted');
+    const again = await finish(journal);
+    expect(again.accounts).toBe(reference.accounts);
+    expect(again.rejects).toBe(reference.rejects);
+    expect(again.records).toBe(reference.records);
+    expect(again.stderr).toMatch(/its run had finished; nothing will be applied again/);
+  });
+
+  it('drops a torn last batch and applies its rows again', async () => {
+    const journal = join(dir, 'torn');
+    await finish(journal);
+    // Cut the last batch of partition 0 short, as a write interrupted mid-record would.
+    const db = new Database(join(journal, 'partition-0.sqlite'));
+    db.prepare('UPDATE batches SET data = substr(data, 1, length(data) - 7) WHERE first_seq = (SELECT max(first_seq) FROM batches)').run();
+    db.close();
+    const repaired = await finish(journal);
+    expect(repaired.stderr).toMatch(/dropped a torn last batch/);
+    expect(repaired.accounts).toBe(reference.accounts);
+    expect(repaired.rejects).toBe(reference.rejects);
+    expect(repaired.records).toBe(reference.records);
+  });
+
+  it('survives a WAL cut short after a SIGKILL', async () => {
+    const journal = join(dir, 'wal');
+    await runAndSignal([input, '--journal', journal, '--quiet'], 700, 'SIGKILL');
+    for (const f of existsSync(journal) ? readdirSync(journal) : []) {
+      const path = join(journal, f);
+      if (f.endsWith('-wal') && statSync(path).size > 100) truncateSync(path, statSync(path).size - 37);
+    }
+    const resumed = await finish(journal);
+    expect(resumed.accounts).toBe(reference.accounts);
+    expect(resumed.rejects).toBe(reference.rejects);
+    expect(resumed.records).toBe(reference.records);
+  });
+});
+
+describe('a journal that cannot be trusted: exit 2, never used', () => {
+  it('a damaged batch before the last', async () => {
+    const journal = join(dir, 'damaged');
+    await finish(journal);
+    const db = new Database(join(journal, 'partition-1.sqlite'));
+    db.prepare("UPDATE batches SET data = CAST(zeroblob(length(data)) AS BLOB) WHERE first_seq = 1").run();
+    db.close();
+    const result = await runCli([input, '--journal', journal]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/partition 1 .*fails its checksum/);
+    const replay = await runCli(['replay', '--journal', journal, '--as-of-line', '10']);
+    expect(replay.code).toBe(2);
+  });
+
+  it('a journal written for another input', async () => {
+    const other = join(dir, 'other.csv');
+    writeFileSync(other, 'type,client,tx,amount\ndeposit,1,1,1\n');
+    const result = await runCli([other, '--journal', join(dir, 'uninterrupted')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/written for a different input/);
+  });
+
+  it('a journal from a newer format version', async () => {
+    const journal = join(dir, 'newer');
+    await finish(journal);
+    const manifest = JSON.parse(readFileSync(join(journal, 'manifest.json'), 'utf8'));
+    writeFileSync(join(journal, 'manifest.json'), JSON.stringify({ ...manifest, formatVersion: 99 }));
+    for (const args of [[input, '--journal', journal], ['replay', '--journal', journal]]) {
+      const result = await runCli(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/written by a newer version/);
+    }
+  });
+
+  it('standard input', async () => {
+    const result = await runCli(['-', '--journal', join(dir, 'stdin')], { stdin: 'deposit,1,1,1\n' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--journal needs an input file/);
+  });
+});
+
+describe('graceful stop', () => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s: drains, flushes, says how to resume, exits %d; the resumed run is exact', async (signal, exitCode) => {
+    const journal = join(dir, `stop-${signal}`);
+    const stopped = await runAndSignal([input, '--journal', journal], 600, signal);
+    if (stopped.code === 0) return; // this machine finished first: nothing to stop
+    expect(stopped.code).toBe(exitCode);
+    expect(stopped.stderr).toMatch(new RegExp(`stopped by ${signal} after line \\d+: the journal holds every row up to line \\d+; run the same command again to resume`));
+    const resumed = await finish(journal);
+    expect(resumed.accounts).toBe(reference.accounts);
+    expect(resumed.rejects).toBe(reference.rejects);
+    expect(resumed.records).toBe(reference.records);
+  });
+});
+
+describe('replay and inspect', () => {
+  it('replay of the whole journal equals the original output', async () => {
+    const replay = await runCli(['replay', '--journal', join(dir, 'uninterrupted')]);
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toBe(reference.accounts);
+  });
+
+  it('replay --as-of-line N equals running the engine on the first N lines', async () => {
+    const lines = readFileSync(input, 'utf8').split('\n');
+    for (const n of [1, 2, 777, 150_000, 299_999]) {
+      const prefix = join(dir, `prefix-${n}.csv`);
+      writeFileSync(prefix, lines.slice(0, n).join('\n') + '\n');
+      const engine = await runCli([prefix, '--quiet']);
+      const replay = await runCli(['replay', '--journal', join(dir, 'uninterrupted'), '--as-of-line', String(n)]);
+      expect(replay.code).toBe(0);
+      expect(replay.stdout, `line ${n}`).toBe(engine.stdout);
+    }
+  });
+
+  it("inspect --client lists that client's records in input order", async () => {
+    const result = await runCli(['inspect', '--journal', join(dir, 'uninterrupted'), '--client', '7']);
+    expect(result.code).toBe(0);
+    const rows = result.stdout.trim().split('\n');
+    expect(rows[0]).toBe('partition,seq,line,record,type,client,tx,amount,reason');
+    const records = rows.slice(1).map((r) => r.split(','));
+    expect(records.length).toBeGreaterThan(10);
+    expect(records.every((r) => r[5] === '7')).toBe(true);
+    const seqs = records.map((r) => Number(r[1]));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // One record per well-formed row of client 7 in the input.
+    const clientRows = readFileSync(input, 'utf8').split('\n').filter((l) => /^\s*(deposit|withdrawal|dispute|resolve|chargeback)\s*,\s*7\s*,/.test(l));
+    expect(records.length).toBeLessThanOrEqual(clientRows.length);
+    expect(records.length).toBeGreaterThan(clientRows.length * 0.9);
+  });
+});
+
+describe('cleanup', () => {
+  it('removes its files', () => rmSync(dir, { recursive: true, force: true }));
+});

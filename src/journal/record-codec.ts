@@ -22,27 +22,18 @@ export interface JournalRecord extends RowRef {
   readonly reason: number; // -1 when accepted
 }
 
+/** Collects a batch's records in reusable typed-array columns (no object or array per record). */
 export class RecordBatchBuilder {
-  private lines: number[] = [];
-  private amounts: number[] = [];
-  private txs: number[] = [];
-  private clients: number[] = [];
-  private kinds: number[] = [];
-  private types: number[] = [];
-  private reasons: number[] = [];
+  private capacity = 0;
+  private lines = new Float64Array(0);
+  private amounts = new Float64Array(0);
+  private txs = new Uint32Array(0);
+  private clients = new Uint16Array(0);
+  private kinds = new Uint8Array(0);
+  private types = new Uint8Array(0);
+  private reasons = new Uint8Array(0);
+  count = 0;
   events = 0;
-
-  get count(): number {
-    return this.lines.length;
-  }
-
-  get firstLine(): number {
-    return this.lines[0]!;
-  }
-
-  get lastLine(): number {
-    return this.lines[this.lines.length - 1]!;
-  }
 
   addEvent(event: AccountEvent, row: RowRef): void {
     this.push(eventKinds.indexOf(event.type), event.amount, 255, row);
@@ -54,13 +45,15 @@ export class RecordBatchBuilder {
   }
 
   private push(kind: number, amount: number, reason: number, row: RowRef): void {
-    this.lines.push(row.line);
-    this.amounts.push(amount);
-    this.txs.push(row.tx);
-    this.clients.push(row.client);
-    this.kinds.push(kind);
-    this.types.push(row.typeCode);
-    this.reasons.push(reason);
+    if (this.count === this.capacity) this.grow();
+    const i = this.count++;
+    this.lines[i] = row.line;
+    this.amounts[i] = amount;
+    this.txs[i] = row.tx;
+    this.clients[i] = row.client;
+    this.kinds[i] = kind;
+    this.types[i] = row.typeCode;
+    this.reasons[i] = reason;
   }
 
   /** The encoded batch and its checksum; the builder starts afresh. */
@@ -69,23 +62,34 @@ export class RecordBatchBuilder {
     const data = Buffer.alloc(n * recordBytes);
     const buffer = data.buffer;
     const base = data.byteOffset;
-    new Float64Array(buffer, base, n).set(this.lines);
-    new Float64Array(buffer, base + 8 * n, n).set(this.amounts);
-    new Uint32Array(buffer, base + 16 * n, n).set(this.txs);
-    new Uint16Array(buffer, base + 20 * n, n).set(this.clients);
-    new Uint8Array(buffer, base + 22 * n, n).set(this.kinds);
-    new Uint8Array(buffer, base + 23 * n, n).set(this.types);
-    new Uint8Array(buffer, base + 24 * n, n).set(this.reasons);
-    const taken = { data, crc: crc32(data), count: n, events: this.events, firstLine: this.firstLine, lastLine: this.lastLine };
-    this.lines = [];
-    this.amounts = [];
-    this.txs = [];
-    this.clients = [];
-    this.kinds = [];
-    this.types = [];
-    this.reasons = [];
+    new Float64Array(buffer, base, n).set(this.lines.subarray(0, n));
+    new Float64Array(buffer, base + 8 * n, n).set(this.amounts.subarray(0, n));
+    new Uint32Array(buffer, base + 16 * n, n).set(this.txs.subarray(0, n));
+    new Uint16Array(buffer, base + 20 * n, n).set(this.clients.subarray(0, n));
+    data.set(this.kinds.subarray(0, n), 22 * n);
+    data.set(this.types.subarray(0, n), 23 * n);
+    data.set(this.reasons.subarray(0, n), 24 * n);
+    const taken = { data, crc: crc32(data), count: n, events: this.events, firstLine: this.lines[0]!, lastLine: this.lines[n - 1]! };
+    this.count = 0;
     this.events = 0;
     return taken;
+  }
+
+  private grow(): void {
+    const capacity = Math.max(1024, this.capacity * 2);
+    const grown = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+      const next = make(capacity);
+      next.set(old as never);
+      return next;
+    };
+    this.lines = grown(this.lines, (n) => new Float64Array(n));
+    this.amounts = grown(this.amounts, (n) => new Float64Array(n));
+    this.txs = grown(this.txs, (n) => new Uint32Array(n));
+    this.clients = grown(this.clients, (n) => new Uint16Array(n));
+    this.kinds = grown(this.kinds, (n) => new Uint8Array(n));
+    this.types = grown(this.types, (n) => new Uint8Array(n));
+    this.reasons = grown(this.reasons, (n) => new Uint8Array(n));
+    this.capacity = capacity;
   }
 }
 

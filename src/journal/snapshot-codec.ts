@@ -3,9 +3,8 @@
  * number, as typed-array columns in two blobs.
  */
 import { crc32 } from 'node:zlib';
-import type { AccountState, TxRecord } from '../domain/account.js';
+import type { AccountState } from '../domain/account.js';
 import { TxTable } from './tx-table.js';
-import { decodeRecord, encodeInfo } from './tx-record-codec.js';
 
 export interface AccountEntry {
   client: number;
@@ -44,31 +43,21 @@ export function decodeAccounts(blob: Uint8Array): AccountEntry[] {
 }
 
 export function encodeTxs(txs: TxTable): Buffer {
-  const entries: [number, TxRecord][] = [...txs.entries()].sort((a, b) => a[0] - b[0]);
-  const n = entries.length;
+  const { keys, infos, amounts } = txs.exportColumns();
+  const n = keys.length;
   const data = Buffer.alloc(n * 16);
   const b = data.buffer;
   const o = data.byteOffset;
-  const amounts = new Float64Array(b, o, n);
-  const keys = new Uint32Array(b, o + 8 * n, n);
-  const infos = new Uint32Array(b, o + 12 * n, n);
-  entries.forEach(([tx, record], i) => {
-    amounts[i] = record.amount;
-    keys[i] = tx;
-    infos[i] = encodeInfo(record);
-  });
+  new Float64Array(b, o, n).set(amounts);
+  new Uint32Array(b, o + 8 * n, n).set(keys);
+  new Uint32Array(b, o + 12 * n, n).set(infos);
   return data;
 }
 
 export function decodeTxs(blob: Uint8Array): TxTable {
   const n = blob.byteLength / 16;
   const b = new Uint8Array(blob).buffer;
-  const amounts = new Float64Array(b, 0, n);
-  const keys = new Uint32Array(b, 8 * n, n);
-  const infos = new Uint32Array(b, 12 * n, n);
-  const table = new TxTable();
-  for (let i = 0; i < n; i++) table.set(keys[i]!, decodeRecord(infos[i]!, amounts[i]!)); // ascending: appended to pages
-  return table;
+  return TxTable.fromColumns(new Uint32Array(b, 8 * n, n), new Uint32Array(b, 12 * n, n), new Float64Array(b, 0, n));
 }
 
 export function snapshotChecksum(accounts: Uint8Array, txs: Uint8Array): number {

@@ -38,12 +38,29 @@ export class TxHashTable {
   }
 
   insert(tx: number, record: TxRecord): void {
+    this.insertRaw(tx, encodeInfo(record), record.amount);
+  }
+
+  /** Inserts an absent key with an encoded info word (snapshot loading). */
+  insertRaw(tx: number, info: number, amount: number): void {
     if (this.count + 1 > (this.mask + 1) * loadFactorMax) this.grow();
     const slot = this.emptySlotFor(tx);
     this.keys[slot] = tx;
-    this.infos[slot] = encodeInfo(record);
-    this.amounts[slot] = record.amount;
+    this.infos[slot] = info;
+    this.amounts[slot] = amount;
     this.count++;
+  }
+
+  /** Copies every entry into the columns from `at` on; returns the next position. */
+  exportInto(keys: Uint32Array, infos: Uint32Array, amounts: Float64Array, at: number): number {
+    for (let slot = 0; slot <= this.mask; slot++) {
+      if (this.infos[slot] === 0) continue;
+      keys[at] = this.keys[slot]!;
+      infos[at] = this.infos[slot]!;
+      amounts[at] = this.amounts[slot]!;
+      at++;
+    }
+    return at;
   }
 
   *entries(): Generator<[number, TxRecord]> {

@@ -61,6 +61,35 @@ export class TxTable {
     }
   }
 
+  /** Every record as columns (sorted pages first, then the out-of-order ones), for snapshots. */
+  exportColumns(): { keys: Uint32Array; infos: Uint32Array; amounts: Float64Array } {
+    const n = this.size;
+    const keys = new Uint32Array(n);
+    const infos = new Uint32Array(n);
+    const amounts = new Float64Array(n);
+    let at = 0;
+    this.pages.forEach((page, p) => {
+      const used = Math.min(pageSize, this.sortedCount - p * pageSize);
+      keys.set(page.keys.subarray(0, used), at);
+      infos.set(page.infos.subarray(0, used), at);
+      amounts.set(page.amounts.subarray(0, used), at);
+      at += used;
+    });
+    this.outOfOrder.exportInto(keys, infos, amounts, at);
+    return { keys, infos, amounts };
+  }
+
+  /** Rebuilds a table from exportColumns' output. */
+  static fromColumns(keys: Uint32Array, infos: Uint32Array, amounts: Float64Array): TxTable {
+    const table = new TxTable();
+    for (let i = 0; i < keys.length; i++) {
+      const tx = keys[i]!;
+      if (tx > table.lastKey) table.appendRaw(tx, infos[i]!, amounts[i]!);
+      else table.outOfOrder.insertRaw(tx, infos[i]!, amounts[i]!);
+    }
+    return table;
+  }
+
   *entries(): Generator<[number, TxRecord]> {
     for (let at = 0; at < this.sortedCount; at++) {
       const page = this.pages[at >>> pageBits]!;
@@ -71,6 +100,10 @@ export class TxTable {
   }
 
   private append(tx: number, record: TxRecord): void {
+    this.appendRaw(tx, encodeInfo(record), record.amount);
+  }
+
+  private appendRaw(tx: number, info: number, amount: number): void {
     const i = this.sortedCount & (pageSize - 1);
     if (i === 0) {
       this.pages.push({ keys: new Uint32Array(pageSize), infos: new Uint32Array(pageSize), amounts: new Float64Array(pageSize) });
@@ -78,8 +111,8 @@ export class TxTable {
     }
     const page = this.pages[this.pages.length - 1]!;
     page.keys[i] = tx;
-    page.infos[i] = encodeInfo(record);
-    page.amounts[i] = record.amount;
+    page.infos[i] = info;
+    page.amounts[i] = amount;
     this.sortedCount++;
     this.lastKey = tx;
   }

@@ -56,20 +56,24 @@ export function lineOf(chunk: RowsChunk, index: number): number {
 export interface InputSource {
   readonly name: string;
   readonly sizeBytes: number | undefined;
-  readonly stream: Readable;
+  /** Reads up to `length` bytes into `buffer` at `offset`; 0 at the end of the input. */
+  read(buffer: Buffer, offset: number, length: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** Opens a path or `-` (stdin); a missing, unreadable or directory input is a usage error (exit 2). */
 export async function openInput(path: string): Promise<InputSource> {
-  if (path === '-') {
-    return { name: 'stdin', sizeBytes: undefined, stream: process.stdin };
-  }
+  if (path === '-') return streamSource('stdin', process.stdin);
   try {
     const info = await stat(path);
     if (info.isDirectory()) throw usageError(`${path}: is a directory, not a CSV file`);
     const handle = await open(path, 'r');
-    const stream = handle.createReadStream({ highWaterMark: readChunkBytes });
-    return { name: path, sizeBytes: info.size, stream };
+    return {
+      name: path,
+      sizeBytes: info.size,
+      read: async (buffer, offset, length) => (await handle.read(buffer, offset, length, null)).bytesRead,
+      close: () => handle.close(),
+    };
   } catch (error) {
     const code = errorCode(error);
     if (code === 'ENOENT') throw usageError(`${path}: no such file`);
@@ -79,13 +83,35 @@ export async function openInput(path: string): Promise<InputSource> {
   }
 }
 
+/** A stream (stdin) read through the same interface as a file. */
+function streamSource(name: string, stream: Readable): InputSource {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer = Buffer.alloc(0);
+  return {
+    name,
+    sizeBytes: undefined,
+    async read(buffer, offset, length) {
+      if (pending.length === 0) {
+        const next = await chunks.next();
+        if (next.done) return 0;
+        pending = next.value;
+      }
+      const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
+      pending = pending.subarray(n);
+      return n;
+    },
+    close: async () => {
+      stream.destroy();
+    },
+  };
+}
+
 const newline = '\n'; // CRLF's CR is trimmed with the field's white space; mixed endings work
 const newlineByte = 0x0a; // never part of a multi-byte UTF-8 sequence, so a safe place to cut
 const quote = '"';
 const quoteByte = 0x22;
 
 export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChunk> {
-  let carryBytes: Buffer | undefined; // bytes after the last line break of the previous read
   let carryRow = ''; // a row papaparse left open (a quoted field with line breaks)
   let nextLine = 1;
   let bytesRead = 0;
@@ -126,26 +152,37 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     yield made.chunk;
   }
 
+  // One buffer for the whole run: each read lands after the carried partial line, so reading
+  // allocates nothing; it only grows for a line longer than itself.
+  let buffer = Buffer.allocUnsafe(readChunkBytes);
+  let filled = 0; // bytes of a partial line carried at the front
   try {
-    for await (const piece of source.stream) {
-      let bytes = piece as Buffer;
-      bytesRead += bytes.length;
-      if (first) {
+    for (;;) {
+      if (filled === buffer.length) {
+        if (buffer.length > rowCharsMax) throw runFailure(`${source.name}:${nextLine}: a line longer than ${rowCharsMax} bytes`);
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, filled);
+        buffer = bigger;
+      }
+      const n = await source.read(buffer, filled, buffer.length - filled);
+      if (n === 0) break;
+      bytesRead += n;
+      let end = filled + n;
+      if (first && end >= 3) {
         first = false;
-        if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+        if (buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf) {
+          buffer.copy(buffer, 0, 3, end);
+          end -= 3;
+        }
       }
-      if (carryBytes !== undefined) bytes = Buffer.concat([carryBytes, bytes]);
-      const cut = bytes.lastIndexOf(newlineByte) + 1;
-      if (cut === 0) {
-        carryBytes = bytes;
-        if (bytes.length > rowCharsMax) throw runFailure(`${source.name}:${nextLine}: a line longer than ${rowCharsMax} bytes`);
-        continue;
+      const cut = buffer.lastIndexOf(newlineByte, end - 1) + 1;
+      if (cut > 0) {
+        yield* emit(buffer.subarray(0, cut), false);
+        buffer.copy(buffer, 0, cut, end);
       }
-      carryBytes = cut < bytes.length ? Buffer.from(bytes.subarray(cut)) : undefined;
-      yield* emit(bytes.subarray(0, cut), false);
+      filled = end - cut;
     }
-    const rest = carryBytes ?? Buffer.alloc(0);
-    if (rest.length > 0 || carryRow.length > 0) yield* emit(rest, true);
+    if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
   } catch (error) {
     if (error instanceof Error && error.name === 'RunError') throw error;
     throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);

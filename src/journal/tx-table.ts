@@ -13,6 +13,12 @@ import { decodeRecord, encodeInfo } from './tx-record-codec.js';
 const pageBits = 16;
 const pageSize = 1 << pageBits;
 
+export interface TxColumns {
+  keys: Uint32Array;
+  infos: Uint32Array;
+  amounts: Float64Array;
+}
+
 interface Page {
   keys: Uint32Array;
   infos: Uint32Array;
@@ -61,33 +67,42 @@ export class TxTable {
     }
   }
 
-  /** Every record as columns (sorted pages first, then the out-of-order ones), for snapshots. */
-  exportColumns(): { keys: Uint32Array; infos: Uint32Array; amounts: Float64Array } {
-    const n = this.size;
-    const keys = new Uint32Array(n);
-    const infos = new Uint32Array(n);
-    const amounts = new Float64Array(n);
-    let at = 0;
-    this.pages.forEach((page, p) => {
-      const used = Math.min(pageSize, this.sortedCount - p * pageSize);
-      keys.set(page.keys.subarray(0, used), at);
-      infos.set(page.infos.subarray(0, used), at);
-      amounts.set(page.amounts.subarray(0, used), at);
-      at += used;
-    });
-    this.outOfOrder.exportInto(keys, infos, amounts, at);
-    return { keys, infos, amounts };
+  /**
+   * Every record as columns, in parts of at most `partEntries` (a multiple of the page size): the
+   * sorted pages first, in order, then the out-of-order ones. For snapshots, so that no single
+   * buffer holds the whole index.
+   */
+  *exportParts(partEntries: number): Generator<TxColumns> {
+    const pagesPerPart = Math.max(1, Math.floor(partEntries / pageSize));
+    for (let first = 0; first < this.pages.length; first += pagesPerPart) {
+      const last = Math.min(this.pages.length, first + pagesPerPart);
+      const n = Math.min(this.sortedCount, last * pageSize) - first * pageSize;
+      const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
+      for (let p = first, at = 0; p < last; p++) {
+        const used = Math.min(pageSize, this.sortedCount - p * pageSize);
+        const page = this.pages[p]!;
+        part.keys.set(page.keys.subarray(0, used), at);
+        part.infos.set(page.infos.subarray(0, used), at);
+        part.amounts.set(page.amounts.subarray(0, used), at);
+        at += used;
+      }
+      yield part;
+    }
+    const n = this.outOfOrder.size;
+    if (n > 0) {
+      const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
+      this.outOfOrder.exportInto(part.keys, part.infos, part.amounts, 0);
+      yield part;
+    }
   }
 
-  /** Rebuilds a table from exportColumns' output. */
-  static fromColumns(keys: Uint32Array, infos: Uint32Array, amounts: Float64Array): TxTable {
-    const table = new TxTable();
+  /** Adds exportParts' output back, part by part, in the order it was exported. */
+  importPart({ keys, infos, amounts }: TxColumns): void {
     for (let i = 0; i < keys.length; i++) {
       const tx = keys[i]!;
-      if (tx > table.lastKey) table.appendRaw(tx, infos[i]!, amounts[i]!);
-      else table.outOfOrder.insertRaw(tx, infos[i]!, amounts[i]!);
+      if (tx > this.lastKey) this.appendRaw(tx, infos[i]!, amounts[i]!);
+      else this.outOfOrder.insertRaw(tx, infos[i]!, amounts[i]!);
     }
-    return table;
   }
 
   *entries(): Generator<[number, TxRecord]> {

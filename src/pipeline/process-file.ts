@@ -111,7 +111,7 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
   } catch (error) {
     throw journalErrorToUsage(error);
   } finally {
-    source.stream.destroy();
+    await source.close();
     await pool.close();
   }
 }

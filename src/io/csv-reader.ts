@@ -144,7 +144,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     const parsed = parseRows(input, !final);
     carryRow = final ? '' : input.substring(parsed.meta.cursor);
     if (carryRow.length > rowCharsMax) {
-      throw runFailure(`${source.name}:${nextLine + parsed.data.length}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?)`);
+      throw rowTooLong(source.name, nextLine + parsed.data.length);
     }
     if (parsed.data.length === 0) return;
     const made = makeRowsChunk(parsed.data, nextLine, bytesRead);
@@ -159,7 +159,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
   try {
     for (;;) {
       if (filled === buffer.length) {
-        if (buffer.length > rowCharsMax) throw runFailure(`${source.name}:${nextLine}: a line longer than ${rowCharsMax} bytes`);
+        if (filled >= rowCharsMax) throw rowTooLong(source.name, nextLine);
         const bigger = Buffer.allocUnsafe(buffer.length * 2);
         buffer.copy(bigger, 0, 0, filled);
         buffer = bigger;
@@ -187,6 +187,10 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     if (error instanceof Error && error.name === 'RunError') throw error;
     throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);
   }
+}
+
+function rowTooLong(name: string, line: number): Error {
+  return runFailure(`${name}:${line}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?); fix the row or its quotes and run again`);
 }
 
 function parseRows(input: string, ignoreLastRow: boolean): { data: string[][]; meta: { cursor: number } } {

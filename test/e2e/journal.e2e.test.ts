@@ -15,13 +15,25 @@ const dir = mkdtempSync(join(tmpdir(), 'payments-journal-'));
 const input = join(dir, 'input.csv');
 const reference = { accounts: '', rejects: '', records: 0 };
 
-/** Starts the CLI and kills it with `signal` after `delayMs`; resolves with its exit code or signal. */
-function runAndSignal(args: string[], delayMs: number, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+/**
+ * Starts the CLI and sends it `signal` after `delayMs`, counted from when `ready()` first holds
+ * (checked every 10 ms; by default at once); resolves with its exit code or signal.
+ */
+function runAndSignal(
+  args: string[],
+  delayMs: number,
+  signal: NodeJS.Signals,
+  ready: () => boolean = () => true,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill(signal), delayMs);
+    let timer: NodeJS.Timeout;
+    const poll = () => {
+      timer = ready() ? setTimeout(() => child.kill(signal), delayMs) : setTimeout(poll, 10);
+    };
+    poll();
     child.on('close', (code, sig) => {
       clearTimeout(timer);
       resolve({ code, signal: sig, stderr });
@@ -149,8 +161,8 @@ describe('graceful stop', () => {
     ['SIGINT', 130],
   ] as const)('%s: drains, flushes, says how to resume, exits %d; the resumed run is exact', async (signal, exitCode) => {
     const journal = join(dir, `stop-${signal}`);
-    const stopped = await runAndSignal([input, '--journal', journal], 600, signal);
-    if (stopped.code === 0) return; // this machine finished first: nothing to stop
+    // Signal once the run has opened its journal (its handlers are in place by then).
+    const stopped = await runAndSignal([input, '--journal', journal], 150, signal, () => existsSync(join(journal, 'partition-0.sqlite')));
     expect(stopped.code).toBe(exitCode);
     expect(stopped.stderr).toMatch(new RegExp(`stopped by ${signal} after line \\d+: the journal holds every row up to line \\d+; run the same command again to resume`));
     const resumed = await finish(journal);

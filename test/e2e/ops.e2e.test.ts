@@ -90,7 +90,7 @@ describe('errors', () => {
       spawnSync(process.execPath, [binPath, '-', '--rejects', join(dir, 'x.csv'), ...extra], { input: `deposit,1,1,"${'x'.repeat(1_100_000)}`, encoding: 'utf8' });
     const plain = run([]);
     expect(plain.status).toBe(1);
-    expect(plain.stderr).toMatch(/^payments: stdin:1: a line longer than/);
+    expect(plain.stderr).toMatch(/^payments: stdin:1: a row longer than/);
     expect(plain.stderr).not.toMatch(/\n\s+at /);
     const debug = run(['--log-level', 'debug']);
     expect(debug.status).toBe(1);

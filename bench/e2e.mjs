@@ -74,7 +74,8 @@ for (const { workers, journal } of configs) {
     const report = join(tmp, 'report.json');
     const journalDir = join(tmp, 'journal');
     rmSync(journalDir, { recursive: true, force: true });
-    const args = [bin, data, '--workers', String(workers), '--quiet', '--report', report];
+    // Run as `npm start` and the `payments` bin run it (with their V8 flag).
+    const args = ['--max-semi-space-size=4', bin, data, '--workers', String(workers), '--quiet', '--report', report];
     if (journal) args.push('--journal', journalDir);
     const { seconds, stdout } = await run(args);
     if (reference === undefined) reference = stdout;

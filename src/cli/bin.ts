@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// The flag caps the parsing thread's V8 nursery at 4 MiB: its garbage dies young, and the default
+// 16 MiB only added RSS (3.75 M rows: 222 -> 194 MB peak, same speed). `npm start` passes it too.
 import { run } from './run.js';
 
 process.exitCode = await run(process.argv.slice(2));

@@ -90,12 +90,12 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
         depAmount[slot] = amount;
         depCount[c]!++;
         balance[c]! += amount;
-        piece += `deposit, ${id}, ${tx}, ${formatAmount(amount, random)}\n`;
+        piece += `deposit, ${id}, ${tx}, ${formatAmount(amount)}\n`;
       } else if (kind === 1) {
         const overdraw = balance[c]! <= 0 || random() < mix.overdrafts;
-        const amount = overdraw ? Math.max(1, balance[c]!) + 1 + below(1_000_000) : 1 + below(balance[c]!);
+        const amount = overdraw ? Math.max(1, balance[c]!) + 1 + below(1_000_000) : Math.min(balance[c]!, randomAmount(random));
         if (!overdraw && !locked[c]) balance[c]! -= amount;
-        piece += `withdrawal, ${id}, ${nextTx++}, ${formatAmount(amount, random)}\n`;
+        piece += `withdrawal, ${id}, ${nextTx++}, ${formatAmount(amount)}\n`;
       } else if (kind === 2) {
         const slot = c * depositSlots + below(Math.min(depCount[c]!, depositSlots));
         const open = disputeCount[c]!;
@@ -122,18 +122,21 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
   if (piece.length > 0) yield piece;
 }
 
-/** Minor units between 0.0001 and about 10,000, log-uniform so small and large amounts both occur. */
+/**
+ * Minor units between 0.0001 and about 10,000, log-uniform so small and large amounts both occur,
+ * with 0 to 4 decimal places chosen evenly (the amount is a multiple of the last place).
+ */
 function randomAmount(random: () => number): number {
-  return Math.max(1, Math.floor(Math.exp(random() * Math.log(1e8))));
+  const step = 10 ** Math.floor(random() * 5); // 1 (4 places) … 10,000 (whole)
+  const units = Math.floor(Math.exp(random() * Math.log(1e8)));
+  return Math.max(step, units - (units % step));
 }
 
-/** Exact text of an amount, with 0 to 4 fraction digits (trailing zeros kept or dropped at random). */
-function formatAmount(units: number, random: () => number): string {
+/** Exact text of an amount: its decimal places, without trailing zeros (`12`, `0.5`, `3.0125`). */
+function formatAmount(units: number): string {
   const whole = Math.floor(units / 10_000);
-  const fraction = String(units % 10_000).padStart(4, '0');
-  let digits = 4;
-  while (digits > 0 && fraction[digits - 1] === '0' && random() < 0.7) digits--;
-  return digits === 0 ? String(whole) : `${whole}.${fraction.slice(0, digits)}`;
+  const fraction = String(units % 10_000).padStart(4, '0').replace(/0+$/, '');
+  return fraction === '' ? String(whole) : `${whole}.${fraction}`;
 }
 
 const badRowMakers: ((below: (n: number) => number, nextTx: number, client: number) => string)[] = [

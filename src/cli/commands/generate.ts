@@ -14,15 +14,16 @@ interface GenerateArgs extends TrafficMix {
   progress: boolean;
 }
 
-const shareOptions: [keyof TrafficMix, string][] = [
-  ['deposits', 'weight of deposits'],
-  ['withdrawals', 'weight of withdrawals'],
-  ['disputes', 'weight of disputes'],
-  ['resolves', 'weight of resolves'],
-  ['chargebacks', 'weight of chargebacks'],
-  ['strayRefs', 'share of dispute/resolve/chargeback rows naming an unknown or foreign tx'],
-  ['overdrafts', 'share of withdrawals above the balance'],
-  ['badRate', 'share of malformed rows (every kind SPEC names) and reused tx ids'],
+/** The traffic options: weights (any number ≥ 0) and shares (from 0 to 1). */
+const mixOptions: { name: keyof TrafficMix; describe: string; share: boolean }[] = [
+  { name: 'deposits', describe: 'weight of deposits', share: false },
+  { name: 'withdrawals', describe: 'weight of withdrawals', share: false },
+  { name: 'disputes', describe: 'weight of disputes', share: false },
+  { name: 'resolves', describe: 'weight of resolves', share: false },
+  { name: 'chargebacks', describe: 'weight of chargebacks', share: false },
+  { name: 'strayRefs', describe: 'share of dispute/resolve/chargeback rows naming an unknown or foreign tx', share: true },
+  { name: 'overdrafts', describe: 'share of withdrawals above the balance', share: true },
+  { name: 'badRate', describe: 'share of malformed rows (every kind SPEC names) and reused tx ids', share: true },
 ];
 
 export function generateCommand(io: CliIo): CommandModule<object, GenerateArgs> {
@@ -36,7 +37,7 @@ export function generateCommand(io: CliIo): CommandModule<object, GenerateArgs> 
         .option('c', { type: 'number', demandOption: true, describe: `number of clients, 1 to ${clientsMax}` })
         .option('seed', { type: 'number', default: 1, describe: 'random seed: the same seed gives the same bytes' })
         .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal' });
-      for (const [name, describe] of shareOptions) {
+      for (const { name, describe } of mixOptions) {
         b = b.option(name, { type: 'number', default: defaultMix[name], describe });
       }
       return b as unknown as Argv<GenerateArgs>;
@@ -48,10 +49,10 @@ export function generateCommand(io: CliIo): CommandModule<object, GenerateArgs> 
       }
       if (!Number.isInteger(argv.seed)) throw usageError(`--seed must be a whole number (got ${argv.seed})`);
       const mix = { ...defaultMix };
-      for (const [name] of shareOptions) {
+      for (const { name, share } of mixOptions) {
         const value = argv[name];
-        if (typeof value !== 'number' || !(value >= 0) || (!['deposits', 'withdrawals', 'disputes', 'resolves', 'chargebacks'].includes(name) && value > 1)) {
-          throw usageError(`--${name} must be a number ≥ 0${name.endsWith('s') && !['strayRefs', 'overdrafts'].includes(name) ? '' : ' and ≤ 1'} (got ${value})`);
+        if (typeof value !== 'number' || !(value >= 0) || (share && value > 1)) {
+          throw usageError(`--${kebab(name)} must be a number ${share ? 'from 0 to 1' : '≥ 0'} (got ${String(value)})`);
         }
         mix[name] = value;
       }
@@ -66,3 +67,5 @@ export function generateCommand(io: CliIo): CommandModule<object, GenerateArgs> 
     },
   };
 }
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -36,7 +36,7 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
         .option('workers', {
           alias: 'w',
           type: 'number',
-          default: availableParallelism(),
+          default: Math.min(availableParallelism(), workersMax),
           defaultDescription: 'number of cores',
           describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
         })

@@ -168,14 +168,21 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       if (n === 0) break;
       bytesRead += n;
       let end = filled + n;
-      if (first && end >= 3) {
+      if (first) {
+        // A UTF-8 byte order mark can only be the input's first three bytes: hold everything
+        // until three bytes are there to look at.
+        if (end < 3) {
+          filled = end;
+          continue;
+        }
         first = false;
         if (buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf) {
           buffer.copy(buffer, 0, 3, end);
           end -= 3;
         }
       }
-      const cut = buffer.lastIndexOf(newlineByte, end - 1) + 1;
+      // (lastIndexOf counts a negative offset from the end of the buffer: never pass one.)
+      const cut = end > 0 ? buffer.lastIndexOf(newlineByte, end - 1) + 1 : 0;
       if (cut > 0) {
         yield* emit(buffer.subarray(0, cut), false);
         buffer.copy(buffer, 0, cut, end);

@@ -41,7 +41,7 @@ describe('sharded engine = sequential model', () => {
           expect({ workers, ...actual }).toEqual({ workers, ...expected });
         }
       }),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
   });
 });

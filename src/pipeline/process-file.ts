@@ -79,40 +79,43 @@ export interface ProcessResult {
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
-  let shards = options.workers;
-  let manifest: Manifest | undefined;
-  let resumed = false;
-  if (options.journalDir !== undefined) {
-    if (options.input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
-    ({ manifest, resumed } = await openRunManifest(options.journalDir, options.input, options.workers));
-    shards = manifest.shards; // a journal keeps the shard count it was written with
-  }
-  const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, options.journalDir);
   try {
-    const opened = await pool.open();
-    const failed = opened.find((o) => !o.ok);
-    if (failed && !failed.ok) throw usageError(failed.message);
-    const ok = opened.filter((o) => o.ok);
-    options.onOpen?.({
-      shards,
-      resumed,
-      complete: manifest?.complete === true,
-      resumeLine: Math.min(...ok.map((o) => o.resumeLine)),
-      recordsReplayed: sum(ok.map((o) => o.recordsReplayed)),
-      recoveryMs: Math.max(...ok.map((o) => o.recoveryMs)),
-    });
-    const result = await run(source, pool, options, manifest);
-    if (manifest) {
-      manifest.committedLine = result.lastLine;
-      manifest.complete = !result.interrupted;
-      await writeManifest(options.journalDir!, manifest);
+    let shards = options.workers;
+    let manifest: Manifest | undefined;
+    let resumed = false;
+    if (options.journalDir !== undefined) {
+      if (options.input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
+      ({ manifest, resumed } = await openRunManifest(options.journalDir, options.input, options.workers));
+      shards = manifest.shards; // a journal keeps the shard count it was written with
     }
-    return result;
-  } catch (error) {
-    throw journalErrorToUsage(error);
+    const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, options.journalDir);
+    try {
+      const opened = await pool.open();
+      const failed = opened.find((o) => !o.ok);
+      if (failed && !failed.ok) throw usageError(failed.message);
+      const ok = opened.filter((o) => o.ok);
+      options.onOpen?.({
+        shards,
+        resumed,
+        complete: manifest?.complete === true,
+        resumeLine: Math.min(...ok.map((o) => o.resumeLine)),
+        recordsReplayed: sum(ok.map((o) => o.recordsReplayed)),
+        recoveryMs: Math.max(...ok.map((o) => o.recoveryMs)),
+      });
+      const result = await run(source, pool, options, manifest);
+      if (manifest) {
+        manifest.committedLine = result.lastLine;
+        manifest.complete = !result.interrupted;
+        await writeManifest(options.journalDir!, manifest);
+      }
+      return result;
+    } catch (error) {
+      throw journalErrorToUsage(error);
+    } finally {
+      await pool.close();
+    }
   } finally {
     await source.close();
-    await pool.close();
   }
 }
 
@@ -134,6 +137,7 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
   // rejected rows, so only when a rejects file was asked for.
   const pending: { keys: Promise<number[]>; routed: RoutedChunk }[] = [];
   let rowsRead = 0;
+  let interrupted = false;
 
   // Takes the oldest chunk once all its shards replied; counts and writes its rejections in input order.
   const completeOldest = async (): Promise<void> => {
@@ -175,10 +179,12 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
     pending.push({ keys, routed });
     options.onProgress?.(chunk.bytesRead, rowsRead);
     while (pending.length >= inflightChunksMax) await completeOldest();
-    if (options.signal?.aborted) break;
+    if (options.signal?.aborted) {
+      interrupted = true; // a signal after the last read does not make the run incomplete
+      break;
+    }
   }
   while (pending.length > 0) await completeOldest();
-  const interrupted = options.signal?.aborted === true;
 
   const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));
   const accounts = mergeAccounts(finished);

@@ -124,12 +124,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       const texts: string[] = [];
       const lineCounts: number[] = [];
       for (let start = 0; start < bytes.length; ) {
-        // Cut after the last line break within the piece size (or take the whole rest).
-        let end = bytes.length;
-        if (end - start > textPieceBytes) {
-          const cut = bytes.lastIndexOf(newlineByte, start + textPieceBytes - 1);
-          end = cut >= start ? cut + 1 : bytes.indexOf(newlineByte, start + textPieceBytes) + 1 || bytes.length;
-        }
+        const end = pieceEnd(bytes, start);
         const text = bytes.toString('latin1', start, end);
         texts.push(text);
         lineCounts.push(countLineBreaks(text) + (text.charCodeAt(text.length - 1) === newlineByte ? 0 : 1));
@@ -140,14 +135,21 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       nextLine += lineCount;
       return;
     }
-    const input = carryRow + bytes.toString(ascii ? 'latin1' : 'utf8');
-    const parsed = parseRows(input, !final);
-    carryRow = final ? '' : input.substring(parsed.meta.cursor);
-    if (carryRow.length > rowCharsMax) {
-      throw rowTooLong(source.name, nextLine + parsed.data.length);
+    // Parse in pieces of at most textPieceBytes (see TextChunk), carrying an open row between them.
+    const rows: string[][] = [];
+    for (let start = 0; start < bytes.length || (final && start === 0); ) {
+      const end = pieceEnd(bytes, start);
+      const last = end >= bytes.length;
+      const input = carryRow + bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
+      const parsed = parseRows(input, !(final && last));
+      carryRow = final && last ? '' : input.substring(parsed.meta.cursor);
+      if (carryRow.length > rowCharsMax) throw rowTooLong(source.name, nextLine + rows.length + parsed.data.length);
+      for (const row of parsed.data) rows.push(row);
+      start = end;
+      if (last) break;
     }
-    if (parsed.data.length === 0) return;
-    const made = makeRowsChunk(parsed.data, nextLine, bytesRead);
+    if (rows.length === 0) return;
+    const made = makeRowsChunk(rows, nextLine, bytesRead);
     nextLine = made.nextLine;
     yield made.chunk;
   }
@@ -194,6 +196,13 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     if (error instanceof Error && error.name === 'RunError') throw error;
     throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);
   }
+}
+
+/** End of the piece starting at `start`: after its last line break within textPieceBytes, or the rest. */
+function pieceEnd(bytes: Buffer, start: number): number {
+  if (bytes.length - start <= textPieceBytes) return bytes.length;
+  const cut = bytes.lastIndexOf(newlineByte, start + textPieceBytes - 1);
+  return cut >= start ? cut + 1 : bytes.indexOf(newlineByte, start + textPieceBytes) + 1 || bytes.length;
 }
 
 function rowTooLong(name: string, line: number): Error {

@@ -115,22 +115,33 @@ export function isAsciiSpace(c: number): boolean {
 
 // ---- rows given as decoded fields (papaparse) --------------------------------------------------
 
-const scratchStarts = new Int32Array(4);
-const scratchEnds = new Int32Array(4);
-
-/** judgeRow for a row of decoded field strings (chunks with quotes or non-ASCII text). */
+/**
+ * judgeRow for a row of decoded field strings (reads with quotes or non-ASCII text): the same
+ * checks in the same order, on each field's own string. The router's property test checks that
+ * both give the same result on any quote-free text.
+ */
 export function judgeFields(fields: readonly string[], layout: ColumnLayout, out: ParsedRow): number {
-  // Lay the four used fields end to end in one string and judge their ranges.
-  const used = [field(fields, layout.type), field(fields, layout.client), field(fields, layout.tx), layout.amount < 0 ? '' : field(fields, layout.amount)];
-  let at = 0;
-  for (let k = 0; k < 4; k++) {
-    scratchStarts[k] = at;
-    at += used[k]!.length;
-    scratchEnds[k] = at;
+  const count = fields.length;
+  if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
+  const type = field(fields, layout.type);
+  const typeCode = typeCodeAt(type, 0, type.length);
+  if (typeCode < 0) return unknownType;
+  const client = parseWhole(field(fields, layout.client), clientMax);
+  if (client < 0) return invalidClient;
+  const tx = parseWhole(field(fields, layout.tx), txMax);
+  if (tx < 0) return invalidTx;
+  let amount = 0;
+  if (carriesAmount(typeCode)) {
+    const text = layout.amount < 0 ? '' : field(fields, layout.amount);
+    if (text.length === 0) return missingAmount;
+    amount = parseAmountUnits(text);
+    if (amount === invalidAmount) return invalidAmountReason;
   }
-  const packed: ColumnLayout = { hasHeader: true, type: 0, client: 1, tx: 2, amount: layout.amount < 0 ? -1 : 3 };
-  if (fields.length < 3 || (!layout.hasHeader && fields.length > 4)) return malformedRow;
-  return judgeRow(used.join(''), scratchStarts, scratchEnds, 4, packed, out);
+  out.typeCode = typeCode;
+  out.client = client;
+  out.tx = tx;
+  out.amount = amount;
+  return rowOk;
 }
 
 /** A field trimmed of white space; absent fields are empty. */
@@ -138,6 +149,7 @@ export function field(fields: readonly string[], index: number): string {
   const raw = fields[index];
   return raw === undefined ? '' : unquoteLoose(raw.trim());
 }
+
 
 /**
  * RFC 4180 quoting starts at a field's first character, so papaparse reads `deposit, "1"` as the

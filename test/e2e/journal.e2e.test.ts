@@ -172,6 +172,37 @@ describe('graceful stop', () => {
   });
 });
 
+describe('shards and signals', () => {
+  it('resumes with the shard count the journal was written with, whatever --workers says', async () => {
+    const journal = join(dir, 'shards');
+    await runAndSignal([input, '--journal', journal, '--workers', '3', '--quiet'], 300, 'SIGKILL', () => existsSync(join(journal, 'partition-2.sqlite')));
+    const resumed = await finish(journal, ['--workers', '1']);
+    expect(resumed.accounts).toBe(reference.accounts);
+    expect(resumed.rejects).toBe(reference.rejects);
+    expect(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).workers).toBe(3);
+  });
+
+  it('SIGINT without a journal: exit 130, nothing on stdout, nothing saved', async () => {
+    const child = spawn(process.execPath, [binPath, input, '--log-level', 'debug'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      // "run started" is logged in the same synchronous step that installs the signal handlers.
+      if (!sent && stderr.includes('run started')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 100);
+      }
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/stopped by SIGINT after line \d+: nothing was saved \(run with --journal DIR to make a run resumable\)/);
+  });
+});
+
 describe('replay and inspect', () => {
   it('replay of the whole journal equals the original output', async () => {
     const replay = await runCli(['replay', '--journal', join(dir, 'uninterrupted')]);

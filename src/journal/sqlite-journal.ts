@@ -28,8 +28,14 @@ export const journalFormatVersion = 1;
  * than the snapshot holds.
  */
 export const snapshotEveryRecordsMin = 1_000_000;
-/** Transactions per snapshot part (16 MiB): no blob nears SQLite's 1 GB limit, no buffer holds the index. */
-export const snapshotPartTxs = 1 << 20;
+/**
+ * Transactions per snapshot part (4 MiB): no blob nears SQLite's 1 GB limit and no buffer holds the
+ * whole index (each part exists three times while written: columns, blob, SQLite's copy).
+ * Measured at 3.75 M rows, 2 workers: 16 MiB parts peak at 368 MB RSS, 4 MiB at 310 MB.
+ */
+export const snapshotPartTxs = 1 << 18;
+/** SQLite page cache per partition (better-sqlite3's default is 16 MiB). */
+const sqliteCacheKib = 2048;
 
 export function partitionPath(dir: string, shard: number): string {
   return join(dir, `partition-${shard}.sqlite`);
@@ -197,6 +203,8 @@ function openDatabase(path: string, where: string, fileMustExist: boolean): Data
     const db = new Database(path, { fileMustExist });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Batches are appended and read back once, in order: a large page cache only adds RSS.
+    db.pragma(`cache_size = -${sqliteCacheKib}`);
     return db;
   } catch (error) {
     throw new JournalCorrupt(`${where}: cannot open (${(error as Error).message})`);

@@ -38,33 +38,35 @@ const clientMax = 0xffff;
 const txMax = 0xffffffff;
 
 /**
- * Judges a row from its field ranges in `text`: field k spans [starts[k], ends[k]) (already
- * trimmed); fields past `count`, or past the arrays, are empty. Fills `out` and returns rowOk, or
- * returns the first failing reason's code.
+ * Reads the fields of one row for `judge`, without a string per field where it can: a row is
+ * either ranges of a chunk's text (TextFields) or papaparse's decoded strings (StringFields).
+ * Fields past the row's end read as empty.
  */
-export function judgeRow(
-  text: string,
-  starts: Int32Array,
-  ends: Int32Array,
-  count: number,
-  layout: ColumnLayout,
-  out: ParsedRow,
-): number {
+export interface RowFields {
+  readonly count: number;
+  typeCode(k: number): number;
+  whole(k: number, max: number): number;
+  isEmpty(k: number): boolean;
+  amount(k: number): number;
+}
+
+/**
+ * SPEC's well-formed checks, in SPEC's order, for either kind of row: fills `out` and returns
+ * rowOk, or returns the first failing reason's code. The one place that order is written.
+ */
+export function judge(row: RowFields, layout: ColumnLayout, out: ParsedRow): number {
+  const count = row.count;
   if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
-  let k = layout.type;
-  const typeCode = k < count ? typeCodeAt(text, starts[k]!, ends[k]!) : -1;
+  const typeCode = row.typeCode(layout.type);
   if (typeCode < 0) return unknownType;
-  k = layout.client;
-  const client = k < count ? parseWhole(text, clientMax, starts[k]!, ends[k]!) : -1;
+  const client = row.whole(layout.client, clientMax);
   if (client < 0) return invalidClient;
-  k = layout.tx;
-  const tx = k < count ? parseWhole(text, txMax, starts[k]!, ends[k]!) : -1;
+  const tx = row.whole(layout.tx, txMax);
   if (tx < 0) return invalidTx;
   let amount = 0;
   if (carriesAmount(typeCode)) {
-    k = layout.amount;
-    if (k < 0 || k >= count || starts[k] === ends[k]) return missingAmount;
-    amount = parseAmountUnits(text, starts[k]!, ends[k]!);
+    if (layout.amount < 0 || row.isEmpty(layout.amount)) return missingAmount;
+    amount = row.amount(layout.amount);
     if (amount === invalidAmount) return invalidAmountReason;
   }
   out.typeCode = typeCode;
@@ -72,6 +74,50 @@ export function judgeRow(
   out.tx = tx;
   out.amount = amount;
   return rowOk;
+}
+
+/** A row as trimmed ranges of a text: field k spans [starts[k], ends[k]). Reused row after row. */
+export class TextFields implements RowFields {
+  text = '';
+  count = 0;
+  constructor(
+    readonly starts: Int32Array,
+    readonly ends: Int32Array,
+  ) {}
+
+  typeCode(k: number): number {
+    return k < this.count ? typeCodeAt(this.text, this.starts[k]!, this.ends[k]!) : -1;
+  }
+  whole(k: number, max: number): number {
+    return k < this.count ? parseWhole(this.text, max, this.starts[k]!, this.ends[k]!) : -1;
+  }
+  isEmpty(k: number): boolean {
+    return k >= this.count || this.starts[k] === this.ends[k];
+  }
+  amount(k: number): number {
+    return parseAmountUnits(this.text, this.starts[k]!, this.ends[k]!);
+  }
+}
+
+/** A row as papaparse's decoded strings, trimmed on reading. Reused row after row. */
+export class StringFields implements RowFields {
+  fields: readonly string[] = [];
+  get count(): number {
+    return this.fields.length;
+  }
+  typeCode(k: number): number {
+    const type = field(this.fields, k);
+    return typeCodeAt(type, 0, type.length);
+  }
+  whole(k: number, max: number): number {
+    return parseWhole(field(this.fields, k), max);
+  }
+  isEmpty(k: number): boolean {
+    return field(this.fields, k).length === 0;
+  }
+  amount(k: number): number {
+    return parseAmountUnits(field(this.fields, k));
+  }
 }
 
 /** Type code of text[start, end): exact lower-case names without a copy, any other case via one. */
@@ -111,37 +157,6 @@ export function parseWhole(text: string, max: number, start = 0, end = text.leng
 /** White space as String.prototype.trim sees it, for ASCII text. */
 export function isAsciiSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
-}
-
-// ---- rows given as decoded fields (papaparse) --------------------------------------------------
-
-/**
- * judgeRow for a row of decoded field strings (reads with quotes or non-ASCII text): the same
- * checks in the same order, on each field's own string. The router's property test checks that
- * both give the same result on any quote-free text.
- */
-export function judgeFields(fields: readonly string[], layout: ColumnLayout, out: ParsedRow): number {
-  const count = fields.length;
-  if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
-  const type = field(fields, layout.type);
-  const typeCode = typeCodeAt(type, 0, type.length);
-  if (typeCode < 0) return unknownType;
-  const client = parseWhole(field(fields, layout.client), clientMax);
-  if (client < 0) return invalidClient;
-  const tx = parseWhole(field(fields, layout.tx), txMax);
-  if (tx < 0) return invalidTx;
-  let amount = 0;
-  if (carriesAmount(typeCode)) {
-    const text = layout.amount < 0 ? '' : field(fields, layout.amount);
-    if (text.length === 0) return missingAmount;
-    amount = parseAmountUnits(text);
-    if (amount === invalidAmount) return invalidAmountReason;
-  }
-  out.typeCode = typeCode;
-  out.client = client;
-  out.tx = tx;
-  out.amount = amount;
-  return rowOk;
 }
 
 /** A field trimmed of white space; absent fields are empty. */

@@ -10,8 +10,9 @@ import {
   headerlessLayout,
   isAsciiSpace,
   isBlankRow,
-  judgeFields,
-  judgeRow,
+  judge,
+  StringFields,
+  TextFields,
   readHeader,
   rowOk,
   type ColumnLayout,
@@ -47,8 +48,8 @@ export class ChunkRouter {
   private readonly builders: BatchBuilder[];
   private readonly buffers = new BufferPool(batchRowsInitial);
   private readonly parsed: ParsedRow = { typeCode: 0, client: 0, tx: 0, amount: 0 };
-  private readonly starts = new Int32Array(fieldsTracked);
-  private readonly ends = new Int32Array(fieldsTracked);
+  private readonly textFields = new TextFields(new Int32Array(fieldsTracked), new Int32Array(fieldsTracked));
+  private readonly stringFields = new StringFields();
   private rejectedKeys: number[] = [];
   private rowIndexes: number[][] | undefined;
   private dataRows = 0;
@@ -111,7 +112,8 @@ export class ChunkRouter {
   }
 
   private scanText(text: string, firstRow: number, lineCount: number, firstLine: number, offsets: Int32Array | undefined): void {
-    const { starts, ends } = this;
+    const { textFields } = this;
+    const { starts, ends } = textFields;
     const length = text.length;
     let lineStart = 0;
     let nextComma = -1; // first comma at or after the current field; kept across lines (amortised O(n))
@@ -146,19 +148,23 @@ export class ChunkRouter {
       if (count === 1 && starts[0] === ends[0]) continue; // blank line
       if (this.layout === undefined && this.detectLayout(text.slice(rowStart, lineEnd).split(','), firstLine + row).hasHeader) continue;
       this.dataRows++;
-      this.accept(judgeRow(text, starts, ends, count, this.layout!, this.parsed), row, firstLine + row);
+      textFields.text = text;
+      textFields.count = count;
+      this.accept(judge(textFields, this.layout!, this.parsed), row, firstLine + row);
     }
   }
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */
   private routeRows(chunk: RowsChunk): (row: number) => { line: number; fields: string[] } {
     const { rows } = chunk;
+    const { stringFields } = this;
     for (let row = 0; row < rows.length; row++) {
       const fields = rows[row]!;
       if (isBlankRow(fields)) continue;
       if (this.layout === undefined && this.detectLayout(fields, lineOf(chunk, row)).hasHeader) continue;
       this.dataRows++;
-      this.accept(judgeFields(fields, this.layout!, this.parsed), row, lineOf(chunk, row));
+      stringFields.fields = fields;
+      this.accept(judge(stringFields, this.layout!, this.parsed), row, lineOf(chunk, row));
     }
     return (row) => ({ line: lineOf(chunk, row), fields: rows[row]! });
   }

@@ -56,7 +56,7 @@ const csvText = fc.tuple(fc.array(line, { maxLength: 30 }), fc.constantFrom('\n'
 );
 
 describe('the in-place text scanner', () => {
-  it('routes any quote-free ASCII text exactly as papaparse + judgeFields do', () => {
+  it('routes any quote-free ASCII text exactly as papaparse + StringFields do', () => {
     fc.assert(
       fc.property(csvText, fc.integer({ min: 1, max: 4 }), (text, shards) => {
         const run = (f: () => unknown) => {

@@ -1,21 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { reasonOf } from '../../src/domain/rejection.js';
-import { headerlessLayout, judgeFields, readHeader, rowOk, type ParsedRow } from '../../src/io/row.js';
+import { StringFields, headerlessLayout, judge, readHeader, rowOk, type ParsedRow } from '../../src/io/row.js';
 
-const judge = (fields: string[], layout = headerlessLayout) => {
+const judgeOf = (fields: string[], layout = headerlessLayout) => {
   const out: ParsedRow = { typeCode: -1, client: -1, tx: -1, amount: -1 };
-  const code = judgeFields(fields, layout, out);
+  const row = new StringFields();
+  row.fields = fields;
+  const code = judge(row, layout, out);
   return code === rowOk ? out : reasonOf(code);
 };
 
 describe('well-formed rows (SPEC checks, in order)', () => {
   it('reads a deposit with white space around every field', () =>
-    expect(judge([' deposit', ' 1 ', '\t2', ' 1.5 '])).toEqual({ typeCode: 0, client: 1, tx: 2, amount: 15000 }));
-  it('reads types in any case', () => expect(judge(['DePoSiT', '1', '2', '3'])).toMatchObject({ typeCode: 0 }));
+    expect(judgeOf([' deposit', ' 1 ', '\t2', ' 1.5 '])).toEqual({ typeCode: 0, client: 1, tx: 2, amount: 15000 }));
+  it('reads types in any case', () => expect(judgeOf(['DePoSiT', '1', '2', '3'])).toMatchObject({ typeCode: 0 }));
   it('accepts 3 fields for dispute/resolve/chargeback and ignores their 4th', () => {
-    expect(judge(['dispute', '1', '2'])).toMatchObject({ typeCode: 2, amount: 0 });
-    expect(judge(['resolve', '1', '2', 'not-a-number'])).toMatchObject({ typeCode: 3 });
-    expect(judge(['chargeback', '1', '2', ''])).toMatchObject({ typeCode: 4 });
+    expect(judgeOf(['dispute', '1', '2'])).toMatchObject({ typeCode: 2, amount: 0 });
+    expect(judgeOf(['resolve', '1', '2', 'not-a-number'])).toMatchObject({ typeCode: 3 });
+    expect(judgeOf(['chargeback', '1', '2', ''])).toMatchObject({ typeCode: 4 });
   });
   it.each([
     [['deposit', '1'], 'malformed_row'],
@@ -37,10 +39,10 @@ describe('well-formed rows (SPEC checks, in order)', () => {
     [['deposit', '1', '2', '900719925474.0992'], 'invalid_amount'],
     [['deposit', 'x', 'y', 'z'], 'invalid_client'],
     [['bogus', 'x', 'y', 'z'], 'unknown_type'],
-  ])('%j is %s', (fields, reason) => expect(judge(fields)).toBe(reason));
-  it('accepts the extreme ids', () => expect(judge(['deposit', '65535', '4294967295', '1'])).toMatchObject({ client: 65535, tx: 4294967295 }));
-  it('accepts leading zeros in ids', () => expect(judge(['deposit', '007', '0001', '1'])).toMatchObject({ client: 7, tx: 1 }));
-  it('unquotes a field quoted after white space', () => expect(judge(['deposit', ' "1"', '2', '3'])).toMatchObject({ client: 1 }));
+  ])('%j is %s', (fields, reason) => expect(judgeOf(fields)).toBe(reason));
+  it('accepts the extreme ids', () => expect(judgeOf(['deposit', '65535', '4294967295', '1'])).toMatchObject({ client: 65535, tx: 4294967295 }));
+  it('accepts leading zeros in ids', () => expect(judgeOf(['deposit', '007', '0001', '1'])).toMatchObject({ client: 7, tx: 1 }));
+  it('unquotes a field quoted after white space', () => expect(judgeOf(['deposit', ' "1"', '2', '3'])).toMatchObject({ client: 1 }));
 });
 
 describe('header rows', () => {
@@ -57,17 +59,17 @@ describe('header rows', () => {
   it('may lack amount: deposits are then missing_amount', () => {
     const header = readHeader(['type', 'client', 'tx']);
     expect(header.kind).toBe('header');
-    if (header.kind === 'header') expect(judge(['deposit', '1', '2', '5'], header.layout)).toBe('missing_amount');
+    if (header.kind === 'header') expect(judgeOf(['deposit', '1', '2', '5'], header.layout)).toBe('missing_amount');
   });
   it('allows any number of fields per row with a header, but at least three', () => {
     const header = readHeader(['type', 'client', 'tx', 'amount']);
     if (header.kind !== 'header') throw new Error('expected a header');
-    expect(judge(['deposit', '1', '2', '5', 'extra', 'more'], header.layout)).toMatchObject({ amount: 50000 });
-    expect(judge(['deposit', '1'], header.layout)).toBe('malformed_row');
+    expect(judgeOf(['deposit', '1', '2', '5', 'extra', 'more'], header.layout)).toMatchObject({ amount: 50000 });
+    expect(judgeOf(['deposit', '1'], header.layout)).toBe('malformed_row');
   });
   it('reads a named column past the end of a short row as empty', () => {
     const header = readHeader(['type', 'amount', 'tx', 'client']);
     if (header.kind !== 'header') throw new Error('expected a header');
-    expect(judge(['deposit', '10', '1'], header.layout)).toBe('invalid_client');
+    expect(judgeOf(['deposit', '10', '1'], header.layout)).toBe('invalid_client');
   });
 });

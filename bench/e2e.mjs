@@ -31,7 +31,11 @@ const data = join(root, 'data/generated', `tx-${rows}.csv`);
 function run(args, { env } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, args, {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -79,7 +83,8 @@ for (const { workers, journal } of configs) {
     if (journal) args.push('--journal', journalDir);
     const { seconds, stdout } = await run(args);
     if (reference === undefined) reference = stdout;
-    else if (stdout !== reference) throw new Error(`output differs with --workers ${workers}${journal ? ' --journal' : ''}`);
+    else if (stdout !== reference)
+      throw new Error(`output differs with --workers ${workers}${journal ? ' --journal' : ''}`);
     walls.push(seconds);
     rss.push(JSON.parse(readFileSync(report, 'utf8')).peakRssBytes);
     if (journal) journalBytes = dirBytes(journalDir);
@@ -92,7 +97,10 @@ for (const { workers, journal } of configs) {
     txs: fmt(rows / wall),
     rss: (median(rss) / 2 ** 20).toFixed(0),
     ratio: (wall / papaSeconds).toFixed(2),
-    journal: journalBytes === undefined ? '' : `${(journalBytes / 2 ** 20).toFixed(0)} MiB (${(journalBytes / rows).toFixed(1)} B/row)`,
+    journal:
+      journalBytes === undefined
+        ? ''
+        : `${(journalBytes / 2 ** 20).toFixed(0)} MiB (${(journalBytes / rows).toFixed(1)} B/row)`,
   };
   results.push(row);
   console.error(`${row.config}: ${row.runs} s`);
@@ -108,8 +116,13 @@ function dirBytes(dir) {
   return total;
 }
 
-console.log(`\nMachine: ${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-console.log(`Dataset: ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB; papaparse alone: ${papaSeconds.toFixed(2)} s (median of ${runs})\n`);
+console.log(
+  `\nMachine: ${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+);
+console.log(
+  `Dataset: ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB; papaparse alone: ${papaSeconds.toFixed(2)} s (median of ${runs})\n`,
+);
 console.log('| run | wall s (median) | runs | tx/s | peak RSS MiB | × papaparse | journal on disk |');
 console.log('|---|---:|---|---:|---:|---:|---|');
-for (const r of results) console.log(`| ${r.config} | ${r.wall} | ${r.runs} | ${r.txs} | ${r.rss} | ${r.ratio} | ${r.journal} |`);
+for (const r of results)
+  console.log(`| ${r.config} | ${r.wall} | ${r.runs} | ${r.txs} | ${r.rss} | ${r.ratio} | ${r.journal} |`);

@@ -19,7 +19,7 @@ const lineCount = rows;
 // The reader hands the router a read as pieces of at most 64 KiB, each ending at a line break.
 const texts = [];
 const lineCounts = [];
-for (let start = 0; start < body.length; ) {
+for (let start = 0; start < body.length;) {
   const end = start + 65536 >= body.length ? body.length : body.lastIndexOf('\n', start + 65535) + 1;
   texts.push(body.slice(start, end));
   lineCounts.push(texts.at(-1).split('\n').length - 1);
@@ -31,7 +31,13 @@ const chunk = { kind: 'text', texts, lineCounts, firstLine: 2, lineCount, bytesR
 const batch = new ChunkRouter(1, 'bench', false).route(chunk).batches[0];
 const cols = columnsOf(batch.buffer, capacityOf(batch.buffer));
 const commands = Array.from({ length: batch.count }, (_, i) =>
-  commandOf(cols.kinds[i] & typeMask, cols.clients[i], cols.txs[i], cols.amounts[i], (cols.kinds[i] & duplicateFlag) !== 0),
+  commandOf(
+    cols.kinds[i] & typeMask,
+    cols.clients[i],
+    cols.txs[i],
+    cols.amounts[i],
+    (cols.kinds[i] & duplicateFlag) !== 0,
+  ),
 );
 const dir = mkdtempSync(join(tmpdir(), 'payments-bench-'));
 const file = join(dir, 'bench.csv');
@@ -51,7 +57,11 @@ add('decider alone: decide+evolve fold', commands.length, () => {
   const txs = new Map();
   for (const cmd of commands) {
     const account = accounts.get(cmd.client) ?? initialAccount;
-    const decision = decide(cmd, account, cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : txs.get(cmd.tx));
+    const decision = decide(
+      cmd,
+      account,
+      cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : txs.get(cmd.tx),
+    );
     if (!decision.ok) continue;
     accounts.set(cmd.client, evolve(account, decision.event));
     txs.set(cmd.tx, evolveTx(txs.get(cmd.tx), decision.event));

@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
-import { RunError, describeError } from '../io/errors.js';
+import { RunError, describeError, usageError } from '../errors.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { replayCommand } from './commands/replay.js';
@@ -35,7 +35,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new RunError(message, 2);
+      throw error ?? usageError(message, { usageHint: true });
     });
   try {
     await parser.parseAsync();
@@ -44,7 +44,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     if (error instanceof RunError) {
       io.stderr(`payments: ${error.message}\n`);
       if (wantsStacks(argv)) io.stderr(`${error.stack ?? ''}\n`);
-      if (error.exitCode === 2 && /argument|--|usage/i.test(error.message)) io.stderr('Run "payments --help" for usage.\n');
+      if (error.usageHint) io.stderr('Run "payments --help" for usage.\n');
       return error.exitCode;
     }
     io.stderr(`payments: failed: ${describeError(error)}\n`);
@@ -55,6 +55,9 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
 }
 
 function wantsStacks(argv: readonly string[]): boolean {
-  const level = argv.find((_, i) => argv[i - 1] === '--log-level') ?? argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ?? process.env.PAYMENTS_LOG_LEVEL;
+  const level =
+    argv.find((_, i) => argv[i - 1] === '--log-level') ??
+    argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ??
+    process.env.PAYMENTS_LOG_LEVEL;
   return level === 'debug' || level === 'trace';
 }

@@ -159,7 +159,8 @@ function assertAccountInvariants(account: AccountState): void {
 function assertStatus(record: TxRecord | undefined, status: DisputeStatus, event: AccountEvent): void {
   if (record === undefined) throw new Error(`invariant: ${event.type} of unknown tx ${event.tx}`);
   if (record.kind !== 'deposit') throw new Error(`invariant: ${event.type} of a withdrawal (tx ${event.tx})`);
-  if (record.status !== status) throw new Error(`invariant: ${event.type} of tx ${event.tx} in status ${record.status}`);
+  if (record.status !== status)
+    throw new Error(`invariant: ${event.type} of tx ${event.tx} in status ${record.status}`);
 }
 
 export function assertNever(value: never): never {

@@ -7,11 +7,16 @@ export const TxTypeCode = { deposit: 0, withdrawal: 1, dispute: 2, resolve: 3, c
 /** Code of a type name in any case, or -1. */
 export function txTypeCode(name: string): number {
   switch (name) {
-    case 'deposit': return 0;
-    case 'withdrawal': return 1;
-    case 'dispute': return 2;
-    case 'resolve': return 3;
-    case 'chargeback': return 4;
+    case 'deposit':
+      return 0;
+    case 'withdrawal':
+      return 1;
+    case 'dispute':
+      return 2;
+    case 'resolve':
+      return 3;
+    case 'chargeback':
+      return 4;
   }
   const lower = name.toLowerCase();
   return lower === name ? -1 : txTypeCode(lower);

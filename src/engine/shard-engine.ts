@@ -43,8 +43,15 @@ export class ShardEngine {
     const { journal } = this;
     for (let i = 0; i < batch.count; i++) {
       const kind = cols.kinds[i]!;
-      const row: RowRef = { line: cols.lines[i]!, typeCode: kind & typeMask, client: cols.clients[i]!, tx: cols.txs[i]!, amount: cols.amounts[i]! };
-      const reason = row.line <= journal.resumeLine ? journal.recordedOutcome(row) : this.execute(row, (kind & duplicateFlag) !== 0);
+      const row: RowRef = {
+        line: cols.lines[i]!,
+        typeCode: kind & typeMask,
+        client: cols.clients[i]!,
+        tx: cols.txs[i]!,
+        amount: cols.amounts[i]!,
+      };
+      const reason =
+        row.line <= journal.resumeLine ? journal.recordedOutcome(row) : this.execute(row, (kind & duplicateFlag) !== 0);
       if (reason >= 0) rejected.push(i, reason);
     }
     journal.commit();
@@ -93,7 +100,13 @@ export class ShardEngine {
   }
 }
 
-export function commandOf(typeCode: number, client: number, tx: number, amount: number, duplicate: boolean): AccountCommand {
+export function commandOf(
+  typeCode: number,
+  client: number,
+  tx: number,
+  amount: number,
+  duplicate: boolean,
+): AccountCommand {
   switch (typeCode) {
     case TxTypeCode.deposit:
       return { type: 'Deposit', client, tx, amount, duplicate };

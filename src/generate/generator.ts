@@ -80,7 +80,8 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
       if (kind >= 2 && random() < mix.strayRefs) {
         // An unknown tx id, or (when there is one) another client's deposit.
         const other = below(clients);
-        const ref = other !== c && depCount[other]! > 0 ? depTx[other * depositSlots]! : nextTx + 1_000_000 + below(1000);
+        const ref =
+          other !== c && depCount[other]! > 0 ? depTx[other * depositSlots]! : nextTx + 1_000_000 + below(1000);
         piece += `${['dispute', 'resolve', 'chargeback'][kind - 2]}, ${id}, ${ref},\n`;
       } else if (kind === 0) {
         const amount = randomAmount(random);
@@ -93,7 +94,9 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
         piece += `deposit, ${id}, ${tx}, ${formatAmount(amount)}\n`;
       } else if (kind === 1) {
         const overdraw = balance[c]! <= 0 || random() < mix.overdrafts;
-        const amount = overdraw ? Math.max(1, balance[c]!) + 1 + below(1_000_000) : Math.min(balance[c]!, randomAmount(random));
+        const amount = overdraw
+          ? Math.max(1, balance[c]!) + 1 + below(1_000_000)
+          : Math.min(balance[c]!, randomAmount(random));
         if (!overdraw && !locked[c]) balance[c]! -= amount;
         piece += `withdrawal, ${id}, ${nextTx++}, ${formatAmount(amount)}\n`;
       } else if (kind === 2) {
@@ -135,7 +138,9 @@ function randomAmount(random: () => number): number {
 /** Exact text of an amount: its decimal places, without trailing zeros (`12`, `0.5`, `3.0125`). */
 function formatAmount(units: number): string {
   const whole = Math.floor(units / 10_000);
-  const fraction = String(units % 10_000).padStart(4, '0').replace(/0+$/, '');
+  const fraction = String(units % 10_000)
+    .padStart(4, '0')
+    .replace(/0+$/, '');
   return fraction === '' ? String(whole) : `${whole}.${fraction}`;
 }
 

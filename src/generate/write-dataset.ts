@@ -3,10 +3,14 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
-import { errorCode, usageError } from '../io/errors.js';
+import { errorCode, usageError } from '../errors.js';
 import { generateCsv, type GenerateOptions } from './generator.js';
 
-export async function writeDataset(options: GenerateOptions, out: string, showProgress: boolean): Promise<{ bytes: number }> {
+export async function writeDataset(
+  options: GenerateOptions,
+  out: string,
+  showProgress: boolean,
+): Promise<{ bytes: number }> {
   const stream: Writable = out === '-' ? process.stdout : createWriteStream(out);
   if (out !== '-') {
     try {
@@ -16,7 +20,10 @@ export async function writeDataset(options: GenerateOptions, out: string, showPr
     }
   }
   const bar = showProgress
-    ? new cliProgress.SingleBar({ format: 'generate [{bar}] {percentage}% | {value}/{total} rows | ETA {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        { format: 'generate [{bar}] {percentage}% | {value}/{total} rows | ETA {eta}s', stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      )
     : undefined;
   bar?.start(options.rows, 0);
   let bytes = 0;

@@ -12,7 +12,7 @@ import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
 import { readChunkBytes, rowCharsMax } from '../constants.js';
-import { errorCode, runFailure, usageError } from './errors.js';
+import { RunError, errorCode, runFailure, usageError } from '../errors.js';
 
 /**
  * One read's worth of complete rows, in one of two forms:
@@ -123,7 +123,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       if (bytes.length === 0) return;
       const texts: string[] = [];
       const lineCounts: number[] = [];
-      for (let start = 0; start < bytes.length; ) {
+      for (let start = 0; start < bytes.length;) {
         const end = pieceEnd(bytes, start);
         const text = bytes.toString('latin1', start, end);
         texts.push(text);
@@ -137,7 +137,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     }
     // Parse in pieces of at most textPieceBytes (see TextChunk), carrying an open row between them.
     const rows: string[][] = [];
-    for (let start = 0; start < bytes.length || (final && start === 0); ) {
+    for (let start = 0; start < bytes.length || (final && start === 0);) {
       const end = pieceEnd(bytes, start);
       const last = end >= bytes.length;
       const input = carryRow + bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
@@ -193,7 +193,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
     }
     if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
   } catch (error) {
-    if (error instanceof Error && error.name === 'RunError') throw error;
+    if (error instanceof RunError) throw error;
     throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);
   }
 }
@@ -206,7 +206,9 @@ function pieceEnd(bytes: Buffer, start: number): number {
 }
 
 function rowTooLong(name: string, line: number): Error {
-  return runFailure(`${name}:${line}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?); fix the row or its quotes and run again`);
+  return runFailure(
+    `${name}:${line}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?); fix the row or its quotes and run again`,
+  );
 }
 
 function parseRows(input: string, ignoreLastRow: boolean): { data: string[][]; meta: { cursor: number } } {

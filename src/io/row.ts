@@ -165,7 +165,6 @@ export function field(fields: readonly string[], index: number): string {
   return raw === undefined ? '' : unquoteLoose(raw.trim());
 }
 
-
 /**
  * RFC 4180 quoting starts at a field's first character, so papaparse reads `deposit, "1"` as the
  * literal text ` "1"`. Since SPEC ignores white space around fields, such a field is unquoted here.
@@ -193,7 +192,8 @@ export function isBlankRow(fields: readonly string[]): boolean {
   return fields.length === 1 && fields[0]!.trim().length === 0;
 }
 
-export type HeaderResult = { kind: 'data' } | { kind: 'header'; layout: ColumnLayout } | { kind: 'invalid'; missing: string };
+export type HeaderResult =
+  { kind: 'data' } | { kind: 'header'; layout: ColumnLayout } | { kind: 'invalid'; missing: string };
 
 /** SPEC: the first non-empty line is a header when its first field is `type` (any case, trimmed). */
 export function readHeader(fields: readonly string[]): HeaderResult {

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { usageError } from '../io/errors.js';
+import { usageError } from '../errors.js';
 import { journalFormatVersion } from './sqlite-journal.js';
 
 export interface InputFingerprint {
@@ -64,17 +64,26 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
   }
   if (manifest.format !== 'payments-journal') throw usageError(`${path}: not a payments journal manifest`);
   if (manifest.formatVersion > journalFormatVersion) {
-    throw usageError(`${dir}: written by a newer version (journal format ${manifest.formatVersion}; this program reads ${journalFormatVersion})`);
+    throw usageError(
+      `${dir}: written by a newer version (journal format ${manifest.formatVersion}; this program reads ${journalFormatVersion})`,
+    );
   }
   return manifest;
 }
 
 /** Opens the journal of a run: checks an existing one against the input, or starts a new one. */
-export async function openRunManifest(dir: string, inputPath: string, shards: number): Promise<{ manifest: Manifest; resumed: boolean }> {
+export async function openRunManifest(
+  dir: string,
+  inputPath: string,
+  shards: number,
+): Promise<{ manifest: Manifest; resumed: boolean }> {
   const input = { name: inputPath, ...(await fingerprint(inputPath)) };
   const existing = await readManifest(dir);
   if (existing) {
-    const same = existing.input.size === input.size && existing.input.headCrc === input.headCrc && existing.input.tailCrc === input.tailCrc;
+    const same =
+      existing.input.size === input.size &&
+      existing.input.headCrc === input.headCrc &&
+      existing.input.tailCrc === input.tailCrc;
     if (!same) {
       throw usageError(
         `${dir}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
@@ -85,7 +94,16 @@ export async function openRunManifest(dir: string, inputPath: string, shards: nu
   }
   await mkdir(dir, { recursive: true });
   const now = new Date().toISOString();
-  const manifest: Manifest = { format: 'payments-journal', formatVersion: journalFormatVersion, shards, input, committedLine: 0, complete: false, createdAt: now, updatedAt: now };
+  const manifest: Manifest = {
+    format: 'payments-journal',
+    formatVersion: journalFormatVersion,
+    shards,
+    input,
+    committedLine: 0,
+    complete: false,
+    createdAt: now,
+    updatedAt: now,
+  };
   await writeManifest(dir, manifest);
   return { manifest, resumed: false };
 }

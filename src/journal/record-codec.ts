@@ -9,6 +9,7 @@
  */
 import { crc32 } from 'node:zlib';
 import type { AccountEvent } from '../domain/account.js';
+import { JournalCorrupt } from '../errors.js';
 import type { RowRef } from './journal.js';
 
 export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
@@ -69,7 +70,14 @@ export class RecordBatchBuilder {
     data.set(this.kinds.subarray(0, n), 22 * n);
     data.set(this.types.subarray(0, n), 23 * n);
     data.set(this.reasons.subarray(0, n), 24 * n);
-    const taken = { data, crc: crc32(data), count: n, events: this.events, firstLine: this.lines[0]!, lastLine: this.lines[n - 1]! };
+    const taken = {
+      data,
+      crc: crc32(data),
+      count: n,
+      events: this.events,
+      firstLine: this.lines[0]!,
+      lastLine: this.lines[n - 1]!,
+    };
     this.count = 0;
     this.events = 0;
     return taken;
@@ -77,7 +85,10 @@ export class RecordBatchBuilder {
 
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const grown = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+    const grown = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
       const next = make(capacity);
       next.set(old as never);
       return next;
@@ -130,12 +141,4 @@ export function eventOf(record: JournalRecord): AccountEvent {
   const type = eventKinds[record.kind];
   if (type === undefined) throw new Error(`invariant: record at line ${record.line} is not an event`);
   return { type, client: record.client, tx: record.tx, amount: record.eventAmount };
-}
-
-/** A journal that cannot be trusted: damaged, from another input, or from a newer format (exit 2). */
-export class JournalCorrupt extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JournalCorrupt';
-  }
 }

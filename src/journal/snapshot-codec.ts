@@ -57,7 +57,11 @@ export function encodeTxPart({ keys, infos, amounts }: TxColumns): Buffer {
 export function decodeTxPart(blob: Uint8Array): TxColumns {
   const n = blob.byteLength / 16;
   const b = new Uint8Array(blob).buffer;
-  return { keys: new Uint32Array(b, 8 * n, n), infos: new Uint32Array(b, 12 * n, n), amounts: new Float64Array(b, 0, n) };
+  return {
+    keys: new Uint32Array(b, 8 * n, n),
+    infos: new Uint32Array(b, 12 * n, n),
+    amounts: new Float64Array(b, 0, n),
+  };
 }
 
 export function snapshotChecksum(blob: Uint8Array): number {

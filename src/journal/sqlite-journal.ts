@@ -15,8 +15,16 @@ import { evolve, initialAccount, type AccountEvent, type AccountState } from '..
 import { IndexedJournal } from './indexed-journal.js';
 import type { RowRef } from './journal.js';
 import { applyToIndex } from './tx-index.js';
-import { JournalCorrupt, RecordBatchBuilder, decodeRecords, eventOf, rejectedKind, type JournalRecord } from './record-codec.js';
-import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChecksum, type AccountEntry } from './snapshot-codec.js';
+import { JournalCorrupt } from '../errors.js';
+import { RecordBatchBuilder, decodeRecords, eventOf, rejectedKind, type JournalRecord } from './record-codec.js';
+import {
+  decodeAccounts,
+  decodeTxPart,
+  encodeAccounts,
+  encodeTxPart,
+  snapshotChecksum,
+  type AccountEntry,
+} from './snapshot-codec.js';
 import { TxTable } from './tx-table.js';
 
 export const journalFormatVersion = 1;
@@ -82,7 +90,9 @@ export class SqliteJournal extends IndexedJournal {
     super(recovered.txs, recovered.seq, recovered.events);
     this.snapshotSeq = recovered.snapshotSeq;
     this.resumeLine = recovered.line;
-    this.insertBatch = db.prepare('INSERT INTO batches (first_line, last_line, first_seq, count, events, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertBatch = db.prepare(
+      'INSERT INTO batches (first_line, last_line, first_seq, count, events, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
   }
 
   /** Opens (or creates) a shard's partition and recovers its state: newest snapshot + later batches. */
@@ -112,7 +122,15 @@ export class SqliteJournal extends IndexedJournal {
   commit(): void {
     if (this.builder.count === 0) return;
     const batch = this.builder.take();
-    this.insertBatch.run(batch.firstLine, batch.lastLine, this.seq - batch.count + 1, batch.count, batch.events, batch.data, batch.crc);
+    this.insertBatch.run(
+      batch.firstLine,
+      batch.lastLine,
+      this.seq - batch.count + 1,
+      batch.count,
+      batch.events,
+      batch.data,
+      batch.crc,
+    );
   }
 
   get snapshotDue(): boolean {
@@ -135,7 +153,9 @@ export class SqliteJournal extends IndexedJournal {
         const data = encodeTxPart(columns);
         insertPart.run(this.seq, parts++, data, snapshotChecksum(data));
       }
-      this.db.prepare('INSERT INTO snapshots (seq, line, accounts, crc, tx_parts) VALUES (?, ?, ?, ?, ?)').run(this.seq, line, accountsBlob, snapshotChecksum(accountsBlob), parts);
+      this.db
+        .prepare('INSERT INTO snapshots (seq, line, accounts, crc, tx_parts) VALUES (?, ?, ?, ?, ?)')
+        .run(this.seq, line, accountsBlob, snapshotChecksum(accountsBlob), parts);
       const stale = 'SELECT seq FROM snapshots ORDER BY seq DESC LIMIT -1 OFFSET 2';
       this.db.prepare(`DELETE FROM snapshot_txs WHERE seq IN (${stale})`).run();
       this.db.prepare(`DELETE FROM snapshots WHERE seq IN (${stale})`).run();
@@ -145,10 +165,19 @@ export class SqliteJournal extends IndexedJournal {
 
   recordedOutcome(row: RowRef): number {
     const record = this.nextRecorded();
-    if (record === undefined || record.line !== row.line || record.client !== row.client || record.tx !== row.tx || record.typeCode !== row.typeCode || record.amount !== row.amount) {
+    if (
+      record === undefined ||
+      record.line !== row.line ||
+      record.client !== row.client ||
+      record.tx !== row.tx ||
+      record.typeCode !== row.typeCode ||
+      record.amount !== row.amount
+    ) {
       throw new JournalCorrupt(
         `${this.where}: the journal does not match the input at line ${row.line}` +
-          (record ? ` (it recorded line ${record.line}: client ${record.client}, tx ${record.tx})` : ' (it has no record for it)') +
+          (record
+            ? ` (it recorded line ${record.line}: client ${record.client}, tx ${record.tx})`
+            : ' (it has no record for it)') +
           '; was the input file changed? Use a new --journal directory for a different input',
       );
     }
@@ -161,7 +190,9 @@ export class SqliteJournal extends IndexedJournal {
 
   private nextRecorded(): JournalRecord | undefined {
     if (this.pendingAt === this.pending.length) {
-      const next = this.db.prepare('SELECT * FROM batches WHERE first_line > ? ORDER BY first_line LIMIT 1').get(this.cursorLine) as BatchRow | undefined;
+      const next = this.db
+        .prepare('SELECT * FROM batches WHERE first_line > ? ORDER BY first_line LIMIT 1')
+        .get(this.cursorLine) as BatchRow | undefined;
       if (next === undefined) return undefined;
       this.pending = decodeRecords(next.data, next.count, next.crc, this.where);
       this.pendingAt = 0;
@@ -234,12 +265,20 @@ function initSchema(db: Database.Database, shard: number, shards: number, where:
 }
 
 function checkMeta(db: Database.Database, where: string, shard?: number, shards?: number): void {
-  const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+  const meta = new Map(
+    (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]),
+  );
   const version = Number(meta.get('format_version'));
-  if (version > journalFormatVersion) throw new JournalCorrupt(`${where}: written by a newer version (journal format ${version}, this program reads ${journalFormatVersion})`);
-  if (version !== journalFormatVersion) throw new JournalCorrupt(`${where}: not a payments journal (format ${meta.get('format_version') ?? 'missing'})`);
-  if (shard !== undefined && Number(meta.get('shard')) !== shard) throw new JournalCorrupt(`${where}: holds shard ${meta.get('shard')}, not ${shard}`);
-  if (shards !== undefined && Number(meta.get('shards')) !== shards) throw new JournalCorrupt(`${where}: written with ${meta.get('shards')} shards, not ${shards}`);
+  if (version > journalFormatVersion)
+    throw new JournalCorrupt(
+      `${where}: written by a newer version (journal format ${version}, this program reads ${journalFormatVersion})`,
+    );
+  if (version !== journalFormatVersion)
+    throw new JournalCorrupt(`${where}: not a payments journal (format ${meta.get('format_version') ?? 'missing'})`);
+  if (shard !== undefined && Number(meta.get('shard')) !== shard)
+    throw new JournalCorrupt(`${where}: holds shard ${meta.get('shard')}, not ${shard}`);
+  if (shards !== undefined && Number(meta.get('shards')) !== shards)
+    throw new JournalCorrupt(`${where}: written with ${meta.get('shards')} shards, not ${shards}`);
 }
 
 /**
@@ -249,18 +288,25 @@ function checkMeta(db: Database.Database, where: string, shard?: number, shards?
  */
 export function recoverPartition(db: Database.Database, where: string, asOfLine: number): RecoveredPartition {
   try {
-    const totals = db.prepare('SELECT count(*) AS n, coalesce(sum(count), 0) AS records, coalesce(max(first_seq + count - 1), 0) AS last, coalesce(min(first_seq), 1) AS first FROM batches').get() as {
+    const totals = db
+      .prepare(
+        'SELECT count(*) AS n, coalesce(sum(count), 0) AS records, coalesce(max(first_seq + count - 1), 0) AS last, coalesce(min(first_seq), 1) AS first FROM batches',
+      )
+      .get() as {
       n: number;
       records: number;
       last: number;
       first: number;
     };
     if (totals.records !== totals.last || totals.first !== 1) {
-      throw new JournalCorrupt(`${where}: sequence numbers have gaps or overlaps (${totals.records} records, last seq ${totals.last})`);
+      throw new JournalCorrupt(
+        `${where}: sequence numbers have gaps or overlaps (${totals.records} records, last seq ${totals.last})`,
+      );
     }
-    const snapshot = db.prepare('SELECT * FROM snapshots WHERE line <= ? ORDER BY seq DESC LIMIT 1').get(finite(asOfLine)) as
-      | { seq: number; line: number; accounts: Buffer; crc: number; tx_parts: number }
-      | undefined;
+    const snapshot = db
+      .prepare('SELECT * FROM snapshots WHERE line <= ? ORDER BY seq DESC LIMIT 1')
+      .get(finite(asOfLine)) as
+      { seq: number; line: number; accounts: Buffer; crc: number; tx_parts: number } | undefined;
     const accounts = new Map<number, AccountState>();
     const txs = new TxTable();
     let seq = 0;
@@ -270,7 +316,11 @@ export function recoverPartition(db: Database.Database, where: string, asOfLine:
       const damaged = () => new JournalCorrupt(`${where}: the snapshot at seq ${snapshot.seq} fails its checksum`);
       if (snapshotChecksum(snapshot.accounts) !== snapshot.crc) throw damaged();
       for (const entry of decodeAccounts(snapshot.accounts)) accounts.set(entry.client, entry.state);
-      const parts = db.prepare('SELECT * FROM snapshot_txs WHERE seq = ? ORDER BY part').all(snapshot.seq) as { part: number; data: Buffer; crc: number }[];
+      const parts = db.prepare('SELECT * FROM snapshot_txs WHERE seq = ? ORDER BY part').all(snapshot.seq) as {
+        part: number;
+        data: Buffer;
+        crc: number;
+      }[];
       if (parts.length !== snapshot.tx_parts) throw damaged();
       for (const part of parts) {
         if (snapshotChecksum(part.data) !== part.crc) throw damaged();
@@ -278,14 +328,20 @@ export function recoverPartition(db: Database.Database, where: string, asOfLine:
       }
       seq = snapshot.seq;
       line = snapshot.line;
-      events = (db.prepare('SELECT coalesce(sum(events), 0) AS e FROM batches WHERE first_seq <= ?').get(seq) as { e: number }).e;
+      events = (
+        db.prepare('SELECT coalesce(sum(events), 0) AS e FROM batches WHERE first_seq <= ?').get(seq) as { e: number }
+      ).e;
     }
     let recordsReplayed = 0;
-    const batches = db.prepare('SELECT * FROM batches WHERE first_seq > ? ORDER BY first_seq').iterate(seq) as IterableIterator<BatchRow>;
+    const batches = db
+      .prepare('SELECT * FROM batches WHERE first_seq > ? ORDER BY first_seq')
+      .iterate(seq) as IterableIterator<BatchRow>;
     for (const batch of batches) {
-      if (batch.first_seq !== seq + 1) throw new JournalCorrupt(`${where}: batch at seq ${batch.first_seq} does not follow seq ${seq}`);
+      if (batch.first_seq !== seq + 1)
+        throw new JournalCorrupt(`${where}: batch at seq ${batch.first_seq} does not follow seq ${seq}`);
       for (const record of decodeRecords(batch.data, batch.count, batch.crc, where)) {
-        if (record.line > asOfLine) return { accounts, txs, seq, line, events, snapshotSeq: snapshot?.seq ?? 0, recordsReplayed };
+        if (record.line > asOfLine)
+          return { accounts, txs, seq, line, events, snapshotSeq: snapshot?.seq ?? 0, recordsReplayed };
         const account = accounts.get(record.client) ?? initialAccount;
         if (record.kind === rejectedKind) {
           accounts.set(record.client, account); // a rejected row still opened the account

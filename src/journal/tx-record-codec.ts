@@ -9,7 +9,13 @@ const clientShift = 8;
 const statuses: readonly DisputeStatus[] = ['processed', 'disputed', 'chargedBack'];
 
 export function encodeInfo(record: TxRecord): number {
-  return (present | (record.kind === 'withdrawal' ? withdrawalBit : 0) | (statusCode(record.status) << statusShift) | (record.client << clientShift)) >>> 0;
+  return (
+    (present |
+      (record.kind === 'withdrawal' ? withdrawalBit : 0) |
+      (statusCode(record.status) << statusShift) |
+      (record.client << clientShift)) >>>
+    0
+  );
 }
 
 export function decodeRecord(info: number, amount: number): TxRecord {

@@ -121,7 +121,11 @@ export class TxTable {
   private appendRaw(tx: number, info: number, amount: number): void {
     const i = this.sortedCount & (pageSize - 1);
     if (i === 0) {
-      this.pages.push({ keys: new Uint32Array(pageSize), infos: new Uint32Array(pageSize), amounts: new Float64Array(pageSize) });
+      this.pages.push({
+        keys: new Uint32Array(pageSize),
+        infos: new Uint32Array(pageSize),
+        amounts: new Float64Array(pageSize),
+      });
       this.firstKeys.push(tx);
     }
     const page = this.pages[this.pages.length - 1]!;

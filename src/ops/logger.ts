@@ -18,7 +18,10 @@ export interface LogConfig {
 export function createLogger(config: LogConfig, bindings: Record<string, unknown> = {}): Logger {
   const options = { level: config.level, base: { pid: process.pid, ...bindings } };
   if (config.pretty) {
-    return pino(options, pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
+    return pino(
+      options,
+      pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
+    );
   }
   return pino(options, pino.destination({ dest: 2, sync: true }));
 }

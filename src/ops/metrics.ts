@@ -22,13 +22,28 @@ export class RunMetrics {
   }
 
   async write(path: string, summary: RunSummary, wallSeconds: number): Promise<void> {
-    const rows = new Counter({ name: 'payments_rows_total', help: 'Well-formed rows read, by transaction type', labelNames: ['type'], registers: [this.registry] });
+    const rows = new Counter({
+      name: 'payments_rows_total',
+      help: 'Well-formed rows read, by transaction type',
+      labelNames: ['type'],
+      registers: [this.registry],
+    });
     for (const [type, count] of Object.entries(summary.rowsByType)) rows.inc({ type }, count);
-    const rejections = new Counter({ name: 'payments_rejections_total', help: 'Rejected rows, by reason', labelNames: ['reason'], registers: [this.registry] });
+    const rejections = new Counter({
+      name: 'payments_rejections_total',
+      help: 'Rejected rows, by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
     for (const reason of rejectionReasons) rejections.inc({ reason }, summary.rejectedByReason[reason]);
-    const accepted = new Counter({ name: 'payments_rows_accepted_total', help: 'Rows applied to an account', registers: [this.registry] });
+    const accepted = new Counter({
+      name: 'payments_rows_accepted_total',
+      help: 'Rows applied to an account',
+      registers: [this.registry],
+    });
     accepted.inc(summary.rowsAccepted);
-    const gauge = (name: string, help: string, value: number) => new Gauge({ name, help, registers: [this.registry] }).set(value);
+    const gauge = (name: string, help: string, value: number) =>
+      new Gauge({ name, help, registers: [this.registry] }).set(value);
     gauge('payments_accounts', 'Accounts in the output', summary.accounts);
     gauge('payments_locked_accounts', 'Locked accounts in the output', summary.lockedAccounts);
     gauge('payments_run_seconds', 'Wall time of the run', wallSeconds);

@@ -15,7 +15,7 @@ import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js'
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
-import { usageError, RunError } from '../io/errors.js';
+import { usageError, RunError } from '../errors.js';
 import { openRunManifest, writeManifest, type Manifest } from '../journal/manifest.js';
 import { ChunkRouter, reasonSlots, type RoutedChunk } from './router.js';
 
@@ -84,7 +84,8 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
     let manifest: Manifest | undefined;
     let resumed = false;
     if (options.journalDir !== undefined) {
-      if (options.input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
+      if (options.input === '-')
+        throw usageError('--journal needs an input file: standard input cannot be read again to resume');
       ({ manifest, resumed } = await openRunManifest(options.journalDir, options.input, options.workers));
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }
@@ -127,7 +128,12 @@ function journalErrorToUsage(error: unknown): unknown {
   return error;
 }
 
-async function run(source: InputSource, pool: ShardPool, options: ProcessOptions, manifest: Manifest | undefined): Promise<ProcessResult> {
+async function run(
+  source: InputSource,
+  pool: ShardPool,
+  options: ProcessOptions,
+  manifest: Manifest | undefined,
+): Promise<ProcessResult> {
   const { rejects } = options;
   let lastLine = 0;
   let manifestWrittenMs = performance.now();
@@ -214,7 +220,10 @@ async function run(source: InputSource, pool: ShardPool, options: ProcessOptions
 }
 
 /** All of a chunk's rejections as sort keys (row index × reasonSlots + reason code). */
-function rejectionKeys(routed: RoutedChunk, replies: readonly ({ reply: ApplyReply; shard: number } | undefined)[]): number[] {
+function rejectionKeys(
+  routed: RoutedChunk,
+  replies: readonly ({ reply: ApplyReply; shard: number } | undefined)[],
+): number[] {
   const keys = routed.rejectedKeys;
   for (const item of replies) {
     if (item === undefined) continue;

@@ -6,7 +6,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { rejectsHeader } from '../io/csv-writer.js';
-import { errorCode, usageError } from '../io/errors.js';
+import { errorCode, usageError } from '../errors.js';
 
 export class RejectsSink {
   private constructor(

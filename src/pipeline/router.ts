@@ -4,7 +4,7 @@
  */
 import { carriesAmount, txTypes } from '../domain/transaction.js';
 import { lineOf, type RowChunk, type RowsChunk, type TextChunk } from '../io/csv-reader.js';
-import { usageError } from '../io/errors.js';
+import { usageError } from '../errors.js';
 import {
   echoFields,
   headerlessLayout,
@@ -111,7 +111,13 @@ export class ChunkRouter {
     };
   }
 
-  private scanText(text: string, firstRow: number, lineCount: number, firstLine: number, offsets: Int32Array | undefined): void {
+  private scanText(
+    text: string,
+    firstRow: number,
+    lineCount: number,
+    firstLine: number,
+    offsets: Int32Array | undefined,
+  ): void {
     const { textFields } = this;
     const { starts, ends } = textFields;
     const length = text.length;
@@ -146,7 +152,11 @@ export class ChunkRouter {
       }
       lineStart = lineEnd + 1;
       if (count === 1 && starts[0] === ends[0]) continue; // blank line
-      if (this.layout === undefined && this.detectLayout(text.slice(rowStart, lineEnd).split(','), firstLine + row).hasHeader) continue;
+      if (
+        this.layout === undefined &&
+        this.detectLayout(text.slice(rowStart, lineEnd).split(','), firstLine + row).hasHeader
+      )
+        continue;
       this.dataRows++;
       textFields.text = text;
       textFields.count = count;
@@ -187,11 +197,15 @@ export class ChunkRouter {
   private detectLayout(fields: readonly string[], line: number): ColumnLayout {
     const header = readHeader(fields);
     if (header.kind === 'invalid') {
-      throw usageError(`${this.inputName}:${line}: the header has no "${header.missing}" column (expected type, client, tx, amount)`);
+      throw usageError(
+        `${this.inputName}:${line}: the header has no "${header.missing}" column (expected type, client, tx, amount)`,
+      );
     }
     const layout = header.kind === 'header' ? header.layout : headerlessLayout;
     if (Math.max(layout.type, layout.client, layout.tx, layout.amount) >= fieldsTracked) {
-      throw usageError(`${this.inputName}:${line}: the header's type, client, tx and amount columns must be among its first ${fieldsTracked}`);
+      throw usageError(
+        `${this.inputName}:${line}: the header's type, client, tx and amount columns must be among its first ${fieldsTracked}`,
+      );
     }
     this.layout = layout;
     return layout;

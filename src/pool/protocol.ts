@@ -11,10 +11,7 @@ export interface WorkerConfig {
   readonly journalDir: string | undefined;
 }
 
-export type WorkerTask =
-  | { op: 'open' }
-  | { op: 'apply'; seq: number; batch: TxBatch }
-  | { op: 'finish' };
+export type WorkerTask = { op: 'open' } | { op: 'apply'; seq: number; batch: TxBatch } | { op: 'finish' };
 
 /** The shard is ready; with a durable journal, what recovery found. */
 export type OpenReply =

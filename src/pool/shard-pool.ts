@@ -44,12 +44,17 @@ export class ShardPool {
   /** Opens every shard (recovering its journal partition); throws the first failure. */
   async open(): Promise<OpenReply[]> {
     const task: WorkerTask = { op: 'open' };
-    return Promise.all(this.pools.map((_, shard) => this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<OpenReply>)));
+    return Promise.all(
+      this.pools.map((_, shard) => this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<OpenReply>)),
+    );
   }
 
   apply(shard: number, batch: TxBatch): Promise<ApplyReply> {
     const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch };
-    return this.enqueue(shard, () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<ApplyReply>);
+    return this.enqueue(
+      shard,
+      () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<ApplyReply>,
+    );
   }
 
   finish(shard: number): Promise<FinishReply> {

@@ -8,7 +8,7 @@ import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { MemoryJournal } from '../journal/memory-journal.js';
-import { JournalCorrupt } from '../journal/record-codec.js';
+import { JournalCorrupt } from '../errors.js';
 import { SqliteJournal } from '../journal/sqlite-journal.js';
 import { createLogger } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, OpenReply, WorkerConfig, WorkerTask } from './protocol.js';
@@ -25,7 +25,8 @@ export default function handleTask(task: WorkerTask): unknown {
       return open();
     case 'apply': {
       if (engine === undefined) throw new Error(`shard ${config.shard}: batch before open`);
-      if (task.seq !== nextSeq) throw new Error(`shard ${config.shard}: batch ${task.seq} arrived, expected ${nextSeq}`);
+      if (task.seq !== nextSeq)
+        throw new Error(`shard ${config.shard}: batch ${task.seq} arrived, expected ${nextSeq}`);
       nextSeq++;
       const started = performance.now();
       let rejected: Uint32Array;
@@ -58,8 +59,15 @@ function open(): OpenReply {
     durable = journal;
     engine = new ShardEngine(journal, recovered.accounts);
     const recoveryMs = performance.now() - started;
-    if (recovered.torn) log.warn({ torn: recovered.torn }, `journal partition ${config.shard}: dropped a torn last batch (lines ${recovered.torn.firstLine}-${recovered.torn.lastLine}); its rows will be applied again`);
-    log.debug({ resumeLine: journal.resumeLine, records: journal.lastSeq, snapshotSeq: recovered.snapshotSeq, recoveryMs }, 'journal partition opened');
+    if (recovered.torn)
+      log.warn(
+        { torn: recovered.torn },
+        `journal partition ${config.shard}: dropped a torn last batch (lines ${recovered.torn.firstLine}-${recovered.torn.lastLine}); its rows will be applied again`,
+      );
+    log.debug(
+      { resumeLine: journal.resumeLine, records: journal.lastSeq, snapshotSeq: recovered.snapshotSeq, recoveryMs },
+      'journal partition opened',
+    );
     return {
       ok: true,
       resumeLine: journal.resumeLine,
@@ -82,7 +90,13 @@ function finish(): FinishReply {
   durable?.close();
   const { journal } = engine;
   log.debug(
-    { rowsApplied: engine.rowsApplied, records: journal.lastSeq, accounts: engine.registry.size, indexBytes: journal.indexBytes, heap: getHeapStatistics() },
+    {
+      rowsApplied: engine.rowsApplied,
+      records: journal.lastSeq,
+      accounts: engine.registry.size,
+      indexBytes: journal.indexBytes,
+      heap: getHeapStatistics(),
+    },
     'shard finished',
   );
   return {

@@ -17,7 +17,14 @@ describe('fixtures: stdout and rejects byte for byte', () => {
     for (const workers of [1, 3]) {
       it(`${name} with ${workers} worker(s)`, async () => {
         const rejects = join(tmp(), 'rejects.csv');
-        const result = await runCli([join(dir, `${name}.csv`), '--workers', String(workers), '--rejects', rejects, '--quiet']);
+        const result = await runCli([
+          join(dir, `${name}.csv`),
+          '--workers',
+          String(workers),
+          '--rejects',
+          rejects,
+          '--quiet',
+        ]);
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
         expect(result.stdout).toBe(readFileSync(join(dir, `${name}.expected.csv`), 'utf8'));
@@ -51,10 +58,13 @@ describe('bad invocations and bad files', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
   };
 
-  it('a missing file: exit 2, named', () => expectUsageError(['no/such/file.csv'], /no\/such\/file\.csv: no such file/));
+  it('a missing file: exit 2, named', () =>
+    expectUsageError(['no/such/file.csv'], /no\/such\/file\.csv: no such file/));
   it('a directory: exit 2', () => expectUsageError(['test'], /test: is a directory/));
-  it('a header without client: exit 2 with file and line', () => expectUsageError(['-'], /stdin:2: the header has no "client" column/, '\nTYPE,1,2,3\n'));
-  it('a header without tx: exit 2', () => expectUsageError(['-'], /stdin:1: the header has no "tx" column/, 'type,client,amount\n'));
+  it('a header without client: exit 2 with file and line', () =>
+    expectUsageError(['-'], /stdin:2: the header has no "client" column/, '\nTYPE,1,2,3\n'));
+  it('a header without tx: exit 2', () =>
+    expectUsageError(['-'], /stdin:1: the header has no "tx" column/, 'type,client,amount\n'));
   it('no input argument: exit 2', () => expectUsageError([], /Not enough non-option arguments/));
   it('--workers out of range: exit 2', async () => {
     await expectUsageError(['-', '--workers', '0'], /--workers must be a whole number from 1 to 64/);
@@ -62,7 +72,11 @@ describe('bad invocations and bad files', () => {
     await expectUsageError(['-', '--workers', '1.5'], /--workers/);
   });
   it('an unknown option: exit 2', () => expectUsageError(['-', '--frobnicate'], /Unknown argument: frobnicate/));
-  it('an unwritable rejects file: exit 2', () => expectUsageError(['-', '--rejects', '/no/such/dir/r.csv'], /\/no\/such\/dir\/r\.csv: cannot write the rejects file/));
+  it('an unwritable rejects file: exit 2', () =>
+    expectUsageError(
+      ['-', '--rejects', '/no/such/dir/r.csv'],
+      /\/no\/such\/dir\/r\.csv: cannot write the rejects file/,
+    ));
 
   it('a failure part-way: exit 1, nothing on stdout, no partial rejects file', async () => {
     const dir = tmp();

@@ -19,10 +19,15 @@ describe('payments generate', () => {
     const clients = new Set(lines.slice(1).map((l) => l.split(', ')[1]));
     expect(clients.size).toBeLessThanOrEqual(7);
     for (const type of ['deposit', 'withdrawal', 'dispute', 'resolve']) {
-      expect(lines.some((l) => l.startsWith(`${type}, `)), type).toBe(true);
+      expect(
+        lines.some((l) => l.startsWith(`${type}, `)),
+        type,
+      ).toBe(true);
     }
     // Amounts with 0 to 4 decimal places.
-    const places = new Set(lines.filter((l) => l.startsWith('deposit')).map((l) => (l.split(', ')[3]!.split('.')[1] ?? '').length));
+    const places = new Set(
+      lines.filter((l) => l.startsWith('deposit')).map((l) => (l.split(', ')[3]!.split('.')[1] ?? '').length),
+    );
     expect([...places].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 

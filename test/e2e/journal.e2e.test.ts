@@ -5,7 +5,16 @@
  */
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,11 +55,18 @@ async function finish(journal: string, extra: string[] = []) {
   const report = join(dir, 'report.json');
   const result = await runCli([input, '--journal', journal, '--rejects', rejects, '--report', report, ...extra]);
   expect(result.code, result.stderr).toBe(0);
-  return { accounts: result.stdout, rejects: readFileSync(rejects, 'utf8'), records: JSON.parse(readFileSync(report, 'utf8')).journalRecords as number, stderr: result.stderr };
+  return {
+    accounts: result.stdout,
+    rejects: readFileSync(rejects, 'utf8'),
+    records: JSON.parse(readFileSync(report, 'utf8')).journalRecords as number,
+    stderr: result.stderr,
+  };
 }
 
 beforeAll(async () => {
-  expect((await runCli(['generate', '-n', '300000', '-c', '2000', '--seed', '11', '--bad-rate', '0.02', input])).code).toBe(0);
+  expect(
+    (await runCli(['generate', '-n', '300000', '-c', '2000', '--seed', '11', '--bad-rate', '0.02', input])).code,
+  ).toBe(0);
   const rejects = join(dir, 'ref-rejects.csv');
   const plain = await runCli([input, '--rejects', rejects, '--quiet']);
   expect(plain.code).toBe(0);
@@ -62,7 +78,7 @@ beforeAll(async () => {
 describe('crash and resume', () => {
   it('gives the uninterrupted output after SIGKILLs at random points', async () => {
     let seed = 20261127;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (let trial = 0; trial < 3; trial++) {
       const journal = join(dir, `crash-${trial}`);
       for (let kill = 0; kill < 4; kill++) {
@@ -90,7 +106,9 @@ describe('crash and resume', () => {
     await finish(journal);
     // Cut the last batch of partition 0 short, as a write interrupted mid-record would.
     const db = new Database(join(journal, 'partition-0.sqlite'));
-    db.prepare('UPDATE batches SET data = substr(data, 1, length(data) - 7) WHERE first_seq = (SELECT max(first_seq) FROM batches)').run();
+    db.prepare(
+      'UPDATE batches SET data = substr(data, 1, length(data) - 7) WHERE first_seq = (SELECT max(first_seq) FROM batches)',
+    ).run();
     db.close();
     const repaired = await finish(journal);
     expect(repaired.stderr).toMatch(/dropped a torn last batch/);
@@ -118,7 +136,7 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     const journal = join(dir, 'damaged');
     await finish(journal);
     const db = new Database(join(journal, 'partition-1.sqlite'));
-    db.prepare("UPDATE batches SET data = CAST(zeroblob(length(data)) AS BLOB) WHERE first_seq = 1").run();
+    db.prepare('UPDATE batches SET data = CAST(zeroblob(length(data)) AS BLOB) WHERE first_seq = 1').run();
     db.close();
     const result = await runCli([input, '--journal', journal]);
     expect(result.code).toBe(2);
@@ -141,7 +159,10 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     await finish(journal);
     const manifest = JSON.parse(readFileSync(join(journal, 'manifest.json'), 'utf8'));
     writeFileSync(join(journal, 'manifest.json'), JSON.stringify({ ...manifest, formatVersion: 99 }));
-    for (const args of [[input, '--journal', journal], ['replay', '--journal', journal]]) {
+    for (const args of [
+      [input, '--journal', journal],
+      ['replay', '--journal', journal],
+    ]) {
       const result = await runCli(args);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/written by a newer version/);
@@ -159,23 +180,34 @@ describe('graceful stop', () => {
   it.each([
     ['SIGTERM', 143],
     ['SIGINT', 130],
-  ] as const)('%s: drains, flushes, says how to resume, exits %d; the resumed run is exact', async (signal, exitCode) => {
-    const journal = join(dir, `stop-${signal}`);
-    // Signal once the run has opened its journal (its handlers are in place by then).
-    const stopped = await runAndSignal([input, '--journal', journal], 150, signal, () => existsSync(join(journal, 'partition-0.sqlite')));
-    expect(stopped.code).toBe(exitCode);
-    expect(stopped.stderr).toMatch(new RegExp(`stopped by ${signal} after line \\d+: the journal holds every row up to line \\d+; run the same command again to resume`));
-    const resumed = await finish(journal);
-    expect(resumed.accounts).toBe(reference.accounts);
-    expect(resumed.rejects).toBe(reference.rejects);
-    expect(resumed.records).toBe(reference.records);
-  });
+  ] as const)(
+    '%s: drains, flushes, says how to resume, exits %d; the resumed run is exact',
+    async (signal, exitCode) => {
+      const journal = join(dir, `stop-${signal}`);
+      // Signal once the run has opened its journal (its handlers are in place by then).
+      const stopped = await runAndSignal([input, '--journal', journal], 150, signal, () =>
+        existsSync(join(journal, 'partition-0.sqlite')),
+      );
+      expect(stopped.code).toBe(exitCode);
+      expect(stopped.stderr).toMatch(
+        new RegExp(
+          `stopped by ${signal} after line \\d+: the journal holds every row up to line \\d+; run the same command again to resume`,
+        ),
+      );
+      const resumed = await finish(journal);
+      expect(resumed.accounts).toBe(reference.accounts);
+      expect(resumed.rejects).toBe(reference.rejects);
+      expect(resumed.records).toBe(reference.records);
+    },
+  );
 });
 
 describe('shards and signals', () => {
   it('resumes with the shard count the journal was written with, whatever --workers says', async () => {
     const journal = join(dir, 'shards');
-    await runAndSignal([input, '--journal', journal, '--workers', '3', '--quiet'], 300, 'SIGKILL', () => existsSync(join(journal, 'partition-2.sqlite')));
+    await runAndSignal([input, '--journal', journal, '--workers', '3', '--quiet'], 300, 'SIGKILL', () =>
+      existsSync(join(journal, 'partition-2.sqlite')),
+    );
     const resumed = await finish(journal, ['--workers', '1']);
     expect(resumed.accounts).toBe(reference.accounts);
     expect(resumed.rejects).toBe(reference.rejects);
@@ -183,7 +215,10 @@ describe('shards and signals', () => {
   });
 
   it('SIGINT without a journal: exit 130, nothing on stdout, nothing saved', async () => {
-    const child = spawn(process.execPath, [binPath, input, '--log-level', 'debug'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, input, '--log-level', 'debug'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -199,7 +234,9 @@ describe('shards and signals', () => {
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code).toBe(130);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/stopped by SIGINT after line \d+: nothing was saved \(run with --journal DIR to make a run resumable\)/);
+    expect(stderr).toMatch(
+      /stopped by SIGINT after line \d+: nothing was saved \(run with --journal DIR to make a run resumable\)/,
+    );
   });
 });
 
@@ -233,7 +270,9 @@ describe('replay and inspect', () => {
     const seqs = records.map((r) => Number(r[1]));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     // One record per well-formed row of client 7 in the input.
-    const clientRows = readFileSync(input, 'utf8').split('\n').filter((l) => /^\s*(deposit|withdrawal|dispute|resolve|chargeback)\s*,\s*7\s*,/.test(l));
+    const clientRows = readFileSync(input, 'utf8')
+      .split('\n')
+      .filter((l) => /^\s*(deposit|withdrawal|dispute|resolve|chargeback)\s*,\s*7\s*,/.test(l));
     expect(records.length).toBeLessThanOrEqual(clientRows.length);
     expect(records.length).toBeGreaterThan(clientRows.length * 0.9);
   });

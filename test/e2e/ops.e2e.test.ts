@@ -17,7 +17,17 @@ beforeAll(async () => {
 describe('run report and metrics', () => {
   it('counts what the outputs hold', async () => {
     const [rejects, report, metrics] = ['rejects.csv', 'report.json', 'metrics.prom'].map((f) => join(dir, f));
-    const result = await runCli([input, '--workers', '3', '--rejects', rejects!, '--report', report!, '--metrics', metrics!]);
+    const result = await runCli([
+      input,
+      '--workers',
+      '3',
+      '--rejects',
+      rejects!,
+      '--report',
+      report!,
+      '--metrics',
+      metrics!,
+    ]);
     expect(result.code).toBe(0);
     const r = JSON.parse(readFileSync(report!, 'utf8'));
     const rejectedRows = readFileSync(rejects!, 'utf8').trim().split('\n').slice(1);
@@ -33,17 +43,31 @@ describe('run report and metrics', () => {
       expect(rejectedRows.filter((l) => l.endsWith(`,${reason}`)).length, reason).toBe(count);
     }
     // Every malformed kind the generator makes shows up.
-    for (const reason of ['malformed_row', 'unknown_type', 'invalid_client', 'invalid_tx', 'missing_amount', 'invalid_amount', 'duplicate_tx']) {
+    for (const reason of [
+      'malformed_row',
+      'unknown_type',
+      'invalid_client',
+      'invalid_tx',
+      'missing_amount',
+      'invalid_amount',
+      'duplicate_tx',
+    ]) {
       expect(r.rejectedByReason[reason], reason).toBeGreaterThan(0);
     }
     expect(r.peakRssBytes).toBeGreaterThan(10e6);
 
     // Prometheus text format: comments, or `name{labels} value`.
     const text = readFileSync(metrics!, 'utf8');
-    for (const line of text.trim().split('\n').filter((l) => l !== '')) {
-      expect(line).toMatch(/^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|\+Inf|-Inf))$/);
+    for (const line of text
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')) {
+      expect(line).toMatch(
+        /^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|\+Inf|-Inf))$/,
+      );
     }
-    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (.+)$`, 'm').exec(text)?.[1]);
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (.+)$`, 'm').exec(text)?.[1]);
     expect(value('payments_rejections_total{reason="duplicate_tx"}')).toBe(r.rejectedByReason.duplicate_tx);
     expect(value('payments_rows_total{type="deposit"}')).toBe(r.rowsByType.deposit);
     expect(value('payments_accounts')).toBe(r.accounts);
@@ -75,11 +99,18 @@ describe('run report and metrics', () => {
 describe('progress bar', () => {
   it('is drawn on stderr under a terminal', () => {
     // script(1) runs the CLI under a pseudo-terminal.
-    const out = execFileSync('script', ['-qec', `${process.execPath} ${binPath} ${input} > /dev/null`, '/dev/null'], { cwd: repoRoot, encoding: 'utf8' });
+    const out = execFileSync('script', ['-qec', `${process.execPath} ${binPath} ${input} > /dev/null`, '/dev/null'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     expect(out).toMatch(/payments \[.*\] 100% \| .* MB \| 20000 rows/);
   });
   it('is absent under a terminal with --quiet', () => {
-    const out = execFileSync('script', ['-qec', `${process.execPath} ${binPath} ${input} --quiet > /dev/null`, '/dev/null'], { cwd: repoRoot, encoding: 'utf8' });
+    const out = execFileSync(
+      'script',
+      ['-qec', `${process.execPath} ${binPath} ${input} --quiet > /dev/null`, '/dev/null'],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
     expect(out).not.toMatch(/payments \[/);
   });
 });
@@ -87,7 +118,10 @@ describe('progress bar', () => {
 describe('errors', () => {
   it('show a stack trace only with --log-level debug', () => {
     const run = (extra: string[]) =>
-      spawnSync(process.execPath, [binPath, '-', '--rejects', join(dir, 'x.csv'), ...extra], { input: `deposit,1,1,"${'x'.repeat(1_100_000)}`, encoding: 'utf8' });
+      spawnSync(process.execPath, [binPath, '-', '--rejects', join(dir, 'x.csv'), ...extra], {
+        input: `deposit,1,1,"${'x'.repeat(1_100_000)}`,
+        encoding: 'utf8',
+      });
     const plain = run([]);
     expect(plain.status).toBe(1);
     expect(plain.stderr).toMatch(/^payments: stdin:1: a row longer than/);

@@ -13,7 +13,11 @@ import type { RejectsSink as RejectsSinkType } from '../../src/pipeline/rejects-
 const processFile = processFileBuilt as typeof ProcessFile;
 const RejectsSink = RejectsSinkBuilt as typeof RejectsSinkType;
 
-export async function runCsv(input: string, workers: number, rejectsPath: string): Promise<{ accounts: string; rejects: string }> {
+export async function runCsv(
+  input: string,
+  workers: number,
+  rejectsPath: string,
+): Promise<{ accounts: string; rejects: string }> {
   const rejects = await RejectsSink.open(rejectsPath);
   const result = await processFile({ input, workers, rejects });
   await rejects.commit();

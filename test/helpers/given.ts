@@ -28,7 +28,11 @@ export function given(...history: AccountEvent[]) {
   return {
     account,
     when(cmd: AccountCommand) {
-      const decision = decide(cmd, account, cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : txs.get(cmd.tx));
+      const decision = decide(
+        cmd,
+        account,
+        cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : txs.get(cmd.tx),
+      );
       return {
         then(expected: AccountEvent, after?: Partial<AccountState>) {
           expect(decision).toEqual({ ok: true, event: expected });
@@ -43,14 +47,51 @@ export function given(...history: AccountEvent[]) {
 }
 
 // Events and commands of client 1 (or `who`), amounts as decimal text.
-export const deposited = (tx: number, amount: string, who = client): AccountEvent => ({ type: 'Deposited', client: who, tx, amount: unitsOf(amount) });
-export const withdrawn = (tx: number, amount: string, who = client): AccountEvent => ({ type: 'Withdrawn', client: who, tx, amount: unitsOf(amount) });
-export const disputeOpened = (tx: number, amount: string): AccountEvent => ({ type: 'DisputeOpened', client, tx, amount: unitsOf(amount) });
-export const disputeResolved = (tx: number, amount: string): AccountEvent => ({ type: 'DisputeResolved', client, tx, amount: unitsOf(amount) });
-export const chargedBack = (tx: number, amount: string): AccountEvent => ({ type: 'ChargedBack', client, tx, amount: unitsOf(amount) });
+export const deposited = (tx: number, amount: string, who = client): AccountEvent => ({
+  type: 'Deposited',
+  client: who,
+  tx,
+  amount: unitsOf(amount),
+});
+export const withdrawn = (tx: number, amount: string, who = client): AccountEvent => ({
+  type: 'Withdrawn',
+  client: who,
+  tx,
+  amount: unitsOf(amount),
+});
+export const disputeOpened = (tx: number, amount: string): AccountEvent => ({
+  type: 'DisputeOpened',
+  client,
+  tx,
+  amount: unitsOf(amount),
+});
+export const disputeResolved = (tx: number, amount: string): AccountEvent => ({
+  type: 'DisputeResolved',
+  client,
+  tx,
+  amount: unitsOf(amount),
+});
+export const chargedBack = (tx: number, amount: string): AccountEvent => ({
+  type: 'ChargedBack',
+  client,
+  tx,
+  amount: unitsOf(amount),
+});
 
-export const deposit = (tx: number, amount: string, duplicate = false): AccountCommand => ({ type: 'Deposit', client, tx, amount: unitsOf(amount), duplicate });
-export const withdraw = (tx: number, amount: string, duplicate = false): AccountCommand => ({ type: 'Withdraw', client, tx, amount: unitsOf(amount), duplicate });
+export const deposit = (tx: number, amount: string, duplicate = false): AccountCommand => ({
+  type: 'Deposit',
+  client,
+  tx,
+  amount: unitsOf(amount),
+  duplicate,
+});
+export const withdraw = (tx: number, amount: string, duplicate = false): AccountCommand => ({
+  type: 'Withdraw',
+  client,
+  tx,
+  amount: unitsOf(amount),
+  duplicate,
+});
 export const dispute = (tx: number): AccountCommand => ({ type: 'OpenDispute', client, tx });
 export const resolve = (tx: number): AccountCommand => ({ type: 'ResolveDispute', client, tx });
 export const chargeback = (tx: number): AccountCommand => ({ type: 'ChargeBack', client, tx });

@@ -6,7 +6,15 @@
  */
 import { Decimal } from 'decimal.js';
 import Papa from 'papaparse';
-import { decide, evolve, evolveTx, initialAccount, type AccountCommand, type AccountState, type TxRecord } from '../../src/domain/account.js';
+import {
+  decide,
+  evolve,
+  evolveTx,
+  initialAccount,
+  type AccountCommand,
+  type AccountState,
+  type TxRecord,
+} from '../../src/domain/account.js';
 import { invalidAmount, parseAmountUnitsDecimal } from '../../src/domain/money.js';
 
 export function runSequentialModel(text: string): { accounts: string; rejects: string } {
@@ -21,19 +29,27 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
   if (lines.at(-1) === '') lines.pop();
   lines.forEach((raw, index) => {
     const line = index + 1;
-    const fields = (Papa.parse<string[]>(raw, { delimiter: ',', newline: '\n' }).data[0] ?? ['']).map((f) => unquote(f.trim()));
+    const fields = (Papa.parse<string[]>(raw, { delimiter: ',', newline: '\n' }).data[0] ?? ['']).map((f) =>
+      unquote(f.trim()),
+    );
     if (fields.length === 1 && fields[0] === '') return;
     if (columns === undefined) {
       const names = fields.map((f) => f.toLowerCase());
       if (names[0] === 'type') {
-        if (!names.includes('client') || !names.includes('tx')) throw new Error(`header without client/tx at line ${line}`);
-        columns = { type: 0, client: names.indexOf('client'), tx: names.indexOf('tx'), amount: names.indexOf('amount') };
+        if (!names.includes('client') || !names.includes('tx'))
+          throw new Error(`header without client/tx at line ${line}`);
+        columns = {
+          type: 0,
+          client: names.indexOf('client'),
+          tx: names.indexOf('tx'),
+          amount: names.indexOf('amount'),
+        };
         hasHeader = true;
         return;
       }
       columns = { type: 0, client: 1, tx: 2, amount: 3 };
     }
-    const get = (i: number) => (i < 0 ? '' : fields[i] ?? '');
+    const get = (i: number) => (i < 0 ? '' : (fields[i] ?? ''));
     const echo = [get(columns.type), get(columns.client), get(columns.tx), get(columns.amount)];
     const reject = (reason: string) => {
       rejects += `${line},${echo.map(csv).join(',')},${reason}\n`;
@@ -59,7 +75,11 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
       seenTx.add(tx);
       cmd = { type: type === 'deposit' ? 'Deposit' : 'Withdraw', client, tx, amount, duplicate };
     } else {
-      cmd = { type: type === 'dispute' ? 'OpenDispute' : type === 'resolve' ? 'ResolveDispute' : 'ChargeBack', client, tx };
+      cmd = {
+        type: type === 'dispute' ? 'OpenDispute' : type === 'resolve' ? 'ResolveDispute' : 'ChargeBack',
+        client,
+        tx,
+      };
     }
     const decision = decide(cmd, account, cmd.type === 'Deposit' || cmd.type === 'Withdraw' ? undefined : txs.get(tx));
     if (!decision.ok) return reject(decision.reason);

@@ -13,7 +13,9 @@ describe('CSV output (SPEC "Output", "Fine print")', () => {
   ])('quotes %j only when it must: %j', (value, written) => expect(csvField(value)).toBe(written));
 
   it('writes a rejection with its fields as read', () =>
-    expect(formatRejection(7, ['DEPOSIT', '007', '1', '1,5'], 'invalid_amount')).toBe('7,DEPOSIT,007,1,"1,5",invalid_amount\n'));
+    expect(formatRejection(7, ['DEPOSIT', '007', '1', '1,5'], 'invalid_amount')).toBe(
+      '7,DEPOSIT,007,1,"1,5",invalid_amount\n',
+    ));
 
   it('writes accounts sorted by client, four decimals, header first, every line ending in \\n', () => {
     expect(formatAccounts([])).toBe('client,available,held,total,locked\n');

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatUnits, invalidAmount, parseAmountUnits, parseAmountUnitsDecimal, unitsMax } from '../../src/domain/money.js';
+import {
+  formatUnits,
+  invalidAmount,
+  parseAmountUnits,
+  parseAmountUnitsDecimal,
+  unitsMax,
+} from '../../src/domain/money.js';
 
 describe('parseAmountUnits (SPEC amount grammar)', () => {
   it.each([
@@ -15,16 +21,37 @@ describe('parseAmountUnits (SPEC amount grammar)', () => {
     ['900719925474.09910000', unitsMax],
   ])('reads %s as %d minor units', (text, units) => expect(parseAmountUnits(text)).toBe(units));
 
-  it.each(['', '.', '0', '0.0000', '-5', '+5', '1e3', '1,000', '1.23456', '1.00001', ' 5', '5 ', 'abc', '1.2.3', '900719925474.0992', '99999999999999999999', 'NaN', 'Infinity', '0x10', '５'])(
-    'rejects %j',
-    (text) => expect(parseAmountUnits(text)).toBe(invalidAmount),
-  );
+  it.each([
+    '',
+    '.',
+    '0',
+    '0.0000',
+    '-5',
+    '+5',
+    '1e3',
+    '1,000',
+    '1.23456',
+    '1.00001',
+    ' 5',
+    '5 ',
+    'abc',
+    '1.2.3',
+    '900719925474.0992',
+    '99999999999999999999',
+    'NaN',
+    'Infinity',
+    '0x10',
+    '５',
+  ])('rejects %j', (text) => expect(parseAmountUnits(text)).toBe(invalidAmount));
 
   it('agrees with the decimal.js reference on any digit/dot string', () => {
     const amountLike = fc.stringMatching(/^[0-9]{0,14}\.?[0-9]{0,8}$/);
-    fc.assert(fc.property(fc.oneof(amountLike, fc.string({ maxLength: 12 })), (text) => {
-      expect(parseAmountUnits(text)).toBe(parseAmountUnitsDecimal(text));
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(fc.oneof(amountLike, fc.string({ maxLength: 12 })), (text) => {
+        expect(parseAmountUnits(text)).toBe(parseAmountUnitsDecimal(text));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('reads a range of a longer string', () => expect(parseAmountUnits('x, 12.5,', 3, 7)).toBe(125000));
@@ -41,7 +68,9 @@ describe('formatUnits', () => {
     [-unitsMax, '-900719925474.0991'],
   ])('formats %d as %s', (units, text) => expect(formatUnits(units)).toBe(text));
   it('round-trips with the parser', () =>
-    fc.assert(fc.property(fc.integer({ min: 1, max: unitsMax }), (units) => {
-      expect(parseAmountUnits(formatUnits(units))).toBe(units);
-    })));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: unitsMax }), (units) => {
+        expect(parseAmountUnits(formatUnits(units))).toBe(units);
+      }),
+    ));
 });

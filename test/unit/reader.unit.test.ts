@@ -42,20 +42,28 @@ async function rowsOf(input: InputSource): Promise<[number, string[]][]> {
 }
 
 const piece = fc.constantFrom('deposit', '1', '2.5', ' ', ',', ',', '\n', '\r\n', '"', '""', 'é', '€', '𝄞', 'x');
-const quotedField = fc.array(fc.constantFrom('a', ',', '\n', '\r\n', '""', 'é'), { maxLength: 5 }).map((p) => `"${p.join('')}"`);
-const text = fc.tuple(fc.boolean(), fc.array(fc.oneof(piece, quotedField), { maxLength: 60 })).map(([bom, parts]) => (bom ? '\uFEFF' : '') + parts.join(''));
+const quotedField = fc
+  .array(fc.constantFrom('a', ',', '\n', '\r\n', '""', 'é'), { maxLength: 5 })
+  .map((p) => `"${p.join('')}"`);
+const text = fc
+  .tuple(fc.boolean(), fc.array(fc.oneof(piece, quotedField), { maxLength: 60 }))
+  .map(([bom, parts]) => (bom ? '\uFEFF' : '') + parts.join(''));
 
 describe('readRowChunks', () => {
   it('gives the same rows and lines for any cut into reads', async () => {
     await fc.assert(
-      fc.asyncProperty(text, fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 5 }), async (input, sizes) => {
-        // Balanced quotes only: an unterminated quote legitimately swallows the rest of the input.
-        fc.pre((input.match(/"/g)?.length ?? 0) % 2 === 0);
-        const bytes = Buffer.from(input, 'utf8');
-        const whole = await rowsOf(source(bytes, [bytes.length + 1]));
-        const cut = await rowsOf(source(bytes, sizes));
-        expect(cut).toEqual(whole);
-      }),
+      fc.asyncProperty(
+        text,
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 5 }),
+        async (input, sizes) => {
+          // Balanced quotes only: an unterminated quote legitimately swallows the rest of the input.
+          fc.pre((input.match(/"/g)?.length ?? 0) % 2 === 0);
+          const bytes = Buffer.from(input, 'utf8');
+          const whole = await rowsOf(source(bytes, [bytes.length + 1]));
+          const cut = await rowsOf(source(bytes, sizes));
+          expect(cut).toEqual(whole);
+        },
+      ),
       { numRuns: 1500 },
     );
   });

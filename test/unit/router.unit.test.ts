@@ -25,7 +25,8 @@ function viaText(text: string, shards: number) {
 
 function viaPapaparse(text: string, shards: number) {
   const router = new ChunkRouter(shards, 'test', true);
-  const rows = new Papa.Parser({ delimiter: ',', newline: '\n', quoteChar: '"' }).parse(text, 0, true).data as string[][];
+  const rows = new Papa.Parser({ delimiter: ',', newline: '\n', quoteChar: '"' }).parse(text, 0, true)
+    .data as string[][];
   const rest = text.slice(text.lastIndexOf('\n') + 1);
   if (rest.length > 0) rows.push(rest.split(','));
   const chunk: RowsChunk = { kind: 'rows', rows, firstLine: 1, lines: undefined, bytesRead: 0 };
@@ -36,7 +37,13 @@ function summarize(router: ChunkRouter, routed: RoutedChunk) {
   const batches = routed.batches.map((batch) => {
     if (!batch) return [];
     const c = columnsOf(batch.buffer, capacityOf(batch.buffer));
-    return Array.from({ length: batch.count }, (_, i) => [c.kinds[i], c.clients[i], c.txs[i], c.amounts[i], c.lines[i]]);
+    return Array.from({ length: batch.count }, (_, i) => [
+      c.kinds[i],
+      c.clients[i],
+      c.txs[i],
+      c.amounts[i],
+      c.lines[i],
+    ]);
   });
   const rejected = routed.rejectedKeys.map((key) => {
     const row = routed.rowAt!(Math.floor(key / 32));
@@ -45,15 +52,44 @@ function summarize(router: ChunkRouter, routed: RoutedChunk) {
   return { batches, rejected, dataRows: routed.dataRows, layout: router.layout };
 }
 
-const token = fc.constantFrom('deposit', 'withdrawal', 'dispute', 'resolve', 'chargeback', 'DEPOSIT', 'Dispute', 'type', 'client', 'tx', 'amount', '1', '2', '007', '65535', '65536', '4294967295', '1.5', '.5', '5.', '0', '-1', 'x', '', ' ', '\t', '1.00000', '1.23456');
+const token = fc.constantFrom(
+  'deposit',
+  'withdrawal',
+  'dispute',
+  'resolve',
+  'chargeback',
+  'DEPOSIT',
+  'Dispute',
+  'type',
+  'client',
+  'tx',
+  'amount',
+  '1',
+  '2',
+  '007',
+  '65535',
+  '65536',
+  '4294967295',
+  '1.5',
+  '.5',
+  '5.',
+  '0',
+  '-1',
+  'x',
+  '',
+  ' ',
+  '\t',
+  '1.00000',
+  '1.23456',
+);
 const field = fc.array(token, { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
 const line = fc.oneof(
   fc.array(field, { minLength: 0, maxLength: 6 }).map((fields) => fields.join(',')),
   fc.tuple(field, field, field, field).map((f) => ` ${f.join(', ')} `),
 );
-const csvText = fc.tuple(fc.array(line, { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), fc.boolean()).map(
-  ([lines, eol, trailing]) => lines.join(eol) + (trailing && lines.length > 0 ? eol : ''),
-);
+const csvText = fc
+  .tuple(fc.array(line, { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
+  .map(([lines, eol, trailing]) => lines.join(eol) + (trailing && lines.length > 0 ? eol : ''));
 
 describe('the in-place text scanner', () => {
   it('routes any quote-free ASCII text exactly as papaparse + StringFields do', () => {

@@ -40,9 +40,12 @@ describe('well-formed rows (SPEC checks, in order)', () => {
     [['deposit', 'x', 'y', 'z'], 'invalid_client'],
     [['bogus', 'x', 'y', 'z'], 'unknown_type'],
   ])('%j is %s', (fields, reason) => expect(judgeOf(fields)).toBe(reason));
-  it('accepts the extreme ids', () => expect(judgeOf(['deposit', '65535', '4294967295', '1'])).toMatchObject({ client: 65535, tx: 4294967295 }));
-  it('accepts leading zeros in ids', () => expect(judgeOf(['deposit', '007', '0001', '1'])).toMatchObject({ client: 7, tx: 1 }));
-  it('unquotes a field quoted after white space', () => expect(judgeOf(['deposit', ' "1"', '2', '3'])).toMatchObject({ client: 1 }));
+  it('accepts the extreme ids', () =>
+    expect(judgeOf(['deposit', '65535', '4294967295', '1'])).toMatchObject({ client: 65535, tx: 4294967295 }));
+  it('accepts leading zeros in ids', () =>
+    expect(judgeOf(['deposit', '007', '0001', '1'])).toMatchObject({ client: 7, tx: 1 }));
+  it('unquotes a field quoted after white space', () =>
+    expect(judgeOf(['deposit', ' "1"', '2', '3'])).toMatchObject({ client: 1 }));
 });
 
 describe('header rows', () => {
@@ -51,7 +54,8 @@ describe('header rows', () => {
       kind: 'header',
       layout: { hasHeader: true, type: 0, client: 3, tx: 2, amount: 1 },
     }));
-  it('is not a header unless the first field is type', () => expect(readHeader(['client', 'type', 'tx', 'amount'])).toEqual({ kind: 'data' }));
+  it('is not a header unless the first field is type', () =>
+    expect(readHeader(['client', 'type', 'tx', 'amount'])).toEqual({ kind: 'data' }));
   it('needs client and tx', () => {
     expect(readHeader(['TYPE', '1', '2', '3'])).toEqual({ kind: 'invalid', missing: 'client' });
     expect(readHeader(['type', 'client', 'amount'])).toEqual({ kind: 'invalid', missing: 'tx' });

@@ -15,17 +15,21 @@ describe('TxTable', () => {
     });
     const tx = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffffffff }));
     fc.assert(
-      fc.property(fc.array(fc.tuple(tx, record), { maxLength: 400 }), fc.array(tx, { maxLength: 50 }), (writes, probes) => {
-        const table = new TxTable();
-        const model = new Map<number, TxRecord>();
-        for (const [id, r] of writes) {
-          table.set(id, r);
-          model.set(id, r);
-        }
-        expect(table.size).toBe(model.size);
-        for (const id of [...model.keys(), ...probes]) expect(table.get(id)).toEqual(model.get(id));
-        expect(new Map(table.entries())).toEqual(model);
-      }),
+      fc.property(
+        fc.array(fc.tuple(tx, record), { maxLength: 400 }),
+        fc.array(tx, { maxLength: 50 }),
+        (writes, probes) => {
+          const table = new TxTable();
+          const model = new Map<number, TxRecord>();
+          for (const [id, r] of writes) {
+            table.set(id, r);
+            model.set(id, r);
+          }
+          expect(table.size).toBe(model.size);
+          for (const id of [...model.keys(), ...probes]) expect(table.get(id)).toEqual(model.get(id));
+          expect(new Map(table.entries())).toEqual(model);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -34,7 +38,12 @@ describe('TxTable', () => {
     const table = new TxTable();
     const model = new Map<number, TxRecord>();
     const put = (tx: number) => {
-      const r: TxRecord = { client: tx % 7, kind: tx % 3 ? 'deposit' : 'withdrawal', amount: tx * 3 + 1, status: 'processed' };
+      const r: TxRecord = {
+        client: tx % 7,
+        kind: tx % 3 ? 'deposit' : 'withdrawal',
+        amount: tx * 3 + 1,
+        status: 'processed',
+      };
       table.set(tx, r);
       model.set(tx, r);
     };
@@ -54,8 +63,14 @@ describe('TxTable', () => {
   it('holds sequential ids at 16 bytes each (plus one page)', () => {
     const table = new TxTable();
     const n = 200_000;
-    for (let tx = 1; tx <= n; tx++) table.set(tx, { client: tx & 0xffff, kind: 'deposit', amount: tx, status: 'processed' });
-    expect(table.get(123_456)).toEqual({ client: 123_456 & 0xffff, kind: 'deposit', amount: 123_456, status: 'processed' });
+    for (let tx = 1; tx <= n; tx++)
+      table.set(tx, { client: tx & 0xffff, kind: 'deposit', amount: tx, status: 'processed' });
+    expect(table.get(123_456)).toEqual({
+      client: 123_456 & 0xffff,
+      kind: 'deposit',
+      amount: 123_456,
+      status: 'processed',
+    });
     expect(table.bytes / n).toBeLessThan(16 * 1.35);
   });
 });
@@ -63,15 +78,20 @@ describe('TxTable', () => {
 describe('TxIdSet', () => {
   it('reports exactly the ids seen before', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 0xffffffff })), { maxLength: 3000 }), (ids) => {
-        const set = new TxIdSet();
-        const model = new Set<number>();
-        for (const id of ids) {
-          expect(set.testAndAdd(id)).toBe(model.has(id));
-          model.add(id);
-        }
-        expect(set.size).toBe(model.size);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 0xffffffff })), {
+          maxLength: 3000,
+        }),
+        (ids) => {
+          const set = new TxIdSet();
+          const model = new Set<number>();
+          for (const id of ids) {
+            expect(set.testAndAdd(id)).toBe(model.has(id));
+            model.add(id);
+          }
+          expect(set.size).toBe(model.size);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -4,9 +4,10 @@ import { formatUnits } from '../../domain/money.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { txTypes } from '../../domain/transaction.js';
 import { csvField } from '../../io/csv-writer.js';
-import { usageError } from '../../io/errors.js';
+import { usageError } from '../../errors.js';
 import { readManifest } from '../../journal/manifest.js';
-import { JournalCorrupt, eventKinds, rejectedKind } from '../../journal/record-codec.js';
+import { JournalCorrupt } from '../../errors.js';
+import { eventKinds, rejectedKind } from '../../journal/record-codec.js';
 import { openPartitionForReading, readRecords } from '../../journal/sqlite-journal.js';
 import { shardOf } from '../../pool/shard.js';
 import type { CliIo } from '../io.js';
@@ -23,13 +24,20 @@ export function inspectCommand(io: CliIo): CommandModule<object, InspectArgs> {
     builder: (y: Argv) =>
       y
         .option('journal', { type: 'string', demandOption: true, describe: 'journal directory written by --journal' })
-        .option('client', { type: 'number', describe: 'only this client (its partition alone is read)' }) as unknown as Argv<InspectArgs>,
+        .option('client', {
+          type: 'number',
+          describe: 'only this client (its partition alone is read)',
+        }) as unknown as Argv<InspectArgs>,
     handler: async (argv) => {
       const { client } = argv;
-      if (client !== undefined && (!Number.isInteger(client) || client < 0 || client > 65535)) throw usageError(`--client must be a whole number from 0 to 65535 (got ${client})`);
+      if (client !== undefined && (!Number.isInteger(client) || client < 0 || client > 65535))
+        throw usageError(`--client must be a whole number from 0 to 65535 (got ${client})`, { usageHint: true });
       const manifest = await readManifest(argv.journal);
       if (manifest === undefined) throw usageError(`${argv.journal}: no journal here (no manifest.json)`);
-      const shards = client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
+      const shards =
+        client === undefined
+          ? Array.from({ length: manifest.shards }, (_, s) => s)
+          : [shardOf(client, manifest.shards)];
       await io.stdout('partition,seq,line,record,type,client,tx,amount,reason\n');
       for (const shard of shards) {
         try {

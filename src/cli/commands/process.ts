@@ -3,7 +3,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
-import { RunError, runFailure, usageError } from '../../io/errors.js';
+import { RunError, runFailure, usageError } from '../../errors.js';
 import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
 import { RunMetrics } from '../../ops/metrics.js';
 import { createProgress, noProgress } from '../../ops/progress.js';
@@ -41,12 +41,28 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
         })
         .option('rejects', { type: 'string', describe: 'write rejected rows with their reasons to this CSV file' })
-        .option('journal', { type: 'string', describe: 'durable journal directory: a killed run resumes from it when run again' })
+        .option('journal', {
+          type: 'string',
+          describe: 'durable journal directory: a killed run resumes from it when run again',
+        })
         .option('report', { type: 'string', describe: 'write the run report to this JSON file' })
         .option('metrics', { type: 'string', describe: 'write Prometheus text-format metrics to this file' })
-        .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr (only when stderr is a terminal)' })
-        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar and no report on stderr; warnings and errors only' })
-        .option('log-level', { choices: logLevels, default: 'info' as LogLevel, describe: 'stderr log level (debug also shows stack traces)' }) as unknown as Argv<ProcessArgs>,
+        .option('progress', {
+          type: 'boolean',
+          default: true,
+          describe: 'progress bar on stderr (only when stderr is a terminal)',
+        })
+        .option('quiet', {
+          alias: 'q',
+          type: 'boolean',
+          default: false,
+          describe: 'no progress bar and no report on stderr; warnings and errors only',
+        })
+        .option('log-level', {
+          choices: logLevels,
+          default: 'info' as LogLevel,
+          describe: 'stderr log level (debug also shows stack traces)',
+        }) as unknown as Argv<ProcessArgs>,
     handler: async (argv) => {
       checkWorkers(argv.workers);
       const input = argv.input === stdinArg ? '-' : argv.input;
@@ -54,7 +70,9 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
       const logConfig = { level, pretty: io.stderrIsTty };
       const log = createLogger(logConfig);
       const progress =
-        argv.progress && !argv.quiet && io.stderrIsTty ? createProgress(input === '-' ? undefined : await sizeOf(input)) : noProgress;
+        argv.progress && !argv.quiet && io.stderrIsTty
+          ? createProgress(input === '-' ? undefined : await sizeOf(input))
+          : noProgress;
       const metrics = argv.metrics === undefined ? undefined : new RunMetrics();
       const rejects = argv.rejects === undefined ? undefined : await RejectsSink.open(argv.rejects);
       const started = performance.now();
@@ -66,7 +84,9 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
         if (stoppedBy !== undefined) process.exit(signalExitCodes[name]);
         stoppedBy = name;
         stop.abort();
-        log.warn(`${name}: stopping after the batches in flight${argv.journal ? ' and flushing the journal' : ''} (send it again to exit at once)`);
+        log.warn(
+          `${name}: stopping after the batches in flight${argv.journal ? ' and flushing the journal' : ''} (send it again to exit at once)`,
+        );
       };
       const onInt = () => onSignal('SIGINT');
       const onTerm = () => onSignal('SIGTERM');
@@ -82,8 +102,13 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           signal: stop.signal,
           onOpen: (info) => {
             if (info.resumed) {
-              const what = info.complete ? 'its run had finished; nothing will be applied again' : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
-              log.info({ recovery: info }, `journal ${argv.journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`);
+              const what = info.complete
+                ? 'its run had finished; nothing will be applied again'
+                : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
+              log.info(
+                { recovery: info },
+                `journal ${argv.journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`,
+              );
             }
           },
           onProgress: (bytes, rows) => progress.update(bytes, rows),
@@ -94,12 +119,18 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           const how = argv.journal
             ? `the journal holds every row up to line ${result.lastLine}; run the same command again to resume`
             : 'nothing was saved (run with --journal DIR to make a run resumable)';
-          throw new RunError(`stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`, signalExitCodes[stoppedBy]);
+          throw new RunError(
+            `stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`,
+            signalExitCodes[stoppedBy],
+          );
         }
         const wallSeconds = (performance.now() - started) / 1000;
         await rejects?.commit();
         const report = buildReport(result.summary, wallSeconds);
-        log.info({ report }, `run complete: ${report.rowsRead} rows, ${report.rowsRejected} rejected, ${report.accounts} accounts in ${report.wallSeconds} s`);
+        log.info(
+          { report },
+          `run complete: ${report.rowsRead} rows, ${report.rowsRejected} rejected, ${report.accounts} accounts in ${report.wallSeconds} s`,
+        );
         if (argv.report !== undefined) await writeOutput(argv.report, `${JSON.stringify(report, null, 2)}\n`);
         if (metrics && argv.metrics !== undefined) await metrics.write(argv.metrics, result.summary, wallSeconds);
         await io.stdout(result.accountsCsv);
@@ -117,7 +148,10 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
 
 export function checkWorkers(workers: unknown): void {
   if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > workersMax) {
-    throw usageError(`--workers must be a whole number from 1 to ${workersMax} (got ${String(workers)}); for example --workers 2`);
+    throw usageError(
+      `--workers must be a whole number from 1 to ${workersMax} (got ${String(workers)}); for example --workers 2`,
+      { usageHint: true },
+    );
   }
 }
 

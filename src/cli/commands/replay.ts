@@ -5,9 +5,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { AccountState } from '../../domain/account.js';
 import { formatAccounts } from '../../io/csv-writer.js';
-import { usageError } from '../../io/errors.js';
+import { usageError } from '../../errors.js';
 import { readManifest } from '../../journal/manifest.js';
-import { JournalCorrupt } from '../../journal/record-codec.js';
+import { JournalCorrupt } from '../../errors.js';
 import { openPartitionForReading, recoverPartition } from '../../journal/sqlite-journal.js';
 import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
@@ -26,13 +26,19 @@ export function replayCommand(io: CliIo): CommandModule<object, ReplayArgs> {
       y
         .option('journal', { type: 'string', demandOption: true, describe: 'journal directory written by --journal' })
         .option('as-of-line', { type: 'number', describe: 'the accounts as they stood after this input line' })
-        .option('log-level', { choices: logLevels, default: 'info' as LogLevel, describe: 'stderr log level' }) as unknown as Argv<ReplayArgs>,
+        .option('log-level', {
+          choices: logLevels,
+          default: 'info' as LogLevel,
+          describe: 'stderr log level',
+        }) as unknown as Argv<ReplayArgs>,
     handler: async (argv) => {
       if (argv.asOfLine !== undefined && (!Number.isSafeInteger(argv.asOfLine) || argv.asOfLine < 0)) {
-        throw usageError(`--as-of-line must be a whole number ≥ 0 (got ${argv.asOfLine})`);
+        throw usageError(`--as-of-line must be a whole number ≥ 0 (got ${argv.asOfLine})`, { usageHint: true });
       }
       const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
-      const accounts = await replayAccounts(argv.journal, argv.asOfLine, (message, fields) => log.info(fields, message));
+      const accounts = await replayAccounts(argv.journal, argv.asOfLine, (message, fields) =>
+        log.info(fields, message),
+      );
       await io.stdout(formatAccounts([...accounts].map(([client, a]) => ({ client, ...a }))));
     },
   };
@@ -48,7 +54,10 @@ export async function replayAccounts(
   let asOf = asOfLine ?? Number.POSITIVE_INFINITY;
   if (asOfLine === undefined && !manifest.complete) {
     asOf = manifest.committedLine;
-    note(`the journal's run did not finish: showing the accounts after line ${asOf}, the last line every shard applied`, { asOfLine: asOf });
+    note(
+      `the journal's run did not finish: showing the accounts after line ${asOf}, the last line every shard applied`,
+      { asOfLine: asOf },
+    );
   }
   const started = performance.now();
   const accounts = new Map<number, AccountState>();
@@ -68,6 +77,10 @@ export async function replayAccounts(
       throw error;
     }
   }
-  note('journal replayed', { partitions: manifest.shards, recordsReplayed: replayed, recoveryMs: Math.round(performance.now() - started) });
+  note('journal replayed', {
+    partitions: manifest.shards,
+    recordsReplayed: replayed,
+    recoveryMs: Math.round(performance.now() - started),
+  });
   return accounts;
 }

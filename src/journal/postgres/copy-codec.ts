@@ -37,6 +37,7 @@ export interface EncodedBatch {
 /** Builds one batch at a time for one partition; `take` hands it over and starts the next. */
 export class RecordEncoder {
   private buffer = Buffer.alloc(1 << 16);
+  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   private at = copyHeader.length;
   private readonly journalBytes: Buffer;
   private readonly tupleBytesMax: number;
@@ -73,22 +74,26 @@ export class RecordEncoder {
     if (this.at + this.tupleBytesMax + copyTrailer.length > this.buffer.length) this.grow();
     if (this.count === 0) this.firstLine = row.line;
     this.lastLine = row.line;
-    const b = this.buffer;
+    // DataView stores are compiled inline by V8; Buffer's writeInt32BE is several times slower here.
+    const v = this.view;
     let at = this.at;
-    at = b.writeInt16BE(fieldCount, at);
-    at = b.writeInt32BE(this.journalBytes.length, at);
-    at += this.journalBytes.copy(b, at);
-    at = int8(b, at, this.nextSeq++);
-    at = int8(b, at, row.line);
-    at = int8(b, at, row.tx);
-    at = int8(b, at, amount);
-    at = b.writeInt32BE(4, at);
-    at = b.writeInt32BE(row.client, at);
-    at = int2(b, at, this.partition);
-    at = int2(b, at, kind);
-    at = int2(b, at, row.typeCode);
-    if (reason < 0) at = b.writeInt32BE(-1, at);
-    else at = int2(b, at, reason);
+    v.setInt16(at, fieldCount);
+    v.setInt32(at + 2, this.journalBytes.length);
+    this.buffer.set(this.journalBytes, at + 6);
+    at += 6 + this.journalBytes.length;
+    at = int8(v, at, this.nextSeq++);
+    at = int8(v, at, row.line);
+    at = int8(v, at, row.tx);
+    at = int8(v, at, amount);
+    v.setInt32(at, 4);
+    v.setInt32(at + 4, row.client);
+    at = int2(v, at + 8, this.partition);
+    at = int2(v, at, kind);
+    at = int2(v, at, row.typeCode);
+    if (reason < 0) {
+      v.setInt32(at, -1);
+      at += 4;
+    } else at = int2(v, at, reason);
     this.at = at;
     this.count++;
   }
@@ -124,19 +129,22 @@ export class RecordEncoder {
     const next = Buffer.alloc(this.buffer.length * 2);
     this.buffer.copy(next, 0, 0, this.at);
     this.buffer = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 }
 
-function int8(b: Buffer, at: number, value: number): number {
+function int8(v: DataView, at: number, value: number): number {
   // Values are whole numbers in 0..2^53: two 32-bit halves, no BigInt.
-  at = b.writeInt32BE(8, at);
-  at = b.writeUInt32BE(Math.floor(value / twoTo32), at);
-  return b.writeUInt32BE(value >>> 0, at);
+  v.setInt32(at, 8);
+  v.setUint32(at + 4, Math.floor(value / twoTo32));
+  v.setUint32(at + 8, value >>> 0);
+  return at + 12;
 }
 
-function int2(b: Buffer, at: number, value: number): number {
-  at = b.writeInt32BE(2, at);
-  return b.writeInt16BE(value, at);
+function int2(v: DataView, at: number, value: number): number {
+  v.setInt32(at, 2);
+  v.setInt16(at + 4, value);
+  return at + 6;
 }
 
 /** A decoded record, with the bytes of its tuple for the batch checksum. */

@@ -26,7 +26,7 @@ import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChe
 import { RetryingConnection } from './connection.js';
 import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
 import { migrationLockKey } from './schema.js';
-import { leafTable, quote } from './store.js';
+import { leafIndex, leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
 
 /** Same policy as the SQLite journal: linear total snapshot cost, bounded recovery. */
@@ -343,6 +343,10 @@ export class PostgresPartition implements JournalPartition {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
+      // Summarize the BRIN ranges filled since the last time, so reading back never scans them all.
+      await client.query(
+        `SELECT brin_summarize_new_values('payments.${leafIndex(this.journalId, this.shard)}'::regclass)`,
+      );
     });
     this.snapshotSeq = seq;
   }

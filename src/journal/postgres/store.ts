@@ -20,6 +20,11 @@ export function leafTable(journalId: number, shard: number): string {
   return `payments.records_j${journalId}_p${shard}`;
 }
 
+/** The BRIN index on seq of a leaf (schema-qualified only where it is created). */
+export function leafIndex(journalId: number, shard: number): string {
+  return `records_j${journalId}_p${shard}_seq`;
+}
+
 interface JournalRow {
   name: string;
   id: number;
@@ -123,7 +128,11 @@ export class PostgresJournalStore {
           `CREATE TABLE ${parent} PARTITION OF payments.records FOR VALUES IN (${quote(this.target.journal)}) PARTITION BY LIST (partition)`,
         );
         for (let shard = 0; shard < shards; shard++) {
-          await client.query(`CREATE TABLE ${leafTable(id, shard)} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
+          const leaf = leafTable(id, shard);
+          await client.query(`CREATE TABLE ${leaf} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
+          await client.query(
+            `CREATE INDEX ${leafIndex(id, shard)} ON ${leaf} USING brin (seq) WITH (pages_per_range = 16, autosummarize = on)`,
+          );
         }
         await client.query('COMMIT');
       } catch (error) {

@@ -155,6 +155,24 @@ describe('a partition', () => {
     await again.close();
   });
 
+  it('is read as of a line, without a lock, while its writer holds it', async () => {
+    await openJournal('asof');
+    const { p } = await openPartition('asof');
+    await writeLines(p, 1, 100, 30);
+    await p.writeSnapshot({ accounts: [], events: 80, txParts: () => [] });
+    await writeLines(p, 101, 200, 30);
+    const reader = new PostgresPartition(target('asof'), 0, 1, { readOnly: true });
+    expect(await reader.load()).toEqual({ lastSeq: 200, lastLine: 200 });
+    expect(await reader.snapshotAsOf(99)).toBeUndefined();
+    const snapshot = await reader.snapshotAsOf(150);
+    expect(snapshot?.line).toBe(100);
+    expect((await all(reader.records(snapshot!.seq, 150))).map((r) => r.line)).toEqual(
+      Array.from({ length: 50 }, (_, i) => 101 + i),
+    );
+    await reader.close();
+    await p.close();
+  });
+
   it('keeps a second run off a partition in use (exit 2)', async () => {
     await openJournal('busy');
     const { p } = await openPartition('busy');

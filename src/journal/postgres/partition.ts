@@ -49,6 +49,8 @@ interface BatchInfo {
 
 export interface PostgresPartitionOptions {
   readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+  /** For replay and inspect: takes no lock (a running writer is not disturbed) and writes nothing. */
+  readonly readOnly?: boolean;
 }
 
 export class PostgresPartition implements JournalPartition {
@@ -73,7 +75,10 @@ export class PostgresPartition implements JournalPartition {
     this.connection = new RetryingConnection(
       target,
       `payments ${target.journal} shard ${shard}`,
-      (client) => this.lock(client),
+      (client) =>
+        options.readOnly
+          ? client.query('SET default_transaction_read_only = on').then(() => undefined)
+          : this.lock(client),
       options.onRetry,
     );
   }
@@ -101,7 +106,25 @@ export class PostgresPartition implements JournalPartition {
   }
 
   async recover(): Promise<Recovery> {
-    const loaded = await this.connection.run('recovering the journal', async (client) => {
+    await this.load();
+    const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
+    this.snapshotSeq = snapshot?.seq ?? 0;
+    this.encoder = new RecordEncoder(this.target.journal, this.shard, this.committedSeq + 1);
+    return {
+      snapshot,
+      tail: this.records(this.snapshotSeq),
+      lastSeq: this.committedSeq,
+      resumeLine: this.committedLine,
+      torn: undefined, // a transaction commits whole or not at all: nothing is ever torn
+    };
+  }
+
+  /**
+   * Reads the journal's row and the partition's batches (checking the shard count and that the
+   * sequence numbers have no gap). Recovery does this first; replay and inspect too (read-only).
+   */
+  async load(): Promise<{ lastSeq: number; lastLine: number }> {
+    const loaded = await this.connection.run('reading the journal', async (client) => {
       const journal = await client.query('SELECT id, shards FROM payments.journals WHERE name = $1', [
         this.target.journal,
       ]);
@@ -112,8 +135,7 @@ export class PostgresPartition implements JournalPartition {
         'SELECT first_line, last_line, first_seq, count, events, crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
         [this.target.journal, this.shard],
       );
-      const snapshot = await this.newestSnapshot(client);
-      return { id: journal.rows[0].id as number, batches: batches.rows, snapshot };
+      return { id: journal.rows[0].id as number, batches: batches.rows };
     });
     this.journalId = loaded.id;
     this.leaf = leafTable(loaded.id, this.shard);
@@ -133,21 +155,25 @@ export class PostgresPartition implements JournalPartition {
         );
       seq += batch.count;
     }
-    const last = this.batches[this.batches.length - 1];
     this.committedSeq = seq;
-    this.committedLine = last?.lastLine ?? 0;
-    const snapshot = loaded.snapshot;
+    this.committedLine = this.batches[this.batches.length - 1]?.lastLine ?? 0;
+    return { lastSeq: this.committedSeq, lastLine: this.committedLine };
+  }
+
+  /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
+  async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
+    const snapshot = await this.connection.run('reading a snapshot', (client) => this.readSnapshot(client, asOfLine));
     if (snapshot) this.checkSnapshot(snapshot);
-    this.snapshotSeq = snapshot?.seq ?? 0;
-    this.encoder = new RecordEncoder(this.target.journal, this.shard, seq + 1);
-    const tailBatches = this.batches.filter((b) => b.firstSeq > this.snapshotSeq);
-    return {
-      snapshot,
-      tail: this.readBatches(tailBatches),
-      lastSeq: seq,
-      resumeLine: this.committedLine,
-      torn: undefined, // a transaction commits whole or not at all: nothing is ever torn
-    };
+    return snapshot;
+  }
+
+  /** Every record after seq `afterSeq`, up to input line `asOfLine`, in order, each batch checked (after `load`). */
+  async *records(afterSeq: number, asOfLine = Number.POSITIVE_INFINITY): AsyncGenerator<JournalRecord> {
+    const batches = this.batches.filter((b) => b.firstSeq > afterSeq && b.firstLine <= asOfLine);
+    for await (const record of this.readBatches(batches)) {
+      if (record.line > asOfLine) return;
+      yield record;
+    }
   }
 
   /** A snapshot must end where a batch ends, with the events the batches count up to there. */
@@ -163,10 +189,10 @@ export class PostgresPartition implements JournalPartition {
     throw new JournalCorrupt(`${this.where}: the snapshot at seq ${snapshot.seq} does not match the batches`);
   }
 
-  private async newestSnapshot(client: pg.Client): Promise<RecoveredSnapshot | undefined> {
+  private async readSnapshot(client: pg.Client, asOfLine: number): Promise<RecoveredSnapshot | undefined> {
     const found = await client.query(
-      'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC LIMIT 1',
-      [this.target.journal, this.shard],
+      'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3 ORDER BY seq DESC LIMIT 1',
+      [this.target.journal, this.shard, Number.isFinite(asOfLine) ? asOfLine : Number.MAX_SAFE_INTEGER],
     );
     const row = found.rows[0];
     if (row === undefined) return undefined;

@@ -5,6 +5,9 @@
  * wrong password, a role without rights, another input, damaged rows, a busy partition) are exit 2
  * with one line that never holds the password.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountEvent } from '../../src/domain/account.js';
@@ -322,6 +325,39 @@ describe('refusals', () => {
     expect(error.message).toMatch(/password authentication failed/);
     expect(error.message).not.toContain(secret);
     expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('takes the password from PGPASSWORD or a .pgpass file when the URL has none', async () => {
+    const { password } = new URL(urlFor(database));
+    const bare = urlFor(database, { password: '', params: { journal: 'env-pw' } });
+    const dir = mkdtempSync(join(tmpdir(), 'pgpass-'));
+    const passfile = join(dir, 'pgpass');
+    writeFileSync(passfile, `*:*:*:*:${password}\n`, { mode: 0o600 });
+    for (const env of [{ PGPASSWORD: password }, { PGPASSFILE: passfile }]) {
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        const store = new PostgresJournalStore(parsePostgresUrl(bare));
+        expect((await store.openRun(input, 1)).manifest.shards).toBe(1);
+        await store.close();
+      } finally {
+        process.env = saved;
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes sslmode and sslrootcert as libpq does: refusals are exit 2 and name the cause', async () => {
+    const required = parsePostgresUrl(urlFor(database, { params: { journal: 'tls', sslmode: 'require' } }));
+    const noTls = await refusalOf(new PostgresJournalStore(required).openRun(input, 1));
+    expect(noTls.exitCode).toBe(2);
+    expect(noTls.message).toMatch(/does not support SSL/);
+    const missing = parsePostgresUrl(
+      urlFor(database, { params: { journal: 'tls', sslmode: 'verify-full', sslrootcert: '/nonexistent/root.crt' } }),
+    );
+    const noCert = await refusalOf(new PostgresJournalStore(missing).openRun(input, 1));
+    expect(noCert.exitCode).toBe(2);
+    expect(noCert.message).toMatch(/\/nonexistent\/root\.crt/);
   });
 
   it('refuses a role without the rights it needs (exit 2), naming what it needs', async () => {

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
+import { pgpassPassword } from './pgpass.js';
 import type { PostgresTarget } from './url.js';
 
 /** First retry delay; each further one doubles, up to retryDelayMaxMs (full jitter below that). */
@@ -83,11 +84,24 @@ export function refusal(error: unknown, target: PostgresTarget): RunError | unde
   return undefined;
 }
 
+function passwordFromFile(params: { host: string; port: number; database?: string; user?: string }): string {
+  return (
+    pgpassPassword({
+      host: params.host,
+      port: params.port,
+      database: params.database ?? '',
+      user: params.user ?? '',
+    }) ?? ''
+  );
+}
+
 export async function connect(target: PostgresTarget, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: target.connectionString,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: applicationName,
+    // Without PGPASSWORD (a password in the URL wins anyway): the password file, as libpq reads it.
+    ...(process.env.PGPASSWORD === undefined ? { password: passwordFromFile as () => string } : {}),
   });
   // An idle connection that dies reports here; the next query then fails and is retried.
   client.on('error', () => undefined);

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { AccountEvent } from '../../domain/account.js';
-import { JournalCorrupt, RunError } from '../../errors.js';
+import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
 import type {
   EngineState,
   JournalPartition,
@@ -37,6 +37,8 @@ export const snapshotPartTxs = 1 << 18;
 const snapshotsKept = 2;
 /** Records read per COPY when recovering (bounds the memory a long tail takes). */
 const readWindowRecords = 65_536;
+/** How long a partition's lock is waited for before the journal is called busy (a dead run's session lingers). */
+const lockWaitSeconds = 5;
 
 interface BatchInfo {
   firstLine: number;
@@ -63,7 +65,6 @@ export class PostgresPartition implements JournalPartition {
   private snapshotSeq = 0;
   private committedSeq = 0;
   private committedLine = 0;
-  private connectedOnce = false;
 
   constructor(
     readonly target: PostgresTarget,
@@ -90,19 +91,20 @@ export class PostgresPartition implements JournalPartition {
   /** One writer per partition: a second run on the same journal is refused (exit 2). */
   private async lock(client: pg.Client): Promise<void> {
     const key = `hashtext(${quote(this.target.journal)}) # ${migrationLockKey}`;
-    if (!this.connectedOnce) {
-      const got = await client.query(`SELECT pg_try_advisory_lock(${key}, ${this.shard}) AS ok`);
-      if (!got.rows[0].ok)
-        throw new RunError(`${this.where}: in use by another run (its worker holds the partition's lock)`, 2, {
-          kind: 'journal-busy',
-        });
-      this.connectedOnce = true;
-      return;
+    const got = await client.query(`SELECT pg_try_advisory_lock(${key}, ${this.shard}) AS ok`);
+    if (got.rows[0].ok) return;
+    // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
+    // server for a moment before it notices: wait a bounded time before calling the journal busy.
+    try {
+      await client.query(`SET lock_timeout = '${lockWaitSeconds}s'`);
+      await client.query(`SELECT pg_advisory_lock(${key}, ${this.shard})`);
+      await client.query('RESET lock_timeout');
+    } catch (error) {
+      if (errorCode(error) !== '55P03') throw error;
+      throw new RunError(`${this.where}: in use by another run (its worker holds the partition's lock)`, 2, {
+        kind: 'journal-busy',
+      });
     }
-    // After a lost connection the old session may linger on the server for a moment: wait for it.
-    await client.query(`SET lock_timeout = '${Math.max(1, Math.round(this.target.retrySeconds))}s'`);
-    await client.query(`SELECT pg_advisory_lock(${key}, ${this.shard})`);
-    await client.query('RESET lock_timeout');
   }
 
   async recover(): Promise<Recovery> {

@@ -162,6 +162,11 @@ export class PostgresPartition implements JournalPartition {
     return { lastSeq: this.committedSeq, lastLine: this.committedLine };
   }
 
+  /** How far the partition got (after `load`). */
+  get extent(): { lastSeq: number; lastLine: number } {
+    return { lastSeq: this.committedSeq, lastLine: this.committedLine };
+  }
+
   /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
   async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
     const snapshot = await this.connection.run('reading a snapshot', (client) => this.readSnapshot(client, asOfLine));

@@ -149,10 +149,11 @@ export class RetryingConnection {
         }
         return await op(this.client, attempt);
       } catch (error) {
+        // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
+        await this.drop();
         const refused = refusal(error, this.target);
         if (refused) throw refused;
         if (!isConnectionLost(error)) throw error;
-        await this.drop();
         const elapsedMs = Date.now() - started;
         const delayMs = Math.random() * Math.min(retryDelayMaxMs, retryDelayFirstMs * 2 ** attempt);
         if (elapsedMs + delayMs > this.target.retrySeconds * 1000) {

@@ -114,6 +114,15 @@ export async function connect(target: PostgresTarget, applicationName: string): 
   return client;
 }
 
+/** Any other error, as one line naming the (redacted) journal, what it was doing and the SQLSTATE. */
+function failure(error: unknown, target: PostgresTarget, what: string): unknown {
+  if (error instanceof RunError || !(error instanceof Error)) return error;
+  const code = errorCode(error);
+  const wrapped = runFailure(`journal ${target.display}: ${what} failed: ${error.message}${code ? ` (${code})` : ''}`);
+  wrapped.stack = error.stack;
+  return wrapped;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -153,7 +162,7 @@ export class RetryingConnection {
         await this.drop();
         const refused = refusal(error, this.target);
         if (refused) throw refused;
-        if (!isConnectionLost(error)) throw error;
+        if (!isConnectionLost(error)) throw failure(error, this.target, what);
         const elapsedMs = Date.now() - started;
         const delayMs = Math.random() * Math.min(retryDelayMaxMs, retryDelayFirstMs * 2 ** attempt);
         if (elapsedMs + delayMs > this.target.retrySeconds * 1000) {

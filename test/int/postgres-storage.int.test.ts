@@ -15,6 +15,7 @@ import { RunError } from '../../src/errors.js';
 import type { JournalRecord, Recovery, RowRef } from '../../src/journal/journal.js';
 import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';
 import { schemaVersion } from '../../src/journal/postgres/schema.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
@@ -174,6 +175,47 @@ describe('a partition', () => {
     );
     await reader.close();
     await p.close();
+  });
+
+  it("replays the accounts as of a line, and lists a client's records for inspect", async () => {
+    await openJournal('replay', 2);
+    for (const shard of [0, 1]) {
+      const { p } = await openPartition('replay', shard, 2);
+      // Shard 0 holds the odd lines, shard 1 the even ones.
+      for (let line = 1 + shard; line <= 400; line += 2) {
+        record(p, line);
+        if (line % 100 < 2) await p.commit();
+      }
+      await p.commit();
+      await p.close();
+    }
+    const url = urlFor(database, { params: { journal: 'replay' } });
+    const expected = (asOf: number) => {
+      const balances = new Map<number, number>();
+      for (let line = 1; line <= asOf; line++) {
+        const client = line % 7;
+        balances.set(client, (balances.get(client) ?? 0) + (line % 5 === 0 ? 0 : line * 100));
+      }
+      return balances;
+    };
+    for (const asOf of [1, 250, 400, Number.POSITIVE_INFINITY]) {
+      const replay = await replayPostgres(url, asOf);
+      const available = new Map([...replay.accounts].map(([client, a]) => [client, a.available]));
+      expect(available).toEqual(expected(Math.min(asOf, 400)));
+    }
+    let text = '';
+    for await (const piece of inspectPostgres(
+      url,
+      () => [0, 1],
+      3,
+      (t) => t,
+    ))
+      text += piece;
+    const lines = text.trim().split('\n');
+    expect(lines.length).toBe(Array.from({ length: 400 }, (_, i) => i + 1).filter((l) => l % 7 === 3).length);
+    expect(lines.find((l) => l.split(',')[2] === '10')).toBe(
+      '0,5,10,Rejected,withdrawal,3,10,0.1000,insufficient_funds',
+    );
   });
 
   it('keeps a second run off a partition in use (exit 2)', async () => {

@@ -214,7 +214,7 @@ describe('a partition', () => {
     const lines = text.trim().split('\n');
     expect(lines.length).toBe(Array.from({ length: 400 }, (_, i) => i + 1).filter((l) => l % 7 === 3).length);
     expect(lines.find((l) => l.split(',')[2] === '10')).toBe(
-      '0,5,10,Rejected,withdrawal,3,10,0.1000,insufficient_funds',
+      '1,5,10,Rejected,withdrawal,3,10,0.1000,insufficient_funds',
     );
   });
 

@@ -11,6 +11,8 @@ export interface RunReport {
   input: string;
   inputBytes: number | null;
   rowsRead: number;
+  /** Physical lines: header + blank + rows = physical − quotedLineBreaks (no row lost uncounted). */
+  lines: { physical: number; header: number; blank: number; rows: number; quotedLineBreaks: number };
   rowsAccepted: number;
   rowsRejected: number;
   rejectedByReason: Record<string, number>;
@@ -32,6 +34,7 @@ export function buildReport(summary: RunSummary, wallSeconds: number): RunReport
     input: summary.inputName,
     inputBytes: summary.inputBytes ?? null,
     rowsRead: summary.rowsRead,
+    lines: { ...summary.lines },
     rowsAccepted: summary.rowsAccepted,
     rowsRejected: summary.rowsRejected,
     rejectedByReason: summary.rejectedByReason,

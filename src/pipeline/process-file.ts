@@ -11,7 +11,7 @@ import { inflightChunksMax } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
-import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js';
+import { openInput, readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
@@ -25,6 +25,10 @@ import type { RejectsSink } from './rejects-sink.js';
 
 export interface ProcessOptions {
   readonly input: string;
+  /** Field delimiter, one character (default `,`). */
+  readonly delimiter?: string;
+  /** Stop (exit 2) on a first line that looks separated by another delimiter: off when the user chose one. */
+  readonly sniffDelimiter?: boolean;
   readonly workers: number;
   readonly rejects?: RejectsSink;
   readonly log?: LogConfig;
@@ -66,6 +70,16 @@ export interface RunSummary {
   storedTxCount: number;
   journalIndexBytes: number;
   seenTxBytes: number;
+  lines: LineCounts;
+}
+
+/** SPEC "Quotes that are not RFC 4180": header + blank + rows = physical − quotedLineBreaks. */
+export interface LineCounts {
+  physical: number;
+  header: number;
+  blank: number;
+  rows: number;
+  quotedLineBreaks: number;
 }
 
 export interface ProcessResult {
@@ -137,7 +151,14 @@ async function run(
   const { rejects } = options;
   let lastLine = 0;
   let manifestWrittenMs = performance.now();
-  const router = new ChunkRouter(pool.shards, source.name, rejects !== undefined);
+  const router = new ChunkRouter(
+    pool.shards,
+    source.name,
+    rejects !== undefined,
+    options.delimiter ?? ',',
+    options.sniffDelimiter ?? true,
+  );
+  const readStats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
   const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
   // Chunks whose batches are being applied, oldest first. Their rows are kept only to echo
   // rejected rows, so only when a rejects file was asked for.
@@ -168,7 +189,7 @@ async function run(
     }
   };
 
-  for await (const chunk of readRowChunks(source)) {
+  for await (const chunk of readRowChunks(source, { delimiter: options.delimiter ?? ',' }, readStats)) {
     const routed = router.route(chunk);
     rowsRead += routed.dataRows;
     const replies = routed.batches.map((batch, shard) =>
@@ -215,6 +236,13 @@ async function run(
       storedTxCount: sum(finished.map((f) => f.storedTxCount)),
       journalIndexBytes: sum(finished.map((f) => f.indexBytes)),
       seenTxBytes: router.seenTxBytes,
+      lines: {
+        physical: readStats.lines,
+        header: router.headerLines,
+        blank: router.blankLines,
+        rows: rowsRead,
+        quotedLineBreaks: readStats.quotedLineBreaks,
+      },
     },
   };
 }

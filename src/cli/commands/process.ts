@@ -7,6 +7,7 @@ import { RunError, runFailure, usageError } from '../../errors.js';
 import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
 import { RunMetrics } from '../../ops/metrics.js';
 import { createProgress, noProgress } from '../../ops/progress.js';
+import { chooseDelimiter } from '../../io/delimiter.js';
 import { buildReport } from '../../ops/report.js';
 import { processFile } from '../../pipeline/process-file.js';
 import { RejectsSink } from '../../pipeline/rejects-sink.js';
@@ -19,6 +20,7 @@ export interface ProcessArgs {
   report?: string;
   metrics?: string;
   journal?: string;
+  delimiter?: string;
   quiet: boolean;
   progress: boolean;
   logLevel: LogLevel;
@@ -45,6 +47,13 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
           type: 'string',
           describe: 'durable journal directory: a killed run resumes from it when run again',
         })
+        .option('delimiter', {
+          alias: 'd',
+          type: 'string',
+          requiresArg: true,
+          describe:
+            "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
+        })
         .option('report', { type: 'string', describe: 'write the run report to this JSON file' })
         .option('metrics', { type: 'string', describe: 'write Prometheus text-format metrics to this file' })
         .option('progress', {
@@ -66,6 +75,7 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
     handler: async (argv) => {
       checkWorkers(argv.workers);
       const input = argv.input === stdinArg ? '-' : argv.input;
+      const delimiter = chooseDelimiter(argv.delimiter, input);
       const level: LogLevel = argv.quiet && ['info', 'debug', 'trace'].includes(argv.logLevel) ? 'warn' : argv.logLevel;
       const logConfig = { level, pretty: io.stderrIsTty };
       const log = createLogger(logConfig);
@@ -95,6 +105,8 @@ export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
       try {
         const result = await processFile({
           input,
+          delimiter: delimiter.delimiter,
+          sniffDelimiter: !delimiter.explicit,
           workers: argv.workers,
           rejects,
           log: logConfig,

@@ -79,4 +79,11 @@ describe('readRowChunks', () => {
       [7, ['last']],
     ]);
   });
+
+  it('a quoted field still open after 1 MiB stops at once, naming the line where it opened', async () => {
+    const input = Buffer.from(`a,b\n\nc,"${'x\n'.repeat(600_000)}`);
+    await expect(rowsOf(source(input, [64 << 10]))).rejects.toThrow(
+      /^test:3: a quoted field opened on this line is never closed \(unterminated quote\)/,
+    );
+  });
 });

@@ -205,7 +205,14 @@ export function otherDelimiterOf(fields: readonly string[], delimiter: string): 
   if (fields.length !== 1) return undefined;
   for (const other of [';', '\t']) {
     if (other === delimiter) continue;
-    const names = fields[0]!.split(other).map((f) => f.trim().toLowerCase());
+    // An export may quote every name ("type";"client";…): the comma splitter then leaves them raw.
+    const names = fields[0]!.split(other).map((f) =>
+      f
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .trim()
+        .toLowerCase(),
+    );
     if (names.includes('type') && names.includes('client') && names.includes('tx')) return other;
   }
   return undefined;

@@ -243,6 +243,12 @@ describe('input formats (issue 10)', () => {
     expect(result.stderr).toBe(`payments: ${path}: line 1 looks ';'-separated; try --delimiter ';'\n`);
   });
 
+  it("a ';' export with every name quoted gets the same hint", async () => {
+    const result = await runCli(['-'], { stdin: '"type";"client";"tx";"amount"\n"deposit";"1";"1";"5"\n' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("payments: stdin: line 1 looks ';'-separated; try --delimiter ';'\n");
+  });
+
   it("the same export with -d ';' gives the comma file's output", async () => {
     const result = await runCli([file('excel.csv', excel), '-d', ';', '--quiet']);
     expect(result.code).toBe(0);

@@ -4,7 +4,7 @@ import { writeDataset } from '../generate/write-dataset.js';
 import { OutputFile } from '../io/output-file.js';
 import { checkOutputPaths } from '../io/output-paths.js';
 import { createProgress, formatCount, TerminalWriter } from '../ops/progress.js';
-import { jsonLine } from '../ops/logger.js';
+import { jsonLine } from '../ops/log-format.js';
 import type { CliIo } from './io.js';
 
 export async function runGenerate(

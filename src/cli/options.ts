@@ -5,7 +5,7 @@
  */
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
-import { colorWanted, logLevels, type LogConfig, type LogLevel } from '../ops/logger.js';
+import { colorWanted, logLevels, type LogConfig, type LogLevel } from '../ops/log-format.js';
 
 export const envPrefix = 'PAYMENTS';
 

@@ -9,12 +9,10 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import yargs from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
-import { jsonLine } from '../ops/logger.js';
+import { jsonLine } from '../ops/log-format.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
-import { inspectCommand } from './commands/inspect.js';
-import { replayCommand } from './commands/replay.js';
 import { processCommand, processOptionNames } from './commands/process.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
 import { closest, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
@@ -33,8 +31,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')
       .command(processCommand(io, argv))
       .command(generateCommand(io, argv))
-      .command(replayCommand(io))
-      .command(inspectCommand(io))
+      .command(lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
+        (await import('./commands/replay.js')).replayCommand(io),
+      ))
+      .command(lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
+        (await import('./commands/inspect.js')).inspectCommand(io),
+      ))
       .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')
       .example('$0 transactions.csv > accounts.csv', 'process a file')
       .example('cat tx.csv | $0 --rejects rejected.csv', 'read standard input, keep the rejected rows')
@@ -46,7 +48,6 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .epilogue(
         `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
       )
-      .parserConfiguration({ 'strip-aliased': true })
       .strict()
       .version(version)
       .help()
@@ -64,6 +65,22 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
   } catch (error) {
     return reportError(error, argv, io);
   }
+}
+
+/**
+ * A command whose module (and its journal, SQLite and logger imports) loads only when it is chosen:
+ * yargs calls a builder only for the command being run or asked for help.
+ */
+function lazyCommand(name: string, describe: string, load: () => Promise<CommandModule<any, any>>): CommandModule<any, any> {
+  return {
+    command: name,
+    describe,
+    builder: async (y: Argv) => {
+      const builder = (await load()).builder;
+      return typeof builder === 'function' ? builder(y) : y.options(builder ?? {});
+    },
+    handler: async (argv) => (await load()).handler(argv),
+  };
 }
 
 function reportError(error: unknown, argv: readonly string[], io: CliIo): number {

@@ -48,7 +48,7 @@ export class TerminalWriter implements LineSink {
 
   /** A status longer than the terminal would wrap and break `\r` redrawing. */
   private fit(text: string): string {
-    const columns = this.out.columns ?? 80;
+    const columns = this.out.columns || 120; // 0 under a pseudo-terminal with no size
     return text.length >= columns ? text.slice(0, Math.max(columns - 1, 0)) : text;
   }
 }

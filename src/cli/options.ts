@@ -51,10 +51,12 @@ export function sourceOf(
   aliases: readonly string[] = [],
 ): string {
   const flags = [`--${option}`, ...aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))];
-  const onCommandLine = argv.some((arg) => flags.some((f) => arg === f || arg.startsWith(`${f}=`)));
+  // The last occurrence wins in yargs, so it is the one to echo.
+  const used = [...argv].reverse().find((arg) => flags.some((f) => arg === f || arg.startsWith(`${f}=`)));
   const variable = envVariable(option);
-  if (!onCommandLine && process.env[variable] !== undefined) return `${variable}=${process.env[variable]}`;
-  return `--${option} ${String(raw)}`;
+  if (used === undefined && process.env[variable] !== undefined) return `${variable}=${process.env[variable]}`;
+  const flag = used?.split('=')[0] ?? `--${option}`;
+  return `${flag} ${String(raw)}`;
 }
 
 export const envVariable = (option: string): string => `${envPrefix}_${option.replace(/-/g, '_').toUpperCase()}`;

@@ -31,12 +31,16 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')
       .command(processCommand(io, argv))
       .command(generateCommand(io, argv))
-      .command(lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
-        (await import('./commands/replay.js')).replayCommand(io),
-      ))
-      .command(lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
-        (await import('./commands/inspect.js')).inspectCommand(io),
-      ))
+      .command(
+        lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
+          (await import('./commands/replay.js')).replayCommand(io),
+        ),
+      )
+      .command(
+        lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
+          (await import('./commands/inspect.js')).inspectCommand(io),
+        ),
+      )
       .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')
       .example('$0 transactions.csv > accounts.csv', 'process a file')
       .example('cat tx.csv | $0 --rejects rejected.csv', 'read standard input, keep the rejected rows')
@@ -60,6 +64,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
         if (error !== undefined && error !== null && error.name !== 'YError') throw error;
         throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
       });
+    // yargs prints the script for `completion` but then runs the default command with it as input.
+    if (argv[0] === 'completion' && argv.length === 1) {
+      parser.showCompletionScript();
+      return 0;
+    }
     await parser.parseAsync();
     return 0;
   } catch (error) {
@@ -71,7 +80,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
  * A command whose module (and its journal, SQLite and logger imports) loads only when it is chosen:
  * yargs calls a builder only for the command being run or asked for help.
  */
-function lazyCommand(name: string, describe: string, load: () => Promise<CommandModule<any, any>>): CommandModule<any, any> {
+function lazyCommand(
+  name: string,
+  describe: string,
+  load: () => Promise<CommandModule<any, any>>,
+): CommandModule<any, any> {
   return {
     command: name,
     describe,

@@ -79,11 +79,11 @@ function processRequest(argv: ProcessArgs, io: CliIo, rawArgv: readonly string[]
   return {
     input,
     workers,
-    output: argv.output,
-    rejects: argv.rejects,
-    report: argv.report,
-    metrics: argv.metrics,
-    journal: argv.journal,
+    output: pathArg(argv.output),
+    rejects: pathArg(argv.rejects),
+    report: pathArg(argv.report),
+    metrics: pathArg(argv.metrics),
+    journal: pathArg(argv.journal),
     log: logConfigOf(argv, rawArgv, io.stderrIsTty),
     progress: argv.progress && !argv.quiet && io.stderrIsTty,
   };

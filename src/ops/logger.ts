@@ -5,6 +5,8 @@
  * writer so that a progress bar is cleared and redrawn around it. Worker threads build the same
  * logger from a LogConfig, tagged with their shard. Writes are synchronous: nothing is lost at exit.
  */
+import { writeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { prettyLine, type LogConfig } from './log-format.js';
 
@@ -15,7 +17,10 @@ export interface LineSink {
   write(text: string): void;
 }
 
-export const stderrSink: LineSink = { write: (text) => void process.stderr.write(text) };
+/** fd 2; synchronous in a worker thread, whose process.stderr is an asynchronous pipe to the main thread. */
+export const stderrSink: LineSink = {
+  write: (text) => (isMainThread ? void process.stderr.write(text) : void writeSync(2, text)),
+};
 
 export function createLogger(
   config: LogConfig,
@@ -29,7 +34,9 @@ export function createLogger(
   };
   if (config.pretty) {
     const color = config.color ?? false;
-    return pino(options, { write: (line: string) => sink.write(prettyLine(line, color)) });
+    // A worker thread cannot see the main thread's bar: clear the line so the log is not drawn over it.
+    const clear = sink === stderrSink ? '\r\x1b[2K' : '';
+    return pino(options, { write: (line: string) => sink.write(clear + prettyLine(line, color)) });
   }
   if (sink === stderrSink) return pino(options, pino.destination({ dest: 2, sync: true }));
   return pino(options, { write: (line: string) => sink.write(line) });

@@ -50,7 +50,8 @@ export async function checkOutputPaths(
     if (info?.isDirectory()) throw inputError(`${option} ${path}: is a directory; give a file name`);
     const special = info !== undefined && !info.isFile();
     if (info === undefined || info.isFile()) await checkDirectory(option, path);
-    else await checkWritable(option, path, path);
+    // A read-only file is a choice the user made: replace it only if they could write it themselves.
+    if (info !== undefined) await checkWritable(option, path, path);
     const key = info !== undefined ? `${info.dev}:${info.ino}` : `path:${await resolvedPath(path)}`;
     const clash = seen.find((s) => s.key === key);
     if (clash)

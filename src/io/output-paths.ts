@@ -52,6 +52,11 @@ export async function checkOutputPaths(
     if (info === undefined || info.isFile()) await checkDirectory(option, path);
     // A read-only file is a choice the user made: replace it only if they could write it themselves.
     if (info !== undefined) await checkWritable(option, path, path);
+    // A character device (/dev/null, a terminal) may take several outputs: nothing there is replaced.
+    if (info?.isCharacterDevice()) {
+      checked.push({ ...output, special });
+      continue;
+    }
     const key = info !== undefined ? `${info.dev}:${info.ino}` : `path:${await resolvedPath(path)}`;
     const clash = seen.find((s) => s.key === key);
     if (clash)

@@ -9,16 +9,23 @@ export interface CliIo {
   readonly stdinIsTty: boolean;
 }
 
-let stdoutGuarded = false;
+let guarded = false;
+
+/**
+ * Without a listener, a write error on stdout or stderr (EPIPE, ENOSPC) is also thrown as an uncaught
+ * exception with a stack trace; the write callbacks report it instead.
+ */
+export function guardStdio(): void {
+  if (guarded) return;
+  guarded = true;
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+}
 
 export const processIo: CliIo = {
   stdout: (text) =>
     new Promise((resolve, reject) => {
-      // Without a listener a write error (EPIPE, ENOSPC) is also thrown as an uncaught exception.
-      if (!stdoutGuarded) {
-        stdoutGuarded = true;
-        process.stdout.on('error', () => undefined);
-      }
+      guardStdio();
       process.stdout.write(text, (error) => (error ? reject(stdoutError(error)) : resolve()));
     }),
   stderr: (text) => {

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import yargs, { type Argv, type CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
 import { jsonLine } from '../ops/log-format.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
@@ -25,7 +25,13 @@ const journalOptionNames = ['journal', 'as-of-line', 'client'];
 
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   try {
+    // The one answer that needs no parser: skip loading yargs for it.
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+      await io.stdout(`${version}\n`);
+      return 0;
+    }
     checkCommandTypo(argv);
+    const { default: yargs } = await import('yargs');
     const parser = withCommonOptions(yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg))))
       .scriptName('payments')
       .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')

@@ -18,7 +18,7 @@ interface ProcessArgs extends CommonArgs {
 }
 
 /** For "did you mean" suggestions. */
-export const processOptionNames = ['workers', 'rejects', 'journal', 'report', 'metrics', 'output'];
+export const processOptionNames = ['workers', 'rejects', 'journal', 'report', 'metrics', 'output', 'delimiter'];
 
 export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ProcessArgs> {
   const path = { type: 'string', requiresArg: true } as const;

@@ -157,6 +157,7 @@ function explainYargs(message: string): string {
     const names = unknown[1]!.split(', ').filter((n, _, all) => !/[A-Z]/.test(n) || !all.includes(kebab(n)));
     const known = [...commonOptionNames, ...processOptionNames, ...generateOptionNames, ...journalOptionNames];
     const parts = names.map((name) => {
+      if (known.includes(name)) return `--${name} is not an option of this command (see its --help)`;
       if (name.length > 1 && /^[a-z][a-z-]*$/.test(name)) {
         const near = closest(name, known);
         return `unknown option --${name}${near ? `; did you mean --${near}?` : ''}`;

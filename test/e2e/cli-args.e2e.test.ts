@@ -52,6 +52,11 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
     expectMistake(['data/sample.csv', '--wokers', '2'], /unknown option --wokers; did you mean --workers\?/));
   it('a mistyped generate option gets one too', () =>
     expectMistake(['generate', '-n', '1', '-c', '1', '--bad-rat', '0.1', 'x.csv'], /did you mean --bad-rate\?/));
+  it("another command's option is named as such", () =>
+    expectMistake(
+      ['generate', '-n', '1', '-c', '1', '--workers', '2', 'x.csv'],
+      /--workers is not an option of this command/,
+    ));
   it('a mistyped command is named, not read as a file', () =>
     expectMistake(['genrate', '-n', '10', '-c', '2', 'x.csv'], /unknown command "genrate"; did you mean "generate"\?/));
   it('a bad value is echoed as typed', () =>

@@ -3,7 +3,7 @@
  * would overwrite its own input, write two outputs to one file, or fail at the end because a
  * directory is missing stops at once with exit 2 and one line naming the option.
  */
-import { constants, type Stats } from 'node:fs';
+import { constants, fstatSync, type Stats } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { errorCode, inputError } from '../errors.js';
@@ -34,9 +34,9 @@ export async function checkOutputPaths(
   journal?: string,
 ): Promise<CheckedOutput[]> {
   const seen: Identity[] = [];
-  if (input !== undefined && input !== '-') {
-    const key = await identityOf(input);
-    if (key !== undefined) seen.push({ key, option: 'the input' });
+  if (input !== undefined) {
+    const key = input === '-' ? stdinIdentity() : await identityOf(input);
+    if (key !== undefined) seen.push({ key, option: input === '-' ? 'standard input' : 'the input' });
   }
   if (journal !== undefined) await checkJournal(journal);
   const checked: CheckedOutput[] = [];
@@ -78,6 +78,16 @@ async function checkJournal(journal: string): Promise<void> {
   }
   if (!info.isDirectory()) throw inputError(`--journal ${journal}: is not a directory (a journal is a directory)`);
   await checkWritable('--journal', journal, journal);
+}
+
+/** `payments -o x.csv < x.csv`: standard input redirected from a file is that file. */
+function stdinIdentity(): string | undefined {
+  try {
+    const info = fstatSync(0);
+    return info.isFile() ? `${info.dev}:${info.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function identityOf(path: string): Promise<string | undefined> {

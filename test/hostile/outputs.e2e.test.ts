@@ -54,6 +54,15 @@ describe('an output path that would destroy the input is refused before reading 
     );
     expect(readFileSync(input, 'utf8')).toBe(sample);
   });
+  it('standard input redirected from the file named as an output', () => {
+    const { input } = withInput();
+    const result = spawnSync('bash', ['-c', `node '${binPath}' -q --rejects '${input}' < '${input}'`], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--rejects .*in\.csv: is the same file as standard input/);
+    expect(readFileSync(input, 'utf8')).toBe(sample);
+  });
   it('the same new file as two outputs', async () => {
     const { dir, input } = withInput();
     const both = join(dir, 'out.txt');

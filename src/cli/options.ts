@@ -29,7 +29,7 @@ export function withCommonOptions<T>(y: Argv<T>): Argv<T & CommonArgs> {
       type: 'string',
       requiresArg: true,
       default: 'info',
-      describe: `stderr log level: ${logLevels.join(', ')} (debug also shows stack traces)`,
+      describe: `stderr log level: ${logLevels.join(', ')}; default info (debug also shows stack traces)`,
     })
     .option('progress', {
       type: 'boolean',

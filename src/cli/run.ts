@@ -32,7 +32,13 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     }
     checkCommandTypo(argv);
     const { default: yargs } = await import('yargs');
-    const parser = withCommonOptions(yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg))))
+    const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
+    // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.
+    // (yargs 18 has usageConfiguration; @types/yargs 17 does not know it yet.)
+    (instance as unknown as { usageConfiguration(config: Record<string, boolean>): unknown }).usageConfiguration({
+      'hide-types': true,
+    });
+    const parser = withCommonOptions(instance)
       .scriptName('payments')
       .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')
       .command(processCommand(io, argv))

@@ -51,23 +51,28 @@ export function generateCommand(io: CliIo, rawArgv: readonly string[]): CommandM
           type: 'string',
           requiresArg: true,
           demandOption: true,
-          describe: 'number of transactions',
+          describe: 'number of transactions (required)',
         })
         .option('clients', {
           alias: 'c',
           type: 'string',
           requiresArg: true,
           demandOption: true,
-          describe: `number of clients, 1 to ${clientsMax}`,
+          describe: `number of clients, 1 to ${clientsMax} (required)`,
         })
         .option('seed', {
           type: 'string',
           requiresArg: true,
           default: 1,
-          describe: 'random seed: the same seed gives the same bytes',
+          describe: 'random seed: the same seed gives the same bytes (default 1)',
         });
       for (const { name, option, describe } of mixOptions) {
-        b = b.option(option, { type: 'string', requiresArg: true, default: defaultMix[name], describe });
+        b = b.option(option, {
+          type: 'string',
+          requiresArg: true,
+          default: defaultMix[name],
+          describe: `${describe} (default ${defaultMix[name]})`,
+        });
       }
       return b as unknown as Argv<GenerateArgs>;
     },

@@ -42,7 +42,7 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
           requiresArg: true,
           default: Math.min(availableParallelism(), workersMax),
           defaultDescription: 'number of cores',
-          describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
+          describe: `worker threads (shards), 1 to ${workersMax}; default: the number of cores. The output is the same for any count`,
         })
         .option('rejects', { ...path, describe: 'write rejected rows with their reasons to this CSV file' })
         .option('journal', {

@@ -22,7 +22,9 @@ export type FailureKind =
   /** Anything that fails part-way: I/O, a full disk, a worker crash (exit 1). */
   | 'failure'
   /** Stopped by a signal (130 / 143). */
-  | 'stopped';
+  | 'stopped'
+  /** Standard output was closed by its reader (`| head`): the run ends quietly, exit 141. */
+  | 'broken-pipe';
 
 export interface RunErrorOptions {
   /** Print the "Run payments --help" hint after the message. */
@@ -62,6 +64,10 @@ export class JournalCorrupt extends RunError {
     this.name = 'JournalCorrupt';
   }
 }
+
+/** Exit 141 (128 + SIGPIPE, what a shell shows for a process killed by a broken pipe): quiet. */
+export const brokenPipe = (): RunError =>
+  new RunError('standard output was closed before the accounts were written', 141, { kind: 'broken-pipe' });
 
 /** A native module that was installed without its compiled binding. */
 export const nativeModuleMissing = (module: string): RunError =>

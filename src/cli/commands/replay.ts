@@ -9,7 +9,7 @@ import { usageError } from '../../errors.js';
 import { readManifest } from '../../journal/manifest.js';
 import { JournalCorrupt } from '../../errors.js';
 import { openPartitionForReading, recoverPartition } from '../../journal/sqlite-journal.js';
-import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
+import { createLogger, type LogLevel } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 
 interface ReplayArgs {
@@ -25,11 +25,9 @@ export function replayCommand(io: CliIo): CommandModule<object, ReplayArgs> {
     builder: (y: Argv) =>
       y
         .option('journal', { type: 'string', demandOption: true, describe: 'journal directory written by --journal' })
-        .option('as-of-line', { type: 'number', describe: 'the accounts as they stood after this input line' })
-        .option('log-level', {
-          choices: logLevels,
-          default: 'info' as LogLevel,
-          describe: 'stderr log level',
+        .option('as-of-line', {
+          type: 'number',
+          describe: 'the accounts as they stood after this input line',
         }) as unknown as Argv<ReplayArgs>,
     handler: async (argv) => {
       if (argv.asOfLine !== undefined && (!Number.isSafeInteger(argv.asOfLine) || argv.asOfLine < 0)) {

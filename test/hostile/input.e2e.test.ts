@@ -19,10 +19,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { binPath, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-hostile-'));
 const header = 'client,available,held,total,locked\n';
+/** The run's one error line (stderr off a terminal is one JSON line; see errorLine), with its newline. */
+const oneError = (stderr: string): string => {
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  return `${errorLine(stderr)}\n`;
+};
 const noStack = (r: CliResult) => expect(r.stderr).not.toMatch(/\n\s+at /);
 
 async function runWithReport(path: string, extra: string[] = []) {
@@ -97,7 +102,7 @@ describe('stray quotes never lose rows (issue 9 item 1)', () => {
     const result = await runCli([path, '--quiet']);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(
+    expect(oneError(result.stderr)).toBe(
       `payments: ${path}:3: a quoted field opened on this line is never closed (unterminated quote); fix its quotes and run again\n`,
     );
   });
@@ -201,7 +206,7 @@ describe('input that changes under the run (issue 9 item 8)', () => {
       const path = await big();
       const result = await runTruncatedMidway(path, []);
       if (!result.cut) continue; // read to the end before it could be cut: try again
-      expect(result.stderr).toBe(`payments: ${path}: input changed while it was read\n`);
+      expect(oneError(result.stderr)).toBe(`payments: ${path}: input changed while it was read\n`);
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       return;
@@ -240,13 +245,13 @@ describe('input formats (issue 10)', () => {
     const result = await runCli([path]);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(`payments: ${path}: line 1 looks ';'-separated; try --delimiter ';'\n`);
+    expect(oneError(result.stderr)).toBe(`payments: ${path}: line 1 looks ';'-separated; try --delimiter ';'\n`);
   });
 
   it("a ';' export with every name quoted gets the same hint", async () => {
     const result = await runCli(['-'], { stdin: '"type";"client";"tx";"amount"\n"deposit";"1";"1";"5"\n' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe("payments: stdin: line 1 looks ';'-separated; try --delimiter ';'\n");
+    expect(oneError(result.stderr)).toBe("payments: stdin: line 1 looks ';'-separated; try --delimiter ';'\n");
   });
 
   it("the same export with -d ';' gives the comma file's output", async () => {
@@ -278,7 +283,7 @@ describe('input formats (issue 10)', () => {
   it('tabs on stdin without an option: exit 2 with the hint', async () => {
     const result = await runCli(['-'], { stdin: tsv });
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('payments: stdin: line 1 looks tab-separated; try --delimiter tab\n');
+    expect(oneError(result.stderr)).toBe('payments: stdin: line 1 looks tab-separated; try --delimiter tab\n');
   });
   it('a .tsv with quoted fields goes through the quote path with tabs', async () => {
     const result = await runCli([
@@ -299,7 +304,7 @@ describe('input formats (issue 10)', () => {
       const result = await runCli([path]);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toBe(
+      expect(oneError(result.stderr)).toBe(
         `payments: ${path}: the input is ${name} text (it starts with a UTF-16 byte order mark); convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8 ${path} > converted.csv\n`,
       );
     });
@@ -344,7 +349,9 @@ describe('input formats (issue 10)', () => {
     const result = await runCli([path, '--quiet']);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(new RegExp(`^payments: ${path}: the gzip data is truncated or corrupt \\(.+\\)\\n$`));
+    expect(oneError(result.stderr)).toMatch(
+      new RegExp(`^payments: ${path}: the gzip data is truncated or corrupt \\(.+\\)\\n$`),
+    );
     noStack(result);
   });
 
@@ -353,7 +360,7 @@ describe('input formats (issue 10)', () => {
     const result = await runCli([path]);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(
+    expect(oneError(result.stderr)).toBe(
       `payments: ${path}: lines end in a lone CR (classic Mac line endings), which are not line breaks here; convert them first, e.g. tr '\\r' '\\n' < ${path} > converted.csv\n`,
     );
     const stray = await runCli(['-', '--quiet'], {
@@ -373,7 +380,7 @@ describe('input formats (issue 10)', () => {
       const result = await runCli(['-', '--delimiter', value!]);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toMatch(new RegExp(`^payments: --delimiter .*: ${why}`));
+      expect(oneError(result.stderr)).toMatch(new RegExp(`^payments: --delimiter .*: ${why}`));
       noStack(result);
     });
   }

@@ -136,7 +136,10 @@ export function chartRows(results) {
 /** The caption every chart carries: the machine, the command and the date, so a figure is never orphaned. */
 export function caption(results, extra = []) {
   const m = results.machine;
-  const load = m.loadAverage1m === undefined ? '' : `, 1-min load average ${m.loadAverage1m.toFixed(1)} at start`;
+  // A loaded machine is said so on the figure itself: its times are only as quiet as the machine was.
+  const end = typeof m.loadAverage1mAtEnd === 'number' ? `, ${m.loadAverage1mAtEnd.toFixed(1)} at end` : '';
+  const load =
+    typeof m.loadAverage1m === 'number' ? `, 1-min load average ${m.loadAverage1m.toFixed(1)} at start${end}` : '';
   const runs = results.runsPerConfig === 1 ? 'one run per point' : `median of ${results.runsPerConfig} runs per point`;
   const commit = results.commit ? `, commit ${results.commit}` : '';
   return [

@@ -462,6 +462,9 @@ export async function toSvg(vegaLiteSpec) {
   }
 }
 
+/** Every chart this module can draw, by file name (the README links each). */
+export const chartNames = ['throughput-vs-workers', 'throughput-vs-size', 'memory-vs-stored', 'journal-overhead'];
+
 /** Renders every chart into outDir; returns the files written. */
 export async function renderCharts(results, outDir = defaultChartsDir) {
   mkdirSync(outDir, { recursive: true });
@@ -471,6 +474,18 @@ export async function renderCharts(results, outDir = defaultChartsDir) {
     writeFileSync(file, `${await toSvg(spec)}\n`);
     written.push(file);
   }
+  return written;
+}
+
+/** Renders and says on stderr what was written, and which chart these results could not draw. */
+export async function renderAndReport(results, outDir = defaultChartsDir) {
+  const written = await renderCharts(results, outDir);
+  for (const file of written) console.error(`wrote ${shownPath(file)}`);
+  for (const name of chartNames)
+    if (!written.some((file) => file.endsWith(`${name}.svg`)))
+      console.error(
+        `not rewritten: ${shownPath(join(outDir, `${name}.svg`))} (no run with --journal in these results)`,
+      );
   return written;
 }
 
@@ -488,7 +503,7 @@ async function main(argv) {
   }
   if (positionals.length > 1) throw new ResultsError(`one results file at most (got ${positionals.length})`);
   const results = loadResults(positionals[0] ?? defaultResultsPath);
-  for (const file of await renderCharts(results, values.out)) console.error(`wrote ${shownPath(file)}`);
+  await renderAndReport(results, values.out);
   return 0;
 }
 

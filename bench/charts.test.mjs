@@ -235,6 +235,20 @@ describe('bench/charts.mjs on the command line', () => {
     assert.equal(status, 0, stderr);
     assert.equal(readdirSync(dir).length, 4);
   });
+  it('says which chart it could not redraw, and leaves that file alone', () => {
+    const file = join(tmp, 'no-journal.json');
+    const noJournal = sample();
+    noJournal.results = noJournal.results.filter((r) => !r.journal);
+    writeFileSync(file, JSON.stringify(noJournal));
+    const dir = join(tmp, 'cli-out');
+    const before = readFileSync(join(dir, 'journal-overhead.svg'), 'utf8');
+    const { status, stderr } = charts(file, '--out', dir);
+    assert.equal(status, 0, stderr);
+    assert.match(stderr, /not rewritten: .*journal-overhead\.svg \(no run with --journal in these results\)/);
+    assert.equal(readFileSync(join(dir, 'journal-overhead.svg'), 'utf8'), before);
+    const memory = readFileSync(join(dir, 'memory-vs-stored.svg'), 'utf8');
+    assert.equal((memory.match(/class="mark-line role-mark /g) ?? []).length, 2, 'in-memory lines only');
+  });
   for (const [what, args, pattern] of [
     ['a missing file', [join(tmp, 'missing.json')], /^charts: cannot read .*missing\.json: ENOENT/],
     ['an unknown option', ['--bogus'], /^charts: Unknown option '--bogus'/],

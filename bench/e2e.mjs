@@ -29,7 +29,7 @@ import {
   ResultsError,
   defaultChartsDir,
   defaultResultsPath,
-  renderCharts,
+  renderAndReport,
   resultsSchemaVersion,
   rowsLabel,
   shownPath,
@@ -288,8 +288,7 @@ async function main(argv) {
   mkdirSync(dirname(options.resultsPath), { recursive: true });
   writeFileSync(options.resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   console.error(`\nwrote ${shownPath(options.resultsPath)}`);
-  if (options.charts)
-    for (const file of await renderCharts(results, options.chartsDir)) console.error(`wrote ${shownPath(file)}`);
+  if (options.charts) await renderAndReport(results, options.chartsDir);
   return 0;
 }
 

@@ -199,7 +199,8 @@ const txAxis = {
   field: 'txPerSecond',
   type: 'quantitative',
   title: 'Throughput (transactions per second)',
-  axis: { format: '~s' },
+  // SI prefixes (350k, 1.2M), and a plain 0 rather than "0k" at the origin.
+  axis: { labelExpr: "datum.value === 0 ? '0' : format(datum.value, '~s')" },
   scale: { zero: true },
 };
 

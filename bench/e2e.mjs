@@ -204,6 +204,9 @@ async function measureSize(rows, options, tmp) {
       else if (stdout !== reference)
         throw new Error(`${rows} rows: output differs with --workers ${workers}${journal ? ' --journal' : ''}`);
       const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+      // Fail on the first run, not after the whole benchmark, if the report's schema moved.
+      for (const key of ['peakRssBytes', 'storedTransactions'])
+        if (!Number.isInteger(report[key])) throw new Error(`--report JSON has no integer "${key}" (schema changed?)`);
       walls.push(seconds);
       rss.push(report.peakRssBytes);
       storedTransactions = report.storedTransactions;

@@ -18,13 +18,12 @@ import {
   type ColumnLayout,
   type ParsedRow,
 } from '../io/row.js';
-import { batchRowsInitial } from '../constants.js';
-import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../pool/batch.js';
-import { shardOf } from '../pool/shard.js';
+import { batchRowsInitial, reasonSlots } from '../constants.js';
+import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../engine/batch.js';
+import { shardOf } from '../domain/ids.js';
 import { TxIdSet } from './tx-id-set.js';
 
-/** Rejections are sorted as one number: row number in the chunk × reasonSlots + reason code. */
-export const reasonSlots = 32;
+export { reasonSlots };
 /** Field positions kept per text row; a header may name columns up to here. */
 const fieldsTracked = 64;
 

@@ -11,8 +11,9 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { describeError, errorCode, RunError } from '../errors.js';
+import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
+import { isMissingBinding } from './sqlite/schema.js';
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -24,6 +25,7 @@ export class JournalLock {
     try {
       db = new Database(path, { timeout: 0 });
     } catch (error) {
+      if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
       throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {
         kind: 'usage',
       });

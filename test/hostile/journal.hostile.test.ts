@@ -103,6 +103,22 @@ describe('the journal cannot lie', () => {
     expect(caught, 'flips in the data pages must be detected').toBeGreaterThan(0);
   });
 
+  it("a dropped table: exit 2 with SQLite's own words and the partition, not [object Object]", async () => {
+    const journal = join(dir, 'dropped');
+    expect((await runCli([small, '--journal', journal, '--workers', '2', '--quiet'])).code).toBe(0);
+    const db = new Database(join(journal, 'partition-1.sqlite'));
+    db.exec('DROP TABLE snapshots');
+    db.close();
+    // The run recreates a missing table, then finds the batches without their snapshot: still exact.
+    const again = await runCli([small, '--journal', journal, '--workers', '2', '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(reference.small);
+    const db2 = new Database(join(journal, 'partition-1.sqlite'));
+    db2.exec('DROP TABLE batches');
+    db2.close();
+    expectOneLine(await runCli(['replay', '--journal', journal]), 2, /journal partition 1 .*no such table: batches/);
+  });
+
   describe('a manifest that does not hold: exit 2 with one line, for run, replay and inspect', () => {
     const cases: [string, (m: Record<string, unknown>) => void, RegExp][] = [
       ['shards: 1 for a 2-shard journal', (m) => (m.shards = 1), /written with 2 shards, not 1/],

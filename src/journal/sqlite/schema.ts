@@ -5,7 +5,7 @@ import { describeError, errorCode, JournalCorrupt, nativeModuleMissing } from '.
 import { journalFormatVersion } from '../format.js';
 
 /** better-sqlite3 installed without its compiled binding (or one built for another Node). */
-function isMissingBinding(error: unknown): boolean {
+export function isMissingBinding(error: unknown): boolean {
   const code = errorCode(error);
   return (
     code === 'MODULE_NOT_FOUND' ||

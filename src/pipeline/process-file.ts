@@ -96,6 +96,7 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
     const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();
+      progress.lastLine = Math.min(...opened.map((o) => o.resumeLine));
       options.onOpen?.({
         shards,
         resumed,
@@ -125,7 +126,8 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
 /** A full disk under the journal: one line saying how far the run got and how to go on. */
 function journalFailure(error: unknown, dir: string, lastLine: number): unknown {
   const code = error instanceof RunError ? error.code : errorCode(error);
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC')
+  const path = (error as { path?: unknown } | null)?.path;
+  if (code === 'SQLITE_FULL' || (code === 'ENOSPC' && typeof path === 'string' && path.startsWith(dir)))
     return runFailure(
       `journal ${dir}: disk full (${code}) after line ${lastLine}; free space and run the same command to resume`,
     );

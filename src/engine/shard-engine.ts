@@ -22,6 +22,7 @@ import type {
 } from '../journal/journal.js';
 import { accountLayout } from '../layout.js';
 import { columnsOf, duplicateFlag, typeMask, type TxBatch } from './batch.js';
+import type { ClientActor } from './client-actor.js';
 import { ClientRegistry } from './client-registry.js';
 import { TxTable } from './tx-table.js';
 
@@ -131,13 +132,13 @@ export class ShardEngine {
       return code;
     }
     this.journal.recordEvent(decision.event, row); // emit
-    this.effect(decision.event, referenced);
+    this.effect(actor, decision.event, referenced);
     return -1;
   }
 
   /** The effect of an accepted event: the account through evolve, the index through evolveTx. */
-  private effect(event: AccountEvent, referenced: TxRecord | undefined): void {
-    this.registry.getOrCreate(event.client).apply(event);
+  private effect(actor: ClientActor, event: AccountEvent, referenced: TxRecord | undefined): void {
+    actor.apply(event);
     this.txs.set(event.tx, evolveTx(referenced, event));
     this.events++;
     this.records++;
@@ -153,7 +154,8 @@ export class ShardEngine {
       return;
     }
     const opens = record.event.type === 'Deposited' || record.event.type === 'Withdrawn';
-    this.effect(record.event, opens ? undefined : this.txs.get(record.event.tx));
+    const actor = this.registry.getOrCreate(record.client);
+    this.effect(actor, record.event, opens ? undefined : this.txs.get(record.event.tx));
   }
 
   /** The state a snapshot stores. */

@@ -30,11 +30,14 @@ export interface RunErrorOptions {
   /** Print the "Run payments --help" hint after the message. */
   readonly usageHint?: boolean;
   readonly kind?: FailureKind;
+  /** The Node or SQLite error code behind it (`ENOSPC`, `SQLITE_FULL`), when there is one. */
+  readonly code?: string;
 }
 
 export class RunError extends Error {
   readonly usageHint: boolean;
   readonly kind: FailureKind;
+  readonly code: string | undefined;
   constructor(
     message: string,
     readonly exitCode: number,
@@ -44,6 +47,7 @@ export class RunError extends Error {
     this.name = 'RunError';
     this.usageHint = options.usageHint ?? false;
     this.kind = options.kind ?? (exitCode === 2 ? 'usage' : exitCode === 1 ? 'failure' : 'stopped');
+    this.code = options.code;
   }
 }
 
@@ -84,7 +88,7 @@ export interface FailureData {
 }
 
 export function toFailureData(error: unknown): FailureData {
-  const code = errorCode(error);
+  const code = error instanceof RunError ? error.code : errorCode(error);
   const stack = error instanceof Error ? error.stack : undefined;
   if (error instanceof RunError)
     return { kind: error.kind, message: error.message, exitCode: error.exitCode, code, stack };
@@ -95,7 +99,7 @@ export function fromFailureData(data: FailureData): RunError {
   const error =
     data.kind === 'journal-mismatch'
       ? new JournalCorrupt(data.message)
-      : new RunError(data.message, data.exitCode, { kind: data.kind });
+      : new RunError(data.message, data.exitCode, { kind: data.kind, code: data.code });
   if (data.stack !== undefined) error.stack = data.stack;
   return error;
 }

@@ -1,15 +1,27 @@
 /**
- * A journal partition: the ordered record of one shard's history. The engine appends the outcome of
- * every row it applies (an accepted event, or a rejection, which still opens the account) and reads
- * back the transactions that disputes refer to. `commit` ends a batch: what was appended since the
- * last commit becomes durable together or not at all.
+ * The journal: a shard's history, as a sink and a source. The engine (engine/shard-engine.ts) owns
+ * every piece of state it decides on (accounts, transaction index, counters) and applies each
+ * accepted event to both; the journal only
+ *   - records each row's outcome (an accepted event or a rejection) in input order,
+ *   - makes a batch of records durable at `commit`,
+ *   - stores snapshots of (accounts, transaction index) that the engine hands it,
+ *   - gives back, at open, the newest snapshot plus every record after it (`recover`), and
+ *   - answers what it recorded for lines an earlier run already applied (`recordedOutcomes`).
  *
- * Implementations: MemoryJournal (default; keeps only the look-up index) and SqliteJournal (durable,
- * with resume, replay and snapshots). A server-backed journal would implement the same interface.
+ * One partition per shard, written by that shard's worker alone. Implementations: NullJournal
+ * (in memory, records nothing), SqliteJournal (a SQLite file per partition); a server-backed one
+ * (PostgreSQL) is a third file beside them. Opening, recovering, committing, snapshotting, reading
+ * back and closing may return Promises (the worker awaits each); recording is synchronous and
+ * buffered until `commit`.
+ *
+ * Identity: a record's idempotency key is its input line (a partition never holds two records for
+ * one line), and records are numbered by a gapless sequence per partition, 1, 2, 3, ...
  */
-import type { AccountEvent, AccountState, TxRecord } from '../domain/account.js';
+import type { AccountEvent, AccountState } from '../domain/account.js';
 
-/** The input row a record answers, as the engine saw it. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** The input row a record answers, as the engine saw it (amount in minor units, 0 for disputes). */
 export interface RowRef {
   readonly line: number;
   readonly typeCode: number;
@@ -18,26 +30,115 @@ export interface RowRef {
   readonly amount: number;
 }
 
-export interface Journal {
-  append(event: AccountEvent, row: RowRef): void;
-  appendRejection(reasonCode: number, row: RowRef): void;
-  /** The accepted deposit or withdrawal with this tx id, as the events so far left it. */
-  lookupTx(tx: number): TxRecord | undefined;
-  commit(): void;
-  /** Whether enough records accumulated since the last snapshot to write one now. */
-  readonly snapshotDue: boolean;
-  writeSnapshot(accounts: readonly { client: number; state: AccountState }[]): void;
+/** A recorded outcome: the row, and the event it produced or the reason it was rejected. */
+export interface JournalRecord extends RowRef {
+  /** Gapless sequence number within the partition, from 1. */
+  readonly seq: number;
+  /** The accepted event; undefined when the row was rejected. */
+  readonly event: AccountEvent | undefined;
+  /** The rejection reason code; -1 when accepted. */
+  readonly reason: number;
+}
+
+/** One account as a snapshot holds it. */
+export interface AccountEntry {
+  readonly client: number;
+  readonly state: AccountState;
+}
+
+/**
+ * A part of the transaction index as columns (the engine's TxTable exports and imports these):
+ * tx id, packed record info (engine/tx-record-codec.ts) and amount in minor units.
+ */
+export interface TxIndexPart {
+  readonly keys: Uint32Array;
+  readonly infos: Uint32Array;
+  readonly amounts: Float64Array;
+}
+
+/** What the engine hands `writeSnapshot`: its whole state as of the last committed record. */
+export interface EngineState {
+  readonly accounts: readonly AccountEntry[];
+  /** The transaction index in parts of at most `partTxs` transactions (the journal picks the size). */
+  txParts(partTxs: number): Iterable<TxIndexPart>;
+  /** Accepted events so far (stored with the snapshot and cross-checked on recovery). */
+  readonly events: number;
+}
+
+/** A snapshot as recovered. */
+export interface RecoveredSnapshot {
+  /** Sequence number of the last record the snapshot includes. */
+  readonly seq: number;
+  /** Input line of that record. */
+  readonly line: number;
+  readonly events: number;
+  readonly accounts: readonly AccountEntry[];
+  readonly txParts: readonly TxIndexPart[];
+}
+
+/** What a partition holds when opened. */
+export interface Recovery {
+  /** The newest valid snapshot, or undefined (a fresh partition, or none written yet). */
+  readonly snapshot: RecoveredSnapshot | undefined;
   /**
-   * Rows up to this input line were applied by an earlier run: the engine must not apply them again
-   * and reports what the journal recorded for them instead (0 for a fresh journal).
+   * Every record after the snapshot, in sequence order, for the engine to apply through its own
+   * effect step (evolve + evolveTx). Iterated once, before the first batch.
+   */
+  readonly tail: Iterable<JournalRecord> | AsyncIterable<JournalRecord>;
+  /** The last recorded sequence number (0 when empty): the next record is lastSeq + 1. */
+  readonly lastSeq: number;
+  /**
+   * Rows up to this input line were applied by an earlier run (0 when empty): the engine must not
+   * apply them again, and asks `recordedOutcomes` for them instead.
    */
   readonly resumeLine: number;
-  /** The recorded outcome of a row at or before resumeLine: -1 if accepted, else the reason code. */
-  recordedOutcome(row: RowRef): number;
-  /** Records appended so far (events and rejections), over every run of this journal. */
-  readonly lastSeq: number;
-  /** Accepted events among them. */
-  readonly eventCount: number;
-  readonly indexBytes: number;
-  readonly storedTxCount: number;
+  /** A damaged last batch dropped at open (a write cut short): its lines are applied again. */
+  readonly torn: { readonly firstLine: number; readonly lastLine: number } | undefined;
 }
+
+export interface JournalPartition {
+  /**
+   * Opens the partition (creating it if new) and returns what it holds. Called once, first.
+   * Validates everything it returns (checksums, gapless sequence, snapshot fields cross-checked
+   * against the batches); anything that does not hold throws JournalCorrupt naming the partition.
+   * A torn last batch is the one damage repaired here (dropped, and reported in `torn`).
+   */
+  recover(): MaybePromise<Recovery>;
+
+  /** Records an accepted event for `row` (buffered; durable at the next commit). */
+  recordEvent(event: AccountEvent, row: RowRef): void;
+
+  /** Records a rejection of `row` with its reason code (buffered; durable at the next commit). */
+  recordRejection(reasonCode: number, row: RowRef): void;
+
+  /**
+   * Makes every record since the last commit durable, all or nothing: after a crash the partition
+   * holds either the whole batch or none of it. Sequence numbers continue gaplessly from the last
+   * commit. Recording a line the partition already holds is an error (idempotency key = line),
+   * never a second copy. A commit with nothing recorded does nothing.
+   */
+  commit(): MaybePromise<void>;
+
+  /** Whether the engine should write a snapshot now (the journal's policy; `storedTxs` = index size). */
+  snapshotDue(storedTxs: number): boolean;
+
+  /**
+   * Stores a snapshot of the engine's state as of the last committed record, atomically (a
+   * snapshot is whole or absent), and may drop older ones. Only between batches (nothing
+   * recorded since the last commit); does nothing when no record was added since the last one.
+   */
+  writeSnapshot(state: EngineState): MaybePromise<void>;
+
+  /**
+   * The records of this partition for input lines firstLine..lastLine, in order (only lines at or
+   * before recovery's resumeLine are asked for). The engine checks them against its rows: a record
+   * whose row differs means the input changed (JournalCorrupt).
+   */
+  recordedOutcomes(firstLine: number, lastLine: number): MaybePromise<readonly JournalRecord[]>;
+
+  /** Releases the partition. Records not committed are discarded. Safe to call twice. */
+  close(): MaybePromise<void>;
+}
+
+/** Opens a shard's partition of a journal: the one thing the worker knows about the storage. */
+export type OpenPartition = (shard: number, shards: number) => MaybePromise<JournalPartition>;

@@ -20,13 +20,12 @@ import {
   type ColumnLayout,
   type ParsedRow,
 } from '../io/row.js';
-import { batchRowsInitial } from '../constants.js';
-import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../pool/batch.js';
-import { shardOf } from '../pool/shard.js';
+import { batchRowsInitial, reasonSlots } from '../constants.js';
+import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../engine/batch.js';
+import { shardOf } from '../domain/ids.js';
 import { TxIdSet } from './tx-id-set.js';
 
-/** Rejections are sorted as one number: row number in the chunk × reasonSlots + reason code. */
-export const reasonSlots = 32;
+export { reasonSlots };
 /** Field positions kept per text row at first; more when the header names a column further right. */
 const fieldsTrackedInitial = 64;
 const malformedRow = reasonCode('malformed_row');

@@ -116,7 +116,7 @@ describe('the header rule as SPEC states it (issue 9 item 7)', () => {
     names[67] = 'tx';
     names[68] = 'client';
     const row = (type: string, client: number, tx: number, amount: string) => {
-      const fields = Array.from({ length: 70 }, () => (quoted ? '"x"' : 'x'));
+      const fields: string[] = Array.from({ length: 70 }, () => (quoted ? '"x"' : 'x'));
       [fields[0], fields[66], fields[67], fields[68]] = [type, amount, String(tx), String(client)];
       return fields.join(',');
     };

@@ -22,17 +22,22 @@ export type FailureKind =
   /** Anything that fails part-way: I/O, a full disk, a worker crash (exit 1). */
   | 'failure'
   /** Stopped by a signal (130 / 143). */
-  | 'stopped';
+  | 'stopped'
+  /** Standard output was closed by its reader (`| head`): the run ends quietly, exit 141. */
+  | 'broken-pipe';
 
 export interface RunErrorOptions {
   /** Print the "Run payments --help" hint after the message. */
   readonly usageHint?: boolean;
   readonly kind?: FailureKind;
+  /** The Node or SQLite error code behind it (`ENOSPC`, `SQLITE_FULL`), when there is one. */
+  readonly code?: string;
 }
 
 export class RunError extends Error {
   readonly usageHint: boolean;
   readonly kind: FailureKind;
+  readonly code: string | undefined;
   constructor(
     message: string,
     readonly exitCode: number,
@@ -42,6 +47,7 @@ export class RunError extends Error {
     this.name = 'RunError';
     this.usageHint = options.usageHint ?? false;
     this.kind = options.kind ?? (exitCode === 2 ? 'usage' : exitCode === 1 ? 'failure' : 'stopped');
+    this.code = options.code;
   }
 }
 
@@ -63,6 +69,10 @@ export class JournalCorrupt extends RunError {
   }
 }
 
+/** Exit 141 (128 + SIGPIPE, what a shell shows for a process killed by a broken pipe): quiet. */
+export const brokenPipe = (): RunError =>
+  new RunError('standard output was closed before the accounts were written', 141, { kind: 'broken-pipe' });
+
 /** A native module that was installed without its compiled binding. */
 export const nativeModuleMissing = (module: string): RunError =>
   new RunError(`${module}: its native binding is missing; run npm rebuild ${module}`, 2, { kind: 'native-module' });
@@ -78,7 +88,7 @@ export interface FailureData {
 }
 
 export function toFailureData(error: unknown): FailureData {
-  const code = errorCode(error);
+  const code = error instanceof RunError ? error.code : errorCode(error);
   const stack = error instanceof Error ? error.stack : undefined;
   if (error instanceof RunError)
     return { kind: error.kind, message: error.message, exitCode: error.exitCode, code, stack };
@@ -89,7 +99,7 @@ export function fromFailureData(data: FailureData): RunError {
   const error =
     data.kind === 'journal-mismatch'
       ? new JournalCorrupt(data.message)
-      : new RunError(data.message, data.exitCode, { kind: data.kind });
+      : new RunError(data.message, data.exitCode, { kind: data.kind, code: data.code });
   if (data.stack !== undefined) error.stack = data.stack;
   return error;
 }

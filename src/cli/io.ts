@@ -1,14 +1,32 @@
-/** Where the CLI writes: injectable, so tests can call `run(argv, io)` in-process. */
+/** Where the CLI reads and writes: injectable, so tests can call `run(argv, io)` in-process. */
+import { brokenPipe, errorCode, runFailure } from '../errors.js';
+
 export interface CliIo {
+  /** Rejects with a RunError: exit 141 for a closed pipe (EPIPE), exit 1 for anything else. */
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
   readonly stderrIsTty: boolean;
+  readonly stdinIsTty: boolean;
+}
+
+let guarded = false;
+
+/**
+ * Without a listener, a write error on stdout or stderr (EPIPE, ENOSPC) is also thrown as an uncaught
+ * exception with a stack trace; the write callbacks report it instead.
+ */
+export function guardStdio(): void {
+  if (guarded) return;
+  guarded = true;
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
 }
 
 export const processIo: CliIo = {
   stdout: (text) =>
     new Promise((resolve, reject) => {
-      process.stdout.write(text, (error) => (error ? reject(error) : resolve()));
+      guardStdio();
+      process.stdout.write(text, (error) => (error ? reject(stdoutError(error)) : resolve()));
     }),
   stderr: (text) => {
     process.stderr.write(text);
@@ -16,7 +34,20 @@ export const processIo: CliIo = {
   get stderrIsTty() {
     return process.stderr.isTTY === true;
   },
+  get stdinIsTty() {
+    return process.stdin.isTTY === true;
+  },
 };
+
+export function stdoutError(error: unknown): Error {
+  const code = errorCode(error);
+  if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') return brokenPipe();
+  if (code === 'ENOSPC') return runFailure('standard output: no space left on device (ENOSPC)');
+  return runFailure(`standard output: cannot write (${code ?? String(error)})`);
+}
 
 /** yargs reads a lone `-` as an empty flag; run() swaps it for this token before parsing. */
 export const stdinArg = '\u0000stdin';
+
+/** A path argument as the user typed it (`-` back from the token). */
+export const pathArg = (value: string | undefined): string | undefined => (value === stdinArg ? '-' : value);

@@ -1,63 +1,183 @@
 /**
- * The CLI: `run(argv)` parses with yargs, runs one command and returns the exit code; it never
- * calls process.exit, so tests can call it and streams always flush.
+ * The CLI: `run(argv, io)` parses with yargs, runs one command and returns the exit code; it never
+ * calls process.exit, so tests can call it in-process and streams always flush. Commands load their
+ * heavy modules (piscina, better-sqlite3, prom-client, papaparse) in their handlers, so `--help`,
+ * `--version` and argument mistakes answer without loading them.
+ *
+ * Errors end as one line on stderr: `payments: message` on a terminal, one JSON object off it (like
+ * every other stderr line there). A stack trace only with --log-level debug (or trace).
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import yargs from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
-import { generateCommand } from './commands/generate.js';
-import { inspectCommand } from './commands/inspect.js';
-import { replayCommand } from './commands/replay.js';
-import { processCommand } from './commands/process.js';
+import { jsonLine } from '../ops/log-format.js';
+import { generateCommand, generateOptionNames } from './commands/generate.js';
+import { processCommand, processOptionNames } from './commands/process.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
+import { closest, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
+const commandNames = ['generate', 'replay', 'inspect', 'completion'];
+const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
+const journalOptionNames = ['journal', 'as-of-line', 'client'];
+
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const parser = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)))
-    .scriptName('payments')
-    .usage('$0 <input|-> [--workers N] [--rejects FILE]')
-    .command(processCommand(io))
-    .command(generateCommand(io))
-    .command(replayCommand(io))
-    .command(inspectCommand(io))
-    .example('$0 transactions.csv > accounts.csv', 'process a file')
-    .example('cat tx.csv | $0 - --rejects rejected.csv', 'read stdin, keep the rejected rows')
-    .example('$0 generate -n 100 -c 5 test.csv', 'write a synthetic dataset')
-    .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
-    .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
-    .env('PAYMENTS') // every option also from the environment: PAYMENTS_WORKERS=4, PAYMENTS_LOG_LEVEL=debug
-    .epilogue('Every option can also be set in the environment as PAYMENTS_<OPTION>, e.g. PAYMENTS_WORKERS=4.')
-    .strict()
-    .version(version)
-    .help()
-    .alias('h', 'help')
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .exitProcess(false)
-    .fail((message, error) => {
-      throw error ?? usageError(message, { usageHint: true });
-    });
   try {
+    // The one answer that needs no parser: skip loading yargs for it.
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+      await io.stdout(`${version}\n`);
+      return 0;
+    }
+    checkCommandTypo(argv);
+    const { default: yargs } = await import('yargs');
+    const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
+    // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.
+    // (yargs 18 has usageConfiguration; @types/yargs 17 does not know it yet.)
+    (instance as unknown as { usageConfiguration(config: Record<string, boolean>): unknown }).usageConfiguration({
+      'hide-types': true,
+    });
+    const parser = withCommonOptions(instance)
+      .scriptName('payments')
+      .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')
+      .command(processCommand(io, argv))
+      .command(generateCommand(io, argv))
+      .command(
+        lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
+          (await import('./commands/replay.js')).replayCommand(io),
+        ),
+      )
+      .command(
+        lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
+          (await import('./commands/inspect.js')).inspectCommand(io),
+        ),
+      )
+      .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')
+      .example('$0 transactions.csv > accounts.csv', 'process a file')
+      .example('cat tx.csv | $0 --rejects rejected.csv', 'read standard input, keep the rejected rows')
+      .example('$0 tx.csv -o accounts.csv --report run.json', 'accounts and the run report to files')
+      .example('$0 generate --rows 100 --clients 5 test.csv', 'write a synthetic dataset')
+      .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
+      .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
+      .env(envPrefix)
+      .epilogue(
+        `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
+      )
+      .strict()
+      .version(version)
+      .help()
+      .alias('h', 'help')
+      .alias('V', 'version')
+      .wrap(Math.min(100, process.stdout.columns ?? 100))
+      .exitProcess(false)
+      .fail((message, error) => {
+        // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.
+        if (error !== undefined && error !== null && error.name !== 'YError') throw error;
+        throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
+      });
+    // yargs prints the script for `completion` but then runs the default command with it as input.
+    if (argv[0] === 'completion' && argv.length === 1) {
+      parser.showCompletionScript();
+      return 0;
+    }
     await parser.parseAsync();
     return 0;
   } catch (error) {
-    if (error instanceof RunError) {
-      io.stderr(`payments: ${error.message}\n`);
-      if (wantsStacks(argv)) io.stderr(`${error.stack ?? ''}\n`);
-      if (error.usageHint) io.stderr('Run "payments --help" for usage.\n');
-      return error.exitCode;
-    }
-    io.stderr(`payments: failed: ${describeError(error)}\n`);
-    if (wantsStacks(argv)) io.stderr(`${(error as Error).stack ?? ''}\n`);
-    else io.stderr('Run again with --log-level debug for details.\n');
-    return 1;
+    return reportError(error, argv, io);
   }
 }
 
-function wantsStacks(argv: readonly string[]): boolean {
-  const level =
+/**
+ * A command whose module (and its journal, SQLite and logger imports) loads only when it is chosen:
+ * yargs calls a builder only for the command being run or asked for help.
+ */
+function lazyCommand(
+  name: string,
+  describe: string,
+  load: () => Promise<CommandModule<any, any>>,
+): CommandModule<any, any> {
+  return {
+    command: name,
+    describe,
+    builder: async (y: Argv) => {
+      const builder = (await load()).builder;
+      return typeof builder === 'function' ? builder(y) : y.options(builder ?? {});
+    },
+    handler: async (argv) => (await load()).handler(argv),
+  };
+}
+
+function reportError(error: unknown, argv: readonly string[], io: CliIo): number {
+  const runError = error instanceof RunError ? error : undefined;
+  const exitCode = runError?.exitCode ?? 1;
+  const stack = wantsStacks(logLevelOf(argv)) ? (error as Error)?.stack : undefined;
+  // A reader that closed the pipe (`| head`) wanted no more: nothing to say.
+  if (runError?.kind === 'broken-pipe' && stack === undefined) return exitCode;
+  const message = (runError ? runError.message : `failed: ${describeError(error)}`).replaceAll(stdinArg, '-');
+  const hint = runError?.usageHint
+    ? 'Run "payments --help" for usage.'
+    : runError
+      ? undefined
+      : 'Run again with --log-level debug for details.';
+  if (io.stderrIsTty) {
+    io.stderr(`payments: ${message}\n`);
+    if (stack !== undefined) io.stderr(`${stack}\n`);
+    else if (hint !== undefined) io.stderr(`${hint}\n`);
+  } else {
+    const fields = { exitCode, kind: runError?.kind ?? 'failure', ...(hint && !stack ? { hint } : {}), stack };
+    io.stderr(jsonLine('error', message, fields));
+  }
+  return exitCode;
+}
+
+function logLevelOf(argv: readonly string[]): string | undefined {
+  return (
     argv.find((_, i) => argv[i - 1] === '--log-level') ??
     argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ??
-    process.env.PAYMENTS_LOG_LEVEL;
-  return level === 'debug' || level === 'trace';
+    process.env[envVariable('log-level')]
+  );
 }
+
+/** `payments genrate …` would otherwise be read as an input file named "genrate". */
+function checkCommandTypo(argv: readonly string[]): void {
+  const first = argv[0];
+  if (first === undefined || first.startsWith('-') || commandNames.includes(first)) return;
+  if (/[./\\]/.test(first) || existsSync(first)) return; // a path
+  const near = closest(first, commandNames);
+  if (near !== undefined && first !== near) {
+    throw usageError(
+      `unknown command "${first}"; did you mean "${near}"? (to read a file of that name, write ./${first})`,
+      {
+        usageHint: true,
+      },
+    );
+  }
+}
+
+/** yargs' own messages, made one line and pointed at what to type. */
+function explainYargs(message: string): string {
+  const text = message.replaceAll(stdinArg, '-');
+  const unknown = /^Unknown arguments?: (.+)$/s.exec(text);
+  if (unknown) {
+    const names = unknown[1]!.split(', ').filter((n, _, all) => !/[A-Z]/.test(n) || !all.includes(kebab(n)));
+    const known = [...commonOptionNames, ...processOptionNames, ...generateOptionNames, ...journalOptionNames];
+    const parts = names.map((name) => {
+      if (known.includes(name)) return `--${name} is not an option of this command (see its --help)`;
+      if (name.length > 1 && /^[a-z][a-z-]*$/.test(name)) {
+        const near = closest(name, known);
+        return `unknown option --${name}${near ? `; did you mean --${near}?` : ''}`;
+      }
+      if (name.length === 1) return `unknown option -${name}`;
+      return `unexpected argument "${name}"`;
+    });
+    return parts.join('; ');
+  }
+  const missing = /^Not enough arguments following: (.+)$/.exec(text);
+  if (missing) return `--${kebab(missing[1]!)} needs a value`;
+  const tooMany = /^Too many non-option arguments: got (\d+), maximum of (\d+)$/.exec(text);
+  if (tooMany) return `too many arguments: expected at most ${tooMany[2]} file name(s), got ${tooMany[1]}`;
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

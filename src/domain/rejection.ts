@@ -2,6 +2,8 @@
  * The closed set of rejection reasons (SPEC "Rejection reasons"), in the order SPEC checks them.
  * Their index is the wire code used between threads and in the journal; never reorder, only append.
  */
+import { reasonSlots } from '../constants.js';
+
 export const rejectionReasons = [
   'malformed_row',
   'unknown_type',
@@ -21,6 +23,9 @@ export const rejectionReasons = [
 ] as const;
 
 export type RejectionReason = (typeof rejectionReasons)[number];
+
+if (reasonSlots <= rejectionReasons.length - 1 || rejectionReasons.length > 255)
+  throw new Error('invariant: reasonSlots must exceed every reason code, and codes fit a byte below 255');
 
 const codes = new Map<RejectionReason, number>(rejectionReasons.map((r, i) => [r, i]));
 

@@ -1,25 +1,25 @@
 /**
- * Streams an input (file or stdin) through papaparse's parser one read at a time, so memory stays
- * bounded whatever the file size. Each read becomes one `RowChunk`: the complete rows it holds (the
- * partial last row is carried into the next read) and the physical line where each row starts.
+ * Streams an input (file, stdin, gzip of either) one read at a time, so memory stays bounded
+ * whatever the file size. Each read becomes one `RowChunk`: the complete rows it holds (the partial
+ * last row is carried into the next read) and the physical line where each row starts. Reads are
+ * cut at line breaks (never inside a multi-byte character) and the caller's `await` is the
+ * backpressure.
  *
- * Papaparse's own stream mode is not used: its pause/resume re-parses the current chunk, and its
- * Buffer-to-string conversion splits multi-byte characters at read boundaries. Driving its Parser
- * directly gives exact line numbers and lets the caller's `await` be the backpressure.
+ * Before any row, the first bytes are checked for what is not UTF-8 CSV with LF or CRLF line
+ * endings: a UTF-16 byte order mark and classic-Mac CR-only line endings are exit 2 with a hint.
  */
-import { open, stat } from 'node:fs/promises';
 import { isAscii } from 'node:buffer';
-import type { Readable } from 'node:stream';
-import Papa from 'papaparse';
 import { readChunkBytes, rowCharsMax } from '../constants.js';
-import { RunError, errorCode, runFailure, usageError } from '../errors.js';
+import { RunError, describeError, inputError, runFailure } from '../errors.js';
+import type { InputSource } from './input-source.js';
+import { splitRows, UnterminatedQuote } from './quoted-rows.js';
 
 /**
  * One read's worth of complete rows, in one of two forms:
  * - `text`: ASCII text with no quote character, ending at a line break (or the end of input). Every
- *   line is one row and its fields are the text between commas, so the router reads them in place.
- * - `rows`: papaparse's decoded rows, for text with quotes or non-ASCII characters (RFC 4180 rules,
- *   line breaks inside quoted fields), or a row carried over from the previous read.
+ *   line is one row and its fields are the text between delimiters, so the router reads them in place.
+ * - `rows`: decoded rows (quoted-rows.ts), for text with quotes or non-ASCII characters (line breaks
+ *   inside quoted fields, malformed quotes), or a row carried over from the previous read.
  */
 export type RowChunk = TextChunk | RowsChunk;
 
@@ -41,8 +41,10 @@ const textPieceBytes = 64 << 10;
 
 export interface RowsChunk {
   readonly kind: 'rows';
-  /** Rows as papaparse decodes them (blank lines included, as one empty field). */
+  /** Decoded rows (blank lines included, as one field of white space). */
   readonly rows: string[][];
+  /** 1 for a row whose quotes are malformed (its fields are then the raw text split on the delimiter). */
+  readonly malformed?: Uint8Array;
   /** Line where row i starts: firstLine + i, unless some row spans lines (quoted line breaks). */
   readonly firstLine: number;
   readonly lines: Float64Array | undefined;
@@ -53,71 +55,38 @@ export function lineOf(chunk: RowsChunk, index: number): number {
   return chunk.lines === undefined ? chunk.firstLine + index : chunk.lines[index]!;
 }
 
-export interface InputSource {
-  readonly name: string;
-  readonly sizeBytes: number | undefined;
-  /** Reads up to `length` bytes into `buffer` at `offset`; 0 at the end of the input. */
-  read(buffer: Buffer, offset: number, length: number): Promise<number>;
-  close(): Promise<void>;
-}
+export { openInput, type InputSource } from './input-source.js';
 
-/** Opens a path or `-` (stdin); a missing, unreadable or directory input is a usage error (exit 2). */
-export async function openInput(path: string): Promise<InputSource> {
-  if (path === '-') return streamSource('stdin', process.stdin);
-  try {
-    const info = await stat(path);
-    if (info.isDirectory()) throw usageError(`${path}: is a directory, not a CSV file`);
-    const handle = await open(path, 'r');
-    return {
-      name: path,
-      sizeBytes: info.size,
-      read: async (buffer, offset, length) => (await handle.read(buffer, offset, length, null)).bytesRead,
-      close: () => handle.close(),
-    };
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENOENT') throw usageError(`${path}: no such file`);
-    if (code === 'EACCES' || code === 'EPERM') throw usageError(`${path}: permission denied`);
-    if (code === 'EISDIR') throw usageError(`${path}: is a directory, not a CSV file`);
-    throw error;
-  }
-}
-
-/** A stream (stdin) read through the same interface as a file. */
-function streamSource(name: string, stream: Readable): InputSource {
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let pending: Buffer = Buffer.alloc(0);
-  return {
-    name,
-    sizeBytes: undefined,
-    async read(buffer, offset, length) {
-      if (pending.length === 0) {
-        const next = await chunks.next();
-        if (next.done) return 0;
-        pending = next.value;
-      }
-      const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
-      pending = pending.subarray(n);
-      return n;
-    },
-    close: async () => {
-      stream.destroy();
-    },
-  };
-}
-
-const newline = '\n'; // CRLF's CR is trimmed with the field's white space; mixed endings work
 const newlineByte = 0x0a; // never part of a multi-byte UTF-8 sequence, so a safe place to cut
-const quote = '"';
+const carriageReturnByte = 0x0d;
 const quoteByte = 0x22;
 
-export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChunk> {
-  let carryRow = ''; // a row papaparse left open (a quoted field with line breaks)
+export interface ReadOptions {
+  /** One character; `,` unless the user or a `.tsv` name says otherwise. */
+  readonly delimiter: string;
+}
+
+/** Physical lines seen by the reader, for the run report (SPEC: no row is lost without being counted). */
+export interface ReadStats {
+  /** Physical lines in the input: line feeds, plus one for a last line without one. */
+  lines: number;
+  /** Line feeds inside closed quoted fields: they continue a row instead of starting one. */
+  quotedLineBreaks: number;
+}
+
+export async function* readRowChunks(
+  source: InputSource,
+  options: ReadOptions = { delimiter: ',' },
+  stats: ReadStats = { lines: 0, quotedLineBreaks: 0 },
+): AsyncGenerator<RowChunk> {
+  const { delimiter } = options;
+  let carryRow = ''; // a row left open at the end of a read (a quoted field with line breaks)
   let nextLine = 1;
-  let bytesRead = 0;
   let first = true;
+  let lineEndingsChecked = false;
 
   function* emit(bytes: Buffer, final: boolean): Generator<RowChunk> {
+    const bytesRead = source.consumedBytes();
     const ascii = isAscii(bytes);
     if (carryRow.length === 0 && ascii && bytes.indexOf(quoteByte) < 0) {
       if (bytes.length === 0) return;
@@ -133,25 +102,49 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       const lineCount = lineCounts.reduce((a, b) => a + b, 0);
       yield { kind: 'text', texts, lineCounts, firstLine: nextLine, lineCount, bytesRead };
       nextLine += lineCount;
+      stats.lines = nextLine - 1;
       return;
     }
-    // Parse in pieces of at most textPieceBytes (see TextChunk), carrying an open row between them.
+    // Split in pieces of at most textPieceBytes (see TextChunk), carrying an open row between them.
     const rows: string[][] = [];
+    const lines: number[] = [];
+    const malformed: number[] = [];
+    const firstLine = nextLine;
     for (let start = 0; start < bytes.length || (final && start === 0);) {
       const end = pieceEnd(bytes, start);
       const last = end >= bytes.length;
       const input = carryRow + bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
-      const parsed = parseRows(input, !(final && last));
-      carryRow = final && last ? '' : input.substring(parsed.meta.cursor);
-      if (carryRow.length > rowCharsMax) throw rowTooLong(source.name, nextLine + rows.length + parsed.data.length);
-      for (const row of parsed.data) rows.push(row);
+      let split;
+      try {
+        split = splitRows(input, delimiter, nextLine, final && last);
+      } catch (error) {
+        if (error instanceof UnterminatedQuote) throw unterminated(source.name, error.line);
+        throw error;
+      }
+      carryRow = input.substring(split.cursor);
+      if (carryRow.length > rowCharsMax) {
+        throw split.openQuoteLine > 0
+          ? unterminated(source.name, split.openQuoteLine)
+          : rowTooLong(source.name, split.nextLine);
+      }
+      for (const index of split.malformed) malformed.push(rows.length + index);
+      for (let i = 0; i < split.rows.length; i++) {
+        rows.push(split.rows[i]!);
+        lines.push(split.lines[i]!);
+      }
+      nextLine = split.nextLine;
+      stats.quotedLineBreaks += split.quotedLineBreaks;
       start = end;
       if (last) break;
     }
+    stats.lines = nextLine - 1;
     if (rows.length === 0) return;
-    const made = makeRowsChunk(rows, nextLine, bytesRead);
-    nextLine = made.nextLine;
-    yield made.chunk;
+    let flags: Uint8Array | undefined;
+    if (malformed.length > 0) {
+      flags = new Uint8Array(rows.length);
+      for (const index of malformed) flags[index] = 1;
+    }
+    yield { kind: 'rows', rows, firstLine, lines: Float64Array.from(lines), malformed: flags, bytesRead };
   }
 
   // One buffer for the whole run: each read lands after the carried partial line, so reading
@@ -161,6 +154,7 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
   try {
     for (;;) {
       if (filled === buffer.length) {
+        if (!lineEndingsChecked) lineEndingsChecked = checkLineEndings(source.name, buffer.subarray(0, filled));
         if (filled >= rowCharsMax) throw rowTooLong(source.name, nextLine);
         const bigger = Buffer.allocUnsafe(buffer.length * 2);
         buffer.copy(bigger, 0, 0, filled);
@@ -168,34 +162,70 @@ export async function* readRowChunks(source: InputSource): AsyncGenerator<RowChu
       }
       const n = await source.read(buffer, filled, buffer.length - filled);
       if (n === 0) break;
-      bytesRead += n;
       let end = filled + n;
       if (first) {
-        // A UTF-8 byte order mark can only be the input's first three bytes: hold everything
-        // until three bytes are there to look at.
+        // A byte order mark can only be the input's first bytes: hold everything until three
+        // bytes are there to look at.
         if (end < 3) {
           filled = end;
           continue;
         }
         first = false;
-        if (buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf) {
-          buffer.copy(buffer, 0, 3, end);
-          end -= 3;
-        }
+        end = checkStart(source.name, buffer, end);
       }
       // (lastIndexOf counts a negative offset from the end of the buffer: never pass one.)
       const cut = end > 0 ? buffer.lastIndexOf(newlineByte, end - 1) + 1 : 0;
       if (cut > 0) {
+        lineEndingsChecked = true; // a line feed within the first read: LF or CRLF endings
         yield* emit(buffer.subarray(0, cut), false);
         buffer.copy(buffer, 0, cut, end);
       }
       filled = end - cut;
     }
+    if (first && filled > 0) filled = checkStart(source.name, buffer, filled);
+    if (!lineEndingsChecked) checkLineEndings(source.name, buffer.subarray(0, filled));
     if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
   } catch (error) {
     if (error instanceof RunError) throw error;
-    throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${(error as Error).message}`);
+    throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${describeError(error)}`);
   }
+}
+
+/**
+ * Looks at the input's first bytes (`end` of them in `buffer`): a UTF-16 byte order mark is exit 2;
+ * a UTF-8 one is dropped. Returns the bytes left.
+ */
+function checkStart(name: string, buffer: Buffer, end: number): number {
+  const [b0, b1, b2] = [buffer[0], buffer[1], buffer[2]];
+  if (end >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff))) {
+    const which = b0 === 0xff ? 'UTF-16LE' : 'UTF-16BE';
+    throw inputError(
+      `${name}: the input is ${which} text (it starts with a UTF-16 byte order mark); convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8${name === 'stdin' ? '' : ` ${name}`} > converted.csv`,
+    );
+  }
+  if (end >= 3 && b0 === 0xef && b1 === 0xbb && b2 === 0xbf) {
+    buffer.copy(buffer, 0, 3, end);
+    return end - 3;
+  }
+  return end;
+}
+
+/**
+ * Classic-Mac line endings: no line feed in the input's first read (`head`, all of it up to its
+ * first line feed), yet a carriage return with more text after it. Such a file would otherwise be
+ * read as one line, so it is refused (exit 2) with a way to convert it. A CR inside a line of a file
+ * with line feeds, or a lone CR at the very end, is white space as before.
+ */
+function checkLineEndings(name: string, head: Buffer): boolean {
+  for (let at = head.indexOf(carriageReturnByte); at >= 0; at = head.indexOf(carriageReturnByte, at + 1)) {
+    if (at + 1 < head.length && head[at + 1] !== carriageReturnByte) {
+      const shown = name === 'stdin' ? '' : ` < ${name}`;
+      throw inputError(
+        `${name}: lines end in a lone CR (classic Mac line endings), which are not line breaks here; convert them first, e.g. tr '\\r' '\\n'${shown} > converted.csv`,
+      );
+    }
+  }
+  return true;
 }
 
 /** End of the piece starting at `start`: after its last line break within textPieceBytes, or the rest. */
@@ -206,30 +236,17 @@ function pieceEnd(bytes: Buffer, start: number): number {
 }
 
 function rowTooLong(name: string, line: number): Error {
+  return runFailure(`${name}:${line}: a row longer than ${rowCharsMax} characters; fix the row and run again`);
+}
+
+function unterminated(name: string, line: number): Error {
   return runFailure(
-    `${name}:${line}: a row longer than ${rowCharsMax} characters (an unterminated quoted field?); fix the row or its quotes and run again`,
+    `${name}:${line}: a quoted field opened on this line is never closed (unterminated quote); fix its quotes and run again`,
   );
-}
-
-function parseRows(input: string, ignoreLastRow: boolean): { data: string[][]; meta: { cursor: number } } {
-  const parser = new Papa.Parser({ delimiter: ',', newline, quoteChar: quote });
-  return parser.parse(input, 0, ignoreLastRow);
-}
-
-function makeRowsChunk(rows: string[][], firstLine: number, bytesRead: number): { chunk: RowsChunk; nextLine: number } {
-  // A quoted field may hold line breaks: each row starts after the lines of the rows before it.
-  const lines = new Float64Array(rows.length);
-  let line = firstLine;
-  for (let i = 0; i < rows.length; i++) {
-    lines[i] = line;
-    line += 1;
-    for (const value of rows[i]!) line += countLineBreaks(value);
-  }
-  return { chunk: { kind: 'rows', rows, firstLine, lines, bytesRead }, nextLine: line };
 }
 
 export function countLineBreaks(text: string): number {
   let count = 0;
-  for (let at = text.indexOf(newline); at >= 0; at = text.indexOf(newline, at + 1)) count++;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
   return count;
 }

@@ -39,7 +39,7 @@ const txMax = 0xffffffff;
 
 /**
  * Reads the fields of one row for `judge`, without a string per field where it can: a row is
- * either ranges of a chunk's text (TextFields) or papaparse's decoded strings (StringFields).
+ * either ranges of a chunk's text (TextFields) or decoded strings (StringFields).
  * Fields past the row's end read as empty.
  */
 export interface RowFields {
@@ -99,7 +99,7 @@ export class TextFields implements RowFields {
   }
 }
 
-/** A row as papaparse's decoded strings, trimmed on reading. Reused row after row. */
+/** A row as decoded strings, trimmed on reading. Reused row after row. */
 export class StringFields implements RowFields {
   fields: readonly string[] = [];
   get count(): number {
@@ -159,22 +159,13 @@ export function isAsciiSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
 
-/** A field trimmed of white space; absent fields are empty. */
+/**
+ * A field trimmed of white space; absent fields are empty. Fields come decoded from quoted-rows.ts,
+ * which already reads `deposit, "1"` (white space before an opening quote) as a quoted `1`.
+ */
 export function field(fields: readonly string[], index: number): string {
   const raw = fields[index];
-  return raw === undefined ? '' : unquoteLoose(raw.trim());
-}
-
-/**
- * RFC 4180 quoting starts at a field's first character, so papaparse reads `deposit, "1"` as the
- * literal text ` "1"`. Since SPEC ignores white space around fields, such a field is unquoted here.
- */
-function unquoteLoose(text: string): string {
-  if (text.length < 2 || text.charCodeAt(0) !== 34 || text.charCodeAt(text.length - 1) !== 34) return text;
-  const inner = text.slice(1, -1);
-  // Valid only if every inner quote is doubled.
-  if (/^(?:[^"]|"")*$/.test(inner)) return inner.replace(/""/g, '"');
-  return text;
+  return raw === undefined ? '' : raw.trim();
 }
 
 /** The row's fields as a rejected row echoes them: type, client, tx, amount, trimmed, '' if absent. */
@@ -187,7 +178,7 @@ export function echoFields(fields: readonly string[], layout: ColumnLayout): [st
   ];
 }
 
-/** A blank line: papaparse gives one field that is empty or white space only. */
+/** A blank line: one field that is empty or white space only. */
 export function isBlankRow(fields: readonly string[]): boolean {
   return fields.length === 1 && fields[0]!.trim().length === 0;
 }
@@ -204,4 +195,25 @@ export function readHeader(fields: readonly string[]): HeaderResult {
   if (client < 0) return { kind: 'invalid', missing: 'client' };
   if (tx < 0) return { kind: 'invalid', missing: 'tx' };
   return { kind: 'header', layout: { hasHeader: true, type: 0, client, tx, amount: names.indexOf('amount') } };
+}
+
+/**
+ * SPEC "Input in another format": a first line with no delimiter in it that names `type`, `client`
+ * and `tx` when split on `;` or a tab. Returns that other delimiter, or undefined.
+ */
+export function otherDelimiterOf(fields: readonly string[], delimiter: string): string | undefined {
+  if (fields.length !== 1) return undefined;
+  for (const other of [';', '\t']) {
+    if (other === delimiter) continue;
+    // An export may quote every name ("type";"client";…): the comma splitter then leaves them raw.
+    const names = fields[0]!.split(other).map((f) =>
+      f
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .trim()
+        .toLowerCase(),
+    );
+    if (names.includes('type') && names.includes('client') && names.includes('tx')) return other;
+  }
+  return undefined;
 }

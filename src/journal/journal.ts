@@ -17,7 +17,7 @@
  * Identity: a record's idempotency key is its input line (a partition never holds two records for
  * one line), and records are numbered by a gapless sequence per partition, 1, 2, 3, ...
  */
-import type { AccountEvent, AccountState, TxRecord } from '../domain/account.js';
+import type { AccountEvent, AccountState } from '../domain/account.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -142,28 +142,3 @@ export interface JournalPartition {
 
 /** Opens a shard's partition of a journal: the one thing the worker knows about the storage. */
 export type OpenPartition = (shard: number, shards: number) => MaybePromise<JournalPartition>;
-
-/** The interface the engine still uses; replaced by JournalPartition in the next commits. */
-export interface Journal {
-  append(event: AccountEvent, row: RowRef): void;
-  appendRejection(reasonCode: number, row: RowRef): void;
-  /** The accepted deposit or withdrawal with this tx id, as the events so far left it. */
-  lookupTx(tx: number): TxRecord | undefined;
-  commit(): void;
-  /** Whether enough records accumulated since the last snapshot to write one now. */
-  readonly snapshotDue: boolean;
-  writeSnapshot(accounts: readonly { client: number; state: AccountState }[]): void;
-  /**
-   * Rows up to this input line were applied by an earlier run: the engine must not apply them again
-   * and reports what the journal recorded for them instead (0 for a fresh journal).
-   */
-  readonly resumeLine: number;
-  /** The recorded outcome of a row at or before resumeLine: -1 if accepted, else the reason code. */
-  recordedOutcome(row: RowRef): number;
-  /** Records appended so far (events and rejections), over every run of this journal. */
-  readonly lastSeq: number;
-  /** Accepted events among them. */
-  readonly eventCount: number;
-  readonly indexBytes: number;
-  readonly storedTxCount: number;
-}

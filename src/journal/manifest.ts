@@ -4,12 +4,14 @@
  * with another input file or by a program that cannot read it. It also records the last input line
  * that every shard had applied, for replay of an unfinished run.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { usageError } from '../errors.js';
-import { journalFormatVersion } from './sqlite-journal.js';
+import { workersMax } from '../constants.js';
+import { describeError, JournalCorrupt } from '../errors.js';
+import { journalFormatVersion, manifestFileName, partitionPrefix } from './format.js';
 
 export interface InputFingerprint {
   size: number;
@@ -29,7 +31,7 @@ export interface Manifest {
   updatedAt: string;
 }
 
-const manifestFile = 'manifest.json';
+const manifestFile = manifestFileName;
 const sampleBytes = 1 << 20;
 
 export async function fingerprint(path: string): Promise<InputFingerprint> {
@@ -51,24 +53,54 @@ export async function fingerprint(path: string): Promise<InputFingerprint> {
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
   const path = join(dir, manifestFile);
   if (!existsSync(path)) {
-    if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('partition-'))) {
-      throw usageError(`${dir}: journal partitions without ${manifestFile}; not a journal this program wrote`);
+    if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(partitionPrefix))) {
+      throw new JournalCorrupt(`${dir}: journal partitions without ${manifestFile}; not a journal this program wrote`);
     }
     return undefined;
   }
-  let manifest: Manifest;
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(await readFile(path, 'utf8')) as Manifest;
+    parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
-    throw usageError(`${path}: damaged journal manifest (${(error as Error).message})`);
+    throw new JournalCorrupt(`${path}: damaged journal manifest (${describeError(error)})`);
   }
-  if (manifest.format !== 'payments-journal') throw usageError(`${path}: not a payments journal manifest`);
-  if (manifest.formatVersion > journalFormatVersion) {
-    throw usageError(
-      `${dir}: written by a newer version (journal format ${manifest.formatVersion}; this program reads ${journalFormatVersion})`,
+  return validateManifest(parsed, path);
+}
+
+const isWhole = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+
+/** The manifest's schema, with limits: anything else is JournalCorrupt (exit 2) naming the field. */
+export function validateManifest(value: unknown, path: string): Manifest {
+  const bad = (field: string, want: string, got: unknown) =>
+    new JournalCorrupt(
+      `${path}: damaged journal manifest: ${field} must be ${want} (got ${JSON.stringify(got) ?? 'nothing'})`,
     );
-  }
-  return manifest;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('the manifest', 'an object', value);
+  const m = value as Record<string, unknown>;
+  if (m.format !== 'payments-journal') throw new JournalCorrupt(`${path}: not a payments journal manifest`);
+  if (!isWhole(m.formatVersion, 1, Number.MAX_SAFE_INTEGER))
+    throw bad('formatVersion', 'a whole number', m.formatVersion);
+  if (m.formatVersion > journalFormatVersion)
+    throw new JournalCorrupt(
+      `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${journalFormatVersion})`,
+    );
+  if (m.formatVersion !== journalFormatVersion)
+    throw new JournalCorrupt(`${path}: journal format ${m.formatVersion}; this program reads ${journalFormatVersion}`);
+  if (!isWhole(m.shards, 1, workersMax)) throw bad('shards', `a whole number from 1 to ${workersMax}`, m.shards);
+  const input = m.input as Record<string, unknown> | undefined;
+  if (typeof input !== 'object' || input === null) throw bad('input', 'an object', input);
+  if (typeof input.name !== 'string') throw bad('input.name', 'a string', input.name);
+  if (!isWhole(input.size, 0, Number.MAX_SAFE_INTEGER)) throw bad('input.size', 'a whole number ≥ 0', input.size);
+  for (const field of ['headCrc', 'tailCrc'] as const)
+    if (!isWhole(input[field], 0, 0xffffffff)) throw bad(`input.${field}`, 'a 32-bit checksum', input[field]);
+  if (!isWhole(m.committedLine, 0, Number.MAX_SAFE_INTEGER))
+    throw bad('committedLine', 'a whole number ≥ 0', m.committedLine);
+  if (typeof m.complete !== 'boolean') throw bad('complete', 'true or false', m.complete);
+  for (const field of ['createdAt', 'updatedAt'] as const)
+    if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
+  return m as unknown as Manifest;
 }
 
 /** Opens the journal of a run: checks an existing one against the input, or starts a new one. */
@@ -85,7 +117,7 @@ export async function openRunManifest(
       existing.input.headCrc === input.headCrc &&
       existing.input.tailCrc === input.tailCrc;
     if (!same) {
-      throw usageError(
+      throw new JournalCorrupt(
         `${dir}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
           'use a new --journal directory for this file, or remove the old one',
       );
@@ -108,10 +140,18 @@ export async function openRunManifest(
   return { manifest, resumed: false };
 }
 
-/** Replaces the manifest atomically (write a temporary file, then rename). */
+/**
+ * Replaces the manifest atomically: a temporary file unique to this writer (pid and random
+ * suffix, created exclusively), then rename. A failed write removes its temporary file.
+ */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   manifest.updatedAt = new Date().toISOString();
-  const temp = join(dir, `${manifestFile}.tmp`);
-  await writeFile(temp, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(temp, join(dir, manifestFile));
+  const temp = join(dir, `${manifestFile}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(temp, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
+    await rename(temp, join(dir, manifestFile));
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }

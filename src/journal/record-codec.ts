@@ -1,7 +1,7 @@
 /**
- * A journal batch: the records of one engine batch, encoded as columns in one buffer (25 bytes a
- * record) and stored as one row with a CRC-32, so a batch is written with one INSERT and a damaged
- * one is detected when read.
+ * A journal batch: the records of one engine batch as recordLayout columns (src/layout.ts) in one
+ * blob, stored as one row whose checksum covers the blob and every field of the row (lines, first
+ * sequence number, counts), so a damaged or edited batch is detected when read.
  *
  * A record answers one input row: kind 0-4 is the accepted event (Deposited, Withdrawn,
  * DisputeOpened, DisputeResolved, ChargedBack), kind 5 a rejection with its reason. Records carry
@@ -9,35 +9,43 @@
  */
 import { crc32 } from 'node:zlib';
 import type { AccountEvent } from '../domain/account.js';
+import { carriesAmount } from '../domain/transaction.js';
 import { JournalCorrupt } from '../errors.js';
-import type { RowRef } from './journal.js';
+import { recordLayout } from '../layout.js';
+import type { JournalRecord, RowRef } from './journal.js';
 
 export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 export const rejectedKind = 5;
-const recordBytes = 8 + 8 + 4 + 2 + 1 + 1 + 1;
+const acceptedReason = 255;
 
-export interface JournalRecord extends RowRef {
-  readonly kind: number;
-  /** The event's amount (for disputes, the disputed deposit's), or the row's amount when rejected. */
-  readonly eventAmount: number;
-  readonly reason: number; // -1 when accepted
+/** A batch row as stored: every field the checksum covers. */
+export interface StoredBatch {
+  readonly first_line: number;
+  readonly last_line: number;
+  readonly first_seq: number;
+  readonly count: number;
+  readonly events: number;
+  readonly data: Uint8Array;
+  readonly crc: number;
+}
+
+/** The checksum of a batch row: its blob, then its numeric fields. */
+export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
+  return crc32(
+    new Uint8Array(Float64Array.of(b.first_line, b.last_line, b.first_seq, b.count, b.events).buffer),
+    crc32(b.data),
+  );
 }
 
 /** Collects a batch's records in reusable typed-array columns (no object or array per record). */
 export class RecordBatchBuilder {
   private capacity = 0;
-  private lines = new Float64Array(0);
-  private amounts = new Float64Array(0);
-  private txs = new Uint32Array(0);
-  private clients = new Uint16Array(0);
-  private kinds = new Uint8Array(0);
-  private types = new Uint8Array(0);
-  private reasons = new Uint8Array(0);
+  private cols = recordLayout.views(new ArrayBuffer(0), 0);
   count = 0;
   events = 0;
 
   addEvent(event: AccountEvent, row: RowRef): void {
-    this.push(eventKinds.indexOf(event.type), event.amount, 255, row);
+    this.push(eventKinds.indexOf(event.type), event.amount, acceptedReason, row);
     this.events++;
   }
 
@@ -48,97 +56,91 @@ export class RecordBatchBuilder {
   private push(kind: number, amount: number, reason: number, row: RowRef): void {
     if (this.count === this.capacity) this.grow();
     const i = this.count++;
-    this.lines[i] = row.line;
-    this.amounts[i] = amount;
-    this.txs[i] = row.tx;
-    this.clients[i] = row.client;
-    this.kinds[i] = kind;
-    this.types[i] = row.typeCode;
-    this.reasons[i] = reason;
+    const c = this.cols;
+    c.lines[i] = row.line;
+    c.amounts[i] = amount;
+    c.txs[i] = row.tx;
+    c.clients[i] = row.client;
+    c.kinds[i] = kind;
+    c.types[i] = row.typeCode;
+    c.reasons[i] = reason;
   }
 
-  /** The encoded batch and its checksum; the builder starts afresh. */
-  take(): { data: Buffer; crc: number; count: number; events: number; firstLine: number; lastLine: number } {
+  /** The batch row to store, numbered from `firstSeq`; the builder starts afresh. */
+  take(firstSeq: number): StoredBatch {
     const n = this.count;
-    const data = Buffer.alloc(n * recordBytes);
-    const buffer = data.buffer;
-    const base = data.byteOffset;
-    new Float64Array(buffer, base, n).set(this.lines.subarray(0, n));
-    new Float64Array(buffer, base + 8 * n, n).set(this.amounts.subarray(0, n));
-    new Uint32Array(buffer, base + 16 * n, n).set(this.txs.subarray(0, n));
-    new Uint16Array(buffer, base + 20 * n, n).set(this.clients.subarray(0, n));
-    data.set(this.kinds.subarray(0, n), 22 * n);
-    data.set(this.types.subarray(0, n), 23 * n);
-    data.set(this.reasons.subarray(0, n), 24 * n);
-    const taken = {
-      data,
-      crc: crc32(data),
+    const { data, columns } = recordLayout.allocate(n);
+    for (const name of Object.keys(columns) as (keyof typeof columns)[])
+      columns[name].set(this.cols[name].subarray(0, n) as never);
+    const row = {
+      first_line: this.cols.lines[0]!,
+      last_line: this.cols.lines[n - 1]!,
+      first_seq: firstSeq,
       count: n,
       events: this.events,
-      firstLine: this.lines[0]!,
-      lastLine: this.lines[n - 1]!,
+      data,
     };
     this.count = 0;
     this.events = 0;
-    return taken;
+    return { ...row, crc: batchChecksum(row) };
   }
 
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const grown = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(
-      old: T,
-      make: (n: number) => T,
-    ): T => {
-      const next = make(capacity);
-      next.set(old as never);
-      return next;
-    };
-    this.lines = grown(this.lines, (n) => new Float64Array(n));
-    this.amounts = grown(this.amounts, (n) => new Float64Array(n));
-    this.txs = grown(this.txs, (n) => new Uint32Array(n));
-    this.clients = grown(this.clients, (n) => new Uint16Array(n));
-    this.kinds = grown(this.kinds, (n) => new Uint8Array(n));
-    this.types = grown(this.types, (n) => new Uint8Array(n));
-    this.reasons = grown(this.reasons, (n) => new Uint8Array(n));
+    const next = recordLayout.views(new ArrayBuffer(recordLayout.bytes(capacity)), capacity);
+    for (const name of Object.keys(next) as (keyof typeof next)[]) next[name].set(this.cols[name] as never);
+    this.cols = next;
     this.capacity = capacity;
   }
 }
 
-/** Decodes a stored batch; throws when its checksum or size does not match. */
-export function decodeRecords(data: Uint8Array, count: number, crc: number, where: string): JournalRecord[] {
-  if (data.byteLength !== count * recordBytes || crc32(data) !== crc) {
-    throw new JournalCorrupt(`${where}: a journal batch fails its checksum (damaged or truncated record)`);
-  }
-  // Copy to an aligned buffer: SQLite's blob may sit at any offset.
-  const bytes = new Uint8Array(data);
-  const buffer = bytes.buffer;
-  const n = count;
-  const lines = new Float64Array(buffer, 0, n);
-  const amounts = new Float64Array(buffer, 8 * n, n);
-  const txs = new Uint32Array(buffer, 16 * n, n);
-  const clients = new Uint16Array(buffer, 20 * n, n);
-  const kinds = new Uint8Array(buffer, 22 * n, n);
-  const types = new Uint8Array(buffer, 23 * n, n);
-  const reasons = new Uint8Array(buffer, 24 * n, n);
+/**
+ * Decodes a stored batch; throws JournalCorrupt when its checksum, size, lines or counts do not
+ * hold (records inside a batch have increasing lines from first_line to last_line).
+ */
+export function decodeRecords(batch: StoredBatch, where: string): JournalRecord[] {
+  const damaged = (what: string) =>
+    new JournalCorrupt(`${where}: the journal batch at seq ${batch.first_seq} ${what} (damaged or edited)`);
+  if (batch.data.byteLength !== recordLayout.bytes(batch.count) || batchChecksum(batch) !== batch.crc)
+    throw damaged('fails its checksum');
+  const c = recordLayout.decode(batch.data).columns;
   const records: JournalRecord[] = [];
-  for (let i = 0; i < n; i++) {
-    records.push({
-      line: lines[i]!,
-      typeCode: types[i]!,
-      client: clients[i]!,
-      tx: txs[i]!,
-      amount: types[i]! <= 1 ? amounts[i]! : 0, // disputes carry no amount of their own
-      eventAmount: amounts[i]!,
-      kind: kinds[i]!,
-      reason: kinds[i] === rejectedKind ? reasons[i]! : -1,
-    });
+  let events = 0;
+  let line = -1;
+  for (let i = 0; i < batch.count; i++) {
+    const kind = c.kinds[i]!;
+    const type = eventKinds[kind];
+    if (type === undefined && kind !== rejectedKind) throw damaged(`has an unknown record kind ${kind}`);
+    if (!(c.lines[i]! > line)) throw damaged('has lines out of order');
+    line = c.lines[i]!;
+    const typeCode = c.types[i]!;
+    const fields = {
+      seq: batch.first_seq + i,
+      line,
+      typeCode,
+      client: c.clients[i]!,
+      tx: c.txs[i]!,
+      amount: carriesAmount(typeCode) ? c.amounts[i]! : 0, // disputes carry no amount of their own
+    };
+    if (type === undefined) {
+      records.push({ ...fields, event: undefined, reason: c.reasons[i]! });
+    } else {
+      events++;
+      records.push({
+        ...fields,
+        event: { type, client: fields.client, tx: fields.tx, amount: c.amounts[i]! },
+        reason: -1,
+      });
+    }
   }
+  if (batch.count > 0 && (c.lines[0] !== batch.first_line || line !== batch.last_line))
+    throw damaged('does not span the lines it claims');
+  if (events !== batch.events) throw damaged(`holds ${events} events, not ${batch.events}`);
   return records;
 }
 
-/** The accepted event a record holds. */
-export function eventOf(record: JournalRecord): AccountEvent {
-  const type = eventKinds[record.kind];
-  if (type === undefined) throw new Error(`invariant: record at line ${record.line} is not an event`);
-  return { type, client: record.client, tx: record.tx, amount: record.eventAmount };
+/** A record's amount as the inspect listing shows it: the event's, or the rejected row's. */
+export function shownAmount(record: JournalRecord): number | undefined {
+  if (record.event) return record.event.amount;
+  return carriesAmount(record.typeCode) ? record.amount : undefined;
 }

@@ -1,69 +1,44 @@
 /**
  * A partition snapshot: every account and every stored transaction as of one journal sequence
- * number, as typed-array columns in two blobs.
+ * number, as accountLayout and txPartLayout columns (src/layout.ts) in blobs. The checksums cover
+ * each blob together with the fields stored beside it (sequence number, line, counts).
  */
 import { crc32 } from 'node:zlib';
-import type { AccountState } from '../domain/account.js';
-import type { TxColumns } from './tx-table.js';
-
-export interface AccountEntry {
-  client: number;
-  state: AccountState;
-}
+import { accountLayout, txPartLayout } from '../layout.js';
+import type { AccountEntry, TxIndexPart } from './journal.js';
 
 export function encodeAccounts(accounts: readonly AccountEntry[]): Buffer {
-  const n = accounts.length;
-  const data = Buffer.alloc(n * (8 + 8 + 2 + 1));
-  const b = data.buffer;
-  const o = data.byteOffset;
-  const available = new Float64Array(b, o, n);
-  const held = new Float64Array(b, o + 8 * n, n);
-  const clients = new Uint16Array(b, o + 16 * n, n);
-  const locked = new Uint8Array(b, o + 18 * n, n);
+  const { data, columns } = accountLayout.allocate(accounts.length);
   accounts.forEach((a, i) => {
-    available[i] = a.state.available;
-    held[i] = a.state.held;
-    clients[i] = a.client;
-    locked[i] = a.state.locked ? 1 : 0;
+    columns.available[i] = a.state.available;
+    columns.held[i] = a.state.held;
+    columns.clients[i] = a.client;
+    columns.locked[i] = a.state.locked ? 1 : 0;
   });
   return data;
 }
 
 export function decodeAccounts(blob: Uint8Array): AccountEntry[] {
-  const n = blob.byteLength / 19;
-  const b = new Uint8Array(blob).buffer;
-  const available = new Float64Array(b, 0, n);
-  const held = new Float64Array(b, 8 * n, n);
-  const clients = new Uint16Array(b, 16 * n, n);
-  const locked = new Uint8Array(b, 18 * n, n);
-  return Array.from({ length: n }, (_, i) => ({
-    client: clients[i]!,
-    state: { available: available[i]!, held: held[i]!, locked: locked[i] === 1 },
+  const { columns: c, rows } = accountLayout.decode(blob);
+  return Array.from({ length: rows }, (_, i) => ({
+    client: c.clients[i]!,
+    state: { available: c.available[i]!, held: c.held[i]!, locked: c.locked[i] === 1 },
   }));
 }
 
-/** One part of a snapshot's transaction index as a blob (16 bytes a transaction). */
-export function encodeTxPart({ keys, infos, amounts }: TxColumns): Buffer {
-  const n = keys.length;
-  const data = Buffer.alloc(n * 16);
-  const b = data.buffer;
-  const o = data.byteOffset;
-  new Float64Array(b, o, n).set(amounts);
-  new Uint32Array(b, o + 8 * n, n).set(keys);
-  new Uint32Array(b, o + 12 * n, n).set(infos);
+export function encodeTxPart(part: TxIndexPart): Buffer {
+  const { data, columns } = txPartLayout.allocate(part.keys.length);
+  columns.amounts.set(part.amounts);
+  columns.keys.set(part.keys);
+  columns.infos.set(part.infos);
   return data;
 }
 
-export function decodeTxPart(blob: Uint8Array): TxColumns {
-  const n = blob.byteLength / 16;
-  const b = new Uint8Array(blob).buffer;
-  return {
-    keys: new Uint32Array(b, 8 * n, n),
-    infos: new Uint32Array(b, 12 * n, n),
-    amounts: new Float64Array(b, 0, n),
-  };
+export function decodeTxPart(blob: Uint8Array): TxIndexPart {
+  return txPartLayout.decode(blob).columns;
 }
 
-export function snapshotChecksum(blob: Uint8Array): number {
-  return crc32(blob);
+/** The checksum of a blob and the numbers stored beside it. */
+export function snapshotChecksum(blob: Uint8Array, ...fields: number[]): number {
+  return crc32(new Uint8Array(Float64Array.from(fields).buffer), crc32(blob));
 }

@@ -1,27 +1,43 @@
 /**
- * Structured logs on stderr (pino): JSON lines when stderr is not a terminal (for schedulers and log
- * shippers), pino-pretty's readable lines when it is. Written synchronously so that nothing is lost
- * when the process exits. Worker threads build the same logger from a LogConfig, tagged with their
- * shard.
+ * Structured logs on stderr (pino). Off a terminal every line is one JSON object with the level as
+ * a name (`"level":"warn"`), for schedulers and log shippers. On a terminal a short readable line
+ * (`12:01:02 WARN  message`), coloured unless NO_COLOR or --no-color, written through the terminal
+ * writer so that a progress bar is cleared and redrawn around it. Worker threads build the same
+ * logger from a LogConfig, tagged with their shard. Writes are synchronous: nothing is lost at exit.
  */
-import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { writeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { pino, type Logger } from 'pino';
+import { prettyLine, type LogConfig } from './log-format.js';
 
-export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof logLevels)[number] & LevelWithSilent;
+export { colorWanted, jsonLine, logLevels, prettyLine, type LogConfig, type LogLevel } from './log-format.js';
 
-export interface LogConfig {
-  readonly level: LogLevel;
-  readonly pretty: boolean;
+/** Where finished lines go: the terminal writer on the main thread, fd 2 in workers. */
+export interface LineSink {
+  write(text: string): void;
 }
 
-export function createLogger(config: LogConfig, bindings: Record<string, unknown> = {}): Logger {
-  const options = { level: config.level, base: { pid: process.pid, ...bindings } };
+/** fd 2; synchronous in a worker thread, whose process.stderr is an asynchronous pipe to the main thread. */
+export const stderrSink: LineSink = {
+  write: (text) => (isMainThread ? void process.stderr.write(text) : void writeSync(2, text)),
+};
+
+export function createLogger(
+  config: LogConfig,
+  bindings: Record<string, unknown> = {},
+  sink: LineSink = stderrSink,
+): Logger {
+  const options = {
+    level: config.level,
+    base: { pid: process.pid, ...bindings },
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
   if (config.pretty) {
-    return pino(
-      options,
-      pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
-    );
+    const color = config.color ?? false;
+    // A worker thread cannot see the main thread's bar: clear the line so the log is not drawn over it.
+    const clear = sink === stderrSink ? '\r\x1b[2K' : '';
+    return pino(options, { write: (line: string) => sink.write(clear + prettyLine(line, color)) });
   }
-  return pino(options, pino.destination({ dest: 2, sync: true }));
+  if (sink === stderrSink) return pino(options, pino.destination({ dest: 2, sync: true }));
+  return pino(options, { write: (line: string) => sink.write(line) });
 }

@@ -2,7 +2,6 @@
  * Prometheus text-format metrics for `--metrics FILE` (prom-client), written once at the end of a
  * run: rows by transaction type, rejections by reason, and each shard's batch apply times.
  */
-import { writeFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { rejectionReasons } from '../domain/rejection.js';
 import type { RunSummary } from '../pipeline/process-file.js';
@@ -21,7 +20,8 @@ export class RunMetrics {
     this.applySeconds.observe({ shard: String(shard) }, applyMs / 1000);
   }
 
-  async write(path: string, summary: RunSummary, wallSeconds: number): Promise<void> {
+  /** The metrics in Prometheus text format, with the run's totals added. */
+  async text(summary: RunSummary, wallSeconds: number): Promise<string> {
     const rows = new Counter({
       name: 'payments_rows_total',
       help: 'Well-formed rows read, by transaction type',
@@ -47,6 +47,6 @@ export class RunMetrics {
     gauge('payments_accounts', 'Accounts in the output', summary.accounts);
     gauge('payments_locked_accounts', 'Locked accounts in the output', summary.lockedAccounts);
     gauge('payments_run_seconds', 'Wall time of the run', wallSeconds);
-    await writeFile(path, await this.registry.metrics());
+    return this.registry.metrics();
   }
 }

@@ -7,24 +7,27 @@
  *                                 │                        │ rejections
  *                                 └─ malformed rows ───────┴─► rejects writer (input order)
  */
-import { inflightChunksMax } from '../constants.js';
+import { mkdir } from 'node:fs/promises';
+import { inflightChunksMax, manifestEveryMs, reasonSlots } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
-import { openInput, readRowChunks, type InputSource } from '../io/csv-reader.js';
+import { openInput, readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
-import { usageError, RunError } from '../errors.js';
+import { errorCode, RunError, runFailure, usageError } from '../errors.js';
+import { JournalLock } from '../journal/lock.js';
 import { openRunManifest, writeManifest, type Manifest } from '../journal/manifest.js';
-import { ChunkRouter, reasonSlots, type RoutedChunk } from './router.js';
-
-/** How often the journal manifest records the last line every shard has applied. */
-const manifestEveryMs = 1000;
 import type { RejectsSink } from './rejects-sink.js';
+import { ChunkRouter, type RoutedChunk } from './router.js';
 
 export interface ProcessOptions {
   readonly input: string;
+  /** Field delimiter, one character (default `,`). */
+  readonly delimiter?: string;
+  /** Stop (exit 2) on a first line that looks separated by another delimiter: off when the user chose one. */
+  readonly sniffDelimiter?: boolean;
   readonly workers: number;
   readonly rejects?: RejectsSink;
   readonly log?: LogConfig;
@@ -66,6 +69,16 @@ export interface RunSummary {
   storedTxCount: number;
   journalIndexBytes: number;
   seenTxBytes: number;
+  lines: LineCounts;
+}
+
+/** SPEC "Quotes that are not RFC 4180": header + blank + rows = physical − quotedLineBreaks. */
+export interface LineCounts {
+  physical: number;
+  header: number;
+  blank: number;
+  rows: number;
+  quotedLineBreaks: number;
 }
 
 export interface ProcessResult {
@@ -79,52 +92,59 @@ export interface ProcessResult {
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
+  let lock: JournalLock | undefined;
   try {
     let shards = options.workers;
     let manifest: Manifest | undefined;
     let resumed = false;
-    if (options.journalDir !== undefined) {
+    const dir = options.journalDir;
+    if (dir !== undefined) {
       if (options.input === '-')
         throw usageError('--journal needs an input file: standard input cannot be read again to resume');
-      ({ manifest, resumed } = await openRunManifest(options.journalDir, options.input, options.workers));
+      await mkdir(dir, { recursive: true });
+      lock = JournalLock.acquire(dir); // one writer per journal, for the whole run
+      ({ manifest, resumed } = await openRunManifest(dir, options.input, options.workers));
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }
-    const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, options.journalDir);
+    const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, dir);
+    const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();
-      const failed = opened.find((o) => !o.ok);
-      if (failed && !failed.ok) throw usageError(failed.message);
-      const ok = opened.filter((o) => o.ok);
+      progress.lastLine = Math.min(...opened.map((o) => o.resumeLine));
       options.onOpen?.({
         shards,
         resumed,
         complete: manifest?.complete === true,
-        resumeLine: Math.min(...ok.map((o) => o.resumeLine)),
-        recordsReplayed: sum(ok.map((o) => o.recordsReplayed)),
-        recoveryMs: Math.max(...ok.map((o) => o.recoveryMs)),
+        resumeLine: Math.min(...opened.map((o) => o.resumeLine)),
+        recordsReplayed: sum(opened.map((o) => o.recordsReplayed)),
+        recoveryMs: Math.max(...opened.map((o) => o.recoveryMs)),
       });
-      const result = await run(source, pool, options, manifest);
+      const result = await run(source, pool, options, manifest, progress);
       if (manifest) {
         manifest.committedLine = result.lastLine;
         manifest.complete = !result.interrupted;
-        await writeManifest(options.journalDir!, manifest);
+        await writeManifest(dir!, manifest);
       }
       return result;
     } catch (error) {
-      throw journalErrorToUsage(error);
+      throw dir === undefined ? error : journalFailure(error, dir, progress.lastLine);
     } finally {
       await pool.close();
     }
   } finally {
+    lock?.release();
     await source.close();
   }
 }
 
-/** A worker reports a journal that does not match its input as `journal: …`: the user's to fix (exit 2). */
-function journalErrorToUsage(error: unknown): unknown {
-  if (error instanceof Error && !(error instanceof RunError) && error.message.startsWith('journal: ')) {
-    return usageError(error.message.slice('journal: '.length));
-  }
+/** A full disk under the journal: one line saying how far the run got and how to go on. */
+function journalFailure(error: unknown, dir: string, lastLine: number): unknown {
+  const code = error instanceof RunError ? error.code : errorCode(error);
+  const path = (error as { path?: unknown } | null)?.path;
+  if (code === 'SQLITE_FULL' || (code === 'ENOSPC' && typeof path === 'string' && path.startsWith(dir)))
+    return runFailure(
+      `journal ${dir}: disk full (${code}) after line ${lastLine}; free space and run the same command to resume`,
+    );
   return error;
 }
 
@@ -133,11 +153,19 @@ async function run(
   pool: ShardPool,
   options: ProcessOptions,
   manifest: Manifest | undefined,
+  progress: { lastLine: number },
 ): Promise<ProcessResult> {
   const { rejects } = options;
   let lastLine = 0;
   let manifestWrittenMs = performance.now();
-  const router = new ChunkRouter(pool.shards, source.name, rejects !== undefined);
+  const router = new ChunkRouter(
+    pool.shards,
+    source.name,
+    rejects !== undefined,
+    options.delimiter ?? ',',
+    options.sniffDelimiter ?? true,
+  );
+  const readStats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
   const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
   // Chunks whose batches are being applied, oldest first. Their rows are kept only to echo
   // rejected rows, so only when a rejects file was asked for.
@@ -161,6 +189,7 @@ async function run(
     }
     if (rejects && text.length > 0) await rejects.write(text);
     lastLine = routed.lastLine;
+    progress.lastLine = lastLine;
     if (manifest && performance.now() - manifestWrittenMs > manifestEveryMs) {
       manifest.committedLine = lastLine;
       await writeManifest(options.journalDir!, manifest);
@@ -168,7 +197,7 @@ async function run(
     }
   };
 
-  for await (const chunk of readRowChunks(source)) {
+  for await (const chunk of readRowChunks(source, { delimiter: options.delimiter ?? ',' }, readStats)) {
     const routed = router.route(chunk);
     rowsRead += routed.dataRows;
     const replies = routed.batches.map((batch, shard) =>
@@ -215,6 +244,13 @@ async function run(
       storedTxCount: sum(finished.map((f) => f.storedTxCount)),
       journalIndexBytes: sum(finished.map((f) => f.indexBytes)),
       seenTxBytes: router.seenTxBytes,
+      lines: {
+        physical: readStats.lines,
+        header: router.headerLines,
+        blank: router.blankLines,
+        rows: rowsRead,
+        quotedLineBreaks: readStats.quotedLineBreaks,
+      },
     },
   };
 }

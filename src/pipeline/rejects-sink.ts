@@ -1,45 +1,36 @@
 /**
- * The `--rejects FILE` output. Written to a temporary file beside FILE and renamed into place only
- * when the run succeeds, so a failed run never leaves a partial list that looks complete.
+ * The `--rejects FILE` output: the rejects header, then rejected rows in input order. It is an
+ * OutputFile, so the list appears only when the run succeeds (renamed into place, with the run's
+ * other outputs when it is part of an OutputSet) and a failed run never leaves a partial list that
+ * looks complete.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
 import { rejectsHeader } from '../io/csv-writer.js';
-import { errorCode, usageError } from '../errors.js';
+import { OutputFile } from '../io/output-file.js';
 
 export class RejectsSink {
-  private constructor(
-    private readonly path: string,
-    private readonly tempPath: string,
-    private readonly stream: WriteStream,
-  ) {}
+  private constructor(private readonly file: OutputFile) {}
 
+  /** A sink over a file the caller commits or discards (with the run's other outputs). */
+  static async over(file: OutputFile): Promise<RejectsSink> {
+    const sink = new RejectsSink(file);
+    await sink.write(rejectsHeader);
+    return sink;
+  }
+
+  /** A sink that owns its file: call commit() or discard(). */
   static async open(path: string): Promise<RejectsSink> {
-    const tempPath = `${path}.partial-${process.pid}`;
-    try {
-      const stream = createWriteStream(tempPath);
-      await once(stream, 'open');
-      const sink = new RejectsSink(path, tempPath, stream);
-      await sink.write(rejectsHeader);
-      return sink;
-    } catch (error) {
-      throw usageError(`${path}: cannot write the rejects file (${errorCode(error) ?? String(error)})`);
-    }
+    return RejectsSink.over(await OutputFile.open(path, { option: '--rejects' }));
   }
 
-  async write(text: string): Promise<void> {
-    if (!this.stream.write(text)) await once(this.stream, 'drain');
+  write(text: string): Promise<void> {
+    return this.file.write(text);
   }
 
-  async commit(): Promise<void> {
-    this.stream.end();
-    await once(this.stream, 'finish');
-    await rename(this.tempPath, this.path);
+  commit(): Promise<void> {
+    return this.file.commit();
   }
 
-  async discard(): Promise<void> {
-    this.stream.destroy();
-    await rm(this.tempPath, { force: true });
+  discard(): Promise<void> {
+    return this.file.discard();
   }
 }

@@ -4,13 +4,15 @@
  */
 import { carriesAmount, txTypes } from '../domain/transaction.js';
 import { lineOf, type RowChunk, type RowsChunk, type TextChunk } from '../io/csv-reader.js';
-import { usageError } from '../errors.js';
+import { inputError } from '../errors.js';
+import { reasonCode } from '../domain/rejection.js';
 import {
   echoFields,
   headerlessLayout,
   isAsciiSpace,
   isBlankRow,
   judge,
+  otherDelimiterOf,
   StringFields,
   TextFields,
   readHeader,
@@ -18,15 +20,15 @@ import {
   type ColumnLayout,
   type ParsedRow,
 } from '../io/row.js';
-import { batchRowsInitial } from '../constants.js';
-import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../pool/batch.js';
-import { shardOf } from '../pool/shard.js';
+import { batchRowsInitial, reasonSlots } from '../constants.js';
+import { BatchBuilder, BufferPool, duplicateFlag, type TxBatch } from '../engine/batch.js';
+import { shardOf } from '../domain/ids.js';
 import { TxIdSet } from './tx-id-set.js';
 
-/** Rejections are sorted as one number: row number in the chunk × reasonSlots + reason code. */
-export const reasonSlots = 32;
-/** Field positions kept per text row; a header may name columns up to here. */
-const fieldsTracked = 64;
+export { reasonSlots };
+/** Field positions kept per text row at first; more when the header names a column further right. */
+const fieldsTrackedInitial = 64;
+const malformedRow = reasonCode('malformed_row');
 
 export interface RoutedChunk {
   /** Rows rejected here (malformed), as sort keys. */
@@ -48,19 +50,27 @@ export class ChunkRouter {
   private readonly builders: BatchBuilder[];
   private readonly buffers = new BufferPool(batchRowsInitial);
   private readonly parsed: ParsedRow = { typeCode: 0, client: 0, tx: 0, amount: 0 };
-  private readonly textFields = new TextFields(new Int32Array(fieldsTracked), new Int32Array(fieldsTracked));
+  private textFields = new TextFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
   private readonly stringFields = new StringFields();
   private rejectedKeys: number[] = [];
   private rowIndexes: number[][] | undefined;
   private dataRows = 0;
   /** Well-formed rows by type code, for the run report. */
   readonly rowsByType = new Float64Array(txTypes.length);
+  /** Physical lines that were the header, or blank (the run report's line counts). */
+  headerLines = 0;
+  blankLines = 0;
 
-  /** trackRows: remember where each batch row came from, to write rejected rows (costs memory). */
+  /**
+   * trackRows: remember where each batch row came from, to write rejected rows (costs memory).
+   * sniffDelimiter: stop (exit 2) on a first line that looks separated by another delimiter.
+   */
   constructor(
     readonly shards: number,
     private readonly inputName: string,
     private readonly trackRows: boolean,
+    private readonly delimiter = ',',
+    private readonly sniffDelimiter = true,
   ) {
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
   }
@@ -107,7 +117,7 @@ export class ChunkRouter {
       const start = offsets![wanted]!;
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      return { line: chunk.firstLine + wanted, fields: text.slice(start, end).split(',') };
+      return { line: chunk.firstLine + wanted, fields: text.slice(start, end).split(this.delimiter) };
     };
   }
 
@@ -118,27 +128,29 @@ export class ChunkRouter {
     firstLine: number,
     offsets: Int32Array | undefined,
   ): void {
-    const { textFields } = this;
-    const { starts, ends } = textFields;
+    const { delimiter } = this;
+    let textFields = this.textFields;
+    let { starts, ends } = textFields;
+    let tracked = starts.length;
     const length = text.length;
     let lineStart = 0;
-    let nextComma = -1; // first comma at or after the current field; kept across lines (amortised O(n))
+    let nextComma = -1; // first delimiter at or after the current field; kept across lines (amortised O(n))
     for (let i = 0; i < lineCount; i++) {
       const row = firstRow + i;
       const rowStart = lineStart;
       let lineEnd = text.indexOf('\n', rowStart);
       if (lineEnd < 0) lineEnd = length;
       if (offsets) offsets[row] = rowStart;
-      // Split on commas, trimming each field's range.
+      // Split on the delimiter, trimming each field's range.
       let count = 0;
       let fieldStart = rowStart;
       for (;;) {
         if (nextComma < fieldStart) {
-          nextComma = text.indexOf(',', fieldStart);
+          nextComma = text.indexOf(delimiter, fieldStart);
           if (nextComma < 0) nextComma = length + 1;
         }
         const fieldEnd = nextComma < lineEnd ? nextComma : lineEnd;
-        if (count < fieldsTracked) {
+        if (count < tracked) {
           let s = fieldStart;
           let e = fieldEnd;
           while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
@@ -151,12 +163,17 @@ export class ChunkRouter {
         fieldStart = fieldEnd + 1;
       }
       lineStart = lineEnd + 1;
-      if (count === 1 && starts[0] === ends[0]) continue; // blank line
-      if (
-        this.layout === undefined &&
-        this.detectLayout(text.slice(rowStart, lineEnd).split(','), firstLine + row).hasHeader
-      )
+      if (count === 1 && starts[0] === ends[0]) {
+        this.blankLines++;
         continue;
+      }
+      if (this.layout === undefined) {
+        const isHeader = this.detectLayout(text.slice(rowStart, lineEnd).split(delimiter), firstLine + row).hasHeader;
+        textFields = this.textFields; // wider when the header names a column past the tracked ones
+        ({ starts, ends } = textFields);
+        tracked = starts.length;
+        if (isHeader) continue;
+      }
       this.dataRows++;
       textFields.text = text;
       textFields.count = count;
@@ -166,13 +183,28 @@ export class ChunkRouter {
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */
   private routeRows(chunk: RowsChunk): (row: number) => { line: number; fields: string[] } {
-    const { rows } = chunk;
+    const { rows, malformed } = chunk;
     const { stringFields } = this;
     for (let row = 0; row < rows.length; row++) {
       const fields = rows[row]!;
-      if (isBlankRow(fields)) continue;
-      if (this.layout === undefined && this.detectLayout(fields, lineOf(chunk, row)).hasHeader) continue;
+      const bad = malformed !== undefined && malformed[row] === 1;
+      if (!bad && isBlankRow(fields)) {
+        this.blankLines++;
+        continue;
+      }
+      if (this.layout === undefined) {
+        if (bad && readHeader(fields).kind !== 'data') {
+          throw inputError(
+            `${this.inputName}:${lineOf(chunk, row)}: the header's quotes are malformed; fix them and run again`,
+          );
+        }
+        if (this.detectLayout(fields, lineOf(chunk, row)).hasHeader) continue;
+      }
       this.dataRows++;
+      if (bad) {
+        this.rejectedKeys.push(row * reasonSlots + malformedRow);
+        continue;
+      }
       stringFields.fields = fields;
       this.accept(judge(stringFields, this.layout!, this.parsed), row, lineOf(chunk, row));
     }
@@ -195,18 +227,23 @@ export class ChunkRouter {
   }
 
   private detectLayout(fields: readonly string[], line: number): ColumnLayout {
+    const other = this.sniffDelimiter ? otherDelimiterOf(fields, this.delimiter) : undefined;
+    if (other !== undefined) {
+      const name = other === '\t' ? 'tab' : `'${other}'`;
+      throw inputError(`${this.inputName}: line ${line} looks ${name}-separated; try --delimiter ${name}`);
+    }
     const header = readHeader(fields);
     if (header.kind === 'invalid') {
-      throw usageError(
+      throw inputError(
         `${this.inputName}:${line}: the header has no "${header.missing}" column (expected type, client, tx, amount)`,
       );
     }
     const layout = header.kind === 'header' ? header.layout : headerlessLayout;
-    if (Math.max(layout.type, layout.client, layout.tx, layout.amount) >= fieldsTracked) {
-      throw usageError(
-        `${this.inputName}:${line}: the header's type, client, tx and amount columns must be among its first ${fieldsTracked}`,
-      );
-    }
+    if (layout.hasHeader) this.headerLines++;
+    // Columns are found by name wherever they are: track field positions up to the last one used.
+    const needed = Math.max(layout.type, layout.client, layout.tx, layout.amount) + 1;
+    if (needed > this.textFields.starts.length)
+      this.textFields = new TextFields(new Int32Array(needed), new Int32Array(needed));
     this.layout = layout;
     return layout;
   }

@@ -1,30 +1,31 @@
 /** Messages between the parsing thread and a shard worker (one Piscina task each). */
-import type { AccountsSnapshot } from '../engine/shard-engine.js';
+import type { TxBatch } from '../engine/batch.js';
+import type { AccountsSnapshot, RecoveryInfo } from '../engine/shard-engine.js';
+import type { FailureData } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
-import type { TxBatch } from './batch.js';
 
 export interface WorkerConfig {
   readonly shard: number;
   readonly shards: number;
   readonly log: LogConfig;
-  /** Directory of the durable journal; undefined for the in-memory journal. */
+  /** Directory of the durable journal; undefined for the null journal. */
   readonly journalDir: string | undefined;
 }
 
-export type WorkerTask = { op: 'open' } | { op: 'apply'; seq: number; batch: TxBatch } | { op: 'finish' };
+export type WorkerTask =
+  | { op: 'open' }
+  | { op: 'apply'; seq: number; batch: TxBatch }
+  | { op: 'finish' }
+  /** Releases the shard's journal without a final snapshot (after a failure elsewhere). */
+  | { op: 'close' };
+
+/** Every reply: the task's result, or its failure as data (never a thrown object across threads). */
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: FailureData };
 
 /** The shard is ready; with a durable journal, what recovery found. */
-export type OpenReply =
-  | {
-      ok: true;
-      resumeLine: number;
-      records: number;
-      snapshotSeq: number;
-      recordsReplayed: number;
-      recoveryMs: number;
-      torn: { firstLine: number; lastLine: number } | undefined;
-    }
-  | { ok: false; message: string };
+export interface OpenReply extends RecoveryInfo {
+  recoveryMs: number;
+}
 
 export interface ApplyReply {
   /** Pairs (row index in the batch, rejection reason code). */

@@ -5,12 +5,18 @@
  * Piscina may also reorder queued tasks, so each shard's batches are chained: the next is handed to
  * the pool only when the previous one is done (the caller still keeps several in flight, and the
  * parser runs ahead). Batches are numbered per shard and the worker checks the order.
+ *
+ * Workers reply with data ({ok, value} or {ok: false, error}); a failure is rethrown here as the
+ * RunError it was. A pool is never destroyed while one of its tasks runs: close() first lets every
+ * shard finish its task and close its journal (terminating a thread inside better-sqlite3, as it
+ * raises an error, aborts the process natively: `v8::ToLocalChecked Empty MaybeLocal`).
  */
 import { Piscina } from 'piscina';
 import { workerYoungGenerationMb } from '../constants.js';
+import type { TxBatch } from '../engine/batch.js';
+import { describeError, fromFailureData, RunError, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
-import type { TxBatch } from './batch.js';
-import type { ApplyReply, FinishReply, OpenReply, WorkerConfig, WorkerTask } from './protocol.js';
+import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
@@ -45,7 +51,9 @@ export class ShardPool {
   async open(): Promise<OpenReply[]> {
     const task: WorkerTask = { op: 'open' };
     return Promise.all(
-      this.pools.map((_, shard) => this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<OpenReply>)),
+      this.pools.map((_, shard) =>
+        this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<OpenReply>>),
+      ),
     );
   }
 
@@ -53,23 +61,43 @@ export class ShardPool {
     const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch };
     return this.enqueue(
       shard,
-      () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<ApplyReply>,
+      () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<Reply<ApplyReply>>,
     );
   }
 
   finish(shard: number): Promise<FinishReply> {
     const task: WorkerTask = { op: 'finish' };
-    return this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<FinishReply>);
+    return this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<FinishReply>>);
   }
 
   /** Runs `send` after the shard's previous task; a failed task fails every later one. */
-  private enqueue<T>(shard: number, send: () => Promise<T>): Promise<T> {
-    const result = this.tails[shard]!.then(send);
+  private enqueue<T>(shard: number, send: () => Promise<Reply<T>>): Promise<T> {
+    const result = this.tails[shard]!.then(send).then(unwrap, (error: unknown) => {
+      throw fromWorker(error);
+    });
     this.tails[shard] = result;
     return result;
   }
 
+  /**
+   * Waits for every shard's last task, lets each close its journal (a no-op after finish), then
+   * ends the threads.
+   */
   async close(): Promise<void> {
+    await Promise.allSettled(this.tails);
+    const task: WorkerTask = { op: 'close' };
+    await Promise.allSettled(this.pools.map((pool) => pool.run(task)));
     await Promise.allSettled(this.pools.map((pool) => pool.destroy()));
   }
+}
+
+function unwrap<T>(reply: Reply<T>): T {
+  if (!reply.ok) throw fromFailureData(reply.error);
+  return reply.value;
+}
+
+/** A thread that died (out of memory, a crash) rather than replying. */
+function fromWorker(error: unknown): unknown {
+  if (error instanceof RunError) return error;
+  return runFailure(`a shard worker failed: ${describeError(error)}`);
 }

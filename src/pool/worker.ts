@@ -1,100 +1,108 @@
 /**
- * A shard's worker thread (Piscina task handler). It owns its shard's client actors and journal
- * partition for the whole run; batches arrive numbered, and one out of order (or a replaced thread
- * that lost its state) is a fatal error, never silently accepted.
+ * A shard's worker thread (Piscina task handler). It owns its shard's engine and journal partition
+ * for the whole run; batches arrive numbered, and one out of order (or a replaced thread that lost
+ * its state) is a fatal error, never silently accepted. Every task replies with data: its result,
+ * or its failure (kind, message, code) — nothing is thrown across the thread boundary.
  */
 import { getHeapStatistics } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import type { TxBatch } from '../engine/batch.js';
 import { ShardEngine } from '../engine/shard-engine.js';
-import { MemoryJournal } from '../journal/memory-journal.js';
-import { JournalCorrupt } from '../errors.js';
-import { SqliteJournal } from '../journal/sqlite-journal.js';
+import { errorCode, runFailure, RunError, toFailureData } from '../errors.js';
+import type { JournalPartition } from '../journal/journal.js';
+import { NullJournal } from '../journal/null-journal.js';
+import { partitionName } from '../journal/format.js';
+import { SqliteJournal } from '../journal/sqlite/writer.js';
 import { createLogger } from '../ops/logger.js';
-import type { ApplyReply, FinishReply, OpenReply, WorkerConfig, WorkerTask } from './protocol.js';
+import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
 const config = workerData as WorkerConfig;
 const log = createLogger(config.log, { shard: config.shard });
 let engine: ShardEngine | undefined;
-let durable: SqliteJournal | undefined;
 let nextSeq = 0;
 
-export default function handleTask(task: WorkerTask): unknown {
-  switch (task.op) {
-    case 'open':
-      return open();
-    case 'apply': {
-      if (engine === undefined) throw new Error(`shard ${config.shard}: batch before open`);
-      if (task.seq !== nextSeq)
-        throw new Error(`shard ${config.shard}: batch ${task.seq} arrived, expected ${nextSeq}`);
-      nextSeq++;
-      const started = performance.now();
-      let rejected: Uint32Array;
-      try {
-        rejected = engine.applyBatch(task.batch);
-      } catch (error) {
-        // A journal that stops matching is the user's to fix (exit 2), not a crash.
-        if (error instanceof JournalCorrupt) throw new Error(`journal: ${error.message}`);
-        throw error;
-      }
-      const applyMs = performance.now() - started;
-      log.trace({ seq: task.seq, rows: task.batch.count, rejected: rejected.length / 2, applyMs }, 'batch applied');
-      const reply: ApplyReply = { rejected, applyMs, buffer: task.batch.buffer };
-      // Transfer the buffer back (Piscina moves what a returned Transferable lists).
-      return Piscina.move({ [Piscina.transferableSymbol]: [reply.buffer], [Piscina.valueSymbol]: reply } as never);
+export default async function handleTask(task: WorkerTask): Promise<unknown> {
+  try {
+    switch (task.op) {
+      case 'open':
+        return ok(await open());
+      case 'apply':
+        return await apply(task.seq, task.batch);
+      case 'finish':
+        return ok(await finish());
+      case 'close':
+        await engine?.journal.close();
+        return ok(undefined);
     }
-    case 'finish':
-      return finish();
+  } catch (error) {
+    const reply: Reply<never> = { ok: false, error: toFailureData(inShard(error)) };
+    return reply;
   }
 }
 
-function open(): OpenReply {
+const ok = <T>(value: T): Reply<T> => ({ ok: true, value });
+
+/** A failure with the partition it happened in; SQLite's code kept for the main thread's message. */
+function inShard(error: unknown): unknown {
+  if (error instanceof RunError || config.journalDir === undefined) return error;
+  const code = errorCode(error);
+  if (code === undefined || !code.startsWith('SQLITE_')) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RunError(`${partitionName(config.journalDir, config.shard)}: ${message} (${code})`, 1, {
+    kind: 'failure',
+    code,
+  });
+}
+
+async function open(): Promise<OpenReply> {
   const started = performance.now();
-  if (config.journalDir === undefined) {
-    engine = new ShardEngine(new MemoryJournal());
-    return { ok: true, resumeLine: 0, records: 0, snapshotSeq: 0, recordsReplayed: 0, recoveryMs: 0, torn: undefined };
-  }
+  const journal: JournalPartition =
+    config.journalDir === undefined
+      ? new NullJournal()
+      : SqliteJournal.open(config.journalDir, config.shard, config.shards);
   try {
-    const { journal, recovered } = SqliteJournal.open(config.journalDir, config.shard, config.shards);
-    durable = journal;
-    engine = new ShardEngine(journal, recovered.accounts);
+    const opened = await ShardEngine.open(journal);
+    engine = opened.engine;
+    const { torn } = opened.recovery;
     const recoveryMs = performance.now() - started;
-    if (recovered.torn)
+    if (torn)
       log.warn(
-        { torn: recovered.torn },
-        `journal partition ${config.shard}: dropped a torn last batch (lines ${recovered.torn.firstLine}-${recovered.torn.lastLine}); its rows will be applied again`,
+        { torn },
+        `journal partition ${config.shard}: dropped a torn last batch (lines ${torn.firstLine}-${torn.lastLine}); its rows will be applied again`,
       );
-    log.debug(
-      { resumeLine: journal.resumeLine, records: journal.lastSeq, snapshotSeq: recovered.snapshotSeq, recoveryMs },
-      'journal partition opened',
-    );
-    return {
-      ok: true,
-      resumeLine: journal.resumeLine,
-      records: journal.lastSeq,
-      snapshotSeq: recovered.snapshotSeq,
-      recordsReplayed: recovered.recordsReplayed,
-      recoveryMs,
-      torn: recovered.torn,
-    };
+    log.debug({ ...opened.recovery, recoveryMs }, 'journal partition opened');
+    return { ...opened.recovery, recoveryMs };
   } catch (error) {
-    if (error instanceof JournalCorrupt) return { ok: false, message: error.message };
+    await journal.close();
     throw error;
   }
 }
 
-function finish(): FinishReply {
-  if (engine === undefined) throw new Error(`shard ${config.shard}: finish before open`);
+async function apply(seq: number, batch: TxBatch): Promise<unknown> {
+  if (engine === undefined) throw runFailure(`shard ${config.shard}: batch before open`);
+  if (seq !== nextSeq) throw runFailure(`shard ${config.shard}: batch ${seq} arrived, expected ${nextSeq}`);
+  nextSeq++;
+  const started = performance.now();
+  const rejected = await engine.applyBatch(batch);
+  const applyMs = performance.now() - started;
+  log.trace({ seq, rows: batch.count, rejected: rejected.length / 2, applyMs }, 'batch applied');
+  const reply: Reply<ApplyReply> = ok({ rejected, applyMs, buffer: batch.buffer });
+  // Transfer the buffer back (Piscina moves what a returned Transferable lists).
+  return Piscina.move({ [Piscina.transferableSymbol]: [batch.buffer], [Piscina.valueSymbol]: reply } as never);
+}
+
+async function finish(): Promise<FinishReply> {
+  if (engine === undefined) throw runFailure(`shard ${config.shard}: finish before open`);
   // A final snapshot, so that the next recovery (resume, replay) reads almost nothing else.
-  durable?.writeSnapshot(engine.accountEntries());
-  durable?.close();
-  const { journal } = engine;
+  await engine.journal.writeSnapshot(engine.state());
+  await engine.journal.close();
   log.debug(
     {
       rowsApplied: engine.rowsApplied,
-      records: journal.lastSeq,
-      accounts: engine.registry.size,
-      indexBytes: journal.indexBytes,
+      records: engine.records,
+      accounts: engine.accountCount,
+      indexBytes: engine.indexBytes,
       heap: getHeapStatistics(),
     },
     'shard finished',
@@ -102,9 +110,9 @@ function finish(): FinishReply {
   return {
     accounts: engine.accounts(),
     rowsApplied: engine.rowsApplied,
-    eventsAppended: journal.eventCount,
-    recordsAppended: journal.lastSeq,
-    storedTxCount: journal.storedTxCount,
-    indexBytes: journal.indexBytes,
+    eventsAppended: engine.events,
+    recordsAppended: engine.records,
+    storedTxCount: engine.storedTxCount,
+    indexBytes: engine.indexBytes,
   };
 }

@@ -12,7 +12,7 @@ describe('payments generate', () => {
     const out = join(dir, 'a.csv');
     const result = await runCli(['generate', '-n', '5000', '-c', '7', '--seed', '3', out]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/generated 5000 rows/);
+    expect(result.stderr).toMatch(/generated 5,000 rows/);
     const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
     expect(lines[0]).toBe('type, client, tx, amount');
     expect(lines).toHaveLength(5001);
@@ -50,9 +50,9 @@ describe('payments generate', () => {
   });
 
   it.each([
-    [['-n', '-5', '-c', '5'], /-n must be a whole number ≥ 0/],
-    [['-n', '10', '-c', '0'], /-c must be a whole number from 1 to 65536/],
-    [['-n', '10', '-c', '65537'], /-c must be a whole number from 1 to 65536/],
+    [['-n', '-5', '-c', '5'], /-n -5: --rows must be a whole number ≥ 0/],
+    [['-n', '10', '-c', '0'], /-c (0|65537): --clients must be a whole number from 1 to 65536/],
+    [['-n', '10', '-c', '65537'], /-c (0|65537): --clients must be a whole number from 1 to 65536/],
     [['-n', '10', '-c', '5', '--bad-rate', '2'], /--bad-rate must be a number from 0 to 1/],
     [['-n', '10', '-c', '5', '--disputes', '-1'], /--disputes must be a number ≥ 0/],
   ])('rejects %j with exit 2', async (args, message) => {
@@ -64,6 +64,6 @@ describe('payments generate', () => {
   it('rejects an unwritable OUT with exit 2', async () => {
     const result = await runCli(['generate', '-n', '10', '-c', '5', '/no/such/dir/out.csv']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/\/no\/such\/dir\/out\.csv: cannot write/);
+    expect(result.stderr).toMatch(/OUT \/no\/such\/dir\/out\.csv: the directory \/no\/such\/dir does not exist/);
   });
 });

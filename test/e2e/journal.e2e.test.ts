@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, repoRoot, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'payments-journal-'));
@@ -50,6 +50,15 @@ function runAndSignal(
   });
 }
 
+/** Runs into `journal` and SIGKILLs the run `delayMs` after partition 0 has committed batches (a WAL over 1 MiB). */
+function killWhenJournaled(journal: string, delayMs: number) {
+  const walHasData = () => {
+    const wal = join(journal, 'partition-0.sqlite-wal');
+    return existsSync(wal) && statSync(wal).size > 1 << 20;
+  };
+  return runAndSignal([input, '--journal', journal, '--quiet'], delayMs, 'SIGKILL', walHasData);
+}
+
 async function finish(journal: string, extra: string[] = []) {
   const rejects = join(dir, 'rejects.csv');
   const report = join(dir, 'report.json');
@@ -62,6 +71,8 @@ async function finish(journal: string, extra: string[] = []) {
     stderr: result.stderr,
   };
 }
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
   expect(
@@ -76,16 +87,22 @@ beforeAll(async () => {
 });
 
 describe('crash and resume', () => {
-  it('gives the uninterrupted output after SIGKILLs at random points', async () => {
+  it('gives the uninterrupted output after SIGKILLs at random points, and really resumes', async () => {
     let seed = 20261127;
     const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (let trial = 0; trial < 3; trial++) {
       const journal = join(dir, `crash-${trial}`);
-      for (let kill = 0; kill < 4; kill++) {
-        const killed = await runAndSignal([input, '--journal', journal, '--quiet'], 150 + random() * 900, 'SIGKILL');
-        if (killed.code === 0) break; // finished before the kill
+      let kills = 0;
+      for (let kill = 0; kill < 3; kill++) {
+        // Kill once a batch is durable (partition 0's WAL has data), so that the next run has
+        // something to resume; the delay after that is random.
+        const killed = await killWhenJournaled(journal, random() * 300);
+        if (killed.signal !== 'SIGKILL') break; // the run finished first
+        kills++;
       }
+      expect(kills, 'at least one kill must land mid-run').toBeGreaterThan(0);
       const resumed = await finish(journal);
+      expect(resumed.stderr).toMatch(kills === 3 ? /resuming \(every shard/ : /its run had finished/);
       expect(resumed.accounts).toBe(reference.accounts);
       expect(resumed.rejects).toBe(reference.rejects);
       expect(resumed.records).toBe(reference.records); // none lost, none twice
@@ -119,11 +136,20 @@ describe('crash and resume', () => {
 
   it('survives a WAL cut short after a SIGKILL', async () => {
     const journal = join(dir, 'wal');
-    await runAndSignal([input, '--journal', journal, '--quiet'], 700, 'SIGKILL');
-    for (const f of existsSync(journal) ? readdirSync(journal) : []) {
+    const killed = await killWhenJournaled(journal, 100);
+    expect(killed.signal, 'the run must be killed mid-run').toBe('SIGKILL');
+    const wals = readdirSync(journal).filter((f) => f.endsWith('-wal'));
+    expect(wals.length).toBeGreaterThan(0);
+    let cut = 0;
+    for (const f of wals) {
       const path = join(journal, f);
-      if (f.endsWith('-wal') && statSync(path).size > 100) truncateSync(path, statSync(path).size - 37);
+      const size = statSync(path).size;
+      if (size > 37) {
+        truncateSync(path, size - 37);
+        cut++;
+      }
     }
+    expect(cut, 'a WAL with committed frames to cut').toBeGreaterThan(0);
     const resumed = await finish(journal);
     expect(resumed.accounts).toBe(reference.accounts);
     expect(resumed.rejects).toBe(reference.rejects);
@@ -276,8 +302,4 @@ describe('replay and inspect', () => {
     expect(records.length).toBeLessThanOrEqual(clientRows.length);
     expect(records.length).toBeGreaterThan(clientRows.length * 0.9);
   });
-});
-
-describe('cleanup', () => {
-  it('removes its files', () => rmSync(dir, { recursive: true, force: true }));
 });

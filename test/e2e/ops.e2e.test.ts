@@ -80,7 +80,7 @@ describe('run report and metrics', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: 30, report: { rowsRead: 20000 } });
+    expect(entry).toMatchObject({ level: 'info', report: { rowsRead: 20000 } });
     expect(result.stderr).not.toMatch(/payments \[/); // no progress bar
   });
 
@@ -103,7 +103,7 @@ describe('progress bar', () => {
       cwd: repoRoot,
       encoding: 'utf8',
     });
-    expect(out).toMatch(/payments \[.*\] 100% \| .* MB \| 20000 rows/);
+    expect(out).toMatch(/payments \[.*\] 100% \| .* MB \| 20,000 rows/);
   });
   it('is absent under a terminal with --quiet', () => {
     const out = execFileSync(
@@ -124,10 +124,10 @@ describe('errors', () => {
       });
     const plain = run([]);
     expect(plain.status).toBe(1);
-    expect(plain.stderr).toMatch(/^payments: stdin:1: a row longer than/);
-    expect(plain.stderr).not.toMatch(/\n\s+at /);
+    expect(JSON.parse(plain.stderr).msg).toMatch(/^stdin:1: a row longer than/);
+    expect(plain.stderr.trim().split('\n')).toHaveLength(1);
     const debug = run(['--log-level', 'debug']);
     expect(debug.status).toBe(1);
-    expect(debug.stderr).toMatch(/\n\s+at /);
+    expect(JSON.parse(debug.stderr.trim().split('\n').pop()!).stack).toMatch(/\n\s+at /);
   });
 });

@@ -30,3 +30,18 @@ export function runCli(
     child.stdin.end(options.stdin ?? '');
   });
 }
+
+/**
+ * The error a run ended with, as words: off a terminal stderr is JSON lines, and the final one
+ * (`"level":"error"`) carries the message in `msg`. Plain lines (a terminal's `payments: …`) pass through.
+ */
+export function errorLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const last = lines[lines.length - 1] ?? '';
+  try {
+    const entry = JSON.parse(last) as { level?: string; msg?: string };
+    return entry.level === 'error' ? `payments: ${entry.msg ?? ''}` : last;
+  } catch {
+    return last;
+  }
+}

@@ -1,11 +1,11 @@
 /**
  * An independent model of the whole job, for the property tests: no streaming, no shards, no
- * typed-array tables, no in-place scanner. It splits the text into lines, decodes each with
- * Papa.parse, checks fields with regular expressions and decimal.js, and folds the same decider
- * over Maps. Inputs must not hold line breaks inside quoted fields (one row per line).
+ * typed-array tables, no in-place scanner. It splits the text into lines, decodes each with regular
+ * expressions for SPEC's quote rules (second edition), checks fields with regular expressions and
+ * decimal.js, and folds the same decider over Maps. Inputs must not hold line breaks inside quoted
+ * fields (one row per line).
  */
 import { Decimal } from 'decimal.js';
-import Papa from 'papaparse';
 import {
   decide,
   evolve,
@@ -29,10 +29,9 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
   if (lines.at(-1) === '') lines.pop();
   lines.forEach((raw, index) => {
     const line = index + 1;
-    const fields = (Papa.parse<string[]>(raw, { delimiter: ',', newline: '\n' }).data[0] ?? ['']).map((f) =>
-      unquote(f.trim()),
-    );
-    if (fields.length === 1 && fields[0] === '') return;
+    const { fields: decoded, malformed } = splitLine(raw);
+    const fields = decoded.map((f) => f.trim());
+    if (!malformed && fields.length === 1 && fields[0] === '') return;
     if (columns === undefined) {
       const names = fields.map((f) => f.toLowerCase());
       if (names[0] === 'type') {
@@ -54,7 +53,7 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
     const reject = (reason: string) => {
       rejects += `${line},${echo.map(csv).join(',')},${reason}\n`;
     };
-    if (fields.length < 3 || (!hasHeader && fields.length > 4)) return reject('malformed_row');
+    if (malformed || fields.length < 3 || (!hasHeader && fields.length > 4)) return reject('malformed_row');
     const type = echo[0]!.toLowerCase();
     if (!['deposit', 'withdrawal', 'dispute', 'resolve', 'chargeback'].includes(type)) return reject('unknown_type');
     if (!/^\d+$/.test(echo[1]!) || Number(echo[1]) > 65535) return reject('invalid_client');
@@ -95,9 +94,23 @@ export function runSequentialModel(text: string): { accounts: string; rejects: s
   return { accounts: out, rejects };
 }
 
-function unquote(field: string): string {
-  const m = /^"((?:[^"]|"")*)"$/.exec(field);
-  return m ? m[1]!.replace(/""/g, '"') : field;
+/**
+ * One line by SPEC "Quotes that are not RFC 4180": a field is white space, a quoted text with doubled
+ * quotes, white space; or text without quotes. Anything else makes the row malformed, and the rest
+ * of the line is then split on commas as it stands (what the rejects file echoes).
+ */
+function splitLine(line: string): { fields: string[]; malformed: boolean } {
+  const fields: string[] = [];
+  let rest = line;
+  for (;;) {
+    const quoted = /^\s*"((?:[^"]|"")*)"\s*(,|$)/.exec(rest);
+    const plain = quoted ? null : /^([^,"]*)(,|$)/.exec(rest);
+    const match = quoted ?? plain;
+    if (!match) return { fields: [...fields, ...rest.split(',')], malformed: true };
+    fields.push(quoted ? quoted[1]!.replace(/""/g, '"') : match[1]!);
+    if (match[2] === '') return { fields, malformed: false };
+    rest = rest.slice(match[0].length);
+  }
 }
 
 function csv(value: string): string {

@@ -52,6 +52,9 @@ const row = fc.oneof(
       'deposit,1,2,3,4',
       'type,client,tx,amount',
       'deposit',
+      'deposit,1,2,5"0',
+      'deposit, 1, 3, "4" x',
+      ' "withdrawal" , "1" , "5" , "1.5" ',
     ),
   },
 );

@@ -20,6 +20,7 @@ function source(bytes: Buffer, sizes: number[]): InputSource {
       at += n;
       return n;
     },
+    consumedBytes: () => at,
     close: async () => undefined,
   };
 }
@@ -35,7 +36,9 @@ async function rowsOf(input: InputSource): Promise<[number, string[]][]> {
         for (const l of lines) rows.push([line++, l.split(',')]);
       }
     } else {
-      chunk.rows.forEach((fields, i) => rows.push([lineOf(chunk, i), fields]));
+      chunk.rows.forEach((fields, i) =>
+        rows.push([lineOf(chunk, i), chunk.malformed?.[i] ? ['!', ...fields] : fields]),
+      );
     }
   }
   return rows;
@@ -56,12 +59,10 @@ describe('readRowChunks', () => {
         text,
         fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 5 }),
         async (input, sizes) => {
-          // Balanced quotes only: an unterminated quote legitimately swallows the rest of the input.
-          fc.pre((input.match(/"/g)?.length ?? 0) % 2 === 0);
+          // Malformed rows and an unterminated quote (an error) must not depend on the cut either.
           const bytes = Buffer.from(input, 'utf8');
-          const whole = await rowsOf(source(bytes, [bytes.length + 1]));
-          const cut = await rowsOf(source(bytes, sizes));
-          expect(cut).toEqual(whole);
+          const outcome = (cut: number[]) => rowsOf(source(bytes, cut)).catch((error: Error) => error.message);
+          expect(await outcome(sizes)).toEqual(await outcome([bytes.length + 1]));
         },
       ),
       { numRuns: 1500 },
@@ -77,5 +78,12 @@ describe('readRowChunks', () => {
       [5, ['x', 'y\r\nz']],
       [7, ['last']],
     ]);
+  });
+
+  it('a quoted field still open after 1 MiB stops at once, naming the line where it opened', async () => {
+    const input = Buffer.from(`a,b\n\nc,"${'x\n'.repeat(600_000)}`);
+    await expect(rowsOf(source(input, [64 << 10]))).rejects.toThrow(
+      /^test:3: a quoted field opened on this line is never closed \(unterminated quote\)/,
+    );
   });
 });

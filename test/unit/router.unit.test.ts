@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
 import type { RowsChunk, TextChunk } from '../../src/io/csv-reader.js';
-import { columnsOf, capacityOf } from '../../src/pool/batch.js';
+import { columnsOf, capacityOf } from '../../src/engine/batch.js';
 import { ChunkRouter, type RoutedChunk } from '../../src/pipeline/router.js';
 
 function viaText(text: string, shards: number) {

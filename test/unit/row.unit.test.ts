@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reasonOf } from '../../src/domain/rejection.js';
+import { splitRows } from '../../src/io/quoted-rows.js';
 import { StringFields, headerlessLayout, judge, readHeader, rowOk, type ParsedRow } from '../../src/io/row.js';
 
 const judgeOf = (fields: string[], layout = headerlessLayout) => {
@@ -44,8 +45,8 @@ describe('well-formed rows (SPEC checks, in order)', () => {
     expect(judgeOf(['deposit', '65535', '4294967295', '1'])).toMatchObject({ client: 65535, tx: 4294967295 }));
   it('accepts leading zeros in ids', () =>
     expect(judgeOf(['deposit', '007', '0001', '1'])).toMatchObject({ client: 7, tx: 1 }));
-  it('unquotes a field quoted after white space', () =>
-    expect(judgeOf(['deposit', ' "1"', '2', '3'])).toMatchObject({ client: 1 }));
+  it('reads a field quoted after white space as quoted (README design decision 2)', () =>
+    expect(judgeOf(splitRows('deposit, "1",2,3', ',', 1, true).rows[0]!)).toMatchObject({ client: 1 }));
 });
 
 describe('header rows', () => {

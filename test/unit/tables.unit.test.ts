@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TxRecord } from '../../src/domain/account.js';
-import { TxTable } from '../../src/journal/tx-table.js';
+import { TxTable } from '../../src/engine/tx-table.js';
 import { TxIdSet } from '../../src/pipeline/tx-id-set.js';
-import { shardOf } from '../../src/pool/shard.js';
+import { shardOf } from '../../src/domain/ids.js';
 
 describe('TxTable', () => {
   it('behaves like a Map for any order of ids (sorted pages + out-of-order hash)', () => {

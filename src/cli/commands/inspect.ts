@@ -1,15 +1,8 @@
 /** `payments inspect --journal DIR [--client C]`: a client's (or every) journal record, in order, for audit. */
 import type { Argv, CommandModule } from 'yargs';
-import { formatUnits } from '../../domain/money.js';
-import { reasonOf } from '../../domain/rejection.js';
-import { txTypes } from '../../domain/transaction.js';
-import { csvField } from '../../io/csv-writer.js';
+import { clientIdMax, isClientId } from '../../domain/ids.js';
 import { usageError } from '../../errors.js';
-import { readManifest } from '../../journal/manifest.js';
-import { JournalCorrupt } from '../../errors.js';
-import { eventKinds, rejectedKind } from '../../journal/record-codec.js';
-import { openPartitionForReading, readRecords } from '../../journal/sqlite-journal.js';
-import { shardOf } from '../../pool/shard.js';
+import { inspectHeader, inspectJournal } from '../../journal/inspect.js';
 import type { CliIo } from '../io.js';
 
 interface InspectArgs {
@@ -30,39 +23,15 @@ export function inspectCommand(io: CliIo): CommandModule<object, InspectArgs> {
         }) as unknown as Argv<InspectArgs>,
     handler: async (argv) => {
       const { client } = argv;
-      if (client !== undefined && (!Number.isInteger(client) || client < 0 || client > 65535))
-        throw usageError(`--client must be a whole number from 0 to 65535 (got ${client})`, { usageHint: true });
-      const manifest = await readManifest(argv.journal);
-      if (manifest === undefined) throw usageError(`${argv.journal}: no journal here (no manifest.json)`);
-      const shards =
-        client === undefined
-          ? Array.from({ length: manifest.shards }, (_, s) => s)
-          : [shardOf(client, manifest.shards)];
-      await io.stdout('partition,seq,line,record,type,client,tx,amount,reason\n');
-      for (const shard of shards) {
-        try {
-          const { db, where } = openPartitionForReading(argv.journal, shard);
-          try {
-            let text = '';
-            for (const r of readRecords(db, where)) {
-              if (client !== undefined && r.client !== client) continue;
-              const record = r.kind === rejectedKind ? 'Rejected' : eventKinds[r.kind]!;
-              const amount = r.kind === rejectedKind && r.typeCode > 1 ? '' : formatUnits(r.eventAmount);
-              text += `${shard},${r.seq},${r.line},${record},${txTypes[r.typeCode]},${r.client},${r.tx},${amount},${r.reason < 0 ? '' : csvField(reasonOf(r.reason))}\n`;
-              if (text.length > 1 << 16) {
-                await io.stdout(text);
-                text = '';
-              }
-            }
-            await io.stdout(text);
-          } finally {
-            db.close();
-          }
-        } catch (error) {
-          if (error instanceof JournalCorrupt) throw usageError(error.message);
-          throw error;
-        }
-      }
+      if (client !== undefined && !isClientId(client))
+        throw usageError(`--client must be a whole number from 0 to ${clientIdMax} (got ${client})`, {
+          usageHint: true,
+        });
+      const pieces = inspectJournal(argv.journal, client);
+      const first = await pieces.next(); // the journal opens (or fails) before anything is printed
+      await io.stdout(inspectHeader);
+      if (!first.done) await io.stdout(first.value);
+      for await (const text of pieces) await io.stdout(text);
     },
   };
 }

@@ -1,172 +1,99 @@
-/** `payments <input|->`: the main job. The handler composes; the work is in pipeline/ and ops/. */
-import { stat, writeFile } from 'node:fs/promises';
+/** `payments [input]`: the main job. Parse and check the arguments, then hand over to process-run. */
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
-import { RunError, runFailure, usageError } from '../../errors.js';
-import { createLogger, logLevels, type LogLevel } from '../../ops/logger.js';
-import { RunMetrics } from '../../ops/metrics.js';
-import { createProgress, noProgress } from '../../ops/progress.js';
-import { buildReport } from '../../ops/report.js';
-import { processFile } from '../../pipeline/process-file.js';
-import { RejectsSink } from '../../pipeline/rejects-sink.js';
-import { stdinArg, type CliIo } from '../io.js';
+import { usageError } from '../../errors.js';
+import { chooseDelimiter } from '../../io/delimiter.js';
+import { pathArg, type CliIo } from '../io.js';
+import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
+import type { ProcessRequest } from '../process-run.js';
 
-export interface ProcessArgs {
-  input: string;
-  workers: number;
+interface ProcessArgs extends CommonArgs {
+  input?: string;
+  workers: string | number;
   rejects?: string;
   report?: string;
   metrics?: string;
   journal?: string;
-  quiet: boolean;
-  progress: boolean;
-  logLevel: LogLevel;
+  output?: string;
+  delimiter?: string;
 }
 
-const signalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
+/** For "did you mean" suggestions. */
+export const processOptionNames = ['workers', 'rejects', 'journal', 'report', 'metrics', 'output', 'delimiter'];
 
-export function processCommand(io: CliIo): CommandModule<object, ProcessArgs> {
+export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ProcessArgs> {
+  const path = { type: 'string', requiresArg: true } as const;
   return {
-    command: '$0 <input>',
-    describe: 'Apply a transactions CSV (or - for stdin) and print every account as CSV on stdout',
+    command: '$0 [input]',
+    describe: 'Apply a transactions CSV (a file, or standard input) and print every account as CSV',
     builder: (y: Argv) =>
       y
-        .positional('input', { type: 'string', demandOption: true, describe: 'transactions CSV file, or - for stdin' })
+        .positional('input', {
+          type: 'string',
+          describe: 'transactions CSV file; standard input when absent or -',
+        })
+        .option('output', {
+          ...path,
+          alias: 'o',
+          describe: 'write the accounts to this file instead of standard output',
+        })
         .option('workers', {
           alias: 'w',
-          type: 'number',
+          type: 'string',
+          requiresArg: true,
           default: Math.min(availableParallelism(), workersMax),
           defaultDescription: 'number of cores',
-          describe: `worker threads (shards), 1 to ${workersMax}; the output is the same for any count`,
+          describe: `worker threads (shards), 1 to ${workersMax}; default: the number of cores. The output is the same for any count`,
         })
-        .option('rejects', { type: 'string', describe: 'write rejected rows with their reasons to this CSV file' })
+        .option('rejects', { ...path, describe: 'write rejected rows with their reasons to this CSV file' })
         .option('journal', {
-          type: 'string',
+          ...path,
           describe: 'durable journal directory: a killed run resumes from it when run again',
         })
-        .option('report', { type: 'string', describe: 'write the run report to this JSON file' })
-        .option('metrics', { type: 'string', describe: 'write Prometheus text-format metrics to this file' })
-        .option('progress', {
-          type: 'boolean',
-          default: true,
-          describe: 'progress bar on stderr (only when stderr is a terminal)',
+        .option('delimiter', {
+          ...path,
+          alias: 'd',
+          describe:
+            "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
         })
-        .option('quiet', {
-          alias: 'q',
-          type: 'boolean',
-          default: false,
-          describe: 'no progress bar and no report on stderr; warnings and errors only',
-        })
-        .option('log-level', {
-          choices: logLevels,
-          default: 'info' as LogLevel,
-          describe: 'stderr log level (debug also shows stack traces)',
+        .option('report', { ...path, describe: 'write the run report to this JSON file' })
+        .option('metrics', {
+          ...path,
+          describe: 'write Prometheus text-format metrics to this file',
         }) as unknown as Argv<ProcessArgs>,
     handler: async (argv) => {
-      checkWorkers(argv.workers);
-      const input = argv.input === stdinArg ? '-' : argv.input;
-      const level: LogLevel = argv.quiet && ['info', 'debug', 'trace'].includes(argv.logLevel) ? 'warn' : argv.logLevel;
-      const logConfig = { level, pretty: io.stderrIsTty };
-      const log = createLogger(logConfig);
-      const progress =
-        argv.progress && !argv.quiet && io.stderrIsTty
-          ? createProgress(input === '-' ? undefined : await sizeOf(input))
-          : noProgress;
-      const metrics = argv.metrics === undefined ? undefined : new RunMetrics();
-      const rejects = argv.rejects === undefined ? undefined : await RejectsSink.open(argv.rejects);
-      const started = performance.now();
-      log.debug({ input, workers: argv.workers }, 'run started');
-      // SIGINT / SIGTERM: stop reading, drain what is in flight, flush the journal; a second one exits at once.
-      const stop = new AbortController();
-      let stoppedBy: keyof typeof signalExitCodes | undefined;
-      const onSignal = (name: keyof typeof signalExitCodes) => {
-        if (stoppedBy !== undefined) process.exit(signalExitCodes[name]);
-        stoppedBy = name;
-        stop.abort();
-        log.warn(
-          `${name}: stopping after the batches in flight${argv.journal ? ' and flushing the journal' : ''} (send it again to exit at once)`,
-        );
-      };
-      const onInt = () => onSignal('SIGINT');
-      const onTerm = () => onSignal('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      try {
-        const result = await processFile({
-          input,
-          workers: argv.workers,
-          rejects,
-          log: logConfig,
-          journalDir: argv.journal,
-          signal: stop.signal,
-          onOpen: (info) => {
-            if (info.resumed) {
-              const what = info.complete
-                ? 'its run had finished; nothing will be applied again'
-                : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
-              log.info(
-                { recovery: info },
-                `journal ${argv.journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`,
-              );
-            }
-          },
-          onProgress: (bytes, rows) => progress.update(bytes, rows),
-          onBatchApplied: metrics ? (shard, ms) => metrics.observeBatch(shard, ms) : undefined,
-        });
-        progress.stop();
-        if (result.interrupted && stoppedBy !== undefined) {
-          const how = argv.journal
-            ? `the journal holds every row up to line ${result.lastLine}; run the same command again to resume`
-            : 'nothing was saved (run with --journal DIR to make a run resumable)';
-          throw new RunError(
-            `stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`,
-            signalExitCodes[stoppedBy],
-          );
-        }
-        const wallSeconds = (performance.now() - started) / 1000;
-        await rejects?.commit();
-        const report = buildReport(result.summary, wallSeconds);
-        log.info(
-          { report },
-          `run complete: ${report.rowsRead} rows, ${report.rowsRejected} rejected, ${report.accounts} accounts in ${report.wallSeconds} s`,
-        );
-        if (argv.report !== undefined) await writeOutput(argv.report, `${JSON.stringify(report, null, 2)}\n`);
-        if (metrics && argv.metrics !== undefined) await metrics.write(argv.metrics, result.summary, wallSeconds);
-        await io.stdout(result.accountsCsv);
-      } catch (error) {
-        progress.stop();
-        await rejects?.discard();
-        throw error;
-      } finally {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-      }
+      const { runProcess } = await import('../process-run.js');
+      await runProcess(processRequest(argv, io, rawArgv), io);
     },
   };
 }
 
-export function checkWorkers(workers: unknown): void {
-  if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > workersMax) {
-    throw usageError(
-      `--workers must be a whole number from 1 to ${workersMax} (got ${String(workers)}); for example --workers 2`,
-      { usageHint: true },
-    );
+function processRequest(argv: ProcessArgs, io: CliIo, rawArgv: readonly string[]): ProcessRequest {
+  const workers = readNumber(
+    argv.workers,
+    { option: 'workers', aliases: ['w'], min: 1, max: workersMax, integer: true, example: '--workers 2' },
+    rawArgv,
+  );
+  let input = pathArg(argv.input);
+  if (input === undefined) {
+    if (io.stdinIsTty) {
+      throw usageError('no input: give a transactions CSV file, or pipe one in (payments < transactions.csv)', {
+        usageHint: true,
+      });
+    }
+    input = '-';
   }
-}
-
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return undefined; // processFile reports the problem
-  }
-}
-
-async function writeOutput(path: string, text: string): Promise<void> {
-  try {
-    await writeFile(path, text);
-  } catch (error) {
-    throw runFailure(`${path}: cannot write (${(error as Error).message}); check the directory exists and is writable`);
-  }
+  return {
+    input,
+    delimiter: chooseDelimiter(argv.delimiter, input),
+    workers,
+    output: pathArg(argv.output),
+    rejects: pathArg(argv.rejects),
+    report: pathArg(argv.report),
+    metrics: pathArg(argv.metrics),
+    journal: pathArg(argv.journal),
+    log: logConfigOf(argv, rawArgv, io.stderrIsTty),
+    progress: argv.progress && !argv.quiet && io.stderrIsTty,
+  };
 }

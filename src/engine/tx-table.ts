@@ -8,16 +8,15 @@
  */
 import type { TxRecord } from '../domain/account.js';
 import { TxHashTable } from './tx-hash-table.js';
+import { txPageEntries } from '../constants.js';
+import type { TxIndexPart } from '../journal/journal.js';
 import { decodeRecord, encodeInfo } from './tx-record-codec.js';
 
-const pageBits = 16;
-const pageSize = 1 << pageBits;
+const pageBits = Math.log2(txPageEntries);
+const pageSize = txPageEntries;
+if (!Number.isInteger(pageBits)) throw new Error('invariant: txPageEntries must be a power of two');
 
-export interface TxColumns {
-  keys: Uint32Array;
-  infos: Uint32Array;
-  amounts: Float64Array;
-}
+export type TxColumns = TxIndexPart;
 
 interface Page {
   keys: Uint32Array;

@@ -1,0 +1,136 @@
+/**
+ * What every command shares: the common options (-q/--quiet, --log-level, --no-progress,
+ * --no-color), and reading a value as typed so that a bad one is echoed exactly, with the
+ * environment variable named when it came from there (`PAYMENTS_WORKERS=abc: --workers must be …`).
+ */
+import type { Argv } from 'yargs';
+import { usageError } from '../errors.js';
+import { colorWanted, logLevels, type LogConfig, type LogLevel } from '../ops/log-format.js';
+
+export const envPrefix = 'PAYMENTS';
+
+export interface CommonArgs {
+  quiet: boolean;
+  logLevel: string;
+  progress: boolean;
+  color: boolean;
+}
+
+/** The common options, declared once on the top level (yargs makes them global to every command). */
+export function withCommonOptions<T>(y: Argv<T>): Argv<T & CommonArgs> {
+  return y
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      default: false,
+      describe: 'warnings and errors only: no progress bar, no summary',
+    })
+    .option('log-level', {
+      type: 'string',
+      requiresArg: true,
+      default: 'info',
+      describe: `stderr log level: ${logLevels.join(', ')}; default info (debug also shows stack traces)`,
+    })
+    .option('progress', {
+      type: 'boolean',
+      default: true,
+      describe: 'progress bar on stderr when it is a terminal (--no-progress: none)',
+    })
+    .option('color', {
+      type: 'boolean',
+      default: true,
+      describe: 'colours on a terminal (--no-color or NO_COLOR=1: none)',
+    }) as unknown as Argv<T & CommonArgs>;
+}
+
+/** Where an option's value came from, as the user would write it: `--workers abc` or `PAYMENTS_WORKERS=abc`. */
+export function sourceOf(
+  option: string,
+  raw: unknown,
+  argv: readonly string[],
+  aliases: readonly string[] = [],
+): string {
+  const flags = [`--${option}`, ...aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))];
+  // The last occurrence wins in yargs, so it is the one to echo.
+  const used = [...argv].reverse().find((arg) => flags.some((f) => arg === f || arg.startsWith(`${f}=`)));
+  const variable = envVariable(option);
+  if (used === undefined && process.env[variable] !== undefined) return `${variable}=${process.env[variable]}`;
+  const flag = used?.split('=')[0] ?? `--${option}`;
+  return `${flag} ${String(raw)}`;
+}
+
+export const envVariable = (option: string): string => `${envPrefix}_${option.replace(/-/g, '_').toUpperCase()}`;
+
+export interface NumberRule {
+  readonly option: string;
+  readonly aliases?: readonly string[];
+  readonly min: number;
+  readonly max?: number;
+  /** Whole numbers only. */
+  readonly integer: boolean;
+  readonly example: string;
+}
+
+/** Reads a numeric option typed as a string: exact digits only, so `1e3`, `0x10` and `` are refused. */
+export function readNumber(raw: unknown, rule: NumberRule, argv: readonly string[]): number {
+  if (typeof raw === 'number') return raw; // a default
+  const source = () => sourceOf(rule.option, raw, argv, rule.aliases);
+  if (Array.isArray(raw)) throw usageError(`--${rule.option} is given more than once`, { usageHint: true });
+  const text = String(raw).trim();
+  const pattern = rule.integer ? /^-?\d+$/ : /^-?(\d+\.?\d*|\.\d+)$/;
+  const value = Number(text);
+  const inRange = value >= rule.min && (rule.max === undefined || value <= rule.max);
+  if (!pattern.test(text) || !Number.isSafeInteger(Math.trunc(value)) || !inRange) {
+    const kind = rule.integer ? 'a whole number' : 'a number';
+    const range = rule.max === undefined ? `≥ ${rule.min}` : `from ${rule.min} to ${rule.max}`;
+    throw usageError(`${source()}: --${rule.option} must be ${kind} ${range}; for example ${rule.example}`, {
+      usageHint: true,
+    });
+  }
+  return value;
+}
+
+export function readLogLevel(raw: unknown, argv: readonly string[]): LogLevel {
+  if (typeof raw === 'string' && (logLevels as readonly string[]).includes(raw)) return raw as LogLevel;
+  throw usageError(`${sourceOf('log-level', raw, argv)}: --log-level must be one of ${logLevels.join(', ')}`, {
+    usageHint: true,
+  });
+}
+
+/** The log configuration the common options ask for; --quiet lowers info and below to warnings. */
+export function logConfigOf(args: CommonArgs, argv: readonly string[], stderrIsTty: boolean): LogConfig {
+  const level = readLogLevel(args.logLevel, argv);
+  const quietLevel: LogLevel = args.quiet && ['info', 'debug', 'trace'].includes(level) ? 'warn' : level;
+  return { level: quietLevel, pretty: stderrIsTty, color: stderrIsTty && colorWanted(args.color) };
+}
+
+/** The levels at which a stack trace is worth printing. */
+export const wantsStacks = (level: string | undefined): boolean => level === 'debug' || level === 'trace';
+
+/** Edit distance, for "did you mean" suggestions. */
+export function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const saved = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = saved;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = distance(word, candidate);
+    if (d < bestDistance || (best !== undefined && d === bestDistance && candidate.startsWith(word))) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,166 @@
+/**
+ * One `payments` run, composed: check every output path, open the outputs, process the input with
+ * progress and graceful stop, then write the accounts, report and metrics, and rename every output
+ * into place only once everything (standard output included) has succeeded. A failed run leaves no
+ * output file; a run stopped by a signal neither.
+ */
+import { stat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { RunError } from '../errors.js';
+import type { DelimiterChoice } from '../io/delimiter.js';
+import { checkOutputPaths, type OutputPath } from '../io/output-paths.js';
+import { OutputSet } from '../io/output-file.js';
+import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
+import type { RunMetrics } from '../ops/metrics.js';
+import { createProgress, noProgress, TerminalWriter, type Progress } from '../ops/progress.js';
+import { buildReport, summaryText, type RunReport } from '../ops/report.js';
+import type { OpenInfo, ProcessResult } from '../pipeline/process-file.js';
+import { RejectsSink } from '../pipeline/rejects-sink.js';
+import { onStopSignals, signalExitCodes, type GracefulStop } from './graceful-stop.js';
+import type { CliIo } from './io.js';
+
+export interface ProcessRequest {
+  readonly input: string;
+  /** The field delimiter and whether the user chose it (else line 1 is sniffed for another). */
+  readonly delimiter: DelimiterChoice;
+  readonly workers: number;
+  readonly output?: string;
+  readonly rejects?: string;
+  readonly report?: string;
+  readonly metrics?: string;
+  readonly journal?: string;
+  readonly log: LogConfig;
+  /** Draw the progress bar (a terminal, not --quiet, not --no-progress). */
+  readonly progress: boolean;
+}
+
+interface Finished {
+  readonly result: ProcessResult;
+  readonly report: RunReport;
+  readonly metrics: RunMetrics | undefined;
+  readonly wallSeconds: number;
+}
+
+export async function runProcess(request: ProcessRequest, io: CliIo): Promise<void> {
+  await checkOutputPaths(request.input, outputPaths(request), request.journal);
+  const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
+  const log = createLogger(request.log, {}, terminal ?? stderrSink);
+  const outputs = new OutputSet();
+  const stop = onStopSignals(log, request.journal !== undefined);
+  const progress = new LazyProgress(request.progress ? terminal : undefined);
+  try {
+    const finished = await processInput(request, outputs, log, stop, progress);
+    await writeOutputs(request, outputs, io, finished);
+    if (terminal) {
+      if (log.isLevelEnabled('info')) terminal.write(summaryText(finished.report, request.log.color ?? false));
+    } else {
+      const { report } = finished;
+      log.info(
+        { report },
+        `run complete: ${report.rowsRead} rows, ${report.rowsRejected} rejected, ${report.accounts} accounts in ${report.wallSeconds} s`,
+      );
+    }
+  } catch (error) {
+    progress.stop();
+    await outputs.discard();
+    throw error;
+  } finally {
+    stop.dispose();
+  }
+}
+
+function outputPaths(request: ProcessRequest): OutputPath[] {
+  const named = [
+    { option: '--output', path: request.output },
+    { option: '--rejects', path: request.rejects },
+    { option: '--report', path: request.report },
+    { option: '--metrics', path: request.metrics },
+  ];
+  return named.filter((o): o is OutputPath => o.path !== undefined);
+}
+
+async function processInput(
+  request: ProcessRequest,
+  outputs: OutputSet,
+  log: Logger,
+  stop: GracefulStop,
+  progress: LazyProgress,
+): Promise<Finished> {
+  const rejects = request.rejects
+    ? await RejectsSink.over(await outputs.open(request.rejects, '--rejects'))
+    : undefined;
+  const metrics = request.metrics ? new (await import('../ops/metrics.js')).RunMetrics() : undefined;
+  const { processFile } = await import('../pipeline/process-file.js');
+  progress.totalBytes =
+    request.input === '-'
+      ? undefined
+      : await stat(request.input).then(
+          (s) => s.size,
+          () => undefined,
+        );
+  const started = performance.now();
+  log.debug({ input: request.input, workers: request.workers }, 'run started');
+  const result = await processFile({
+    input: request.input,
+    delimiter: request.delimiter.delimiter,
+    sniffDelimiter: !request.delimiter.explicit,
+    workers: request.workers,
+    rejects,
+    log: request.log,
+    journalDir: request.journal,
+    signal: stop.signal,
+    onOpen: (info) => logRecovery(log, request.journal, info),
+    onProgress: (bytes, rows) => progress.update(bytes, rows),
+    onBatchApplied: metrics ? (shard, ms) => metrics.observeBatch(shard, ms) : undefined,
+  });
+  progress.stop();
+  const stoppedBy = stop.stoppedBy;
+  if (result.interrupted && stoppedBy !== undefined) {
+    const how = request.journal
+      ? `the journal holds every row up to line ${result.lastLine}; run the same command again to resume`
+      : 'nothing was saved (run with --journal DIR to make a run resumable)';
+    throw new RunError(`stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`, signalExitCodes[stoppedBy]);
+  }
+  const wallSeconds = (performance.now() - started) / 1000;
+  return { result, report: buildReport(result.summary, wallSeconds), metrics, wallSeconds };
+}
+
+function logRecovery(log: Logger, journal: string | undefined, info: OpenInfo): void {
+  if (!info.resumed) return;
+  const what = info.complete
+    ? 'its run had finished; nothing will be applied again'
+    : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
+  log.info({ recovery: info }, `journal ${journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`);
+}
+
+/** Report, metrics and accounts to their temporary files or stdout; then every file renamed into place. */
+async function writeOutputs(request: ProcessRequest, outputs: OutputSet, io: CliIo, done: Finished): Promise<void> {
+  if (request.report) {
+    await (await outputs.open(request.report, '--report')).write(`${JSON.stringify(done.report, null, 2)}\n`);
+  }
+  if (done.metrics && request.metrics) {
+    const text = await done.metrics.text(done.result.summary, done.wallSeconds);
+    await (await outputs.open(request.metrics, '--metrics')).write(text);
+  }
+  if (request.output) await (await outputs.open(request.output, '--output')).write(done.result.accountsCsv);
+  else await io.stdout(done.result.accountsCsv);
+  await outputs.commit();
+}
+
+/** The bar starts with the first rows routed: the input and its header have been checked by then. */
+class LazyProgress {
+  totalBytes: number | undefined;
+  private bar: Progress | undefined;
+
+  constructor(private readonly terminal: TerminalWriter | undefined) {}
+
+  update(bytes: number, rows: number): void {
+    this.bar ??= this.terminal ? createProgress(this.terminal, this.totalBytes) : noProgress;
+    this.bar.update(bytes, rows);
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = noProgress;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Where input bytes come from: a file (whose size and identity are checked against what was read,
+ * so a file that changes under the run is an error, never a partial result) or a stream (stdin),
+ * with gzip-compressed input recognised by its magic bytes and decompressed as it is read.
+ */
+import { open, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { RunError, describeError, errorCode, inputError, runFailure } from '../errors.js';
+
+export interface InputSource {
+  readonly name: string;
+  readonly sizeBytes: number | undefined;
+  /** Reads up to `length` bytes into `buffer` at `offset`; 0 at the end of the input. */
+  read(buffer: Buffer, offset: number, length: number): Promise<number>;
+  /** Bytes taken from the file or stream so far (compressed bytes for gzip input), for progress. */
+  consumedBytes(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a path or `-` (stdin) and looks at its first bytes: gzip data is decompressed on the fly.
+ * A missing, unreadable or directory input is exit 2.
+ */
+export async function openInput(path: string): Promise<InputSource> {
+  const raw = path === '-' ? streamSource('stdin', process.stdin) : await fileSource(path);
+  try {
+    return await decompressIfGzip(raw);
+  } catch (error) {
+    await raw.close();
+    throw error;
+  }
+}
+
+async function fileSource(path: string): Promise<InputSource> {
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw inputError(`${path}: is a directory, not a CSV file`);
+    const handle = await open(path, 'r');
+    // Size and identity of what was opened: a file that shrinks, grows or is replaced while it is
+    // read gives exit 1 before its last bytes are used (so a cut last line is never applied).
+    const start = await handle.stat();
+    const regular = start.isFile();
+    let consumed = 0;
+    const changed = () => runFailure(`${path}: input changed while it was read`);
+    return {
+      name: path,
+      sizeBytes: regular ? start.size : undefined,
+      async read(buffer, offset, length) {
+        const n = (await handle.read(buffer, offset, length, null)).bytesRead;
+        consumed += n;
+        if (!regular) return n;
+        if (consumed > start.size) throw changed();
+        if (n === 0) {
+          const now = await handle.stat();
+          const named = await stat(path).catch(() => undefined);
+          if (consumed !== start.size || now.size !== start.size) throw changed();
+          if (named === undefined || named.ino !== start.ino || named.dev !== start.dev) throw changed();
+        }
+        return n;
+      },
+      consumedBytes: () => consumed,
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    if (error instanceof RunError) throw error;
+    const code = errorCode(error);
+    if (code === 'ENOENT') throw inputError(`${path}: no such file`);
+    if (code === 'EACCES' || code === 'EPERM') throw inputError(`${path}: permission denied`);
+    if (code === 'EISDIR') throw inputError(`${path}: is a directory, not a CSV file`);
+    throw inputError(`${path}: cannot open (${describeError(error)})`);
+  }
+}
+
+/** A stream (stdin) read through the same interface as a file. */
+function streamSource(name: string, stream: Readable): InputSource {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer = Buffer.alloc(0);
+  let consumed = 0;
+  return {
+    name,
+    sizeBytes: undefined,
+    async read(buffer, offset, length) {
+      if (pending.length === 0) {
+        const next = await chunks.next();
+        if (next.done) return 0;
+        pending = next.value;
+        consumed += pending.length;
+      }
+      const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
+      pending = pending.subarray(n);
+      return n;
+    },
+    consumedBytes: () => consumed,
+    close: async () => {
+      stream.destroy();
+    },
+  };
+}
+
+const gzipMagic = [0x1f, 0x8b] as const;
+
+/** Peeks at the first two bytes; gzip data (1f 8b) is decompressed as it is read, anything else is passed through. */
+async function decompressIfGzip(raw: InputSource): Promise<InputSource> {
+  const head = Buffer.alloc(gzipMagic.length);
+  let headLength = 0;
+  while (headLength < head.length) {
+    const n = await raw.read(head, headLength, head.length - headLength);
+    if (n === 0) break;
+    headLength += n;
+  }
+  const replayed = replayHead(raw, head.subarray(0, headLength));
+  if (headLength < 2 || head[0] !== gzipMagic[0] || head[1] !== gzipMagic[1]) return replayed;
+  return gunzipSource(replayed);
+}
+
+/** `raw` with `head` (bytes already read from it) put back in front. */
+function replayHead(raw: InputSource, head: Buffer): InputSource {
+  let rest = head;
+  return {
+    name: raw.name,
+    sizeBytes: raw.sizeBytes,
+    async read(buffer, offset, length) {
+      if (rest.length === 0) return raw.read(buffer, offset, length);
+      const n = rest.copy(buffer, offset, 0, Math.min(length, rest.length));
+      rest = rest.subarray(n);
+      return n;
+    },
+    consumedBytes: () => raw.consumedBytes(),
+    close: () => raw.close(),
+  };
+}
+
+const gzipReadBytes = 64 << 10;
+
+/**
+ * Decompresses a source as it is pulled: one compressed read is inflated only when the reader asks
+ * for more, so memory stays bounded (zlib's window plus one read) whatever the file size.
+ */
+function gunzipSource(compressed: InputSource): InputSource {
+  const gunzip = createGunzip();
+  gunzip.on('error', () => undefined); // reported through the reads below, never as an unhandled event
+  async function* compressedReads(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(gzipReadBytes);
+      const n = await compressed.read(buffer, 0, buffer.length);
+      if (n === 0) return;
+      yield buffer.subarray(0, n);
+    }
+  }
+  let sourceError: unknown;
+  const feed = async () => {
+    try {
+      for await (const piece of compressedReads()) {
+        if (!gunzip.write(piece)) await new Promise((resolve) => gunzip.once('drain', resolve));
+        if (gunzip.destroyed) return;
+      }
+      gunzip.end();
+    } catch (error) {
+      sourceError = error;
+      gunzip.destroy(error as Error);
+    }
+  };
+  void feed();
+  const inflated = streamSource(compressed.name, gunzip);
+  return {
+    name: compressed.name,
+    sizeBytes: compressed.sizeBytes,
+    async read(buffer, offset, length) {
+      try {
+        return await inflated.read(buffer, offset, length);
+      } catch (error) {
+        if (sourceError instanceof RunError) throw sourceError;
+        if (sourceError !== undefined)
+          throw runFailure(`${compressed.name}: read failed: ${describeError(sourceError)}`);
+        throw runFailure(`${compressed.name}: the gzip data is truncated or corrupt (${describeError(error)})`);
+      }
+    },
+    consumedBytes: () => compressed.consumedBytes(),
+    close: async () => {
+      gunzip.destroy();
+      await compressed.close();
+    },
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * An output file that is either complete or absent. A regular file is written to a temporary file
+ * beside it, created exclusively (O_EXCL, never through a planted link) under a name no one can
+ * guess, fsynced, then renamed over the target: a failed or killed run never leaves a partial file
+ * that looks complete. A device or FIFO (`/dev/null`, `/dev/stderr`, a named pipe) is written in
+ * place and never replaced.
+ *
+ * Temporary names are `.<name>.payments-<pid>-<16 hex>.tmp`: a later run on the same target removes
+ * those whose process is gone, so repeated crashes do not fill the disk.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { errorCode, runFailure } from '../errors.js';
+
+const tempPrefix = '.payments-';
+const tempAttempts = 5;
+/** Bytes gathered before one write(2): rejects arrive in many small pieces. */
+const flushBytes = 1 << 16;
+
+export interface OutputFileOptions {
+  /** How the user named the path, for messages (`--rejects`). */
+  readonly option: string;
+  /** Test seam: the random part of the temporary name. */
+  readonly randomPart?: () => string;
+}
+
+export class OutputFile {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private done = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly option: string,
+    private readonly handle: FileHandle,
+    /** Undefined when written in place (a device or FIFO). */
+    private readonly temp: { path: string; target: string } | undefined,
+  ) {}
+
+  static async open(path: string, options: OutputFileOptions): Promise<OutputFile> {
+    const { option } = options;
+    try {
+      const info = await stat(path).catch(() => undefined);
+      if (info !== undefined && (!info.isFile() || isProcOrDev(path))) {
+        // A device, FIFO, or /dev/stdout-like link: write in place; append so a redirected log survives.
+        const flags = constants.O_WRONLY | (info.isFile() ? constants.O_APPEND : 0);
+        return new OutputFile(path, option, await open(path, flags), undefined);
+      }
+      const target = await realTarget(path);
+      await removeStrayTemps(target);
+      const random = options.randomPart ?? (() => randomBytes(8).toString('hex'));
+      for (let attempt = 1; ; attempt++) {
+        const tempPath = join(dirname(target), `.${basename(target)}${tempPrefix}${process.pid}-${random()}.tmp`);
+        try {
+          const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+          const handle = await open(tempPath, flags, info ? info.mode & 0o777 : 0o666);
+          return new OutputFile(path, option, handle, { path: tempPath, target });
+        } catch (error) {
+          if (errorCode(error) !== 'EEXIST' || attempt >= tempAttempts) throw error;
+        }
+      }
+    } catch (error) {
+      throw runFailure(`${option} ${path}: cannot write (${errorCode(error) ?? String(error)})`);
+    }
+  }
+
+  /** True when the output is a device or FIFO, written as it goes. */
+  get inPlace(): boolean {
+    return this.temp === undefined;
+  }
+
+  async write(data: string | Buffer): Promise<void> {
+    const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+    this.pending.push(buffer);
+    this.pendingBytes += buffer.length;
+    if (this.pendingBytes >= flushBytes) await this.flush();
+  }
+
+  /** Writes what is left, fsyncs, and renames the temporary file over the target. */
+  async commit(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await this.flush();
+      if (this.temp !== undefined) await this.handle.sync();
+      await this.handle.close();
+      if (this.temp !== undefined) {
+        await rename(this.temp.path, this.temp.target);
+        await syncDirectory(dirname(this.temp.target));
+      }
+    } catch (error) {
+      await this.removeTemp();
+      throw runFailure(`${this.option} ${this.path}: cannot write (${errorCode(error) ?? String(error)})`);
+    }
+  }
+
+  /** Drops the output: the temporary file is removed and the target left as it was. */
+  async discard(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => undefined);
+    await this.removeTemp();
+  }
+
+  private async removeTemp(): Promise<void> {
+    if (this.temp !== undefined) await unlink(this.temp.path).catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      await this.handle.write(data);
+    } catch (error) {
+      throw runFailure(`${this.option} ${this.path}: cannot write (${errorCode(error) ?? String(error)})`);
+    }
+  }
+}
+
+/** The outputs of one run: committed together after success, discarded together on failure. */
+export class OutputSet {
+  private readonly files: OutputFile[] = [];
+
+  async open(path: string, option: string): Promise<OutputFile> {
+    const file = await OutputFile.open(path, { option });
+    this.files.push(file);
+    return file;
+  }
+
+  async commit(): Promise<void> {
+    try {
+      for (const file of this.files) await file.commit();
+    } catch (error) {
+      await this.discard();
+      throw error;
+    }
+  }
+
+  async discard(): Promise<void> {
+    for (const file of this.files) await file.discard();
+  }
+}
+
+/** Writes `text` to `path` as one complete file (used by `generate` and single-shot outputs). */
+export async function writeOutputFile(path: string, option: string, text: string): Promise<void> {
+  const file = await OutputFile.open(path, { option });
+  try {
+    await file.write(text);
+  } catch (error) {
+    await file.discard();
+    throw error;
+  }
+  await file.commit();
+}
+
+/** Paths such as /dev/stdout or /proc/self/fd/1 name another file descriptor: never rename over them. */
+function isProcOrDev(path: string): boolean {
+  const absolute = resolve(path);
+  return absolute.startsWith('/dev/') || absolute.startsWith('/proc/');
+}
+
+/** The file a rename must replace: a link to a file is followed, so the link itself stays a link. */
+async function realTarget(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return join(await realpath(dirname(resolve(path))), basename(path));
+  }
+}
+
+/** Removes `.<name>.payments-<pid>-<hex>.tmp` files left by runs that no longer exist. */
+async function removeStrayTemps(target: string): Promise<void> {
+  const dir = dirname(target);
+  const stem = `.${basename(target)}${tempPrefix}`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem)) continue;
+    const match = /^(\d+)-[0-9a-f]{16}\.tmp$/.exec(name.slice(stem.length));
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    const path = join(dir, name);
+    // unlink never follows a link: a planted link is removed, never what it points at.
+    const info = await lstat(path).catch(() => undefined);
+    if (info !== undefined && (info.isFile() || info.isSymbolicLink())) await unlink(path).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM'; // exists, but someone else's
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself has happened.
+  }
+}

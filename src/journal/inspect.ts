@@ -1,0 +1,43 @@
+/** A journal's records in order, as CSV lines, for audit (`payments inspect`). */
+import { shardOf } from '../domain/ids.js';
+import { formatUnits } from '../domain/money.js';
+import { reasonOf } from '../domain/rejection.js';
+import { txTypes } from '../domain/transaction.js';
+import { csvField } from '../io/csv-writer.js';
+import { inspectFlushChars } from '../constants.js';
+import { shownAmount } from './record-codec.js';
+import { existingManifest } from './replay.js';
+import { readTail } from './sqlite/recovery.js';
+import { openPartition } from './sqlite/reader.js';
+
+export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,reason\n';
+
+/**
+ * Every record the partitions hold (all of them: an unfinished run's included), or only `client`'s
+ * (reading its partition alone), as CSV text in pieces of about inspectFlushChars.
+ */
+export async function* inspectJournal(dir: string, client: number | undefined): AsyncGenerator<string> {
+  const manifest = await existingManifest(dir);
+  const shards =
+    client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
+  for (const shard of shards) {
+    const { db, where } = openPartition(dir, shard, manifest.shards);
+    try {
+      let text = '';
+      for (const r of readTail(db, where, 0)) {
+        if (client !== undefined && r.client !== client) continue;
+        const amount = shownAmount(r);
+        const record = r.event ? r.event.type : 'Rejected';
+        const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));
+        text += `${shard},${r.seq},${r.line},${record},${txTypes[r.typeCode]},${r.client},${r.tx},${amount === undefined ? '' : formatUnits(amount)},${reason}\n`;
+        if (text.length > inspectFlushChars) {
+          yield text;
+          text = '';
+        }
+      }
+      if (text.length > 0) yield text;
+    } finally {
+      db.close();
+    }
+  }
+}

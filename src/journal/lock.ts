@@ -1,0 +1,88 @@
+/**
+ * One writer per journal. The run that writes a journal holds `lock.sqlite` in the journal
+ * directory for its whole length: a SQLite database in rollback-journal mode on which it keeps a
+ * write transaction open (BEGIN IMMEDIATE: a RESERVED lock). SQLite takes that lock with POSIX
+ * advisory locks, which the OS releases when the process ends in any way, SIGKILL included: a
+ * lock can never go stale. Node has no flock; SQLite's locking is portable and already a dependency.
+ *
+ * The holder's pid is committed to the database just before the lock is taken (under the same
+ * connection), so a second run can read it (a RESERVED lock still lets others read) and say who
+ * holds the journal.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
+import { lockFileName } from './format.js';
+import { isMissingBinding } from './sqlite/schema.js';
+
+export class JournalLock {
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Takes the journal's lock, or throws "journal DIR is in use by pid N" (exit 2) at once. */
+  static acquire(dir: string): JournalLock {
+    const path = join(dir, lockFileName);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { timeout: 0 });
+    } catch (error) {
+      if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
+      throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {
+        kind: 'usage',
+      });
+    }
+    try {
+      db.pragma('journal_mode = DELETE');
+      db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since TEXT NOT NULL)');
+      db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      const holder = busy(error) ? readHolder(db) : undefined;
+      db.close();
+      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      throw new RunError(`journal ${dir}: cannot lock it (${describeError(error)})`, 1);
+    }
+    // Record who holds it: commit the pid, then take the write lock again at once. Between the two
+    // statements another run could win the lock; then this one reports it as the holder.
+    try {
+      db.exec('DELETE FROM holder');
+      db.prepare('INSERT INTO holder (pid, since) VALUES (?, ?)').run(process.pid, new Date().toISOString());
+      db.exec('COMMIT');
+      db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      const holder = busy(error) ? readHolder(db) : undefined;
+      db.close();
+      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      throw error;
+    }
+    return new JournalLock(db);
+  }
+
+  private static inUse(dir: string, pid: number | undefined): RunError {
+    return new RunError(`journal ${dir} is in use by ${pid === undefined ? 'another run' : `pid ${pid}`}`, 2, {
+      kind: 'journal-busy',
+    });
+  }
+
+  /** Releases the lock (the OS does it anyway when the process ends). */
+  release(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.exec('ROLLBACK');
+    } finally {
+      this.db.close();
+    }
+  }
+}
+
+function busy(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+function readHolder(db: Database.Database): number | undefined {
+  try {
+    const row = db.prepare('SELECT pid FROM holder').get() as { pid: number } | undefined;
+    return row?.pid;
+  } catch {
+    return undefined;
+  }
+}

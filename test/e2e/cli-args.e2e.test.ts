@@ -1,0 +1,122 @@
+/** Arguments like a good CLI (issue 10): stdin without `-`, strictness with suggestions, values echoed as typed. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/run.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { errorLine, repoRoot, runCli } from '../helpers/cli.js';
+
+const sample = readFileSync(join(repoRoot, 'data/sample.csv'), 'utf8');
+const expected = readFileSync(join(repoRoot, 'data/sample.expected.csv'), 'utf8');
+const tmp = () => mkdtempSync(join(tmpdir(), 'payments-args-'));
+
+async function expectMistake(args: string[], pattern: RegExp, env?: NodeJS.ProcessEnv) {
+  const result = await runCli(args, { env });
+  expect(result.code).toBe(2);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(errorLine(result.stderr)).toMatch(pattern);
+  expect(result.stderr).not.toContain('\\u0000');
+}
+
+describe('input', () => {
+  it('is standard input when no file is given', async () => {
+    const result = await runCli(['--quiet'], { stdin: sample });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(expected);
+  });
+  it('on a terminal with no file given is a one-line usage error (in-process run)', async () => {
+    const errors: string[] = [];
+    const io: CliIo = {
+      stdout: async () => undefined,
+      stderr: (text) => void errors.push(text),
+      stderrIsTty: true,
+      stdinIsTty: true,
+    };
+    expect(await run([], io)).toBe(2);
+    expect(errors[0]).toMatch(/^payments: no input: give a transactions CSV file, or pipe one in/);
+  });
+  it('-o writes the accounts to a file and nothing to standard output', async () => {
+    const out = join(tmp(), 'accounts.csv');
+    const result = await runCli(['data/sample.csv', '-o', out, '--quiet']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(readFileSync(out, 'utf8')).toBe(expected);
+  });
+});
+
+describe('argument mistakes: one line, exit 2, what to type', () => {
+  it('a mistyped option gets a suggestion', () =>
+    expectMistake(['data/sample.csv', '--wokers', '2'], /unknown option --wokers; did you mean --workers\?/));
+  it('a mistyped generate option gets one too', () =>
+    expectMistake(['generate', '-n', '1', '-c', '1', '--bad-rat', '0.1', 'x.csv'], /did you mean --bad-rate\?/));
+  it("another command's option is named as such", () =>
+    expectMistake(
+      ['generate', '-n', '1', '-c', '1', '--workers', '2', 'x.csv'],
+      /--workers is not an option of this command/,
+    ));
+  it('a mistyped command is named, not read as a file', () =>
+    expectMistake(['genrate', '-n', '10', '-c', '2', 'x.csv'], /unknown command "genrate"; did you mean "generate"\?/));
+  it('a bad value is echoed as typed', () =>
+    expectMistake(
+      ['data/sample.csv', '--workers', 'abc'],
+      /--workers abc: --workers must be a whole number from 1 to 64/,
+    ));
+  it('a short flag is echoed as typed', () =>
+    expectMistake(['data/sample.csv', '-w', '1e3'], /-w 1e3: --workers must be a whole number/));
+  it('a bad value from the environment names its variable', () =>
+    expectMistake(['data/sample.csv'], /^payments: PAYMENTS_WORKERS=abc: --workers must be/, {
+      PAYMENTS_WORKERS: 'abc',
+    }));
+  it('an option missing its value is an error, not the default', () =>
+    expectMistake(['data/sample.csv', '--workers'], /--workers needs a value/));
+  it('a bad log level is one line', () =>
+    expectMistake(
+      ['data/sample.csv', '--log-level', 'loud'],
+      /--log-level loud: --log-level must be one of fatal, error/,
+    ));
+  it('generate with - and a bad value never shows the stdin token', () =>
+    expectMistake(['generate', '-n', 'x', '-c', '2', '-'], /-n x: --rows must be a whole number/));
+  it('too many files', () => expectMistake(['a.csv', 'b.csv'], /too many arguments|unexpected argument "b\.csv"/));
+});
+
+describe('common options on every command', () => {
+  it('generate --quiet says nothing; replay -q and inspect --log-level debug are known', async () => {
+    const out = join(tmp(), 'g.csv');
+    const gen = await runCli(['generate', '--rows', '10', '--clients', '2', '--quiet', '--no-progress', out]);
+    expect(gen.code).toBe(0);
+    expect(gen.stderr).toBe('');
+    const replay = await runCli(['replay', '-q', '--no-color', '--journal', join(tmp(), 'none')]);
+    expect(errorLine(replay.stderr)).not.toMatch(/unknown option/);
+    const inspect = await runCli(['inspect', '--log-level', 'debug', '--journal', join(tmp(), 'none')]);
+    expect(errorLine(inspect.stderr)).not.toMatch(/unknown option/);
+  });
+  it('help shows only kebab-case names, with a long name for every short one', async () => {
+    for (const args of [['--help'], ['generate', '--help'], ['replay', '--help']]) {
+      const help = (await runCli(args)).stdout;
+      expect(help).not.toMatch(/--[a-z]+[A-Z]/);
+      expect(help).not.toMatch(/^\s+-[a-zA-Z](\s|,\s*$)/m);
+    }
+    const generateHelp = (await runCli(['generate', '--help'])).stdout;
+    expect(generateHelp).toMatch(/-n, --rows/);
+    expect(generateHelp).toMatch(/-c, --clients/);
+    expect(generateHelp).toMatch(/--bad-rate/);
+    expect(generateHelp).toMatch(/-q, --quiet/);
+  });
+});
+
+describe('payments completion', () => {
+  it('prints a bash/zsh completion script and nothing else', async () => {
+    const result = await runCli(['completion']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/###-begin-payments-completions-###/);
+    expect(result.stdout).toMatch(/complete .* payments/);
+  });
+  it('completes command and option names', async () => {
+    const result = await runCli(['--get-yargs-completions', 'payments', 'generate', '--']);
+    expect(result.stdout.split('\n')).toEqual(expect.arrayContaining(['--rows', '--clients', '--bad-rate']));
+  });
+});

@@ -1,0 +1,222 @@
+/** Outputs never damage anything (issue 9 items 2, 3, 6, 7; SPEC second edition "Outputs"). */
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OutputFile } from '../../src/io/output-file.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'payments-outputs-'));
+const sample = readFileSync(join(repoRoot, 'data/sample.csv'), 'utf8');
+const isRoot = process.getuid?.() === 0;
+
+/** A directory holding a copy of the sample input. */
+function withInput(): { dir: string; input: string } {
+  const dir = tmp();
+  const input = join(dir, 'in.csv');
+  writeFileSync(input, sample);
+  return { dir, input };
+}
+
+async function expectRefused(args: string[], pattern: RegExp) {
+  const result = await runCli([...args, '--quiet']);
+  expect(result.code).toBe(2);
+  expect(result.stdout).toBe('');
+  expect(errorLine(result.stderr)).toMatch(pattern);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+}
+
+describe('an output path that would destroy the input is refused before reading (exit 2)', () => {
+  for (const option of ['--rejects', '--report', '--metrics', '--output']) {
+    it(`${option} naming the input`, async () => {
+      const { input } = withInput();
+      await expectRefused([input, option, input], new RegExp(`${option} .*in\\.csv: is the same file as the input`));
+      expect(readFileSync(input, 'utf8')).toBe(sample);
+    });
+  }
+  it('--rejects through a symbolic link to the input', async () => {
+    const { dir, input } = withInput();
+    symlinkSync(input, join(dir, 'link.csv'));
+    await expectRefused(
+      [input, '--rejects', join(dir, 'link.csv')],
+      /--rejects .*link\.csv: is the same file as the input/,
+    );
+    expect(readFileSync(input, 'utf8')).toBe(sample);
+  });
+  it('standard input redirected from the file named as an output', () => {
+    const { input } = withInput();
+    const result = spawnSync('bash', ['-c', `node '${binPath}' -q --rejects '${input}' < '${input}'`], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--rejects .*in\.csv: is the same file as standard input/);
+    expect(readFileSync(input, 'utf8')).toBe(sample);
+  });
+  it('the same new file as two outputs', async () => {
+    const { dir, input } = withInput();
+    const both = join(dir, 'out.txt');
+    await expectRefused(
+      [input, '--rejects', both, '--report', both],
+      /--report .*out\.txt: is the same file as --rejects/,
+    );
+    expect(existsSync(both)).toBe(false);
+  });
+  it('a directory, an empty path, a missing directory, and - ', async () => {
+    const { dir, input } = withInput();
+    await expectRefused([input, '--rejects', dir], /--rejects .*: is a directory/);
+    await expectRefused([input, '--report', ''], /--report '': the path is empty/);
+    await expectRefused(
+      [input, '--metrics', join(dir, 'no/such/m.prom')],
+      /--metrics .*: the directory .* does not exist/,
+    );
+    await expectRefused([input, '--rejects', '-'], /--rejects -: '-' is not a file here/);
+  });
+  it('--journal naming a file or empty', async () => {
+    const { input } = withInput();
+    await expectRefused([input, '--journal', input], /--journal .*in\.csv: is not a directory/);
+    await expectRefused([input, '--journal', ''], /--journal '': the path is empty/);
+    expect(readFileSync(input, 'utf8')).toBe(sample);
+  });
+  it.skipIf(isRoot)('an unwritable directory (skipped as root, who can write anywhere)', async () => {
+    const { dir, input } = withInput();
+    const locked = join(dir, 'locked');
+    mkdirSync(locked, { mode: 0o500 });
+    await expectRefused([input, '--report', join(locked, 'r.json')], /--report .*: the directory .* is not writable/);
+  });
+});
+
+describe('devices and FIFOs are written in place, never replaced', () => {
+  it.skipIf(!isRoot)('a character device (mknod, root only) stays a device', async () => {
+    const { dir, input } = withInput();
+    const device = join(dir, 'null');
+    execFileSync('mknod', [device, 'c', '1', '3']);
+    const result = await runCli([input, '--rejects', device, '--quiet']);
+    expect(result.code).toBe(0);
+    expect(statSync(device).isCharacterDevice()).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['in.csv', 'null']);
+  });
+  it.skipIf(!isRoot)('a FIFO (root only) receives the rejects and stays a FIFO', async () => {
+    const { dir, input } = withInput();
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawnSync(
+      'bash',
+      ['-c', `cat '${fifo}' > '${dir}/got.csv' & node '${binPath}' '${input}' --rejects '${fifo}' -q >/dev/null; wait`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(reader.status).toBe(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    expect(readFileSync(join(dir, 'got.csv'), 'utf8')).toBe(
+      readFileSync(join(repoRoot, 'data/sample.rejects.csv'), 'utf8'),
+    );
+  });
+  it('a symbolic link to a file is followed: the link stays a link', async () => {
+    const { dir, input } = withInput();
+    writeFileSync(join(dir, 'real.csv'), 'old\n');
+    symlinkSync(join(dir, 'real.csv'), join(dir, 'link.csv'));
+    const result = await runCli([input, '--rejects', join(dir, 'link.csv'), '--quiet']);
+    expect(result.code).toBe(0);
+    expect(lstatSync(join(dir, 'link.csv')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'real.csv'), 'utf8')).toMatch(/^line,type,client,tx,amount,reason\n/);
+  });
+});
+
+describe('temporary files', () => {
+  it('are created exclusively: a planted link at the temporary name is never written through', async () => {
+    const dir = tmp();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    const names = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'];
+    symlinkSync(victim, join(dir, `.out.csv.payments-${process.pid}-${names[0]}.tmp`));
+    const file = await OutputFile.open(join(dir, 'out.csv'), { option: '--rejects', randomPart: () => names.shift()! });
+    await file.write('hello\n');
+    await file.commit();
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(readFileSync(join(dir, 'out.csv'), 'utf8')).toBe('hello\n');
+  });
+  it('left by a crashed run are removed by the next run on the same target, links included, never what they point at', async () => {
+    const { dir, input } = withInput();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    const deadPid = 2 ** 22 + 1; // above Linux's pid_max
+    writeFileSync(join(dir, `.r.csv.payments-${deadPid}-0123456789abcdef.tmp`), 'partial');
+    symlinkSync(victim, join(dir, `.r.csv.payments-${deadPid}-fedcba9876543210.tmp`));
+    writeFileSync(join(dir, '.r.csv.unrelated'), 'keep');
+    const result = await runCli([input, '--rejects', join(dir, 'r.csv'), '--quiet']);
+    expect(result.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['.r.csv.unrelated', 'in.csv', 'r.csv', 'victim.txt']);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+});
+
+describe('a failed run leaves no output file', () => {
+  it('an input failing part-way: no accounts, rejects, report or metrics file, no temporary file', async () => {
+    const dir = tmp();
+    const input = join(dir, 'runaway.csv');
+    writeFileSync(input, `deposit,1,1,1\ndeposit,1,2,"${'x'.repeat(1_200_000)}\n`);
+    const outs = ['-o', 'a.csv', '--rejects', 'r.csv', '--report', 'r.json', '--metrics', 'm.prom'];
+    const result = await runCli([input, ...outs.map((a) => (a.startsWith('-') ? a : join(dir, a)))]);
+    expect(result.code).toBe(1);
+    expect(readdirSync(dir)).toEqual(['runaway.csv']);
+  });
+});
+
+describe('standard output that fails', () => {
+  let big: string;
+  beforeAll(async () => {
+    big = join(tmp(), 'big.csv');
+    // 5,000 accounts: far more than a pipe buffer, so `head -1` closes the pipe mid-write.
+    const gen = await runCli(['generate', '--rows', '20000', '--clients', '5000', '--quiet', big]);
+    expect(gen.code).toBe(0);
+  });
+
+  it('| head -1: exit 141, nothing on stderr, no rejects file', () => {
+    const dir = tmp();
+    const script = `node '${binPath}' '${big}' --rejects '${dir}/r.csv' | head -1; echo "exit=\${PIPESTATUS[0]}" >&2`;
+    const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    expect(result.stdout).toBe('client,available,held,total,locked\n');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.filter((l) => !l.startsWith('{') || !l.includes('"level":"info"'))).toEqual(['exit=141']);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('> /dev/full: one error line, exit 1, no rejects file', () => {
+    const dir = tmp();
+    const result = spawnSync('bash', ['-c', `node '${binPath}' '${big}' --rejects '${dir}/r.csv' > /dev/full`], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'error',
+      msg: 'standard output: no space left on device (ENOSPC)',
+    });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('payments generate', () => {
+  it('refuses a directory as OUT, and leaves no temporary file', async () => {
+    const dir = tmp();
+    const result = await runCli(['generate', '-n', '10', '-c', '2', dir]);
+    expect(result.code).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/OUT .*: is a directory/);
+    const ok = await runCli(['generate', '-n', '10', '-c', '2', join(dir, 'g.csv')]);
+    expect(ok.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['g.csv']);
+  });
+});

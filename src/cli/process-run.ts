@@ -18,6 +18,8 @@ import type { OpenInfo, ProcessResult } from '../pipeline/process-file.js';
 import { RejectsSink } from '../pipeline/rejects-sink.js';
 import { onStopSignals, signalExitCodes, type GracefulStop } from './graceful-stop.js';
 import type { CliIo } from './io.js';
+import { journalDisplay } from '../journal/run-journal.js';
+import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 
 export interface ProcessRequest {
   readonly input: string;
@@ -42,7 +44,10 @@ interface Finished {
 }
 
 export async function runProcess(request: ProcessRequest, io: CliIo): Promise<void> {
-  await checkOutputPaths(request.input, outputPaths(request), request.journal);
+  // A PostgreSQL journal is checked (URL, journal name) here and reached when the run opens it.
+  const journalPath = request.journal !== undefined && isPostgresUrl(request.journal) ? undefined : request.journal;
+  if (journalPath === undefined && request.journal !== undefined) parsePostgresUrl(request.journal);
+  await checkOutputPaths(request.input, outputPaths(request), journalPath);
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const log = createLogger(request.log, {}, terminal ?? stderrSink);
   const outputs = new OutputSet();
@@ -130,7 +135,10 @@ function logRecovery(log: Logger, journal: string | undefined, info: OpenInfo): 
   const what = info.complete
     ? 'its run had finished; nothing will be applied again'
     : `resuming (every shard has applied its rows up to line ${info.resumeLine})`;
-  log.info({ recovery: info }, `journal ${journal}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`);
+  log.info(
+    { recovery: info },
+    `journal ${journalDisplay(journal!)}: ${what}; recovery took ${Math.round(info.recoveryMs)} ms`,
+  );
 }
 
 /** Report, metrics and accounts to their temporary files or stdout; then every file renamed into place. */

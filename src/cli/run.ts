@@ -60,6 +60,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .example('$0 generate --rows 100 --clients 5 test.csv', 'write a synthetic dataset')
       .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
       .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
+      .example("$0 big.csv --journal 'postgres://db/payments?journal=run-42'", 'the same, journal in PostgreSQL')
       .env(envPrefix)
       .epilogue(
         `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,

@@ -9,6 +9,8 @@ import { shownAmount } from './record-codec.js';
 import { existingManifest } from './replay.js';
 import { readTail } from './sqlite/recovery.js';
 import { openPartition } from './sqlite/reader.js';
+import { inspectPostgres } from './postgres/run.js';
+import { isPostgresUrl } from './postgres/url.js';
 
 export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,reason\n';
 
@@ -17,6 +19,12 @@ export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,re
  * (reading its partition alone), as CSV text in pieces of about inspectFlushChars.
  */
 export async function* inspectJournal(dir: string, client: number | undefined): AsyncGenerator<string> {
+  if (isPostgresUrl(dir)) {
+    const only = (shards: number) =>
+      client === undefined ? Array.from({ length: shards }, (_, s) => s) : [shardOf(client, shards)];
+    yield* inspectPostgres(dir, only, client, csvField, inspectFlushChars);
+    return;
+  }
   const manifest = await existingManifest(dir);
   const shards =
     client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];

@@ -8,6 +8,8 @@ import { JournalCorrupt } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { partitionExtent, readSnapshot, readTail, type PartitionExtent } from './sqlite/recovery.js';
 import { withPartition } from './sqlite/reader.js';
+import { existingPostgresJournal, replayPostgres, withPostgresPartition } from './postgres/run.js';
+import { isPostgresUrl } from './postgres/url.js';
 
 export interface ReplayResult {
   readonly accounts: Map<number, AccountState>;
@@ -28,6 +30,7 @@ export async function existingManifest(dir: string): Promise<Manifest> {
 }
 
 export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFINITY): Promise<ReplayResult> {
+  if (isPostgresUrl(dir)) return replayPostgres(dir, asOfLine);
   const manifest = await existingManifest(dir);
   const accounts = new Map<number, AccountState>();
   const lastLines: number[] = [];
@@ -50,6 +53,13 @@ export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFI
 
 /** How far each partition of a journal got. */
 export async function journalExtents(dir: string): Promise<PartitionExtent[]> {
+  if (isPostgresUrl(dir)) {
+    const { shards } = await existingPostgresJournal(dir);
+    const extents: PartitionExtent[] = [];
+    for (let shard = 0; shard < shards; shard++)
+      extents.push(await withPostgresPartition(dir, shard, shards, async (p) => p.extent));
+    return extents;
+  }
   const manifest = await existingManifest(dir);
   return Array.from({ length: manifest.shards }, (_, shard) =>
     withPartition(dir, shard, manifest.shards, ({ db, where }) => partitionExtent(db, where)),

@@ -7,7 +7,6 @@
  *                                 │                        │ rejections
  *                                 └─ malformed rows ───────┴─► rejects writer (input order)
  */
-import { mkdir } from 'node:fs/promises';
 import { inflightChunksMax, manifestEveryMs, reasonSlots } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
@@ -17,8 +16,8 @@ import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writ
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
 import { errorCode, RunError, runFailure, usageError } from '../errors.js';
-import { JournalLock } from '../journal/lock.js';
-import { openRunManifest, writeManifest, type Manifest } from '../journal/manifest.js';
+import type { Manifest } from '../journal/manifest.js';
+import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
 import type { RejectsSink } from './rejects-sink.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
 
@@ -92,7 +91,7 @@ export interface ProcessResult {
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
-  let lock: JournalLock | undefined;
+  let journal: RunJournal | undefined;
   try {
     let shards = options.workers;
     let manifest: Manifest | undefined;
@@ -101,9 +100,8 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
     if (dir !== undefined) {
       if (options.input === '-')
         throw usageError('--journal needs an input file: standard input cannot be read again to resume');
-      await mkdir(dir, { recursive: true });
-      lock = JournalLock.acquire(dir); // one writer per journal, for the whole run
-      ({ manifest, resumed } = await openRunManifest(dir, options.input, options.workers));
+      journal = await openRunJournal(dir, options.input, options.workers);
+      ({ manifest, resumed } = journal);
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }
     const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, dir);
@@ -119,11 +117,11 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
         recordsReplayed: sum(opened.map((o) => o.recordsReplayed)),
         recoveryMs: Math.max(...opened.map((o) => o.recoveryMs)),
       });
-      const result = await run(source, pool, options, manifest, progress);
+      const result = await run(source, pool, options, journal, progress);
       if (manifest) {
         manifest.committedLine = result.lastLine;
         manifest.complete = !result.interrupted;
-        await writeManifest(dir!, manifest);
+        await journal!.save(manifest);
       }
       return result;
     } catch (error) {
@@ -132,7 +130,7 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
       await pool.close();
     }
   } finally {
-    lock?.release();
+    await journal?.close();
     await source.close();
   }
 }
@@ -143,7 +141,7 @@ function journalFailure(error: unknown, dir: string, lastLine: number): unknown 
   const path = (error as { path?: unknown } | null)?.path;
   if (code === 'SQLITE_FULL' || (code === 'ENOSPC' && typeof path === 'string' && path.startsWith(dir)))
     return runFailure(
-      `journal ${dir}: disk full (${code}) after line ${lastLine}; free space and run the same command to resume`,
+      `journal ${journalDisplay(dir)}: disk full (${code}) after line ${lastLine}; free space and run the same command to resume`,
     );
   return error;
 }
@@ -152,10 +150,11 @@ async function run(
   source: InputSource,
   pool: ShardPool,
   options: ProcessOptions,
-  manifest: Manifest | undefined,
+  journal: RunJournal | undefined,
   progress: { lastLine: number },
 ): Promise<ProcessResult> {
   const { rejects } = options;
+  const manifest = journal?.manifest;
   let lastLine = 0;
   let manifestWrittenMs = performance.now();
   const router = new ChunkRouter(
@@ -192,7 +191,7 @@ async function run(
     progress.lastLine = lastLine;
     if (manifest && performance.now() - manifestWrittenMs > manifestEveryMs) {
       manifest.committedLine = lastLine;
-      await writeManifest(options.journalDir!, manifest);
+      await journal!.save(manifest);
       manifestWrittenMs = performance.now();
     }
   };

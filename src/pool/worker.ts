@@ -9,11 +9,13 @@ import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { TxBatch } from '../engine/batch.js';
 import { ShardEngine } from '../engine/shard-engine.js';
-import { errorCode, runFailure, RunError, toFailureData } from '../errors.js';
+import { describeError, errorCode, runFailure, RunError, toFailureData } from '../errors.js';
 import type { JournalPartition } from '../journal/journal.js';
 import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
 import { SqliteJournal } from '../journal/sqlite/writer.js';
+import { PostgresPartition } from '../journal/postgres/partition.js';
+import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 import { createLogger } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
@@ -55,12 +57,26 @@ function inShard(error: unknown): unknown {
   });
 }
 
+/** A PostgreSQL partition over this worker's own connection; a reconnect is logged as a warning. */
+function postgresPartition(location: string): JournalPartition {
+  const target = parsePostgresUrl(location);
+  return new PostgresPartition(target, config.shard, config.shards, {
+    onRetry: (attempt, delayMs, error) =>
+      log.warn(
+        { attempt, delayMs: Math.round(delayMs), code: errorCode(error) },
+        `journal ${target.display} partition ${config.shard}: lost the server (${describeError(error)}); retry ${attempt} in ${Math.round(delayMs)} ms`,
+      ),
+  });
+}
+
 async function open(): Promise<OpenReply> {
   const started = performance.now();
   const journal: JournalPartition =
     config.journalDir === undefined
       ? new NullJournal()
-      : SqliteJournal.open(config.journalDir, config.shard, config.shards);
+      : isPostgresUrl(config.journalDir)
+        ? postgresPartition(config.journalDir)
+        : SqliteJournal.open(config.journalDir, config.shard, config.shards);
   try {
     const opened = await ShardEngine.open(journal);
     engine = opened.engine;

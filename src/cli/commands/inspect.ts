@@ -16,7 +16,11 @@ export function inspectCommand(io: CliIo): CommandModule<object, InspectArgs> {
     describe: "List a client's journal records (or every record) in order, as CSV",
     builder: (y: Argv) =>
       y
-        .option('journal', { type: 'string', demandOption: true, describe: 'journal directory written by --journal' })
+        .option('journal', {
+          type: 'string',
+          demandOption: true,
+          describe: 'journal written by --journal: its directory or postgres://… URL',
+        })
         .option('client', {
           type: 'number',
           describe: 'only this client (its partition alone is read)',

@@ -49,7 +49,8 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
         .option('rejects', { ...path, describe: 'write rejected rows with their reasons to this CSV file' })
         .option('journal', {
           ...path,
-          describe: 'durable journal directory: a killed run resumes from it when run again',
+          describe:
+            'durable journal: a directory (SQLite) or a postgres://… URL (?journal=NAME); a killed run resumes from it when run again',
         })
         .option('delimiter', {
           ...path,

@@ -21,7 +21,11 @@ export function replayCommand(io: CliIo): CommandModule<object, ReplayArgs> {
     describe: 'Rebuild and print the accounts from a journal alone (no input file)',
     builder: (y: Argv) =>
       y
-        .option('journal', { type: 'string', demandOption: true, describe: 'journal directory written by --journal' })
+        .option('journal', {
+          type: 'string',
+          demandOption: true,
+          describe: 'journal written by --journal: its directory or postgres://… URL',
+        })
         .option('as-of-line', {
           type: 'number',
           describe: 'the accounts as they stood after this input line',

@@ -1,0 +1,44 @@
+/**
+ * A run's journal, wherever it lives: a directory (SQLite partitions, manifest.json, a lock file)
+ * or a PostgreSQL URL (`postgres://…`: the payments schema, one row per journal, advisory locks).
+ * The pipeline opens it for an input, saves its progress and closes it; it never needs to know
+ * which one it has.
+ */
+import { mkdir } from 'node:fs/promises';
+import { JournalLock } from './lock.js';
+import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
+import { openPostgresRun } from './postgres/run.js';
+import { isPostgresUrl, redactUrl } from './postgres/url.js';
+
+export interface RunJournal {
+  readonly manifest: Manifest;
+  readonly resumed: boolean;
+  /** Stores the manifest's progress (committedLine, complete). */
+  save(manifest: Manifest): Promise<void>;
+  close(): Promise<void>;
+}
+
+export { isPostgresUrl };
+
+/** How a journal location is printed: a URL without its password. */
+export function journalDisplay(location: string): string {
+  return isPostgresUrl(location) ? redactUrl(location) : location;
+}
+
+export async function openRunJournal(location: string, inputPath: string, workers: number): Promise<RunJournal> {
+  if (isPostgresUrl(location)) return openPostgresRun(location, inputPath, workers);
+  await mkdir(location, { recursive: true });
+  const lock = JournalLock.acquire(location); // one writer per journal, for the whole run
+  try {
+    const { manifest, resumed } = await openRunManifest(location, inputPath, workers);
+    return {
+      manifest,
+      resumed,
+      save: (m) => writeManifest(location, m),
+      close: async () => lock.release(),
+    };
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}

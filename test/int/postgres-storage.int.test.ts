@@ -255,6 +255,7 @@ describe('a batch is applied once whatever the retries', () => {
       p.when = when;
       await p.recover();
       await writeLines(p, 1, 50, 50);
+      await p.settle(); // commit() returns once the batch is sent; settle() once it is durable
       expect(p.cut).toBe(true);
       expect(p.retries).toBeGreaterThan(0);
       await writeLines(p, 51, 80, 50);
@@ -283,6 +284,7 @@ describe('a batch is applied once whatever the retries', () => {
       return cut > 0;
     });
     await committing;
+    await p.settle();
     expect(p.retries).toBeGreaterThan(0);
     await p.close();
     await expectGapless(journal, rows);

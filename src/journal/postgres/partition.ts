@@ -26,7 +26,7 @@ import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChe
 import { RetryingConnection } from './connection.js';
 import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
 import { migrationLockKey } from './schema.js';
-import { leafIndex, leafTable, quote } from './store.js';
+import { leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
 
 /** Same policy as the SQLite journal: linear total snapshot cost, bounded recovery. */
@@ -65,6 +65,9 @@ export class PostgresPartition implements JournalPartition {
   private snapshotSeq = 0;
   private committedSeq = 0;
   private committedLine = 0;
+  /** Last line of the last batch handed to the server (committed, or in flight). */
+  private sentLine = 0;
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     readonly target: PostgresTarget,
@@ -112,6 +115,7 @@ export class PostgresPartition implements JournalPartition {
     const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
     this.snapshotSeq = snapshot?.seq ?? 0;
     this.encoder = new RecordEncoder(this.target.journal, this.shard, this.committedSeq + 1);
+    this.sentLine = this.committedLine;
     return {
       snapshot,
       tail: this.records(this.snapshotSeq),
@@ -286,19 +290,38 @@ export class PostgresPartition implements JournalPartition {
     this.encoder.addRejection(reasonCode, row);
   }
 
+  /**
+   * Sends the batch and returns once the previous one is durable: one batch per partition is in
+   * flight while the engine applies the next, so the server's work overlaps the engine's. A crash
+   * loses at most that batch, never half of it, and the resumed run applies its rows again (as
+   * SQLite's synchronous=NORMAL may lose the last batches at a power loss). A snapshot, recorded
+   * outcomes and close wait for it; its failure is reported by the next of these calls.
+   */
   async commit(): Promise<void> {
     if (this.encoder.count === 0) return;
     const batch = this.encoder.take();
-    if (batch.firstLine <= this.committedLine)
-      throw new Error(
-        `invariant: ${this.where} already holds line ${batch.firstLine} (committed up to ${this.committedLine})`,
-      );
-    await this.connection.run('committing a batch', async (client, attempt) => {
-      if (attempt > 0 && (await this.alreadyCommitted(client, batch))) return;
-      await this.writeBatch(client, batch);
-    });
-    this.committedSeq = batch.firstSeq + batch.count - 1;
-    this.committedLine = batch.lastLine;
+    if (batch.firstLine <= this.sentLine)
+      throw new Error(`invariant: ${this.where} already holds line ${batch.firstLine} (sent up to ${this.sentLine})`);
+    this.sentLine = batch.lastLine;
+    await this.settle();
+    const sending = this.connection
+      .run('committing a batch', async (client, attempt) => {
+        if (attempt > 0 && (await this.alreadyCommitted(client, batch))) return;
+        await this.writeBatch(client, batch);
+      })
+      .then(() => {
+        this.committedSeq = batch.firstSeq + batch.count - 1;
+        this.committedLine = batch.lastLine;
+      });
+    sending.catch(() => undefined); // reported by settle(), not as an unhandled rejection
+    this.inFlight = sending;
+  }
+
+  /** Waits until the batch in flight (if any) is durable; throws its failure. */
+  async settle(): Promise<void> {
+    const sending = this.inFlight;
+    this.inFlight = undefined;
+    await sending;
   }
 
   protected async writeBatch(client: pg.Client, batch: EncodedBatch): Promise<void> {
@@ -336,6 +359,7 @@ export class PostgresPartition implements JournalPartition {
 
   async writeSnapshot(state: EngineState): Promise<void> {
     if (this.encoder.count > 0) throw new Error('invariant: snapshot with uncommitted records');
+    await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
     const accounts = encodeAccounts(state.accounts);
@@ -376,15 +400,12 @@ export class PostgresPartition implements JournalPartition {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
-      // Summarize the BRIN ranges filled since the last time, so reading back never scans them all.
-      await client.query(
-        `SELECT brin_summarize_new_values('payments.${leafIndex(this.journalId, this.shard)}'::regclass)`,
-      );
     });
     this.snapshotSeq = seq;
   }
 
   async recordedOutcomes(firstLine: number, lastLine: number): Promise<readonly JournalRecord[]> {
+    await this.settle();
     const from = firstBatchEndingAtOrAfter(this.batches, firstLine);
     let to = from;
     while (to < this.batches.length && this.batches[to]!.firstLine <= lastLine) to++;
@@ -397,6 +418,8 @@ export class PostgresPartition implements JournalPartition {
   }
 
   async close(): Promise<void> {
+    // A batch handed to commit() was committed as far as the engine knows: let it land (or fail).
+    await this.settle().catch(() => undefined);
     this.encoder?.discard();
     await this.connection.drop();
   }

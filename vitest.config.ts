@@ -3,9 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Tests that need a PostgreSQL server are a project of their own, so that its global setup (which
 // starts a throw-away server, about a second) runs only when one of them is selected.
 const postgresTests = ['test/**/postgres*.test.ts'];
-// Longer fault runs (`npm run test:faults`, which sets PAYMENTS_TEST_FAULTS=1): not in the default run.
+// Longer fault runs (`npm run test:faults`, which sets TEST_POSTGRES_FAULTS=1): not in the default run.
 const faultTests = ['test/**/*.faults.test.ts'];
-const withFaults = process.env.PAYMENTS_TEST_FAULTS === '1';
+const withFaults = process.env.TEST_POSTGRES_FAULTS === '1';
 
 export default defineConfig({
   test: {

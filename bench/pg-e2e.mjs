@@ -8,7 +8,7 @@
 // Without --url it starts a throw-away server with fsync on (scripts/test-postgres.mjs --fsync
 // --stat-statements) and prints the statements that took the server's time.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 if (!existsSync(data)) {
+  mkdirSync(join(root, 'data/generated'), { recursive: true });
   console.error(`generating ${rows} rows into ${data} ...`);
   await run([bin, 'generate', '-n', String(rows), '-c', values.clients, '--seed', '1', '--no-progress', data]);
 }

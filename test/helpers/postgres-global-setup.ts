@@ -22,6 +22,8 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => void> {
   const external = process.env.PAYMENTS_TEST_POSTGRES_URL;
+  // The CLI reads every PAYMENTS_* variable as an option: the runs the tests spawn must not see it.
+  delete process.env.PAYMENTS_TEST_POSTGRES_URL;
   if (external) {
     project.provide('postgres', { url: external, server: undefined });
     return () => undefined;

@@ -4,7 +4,8 @@
  * the partitions, read-only.
  */
 import { evolve, initialAccount, type AccountState } from '../../domain/account.js';
-import { carriesAmount, txTypes } from '../../domain/transaction.js';
+import { txTypes } from '../../domain/transaction.js';
+import { shownAmount } from '../record-codec.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
 import { fingerprint, type Manifest } from '../manifest.js';
@@ -95,7 +96,7 @@ export async function replayPostgres(location: string, asOfLine = Number.POSITIV
 
 /** The CSV line `inspect` prints for a record (header: partition,seq,line,record,type,client,tx,amount,reason). */
 export function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
-  const amount = r.event ? r.event.amount : carriesAmount(r.typeCode) ? r.amount : undefined;
+  const amount = shownAmount(r);
   const record = r.event ? r.event.type : 'Rejected';
   const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));
   return `${shard},${r.seq},${r.line},${record},${txTypes[r.typeCode]},${r.client},${r.tx},${amount === undefined ? '' : formatUnits(amount)},${reason}\n`;

@@ -137,6 +137,22 @@ describe('a partition', () => {
     await second.p.close();
   });
 
+  it('answers recorded outcomes range after range, across read-ahead windows, each line once', async () => {
+    await openJournal('outcomes');
+    const { p } = await openPartition('outcomes');
+    await writeLines(p, 1, 80_000, 8_000); // more than one read-ahead window (65,536 records)
+    await p.close();
+    const { p: again } = await openPartition('outcomes');
+    const lines: number[] = [];
+    for (let first = 1; first <= 80_000; first += 7_000) {
+      const got = await again.recordedOutcomes(first, first + 6_999);
+      expect(got.every((r) => r.line >= first && r.line <= first + 6_999)).toBe(true);
+      lines.push(...got.map((r) => r.line));
+    }
+    expect(lines).toEqual(Array.from({ length: 80_000 }, (_, i) => i + 1));
+    await again.close();
+  });
+
   it('stores snapshots and recovers from the newest plus the records after it', async () => {
     await openJournal('snap');
     const { p } = await openPartition('snap');

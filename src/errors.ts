@@ -106,9 +106,10 @@ export function fromFailureData(data: FailureData): RunError {
 
 /** A Node system error's code (`ENOENT`, ...), if it has one. */
 export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  const code = (error as { code: unknown }).code;
+  // A RunError without a code has `code: undefined`: that is no code, not the word "undefined".
+  return code === undefined || code === null ? undefined : String(code);
 }
 
 /** The words of any thrown value: an Error's message, else a readable rendering (never `[object Object]`). */

@@ -3,6 +3,7 @@
  * in flight, flush the journal); a second exits at once with the signal's code.
  */
 import type { Logger } from 'pino';
+import { removeTempFilesSync } from '../io/output-file.js';
 
 export const signalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 export type StopSignal = keyof typeof signalExitCodes;
@@ -19,7 +20,11 @@ export function onStopSignals(log: Logger, journal: boolean): GracefulStop {
   const controller = new AbortController();
   let stoppedBy: StopSignal | undefined;
   const handle = (name: StopSignal) => {
-    if (stoppedBy !== undefined) process.exit(signalExitCodes[name]);
+    if (stoppedBy !== undefined) {
+      // process.exit runs no async clean-up: take this run's temporary files away first.
+      removeTempFilesSync();
+      process.exit(signalExitCodes[name]);
+    }
     stoppedBy = name;
     controller.abort();
     log.warn(

@@ -59,6 +59,58 @@ export function sourceOf(
   return `${flag} ${String(raw)}`;
 }
 
+/** True when an option was not on the command line but its PAYMENTS_* variable is set (so the value is from there). */
+export function cameFromEnvironment(option: string, argv: readonly string[], aliases: readonly string[] = []): boolean {
+  const flags = [`--${option}`, ...aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))];
+  const used = argv.some((arg) => flags.some((f) => arg === f || arg.startsWith(`${f}=`)));
+  return !used && process.env[envVariable(option)] !== undefined;
+}
+
+/** The boolean options' spellings accepted from the environment. */
+const envBooleans: Record<string, string> = { true: 'true', false: 'false', '1': 'true', '0': 'false' };
+
+/**
+ * The PAYMENTS_* variables yargs may see for one command: those naming an option of it, booleans
+ * read as true/false/1/0 (anything else is exit 2 naming the variable). Variables naming no option
+ * of the command (PAYMENTS_FOO, or another tool's setting) are left out rather than refused.
+ * Returns what to put back in process.env afterwards.
+ */
+export function environmentFor(
+  options: readonly string[],
+  booleans: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { ignored: string[]; restore: () => void } {
+  const saved: [string, string | undefined][] = [];
+  const ignored: string[] = [];
+  const prefix = `${envPrefix}_`;
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith(prefix)) continue;
+    const value = env[key]!;
+    const option = options.find((o) => envVariable(o) === key);
+    if (option === undefined) {
+      ignored.push(key);
+      saved.push([key, value]);
+      delete env[key];
+    } else if (booleans.includes(option)) {
+      const normal = envBooleans[value.trim().toLowerCase()];
+      if (normal === undefined) {
+        for (const [k, v] of saved) env[k] = v;
+        throw usageError(`${key}=${value}: --${option} must be true or false (or 1 / 0)`, { usageHint: true });
+      }
+      if (normal !== value) {
+        saved.push([key, value]);
+        env[key] = normal;
+      }
+    }
+  }
+  return {
+    ignored,
+    restore: () => {
+      for (const [k, v] of saved) env[k] = v;
+    },
+  };
+}
+
 export const envVariable = (option: string): string => `${envPrefix}_${option.replace(/-/g, '_').toUpperCase()}`;
 
 export interface NumberRule {

@@ -20,6 +20,7 @@ import { onStopSignals, signalExitCodes, type GracefulStop } from './graceful-st
 import type { CliIo } from './io.js';
 import { journalDisplay } from '../journal/run-journal.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
+import { envVariable } from './options.js';
 
 export interface ProcessRequest {
   readonly input: string;
@@ -31,6 +32,8 @@ export interface ProcessRequest {
   readonly report?: string;
   readonly metrics?: string;
   readonly journal?: string;
+  /** Options whose value came from the environment (`rejects` from PAYMENTS_REJECTS), to name the variable. */
+  readonly fromEnvironment?: readonly string[];
   readonly log: LogConfig;
   /** Draw the progress bar (a terminal, not --quiet, not --no-progress). */
   readonly progress: boolean;
@@ -45,9 +48,10 @@ interface Finished {
 
 export async function runProcess(request: ProcessRequest, io: CliIo): Promise<void> {
   // A PostgreSQL journal is checked (URL, journal name) here and reached when the run opens it.
-  const journalPath = request.journal !== undefined && isPostgresUrl(request.journal) ? undefined : request.journal;
-  if (journalPath === undefined && request.journal !== undefined) parsePostgresUrl(request.journal);
-  await checkOutputPaths(request.input, outputPaths(request), journalPath);
+  const postgres = request.journal !== undefined && isPostgresUrl(request.journal);
+  if (postgres) parsePostgresUrl(request.journal!);
+  const journal = request.journal === undefined || postgres ? undefined : named(request, 'journal', request.journal);
+  await checkOutputPaths(request.input, outputPaths(request), journal, { stdout: request.output === undefined });
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const log = createLogger(request.log, {}, terminal ?? stderrSink);
   const outputs = new OutputSet();
@@ -75,13 +79,17 @@ export async function runProcess(request: ProcessRequest, io: CliIo): Promise<vo
 }
 
 function outputPaths(request: ProcessRequest): OutputPath[] {
-  const named = [
-    { option: '--output', path: request.output },
-    { option: '--rejects', path: request.rejects },
-    { option: '--report', path: request.report },
-    { option: '--metrics', path: request.metrics },
-  ];
-  return named.filter((o): o is OutputPath => o.path !== undefined);
+  const paths: OutputPath[] = [];
+  for (const option of ['output', 'rejects', 'report', 'metrics'] as const) {
+    const path = request[option];
+    if (path !== undefined) paths.push(named(request, option, path));
+  }
+  return paths;
+}
+
+function named(request: ProcessRequest, option: string, path: string): OutputPath {
+  const variable = request.fromEnvironment?.includes(option) ? envVariable(option) : undefined;
+  return { option: `--${option}`, path, ...(variable ? { variable } : {}) };
 }
 
 async function processInput(
@@ -141,7 +149,11 @@ function logRecovery(log: Logger, journal: string | undefined, info: OpenInfo): 
   );
 }
 
-/** Report, metrics and accounts to their temporary files or stdout; then every file renamed into place. */
+/**
+ * Report, metrics and accounts to their temporary files, every output written to the end and fsynced
+ * (a device such as /dev/full fails here); only then standard output; then every file renamed into
+ * place. So a failure before standard output leaves nothing on it, and one on it leaves no file.
+ */
 async function writeOutputs(request: ProcessRequest, outputs: OutputSet, io: CliIo, done: Finished): Promise<void> {
   if (request.report) {
     await (await outputs.open(request.report, '--report')).write(`${JSON.stringify(done.report, null, 2)}\n`);
@@ -151,8 +163,9 @@ async function writeOutputs(request: ProcessRequest, outputs: OutputSet, io: Cli
     await (await outputs.open(request.metrics, '--metrics')).write(text);
   }
   if (request.output) await (await outputs.open(request.output, '--output')).write(done.result.accountsCsv);
-  else await io.stdout(done.result.accountsCsv);
-  await outputs.commit();
+  await outputs.finish();
+  if (!request.output) await io.stdout(done.result.accountsCsv);
+  await outputs.publish();
 }
 
 /** The bar starts with the first rows routed: the input and its header have been checked by then. */

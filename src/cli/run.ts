@@ -15,15 +15,34 @@ import { jsonLine } from '../ops/log-format.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
 import { processCommand, processOptionNames } from './commands/process.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
-import { closest, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
+import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 const commandNames = ['generate', 'replay', 'inspect', 'completion'];
 const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
 const journalOptionNames = ['journal', 'as-of-line', 'client'];
+const booleanOptionNames = ['quiet', 'progress', 'color'];
+
+/** The options each command takes, for the PAYMENTS_* variables it may read. */
+function optionsOfCommand(first: string | undefined): string[] {
+  const common = commonOptionNames.filter((o) => !o.startsWith('no-') && o !== 'help' && o !== 'version');
+  switch (first) {
+    case 'generate':
+      return [...common, ...generateOptionNames];
+    case 'replay':
+      return [...common, 'journal', 'as-of-line'];
+    case 'inspect':
+      return [...common, 'journal', 'client'];
+    case 'completion':
+      return common;
+    default:
+      return [...common, ...processOptionNames];
+  }
+}
 
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let environment: ReturnType<typeof environmentFor> | undefined;
   try {
     // The one answer that needs no parser: skip loading yargs for it.
     if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
@@ -31,6 +50,9 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       return 0;
     }
     checkCommandTypo(argv);
+    // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
+    // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
+    environment = environmentFor(optionsOfCommand(argv[0]), booleanOptionNames);
     const { default: yargs } = await import('yargs');
     const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
     // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.
@@ -45,12 +67,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .command(generateCommand(io, argv))
       .command(
         lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
-          (await import('./commands/replay.js')).replayCommand(io),
+          (await import('./commands/replay.js')).replayCommand(io, argv),
         ),
       )
       .command(
         lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
-          (await import('./commands/inspect.js')).inspectCommand(io),
+          (await import('./commands/inspect.js')).inspectCommand(io, argv),
         ),
       )
       .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')
@@ -86,6 +108,8 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     return 0;
   } catch (error) {
     return reportError(error, argv, io);
+  } finally {
+    environment?.restore();
   }
 }
 

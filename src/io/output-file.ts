@@ -9,15 +9,40 @@
  * those whose process is gone, so repeated crashes do not fill the disk.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, readFileSync, unlinkSync } from 'node:fs';
+import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { errorCode, runFailure } from '../errors.js';
+import { errorCode, RunError, runFailure } from '../errors.js';
+import { resolveLinks } from './output-paths.js';
 
 const tempPrefix = '.payments-';
 const tempAttempts = 5;
 /** Bytes gathered before one write(2): rejects arrive in many small pieces. */
 const flushBytes = 1 << 16;
+
+/** Every temporary file of this process not yet renamed or removed: a second signal removes them at once. */
+const liveTemps = new Set<string>();
+
+/** Removes this process's temporary files synchronously (the second SIGINT/SIGTERM exits at once). */
+export function removeTempFilesSync(): void {
+  for (const path of liveTemps) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+  liveTemps.clear();
+}
+
+/** One line for a failed write: a full disk says so in words. */
+function writeFailure(label: string, error: unknown): RunError {
+  if (error instanceof RunError) return error;
+  const code = errorCode(error);
+  if (code === 'ENOSPC') return runFailure(`${label}: no space left on device (ENOSPC)`);
+  if (code === 'EDQUOT') return runFailure(`${label}: disk quota exceeded (EDQUOT)`);
+  return runFailure(`${label}: cannot write (${code ?? String(error)})`);
+}
 
 export interface OutputFileOptions {
   /** How the user named the path, for messages (`--rejects`). */
@@ -30,6 +55,7 @@ export class OutputFile {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private done = false;
+  private finished = false;
 
   private constructor(
     readonly path: string,
@@ -56,13 +82,14 @@ export class OutputFile {
         try {
           const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
           const handle = await open(tempPath, flags, info ? info.mode & 0o777 : 0o666);
+          liveTemps.add(tempPath);
           return new OutputFile(path, option, handle, { path: tempPath, target });
         } catch (error) {
           if (errorCode(error) !== 'EEXIST' || attempt >= tempAttempts) throw error;
         }
       }
     } catch (error) {
-      throw runFailure(`${option} ${path}: cannot write (${errorCode(error) ?? String(error)})`);
+      throw writeFailure(`${option} ${path}`, error);
     }
   }
 
@@ -80,19 +107,42 @@ export class OutputFile {
 
   /** Writes what is left, fsyncs, and renames the temporary file over the target. */
   async commit(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    await this.finish();
+    await this.publish();
+  }
+
+  /**
+   * Everything written and on disk (fsynced), closed, but not yet renamed: after this only the rename
+   * is left, so a run can finish every output before it writes standard output.
+   */
+  async finish(): Promise<void> {
+    if (this.done || this.finished) return;
+    this.finished = true;
     try {
       await this.flush();
       if (this.temp !== undefined) await this.handle.sync();
       await this.handle.close();
-      if (this.temp !== undefined) {
-        await rename(this.temp.path, this.temp.target);
-        await syncDirectory(dirname(this.temp.target));
-      }
+    } catch (error) {
+      this.done = true;
+      await this.handle.close().catch(() => undefined);
+      await this.removeTemp();
+      throw writeFailure(`${this.option} ${this.path}`, error);
+    }
+  }
+
+  /** Renames a finished temporary file over its target (nothing to do for a device or FIFO). */
+  async publish(): Promise<void> {
+    if (this.done) return;
+    if (!this.finished) await this.finish();
+    this.done = true;
+    if (this.temp === undefined) return;
+    try {
+      await rename(this.temp.path, this.temp.target);
+      liveTemps.delete(this.temp.path);
+      await syncDirectory(dirname(this.temp.target));
     } catch (error) {
       await this.removeTemp();
-      throw runFailure(`${this.option} ${this.path}: cannot write (${errorCode(error) ?? String(error)})`);
+      throw writeFailure(`${this.option} ${this.path}`, error);
     }
   }
 
@@ -100,12 +150,14 @@ export class OutputFile {
   async discard(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.handle.close().catch(() => undefined);
+    if (!this.finished) await this.handle.close().catch(() => undefined);
     await this.removeTemp();
   }
 
   private async removeTemp(): Promise<void> {
-    if (this.temp !== undefined) await unlink(this.temp.path).catch(() => undefined);
+    if (this.temp === undefined) return;
+    liveTemps.delete(this.temp.path);
+    await unlink(this.temp.path).catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
@@ -114,9 +166,14 @@ export class OutputFile {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      await this.handle.write(data);
+      // write(2) may write less than asked (a disk filling up): go on until all is written or it fails.
+      for (let at = 0; at < data.length;) {
+        const { bytesWritten } = await this.handle.write(data, at, data.length - at);
+        if (bytesWritten <= 0) throw Object.assign(new Error('no progress writing'), { code: 'ENOSPC' });
+        at += bytesWritten;
+      }
     } catch (error) {
-      throw runFailure(`${this.option} ${this.path}: cannot write (${errorCode(error) ?? String(error)})`);
+      throw writeFailure(`${this.option} ${this.path}`, error);
     }
   }
 }
@@ -132,8 +189,24 @@ export class OutputSet {
   }
 
   async commit(): Promise<void> {
+    await this.finish();
+    await this.publish();
+  }
+
+  /** Every file written to the end and fsynced (devices written), none renamed yet; on failure all are dropped. */
+  async finish(): Promise<void> {
     try {
-      for (const file of this.files) await file.commit();
+      for (const file of this.files) await file.finish();
+    } catch (error) {
+      await this.discard();
+      throw error;
+    }
+  }
+
+  /** Every finished file renamed into place. */
+  async publish(): Promise<void> {
+    try {
+      for (const file of this.files) await file.publish();
     } catch (error) {
       await this.discard();
       throw error;
@@ -163,14 +236,11 @@ function isProcOrDev(path: string): boolean {
   return absolute.startsWith('/dev/') || absolute.startsWith('/proc/');
 }
 
-/** The file a rename must replace: a link to a file is followed, so the link itself stays a link. */
-async function realTarget(path: string): Promise<string> {
-  try {
-    return await realpath(path);
-  } catch {
-    return join(await realpath(dirname(resolve(path))), basename(path));
-  }
-}
+/**
+ * The file a rename must replace: a link is followed (a dangling one to the file it names), so the
+ * link itself stays a link and the file it points at is written.
+ */
+const realTarget = (path: string): Promise<string> => resolveLinks(path);
 
 /** Removes `.<name>.payments-<pid>-<hex>.tmp` files left by runs that no longer exist. */
 async function removeStrayTemps(target: string): Promise<void> {
@@ -198,9 +268,20 @@ async function removeStrayTemps(target: string): Promise<void> {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return errorCode(error) === 'EPERM'; // exists, but someone else's
+  }
+  return !isZombie(pid);
+}
+
+/** A zombie has exited and only waits for its parent to reap it: kill(pid, 0) still succeeds. */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // `pid (comm) S …`: comm may hold spaces and parentheses, so the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc here: kill(pid, 0) is all there is
   }
 }
 

@@ -1,5 +1,5 @@
 /** Arguments like a good CLI (issue 10): stdin without `-`, strictness with suggestions, values echoed as typed. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -119,4 +119,67 @@ describe('payments completion', () => {
     const result = await runCli(['--get-yargs-completions', 'payments', 'generate', '--']);
     expect(result.stdout.split('\n')).toEqual(expect.arrayContaining(['--rows', '--clients', '--bad-rate']));
   });
+});
+
+describe('the environment (review of issue 10)', () => {
+  it('an unrelated PAYMENTS_* variable does not break a run', async () => {
+    const result = await runCli(['data/sample.csv', '-q'], { env: { PAYMENTS_FOO: '1', PAYMENTS_ROWS: '5' } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(expected);
+  });
+  it('a bad path from the environment names its variable', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, sample);
+    await expectMistake(
+      [input, '-q'],
+      /^payments: PAYMENTS_REJECTS=.*in\.csv: --rejects .*: is the same file as the input/,
+      {
+        PAYMENTS_REJECTS: input,
+      },
+    );
+  });
+  it('a boolean from the environment is true/false/1/0, anything else names the variable', async () => {
+    await expectMistake(['data/sample.csv'], /^payments: PAYMENTS_QUIET=maybe: --quiet must be true or false/, {
+      PAYMENTS_QUIET: 'maybe',
+    });
+    for (const [value, quiet] of [
+      ['1', true],
+      ['true', true],
+      ['0', false],
+      ['false', false],
+    ] as const) {
+      const result = await runCli(['data/sample.csv'], { env: { PAYMENTS_QUIET: value } });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(expected);
+      expect(result.stderr === '').toBe(quiet);
+    }
+  });
+});
+
+describe('replay and inspect check --journal and echo numbers as typed (review of issue 10)', () => {
+  for (const command of ['replay', 'inspect']) {
+    it(`${command} --journal naming a file or nothing is exit 2`, async () => {
+      await expectMistake(
+        [command, '--journal', 'data/sample.csv'],
+        /^payments: --journal data\/sample\.csv: is not a directory \(a journal is a directory\)$/,
+      );
+      await expectMistake([command, '--journal', join(tmp(), 'none')], /^payments: --journal .*none: does not exist/);
+    });
+  }
+  it('replay --as-of-line abc / 99999999999999999999 are echoed as typed', async () => {
+    await expectMistake(
+      ['replay', '--journal', tmp(), '--as-of-line', 'abc'],
+      /^payments: --as-of-line abc: --as-of-line must be a whole number/,
+    );
+    await expectMistake(
+      ['replay', '--journal', tmp(), '--as-of-line', '99999999999999999999'],
+      /^payments: --as-of-line 99999999999999999999: --as-of-line must be a whole number/,
+    );
+  });
+  it('inspect --client 1.5 is echoed as typed', () =>
+    expectMistake(
+      ['inspect', '--journal', tmp(), '--client', '1.5'],
+      /^payments: --client 1\.5: --client must be a whole number from 0 to 65535/,
+    ));
 });

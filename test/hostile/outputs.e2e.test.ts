@@ -1,5 +1,5 @@
 /** Outputs never damage anything (issue 9 items 2, 3, 6, 7; SPEC second edition "Outputs"). */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -7,13 +7,14 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  rmdirSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutputFile } from '../../src/io/output-file.js';
 import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
@@ -218,5 +219,192 @@ describe('payments generate', () => {
     const ok = await runCli(['generate', '-n', '10', '-c', '2', join(dir, 'g.csv')]);
     expect(ok.code).toBe(0);
     expect(readdirSync(dir)).toEqual(['g.csv']);
+  });
+});
+
+/** The adversarial review of the output edge (after the CLI merge): each test failed before its fix. */
+describe('review: a full filesystem (a 64 KiB tmpfs, root only)', () => {
+  const mountPoint = mkdtempSync(join(tmpdir(), 'payments-tmpfs-'));
+  let mountFailure: string | undefined;
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  } catch (error) {
+    mountFailure = String((error as { stderr?: Buffer }).stderr ?? error).trim() || 'mount failed';
+    console.warn(`skipping the full-filesystem tests: cannot mount a tmpfs (${mountFailure})`);
+  }
+  let big: string;
+  beforeAll(async () => {
+    if (mountFailure !== undefined) return;
+    big = join(tmp(), 'big.csv');
+    // 5,000 accounts (~170 KB of accounts CSV) and many rejects: far more than the 64 KiB tmpfs holds.
+    const gen = await runCli(['generate', '-n', '20000', '-c', '5000', '--bad-rate', '0.5', '-q', big]);
+    expect(gen.code).toBe(0);
+  });
+  afterAll(() => {
+    if (mountFailure !== undefined) return;
+    execFileSync('umount', [mountPoint]);
+    rmdirSync(mountPoint);
+  });
+  const empty = () => readdirSync(mountPoint).filter((n) => n !== 'lost+found');
+
+  it.skipIf(mountFailure !== undefined)(
+    '-o on a full disk: a short write is not success (exit 1, one line, no file)',
+    async () => {
+      const result = await runCli([big, '-o', join(mountPoint, 'accounts.csv'), '-q']);
+      expect(result.code).toBe(1);
+      expect(errorLine(result.stderr)).toMatch(
+        /^payments: --output .*accounts\.csv: no space left on device \(ENOSPC\)$/,
+      );
+      expect(result.stdout).toBe('');
+      expect(empty()).toEqual([]);
+    },
+  );
+  it.skipIf(mountFailure !== undefined)('--rejects on a full disk: exit 1, nothing on stdout, no file', async () => {
+    const result = await runCli([big, '--rejects', join(mountPoint, 'r.csv'), '-q']);
+    expect(result.code).toBe(1);
+    expect(errorLine(result.stderr)).toMatch(/^payments: --rejects .*r\.csv: no space left on device \(ENOSPC\)$/);
+    expect(result.stdout).toBe('');
+    expect(empty()).toEqual([]);
+  });
+  it.skipIf(mountFailure !== undefined)('generate OUT on a full disk: exit 1, no file', async () => {
+    const result = await runCli(['generate', '-n', '20000', '-c', '50', '-q', join(mountPoint, 'g.csv')]);
+    expect(result.code).toBe(1);
+    expect(errorLine(result.stderr)).toMatch(/^payments: OUT .*g\.csv: no space left on device \(ENOSPC\)$/);
+    expect(empty()).toEqual([]);
+  });
+});
+
+describe('review: every output is written before standard output', () => {
+  for (const option of ['--rejects', '--report', '--metrics']) {
+    it(`${option} /dev/full: exit 1 and nothing on standard output`, async () => {
+      const { input } = withInput();
+      const result = await runCli([input, option, '/dev/full', '-q']);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(errorLine(result.stderr)).toBe(`payments: ${option} /dev/full: no space left on device (ENOSPC)`);
+    });
+  }
+  it('a failing output leaves no other output file either', async () => {
+    const { dir, input } = withInput();
+    const result = await runCli([input, '--rejects', join(dir, 'r.csv'), '--report', '/dev/full', '-q']);
+    expect(result.code).toBe(1);
+    expect(readdirSync(dir)).toEqual(['in.csv']);
+  });
+});
+
+describe('review: standard output is compared with the input and the outputs', () => {
+  const sh = (dir: string, script: string) => spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8' });
+  it('--rejects x.csv > x.csv is exit 2', () => {
+    const { dir } = withInput();
+    const result = sh(dir, `node '${binPath}' in.csv --rejects x.csv -q > x.csv`);
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--rejects x\.csv: is the same file as standard output/);
+  });
+  it('payments in.csv >> in.csv is exit 2 and the input is untouched', () => {
+    const { dir, input } = withInput();
+    const result = sh(dir, `node '${binPath}' in.csv -q >> in.csv`);
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toBe(
+      'payments: standard output is the same file as the input; redirect it to another file',
+    );
+    expect(readFileSync(input, 'utf8')).toBe(sample);
+  });
+  it('--rejects /dev/stdout with standard output redirected to a file is exit 2', () => {
+    const { dir } = withInput();
+    const result = sh(dir, `node '${binPath}' in.csv --rejects /dev/stdout -q > so.txt`);
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--rejects \/dev\/stdout: is the same file as standard output/);
+    expect(readFileSync(join(dir, 'so.txt'), 'utf8')).toBe('');
+  });
+  it('/dev/null as standard output, with -o naming the file stdout would be, is fine', () => {
+    const { dir } = withInput();
+    expect(sh(dir, `node '${binPath}' in.csv -q > /dev/null`).status).toBe(0);
+    expect(sh(dir, `node '${binPath}' in.csv -o a.csv -q >> a.csv`).status).toBe(0);
+  });
+});
+
+describe('review: a dangling symbolic link as an output', () => {
+  it('writes the file it points at, and the link stays a link', async () => {
+    const { dir, input } = withInput();
+    symlinkSync('target.csv', join(dir, 'dang.csv'));
+    const result = await runCli([input, '--rejects', join(dir, 'dang.csv'), '-q']);
+    expect(result.code).toBe(0);
+    expect(lstatSync(join(dir, 'dang.csv')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'target.csv'), 'utf8')).toBe(
+      readFileSync(join(repoRoot, 'data/sample.rejects.csv'), 'utf8'),
+    );
+  });
+  it('is the same file as an output naming its target', async () => {
+    const { dir, input } = withInput();
+    symlinkSync('sub/../target.csv', join(dir, 'dang.csv'));
+    mkdirSync(join(dir, 'sub'));
+    await expectRefused(
+      [input, '--rejects', join(dir, 'dang.csv'), '--report', join(dir, 'target.csv')],
+      /--report .*target\.csv: is the same file as --rejects/,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['dang.csv', 'in.csv', 'sub']);
+  });
+});
+
+describe('review: an existing read-only output file is refused, root included', () => {
+  it('no write bit for anyone: exit 2, the file untouched', async () => {
+    const { dir, input } = withInput();
+    const readOnly = join(dir, 'ro.csv');
+    writeFileSync(readOnly, 'keep\n', { mode: 0o444 });
+    await expectRefused([input, '--rejects', readOnly], /--rejects .*ro\.csv: .*(read-only|not writable)/);
+    expect(readFileSync(readOnly, 'utf8')).toBe('keep\n');
+  });
+});
+
+describe('review: a second signal exits at once', () => {
+  it("and takes the run's temporary files with it", async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.csv');
+    const gen = await runCli(['generate', '-n', '400000', '-c', '1000', '-q', input]);
+    expect(gen.code).toBe(0);
+    const child = spawn(process.execPath, [binPath, input, '--rejects', join(dir, 'r.csv'), '-q', '-w', '1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // The rejects temporary file exists from before the first row is read until the run ends.
+    const hasTemp = () => readdirSync(dir).some((n) => n.endsWith('.tmp'));
+    while (!hasTemp() && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    expect(hasTemp()).toBe(true);
+    // Two different signals: the kernel may merge two of the same kind into one.
+    child.kill('SIGINT');
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect([130, 143]).toContain(code);
+    expect(readdirSync(dir)).toEqual(['in.csv']);
+  }, 60_000);
+});
+
+describe('review: stale temporary files of a zombie process', () => {
+  it('are removed (kill(pid, 0) succeeds for a zombie, /proc says Z)', async () => {
+    const dir = tmp();
+    // `sleep 0` becomes a zombie: its parent is exec'd into `sleep 30`, which never reaps it.
+    const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(
+        await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(String(d)))),
+      );
+      const state = () => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          return undefined;
+        }
+      };
+      for (let i = 0; i < 2000 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(state()).toBe('Z');
+      const stale = join(dir, `.out.csv.payments-${pid}-0123456789abcdef.tmp`);
+      writeFileSync(stale, 'partial');
+      const file = await OutputFile.open(join(dir, 'out.csv'), { option: '--rejects' });
+      await file.discard();
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

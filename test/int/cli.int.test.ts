@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { run as runBuilt } from '../../dist/cli/run.js';
 import type { CliIo } from '../../src/cli/io.js';
 import type { run as Run } from '../../src/cli/run.js';
-import { repoRoot } from '../helpers/cli.js';
+import { errorLine, repoRoot } from '../helpers/cli.js';
 
 const run = runBuilt as typeof Run;
 const tmp = mkdtempSync(join(tmpdir(), 'payments-cli-int-'));
@@ -68,7 +68,7 @@ describe('run(argv, io) on the fixture cases', () => {
     try {
       const code = await run([join(repoRoot, 'data/sample.csv'), '--journal', journal, '--quiet'], io);
       expect(code).toBe(2);
-      expect(err()).toBe(`payments: journal ${journal} is in use by pid ${process.pid}\n`);
+      expect(errorLine(err())).toBe(`payments: journal ${journal} is in use by pid ${process.pid}`);
     } finally {
       held.release();
     }

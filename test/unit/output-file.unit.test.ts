@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RunError } from '../../src/errors.js';
+import { errorCode, runFailure, RunError } from '../../src/errors.js';
 import { OutputFile, OutputSet } from '../../src/io/output-file.js';
 import { checkOutputPaths } from '../../src/io/output-paths.js';
 
@@ -79,5 +79,42 @@ describe('output paths', () => {
       { option: '--metrics', path: '/dev/null' },
     ]);
     expect(checked.map((c) => c.special)).toEqual([false, true, true]);
+  });
+});
+
+describe('write errors keep their words (review)', () => {
+  it('errorCode of an error whose code is undefined is undefined, not "undefined"', () => {
+    expect(errorCode(runFailure('x'))).toBeUndefined();
+    expect(errorCode({ code: null })).toBeUndefined();
+    expect(errorCode(Object.assign(new Error('x'), { code: 'ENOSPC' }))).toBe('ENOSPC');
+  });
+  it('a full device on commit is one line saying so, never "cannot write (undefined)"', async () => {
+    const file = await OutputFile.open('/dev/full', { option: '--report' });
+    await file.write('x\n');
+    const error = await file.commit().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RunError);
+    expect((error as RunError).message).toBe('--report /dev/full: no space left on device (ENOSPC)');
+  });
+  it('a set finishes every file before any is renamed, and a failure drops them all', async () => {
+    const dir = tmp();
+    const set = new OutputSet();
+    await (await set.open(join(dir, 'a.csv'), '--rejects')).write('a\n');
+    await (await set.open('/dev/full', '--report')).write('r\n');
+    await expect(set.finish()).rejects.toThrow(/--report \/dev\/full: no space left/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+  it('finish leaves the file complete but unrenamed until publish', async () => {
+    const dir = tmp();
+    const set = new OutputSet();
+    await (await set.open(join(dir, 'a.csv'), '--rejects')).write('a\n');
+    await set.finish();
+    expect(readdirSync(dir)).toHaveLength(1);
+    expect(readdirSync(dir)[0]).toMatch(/\.tmp$/);
+    await set.publish();
+    expect(readdirSync(dir)).toEqual(['a.csv']);
+    expect(readFileSync(join(dir, 'a.csv'), 'utf8')).toBe('a\n');
   });
 });

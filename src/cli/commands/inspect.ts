@@ -1,16 +1,18 @@
 /** `payments inspect --journal DIR [--client C]`: a client's (or every) journal record, in order, for audit. */
 import type { Argv, CommandModule } from 'yargs';
-import { clientIdMax, isClientId } from '../../domain/ids.js';
-import { usageError } from '../../errors.js';
+import { clientIdMax } from '../../domain/ids.js';
+import { checkJournalToRead } from '../../io/output-paths.js';
 import { inspectHeader, inspectJournal } from '../../journal/inspect.js';
 import type { CliIo } from '../io.js';
+import { readNumber } from '../options.js';
+import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
 
 interface InspectArgs {
   journal: string;
-  client?: number;
+  client?: string;
 }
 
-export function inspectCommand(io: CliIo): CommandModule<object, InspectArgs> {
+export function inspectCommand(io: CliIo, rawArgv: readonly string[] = []): CommandModule<object, InspectArgs> {
   return {
     command: 'inspect',
     describe: "List a client's journal records (or every record) in order, as CSV",
@@ -22,15 +24,22 @@ export function inspectCommand(io: CliIo): CommandModule<object, InspectArgs> {
           describe: 'journal written by --journal: its directory or postgres://… URL',
         })
         .option('client', {
-          type: 'number',
+          type: 'string',
+          requiresArg: true,
           describe: 'only this client (its partition alone is read)',
         }) as unknown as Argv<InspectArgs>,
     handler: async (argv) => {
-      const { client } = argv;
-      if (client !== undefined && !isClientId(client))
-        throw usageError(`--client must be a whole number from 0 to ${clientIdMax} (got ${client})`, {
-          usageHint: true,
-        });
+      const client =
+        argv.client === undefined
+          ? undefined
+          : readNumber(
+              argv.client,
+              { option: 'client', min: 0, max: clientIdMax, integer: true, example: '--client 7' },
+              rawArgv,
+            );
+      // A PostgreSQL journal: its URL is checked here, the journal when it is opened.
+      if (isPostgresUrl(argv.journal)) parsePostgresUrl(argv.journal);
+      else await checkJournalToRead(argv.journal);
       const pieces = inspectJournal(argv.journal, client);
       const first = await pieces.next(); // the journal opens (or fails) before anything is printed
       await io.stdout(inspectHeader);

@@ -5,7 +5,7 @@ import { workersMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { chooseDelimiter } from '../../io/delimiter.js';
 import { pathArg, type CliIo } from '../io.js';
-import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
+import { cameFromEnvironment, logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import type { ProcessRequest } from '../process-run.js';
 
 interface ProcessArgs extends CommonArgs {
@@ -94,6 +94,9 @@ function processRequest(argv: ProcessArgs, io: CliIo, rawArgv: readonly string[]
     report: pathArg(argv.report),
     metrics: pathArg(argv.metrics),
     journal: pathArg(argv.journal),
+    fromEnvironment: ['output', 'rejects', 'report', 'metrics', 'journal'].filter((option) =>
+      cameFromEnvironment(option, rawArgv, option === 'output' ? ['o'] : []),
+    ),
     log: logConfigOf(argv, rawArgv, io.stderrIsTty),
     progress: argv.progress && !argv.quiet && io.stderrIsTty,
   };

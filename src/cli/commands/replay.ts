@@ -4,18 +4,20 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { formatAccounts } from '../../io/csv-writer.js';
-import { usageError } from '../../errors.js';
+import { checkJournalToRead } from '../../io/output-paths.js';
 import { replayJournal } from '../../journal/replay.js';
 import { createLogger, type LogLevel } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
+import { readNumber } from '../options.js';
+import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
 
 interface ReplayArgs {
   journal: string;
-  asOfLine?: number;
+  asOfLine?: string;
   logLevel: LogLevel;
 }
 
-export function replayCommand(io: CliIo): CommandModule<object, ReplayArgs> {
+export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): CommandModule<object, ReplayArgs> {
   return {
     command: 'replay',
     describe: 'Rebuild and print the accounts from a journal alone (no input file)',
@@ -27,17 +29,27 @@ export function replayCommand(io: CliIo): CommandModule<object, ReplayArgs> {
           describe: 'journal written by --journal: its directory or postgres://… URL',
         })
         .option('as-of-line', {
-          type: 'number',
+          type: 'string',
+          requiresArg: true,
           describe: 'the accounts as they stood after this input line',
         }) as unknown as Argv<ReplayArgs>,
     handler: async (argv) => {
-      if (argv.asOfLine !== undefined && (!Number.isSafeInteger(argv.asOfLine) || argv.asOfLine < 0)) {
-        throw usageError(`--as-of-line must be a whole number ≥ 0 (got ${argv.asOfLine})`, { usageHint: true });
-      }
+      // Read as typed, so `abc` or `99999999999999999999` is echoed as given, not as NaN or 1e20.
+      const asOfLine =
+        argv.asOfLine === undefined
+          ? undefined
+          : readNumber(
+              argv.asOfLine,
+              { option: 'as-of-line', min: 0, integer: true, example: '--as-of-line 1000' },
+              rawArgv,
+            );
+      // A PostgreSQL journal: its URL is checked here, the journal when it is opened.
+      if (isPostgresUrl(argv.journal)) parsePostgresUrl(argv.journal);
+      else await checkJournalToRead(argv.journal);
       const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
       const started = performance.now();
-      const result = await replayJournal(argv.journal, argv.asOfLine);
-      if (argv.asOfLine === undefined && result.unfinished)
+      const result = await replayJournal(argv.journal, asOfLine);
+      if (asOfLine === undefined && result.unfinished)
         log.info(
           { lastLines: result.lastLines },
           `the journal's run did not finish: showing every record its partitions hold (up to lines ${result.lastLines.join(', ')})`,

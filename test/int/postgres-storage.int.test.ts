@@ -234,6 +234,32 @@ describe('a partition', () => {
     );
   });
 
+  it('is replayed and inspected by a role that may only read (USAGE on the schema, SELECT on its tables)', async () => {
+    const secret = 'reader-pw-3k9';
+    await withAdmin(async (c) => {
+      await c.query('DROP OWNED BY payments_reader').catch(() => undefined);
+      await c.query('DROP ROLE IF EXISTS payments_reader');
+      await c.query(`CREATE ROLE payments_reader LOGIN PASSWORD '${secret}'`);
+    });
+    await withAdmin(async (c) => {
+      await c.query('GRANT USAGE ON SCHEMA payments TO payments_reader');
+      await c.query('GRANT SELECT ON ALL TABLES IN SCHEMA payments TO payments_reader');
+    }, database);
+    const url = urlFor(database, { user: 'payments_reader', password: secret, params: { journal: 'replay' } });
+    const replay = await replayPostgres(url);
+    expect(replay.partitions).toBe(2);
+    expect(replay.recordsReplayed).toBe(400);
+    let text = '';
+    for await (const piece of inspectPostgres(
+      url,
+      () => [0],
+      undefined,
+      (t) => t,
+    ))
+      text += piece;
+    expect(text.trim().split('\n')).toHaveLength(200);
+  });
+
   it('keeps a second run off a partition in use (exit 2)', async () => {
     await openJournal('busy');
     const { p } = await openPartition('busy');

@@ -72,6 +72,11 @@ export class ShardEngine {
   rowsApplied = 0;
   /** Rows up to this line were applied by an earlier run; their recorded outcomes are reported. */
   private resumeLine = 0;
+  /**
+   * Rejection pairs of the batch being applied, reused: a fresh buffer per batch is external memory
+   * the worker's rarely-running GC (it allocates almost nothing else) let pile up into RSS.
+   */
+  private rejected = new Uint32Array(0);
 
   constructor(readonly journal: JournalPartition) {
     this.recording = !(journal instanceof NullJournal);
@@ -122,7 +127,8 @@ export class ShardEngine {
     const cols = columnsOf(batch.buffer);
     const { kinds, lines, clients, txs, amounts } = cols;
     const n = batch.count;
-    const rejected = new Uint32Array(2 * n);
+    if (this.rejected.length < 2 * n) this.rejected = new Uint32Array(2 * n);
+    const { rejected } = this;
     let r = 0;
     let recorded: readonly JournalRecord[] = [];
     let next = 0;

@@ -2,14 +2,15 @@
  * The engine's index of accepted deposits and withdrawals, for dispute look-ups.
  *
  * Tx ids mostly arrive in increasing order, so records whose id is above every id so far are
- * appended to fixed-size sorted pages (16 bytes a record, never rehashed or copied); the rare id that
- * arrives out of order goes to a hash table. A run with sequential ids costs 16 bytes per stored
+ * appended to fixed-size sorted pages (14 bytes a record, never rehashed or copied); the rare id that
+ * arrives out of order goes to a hash table. A run with sequential ids costs 14 bytes per stored
  * transaction plus at most one part-filled page per shard.
  *
  * A look-up does not binary-search the whole index: a directory indexed by `tx >>> dirShift` gives
  * the sorted positions of the ids sharing those high bits, so the search covers at most
  * 2^dirShift ids (a few KiB of keys, one or two cache misses) instead of ~22 steps each waiting on
- * memory (measured: the binary search was where a worker waited most at 37.5 M rows).
+ * memory (measured: the binary search was where a worker waited most at 37.5 M rows). Since the
+ * directory knows an id's high bits, a page keeps only its low 16 (2 bytes instead of 4).
  *
  * Hot path: `find` returns the packed info word (engine/tx-record-codec.ts; 0 when absent) and
  * remembers where it found it, for `foundAmount` and `setFoundInfo` — no object per look-up.
@@ -26,11 +27,13 @@ const pageMask = pageSize - 1;
 if (!Number.isInteger(pageBits)) throw new Error('invariant: txPageEntries must be a power of two');
 /** Ids per directory bucket: 4096 (the directory of all 2^32 ids is at most 4 MiB). */
 const dirShift = 12;
+const lowMask = (1 << dirShift) - 1;
 
 export type TxColumns = TxIndexPart;
 
 interface Page {
-  keys: Uint32Array;
+  /** The id's low 16 bits: within one directory bucket (ids sharing tx >>> 12) they order as the ids do. */
+  keys: Uint16Array;
   infos: Uint32Array;
   amounts: Float64Array;
 }
@@ -53,7 +56,7 @@ export class TxTable {
   }
 
   get bytes(): number {
-    return this.pages.length * pageSize * 16 + this.dir.byteLength + this.outOfOrder.bytes;
+    return this.pages.length * pageSize * 14 + this.dir.byteLength + this.outOfOrder.bytes;
   }
 
   /** The info word of `tx` (0: no record); then foundAmount/setFoundInfo address that record. */
@@ -129,10 +132,10 @@ export class TxTable {
       const last = Math.min(this.pages.length, first + pagesPerPart);
       const n = Math.min(this.sortedCount, last * pageSize) - first * pageSize;
       const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
+      this.fullKeys(first * pageSize, part.keys);
       for (let p = first, at = 0; p < last; p++) {
         const used = Math.min(pageSize, this.sortedCount - p * pageSize);
         const page = this.pages[p]!;
-        part.keys.set(page.keys.subarray(0, used), at);
         part.infos.set(page.infos.subarray(0, used), at);
         part.amounts.set(page.amounts.subarray(0, used), at);
         at += used;
@@ -157,19 +160,40 @@ export class TxTable {
   }
 
   *entries(): Generator<[number, TxRecord]> {
+    const keys = new Uint32Array(this.sortedCount);
+    this.fullKeys(0, keys);
     for (let at = 0; at < this.sortedCount; at++) {
       const page = this.pages[at >>> pageBits]!;
       const i = at & pageMask;
-      yield [page.keys[i]!, decodeRecord(page.infos[i]!, page.amounts[i]!)];
+      yield [keys[at]!, decodeRecord(page.infos[i]!, page.amounts[i]!)];
     }
     yield* this.outOfOrder.entries();
+  }
+
+  /** The whole ids of sorted positions from..from+out.length-1: the directory's high bits + the page's low. */
+  private fullKeys(from: number, out: Uint32Array): void {
+    // The bucket of position `from`: the last h with dir[h] <= from.
+    let lo = 0;
+    let hi = this.dirTop;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.dir[mid]! <= from) lo = mid;
+      else hi = mid - 1;
+    }
+    let high = lo;
+    for (let i = 0; i < out.length; i++) {
+      const at = from + i;
+      while (high < this.dirTop && this.dir[high + 1]! <= at) high++;
+      const low = this.pages[at >>> pageBits]!.keys[at & pageMask]! & lowMask;
+      out[i] = high * (lowMask + 1) + low;
+    }
   }
 
   private appendRaw(tx: number, info: number, amount: number): void {
     const i = this.sortedCount & pageMask;
     if (i === 0) {
       this.pages.push({
-        keys: new Uint32Array(pageSize),
+        keys: new Uint16Array(pageSize),
         infos: new Uint32Array(pageSize),
         amounts: new Float64Array(pageSize),
       });
@@ -177,7 +201,7 @@ export class TxTable {
     const high = tx >>> dirShift;
     if (high > this.dirTop) this.extendDir(high);
     const page = this.pages[this.pages.length - 1]!;
-    page.keys[i] = tx;
+    page.keys[i] = tx & 0xffff;
     page.infos[i] = info;
     page.amounts[i] = amount;
     this.sortedCount++;
@@ -204,11 +228,12 @@ export class TxTable {
     let lo = this.dir[high]!;
     let hi = (high < this.dirTop ? this.dir[high + 1]! : this.sortedCount) - 1;
     const { pages } = this;
+    const low = tx & 0xffff; // ordered as the ids within the bucket
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const key = pages[mid >>> pageBits]!.keys[mid & pageMask]!;
-      if (key === tx) return mid;
-      if (key < tx) lo = mid + 1;
+      if (key === low) return mid;
+      if (key < low) lo = mid + 1;
       else hi = mid - 1;
     }
     return -1;

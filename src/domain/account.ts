@@ -5,6 +5,7 @@
  */
 import { inRange } from './money.js';
 import { reasonCode, reasonOf, type RejectionReason } from './rejection.js';
+import { TxTypeCode } from './transaction.js';
 
 // ---- state ----------------------------------------------------------------------------------------
 
@@ -63,6 +64,15 @@ const eventTypes = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved'
 /** Command kinds as codes: the row's type code (deposit 0 … chargeback 4, SPEC's type table). */
 export const CommandCode = { Deposit: 0, Withdraw: 1, OpenDispute: 2, ResolveDispute: 3, ChargeBack: 4 } as const;
 const commandTypes = ['Deposit', 'Withdraw', 'OpenDispute', 'ResolveDispute', 'ChargeBack'] as const;
+// The engine hands a batch row's type code to decideCode as the command kind: they must agree.
+if (
+  CommandCode.Deposit !== TxTypeCode.deposit ||
+  CommandCode.Withdraw !== TxTypeCode.withdrawal ||
+  CommandCode.OpenDispute !== TxTypeCode.dispute ||
+  CommandCode.ResolveDispute !== TxTypeCode.resolve ||
+  CommandCode.ChargeBack !== TxTypeCode.chargeback
+)
+  throw new Error('invariant: command codes must be the type codes');
 /** Dispute status codes of a stored transaction. */
 export const StatusCode = { processed: 0, disputed: 1, chargedBack: 2 } as const;
 const statuses: readonly DisputeStatus[] = ['processed', 'disputed', 'chargedBack'];

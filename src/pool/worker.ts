@@ -13,7 +13,6 @@ import { errorCode, runFailure, RunError, toFailureData } from '../errors.js';
 import type { JournalPartition } from '../journal/journal.js';
 import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
-import { SqliteJournal } from '../journal/sqlite/writer.js';
 import { createLogger } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
@@ -57,10 +56,15 @@ function inShard(error: unknown): unknown {
 
 async function open(): Promise<OpenReply> {
   const started = performance.now();
+  // SQLite is loaded only for a durable run: a worker without it starts smaller (RSS is per thread).
   const journal: JournalPartition =
     config.journalDir === undefined
       ? new NullJournal()
-      : SqliteJournal.open(config.journalDir, config.shard, config.shards);
+      : (await import('../journal/sqlite/writer.js')).SqliteJournal.open(
+          config.journalDir,
+          config.shard,
+          config.shards,
+        );
   try {
     const opened = await ShardEngine.open(journal);
     engine = opened.engine;

@@ -1,18 +1,40 @@
-// tinybench suites for the engine's parts, on a generated dataset (run `npm run build` first;
-// `npm run bench` does). Each reports tx/s = ops/s × rows per op, with tinybench's statistics.
+// tinybench suites, one per stage of the pipeline, on a generated dataset (run `npm run build`
+// first; `npm run bench` does), so that a regression in any stage shows in its own line. Each
+// reports tx/s = ops/s × rows per op, with tinybench's statistics. BENCH_ROWS (default 200000) and
+// BENCH_MS (default 3000 per suite) size the run; BENCH_ONLY=<substring> runs the matching suites.
+//
+// Stages: reader (bytes → text pieces) · one-pass row scanner · router (scan + checks + duplicate
+// set + batches) · duplicate-tx set · transaction index (append, find) · the rules on numbers
+// (decideCode fold) · the rules' object API · one worker's engine (applyBatch) · whole pipeline.
 import { Bench } from 'tinybench';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decide, evolve, evolveTx, initialAccount } from '../dist/domain/account.js';
+import {
+  availableAfter,
+  decide,
+  decideCode,
+  eventAmount,
+  evolve,
+  evolveTx,
+  heldAfter,
+  initialAccount,
+  noRecord,
+} from '../dist/domain/account.js';
+import { columnsOf, capacityOf, duplicateFlag, typeMask } from '../dist/engine/batch.js';
 import { ShardEngine, commandOf } from '../dist/engine/shard-engine.js';
+import { packInfo } from '../dist/engine/tx-record-codec.js';
+import { TxTable } from '../dist/engine/tx-table.js';
 import { generateCsv, defaultMix } from '../dist/generate/generator.js';
-import { MemoryJournal } from '../dist/journal/memory-journal.js';
+import { openInput, readRowChunks } from '../dist/io/csv-reader.js';
+import { scanStandardRow } from '../dist/io/row.js';
+import { NullJournal } from '../dist/journal/null-journal.js';
 import { processFile } from '../dist/pipeline/process-file.js';
 import { ChunkRouter } from '../dist/pipeline/router.js';
-import { columnsOf, capacityOf, duplicateFlag, typeMask } from '../dist/pool/batch.js';
+import { TxIdSet } from '../dist/pipeline/tx-id-set.js';
 
 const rows = Number(process.env.BENCH_ROWS ?? 200_000);
+const only = process.env.BENCH_ONLY;
 const text = [...generateCsv({ rows, clients: 1000, seed: 42, mix: defaultMix })].join('');
 const body = text.slice(text.indexOf('\n') + 1); // without the header
 const lineCount = rows;
@@ -27,7 +49,7 @@ for (let start = 0; start < body.length;) {
 }
 const chunk = { kind: 'text', texts, lineCounts, firstLine: 2, lineCount, bytesRead: body.length };
 
-// One routed batch holding every row (one shard), reused by the decider and engine suites.
+// One routed batch holding every row (one shard), reused by the index, rules and engine suites.
 const batch = new ChunkRouter(1, 'bench', false).route(chunk).batches[0];
 const cols = columnsOf(batch.buffer, capacityOf(batch.buffer));
 const commands = Array.from({ length: batch.count }, (_, i) =>
@@ -39,6 +61,7 @@ const commands = Array.from({ length: batch.count }, (_, i) =>
     (cols.kinds[i] & duplicateFlag) !== 0,
   ),
 );
+const depositTxs = Uint32Array.from(commands.filter((c) => c.type === 'Deposit').map((c) => c.tx));
 const dir = mkdtempSync(join(tmpdir(), 'payments-bench-'));
 const file = join(dir, 'bench.csv');
 writeFileSync(file, text);
@@ -46,13 +69,63 @@ writeFileSync(file, text);
 const bench = new Bench({ time: Number(process.env.BENCH_MS ?? 3000), warmupTime: 500 });
 const perOp = new Map();
 const add = (name, rowsPerOp, fn) => {
+  if (only && !name.includes(only)) return;
   perOp.set(name, rowsPerOp);
   bench.add(name, fn);
 };
 
-add('parse+route: in-place scanner, 1 shard', rows, () => new ChunkRouter(1, 'bench', false).route(chunk));
-add('parse+route: in-place scanner, 2 shards', rows, () => new ChunkRouter(2, 'bench', false).route(chunk));
-add('decider alone: decide+evolve fold', commands.length, () => {
+add('reader: file → text pieces', rows, async () => {
+  const source = await openInput(file);
+  try {
+    for await (const c of readRowChunks(source)) void c;
+  } finally {
+    await source.close();
+  }
+});
+add('scanner: scanStandardRow over every line', rows, () => {
+  const row = { typeCode: 0, client: 0, tx: 0, amount: 0 };
+  for (const piece of texts) for (let at = 0; at < piece.length;) at = scanStandardRow(piece, at, 44, 4, row) + 1;
+});
+add('router: scan + checks + duplicate set + batches, 1 shard', rows, () =>
+  new ChunkRouter(1, 'bench', false).route(chunk),
+);
+add('router: the same, 2 shards', rows, () => new ChunkRouter(2, 'bench', false).route(chunk));
+add('duplicate-tx set: testAndAdd every row', rows, () => {
+  const set = new TxIdSet();
+  for (let i = 0; i < batch.count; i++) set.testAndAdd(cols.txs[i]);
+});
+add('tx index: put every deposit, then find each', depositTxs.length * 2, () => {
+  const table = new TxTable();
+  for (let i = 0; i < depositTxs.length; i++) table.put(depositTxs[i], packInfo(i & 0xffff, false, 0), i + 1);
+  for (let i = 0; i < depositTxs.length; i++) if (table.find(depositTxs[i]) === 0) throw new Error('lost');
+});
+add('rules on numbers: decideCode fold over accounts in arrays', batch.count, () => {
+  const available = new Float64Array(65536);
+  const held = new Float64Array(65536);
+  for (let i = 0; i < batch.count; i++) {
+    const kind = cols.kinds[i] & typeMask;
+    const client = cols.clients[i];
+    // Disputes find no record here: the fold measures the rules, not the index.
+    const code = decideCode(
+      kind,
+      client,
+      cols.amounts[i],
+      (cols.kinds[i] & duplicateFlag) !== 0,
+      available[client],
+      held[client],
+      false,
+      noRecord,
+      false,
+      0,
+      0,
+    );
+    if (code < 0) continue;
+    const moved = eventAmount(code, cols.amounts[i], 0);
+    available[client] = availableAfter(code, available[client], moved);
+    held[client] = heldAfter(code, held[client], moved);
+  }
+});
+add('rules, object API: decide+evolve+evolveTx fold (replay, tests)', commands.length, () => {
   const accounts = new Map();
   const txs = new Map();
   for (const cmd of commands) {
@@ -67,9 +140,9 @@ add('decider alone: decide+evolve fold', commands.length, () => {
     txs.set(cmd.tx, evolveTx(txs.get(cmd.tx), decision.event));
   }
 });
-add('one worker: ShardEngine.applyBatch (memory journal)', batch.count, () => {
+add('one worker: ShardEngine.applyBatch (null journal)', batch.count, async () => {
   // The batch is read, not consumed, so it can be applied again to a fresh engine.
-  new ShardEngine(new MemoryJournal()).applyBatch(batch);
+  await new ShardEngine(new NullJournal()).applyBatch(batch);
 });
 add('whole pipeline: processFile, 2 workers', rows, async () => {
   await processFile({ input: file, workers: 2 });

@@ -3,7 +3,7 @@
  * ≤ 0.75): no object per transaction, nothing for the garbage collector to trace.
  */
 import type { TxRecord } from '../domain/account.js';
-import { decodeRecord, encodeInfo } from './tx-record-codec.js';
+import { decodeRecord } from './tx-record-codec.js';
 
 const loadFactorMax = 0.75;
 const capacityMin = 1024;
@@ -21,24 +21,6 @@ export class TxHashTable {
 
   get bytes(): number {
     return this.keys.byteLength + this.infos.byteLength + this.amounts.byteLength;
-  }
-
-  get(tx: number): TxRecord | undefined {
-    const slot = this.find(tx);
-    return slot < 0 ? undefined : decodeRecord(this.infos[slot]!, this.amounts[slot]!);
-  }
-
-  /** Updates the record if present; returns false when absent. */
-  update(tx: number, record: TxRecord): boolean {
-    const slot = this.find(tx);
-    if (slot < 0) return false;
-    this.infos[slot] = encodeInfo(record);
-    this.amounts[slot] = record.amount;
-    return true;
-  }
-
-  insert(tx: number, record: TxRecord): void {
-    this.insertRaw(tx, encodeInfo(record), record.amount);
   }
 
   /** Inserts an absent key with an encoded info word (snapshot loading). */
@@ -67,6 +49,28 @@ export class TxHashTable {
     for (let slot = 0; slot <= this.mask; slot++) {
       if (this.infos[slot] !== 0) yield [this.keys[slot]!, decodeRecord(this.infos[slot]!, this.amounts[slot]!)];
     }
+  }
+
+  /** The slot holding `tx`, or -1. */
+  findSlot(tx: number): number {
+    return this.find(tx);
+  }
+
+  infoAt(slot: number): number {
+    return this.infos[slot]!;
+  }
+
+  amountAt(slot: number): number {
+    return this.amounts[slot]!;
+  }
+
+  setInfoAt(slot: number, info: number): void {
+    this.infos[slot] = info;
+  }
+
+  setAt(slot: number, info: number, amount: number): void {
+    this.infos[slot] = info;
+    this.amounts[slot] = amount;
   }
 
   private find(tx: number): number {

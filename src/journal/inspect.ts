@@ -9,7 +9,6 @@ import { shownAmount } from './record-codec.js';
 import { existingManifest } from './replay.js';
 import { readTail } from './sqlite/recovery.js';
 import { openPartition } from './sqlite/reader.js';
-import { inspectPostgres } from './postgres/run.js';
 import { isPostgresUrl } from './postgres/url.js';
 
 export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,reason\n';
@@ -22,6 +21,7 @@ export async function* inspectJournal(dir: string, client: number | undefined): 
   if (isPostgresUrl(dir)) {
     const only = (shards: number) =>
       client === undefined ? Array.from({ length: shards }, (_, s) => s) : [shardOf(client, shards)];
+    const { inspectPostgres } = await import('./postgres/run.js');
     yield* inspectPostgres(dir, only, client, csvField, inspectFlushChars);
     return;
   }

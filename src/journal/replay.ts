@@ -8,7 +8,6 @@ import { JournalCorrupt } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { partitionExtent, readSnapshot, readTail, type PartitionExtent } from './sqlite/recovery.js';
 import { withPartition } from './sqlite/reader.js';
-import { existingPostgresJournal, replayPostgres, withPostgresPartition } from './postgres/run.js';
 import { isPostgresUrl } from './postgres/url.js';
 
 export interface ReplayResult {
@@ -30,7 +29,7 @@ export async function existingManifest(dir: string): Promise<Manifest> {
 }
 
 export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFINITY): Promise<ReplayResult> {
-  if (isPostgresUrl(dir)) return replayPostgres(dir, asOfLine);
+  if (isPostgresUrl(dir)) return (await import('./postgres/run.js')).replayPostgres(dir, asOfLine);
   const manifest = await existingManifest(dir);
   const accounts = new Map<number, AccountState>();
   const lastLines: number[] = [];
@@ -54,6 +53,7 @@ export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFI
 /** How far each partition of a journal got. */
 export async function journalExtents(dir: string): Promise<PartitionExtent[]> {
   if (isPostgresUrl(dir)) {
+    const { existingPostgresJournal, withPostgresPartition } = await import('./postgres/run.js');
     const { shards } = await existingPostgresJournal(dir);
     const extents: PartitionExtent[] = [];
     for (let shard = 0; shard < shards; shard++)

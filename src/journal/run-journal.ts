@@ -7,7 +7,6 @@
 import { mkdir } from 'node:fs/promises';
 import { JournalLock } from './lock.js';
 import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
-import { openPostgresRun } from './postgres/run.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
 
 export interface RunJournal {
@@ -26,7 +25,8 @@ export function journalDisplay(location: string): string {
 }
 
 export async function openRunJournal(location: string, inputPath: string, workers: number): Promise<RunJournal> {
-  if (isPostgresUrl(location)) return openPostgresRun(location, inputPath, workers);
+  // pg is loaded only for a PostgreSQL journal (start-up time and memory of every other run).
+  if (isPostgresUrl(location)) return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers);
   await mkdir(location, { recursive: true });
   const lock = JournalLock.acquire(location); // one writer per journal, for the whole run
   try {

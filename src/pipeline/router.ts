@@ -17,6 +17,7 @@ import {
   TextFields,
   readHeader,
   rowOk,
+  scanStandardRow,
   type ColumnLayout,
   type ParsedRow,
 } from '../io/row.js';
@@ -50,6 +51,12 @@ export class ChunkRouter {
   private readonly builders: BatchBuilder[];
   private readonly buffers = new BufferPool(batchRowsInitial);
   private readonly parsed: ParsedRow = { typeCode: 0, client: 0, tx: 0, amount: 0 };
+  /** The delimiter's char code when scanStandardRow may read rows with it, else -1. */
+  private readonly fastDelimiter: number;
+  /** The layout is the standard column order (type, client, tx, amount): scanStandardRow applies. */
+  private standard = false;
+  /** Fields a row may have (4 without a header; a header lets rows carry more). */
+  private fieldsMax = 4;
   private textFields = new TextFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
   private readonly stringFields = new StringFields();
   private rejectedKeys: number[] = [];
@@ -73,6 +80,9 @@ export class ChunkRouter {
     private readonly sniffDelimiter = true,
   ) {
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
+    // The one-pass scanner skips spaces and tabs and reads digits, dots and lower-case letters:
+    // a delimiter among those goes the general way only.
+    this.fastDelimiter = delimiter.length === 1 && !/[\s0-9.a-z]/.test(delimiter) ? delimiter.charCodeAt(0) : -1;
   }
 
   /** A batch buffer the worker has finished with. */
@@ -135,12 +145,22 @@ export class ChunkRouter {
     const length = text.length;
     let lineStart = 0;
     let nextComma = -1; // first delimiter at or after the current field; kept across lines (amortised O(n))
+    const fast = this.fastDelimiter;
     for (let i = 0; i < lineCount; i++) {
       const row = firstRow + i;
       const rowStart = lineStart;
+      if (offsets) offsets[row] = rowStart;
+      if (fast >= 0 && this.standard) {
+        const end = scanStandardRow(text, rowStart, fast, this.fieldsMax, this.parsed);
+        if (end >= 0) {
+          lineStart = end + 1;
+          this.dataRows++;
+          this.accept(rowOk, row, firstLine + row);
+          continue;
+        }
+      }
       let lineEnd = text.indexOf('\n', rowStart);
       if (lineEnd < 0) lineEnd = length;
-      if (offsets) offsets[row] = rowStart;
       // Split on the delimiter, trimming each field's range.
       let count = 0;
       let fieldStart = rowStart;
@@ -245,6 +265,8 @@ export class ChunkRouter {
     if (needed > this.textFields.starts.length)
       this.textFields = new TextFields(new Int32Array(needed), new Int32Array(needed));
     this.layout = layout;
+    this.standard = layout.type === 0 && layout.client === 1 && layout.tx === 2 && layout.amount === 3;
+    this.fieldsMax = layout.hasHeader ? Number.POSITIVE_INFINITY : 4;
     return layout;
   }
 

@@ -10,7 +10,8 @@ const bitmapWords = 65536 / 32;
 type Container = { kind: 'array'; values: Uint16Array; size: number } | { kind: 'bitmap'; words: Uint32Array };
 
 export class TxIdSet {
-  private readonly containers = new Map<number, Container>();
+  // Indexed by the high 16 bits directly (a Map's hashing cost more than the container's work).
+  private readonly containers: (Container | undefined)[] = new Array<Container | undefined>(65536).fill(undefined);
   private count = 0;
 
   get size(): number {
@@ -21,10 +22,10 @@ export class TxIdSet {
   testAndAdd(tx: number): boolean {
     const high = tx >>> 16;
     const low = tx & 0xffff;
-    let container = this.containers.get(high);
+    let container = this.containers[high];
     if (container === undefined) {
       container = { kind: 'array', values: new Uint16Array(16), size: 0 };
-      this.containers.set(high, container);
+      this.containers[high] = container;
     }
     if (container.kind === 'bitmap') {
       const word = low >>> 5;
@@ -43,7 +44,7 @@ export class TxIdSet {
       if (at < size && values[at] === low) return true;
     }
     if (size === arrayContainerMax) {
-      this.containers.set(high, toBitmap(values, size, low));
+      this.containers[high] = toBitmap(values, size, low);
       this.count++;
       return false;
     }
@@ -64,7 +65,7 @@ export class TxIdSet {
 
   get bytes(): number {
     let bytes = 0;
-    for (const c of this.containers.values()) bytes += c.kind === 'array' ? c.values.byteLength : c.words.byteLength;
+    for (const c of this.containers) if (c) bytes += c.kind === 'array' ? c.values.byteLength : c.words.byteLength;
     return bytes;
   }
 }

@@ -13,8 +13,6 @@ import { describeError, errorCode, runFailure, RunError, toFailureData } from '.
 import type { JournalPartition } from '../journal/journal.js';
 import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
-import { SqliteJournal } from '../journal/sqlite/writer.js';
-import { PostgresPartition } from '../journal/postgres/partition.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 import { createLogger } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
@@ -58,8 +56,10 @@ function inShard(error: unknown): unknown {
 }
 
 /** A PostgreSQL partition over this worker's own connection; a reconnect is logged as a warning. */
-function postgresPartition(location: string): JournalPartition {
+async function postgresPartition(location: string): Promise<JournalPartition> {
   const target = parsePostgresUrl(location);
+  // Loaded only for a PostgreSQL journal, like SQLite for a directory (RSS per thread).
+  const { PostgresPartition } = await import('../journal/postgres/partition.js');
   return new PostgresPartition(target, config.shard, config.shards, {
     onRetry: (attempt, delayMs, error) =>
       log.warn(
@@ -71,12 +71,17 @@ function postgresPartition(location: string): JournalPartition {
 
 async function open(): Promise<OpenReply> {
   const started = performance.now();
+  // SQLite is loaded only for a durable run: a worker without it starts smaller (RSS is per thread).
   const journal: JournalPartition =
     config.journalDir === undefined
       ? new NullJournal()
       : isPostgresUrl(config.journalDir)
-        ? postgresPartition(config.journalDir)
-        : SqliteJournal.open(config.journalDir, config.shard, config.shards);
+        ? await postgresPartition(config.journalDir)
+        : (await import('../journal/sqlite/writer.js')).SqliteJournal.open(
+            config.journalDir,
+            config.shard,
+            config.shards,
+          );
   try {
     const opened = await ShardEngine.open(journal);
     engine = opened.engine;

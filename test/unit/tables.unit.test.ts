@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TxRecord } from '../../src/domain/account.js';
 import { TxTable } from '../../src/engine/tx-table.js';
+import { infoStatus, packInfo, withStatus } from '../../src/engine/tx-record-codec.js';
 import { TxIdSet } from '../../src/pipeline/tx-id-set.js';
 import { shardOf } from '../../src/domain/ids.js';
 
@@ -58,6 +59,54 @@ describe('TxTable', () => {
     expect(parts).toBeGreaterThan(2);
     expect(copy.size).toBe(model.size);
     expect(new Map(copy.entries())).toEqual(model);
+  });
+
+  it("find/foundAmount/setFoundInfo/put (the engine's hot path) behave like a Map, ids in any order", () => {
+    // Ids mostly ascending with gaps and jumps across directory buckets (2^12 ids), some going back.
+    const step = fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 4000, max: 20_000 }) },
+      { weight: 1, arbitrary: fc.integer({ min: -30_000, max: -1 }) },
+      { weight: 1, arbitrary: fc.constant(0x7fffffff) },
+    );
+    const op = fc.tuple(step, fc.integer({ min: 0, max: 65535 }), fc.boolean(), fc.integer({ min: 0, max: 2 }));
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 600 }),
+        fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 30 }),
+        (ops, probes) => {
+          const table = new TxTable();
+          const model = new Map<number, { info: number; amount: number }>();
+          let tx = 0;
+          for (const [delta, client, withdrawal, status] of ops) {
+            tx = Math.min(0xffffffff, Math.max(0, tx + delta));
+            const known = model.get(tx);
+            if (known === undefined) {
+              const info = packInfo(client, withdrawal, 0);
+              table.put(tx, info, tx * 7 + 1);
+              model.set(tx, { info, amount: tx * 7 + 1 });
+            } else {
+              // An existing record only changes status, through the record the last find returned.
+              expect(table.find(tx)).toBe(known.info);
+              const info = withStatus(known.info, status);
+              table.setFoundInfo(info);
+              model.set(tx, { info, amount: known.amount });
+            }
+          }
+          expect(table.size).toBe(model.size);
+          for (const id of [...model.keys(), ...probes]) {
+            const info = table.find(id);
+            const want = model.get(id);
+            expect(info).toBe(want?.info ?? 0);
+            if (want) {
+              expect(table.foundAmount()).toBe(want.amount);
+              expect(infoStatus(info)).toBe(infoStatus(want.info));
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('holds sequential ids at 16 bytes each (plus one page)', () => {

@@ -1,0 +1,188 @@
+/**
+ * One connection to the journal's server (node-postgres), with the two things a payments tool needs
+ * from it: errors sorted into "the server went away, retry" and "this will never work, tell the
+ * user" (exit 2), and a retry loop with exponential backoff and full jitter, bounded in time.
+ */
+import pg from 'pg';
+import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
+import { pgpassPassword } from './pgpass.js';
+import type { PostgresTarget } from './url.js';
+
+/** First retry delay; each further one doubles, up to retryDelayMaxMs (full jitter below that). */
+export const retryDelayFirstMs = 100;
+export const retryDelayMaxMs = 2_000;
+/** A connection attempt that takes longer than this is abandoned (and retried). */
+export const connectTimeoutMs = 10_000;
+
+/** SQLSTATE classes and codes after which the same request on a new connection may succeed. */
+const retryableSqlStates = new Set([
+  '57P01', // admin_shutdown (pg_terminate_backend, fast shutdown)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, in recovery)
+  '53300', // too_many_connections
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+const retryableNodeCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/** Whether an error means the connection (or the server) was lost, so that a retry may succeed. */
+export function isConnectionLost(error: unknown): boolean {
+  if (error instanceof RunError) return false;
+  const code = errorCode(error);
+  if (code !== undefined && (retryableSqlStates.has(code) || retryableNodeCodes.has(code))) return true;
+  const message = describeError(error);
+  return /Connection terminated|connection (?:closed|lost)|Client was closed|timeout expired|not queryable/i.test(
+    message,
+  );
+}
+
+/**
+ * An error that no retry can fix, as the one line the user reads (exit 2), or undefined. The
+ * messages name the redacted URL and the server's words, which never carry the password.
+ */
+export function refusal(error: unknown, target: PostgresTarget): RunError | undefined {
+  const code = errorCode(error);
+  const said = describeError(error);
+  const where = `journal ${target.display}`;
+  switch (code) {
+    case '28P01':
+    case '28000':
+      return usageError(
+        `${where}: the server refused the login (${said}); check the user and password (URL, PGPASSWORD or ~/.pgpass)`,
+      );
+    case '42501':
+      return usageError(
+        `${where}: permission denied (${said}); the role needs CREATE on the database for the first run, then ownership of schema payments (see README, "PostgreSQL journal")`,
+      );
+    case '3D000':
+      return usageError(`${where}: ${said}; create it first (createdb) or name another in the URL`);
+    case 'ENOTFOUND':
+      return usageError(`${where}: unknown host (${said})`);
+    case 'ENOENT':
+      return usageError(`${where}: ${said}`);
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'CERT_HAS_EXPIRED':
+      return usageError(
+        `${where}: the server's TLS certificate was not accepted (${said}); see sslmode and sslrootcert`,
+      );
+  }
+  if (/does not support SSL|SSL off|no pg_hba\.conf entry/i.test(said)) return usageError(`${where}: ${said}`);
+  return undefined;
+}
+
+function passwordFromFile(params: { host: string; port: number; database?: string; user?: string }): string {
+  return (
+    pgpassPassword({
+      host: params.host,
+      port: params.port,
+      database: params.database ?? '',
+      user: params.user ?? '',
+    }) ?? ''
+  );
+}
+
+export async function connect(target: PostgresTarget, applicationName: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: target.connectionString,
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: applicationName,
+    // Without PGPASSWORD (a password in the URL wins anyway): the password file, as libpq reads it.
+    ...(process.env.PGPASSWORD === undefined ? { password: passwordFromFile as () => string } : {}),
+  });
+  // An idle connection that dies reports here; the next query then fails and is retried.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return client;
+}
+
+/** Any other error, as one line naming the (redacted) journal, what it was doing and the SQLSTATE. */
+function failure(error: unknown, target: PostgresTarget, what: string): unknown {
+  if (error instanceof RunError || !(error instanceof Error)) return error;
+  const code = errorCode(error);
+  const wrapped = runFailure(`journal ${target.display}: ${what} failed: ${error.message}${code ? ` (${code})` : ''}`);
+  wrapped.stack = error.stack;
+  return wrapped;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `op` on a connection, reconnecting after a lost connection with exponential backoff and full
+ * jitter for up to target.retrySeconds; then the run stops (exit 1) with what to do. `op` must be
+ * safe to run again after a failure whose outcome is unknown (it checks what was committed).
+ */
+export class RetryingConnection {
+  private client: pg.Client | undefined;
+  retries = 0;
+
+  constructor(
+    readonly target: PostgresTarget,
+    private readonly applicationName: string,
+    /** Runs on every new connection before `op` (session settings, advisory locks). */
+    private readonly onConnect: (client: pg.Client) => Promise<void> = async () => undefined,
+    private readonly onRetry: (attempt: number, delayMs: number, error: unknown) => void = () => undefined,
+  ) {}
+
+  async run<T>(what: string, op: (client: pg.Client, attempt: number) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (this.client === undefined) {
+          const client = await connect(this.target, this.applicationName);
+          try {
+            await this.onConnect(client);
+          } catch (error) {
+            await client.end().catch(() => undefined);
+            throw error;
+          }
+          this.client = client;
+        }
+        return await op(this.client, attempt);
+      } catch (error) {
+        // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
+        await this.drop();
+        const refused = refusal(error, this.target);
+        if (refused) throw refused;
+        if (!isConnectionLost(error)) throw failure(error, this.target, what);
+        const elapsedMs = Date.now() - started;
+        const delayMs = Math.random() * Math.min(retryDelayMaxMs, retryDelayFirstMs * 2 ** attempt);
+        if (elapsedMs + delayMs > this.target.retrySeconds * 1000) {
+          throw runFailure(
+            `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +
+              `(${describeError(error)}); what was committed is safe: run the same command again once the server is back ` +
+              `(or allow longer outages with ?retry_seconds=N)`,
+          );
+        }
+        this.retries++;
+        this.onRetry(attempt + 1, delayMs, error);
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Closes the connection (an open transaction is rolled back by the server). */
+  async drop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,419 @@
+/**
+ * One shard's partition of a PostgreSQL journal, written by that shard's worker alone over its own
+ * connection. Every commit is one transaction: the batch's records by binary COPY into the
+ * partition's leaf table, and its row in payments.batches (key: journal, partition, first line).
+ * If the connection is lost, the commit is retried on a new connection; a retry first looks for
+ * the batch's row, so a transaction whose COMMIT reached the server before the connection broke is
+ * never applied twice. A session advisory lock keeps a second run off the partition.
+ */
+import { crc32 } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import type { AccountEvent } from '../../domain/account.js';
+import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
+import type {
+  EngineState,
+  JournalPartition,
+  JournalRecord,
+  Recovery,
+  RecoveredSnapshot,
+  RowRef,
+  TxIndexPart,
+} from '../journal.js';
+import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { RetryingConnection } from './connection.js';
+import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
+import { migrationLockKey } from './schema.js';
+import { leafIndex, leafTable, quote } from './store.js';
+import type { PostgresTarget } from './url.js';
+
+/** Same policy as the SQLite journal: linear total snapshot cost, bounded recovery. */
+export const snapshotEveryRecordsMin = 1_000_000;
+/** Transactions per snapshot part (4 MiB of bytea). */
+export const snapshotPartTxs = 1 << 18;
+/** Snapshots kept per partition (the newest two: one may be mid-write when a run dies). */
+const snapshotsKept = 2;
+/** Records read per COPY when recovering (bounds the memory a long tail takes). */
+const readWindowRecords = 65_536;
+/** How long a partition's lock is waited for before the journal is called busy (a dead run's session lingers). */
+const lockWaitSeconds = 5;
+
+interface BatchInfo {
+  firstLine: number;
+  lastLine: number;
+  firstSeq: number;
+  count: number;
+  events: number;
+  crc: number;
+}
+
+export interface PostgresPartitionOptions {
+  readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+  /** For replay and inspect: takes no lock (a running writer is not disturbed) and writes nothing. */
+  readonly readOnly?: boolean;
+}
+
+export class PostgresPartition implements JournalPartition {
+  private readonly connection: RetryingConnection;
+  private readonly where: string;
+  private encoder!: RecordEncoder;
+  private journalId = 0;
+  private leaf = '';
+  private batches: BatchInfo[] = [];
+  private snapshotSeq = 0;
+  private committedSeq = 0;
+  private committedLine = 0;
+
+  constructor(
+    readonly target: PostgresTarget,
+    readonly shard: number,
+    readonly shards: number,
+    options: PostgresPartitionOptions = {},
+  ) {
+    this.where = `journal ${target.display} partition ${shard}`;
+    this.connection = new RetryingConnection(
+      target,
+      `payments ${target.journal} shard ${shard}`,
+      (client) =>
+        options.readOnly
+          ? client.query('SET default_transaction_read_only = on').then(() => undefined)
+          : this.lock(client),
+      options.onRetry,
+    );
+  }
+
+  get retries(): number {
+    return this.connection.retries;
+  }
+
+  /** One writer per partition: a second run on the same journal is refused (exit 2). */
+  private async lock(client: pg.Client): Promise<void> {
+    const key = `hashtext(${quote(this.target.journal)}) # ${migrationLockKey}`;
+    const got = await client.query(`SELECT pg_try_advisory_lock(${key}, ${this.shard}) AS ok`);
+    if (got.rows[0].ok) return;
+    // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
+    // server for a moment before it notices: wait a bounded time before calling the journal busy.
+    try {
+      await client.query(`SET lock_timeout = '${lockWaitSeconds}s'`);
+      await client.query(`SELECT pg_advisory_lock(${key}, ${this.shard})`);
+      await client.query('RESET lock_timeout');
+    } catch (error) {
+      if (errorCode(error) !== '55P03') throw error;
+      throw new RunError(`${this.where}: in use by another run (its worker holds the partition's lock)`, 2, {
+        kind: 'journal-busy',
+      });
+    }
+  }
+
+  async recover(): Promise<Recovery> {
+    await this.load();
+    const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
+    this.snapshotSeq = snapshot?.seq ?? 0;
+    this.encoder = new RecordEncoder(this.target.journal, this.shard, this.committedSeq + 1);
+    return {
+      snapshot,
+      tail: this.records(this.snapshotSeq),
+      lastSeq: this.committedSeq,
+      resumeLine: this.committedLine,
+      torn: undefined, // a transaction commits whole or not at all: nothing is ever torn
+    };
+  }
+
+  /**
+   * Reads the journal's row and the partition's batches (checking the shard count and that the
+   * sequence numbers have no gap). Recovery does this first; replay and inspect too (read-only).
+   */
+  async load(): Promise<{ lastSeq: number; lastLine: number }> {
+    const loaded = await this.connection.run('reading the journal', async (client) => {
+      const journal = await client.query('SELECT id, shards FROM payments.journals WHERE name = $1', [
+        this.target.journal,
+      ]);
+      if (journal.rows.length === 0) throw new JournalCorrupt(`${this.where}: the journal does not exist`);
+      if (journal.rows[0].shards !== this.shards)
+        throw new JournalCorrupt(`${this.where}: written with ${journal.rows[0].shards} shards, not ${this.shards}`);
+      const batches = await client.query(
+        'SELECT first_line, last_line, first_seq, count, events, crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
+        [this.target.journal, this.shard],
+      );
+      return { id: journal.rows[0].id as number, batches: batches.rows };
+    });
+    this.journalId = loaded.id;
+    this.leaf = leafTable(loaded.id, this.shard);
+    this.batches = loaded.batches.map((r) => ({
+      firstLine: Number(r.first_line),
+      lastLine: Number(r.last_line),
+      firstSeq: Number(r.first_seq),
+      count: r.count as number,
+      events: r.events as number,
+      crc: Number(r.crc),
+    }));
+    let seq = 0;
+    for (const batch of this.batches) {
+      if (batch.firstSeq !== seq + 1)
+        throw new JournalCorrupt(
+          `${this.where}: sequence numbers have a gap or overlap (batch at seq ${batch.firstSeq} after seq ${seq})`,
+        );
+      seq += batch.count;
+    }
+    this.committedSeq = seq;
+    this.committedLine = this.batches[this.batches.length - 1]?.lastLine ?? 0;
+    return { lastSeq: this.committedSeq, lastLine: this.committedLine };
+  }
+
+  /** How far the partition got (after `load`). */
+  get extent(): { lastSeq: number; lastLine: number } {
+    return { lastSeq: this.committedSeq, lastLine: this.committedLine };
+  }
+
+  /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
+  async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
+    const snapshot = await this.connection.run('reading a snapshot', (client) => this.readSnapshot(client, asOfLine));
+    if (snapshot) this.checkSnapshot(snapshot);
+    return snapshot;
+  }
+
+  /** Every record after seq `afterSeq`, up to input line `asOfLine`, in order, each batch checked (after `load`). */
+  async *records(afterSeq: number, asOfLine = Number.POSITIVE_INFINITY): AsyncGenerator<JournalRecord> {
+    const batches = this.batches.filter((b) => b.firstSeq > afterSeq && b.firstLine <= asOfLine);
+    for await (const record of this.readBatches(batches)) {
+      if (record.line > asOfLine) return;
+      yield record;
+    }
+  }
+
+  /** A snapshot must end where a batch ends, with the events the batches count up to there. */
+  private checkSnapshot(snapshot: RecoveredSnapshot): void {
+    let events = 0;
+    for (const batch of this.batches) {
+      events += batch.events;
+      if (batch.firstSeq + batch.count - 1 === snapshot.seq) {
+        if (batch.lastLine === snapshot.line && events === snapshot.events) return;
+        break;
+      }
+    }
+    throw new JournalCorrupt(`${this.where}: the snapshot at seq ${snapshot.seq} does not match the batches`);
+  }
+
+  private async readSnapshot(client: pg.Client, asOfLine: number): Promise<RecoveredSnapshot | undefined> {
+    const found = await client.query(
+      'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3 ORDER BY seq DESC LIMIT 1',
+      [this.target.journal, this.shard, Number.isFinite(asOfLine) ? asOfLine : Number.MAX_SAFE_INTEGER],
+    );
+    const row = found.rows[0];
+    if (row === undefined) return undefined;
+    const seq = Number(row.seq);
+    const damaged = () => new JournalCorrupt(`${this.where}: the snapshot at seq ${seq} fails its checksum`);
+    if (snapshotChecksum(row.accounts) !== Number(row.crc)) throw damaged();
+    const parts = await client.query(
+      'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
+      [this.target.journal, this.shard, seq],
+    );
+    if (parts.rows.length !== row.tx_parts) throw damaged();
+    const txParts: TxIndexPart[] = [];
+    parts.rows.forEach((part, i) => {
+      if (part.part !== i || snapshotChecksum(part.data) !== Number(part.crc)) throw damaged();
+      txParts.push(decodeTxPart(part.data));
+    });
+    return { seq, line: Number(row.line), events: Number(row.events), accounts: decodeAccounts(row.accounts), txParts };
+  }
+
+  /**
+   * The records of `batches` (consecutive, in order), read by COPY in windows of about
+   * readWindowRecords; each batch is checked whole (count, sequence, lines, CRC-32) before any of
+   * its records is handed out.
+   */
+  private async *readBatches(batches: readonly BatchInfo[]): AsyncGenerator<JournalRecord> {
+    let from = 0;
+    while (from < batches.length) {
+      let to = from + 1;
+      let records = batches[from]!.count;
+      while (to < batches.length && records + batches[to]!.count <= readWindowRecords) records += batches[to++]!.count;
+      const window = batches.slice(from, to);
+      yield* await this.connection.run('reading the journal', (client) => this.fetch(client, window));
+      from = to;
+    }
+  }
+
+  /** The records of consecutive `batches`, checked batch by batch as they arrive. */
+  private async fetch(client: pg.Client, batches: readonly BatchInfo[]): Promise<JournalRecord[]> {
+    const items: JournalRecord[] = [];
+    let index = 0;
+    let inBatch = 0;
+    let crc = 0;
+    const first = batches[0]!.firstSeq;
+    const lastBatch = batches[batches.length - 1]!;
+    const last = lastBatch.firstSeq + lastBatch.count - 1;
+    const decoder = new RecordDecoder(this.where, (record, tuple) => {
+      const batch = batches[index];
+      if (batch === undefined) throw new JournalCorrupt(`${this.where}: a record past seq ${last}`);
+      const fail = (what: string) =>
+        new JournalCorrupt(`${this.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) ${what}`);
+      if (record.seq !== batch.firstSeq + inBatch) throw fail(`misses seq ${batch.firstSeq + inBatch}`);
+      if (record.partition !== this.shard) throw fail(`holds a record of partition ${record.partition}`);
+      if (inBatch === 0 && record.line !== batch.firstLine) throw fail(`starts at line ${record.line}`);
+      crc = crc32(tuple, crc);
+      items.push(record);
+      if (++inBatch === batch.count) {
+        if (record.line !== batch.lastLine) throw fail(`ends at line ${record.line}, not ${batch.lastLine}`);
+        if (crc !== batch.crc) throw fail('fails its checksum (a record was changed)');
+        index++;
+        inBatch = 0;
+        crc = 0;
+      }
+    });
+    const stream = client.query(
+      copyStreams.to(
+        `COPY (SELECT ${recordColumns} FROM ${this.leaf} WHERE seq BETWEEN ${first} AND ${last} ORDER BY seq) TO STDOUT (FORMAT binary)`,
+      ),
+    );
+    for await (const chunk of stream) decoder.push(chunk as Buffer);
+    if (index !== batches.length) {
+      const batch = batches[index]!;
+      throw new JournalCorrupt(
+        `${this.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) has ${inBatch} records, not ${batch.count}`,
+      );
+    }
+    return items;
+  }
+
+  recordEvent(event: AccountEvent, row: RowRef): void {
+    this.encoder.addEvent(event, row);
+  }
+
+  recordRejection(reasonCode: number, row: RowRef): void {
+    this.encoder.addRejection(reasonCode, row);
+  }
+
+  async commit(): Promise<void> {
+    if (this.encoder.count === 0) return;
+    const batch = this.encoder.take();
+    if (batch.firstLine <= this.committedLine)
+      throw new Error(
+        `invariant: ${this.where} already holds line ${batch.firstLine} (committed up to ${this.committedLine})`,
+      );
+    await this.connection.run('committing a batch', async (client, attempt) => {
+      if (attempt > 0 && (await this.alreadyCommitted(client, batch))) return;
+      await this.writeBatch(client, batch);
+    });
+    this.committedSeq = batch.firstSeq + batch.count - 1;
+    this.committedLine = batch.lastLine;
+  }
+
+  protected async writeBatch(client: pg.Client, batch: EncodedBatch): Promise<void> {
+    await client.query('BEGIN');
+    try {
+      const copy = client.query(copyStreams.from(`COPY ${this.leaf} (${recordColumns}) FROM STDIN (FORMAT binary)`));
+      await pipeline(Readable.from([batch.copy]), copy);
+      await client.query(
+        `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, crc)
+         VALUES (${quote(this.target.journal)}, ${this.shard}, ${batch.firstLine}, ${batch.lastLine}, ${batch.firstSeq}, ${batch.count}, ${batch.events}, ${batch.crc});
+         COMMIT`,
+      );
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** After a lost connection: did the last attempt's COMMIT reach the server? */
+  private async alreadyCommitted(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
+    const found = await client.query(
+      'SELECT first_seq, count, crc FROM payments.batches WHERE journal = $1 AND partition = $2 AND first_line = $3',
+      [this.target.journal, this.shard, batch.firstLine],
+    );
+    const row = found.rows[0];
+    if (row === undefined) return false;
+    if (Number(row.first_seq) !== batch.firstSeq || row.count !== batch.count || Number(row.crc) !== batch.crc)
+      throw new JournalCorrupt(`${this.where}: the batch at line ${batch.firstLine} was committed with other records`);
+    return true;
+  }
+
+  snapshotDue(storedTxs: number): boolean {
+    return this.committedSeq - this.snapshotSeq >= Math.max(snapshotEveryRecordsMin, storedTxs);
+  }
+
+  async writeSnapshot(state: EngineState): Promise<void> {
+    if (this.encoder.count > 0) throw new Error('invariant: snapshot with uncommitted records');
+    const seq = this.committedSeq;
+    if (seq === this.snapshotSeq) return;
+    const accounts = encodeAccounts(state.accounts);
+    const keep = [this.target.journal, this.shard];
+    await this.connection.run('writing a snapshot', async (client, attempt) => {
+      if (attempt > 0) {
+        const found = await client.query(
+          'SELECT 1 FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3',
+          [...keep, seq],
+        );
+        if (found.rows.length > 0) return;
+      }
+      await client.query('BEGIN');
+      try {
+        let parts = 0;
+        for (const columns of state.txParts(snapshotPartTxs)) {
+          const data = encodeTxPart(columns);
+          await client.query(
+            'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
+            [...keep, seq, parts++, data, snapshotChecksum(data)],
+          );
+        }
+        await client.query(
+          'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
+        );
+        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${snapshotsKept}`;
+        await client.query(
+          `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
+          keep,
+        );
+        await client.query(
+          `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
+          keep,
+        );
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      // Summarize the BRIN ranges filled since the last time, so reading back never scans them all.
+      await client.query(
+        `SELECT brin_summarize_new_values('payments.${leafIndex(this.journalId, this.shard)}'::regclass)`,
+      );
+    });
+    this.snapshotSeq = seq;
+  }
+
+  async recordedOutcomes(firstLine: number, lastLine: number): Promise<readonly JournalRecord[]> {
+    const from = firstBatchEndingAtOrAfter(this.batches, firstLine);
+    let to = from;
+    while (to < this.batches.length && this.batches[to]!.firstLine <= lastLine) to++;
+    const batches = this.batches.slice(from, to);
+    const records: JournalRecord[] = [];
+    for await (const record of this.readBatches(batches)) {
+      if (record.line >= firstLine && record.line <= lastLine) records.push(record);
+    }
+    return records;
+  }
+
+  async close(): Promise<void> {
+    this.encoder?.discard();
+    await this.connection.drop();
+  }
+
+  /** The journal's id in payments.journals (its tables are named after it). */
+  get id(): number {
+    return this.journalId;
+  }
+}
+
+function firstBatchEndingAtOrAfter(batches: readonly BatchInfo[], line: number): number {
+  let lo = 0;
+  let hi = batches.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (batches[mid]!.lastLine < line) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,131 @@
+/**
+ * A run's journal in PostgreSQL, as the pipeline uses a journal directory: open it for an input
+ * (create, or check the input and resume), save progress, close. Replay and inspect read it through
+ * the partitions, read-only.
+ */
+import { evolve, initialAccount, type AccountState } from '../../domain/account.js';
+import { carriesAmount, txTypes } from '../../domain/transaction.js';
+import { reasonOf } from '../../domain/rejection.js';
+import { formatUnits } from '../../domain/money.js';
+import { fingerprint, type Manifest } from '../manifest.js';
+import type { JournalRecord } from '../journal.js';
+import { PostgresPartition } from './partition.js';
+import { PostgresJournalStore, type PostgresManifest } from './store.js';
+import { parsePostgresUrl } from './url.js';
+
+export interface PostgresRun {
+  readonly manifest: Manifest;
+  readonly resumed: boolean;
+  /** Stores the manifest's progress (committedLine, complete). */
+  save(manifest: Manifest): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openPostgresRun(location: string, inputPath: string, shards: number): Promise<PostgresRun> {
+  const store = new PostgresJournalStore(parsePostgresUrl(location));
+  try {
+    const { manifest, resumed } = await store.openRun({ name: inputPath, ...(await fingerprint(inputPath)) }, shards);
+    return {
+      manifest,
+      resumed,
+      save: (m) => store.update(m.committedLine, m.complete),
+      close: () => store.close(),
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/** An existing journal (replay, inspect): exit 2 when the database holds none by that name. */
+export async function existingPostgresJournal(location: string): Promise<PostgresManifest> {
+  const store = new PostgresJournalStore(parsePostgresUrl(location));
+  try {
+    return await store.read();
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs `fn` on one partition opened read-only (no lock: a running writer is not disturbed). */
+export async function withPostgresPartition<T>(
+  location: string,
+  shard: number,
+  shards: number,
+  fn: (partition: PostgresPartition) => Promise<T>,
+): Promise<T> {
+  const partition = new PostgresPartition(parsePostgresUrl(location), shard, shards, { readOnly: true });
+  try {
+    await partition.load();
+    return await fn(partition);
+  } finally {
+    await partition.close();
+  }
+}
+
+export interface PostgresReplay {
+  readonly accounts: Map<number, AccountState>;
+  readonly partitions: number;
+  readonly recordsReplayed: number;
+  readonly lastLines: readonly number[];
+  readonly unfinished: boolean;
+}
+
+/** Accounts as they stood after input line `asOfLine`: newest snapshot at or before it, then the records. */
+export async function replayPostgres(location: string, asOfLine = Number.POSITIVE_INFINITY): Promise<PostgresReplay> {
+  const manifest = await existingPostgresJournal(location);
+  const accounts = new Map<number, AccountState>();
+  const lastLines: number[] = [];
+  let recordsReplayed = 0;
+  for (let shard = 0; shard < manifest.shards; shard++) {
+    await withPostgresPartition(location, shard, manifest.shards, async (partition) => {
+      lastLines.push(partition.extent.lastLine);
+      const snapshot = await partition.snapshotAsOf(asOfLine);
+      for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
+      for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) {
+        const account = accounts.get(record.client) ?? initialAccount;
+        // A rejected row still opened the account.
+        accounts.set(record.client, record.event ? evolve(account, record.event) : account);
+        recordsReplayed++;
+      }
+    });
+  }
+  return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
+}
+
+/** The CSV line `inspect` prints for a record (header: partition,seq,line,record,type,client,tx,amount,reason). */
+export function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
+  const amount = r.event ? r.event.amount : carriesAmount(r.typeCode) ? r.amount : undefined;
+  const record = r.event ? r.event.type : 'Rejected';
+  const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));
+  return `${shard},${r.seq},${r.line},${record},${txTypes[r.typeCode]},${r.client},${r.tx},${amount === undefined ? '' : formatUnits(amount)},${reason}\n`;
+}
+
+/** Every record of the given partitions (only `client`'s when given), as CSV text in pieces. */
+export async function* inspectPostgres(
+  location: string,
+  shardsOf: (shards: number) => readonly number[],
+  client: number | undefined,
+  csvField: (text: string) => string,
+  flushChars = 1 << 16,
+): AsyncGenerator<string> {
+  const manifest = await existingPostgresJournal(location);
+  for (const shard of shardsOf(manifest.shards)) {
+    const partition = new PostgresPartition(parsePostgresUrl(location), shard, manifest.shards, { readOnly: true });
+    try {
+      await partition.load();
+      let text = '';
+      for await (const r of partition.records(0)) {
+        if (client !== undefined && r.client !== client) continue;
+        text += inspectLine(shard, r, csvField);
+        if (text.length > flushChars) {
+          yield text;
+          text = '';
+        }
+      }
+      if (text.length > 0) yield text;
+    } finally {
+      await partition.close();
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * A PostgreSQL journal as a whole (what manifest.json is for a SQLite journal): the row of
+ * payments.journals naming its shard count and input fingerprint, and its partitions' tables.
+ * Used by the main thread; each shard's worker then opens its own partition (partition.ts).
+ */
+import pg from 'pg';
+import { JournalCorrupt, usageError } from '../../errors.js';
+import type { InputFingerprint, Manifest } from '../manifest.js';
+import { RetryingConnection } from './connection.js';
+import { currentVersion, migrate, schemaVersion } from './schema.js';
+import type { PostgresTarget } from './url.js';
+
+/** The journal format of the rows (as manifest formatVersion); the schema has its own version. */
+export const postgresJournalFormatVersion = 1;
+
+export const quote = (text: string): string => pg.escapeLiteral(text);
+
+/** The leaf table of one partition of a journal (journal ids keep the names short and safe). */
+export function leafTable(journalId: number, shard: number): string {
+  return `payments.records_j${journalId}_p${shard}`;
+}
+
+/** The BRIN index on seq of a leaf (schema-qualified only where it is created). */
+export function leafIndex(journalId: number, shard: number): string {
+  return `records_j${journalId}_p${shard}_seq`;
+}
+
+interface JournalRow {
+  name: string;
+  id: number;
+  format_version: number;
+  shards: number;
+  input_name: string;
+  input_size: string;
+  input_head_crc: string;
+  input_tail_crc: string;
+  committed_line: string;
+  complete: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface PostgresManifest extends Manifest {
+  readonly id: number;
+}
+
+function manifestOf(row: JournalRow): PostgresManifest {
+  return {
+    id: row.id,
+    format: 'payments-journal',
+    formatVersion: row.format_version,
+    shards: row.shards,
+    input: {
+      name: row.input_name,
+      size: Number(row.input_size),
+      headCrc: Number(row.input_head_crc),
+      tailCrc: Number(row.input_tail_crc),
+    },
+    committedLine: Number(row.committed_line),
+    complete: row.complete,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export class PostgresJournalStore {
+  readonly connection: RetryingConnection;
+
+  constructor(
+    readonly target: PostgresTarget,
+    onRetry?: (attempt: number, delayMs: number, error: unknown) => void,
+  ) {
+    this.connection = new RetryingConnection(target, `payments ${target.journal}`, async () => undefined, onRetry);
+  }
+
+  get where(): string {
+    return `journal ${this.target.display}`;
+  }
+
+  /**
+   * Opens the journal of a run: checks an existing one against the input, or creates it (its row
+   * and its partitions' tables, in one transaction). Migrates the schema first.
+   */
+  async openRun(
+    input: { name: string } & InputFingerprint,
+    shards: number,
+  ): Promise<{ manifest: PostgresManifest; resumed: boolean }> {
+    return this.connection.run('opening the journal', async (client) => {
+      await migrate(client, this.target.display);
+      const existing = await this.find(client);
+      if (existing) {
+        this.checkFormat(existing);
+        const same =
+          existing.input.size === input.size &&
+          existing.input.headCrc === input.headCrc &&
+          existing.input.tailCrc === input.tailCrc;
+        if (!same) {
+          throw new JournalCorrupt(
+            `${this.where}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
+              'name a new journal for this file (?journal=NAME), or drop the old one',
+          );
+        }
+        return { manifest: existing, resumed: true };
+      }
+      await client.query('BEGIN');
+      try {
+        const inserted = await client.query(
+          `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id`,
+          [
+            this.target.journal,
+            postgresJournalFormatVersion,
+            shards,
+            input.name,
+            input.size,
+            input.headCrc,
+            input.tailCrc,
+          ],
+        );
+        if (inserted.rowCount === 0) {
+          // Another run created it between our look and our insert: take it from the top.
+          await client.query('ROLLBACK');
+          return this.openRun(input, shards);
+        }
+        const id = inserted.rows[0].id as number;
+        const parent = `payments.records_j${id}`;
+        await client.query(
+          `CREATE TABLE ${parent} PARTITION OF payments.records FOR VALUES IN (${quote(this.target.journal)}) PARTITION BY LIST (partition)`,
+        );
+        for (let shard = 0; shard < shards; shard++) {
+          const leaf = leafTable(id, shard);
+          await client.query(`CREATE TABLE ${leaf} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
+          await client.query(
+            `CREATE INDEX ${leafIndex(id, shard)} ON ${leaf} USING brin (seq) WITH (pages_per_range = 16, autosummarize = on)`,
+          );
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      return { manifest: (await this.find(client))!, resumed: false };
+    });
+  }
+
+  /** The journal for replay and inspect (never creates anything); exit 2 when there is none. */
+  async read(): Promise<PostgresManifest> {
+    return this.connection.run('reading the journal', async (client) => {
+      const version = await currentVersion(client);
+      if (version === undefined)
+        throw usageError(`${this.where}: no payments journal in this database (no payments schema)`);
+      if (version > schemaVersion) await migrate(client, this.target.display); // refuses, naming both versions
+      const manifest = await this.find(client);
+      if (manifest === undefined)
+        throw usageError(`${this.where}: no journal named ${JSON.stringify(this.target.journal)} here`);
+      this.checkFormat(manifest);
+      return manifest;
+    });
+  }
+
+  /** Records how far every shard has applied the input, and whether the run finished. */
+  async update(committedLine: number, complete: boolean): Promise<void> {
+    await this.connection.run('updating the journal', (client) =>
+      client.query(
+        'UPDATE payments.journals SET committed_line = $2, complete = $3, updated_at = now() WHERE name = $1',
+        [this.target.journal, committedLine, complete],
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.connection.drop();
+  }
+
+  private async find(client: pg.Client): Promise<PostgresManifest | undefined> {
+    const result = await client.query<JournalRow>('SELECT * FROM payments.journals WHERE name = $1', [
+      this.target.journal,
+    ]);
+    return result.rows[0] ? manifestOf(result.rows[0]) : undefined;
+  }
+
+  private checkFormat(manifest: Manifest): void {
+    if (manifest.formatVersion > postgresJournalFormatVersion)
+      throw new JournalCorrupt(
+        `${this.where}: written by a newer version (journal format ${manifest.formatVersion}; this program reads ${postgresJournalFormatVersion})`,
+      );
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * A PostgreSQL journal's address: `postgres://[user[:password]@]host[:port]/database?journal=NAME`.
+ * Our own parameters (`journal`, `retry_seconds`) are taken out; everything else is libpq's and goes
+ * to the driver (sslmode, sslrootcert, sslcert, sslkey, host=/socket/dir, application_name, ...),
+ * with `sslmode` given libpq's meaning. What the URL leaves out comes from the PG* environment
+ * (PGHOST, PGUSER, PGPASSWORD, ...) and ~/.pgpass, as for psql.
+ *
+ * A URL is printed only through `redactUrl`: never a password, in a log, a report or an error.
+ */
+import { usageError } from '../../errors.js';
+
+export const defaultJournalName = 'default';
+/** How long a lost server is retried before the run stops (a restart of a few seconds is survived). */
+export const defaultRetrySeconds = 30;
+/** A journal name is an identifier an operator types in SQL and URLs: letters, digits, `_ . -`. */
+const journalNamePattern = /^[A-Za-z0-9_.-]{1,63}$/;
+
+export interface PostgresTarget {
+  /** The connection string the driver gets (our parameters removed). */
+  readonly connectionString: string;
+  readonly journal: string;
+  readonly retrySeconds: number;
+  /** The URL with any password removed, for messages. */
+  readonly display: string;
+}
+
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
+
+export function parsePostgresUrl(location: string): PostgresTarget {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw usageError(`--journal ${redactUrl(location)}: not a valid PostgreSQL URL`, { usageHint: true });
+  }
+  const params = url.searchParams;
+  const journal = params.get('journal') ?? defaultJournalName;
+  if (!journalNamePattern.test(journal)) {
+    throw usageError(
+      `--journal ${redactUrl(location)}: journal name ${JSON.stringify(journal)} must be 1 to 63 letters, digits, '_', '.' or '-'`,
+      { usageHint: true },
+    );
+  }
+  const retryText = params.get('retry_seconds');
+  const retrySeconds = retryText === null ? defaultRetrySeconds : Number(retryText);
+  if (!Number.isFinite(retrySeconds) || retrySeconds < 0 || retrySeconds > 86_400) {
+    throw usageError(`--journal ${redactUrl(location)}: retry_seconds must be a number of seconds from 0 to 86400`, {
+      usageHint: true,
+    });
+  }
+  params.delete('journal');
+  params.delete('retry_seconds');
+  // libpq's sslmode semantics (require = encrypt without verifying), not pg's stricter aliases.
+  if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
+  return { connectionString: url.toString(), journal, retrySeconds, display: redactUrl(location) };
+}
+
+/** The URL without its password (in the authority or as a `password` parameter). */
+export function redactUrl(location: string): string {
+  try {
+    const url = new URL(location);
+    if (url.password !== '') url.password = '***';
+    for (const key of [...url.searchParams.keys()]) {
+      if (/pass/i.test(key)) url.searchParams.set(key, '***');
+    }
+    return url.toString();
+  } catch {
+    // Not parseable: cut anything between "//user:" and "@" by hand.
+    return location.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@').replace(/(pass[^=&]*=)[^&]*/gi, '$1***');
+  }
+}

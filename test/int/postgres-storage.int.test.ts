@@ -1,0 +1,480 @@
+/**
+ * The PostgreSQL journal's storage layer in-process, against a real server (never a mock): records
+ * round-trip with gapless sequence numbers, a batch is written once whatever the retries, a
+ * connection cut during a COPY and a server restart are survived, and the refusals (newer schema,
+ * wrong password, a role without rights, another input, damaged rows, a busy partition) are exit 2
+ * with one line that never holds the password.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccountEvent } from '../../src/domain/account.js';
+import { RunError } from '../../src/errors.js';
+import type { JournalRecord, Recovery, RowRef } from '../../src/journal/journal.js';
+import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
+import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';
+import { schemaVersion } from '../../src/journal/postgres/schema.js';
+import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
+import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
+// @ts-expect-error: a plain .mjs script without type declarations
+import { restartServer, startServer, stopServer } from '../../scripts/test-postgres.mjs';
+import { freshDatabase, terminateBackends, until, urlFor, withAdmin } from '../helpers/postgres.js';
+
+const input = { name: 'input.csv', size: 1234, headCrc: 1, tailCrc: 2 };
+let database: string;
+
+beforeAll(async () => {
+  database = await freshDatabase('storage');
+});
+
+function target(journal: string, params: Record<string, string> = {}, db = database) {
+  return parsePostgresUrl(urlFor(db, { params: { journal, ...params } }));
+}
+
+/** Line L: a deposit of L units by client L % 7 with tx L, or (every 5th line) a rejected withdrawal. */
+function record(p: PostgresPartition, line: number): void {
+  const row: RowRef = { line, typeCode: line % 5 === 0 ? 1 : 0, client: line % 7, tx: line, amount: line * 100 };
+  if (line % 5 === 0) p.recordRejection(7, row);
+  else p.recordEvent({ type: 'Deposited', client: row.client, tx: line, amount: row.amount } as AccountEvent, row);
+}
+
+async function writeLines(p: PostgresPartition, from: number, to: number, perBatch: number): Promise<void> {
+  for (let line = from; line <= to; line++) {
+    record(p, line);
+    if ((line - from + 1) % perBatch === 0 || line === to) await p.commit();
+  }
+}
+
+async function all(tail: Recovery['tail']): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  for await (const r of tail as AsyncIterable<JournalRecord>) out.push(r);
+  return out;
+}
+
+async function openJournal(journal: string, shards = 1, params: Record<string, string> = {}, db = database) {
+  const store = new PostgresJournalStore(target(journal, params, db));
+  const opened = await store.openRun(input, shards);
+  await store.close();
+  return opened;
+}
+
+async function openPartition(
+  journal: string,
+  shard = 0,
+  shards = 1,
+  params: Record<string, string> = {},
+  db = database,
+) {
+  const p = new PostgresPartition(target(journal, params, db), shard, shards);
+  return { p, recovery: await p.recover() };
+}
+
+async function count(sql: string, params: unknown[] = [], db = database): Promise<number> {
+  return withAdmin(async (c) => Number((await c.query(sql, params)).rows[0].n), db);
+}
+
+async function expectGapless(journal: string, lines: number, db = database) {
+  const n = await count(
+    'SELECT count(*) AS n FROM payments.records WHERE journal = $1 AND seq BETWEEN 1 AND $2 AND seq = line',
+    [journal, lines],
+    db,
+  );
+  expect(n).toBe(lines);
+  expect(await count('SELECT count(*) AS n FROM payments.records WHERE journal = $1', [journal], db)).toBe(lines);
+}
+
+async function refusalOf(promise: Promise<unknown>): Promise<RunError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RunError);
+  return error as RunError;
+}
+
+describe('a partition', () => {
+  it('records, commits and recovers every record in order, with its outcome', async () => {
+    const { manifest, resumed } = await openJournal('roundtrip');
+    expect(resumed).toBe(false);
+    expect(manifest.shards).toBe(1);
+    const first = await openPartition('roundtrip');
+    expect(first.recovery.lastSeq).toBe(0);
+    expect(first.recovery.resumeLine).toBe(0);
+    await writeLines(first.p, 1, 2500, 1000);
+    await first.p.close();
+
+    expect((await openJournal('roundtrip')).resumed).toBe(true);
+    const second = await openPartition('roundtrip');
+    expect(second.recovery.lastSeq).toBe(2500);
+    expect(second.recovery.resumeLine).toBe(2500);
+    expect(second.recovery.snapshot).toBeUndefined();
+    const tail = await all(second.recovery.tail);
+    expect(tail.map((r) => r.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+    const r10 = tail[9]!;
+    expect(r10).toMatchObject({ line: 10, typeCode: 1, client: 3, tx: 10, amount: 1000, reason: 7, event: undefined });
+    expect(tail[10]).toMatchObject({
+      line: 11,
+      reason: -1,
+      event: { type: 'Deposited', client: 4, tx: 11, amount: 1100 },
+    });
+    const outcomes = await second.p.recordedOutcomes(995, 1003);
+    expect(outcomes.map((r) => r.line)).toEqual([995, 996, 997, 998, 999, 1000, 1001, 1002, 1003]);
+    // An auditor's view: names and amounts in units.
+    const view = await withAdmin(
+      (c) =>
+        c.query(
+          "SELECT record, type, amount::text, reason FROM payments.events WHERE journal = 'roundtrip' AND line IN (10, 11) ORDER BY line",
+        ),
+      database,
+    );
+    expect(view.rows).toEqual([
+      { record: 'Rejected', type: 'withdrawal', amount: '0.1000', reason: 'insufficient_funds' },
+      { record: 'Deposited', type: 'deposit', amount: '0.1100', reason: null },
+    ]);
+    await second.p.close();
+  });
+
+  it('stores snapshots and recovers from the newest plus the records after it', async () => {
+    await openJournal('snap');
+    const { p } = await openPartition('snap');
+    await writeLines(p, 1, 300, 100);
+    const state = (events: number) => ({
+      accounts: [{ client: 3, state: { available: 500, held: 20, locked: true } }],
+      events,
+      *txParts() {
+        yield { keys: new Uint32Array([5, 6]), infos: new Uint32Array([1, 2]), amounts: new Float64Array([500, 600]) };
+      },
+    });
+    await p.writeSnapshot(state(240));
+    await writeLines(p, 301, 350, 100);
+    await p.close();
+    const { p: again, recovery } = await openPartition('snap');
+    expect(recovery.snapshot).toMatchObject({ seq: 300, line: 300, events: 240 });
+    expect(recovery.snapshot!.accounts).toEqual([{ client: 3, state: { available: 500, held: 20, locked: true } }]);
+    expect([...recovery.snapshot!.txParts[0]!.keys]).toEqual([5, 6]);
+    expect((await all(recovery.tail)).map((r) => r.line)).toEqual(Array.from({ length: 50 }, (_, i) => 301 + i));
+    await again.close();
+  });
+
+  it('is read as of a line, without a lock, while its writer holds it', async () => {
+    await openJournal('asof');
+    const { p } = await openPartition('asof');
+    await writeLines(p, 1, 100, 30);
+    await p.writeSnapshot({ accounts: [], events: 80, txParts: () => [] });
+    await writeLines(p, 101, 200, 30);
+    const reader = new PostgresPartition(target('asof'), 0, 1, { readOnly: true });
+    expect(await reader.load()).toEqual({ lastSeq: 200, lastLine: 200 });
+    expect(await reader.snapshotAsOf(99)).toBeUndefined();
+    const snapshot = await reader.snapshotAsOf(150);
+    expect(snapshot?.line).toBe(100);
+    expect((await all(reader.records(snapshot!.seq, 150))).map((r) => r.line)).toEqual(
+      Array.from({ length: 50 }, (_, i) => 101 + i),
+    );
+    await reader.close();
+    await p.close();
+  });
+
+  it("replays the accounts as of a line, and lists a client's records for inspect", async () => {
+    await openJournal('replay', 2);
+    for (const shard of [0, 1]) {
+      const { p } = await openPartition('replay', shard, 2);
+      // Shard 0 holds the odd lines, shard 1 the even ones.
+      for (let line = 1 + shard; line <= 400; line += 2) {
+        record(p, line);
+        if (line % 100 < 2) await p.commit();
+      }
+      await p.commit();
+      await p.close();
+    }
+    const url = urlFor(database, { params: { journal: 'replay' } });
+    const expected = (asOf: number) => {
+      const balances = new Map<number, number>();
+      for (let line = 1; line <= asOf; line++) {
+        const client = line % 7;
+        balances.set(client, (balances.get(client) ?? 0) + (line % 5 === 0 ? 0 : line * 100));
+      }
+      return balances;
+    };
+    for (const asOf of [1, 250, 400, Number.POSITIVE_INFINITY]) {
+      const replay = await replayPostgres(url, asOf);
+      const available = new Map([...replay.accounts].map(([client, a]) => [client, a.available]));
+      expect(available).toEqual(expected(Math.min(asOf, 400)));
+    }
+    let text = '';
+    for await (const piece of inspectPostgres(
+      url,
+      () => [0, 1],
+      3,
+      (t) => t,
+    ))
+      text += piece;
+    const lines = text.trim().split('\n');
+    expect(lines.length).toBe(Array.from({ length: 400 }, (_, i) => i + 1).filter((l) => l % 7 === 3).length);
+    expect(lines.find((l) => l.split(',')[2] === '10')).toBe(
+      '1,5,10,Rejected,withdrawal,3,10,0.1000,insufficient_funds',
+    );
+  });
+
+  it('keeps a second run off a partition in use (exit 2)', async () => {
+    await openJournal('busy');
+    const { p } = await openPartition('busy');
+    const error = await refusalOf(openPartition('busy'));
+    expect(error.exitCode).toBe(2);
+    expect(error.kind).toBe('journal-busy');
+    await p.close();
+  });
+});
+
+describe('a batch is applied once whatever the retries', () => {
+  /** Cuts its own connection once, at the moment `when` says, to make the outcome unknown. */
+  class CutOnce extends PostgresPartition {
+    cut = false;
+    when: 'after-commit' | 'before-commit' = 'after-commit';
+    protected override async writeBatch(client: pg.Client, batch: EncodedBatch): Promise<void> {
+      if (!this.cut && this.when === 'before-commit') {
+        this.cut = true;
+        await client.query('BEGIN');
+        await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
+      }
+      await super.writeBatch(client, batch);
+      if (!this.cut) {
+        this.cut = true;
+        await client.query('SELECT pg_terminate_backend(pg_backend_pid())');
+      }
+    }
+  }
+
+  for (const when of ['after-commit', 'before-commit'] as const) {
+    it(`when the connection is lost ${when.replace('-', ' ')}`, async () => {
+      const journal = `once-${when}`;
+      await openJournal(journal);
+      const p = new CutOnce(target(journal), 0, 1);
+      p.when = when;
+      await p.recover();
+      await writeLines(p, 1, 50, 50);
+      expect(p.cut).toBe(true);
+      expect(p.retries).toBeGreaterThan(0);
+      await writeLines(p, 51, 80, 50);
+      await p.close();
+      await expectGapless(journal, 80);
+      expect(await count('SELECT count(*) AS n FROM payments.batches WHERE journal = $1', [journal])).toBe(2);
+    });
+  }
+
+  it('when pg_terminate_backend cuts the connection during a COPY', async () => {
+    const journal = 'cut-copy';
+    await openJournal(journal);
+    const { p } = await openPartition(journal);
+    const rows = 400_000; // one large batch, so that the COPY is still running when the cut comes
+    for (let line = 1; line <= rows; line++) record(p, line);
+    const committing = p.commit();
+    let cut = 0;
+    await until(async () => {
+      cut = await withAdmin(async (c) => {
+        const r = await c.query(
+          "SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY%' AND state = 'active') t",
+          [`payments ${journal} shard 0`],
+        );
+        return r.rows[0].n as number;
+      });
+      return cut > 0;
+    });
+    await committing;
+    expect(p.retries).toBeGreaterThan(0);
+    await p.close();
+    await expectGapless(journal, rows);
+  });
+});
+
+describe('a server restart in the middle of a sequence of batches', () => {
+  let server: { url: string; dir: string; dataDir: string; port: number; bin: string };
+  beforeAll(async () => {
+    server = await startServer({}); // a server of its own: a restart must not cut other test files
+  });
+  afterAll(() => stopServer(server));
+
+  it('is survived within the retry bound, each batch once', async () => {
+    const url = new URL(server.url);
+    url.searchParams.set('journal', 'restart');
+    const t = parsePostgresUrl(url.toString());
+    const store = new PostgresJournalStore(t);
+    await store.openRun(input, 1);
+    await store.close();
+    const retried: number[] = [];
+    const p = new PostgresPartition(t, 0, 1, { onRetry: (attempt) => retried.push(attempt) });
+    await p.recover();
+    await writeLines(p, 1, 300, 100);
+    restartServer(server);
+    await writeLines(p, 301, 600, 100);
+    restartServer(server);
+    await p.writeSnapshot({ accounts: [], events: 480, txParts: () => [] }); // lines 1-600 less every 5th
+    await p.close();
+    expect(retried.length).toBeGreaterThan(0);
+    const { p: again, recovery } = await (async () => {
+      const q = new PostgresPartition(t, 0, 1);
+      return { p: q, recovery: await q.recover() };
+    })();
+    expect(recovery.lastSeq).toBe(600);
+    expect(recovery.snapshot?.seq).toBe(600);
+    await again.close();
+    const c = new (await import('pg')).default.Client({ connectionString: server.url });
+    await c.connect();
+    const r = await c.query(
+      "SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d, max(seq)::int AS m FROM payments.records WHERE journal = 'restart'",
+    );
+    await c.end();
+    expect(r.rows[0]).toEqual({ n: 600, d: 600, m: 600 });
+  });
+});
+
+describe('refusals', () => {
+  it('refuses a database whose schema is newer than this program (exit 2)', async () => {
+    const db = await freshDatabase('newer');
+    await openJournal('x', 1, {}, db);
+    await withAdmin(
+      (c) =>
+        c.query("INSERT INTO payments.schema_migrations (version, description) VALUES ($1, 'from the future')", [
+          schemaVersion + 1,
+        ]),
+      db,
+    );
+    const error = await refusalOf(openJournal('x', 1, {}, db));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(
+      new RegExp(`schema is version ${schemaVersion + 1}, newer than this program's ${schemaVersion}`),
+    );
+    const read = await refusalOf(new PostgresJournalStore(target('x', {}, db)).read());
+    expect(read.exitCode).toBe(2);
+  });
+
+  it('refuses a journal written for another input (exit 2)', async () => {
+    await openJournal('other-input');
+    const store = new PostgresJournalStore(target('other-input'));
+    const error = await refusalOf(store.openRun({ ...input, size: 999 }, 1));
+    await store.close();
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(/different input/);
+  });
+
+  it('refuses a wrong password (exit 2) without printing it', async () => {
+    const secret = 'not-the-password-7f3a';
+    const t = parsePostgresUrl(urlFor(database, { password: secret, params: { journal: 'pw' } }));
+    const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(/password authentication failed/);
+    expect(error.message).not.toContain(secret);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('takes the password from PGPASSWORD or a .pgpass file when the URL has none', async () => {
+    const { password } = new URL(urlFor(database));
+    const bare = urlFor(database, { password: '', params: { journal: 'env-pw' } });
+    const dir = mkdtempSync(join(tmpdir(), 'pgpass-'));
+    const passfile = join(dir, 'pgpass');
+    writeFileSync(passfile, `*:*:*:*:${password}\n`, { mode: 0o600 });
+    for (const env of [{ PGPASSWORD: password }, { PGPASSFILE: passfile }]) {
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        const store = new PostgresJournalStore(parsePostgresUrl(bare));
+        expect((await store.openRun(input, 1)).manifest.shards).toBe(1);
+        await store.close();
+      } finally {
+        process.env = saved;
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes sslmode and sslrootcert as libpq does: refusals are exit 2 and name the cause', async () => {
+    const required = parsePostgresUrl(urlFor(database, { params: { journal: 'tls', sslmode: 'require' } }));
+    const noTls = await refusalOf(new PostgresJournalStore(required).openRun(input, 1));
+    expect(noTls.exitCode).toBe(2);
+    expect(noTls.message).toMatch(/does not support SSL/);
+    const missing = parsePostgresUrl(
+      urlFor(database, { params: { journal: 'tls', sslmode: 'verify-full', sslrootcert: '/nonexistent/root.crt' } }),
+    );
+    const noCert = await refusalOf(new PostgresJournalStore(missing).openRun(input, 1));
+    expect(noCert.exitCode).toBe(2);
+    expect(noCert.message).toMatch(/\/nonexistent\/root\.crt/);
+  });
+
+  it('refuses a role without the rights it needs (exit 2), naming what it needs', async () => {
+    const db = await freshDatabase('rights');
+    await openJournal('owned', 1, {}, db); // the schema exists, owned by the superuser
+    const secret = 'pw-of-a-weak-role-1';
+    await withAdmin(async (c) => {
+      await c.query('DROP ROLE IF EXISTS payments_weak');
+      await c.query(`CREATE ROLE payments_weak LOGIN PASSWORD '${secret}'`);
+    });
+    for (const journal of ['owned', 'new-one']) {
+      const t = parsePostgresUrl(urlFor(db, { user: 'payments_weak', password: secret, params: { journal } }));
+      const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/permission denied.*the role needs/);
+      expect(error.message).not.toContain(secret);
+    }
+    // On a database where it may not even create the schema:
+    const empty = await freshDatabase('rights_empty');
+    const t = parsePostgresUrl(urlFor(empty, { user: 'payments_weak', password: secret }));
+    const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(/permission denied/);
+  });
+
+  it('stops with exit 1 and what to do when the server stays away past the retry bound', async () => {
+    const t = parsePostgresUrl('postgres://someone:secret-xyz@127.0.0.1:1/db?journal=gone&retry_seconds=0.5');
+    const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
+    expect(error.exitCode).toBe(1);
+    expect(error.message).toMatch(/could not reconnect within 0.5 s.*run the same command again/);
+    expect(error.message).not.toContain('secret-xyz');
+  });
+
+  describe('damaged rows (exit 2)', () => {
+    async function damaged(journal: string, sql: string): Promise<RunError> {
+      await openJournal(journal);
+      const { p } = await openPartition(journal);
+      await writeLines(p, 1, 100, 40);
+      await p.close();
+      await withAdmin((c) => c.query(sql, [journal]), database);
+      return refusalOf(
+        (async () => {
+          const { p: again, recovery } = await openPartition(journal);
+          try {
+            await all(recovery.tail);
+          } finally {
+            await again.close();
+          }
+        })(),
+      );
+    }
+
+    it('a record changed by hand fails its batch checksum', async () => {
+      const error = await damaged(
+        'dmg-amount',
+        'UPDATE payments.records SET amount = amount + 1 WHERE journal = $1 AND seq = 50',
+      );
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/fails its checksum/);
+    });
+
+    it('a record deleted leaves its batch short', async () => {
+      const error = await damaged('dmg-delete', 'DELETE FROM payments.records WHERE journal = $1 AND seq = 50');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/misses seq 50|has \d+ records/);
+    });
+
+    it('a batch deleted leaves a gap in the sequence', async () => {
+      const error = await damaged('dmg-gap', 'DELETE FROM payments.batches WHERE journal = $1 AND first_seq = 41');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/gap or overlap/);
+    });
+  });
+});
+
+afterAll(async () => {
+  await terminateBackends('payments %');
+});

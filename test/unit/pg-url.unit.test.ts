@@ -1,0 +1,76 @@
+/** The PostgreSQL journal's URL (our parameters, redaction) and password file, without a server. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RunError } from '../../src/errors.js';
+import { pgpassPassword } from '../../src/journal/postgres/pgpass.js';
+import { isPostgresUrl, parsePostgresUrl, redactUrl } from '../../src/journal/postgres/url.js';
+
+describe('a journal URL', () => {
+  it('is recognised by its scheme only', () => {
+    expect(isPostgresUrl('postgres://db/x')).toBe(true);
+    expect(isPostgresUrl('POSTGRESQL://db/x')).toBe(true);
+    expect(isPostgresUrl('./postgres/dir')).toBe(false);
+  });
+
+  it('names the journal and the retry bound; the rest goes to the driver', () => {
+    const t = parsePostgresUrl('postgres://u:pw@db:5433/pay?journal=run-42&retry_seconds=5&application_name=x');
+    expect(t.journal).toBe('run-42');
+    expect(t.retrySeconds).toBe(5);
+    expect(t.connectionString).toBe('postgres://u:pw@db:5433/pay?application_name=x');
+    expect(t.display).not.toContain('pw');
+    const plain = parsePostgresUrl('postgres://db/pay');
+    expect(plain.journal).toBe('default');
+    expect(plain.retrySeconds).toBe(30);
+  });
+
+  it('gives sslmode its libpq meaning', () => {
+    expect(parsePostgresUrl('postgres://db/p?sslmode=require').connectionString).toMatch(/uselibpqcompat=true/);
+  });
+
+  it.each([
+    ['postgres://db/p?journal=a%20b', /journal name/],
+    ['postgres://db/p?journal=', /journal name/],
+    ['postgres://db/p?retry_seconds=-1', /retry_seconds/],
+    ['postgres://u:secret@[bad/p', /not a valid PostgreSQL URL/],
+  ])('refuses %s (exit 2) without its password', (url, message) => {
+    let error: unknown;
+    try {
+      parsePostgresUrl(url);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(RunError);
+    expect((error as RunError).exitCode).toBe(2);
+    expect((error as RunError).message).toMatch(message);
+    expect((error as RunError).message).not.toContain('secret');
+  });
+
+  it('is printed without any password', () => {
+    expect(redactUrl('postgres://u:s3cret@h/db?journal=j')).toBe('postgres://u:***@h/db?journal=j');
+    expect(redactUrl('postgres://h/db?password=s3cret&sslpassword=k')).not.toMatch(/s3cret|=k/);
+    expect(redactUrl('postgres://u:s3cret@[bad')).not.toContain('s3cret');
+  });
+});
+
+describe('the password file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpass-unit-'));
+  const lookup = { host: 'db', port: 5432, database: 'pay', user: 'app' };
+  const write = (text: string, mode = 0o600) => {
+    const path = join(dir, `pgpass-${Math.random()}`);
+    writeFileSync(path, text, { mode });
+    return path;
+  };
+
+  it('gives the first matching line, with wildcards and escapes', () => {
+    const path = write('# comment\nother:*:*:*:no\ndb:5432:pay:app:a\\:b\\\\c\n*:*:*:*:fallback\n');
+    expect(pgpassPassword(lookup, path)).toBe('a:b\\c');
+    expect(pgpassPassword({ ...lookup, user: 'x' }, path)).toBe('fallback');
+  });
+
+  it('ignores a file that others can read, as libpq does', () => {
+    expect(pgpassPassword(lookup, write('*:*:*:*:open\n', 0o644))).toBeUndefined();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

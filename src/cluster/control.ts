@@ -195,8 +195,14 @@ export class ClusterControl {
     });
   }
 
-  /** Heartbeat of a node; returns how many nodes are live and how many shards are yet to finish. */
-  async heartbeat(node: string, leaseMs: number): Promise<{ liveNodes: number; openShards: number }> {
+  /**
+   * Heartbeat of a node. Returns how many nodes are live (heartbeat within `liveMs`), how many
+   * shards are yet to finish, and the fewest live shards another live node holds (for balancing).
+   */
+  async heartbeat(
+    node: string,
+    liveMs: number,
+  ): Promise<{ liveNodes: number; openShards: number; othersMinOwned: number | undefined }> {
     return this.connection.run('heartbeat', async (c) => {
       await c.query(
         `INSERT INTO payments_cluster.nodes (id) VALUES ($1)
@@ -204,11 +210,17 @@ export class ClusterControl {
         [node],
       );
       const r = await c.query(
-        `SELECT (SELECT count(*) FROM payments_cluster.nodes WHERE heartbeat_at > now() - $1 * interval '1 millisecond')::int AS live,
-                (SELECT count(*) FROM payments_cluster.leases WHERE NOT finished)::int AS open`,
-        [leaseMs],
+        `WITH live AS (SELECT id FROM payments_cluster.nodes WHERE heartbeat_at > now() - $1 * interval '1 millisecond')
+         SELECT (SELECT count(*) FROM live)::int AS live,
+                (SELECT count(*) FROM payments_cluster.leases WHERE NOT finished)::int AS open,
+                (SELECT min(n) FROM (
+                   SELECT count(l.shard) AS n FROM live
+                     LEFT JOIN payments_cluster.leases l ON l.node = live.id AND NOT l.finished AND l.expires_at > now()
+                    WHERE live.id <> $2 GROUP BY live.id) t)::int AS others_min`,
+        [liveMs, node],
       );
-      return { liveNodes: Math.max(1, r.rows[0].live), openShards: r.rows[0].open };
+      const row = r.rows[0];
+      return { liveNodes: Math.max(1, row.live), openShards: row.open, othersMinOwned: row.others_min ?? undefined };
     });
   }
 

@@ -138,7 +138,8 @@ export class ClusterNode {
     this.ticking = true;
     try {
       const { leaseMs } = this.options;
-      const { liveNodes, openShards } = await this.control.heartbeat(this.id, leaseMs);
+      // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
+      const { liveNodes, openShards, othersMinOwned } = await this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100);
       // Runners that ended: finished, or failed (released for a claim to recover).
       for (const [key, runner] of this.runners) {
         if (!runner.finished && runner.failed === undefined) continue;
@@ -166,7 +167,9 @@ export class ClusterNode {
         void runner.stop();
       }
       const fair = Math.ceil((openShards || 1) / liveNodes);
-      if (this.runners.size > fair) {
+      // Give one back only when another live node holds at least two fewer (a node joined): moving
+      // one shard then evens the load instead of passing it around.
+      if (othersMinOwned !== undefined && this.runners.size - othersMinOwned >= 2) {
         const [key, runner] = [...this.runners].pop()!;
         this.runners.delete(key);
         await runner.stop();
@@ -174,7 +177,10 @@ export class ClusterNode {
         this.metrics.ownership.inc({ change: 'released' });
         this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)');
       }
-      while (this.runners.size < fair && !this.options.signal.aborted) {
+      while (
+        (this.runners.size < fair || (othersMinOwned !== undefined && this.runners.size <= othersMinOwned)) &&
+        !this.options.signal.aborted
+      ) {
         const claim = await this.control.claim(this.id, leaseMs);
         if (claim === undefined) break;
         const runner = new ShardRunner(claim, {

@@ -1,0 +1,109 @@
+/**
+ * Shards owned across nodes (issue 13), against a real nats-server and a real PostgreSQL started
+ * by the tests' own scripts: several `payments node` processes, `payments submit`, and the
+ * single-process run as the oracle. Longer fault runs: npm run test:cluster-faults.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import {
+  committedBy,
+  expectedRun,
+  journalCounts,
+  leases,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  type Expected,
+  type World,
+} from './cluster-helpers.js';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+
+describe('cluster: 3 nodes, 8 shards', () => {
+  let world: World;
+  let small: Expected;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    small = await expectedRun(world, 'small', 120_000, 11);
+    for (const id of ['a', 'b', 'c']) startNode(world, id);
+  });
+  afterAll(() => stopWorld(world));
+
+  it('prints byte for byte what the single-process run prints, and the journal holds every row once', async () => {
+    const rejects = join(world.dir, 'r1.rejects.csv');
+    const got = await submit(world, [small.input, '--run', 'r1', '--shards', '8', '--rejects', rejects]);
+    expect(got.stderr).not.toMatch(/"level":"error"/);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(small.accounts);
+    expect(readFileSync(rejects, 'utf8')).toBe(small.rejects);
+    expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
+    const owners = new Set((await leases(world, 'r1')).map((l) => l.node));
+    expect(owners.size).toBeGreaterThan(1); // the work was spread
+  });
+
+  it('`result` prints the same later, and a second submit of the same run applies nothing twice', async () => {
+    const later = await runCli([
+      'result',
+      '--run',
+      'r1',
+      '--journal',
+      world.journal,
+      '--rejects',
+      join(world.dir, 'r1b.csv'),
+    ]);
+    expect(later.code).toBe(0);
+    expect(later.stdout).toBe(small.accounts);
+    expect(readFileSync(join(world.dir, 'r1b.csv'), 'utf8')).toBe(small.rejects);
+    const again = await submit(world, [small.input, '--run', 'r1']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(small.accounts);
+    expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
+  });
+
+  it('SIGKILL of a node mid-run: its shards are taken over and the output is still the same', async () => {
+    const mid = await expectedRun(world, 'mid', 400_000, 12);
+    const victim = world.nodes.find((n) => n.id === 'b')!;
+    const detached = await submit(world, [mid.input, '--run', 'r2', '--detach']);
+    expect(detached.code).toBe(0);
+    expect(detached.stdout).toBe('');
+    await until(async () => (await committedBy(world, 'r2', 'b')) > 0);
+    const before = await leases(world, 'r2');
+    expect(before.some((l) => l.node === 'b' && !l.finished)).toBe(true); // really mid-run for b
+    await victim.kill('SIGKILL');
+    // A second submit of the same run republishes (stored batches are de-duplicated) and waits.
+    const got = await submit(world, [mid.input, '--run', 'r2', '--rejects', join(world.dir, 'r2.rejects.csv')]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(mid.accounts);
+    expect(readFileSync(join(world.dir, 'r2.rejects.csv'), 'utf8')).toBe(mid.rejects);
+    expect(await journalCounts(world, 'r2')).toEqual({ records: mid.wellFormed, lines: mid.wellFormed });
+    const after = await leases(world, 'r2');
+    expect(
+      after.every(
+        (l) =>
+          (l.finished && l.node !== 'b') || before.find((b) => b.shard === l.shard)!.node !== 'b' || l.generation > 1,
+      ),
+    ).toBe(true);
+    expect(after.filter((l, i) => before[i]!.node === 'b' && !before[i]!.finished).every((l) => l.node !== 'b')).toBe(
+      true,
+    );
+  });
+
+  it('usage errors are one line with exit 2', async () => {
+    const noRun = await runCli(['submit', small.input, '--nats', world.nats.url, '--journal', world.journal]);
+    expect(noRun.code).toBe(2);
+    const badRun = await submit(world, [small.input, '--run', 'a.b']);
+    expect(badRun.code).toBe(2);
+    expect(badRun.stderr).toMatch(/run name/);
+    const notPg = await runCli(['submit', small.input, '--run', 'x', '--nats', world.nats.url, '--journal', '/tmp/j']);
+    expect(notPg.code).toBe(2);
+    expect(notPg.stderr).toMatch(/PostgreSQL URL/);
+    const missing = await submit(world, [join(world.dir, 'nope.csv'), '--run', 'x']);
+    expect(missing.code).toBe(2);
+    const unknown = await runCli(['result', '--run', 'never', '--journal', world.journal]);
+    expect(unknown.code).toBe(2);
+    for (const r of [noRun, badRun, notPg, missing, unknown]) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

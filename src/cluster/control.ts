@@ -18,9 +18,13 @@ import type { PostgresTarget } from '../journal/postgres/url.js';
 
 /** The setting a fenced partition's session carries (options=-c payments_cluster.generation=G). */
 export const generationSetting = 'payments_cluster.generation';
+/** The longest a control-plane statement may run. */
+const controlStatementTimeoutMs = 20_000;
 /** SQLSTATE the fence raises. */
 export const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
+/** Bumped when the DDL below changes (stored as the fence function's comment). */
+const clusterSchemaVersion = 'payments_cluster 2';
 
 const ddl = `
 CREATE SCHEMA IF NOT EXISTS payments_cluster;
@@ -53,8 +57,16 @@ DECLARE
   owner bigint;
   mine text := current_setting('${generationSetting}', true);
 BEGIN
-  SELECT generation INTO owner FROM payments_cluster.leases
-    WHERE run = NEW.journal AND shard = NEW.partition FOR SHARE;
+  -- A batch's INSERT and its COMMIT go in one message, so its row lock is never held across a
+  -- client's pause; a snapshot's transaction takes several round trips, and a paused owner must not
+  -- keep the lease row locked (a claim skips locked rows): read it without a lock there.
+  IF TG_TABLE_NAME = 'batches' THEN
+    SELECT generation INTO owner FROM payments_cluster.leases
+      WHERE run = NEW.journal AND shard = NEW.partition FOR SHARE;
+  ELSE
+    SELECT generation INTO owner FROM payments_cluster.leases
+      WHERE run = NEW.journal AND shard = NEW.partition;
+  END IF;
   IF NOT FOUND THEN
     RETURN NEW;
   END IF;
@@ -66,6 +78,7 @@ BEGIN
   RETURN NEW;
 END
 $fn$;
+COMMENT ON FUNCTION payments_cluster.fence() IS '${clusterSchemaVersion}';
 DROP TRIGGER IF EXISTS fence ON payments.batches;
 CREATE TRIGGER fence BEFORE INSERT ON payments.batches FOR EACH ROW EXECUTE FUNCTION payments_cluster.fence();
 DROP TRIGGER IF EXISTS fence ON payments.snapshots;
@@ -76,10 +89,9 @@ CREATE TRIGGER fence BEFORE INSERT ON payments.snapshots FOR EACH ROW EXECUTE FU
 export async function ensureClusterSchema(client: pg.Client, display: string): Promise<void> {
   await migrate(client, display);
   const exists = await client.query(
-    `SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'payments' AND c.relname = 'snapshots' AND t.tgname = 'fence'`,
+    `SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`,
   );
-  if (exists.rows.length > 0) return;
+  if (exists.rows[0]?.version === clusterSchemaVersion) return;
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [clusterLockKey]);
@@ -126,7 +138,10 @@ export class ClusterControl {
     applicationName: string,
     onRetry?: (attempt: number, delayMs: number, error: unknown) => void,
   ) {
-    this.connection = new RetryingConnection(target, applicationName, async () => undefined, onRetry);
+    // A control query never waits long (a tick that hung would stop heartbeats and renewals).
+    const onConnect = async (c: pg.Client) =>
+      void (await c.query(`SET statement_timeout = ${controlStatementTimeoutMs}`));
+    this.connection = new RetryingConnection(target, applicationName, onConnect, onRetry);
   }
 
   async setup(): Promise<void> {

@@ -26,6 +26,10 @@ import { connectNats, type NatsSettings } from './nats.js';
 import { ShardRunner, type ShardMetrics } from './shard-runner.js';
 
 export const defaultLeaseMs = 3000;
+/** How long a tick waits for a shard it gives back to stop. */
+const runnerStopWaitMs = 10_000;
+/** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
+const runnerReadyWaitMs = 120_000;
 
 export interface NodeOptions {
   readonly nats: Omit<NatsSettings, 'name'>;
@@ -142,6 +146,10 @@ export class ClusterNode {
       const { liveNodes, openShards, othersMinOwned } = await this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100);
       // Runners that ended: finished, or failed (released for a claim to recover).
       for (const [key, runner] of this.runners) {
+        if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
+          runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
+          void runner.stop();
+        }
         if (!runner.finished && runner.failed === undefined) continue;
         this.runners.delete(key);
         if (runner.finished) this.metrics.ownership.inc({ change: 'finished' });
@@ -172,7 +180,7 @@ export class ClusterNode {
       if (othersMinOwned !== undefined && this.runners.size - othersMinOwned >= 2) {
         const [key, runner] = [...this.runners].pop()!;
         this.runners.delete(key);
-        await runner.stop();
+        await stopWithin(runner, runnerStopWaitMs, this.log);
         await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
         this.metrics.ownership.inc({ change: 'released' });
         this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)');
@@ -251,6 +259,21 @@ export class ClusterNode {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.log.info({ node: this.id }, 'node left');
   }
+}
+
+/**
+ * Stops a runner, waiting at most `ms`: the tick must go on (heartbeats, renewals). A runner that
+ * does not stop in time is abandoned; once its lease is released, fencing refuses its commits.
+ */
+async function stopWithin(runner: ShardRunner, ms: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    runner.stop().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!stopped)
+    log.error({ run: runner.claim.run, shard: runner.claim.shard }, 'shard did not stop in time; abandoned (fenced)');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

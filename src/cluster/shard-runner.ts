@@ -47,6 +47,7 @@ export class ShardRunner {
   ready = false;
   finished = false;
   failed: unknown;
+  readonly startedMs = performance.now();
   private stopping = false;
   private stopConsumer: (() => void) | undefined;
   private partition: PostgresPartition | undefined;
@@ -83,6 +84,7 @@ export class ShardRunner {
     const { run, shard, shards, generation } = this.claim;
     const { log, control, js, metrics } = this.deps;
     try {
+      log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
       const evicted = await control.evictPartitionHolder(run, shard);
       if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
       const started = performance.now();
@@ -97,6 +99,7 @@ export class ShardRunner {
       const { engine, recovery } = await ShardEngine.open(this.partition);
       this.committedLine = recovery.resumeLine;
       if (this.stopping) return;
+      log.debug({ run, shard, resumeLine: recovery.resumeLine }, 'journal recovered; subscribing');
       const consumer = await js.consumers.get(streamOf(run), {
         filter_subjects: subjectOf(run, shard),
         ...(this.streamSeq > 0

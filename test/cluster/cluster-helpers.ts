@@ -4,7 +4,7 @@
  * run to compare with. No mocks: every node is `node dist/cli/bin.js node …`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -43,6 +43,12 @@ export async function startWorld(options: { tlsUser?: { user: string; password: 
 export async function stopWorld(world: World | undefined): Promise<void> {
   if (world === undefined) return;
   for (const node of world.nodes) await node.kill('SIGKILL');
+  // CLUSTER_TEST_LOGS=DIR keeps every node's log, for a failure to be read afterwards.
+  const keep = process.env.CLUSTER_TEST_LOGS;
+  if (keep) {
+    mkdirSync(keep, { recursive: true });
+    for (const node of world.nodes) writeFileSync(join(keep, `${node.id}.log`), node.stderr);
+  }
   await stopNats(world.nats);
   stopServer(world.pgState);
   rmSync(world.dir, { recursive: true, force: true });
@@ -94,7 +100,7 @@ export function startNode(
     '--journal',
     world.journal,
     '--lease-ms',
-    String(options.leaseMs ?? 1500),
+    String(options.leaseMs ?? 2000),
     ...(options.extra ?? []),
   ]);
   world.nodes.push(node);
@@ -202,4 +208,17 @@ export async function committedBy(world: World, run: string, node: string): Prom
 /** Polls `condition` every 50 ms until it holds (no timing assertion: the test timeout bounds it). */
 export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** What the database's sessions are doing and waiting for (printed when a test is stuck). */
+export async function sessions(world: World): Promise<string> {
+  return withDb(world, async (c) => {
+    const a = await c.query(
+      `SELECT pid, application_name, state, wait_event, left(query, 60) AS query FROM pg_stat_activity WHERE application_name LIKE 'payments%'`,
+    );
+    const l = await c.query(
+      `SELECT pid, locktype, relation::regclass::text AS rel, mode, granted FROM pg_locks WHERE locktype NOT IN ('virtualxid') AND pid <> pg_backend_pid()`,
+    );
+    return JSON.stringify({ activity: a.rows, locks: l.rows }, null, 1);
+  });
 }

@@ -10,6 +10,7 @@ import {
   expectedRun,
   journalCounts,
   leases,
+  sessions,
   startNode,
   startWorld,
   stopWorld,
@@ -64,7 +65,7 @@ describe('cluster: 3 nodes, 8 shards', () => {
   });
 
   it('SIGKILL of a node mid-run: its shards are taken over and the output is still the same', async () => {
-    const mid = await expectedRun(world, 'mid', 400_000, 12);
+    const mid = await expectedRun(world, 'mid', 300_000, 12);
     const victim = world.nodes.find((n) => n.id === 'b')!;
     const detached = await submit(world, [mid.input, '--run', 'r2', '--detach']);
     expect(detached.code).toBe(0);
@@ -90,6 +91,33 @@ describe('cluster: 3 nodes, 8 shards', () => {
     }
   });
 
+  it('SIGSTOP of a node past its lease, then SIGCONT: it loses its shards, its late commits are refused', async () => {
+    const run = await expectedRun(world, 'stop', 300_000, 13);
+    const victim = world.nodes.find((n) => n.id === 'c')!;
+    expect((await submit(world, [run.input, '--run', 'r3', '--detach'])).code).toBe(0);
+    await until(async () => (await committedBy(world, 'r3', 'c')) > 0);
+    const before = await leases(world, 'r3');
+    const held = before.filter((l) => l.node === 'c' && !l.finished).map((l) => l.shard);
+    expect(held.length).toBeGreaterThan(0);
+    victim.signal('SIGSTOP');
+    // Another node takes every shard c held (its lease ran out while it was stopped).
+    const t0 = Date.now();
+    await until(async () => {
+      if (Date.now() - t0 > 40_000) {
+        console.log(await leases(world, 'r3'), await sessions(world));
+        throw new Error('stuck');
+      }
+      return (await leases(world, 'r3')).every((l) => !held.includes(l.shard) || l.node !== 'c');
+    });
+    victim.signal('SIGCONT');
+    const got = await submit(world, [run.input, '--run', 'r3', '--rejects', join(world.dir, 'r3.rejects.csv')]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(run.accounts);
+    expect(readFileSync(join(world.dir, 'r3.rejects.csv'), 'utf8')).toBe(run.rejects);
+    expect(await journalCounts(world, 'r3')).toEqual({ records: run.wellFormed, lines: run.wellFormed });
+    await until(() => /lease lost/.test(victim.stderr));
+  });
+
   it('usage errors are one line with exit 2', async () => {
     const noRun = await runCli(['submit', small.input, '--nats', world.nats.url, '--journal', world.journal]);
     expect(noRun.code).toBe(2);
@@ -104,5 +132,43 @@ describe('cluster: 3 nodes, 8 shards', () => {
     const unknown = await runCli(['result', '--run', 'never', '--journal', world.journal]);
     expect(unknown.code).toBe(2);
     for (const r of [noRun, badRun, notPg, missing, unknown]) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('cluster over NATS with TLS and a password', () => {
+  let world: World;
+  let small: Expected;
+
+  beforeAll(async () => {
+    world = await startWorld({ tlsUser: { user: 'payments', password: 's3cret-pw' } });
+    small = await expectedRun(world, 'tls', 30_000, 21);
+    startNode(world, 't1', { extra: ['--nats-ca', world.nats.ca!] });
+    startNode(world, 't2', { extra: ['--nats-ca', world.nats.ca!] });
+  });
+  afterAll(() => stopWorld(world));
+
+  it('runs over tls:// with the CA made at test time', async () => {
+    expect(world.nats.url).toMatch(/^tls:\/\/payments:/);
+    const got = await submit(world, [small.input, '--run', 'tls1', '--shards', '4', '--nats-ca', world.nats.ca!]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(small.accounts);
+  });
+
+  it('a wrong password is one line, exit 2, without the password', async () => {
+    const wrong = world.nats.url.replace('s3cret-pw', 'wrong-pw');
+    const got = await submit(world, [small.input, '--run', 'tls2', '--nats-ca', world.nats.ca!], wrong);
+    expect(got.code).toBe(2);
+    expect(got.stdout).toBe('');
+    const lines = got.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/refused the login/);
+    expect(got.stderr).not.toMatch(/wrong-pw|s3cret-pw/);
+  });
+
+  it('a server certificate from an unknown CA is one line, exit 2', async () => {
+    const got = await submit(world, [small.input, '--run', 'tls3']);
+    expect(got.code).toBe(2);
+    expect(got.stderr.trim().split('\n')).toHaveLength(1);
+    expect(got.stderr).toMatch(/TLS/);
   });
 });

@@ -106,7 +106,9 @@ export class ShardRunner {
           ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.streamSeq }
           : { deliver_policy: DeliverPolicy.All }),
       });
-      const messages = await consumer.consume({ max_messages: 8 }); // bounded read-ahead
+      // Bounded read-ahead; pull requests of 5 s (heartbeats every 2.5 s), so that a restarted NATS
+      // server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
+      const messages = await consumer.consume({ max_messages: 8, expires: 5000 });
       this.stopConsumer = () => void messages.stop();
       if (this.stopping) messages.stop();
       this.ready = true;

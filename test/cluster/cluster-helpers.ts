@@ -222,3 +222,30 @@ export async function sessions(world: World): Promise<string> {
     return JSON.stringify({ activity: a.rows, locks: l.rows }, null, 1);
   });
 }
+
+/** A submit as a child process that a test may kill; `result` settles when it exits. */
+export function spawnSubmit(world: World, args: string[]): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(
+    process.execPath,
+    [binPath, 'submit', ...args, '--nats', world.nats.url, '--journal', world.journal],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const result = new Promise<CliResult>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, result };
+}
+
+/** Batches the run's journal holds (all partitions). */
+export async function committedBatches(world: World, run: string): Promise<number> {
+  return withDb(world, async (c) => {
+    const r = await c
+      .query('SELECT count(*)::int AS n FROM payments.batches WHERE journal = $1', [run])
+      .catch(() => ({ rows: [{ n: 0 }] }));
+    return r.rows[0].n as number;
+  });
+}

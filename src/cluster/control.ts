@@ -217,25 +217,35 @@ export class ClusterControl {
   async heartbeat(
     node: string,
     liveMs: number,
-  ): Promise<{ liveNodes: number; openShards: number; othersMinOwned: number | undefined }> {
+  ): Promise<{ liveNodes: number; openShards: number; othersMinOwned: number | undefined; mine: number }> {
     return this.connection.run('heartbeat', async (c) => {
       await c.query(
         `INSERT INTO payments_cluster.nodes (id) VALUES ($1)
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
         [node],
       );
+      // A node's load: the shards of unfinished runs it runs (live lease) or has finished.
       const r = await c.query(
-        `WITH live AS (SELECT id FROM payments_cluster.nodes WHERE heartbeat_at > now() - $1 * interval '1 millisecond')
+        `WITH live AS (SELECT id FROM payments_cluster.nodes WHERE heartbeat_at > now() - $1 * interval '1 millisecond'),
+              open_runs AS (SELECT DISTINCT run FROM payments_cluster.leases WHERE NOT finished),
+              load AS (
+                SELECT live.id, count(l.shard)::int AS n FROM live
+                  LEFT JOIN payments_cluster.leases l ON l.node = live.id AND l.run IN (SELECT run FROM open_runs)
+                       AND (l.finished OR l.expires_at > now())
+                 GROUP BY live.id)
          SELECT (SELECT count(*) FROM live)::int AS live,
                 (SELECT count(*) FROM payments_cluster.leases WHERE NOT finished)::int AS open,
-                (SELECT min(n) FROM (
-                   SELECT count(l.shard) AS n FROM live
-                     LEFT JOIN payments_cluster.leases l ON l.node = live.id AND NOT l.finished AND l.expires_at > now()
-                    WHERE live.id <> $2 GROUP BY live.id) t)::int AS others_min`,
+                (SELECT min(n) FROM load WHERE id <> $2)::int AS others_min,
+                (SELECT n FROM load WHERE id = $2)::int AS mine`,
         [liveMs, node],
       );
       const row = r.rows[0];
-      return { liveNodes: Math.max(1, row.live), openShards: row.open, othersMinOwned: row.others_min ?? undefined };
+      return {
+        liveNodes: Math.max(1, row.live),
+        openShards: row.open,
+        othersMinOwned: row.others_min ?? undefined,
+        mine: row.mine ?? 0,
+      };
     });
   }
 

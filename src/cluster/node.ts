@@ -123,7 +123,7 @@ export class ClusterNode {
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
     this.log.info({ node: this.id, leaseMs: options.leaseMs, http: options.http }, 'node joined');
-    const tickMs = Math.max(100, Math.floor(options.leaseMs / 3));
+    const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
         await this.tick();
@@ -143,7 +143,10 @@ export class ClusterNode {
     try {
       const { leaseMs } = this.options;
       // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
-      const { liveNodes, openShards, othersMinOwned } = await this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100);
+      const { liveNodes, openShards, othersMinOwned, mine } = await this.control.heartbeat(
+        this.id,
+        (2 * leaseMs) / 3 + 100,
+      );
       // Runners that ended: finished, or failed (released for a claim to recover).
       for (const [key, runner] of this.runners) {
         if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
@@ -175,9 +178,11 @@ export class ClusterNode {
         void runner.stop();
       }
       const fair = Math.ceil((openShards || 1) / liveNodes);
-      // Give one back only when another live node holds at least two fewer (a node joined): moving
-      // one shard then evens the load instead of passing it around.
-      if (othersMinOwned !== undefined && this.runners.size - othersMinOwned >= 2) {
+      // Give one back only when another live node has at least two fewer shards of the open runs,
+      // counting those it finished (a node joined): moving one then evens the load, and a node
+      // that finished its share early does not pull shards about near the end of a run (a move
+      // costs a recovery).
+      if (othersMinOwned !== undefined && this.runners.size > 1 && mine - othersMinOwned >= 2) {
         const [key, runner] = [...this.runners].pop()!;
         this.runners.delete(key);
         await stopWithin(runner, runnerStopWaitMs, this.log);

@@ -26,6 +26,14 @@ import { generationSetting } from './control.js';
 import { header, streamOf, subjectOf } from './names.js';
 import { decodeBatch } from './wire.js';
 
+/**
+ * A shard writes a snapshot at most this often (and only after snapshotRecordsMin new records):
+ * a node taking the shard over replays only the records after it, which bounds the takeover time
+ * (the single-process policy, a million records, would make a takeover replay up to that many).
+ */
+const snapshotEveryMs = 5000;
+const snapshotRecordsMin = 20_000;
+
 export interface ShardMetrics {
   rowsApplied(run: string, shard: number, rows: number): void;
   batchApplied(run: string, shard: number, ms: number): void;
@@ -112,6 +120,8 @@ export class ShardRunner {
       this.stopConsumer = () => void messages.stop();
       if (this.stopping) messages.stop();
       this.ready = true;
+      let snapshotRecords = engine.records;
+      let snapshotMs = performance.now();
       log.info(
         {
           run,
@@ -149,6 +159,14 @@ export class ShardRunner {
         const ms = performance.now() - t0;
         this.committedLine = lastLine;
         this.streamSeq = m.seq;
+        if (
+          engine.records - snapshotRecords >= snapshotRecordsMin &&
+          performance.now() - snapshotMs >= snapshotEveryMs
+        ) {
+          await engine.journal.writeSnapshot(engine.state());
+          snapshotRecords = engine.records;
+          snapshotMs = performance.now();
+        }
         metrics.rowsApplied(run, shard, batch.count);
         metrics.batchApplied(run, shard, ms);
         metrics.lag(run, shard, m.info.pending);

@@ -104,15 +104,15 @@ export class ClusterNode {
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.log = options.log.child({ node: this.id });
     const target = parsePostgresUrl(options.journalUrl);
     this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) =>
-      options.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`),
+      this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`),
     );
   }
 
-  get log(): Logger {
-    return this.options.log;
-  }
+  /** Every line names this node (and the shard, where there is one). */
+  readonly log: Logger;
 
   /** Runs until the signal aborts; then gives every shard back. */
   async run(): Promise<void> {
@@ -122,7 +122,7 @@ export class ClusterNode {
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
-    this.log.info({ node: this.id, leaseMs: options.leaseMs, http: options.http }, 'node joined');
+    this.log.info({ leaseMs: options.leaseMs, http: options.http }, 'node joined');
     const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
@@ -262,7 +262,7 @@ export class ClusterNode {
     await this.control.close();
     await this.nc?.close().catch(() => undefined);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.log.info({ node: this.id }, 'node left');
+    this.log.info('node left');
   }
 }
 

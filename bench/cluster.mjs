@@ -4,6 +4,7 @@
 // PostgreSQL (scripts/test-postgres.mjs, fsync off unless --fsync) and nats-server
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
+//     [--lease-ms 3000] [--skip-publish] (--nodes 0: takeover only)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     shards: { type: 'string', default: '8' },
     fsync: { type: 'boolean', default: false },
     takeover: { type: 'boolean', default: true },
+    'lease-ms': { type: 'string', default: '3000' },
+    'skip-publish': { type: 'boolean', default: false },
   },
 });
 const rows = Number(values.rows);
@@ -63,7 +66,18 @@ const startNodes = (n, tag) =>
     const log = openSync(join(logDir, `${tag}${i}.log`), 'w');
     return spawn(
       process.execPath,
-      [bin, 'node', '--nats', nats.url, '--journal', pgState.url, '--node-id', `${tag}${i}`],
+      [
+        bin,
+        'node',
+        '--nats',
+        nats.url,
+        '--journal',
+        pgState.url,
+        '--node-id',
+        `${tag}${i}`,
+        '--lease-ms',
+        values['lease-ms'],
+      ],
       {
         stdio: ['ignore', 'ignore', log],
       },
@@ -88,33 +102,35 @@ try {
     `single process (default workers, in-memory): ${single.seconds.toFixed(1)} s, ${Math.round(rows / single.seconds)} rows/s`,
   );
 
-  // The parser + NATS alone: a detached submit with no node running (publish, nothing applied).
-  const publishOnly = await run([
-    'submit',
-    input,
-    '--run',
-    `bench-publish-${Date.now()}`,
-    '--shards',
-    values.shards,
-    '--nats',
-    nats.url,
-    '--journal',
-    pgState.url,
-    '--detach',
-  ]);
-  const streamInfo = await (async () => {
-    const { connect } = await import('@nats-io/transport-node');
-    const { jetstreamManager } = await import('@nats-io/jetstream');
-    const nc = await connect({ servers: nats.url.replace('nats://', '') });
-    const jsm = await jetstreamManager(nc);
-    let bytes = 0;
-    for await (const si of jsm.streams.list()) bytes = Math.max(bytes, si.state.bytes);
-    await nc.close();
-    return bytes;
-  })();
-  console.log(
-    `submit --detach, no node (parse + route + publish to JetStream): exit ${publishOnly.code}, ${publishOnly.seconds.toFixed(1)} s, ${Math.round(rows / publishOnly.seconds)} rows/s, stream ${(streamInfo / 1e6).toFixed(0)} MB (${(streamInfo / 1e6 / publishOnly.seconds).toFixed(0)} MB/s)`,
-  );
+  if (!values['skip-publish']) {
+    // The parser + NATS alone: a detached submit with no node running (publish, nothing applied).
+    const publishOnly = await run([
+      'submit',
+      input,
+      '--run',
+      `bench-publish-${Date.now()}`,
+      '--shards',
+      values.shards,
+      '--nats',
+      nats.url,
+      '--journal',
+      pgState.url,
+      '--detach',
+    ]);
+    const streamInfo = await (async () => {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: nats.url.replace('nats://', '') });
+      const jsm = await jetstreamManager(nc);
+      let bytes = 0;
+      for await (const si of jsm.streams.list()) bytes = Math.max(bytes, si.state.bytes);
+      await nc.close();
+      return bytes;
+    })();
+    console.log(
+      `submit --detach, no node (parse + route + publish to JetStream): exit ${publishOnly.code}, ${publishOnly.seconds.toFixed(1)} s, ${Math.round(rows / publishOnly.seconds)} rows/s, stream ${(streamInfo / 1e6).toFixed(0)} MB (${(streamInfo / 1e6 / publishOnly.seconds).toFixed(0)} MB/s)`,
+    );
+  }
   for (const n of values.nodes
     .split(',')
     .map(Number)
@@ -205,7 +221,7 @@ try {
       }
     }
     console.log(
-      `takeover after SIGKILL (lease 3000 ms, shards ${owned.join(',')}): first batch applied again after ${times.map((t) => t.toFixed(2)).join(', ')} s`,
+      `takeover after SIGKILL (lease ${values['lease-ms']} ms, shards ${owned.join(',')}): first batch applied again after ${times.map((t) => t.toFixed(2)).join(', ')} s`,
     );
     const r = await run(['result', '--run', runName, '--journal', pgState.url]);
     while (true) {

@@ -217,7 +217,13 @@ export class ClusterControl {
   async heartbeat(
     node: string,
     liveMs: number,
-  ): Promise<{ liveNodes: number; openShards: number; othersMinOwned: number | undefined; mine: number }> {
+  ): Promise<{
+    liveNodes: number;
+    openShards: number;
+    openRunShards: number;
+    othersMinOwned: number | undefined;
+    mine: number;
+  }> {
     return this.connection.run('heartbeat', async (c) => {
       await c.query(
         `INSERT INTO payments_cluster.nodes (id) VALUES ($1)
@@ -235,6 +241,7 @@ export class ClusterControl {
                  GROUP BY live.id)
          SELECT (SELECT count(*) FROM live)::int AS live,
                 (SELECT count(*) FROM payments_cluster.leases WHERE NOT finished)::int AS open,
+                (SELECT count(*) FROM payments_cluster.leases WHERE run IN (SELECT run FROM open_runs))::int AS shards,
                 (SELECT min(n) FROM load WHERE id <> $2)::int AS others_min,
                 (SELECT n FROM load WHERE id = $2)::int AS mine`,
         [liveMs, node],
@@ -243,6 +250,7 @@ export class ClusterControl {
       return {
         liveNodes: Math.max(1, row.live),
         openShards: row.open,
+        openRunShards: row.shards,
         othersMinOwned: row.others_min ?? undefined,
         mine: row.mine ?? 0,
       };

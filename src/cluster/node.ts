@@ -143,7 +143,7 @@ export class ClusterNode {
     try {
       const { leaseMs } = this.options;
       // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
-      const { liveNodes, openShards, othersMinOwned, mine } = await this.control.heartbeat(
+      const { liveNodes, openRunShards, othersMinOwned, mine } = await this.control.heartbeat(
         this.id,
         (2 * leaseMs) / 3 + 100,
       );
@@ -177,23 +177,24 @@ export class ClusterNode {
         );
         void runner.stop();
       }
-      const fair = Math.ceil((openShards || 1) / liveNodes);
-      // Give one back only when another live node has at least two fewer shards of the open runs,
-      // counting those it finished (a node joined): moving one then evens the load, and a node
-      // that finished its share early does not pull shards about near the end of a run (a move
-      // costs a recovery).
-      if (othersMinOwned !== undefined && this.runners.size > 1 && mine - othersMinOwned >= 2) {
+      // Load = the shards of open runs a node runs or has finished. Fair share: all those shards
+      // over the live nodes. A node claims while below its fair share or not above the least
+      // loaded other node (so an unowned shard always has a taker); it gives one back only when
+      // above its fair share and two above the least loaded (a node joined). The two rules never
+      // undo each other, and a node that finished its share early pulls nothing about near the end
+      // of a run (each move costs a recovery).
+      const fair = Math.ceil((openRunShards || 1) / liveNodes);
+      let load = mine;
+      if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
         const [key, runner] = [...this.runners].pop()!;
         this.runners.delete(key);
         await stopWithin(runner, runnerStopWaitMs, this.log);
         await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
         this.metrics.ownership.inc({ change: 'released' });
-        this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)');
+        this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
+        load--;
       }
-      while (
-        (this.runners.size < fair || (othersMinOwned !== undefined && this.runners.size <= othersMinOwned)) &&
-        !this.options.signal.aborted
-      ) {
+      while ((load < fair || othersMinOwned === undefined || load <= othersMinOwned) && !this.options.signal.aborted) {
         const claim = await this.control.claim(this.id, leaseMs);
         if (claim === undefined) break;
         const runner = new ShardRunner(claim, {
@@ -205,6 +206,7 @@ export class ClusterNode {
         });
         this.runners.set(runner.key, runner);
         this.metrics.ownership.inc({ change: 'claimed' });
+        load++;
       }
       this.metrics.owned.set(this.runners.size);
     } finally {

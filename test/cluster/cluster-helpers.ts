@@ -249,3 +249,22 @@ export async function committedBatches(world: World, run: string): Promise<numbe
     return r.rows[0].n as number;
   });
 }
+
+/** Shards a node runs (unfinished) that already committed batches, with their lease generation. */
+export async function runningWithBatches(
+  world: World,
+  run: string,
+  node: string,
+): Promise<{ shard: number; generation: number }[]> {
+  return withDb(world, async (c) => {
+    const r = await c
+      .query(
+        `SELECT l.shard, l.generation::int AS generation FROM payments_cluster.leases l
+          WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
+            AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
+        [run, node],
+      )
+      .catch(() => ({ rows: [] }));
+    return r.rows as { shard: number; generation: number }[];
+  });
+}

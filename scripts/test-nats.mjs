@@ -138,7 +138,8 @@ export async function startNats(options = {}) {
   }
   const scheme = options.tls ? 'tls' : 'nats';
   const auth = options.user ? `${encodeURIComponent(options.user)}:${encodeURIComponent(options.password)}@` : '';
-  const state = { url: `${scheme}://${auth}127.0.0.1:${port}`, port, dir, pid: child.pid, ca: tls?.ca, ...options };
+  // The options first: a restart passes the old state, whose pid must not win over the new one.
+  const state = { ...options, url: `${scheme}://${auth}127.0.0.1:${port}`, port, dir, pid: child.pid, ca: tls?.ca };
   writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
   return state;
 }

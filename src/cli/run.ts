@@ -19,7 +19,7 @@ import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommo
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-const commandNames = ['generate', 'replay', 'inspect', 'completion'];
+const commandNames = ['generate', 'replay', 'inspect', 'node', 'submit', 'result', 'completion'];
 const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
 const journalOptionNames = ['journal', 'as-of-line', 'client'];
 const booleanOptionNames = ['quiet', 'progress', 'color'];
@@ -73,6 +73,21 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       .command(
         lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
           (await import('./commands/inspect.js')).inspectCommand(io, argv),
+        ),
+      )
+      .command(
+        lazyCommand('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
+          (await import('./commands/node.js')).nodeCommand(io, argv),
+        ),
+      )
+      .command(
+        lazyCommand('submit <input>', 'Send a transactions CSV to the cluster and print the accounts', async () =>
+          (await import('./commands/submit.js')).submitCommand(io, argv),
+        ),
+      )
+      .command(
+        lazyCommand('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
+          (await import('./commands/result.js')).resultCommand(io),
         ),
       )
       .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')

@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+// Cluster benchmark (issue 13): throughput of `payments submit` end to end with 1, 2 and 3 nodes,
+// and the time from a node's SIGKILL to its shards applying batches again. Starts its own
+// PostgreSQL (scripts/test-postgres.mjs, fsync off unless --fsync) and nats-server
+// (scripts/test-nats.mjs, file storage). Usage:
+//   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
+//     [--lease-ms 3000] [--skip-publish] (--nodes 0: takeover only)
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startServer, stopServer } from '../scripts/test-postgres.mjs';
+import { startNats, stopNats } from '../scripts/test-nats.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'dist/cli/bin.js');
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '3750000' },
+    clients: { type: 'string', default: '10000' },
+    nodes: { type: 'string', default: '1,2,3' },
+    shards: { type: 'string', default: '8' },
+    fsync: { type: 'boolean', default: false },
+    takeover: { type: 'boolean', default: true },
+    'lease-ms': { type: 'string', default: '3000' },
+    'skip-publish': { type: 'boolean', default: false },
+  },
+});
+const rows = Number(values.rows);
+const dir = join(root, 'data/generated');
+mkdirSync(dir, { recursive: true });
+const input = join(dir, `tx-${rows}-c${values.clients}-s1.csv`);
+if (!existsSync(input)) {
+  const g = spawnSync(
+    process.execPath,
+    [bin, 'generate', '-q', '-n', String(rows), '-c', values.clients, '--seed', '1', input],
+    {
+      stdio: 'inherit',
+    },
+  );
+  if (g.status !== 0) process.exit(1);
+}
+
+const run = (args) =>
+  new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - started) / 1000 }));
+  });
+
+const logDir = mkdtempSync(join(tmpdir(), 'payments-bench-cluster-'));
+console.log(`node logs: ${logDir}`);
+const pgState = await startServer({ fsync: values.fsync });
+const nats = await startNats({});
+const db = new pg.Client({ connectionString: pgState.url });
+await db.connect();
+const startNodes = (n, tag) =>
+  Array.from({ length: n }, (_, i) => {
+    const log = openSync(join(logDir, `${tag}${i}.log`), 'w');
+    return spawn(
+      process.execPath,
+      [
+        bin,
+        'node',
+        '--nats',
+        nats.url,
+        '--journal',
+        pgState.url,
+        '--node-id',
+        `${tag}${i}`,
+        '--lease-ms',
+        values['lease-ms'],
+      ],
+      {
+        stdio: ['ignore', 'ignore', log],
+      },
+    );
+  });
+const stopNodes = async (nodes) => {
+  for (const child of nodes) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+try {
+  console.log(
+    `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${(await import('node:os')).availableParallelism()}`,
+  );
+  const single = await run(['-q', input]);
+  console.log(
+    `single process (default workers, in-memory): ${single.seconds.toFixed(1)} s, ${Math.round(rows / single.seconds)} rows/s`,
+  );
+
+  if (!values['skip-publish']) {
+    // The parser + NATS alone: a detached submit with no node running (publish, nothing applied).
+    const publishOnly = await run([
+      'submit',
+      input,
+      '--run',
+      `bench-publish-${Date.now()}`,
+      '--shards',
+      values.shards,
+      '--nats',
+      nats.url,
+      '--journal',
+      pgState.url,
+      '--detach',
+    ]);
+    const streamInfo = await (async () => {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: nats.url.replace('nats://', '') });
+      const jsm = await jetstreamManager(nc);
+      let bytes = 0;
+      for await (const si of jsm.streams.list()) bytes = Math.max(bytes, si.state.bytes);
+      await nc.close();
+      return bytes;
+    })();
+    console.log(
+      `submit --detach, no node (parse + route + publish to JetStream): exit ${publishOnly.code}, ${publishOnly.seconds.toFixed(1)} s, ${Math.round(rows / publishOnly.seconds)} rows/s, stream ${(streamInfo / 1e6).toFixed(0)} MB (${(streamInfo / 1e6 / publishOnly.seconds).toFixed(0)} MB/s)`,
+    );
+  }
+  for (const n of values.nodes
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0)) {
+    const nodes = startNodes(n, `b${n}-`);
+    await sleep(1500);
+    const r = await run([
+      'submit',
+      input,
+      '--run',
+      `bench-${n}-${Date.now()}`,
+      '--shards',
+      values.shards,
+      '--nats',
+      nats.url,
+      '--journal',
+      pgState.url,
+      '--log-level',
+      'info',
+    ]);
+    const summary =
+      r.stderr
+        .trim()
+        .split('\n')
+        .map((l) => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return {};
+          }
+        })
+        .find((l) => l.publishSeconds !== undefined) ?? {};
+    console.log(
+      `submit with ${n} node(s): exit ${r.code}, ${r.seconds.toFixed(1)} s end to end, ${Math.round(rows / r.seconds)} rows/s` +
+        ` (publish done at ${summary.publishSeconds ?? '?'} s), output ${r.stdout === single.stdout ? 'equal to' : 'DIFFERENT from'} the single-process run`,
+    );
+    await stopNodes(nodes);
+  }
+  if (values.takeover) {
+    const nodes = startNodes(3, 't-');
+    await sleep(1500);
+    const runName = `bench-takeover-${Date.now()}`;
+    const detached = await run([
+      'submit',
+      input,
+      '-q',
+      '--run',
+      runName,
+      '--shards',
+      values.shards,
+      '--nats',
+      nats.url,
+      '--journal',
+      pgState.url,
+      '--detach',
+    ]);
+    if (detached.code !== 0) throw new Error(detached.stderr);
+    let owned = [];
+    while (owned.length === 0) {
+      const r = await db.query(
+        `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = 't-1' AND NOT l.finished
+           AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
+        [runName],
+      );
+      owned = r.rows.map((x) => x.shard);
+      await sleep(50);
+    }
+    nodes[1].kill('SIGKILL');
+    const killedAt = (await db.query('SELECT clock_timestamp() AS t')).rows[0].t;
+    const times = [];
+    for (const shard of owned) {
+      for (;;) {
+        const r = await db.query(
+          `SELECT extract(epoch FROM min(committed_at) - $3::timestamptz) AS s FROM payments.batches
+            WHERE journal = $1 AND partition = $2 AND committed_at > $3::timestamptz`,
+          [runName, shard, killedAt],
+        );
+        const done = await db.query('SELECT finished FROM payments_cluster.leases WHERE run = $1 AND shard = $2', [
+          runName,
+          shard,
+        ]);
+        if (r.rows[0].s !== null) {
+          times.push(Number(r.rows[0].s));
+          break;
+        }
+        if (done.rows[0].finished) break;
+        await sleep(50);
+      }
+    }
+    console.log(
+      `takeover after SIGKILL (lease ${values['lease-ms']} ms, shards ${owned.join(',')}): first batch applied again after ${times.map((t) => t.toFixed(2)).join(', ')} s`,
+    );
+    const r = await run(['result', '--run', runName, '--journal', pgState.url]);
+    while (true) {
+      const f = await db.query('SELECT bool_and(finished) AS f FROM payments_cluster.leases WHERE run = $1', [runName]);
+      if (f.rows[0].f) break;
+      await sleep(200);
+    }
+    const final = await run(['result', '--run', runName, '--journal', pgState.url]);
+    console.log(`after the takeover, result equals the single-process run: ${final.stdout === single.stdout}`);
+    void r;
+    await stopNodes(nodes);
+  }
+} finally {
+  await db.end();
+  await stopNats(nats);
+  stopServer(pgState);
+}

@@ -1,0 +1,57 @@
+/** `payments result --run NAME --journal postgres://… [-o OUT] [--rejects R [--input FILE]]`: a finished run's outputs. */
+import type { Argv, CommandModule } from 'yargs';
+import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
+import { writeOutputFile } from '../../io/output-file.js';
+import type { CliIo } from '../io.js';
+import type { CommonArgs } from '../options.js';
+import { checkPostgresJournal, journalOption } from './cluster-options.js';
+
+interface ResultArgs extends CommonArgs {
+  journal: string;
+  run: string;
+  output?: string;
+  rejects?: string;
+  input?: string;
+}
+
+export function resultCommand(io: CliIo): CommandModule<object, ResultArgs> {
+  return {
+    command: 'result',
+    describe: 'Print the accounts (and rejected rows) of a run submitted to the cluster',
+    builder: (y: Argv) =>
+      journalOption(y)
+        .option('run', { type: 'string', requiresArg: true, demandOption: true, describe: 'name of the run' })
+        .option('output', {
+          alias: 'o',
+          type: 'string',
+          requiresArg: true,
+          describe: 'write the accounts to this file',
+        })
+        .option('rejects', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'write rejected rows to this CSV file (reads the input again: see --input)',
+        })
+        .option('input', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'the submitted file, for --rejects (default: the path submit was given)',
+        }) as unknown as Argv<ResultArgs>,
+    handler: async (argv) => {
+      const journalUrl = checkPostgresJournal(argv.journal);
+      const { checkRunName } = await import('../../cluster/names.js');
+      const run = checkRunName(argv.run);
+      const outputs: OutputPath[] = [
+        { option: '--output', path: argv.output },
+        { option: '--rejects', path: argv.rejects },
+      ].filter((o): o is OutputPath => o.path !== undefined);
+      await checkOutputPaths(argv.input, outputs);
+      const { result, submittedInput } = await import('../../cluster/submit.js');
+      const input = argv.rejects === undefined ? undefined : (argv.input ?? (await submittedInput(journalUrl, run)));
+      const outputsOf = await result(journalUrl, run, input);
+      if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', outputsOf.rejectsCsv!);
+      if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', outputsOf.accountsCsv);
+      else await io.stdout(outputsOf.accountsCsv);
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * `payments submit FILE --nats URL --journal postgres://… --run NAME [--rejects R] [-o OUT] [--detach]`:
+ * route the input to the cluster's shards and print the merged accounts once the nodes applied it.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { workersMax } from '../../constants.js';
+import { usageError } from '../../errors.js';
+import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
+import { writeOutputFile } from '../../io/output-file.js';
+import { createLogger } from '../../ops/logger.js';
+import { pathArg, type CliIo } from '../io.js';
+import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
+import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+
+interface SubmitArgs extends CommonArgs, NatsArgs {
+  input?: string;
+  journal: string;
+  run: string;
+  shards: string | number;
+  rejects?: string;
+  output?: string;
+  detach: boolean;
+}
+
+export const defaultShards = 8;
+
+export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
+  return {
+    command: 'submit <input>',
+    describe: 'Send a transactions CSV to the cluster (payments node) and print the accounts',
+    builder: (y: Argv) =>
+      journalOption(withNatsOptions(y))
+        .positional('input', { type: 'string', describe: 'transactions CSV file' })
+        .option('run', {
+          type: 'string',
+          requiresArg: true,
+          demandOption: true,
+          describe: 'name of the run (letters, digits, _ -)',
+        })
+        .option('shards', {
+          type: 'string',
+          requiresArg: true,
+          default: defaultShards,
+          describe: `shards of a new run, 1 to ${workersMax} (a run keeps its count); default ${defaultShards}`,
+        })
+        .option('output', {
+          alias: 'o',
+          type: 'string',
+          requiresArg: true,
+          describe: 'write the accounts to this file',
+        })
+        .option('rejects', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'write rejected rows with their reasons to this CSV file',
+        })
+        .option('detach', {
+          type: 'boolean',
+          default: false,
+          describe: 'return once published; print later with `payments result`',
+        }) as unknown as Argv<SubmitArgs>,
+    handler: async (argv) => {
+      const input = pathArg(argv.input);
+      if (input === undefined || input === '-')
+        throw usageError(
+          'submit needs an input file (standard input cannot be read again for the rejected rows or a re-run)',
+          {
+            usageHint: true,
+          },
+        );
+      const journalUrl = checkPostgresJournal(argv.journal);
+      const { checkRunName } = await import('../../cluster/names.js');
+      const run = checkRunName(argv.run);
+      const shards = readNumber(
+        argv.shards,
+        { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
+        rawArgv,
+      );
+      if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
+        throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
+      const outputs: OutputPath[] = [
+        { option: '--output', path: argv.output },
+        { option: '--rejects', path: argv.rejects },
+      ].filter((o): o is OutputPath => o.path !== undefined);
+      await checkOutputPaths(input, outputs);
+      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run });
+      const { submit } = await import('../../cluster/submit.js');
+      const result = await submit({
+        input,
+        run,
+        shards,
+        nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
+        journalUrl,
+        log,
+        detach: argv.detach,
+        wantRejects: argv.rejects !== undefined,
+      });
+      const seconds = result.totalMs / 1000;
+      if (result.outputs === undefined) {
+        log.info(
+          { rows: result.rowsRead, batches: result.batches },
+          `published; print the accounts later with: payments result --run ${run} --journal …`,
+        );
+        return;
+      }
+      if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', result.outputs.rejectsCsv!);
+      if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', result.outputs.accountsCsv);
+      else await io.stdout(result.outputs.accountsCsv);
+      log.info(
+        {
+          rows: result.rowsRead,
+          batches: result.batches,
+          publishSeconds: +(result.publishMs / 1000).toFixed(3),
+          seconds: +seconds.toFixed(3),
+          rowsPerSecond: Math.round(result.rowsRead / seconds),
+        },
+        `run ${run} complete: ${result.rowsRead} rows in ${seconds.toFixed(2)} s`,
+      );
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * How a cluster run is named everywhere: the run name is also the PostgreSQL journal's name, its
+ * JetStream stream and part of every subject, so it keeps to what all three accept.
+ *
+ * Subjects: one per shard of the run, `payments.<run>.shard.<n>`. The router already hashes
+ * client ids to shards (the single-process layout), so a subject per shard is that layout made
+ * visible: a node that owns a shard reads exactly its subject, in order, with a filtered consumer.
+ * JetStream's own deterministic partitioning would hash a subject token a second time, to the same
+ * effect, and tie the shard count to a server-side mapping an operator must keep in step.
+ */
+import { usageError } from '../errors.js';
+
+const runNamePattern = /^[A-Za-z0-9_-]{1,48}$/;
+
+export function checkRunName(run: string): string {
+  if (!runNamePattern.test(run))
+    throw usageError(`--run ${JSON.stringify(run)}: a run name is 1 to 48 letters, digits, '_' or '-'`, {
+      usageHint: true,
+    });
+  return run;
+}
+
+export const streamOf = (run: string): string => `PAYMENTS_${run}`;
+export const subjectsOf = (run: string): string => `payments.${run}.shard.*`;
+export const subjectOf = (run: string, shard: number): string => `payments.${run}.shard.${shard}`;
+/** JetStream de-duplicates on this id: a re-published batch is stored once. */
+export const batchMsgId = (run: string, shard: number, batch: number): string => `${run}.${shard}.${batch}`;
+export const endMsgId = (run: string, shard: number): string => `${run}.${shard}.end`;
+
+/** Message headers of a batch (and of a shard's end marker). */
+export const header = {
+  batch: 'Payments-Batch',
+  firstLine: 'Payments-First-Line',
+  lastLine: 'Payments-Last-Line',
+  /** On the end marker: how many batches the shard has. */
+  end: 'Payments-End',
+} as const;

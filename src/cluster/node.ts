@@ -1,0 +1,296 @@
+/**
+ * `payments node`: a long-running member of the cluster. Every tick (a third of the lease) it
+ *   - heartbeats (its row in payments_cluster.nodes: how many nodes share the work),
+ *   - renews the leases of the shards it runs; a lease it no longer holds (another node took it
+ *     after this one was paused past its lease) stops that shard at once,
+ *   - drops shards whose runner ended (finished, or failed: the lease is released, and a claim,
+ *     here or elsewhere, recovers it from the journal),
+ *   - gives one shard back when it holds more than its fair share (a node joined: rebalancing),
+ *   - claims shards no live node owns, up to its fair share.
+ * Each shard runs in this process (ShardRunner: the same engine and journal partition as a
+ * single-process run's worker; 2-core machines gain nothing from a thread per shard here, the
+ * parse runs in `submit`). HTTP: /healthz (alive), /readyz (NATS and PostgreSQL connected, every
+ * shard held is recovered), /metrics (prom-client).
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { describeError, usageError } from '../errors.js';
+import { parsePostgresUrl } from '../journal/postgres/url.js';
+import { ClusterControl } from './control.js';
+import { connectNats, type NatsSettings } from './nats.js';
+import { ShardRunner, type ShardMetrics } from './shard-runner.js';
+
+export const defaultLeaseMs = 3000;
+/** How long a tick waits for a shard it gives back to stop. */
+const runnerStopWaitMs = 10_000;
+/** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
+const runnerReadyWaitMs = 120_000;
+
+export interface NodeOptions {
+  readonly nats: Omit<NatsSettings, 'name'>;
+  readonly journalUrl: string;
+  readonly http?: number;
+  readonly leaseMs: number;
+  readonly id?: string;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+}
+
+class NodeMetrics implements ShardMetrics {
+  readonly registry = new Registry();
+  private readonly rows = new Counter({
+    name: 'payments_node_rows_applied_total',
+    help: 'Rows applied, by run and shard',
+    labelNames: ['run', 'shard'],
+    registers: [this.registry],
+  });
+  private readonly applySeconds = new Histogram({
+    name: 'payments_node_batch_apply_seconds',
+    help: 'Time to apply and commit one batch',
+    labelNames: ['run', 'shard'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  private readonly pending = new Gauge({
+    name: 'payments_node_shard_lag_messages',
+    help: 'Batches stored in the stream after the last one applied, by run and shard',
+    labelNames: ['run', 'shard'],
+    registers: [this.registry],
+  });
+  readonly ownership = new Counter({
+    name: 'payments_node_ownership_changes_total',
+    help: 'Shards claimed, released, lost or finished by this node',
+    labelNames: ['change'],
+    registers: [this.registry],
+  });
+  readonly owned = new Gauge({
+    name: 'payments_node_shards_owned',
+    help: 'Shards this node runs now',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  rowsApplied(run: string, shard: number, rows: number): void {
+    this.rows.inc({ run, shard: String(shard) }, rows);
+  }
+
+  batchApplied(run: string, shard: number, ms: number): void {
+    this.applySeconds.observe({ run, shard: String(shard) }, ms / 1000);
+  }
+
+  lag(run: string, shard: number, pending: number): void {
+    this.pending.set({ run, shard: String(shard) }, pending);
+  }
+}
+
+export class ClusterNode {
+  readonly id: string;
+  private readonly control: ClusterControl;
+  private readonly metrics = new NodeMetrics();
+  private readonly runners = new Map<string, ShardRunner>();
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private server: Server | undefined;
+  private pgOk = false;
+  private ticking = false;
+
+  constructor(private readonly options: NodeOptions) {
+    this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.log = options.log.child({ node: this.id });
+    const target = parsePostgresUrl(options.journalUrl);
+    this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) =>
+      this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`),
+    );
+  }
+
+  /** Every line names this node (and the shard, where there is one). */
+  readonly log: Logger;
+
+  /** Runs until the signal aborts; then gives every shard back. */
+  async run(): Promise<void> {
+    const { options } = this;
+    if (options.http !== undefined) await this.listen(options.http);
+    await this.control.setup();
+    this.pgOk = true;
+    this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
+    this.js = jetstream(this.nc);
+    this.log.info({ leaseMs: options.leaseMs, http: options.http }, 'node joined');
+    const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
+    while (!options.signal.aborted) {
+      try {
+        await this.tick();
+        this.pgOk = true;
+      } catch (error) {
+        this.pgOk = false;
+        this.log.error({ err: describeError(error) }, 'tick failed; retrying');
+      }
+      await sleep(tickMs, options.signal);
+    }
+    await this.shutdown();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const { leaseMs } = this.options;
+      // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
+      const { liveNodes, openRunShards, othersMinOwned, mine } = await this.control.heartbeat(
+        this.id,
+        (2 * leaseMs) / 3 + 100,
+      );
+      // Runners that ended: finished, or failed (released for a claim to recover).
+      for (const [key, runner] of this.runners) {
+        if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
+          runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
+          void runner.stop();
+        }
+        if (!runner.finished && runner.failed === undefined) continue;
+        this.runners.delete(key);
+        if (runner.finished) this.metrics.ownership.inc({ change: 'finished' });
+        else {
+          this.metrics.ownership.inc({ change: 'failed' });
+          this.log.error(
+            { run: runner.claim.run, shard: runner.claim.shard, err: describeError(runner.failed) },
+            'shard failed; released',
+          );
+          await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+        }
+      }
+      const held = [...this.runners.values()].map((r) => ({ ...r.claim, streamSeq: r.streamSeq }));
+      const kept = await this.control.renew(this.id, leaseMs, held);
+      for (const [key, runner] of this.runners) {
+        if (kept.has(key) || runner.finished) continue;
+        this.runners.delete(key);
+        this.metrics.ownership.inc({ change: 'lost' });
+        this.log.warn(
+          { run: runner.claim.run, shard: runner.claim.shard },
+          'lease lost (another node owns the shard now); stopping it',
+        );
+        void runner.stop();
+      }
+      // Load = the shards of open runs a node runs or has finished. Fair share: all those shards
+      // over the live nodes. A node claims while below its fair share or not above the least
+      // loaded other node (so an unowned shard always has a taker); it gives one back only when
+      // above its fair share and two above the least loaded (a node joined). The two rules never
+      // undo each other, and a node that finished its share early pulls nothing about near the end
+      // of a run (each move costs a recovery).
+      const fair = Math.ceil((openRunShards || 1) / liveNodes);
+      let load = mine;
+      if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
+        const [key, runner] = [...this.runners].pop()!;
+        this.runners.delete(key);
+        await stopWithin(runner, runnerStopWaitMs, this.log);
+        await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+        this.metrics.ownership.inc({ change: 'released' });
+        this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
+        load--;
+      }
+      while ((load < fair || othersMinOwned === undefined || load <= othersMinOwned) && !this.options.signal.aborted) {
+        const claim = await this.control.claim(this.id, leaseMs);
+        if (claim === undefined) break;
+        const runner = new ShardRunner(claim, {
+          journalUrl: this.options.journalUrl,
+          js: this.js!,
+          control: this.control,
+          log: this.log,
+          metrics: this.metrics,
+        });
+        this.runners.set(runner.key, runner);
+        this.metrics.ownership.inc({ change: 'claimed' });
+        load++;
+      }
+      this.metrics.owned.set(this.runners.size);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  get ready(): boolean {
+    const natsOk = this.nc !== undefined && !this.nc.isClosed();
+    return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.finished);
+  }
+
+  private async listen(port: number): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (path === '/readyz') {
+        const ready = this.ready;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            ready,
+            node: this.id,
+            nats: this.nc !== undefined && !this.nc.isClosed(),
+            postgres: this.pgOk,
+            shards: [...this.runners.values()].map((r) => ({ run: r.claim.run, shard: r.claim.shard, ready: r.ready })),
+          }) + '\n',
+        );
+      } else if (path === '/metrics') {
+        this.metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+          (error: unknown) => res.writeHead(500).end(`${describeError(error)}\n`),
+        );
+      } else {
+        res.writeHead(404).end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', (error) => reject(usageError(`--http ${port}: ${describeError(error)}`)));
+      this.server!.listen(port, '0.0.0.0', () => resolve());
+    });
+  }
+
+  /** Gives every shard back (so others claim them at once), leaves, closes the connections. */
+  private async shutdown(): Promise<void> {
+    for (const runner of this.runners.values()) await runner.stop();
+    for (const runner of this.runners.values()) {
+      if (runner.finished) continue;
+      await this.control
+        .release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq)
+        .catch(() => undefined);
+    }
+    this.runners.clear();
+    await this.control.leaveCluster(this.id).catch(() => undefined);
+    await this.control.close();
+    await this.nc?.close().catch(() => undefined);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.log.info('node left');
+  }
+}
+
+/**
+ * Stops a runner, waiting at most `ms`: the tick must go on (heartbeats, renewals). A runner that
+ * does not stop in time is abandoned; once its lease is released, fencing refuses its commits.
+ */
+async function stopWithin(runner: ShardRunner, ms: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    runner.stop().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!stopped)
+    log.error({ run: runner.claim.run, shard: runner.claim.shard }, 'shard did not stop in time; abandoned (fenced)');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * Shards owned across nodes (issue 13), against a real nats-server and a real PostgreSQL started
+ * by the tests' own scripts: several `payments node` processes, `payments submit`, and the
+ * single-process run as the oracle. Longer fault runs: npm run test:cluster-faults.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import {
+  runningWithBatches,
+  expectedRun,
+  journalCounts,
+  leases,
+  sessions,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  type Expected,
+  type World,
+} from './cluster-helpers.js';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+
+describe('cluster: 3 nodes, 8 shards', () => {
+  let world: World;
+  let small: Expected;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    small = await expectedRun(world, 'small', 120_000, 11);
+    for (const id of ['a', 'b', 'c']) startNode(world, id);
+  });
+  afterAll(() => stopWorld(world));
+
+  it('prints byte for byte what the single-process run prints, and the journal holds every row once', async () => {
+    const rejects = join(world.dir, 'r1.rejects.csv');
+    const got = await submit(world, [small.input, '--run', 'r1', '--shards', '8', '--rejects', rejects]);
+    expect(got.stderr).not.toMatch(/"level":"error"/);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(small.accounts);
+    expect(readFileSync(rejects, 'utf8')).toBe(small.rejects);
+    expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
+    const owners = new Set((await leases(world, 'r1')).map((l) => l.node));
+    expect(owners.size).toBeGreaterThan(1); // the work was spread
+  });
+
+  it('`result` prints the same later, and a second submit of the same run applies nothing twice', async () => {
+    const later = await runCli([
+      'result',
+      '--run',
+      'r1',
+      '--journal',
+      world.journal,
+      '--rejects',
+      join(world.dir, 'r1b.csv'),
+    ]);
+    expect(later.code).toBe(0);
+    expect(later.stdout).toBe(small.accounts);
+    expect(readFileSync(join(world.dir, 'r1b.csv'), 'utf8')).toBe(small.rejects);
+    const again = await submit(world, [small.input, '--run', 'r1']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(small.accounts);
+    expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
+  });
+
+  it('SIGKILL of a node mid-run: its shards are taken over and the output is still the same', async () => {
+    const mid = await expectedRun(world, 'mid', 600_000, 12);
+    const victim = world.nodes.find((n) => n.id === 'b')!;
+    const detached = await submit(world, [mid.input, '--run', 'r2', '--detach']);
+    expect(detached.code).toBe(0);
+    expect(detached.stdout).toBe('');
+    // Killed right after it is seen running shards it has committed batches of: mid-run for b.
+    let held: { shard: number; generation: number }[] = [];
+    await until(async () => (held = await runningWithBatches(world, 'r2', 'b')).length > 0);
+    await victim.kill('SIGKILL');
+    // A second submit of the same run republishes (stored batches are de-duplicated) and waits.
+    const got = await submit(world, [mid.input, '--run', 'r2', '--rejects', join(world.dir, 'r2.rejects.csv')]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(mid.accounts);
+    expect(readFileSync(join(world.dir, 'r2.rejects.csv'), 'utf8')).toBe(mid.rejects);
+    expect(await journalCounts(world, 'r2')).toEqual({ records: mid.wellFormed, lines: mid.wellFormed });
+    // The shards b was running were finished by another node, under a newer generation.
+    const after = await leases(world, 'r2');
+    const taken = held.map((h) => after[h.shard]!);
+    expect(taken.every((l) => l.finished)).toBe(true);
+    expect(taken.some((l, i) => l.node !== 'b' && l.generation > held[i]!.generation)).toBe(true);
+  });
+
+  it('SIGSTOP of a node past its lease, then SIGCONT: it loses its shards, its late commits are refused', async () => {
+    const run = await expectedRun(world, 'stop', 600_000, 13);
+    const victim = world.nodes.find((n) => n.id === 'c')!;
+    expect((await submit(world, [run.input, '--run', 'r3', '--detach'])).code).toBe(0);
+    let running: { shard: number }[] = [];
+    await until(async () => (running = await runningWithBatches(world, 'r3', 'c')).length > 0);
+    victim.signal('SIGSTOP');
+    const held = running.map((r) => r.shard);
+    // Another node takes every shard c held (its lease ran out while it was stopped).
+    const t0 = Date.now();
+    await until(async () => {
+      if (Date.now() - t0 > 40_000) {
+        console.log(await leases(world, 'r3'), await sessions(world));
+        throw new Error('stuck');
+      }
+      return (await leases(world, 'r3')).every((l) => !held.includes(l.shard) || l.node !== 'c');
+    });
+    victim.signal('SIGCONT');
+    const got = await submit(world, [run.input, '--run', 'r3', '--rejects', join(world.dir, 'r3.rejects.csv')]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(run.accounts);
+    expect(readFileSync(join(world.dir, 'r3.rejects.csv'), 'utf8')).toBe(run.rejects);
+    expect(await journalCounts(world, 'r3')).toEqual({ records: run.wellFormed, lines: run.wellFormed });
+    await until(() => /lease lost/.test(victim.stderr));
+  });
+
+  it('usage errors are one line with exit 2', async () => {
+    const noRun = await runCli(['submit', small.input, '--nats', world.nats.url, '--journal', world.journal]);
+    expect(noRun.code).toBe(2);
+    const badRun = await submit(world, [small.input, '--run', 'a.b']);
+    expect(badRun.code).toBe(2);
+    expect(badRun.stderr).toMatch(/run name/);
+    const notPg = await runCli(['submit', small.input, '--run', 'x', '--nats', world.nats.url, '--journal', '/tmp/j']);
+    expect(notPg.code).toBe(2);
+    expect(notPg.stderr).toMatch(/PostgreSQL URL/);
+    const missing = await submit(world, [join(world.dir, 'nope.csv'), '--run', 'x']);
+    expect(missing.code).toBe(2);
+    const unknown = await runCli(['result', '--run', 'never', '--journal', world.journal]);
+    expect(unknown.code).toBe(2);
+    for (const r of [noRun, badRun, notPg, missing, unknown]) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('cluster over NATS with TLS and a password', () => {
+  let world: World;
+  let small: Expected;
+
+  beforeAll(async () => {
+    world = await startWorld({ tlsUser: { user: 'payments', password: 's3cret-pw' } });
+    small = await expectedRun(world, 'tls', 30_000, 21);
+    startNode(world, 't1', { extra: ['--nats-ca', world.nats.ca!] });
+    startNode(world, 't2', { extra: ['--nats-ca', world.nats.ca!] });
+  });
+  afterAll(() => stopWorld(world));
+
+  it('runs over tls:// with the CA made at test time', async () => {
+    expect(world.nats.url).toMatch(/^tls:\/\/payments:/);
+    const got = await submit(world, [small.input, '--run', 'tls1', '--shards', '4', '--nats-ca', world.nats.ca!]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(small.accounts);
+  });
+
+  it('a wrong password is one line, exit 2, without the password', async () => {
+    const wrong = world.nats.url.replace('s3cret-pw', 'wrong-pw');
+    const got = await submit(world, [small.input, '--run', 'tls2', '--nats-ca', world.nats.ca!], wrong);
+    expect(got.code).toBe(2);
+    expect(got.stdout).toBe('');
+    const lines = got.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/refused the login/);
+    expect(got.stderr).not.toMatch(/wrong-pw|s3cret-pw/);
+  });
+
+  it('a server certificate from an unknown CA is one line, exit 2', async () => {
+    const got = await submit(world, [small.input, '--run', 'tls3']);
+    expect(got.code).toBe(2);
+    expect(got.stderr.trim().split('\n')).toHaveLength(1);
+    expect(got.stderr).toMatch(/TLS/);
+  });
+});

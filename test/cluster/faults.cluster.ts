@@ -1,0 +1,104 @@
+/**
+ * Longer fault runs of the cluster (npm run test:cluster-faults): each ends with the
+ * single-process output and every well-formed row once in the journal.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  committedBatches,
+  committedBy,
+  expectedRun,
+  journalCounts,
+  leases,
+  restartNatsServer,
+  restartPostgres,
+  spawnSubmit,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  type World,
+} from './cluster-helpers.js';
+
+describe('cluster faults', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(() => stopWorld(world));
+
+  /** Waits for the run through a second submit (republishing is de-duplicated) and checks it all. */
+  async function finishAndCheck(run: string, expected: Awaited<ReturnType<typeof expectedRun>>): Promise<void> {
+    const rejects = join(world.dir, `${run}.rejects.csv`);
+    const got = await submit(world, [expected.input, '--run', run, '--rejects', rejects]);
+    expect(got.stderr).not.toMatch(/"level":"error"/);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(expected.accounts);
+    expect(readFileSync(rejects, 'utf8')).toBe(expected.rejects);
+    expect(await journalCounts(world, run)).toEqual({ records: expected.wellFormed, lines: expected.wellFormed });
+  }
+
+  it('SIGKILL two nodes, one after the other', async () => {
+    const nodes = ['k1', 'k2', 'k3'].map((id) => startNode(world, id));
+    const expected = await expectedRun(world, 'kill2', 400_000, 31);
+    expect((await submit(world, [expected.input, '--run', 'kill2', '--detach'])).code).toBe(0);
+    await until(async () => (await committedBy(world, 'kill2', 'k2')) > 0);
+    await nodes[1]!.kill('SIGKILL');
+    await until(async () => (await committedBy(world, 'kill2', 'k3')) > 1);
+    await nodes[2]!.kill('SIGKILL');
+    await finishAndCheck('kill2', expected);
+    await nodes[0]!.kill('SIGTERM');
+  });
+
+  it('a node joining mid-run takes a share of the shards', async () => {
+    const first = startNode(world, 'j1');
+    const expected = await expectedRun(world, 'join', 1_200_000, 32);
+    expect((await submit(world, [expected.input, '--run', 'join', '--detach'])).code).toBe(0);
+    await until(async () => (await committedBy(world, 'join', 'j1')) > 0);
+    const joiner = startNode(world, 'j2');
+    await finishAndCheck('join', expected);
+    expect((await leases(world, 'join')).some((l) => l.node === 'j2')).toBe(true);
+    await first.kill('SIGTERM');
+    await joiner.kill('SIGTERM');
+  });
+
+  it('SIGKILL of submit mid-publish, then the same submit again', async () => {
+    const nodes = ['s1', 's2'].map((id) => startNode(world, id));
+    const expected = await expectedRun(world, 'subkill', 400_000, 33);
+    const first = spawnSubmit(world, [expected.input, '--run', 'subkill']);
+    await until(async () => (await committedBatches(world, 'subkill')) > 0);
+    first.child.kill('SIGKILL');
+    expect((await first.result).signal).toBe('SIGKILL');
+    await finishAndCheck('subkill', expected);
+    for (const node of nodes) await node.kill('SIGTERM');
+  });
+
+  it('NATS restarted mid-run (file storage keeps the stream)', async () => {
+    const nodes = ['n1', 'n2'].map((id) => startNode(world, id));
+    const expected = await expectedRun(world, 'natsrestart', 400_000, 34);
+    const running = spawnSubmit(world, [expected.input, '--run', 'natsrestart']);
+    await until(async () => (await committedBatches(world, 'natsrestart')) > 0);
+    await restartNatsServer(world);
+    const got = await running.result;
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(expected.accounts);
+    await finishAndCheck('natsrestart', expected);
+    for (const node of nodes) await node.kill('SIGTERM');
+  });
+
+  it('PostgreSQL restarted mid-run', async () => {
+    const nodes = ['p1', 'p2'].map((id) => startNode(world, id));
+    const expected = await expectedRun(world, 'pgrestart', 400_000, 35);
+    const running = spawnSubmit(world, [expected.input, '--run', 'pgrestart']);
+    await until(async () => (await committedBatches(world, 'pgrestart')) > 0);
+    restartPostgres(world);
+    const got = await running.result;
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(expected.accounts);
+    await finishAndCheck('pgrestart', expected);
+    for (const node of nodes) await node.kill('SIGTERM');
+  });
+});

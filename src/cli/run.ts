@@ -53,67 +53,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
     environment = environmentFor(optionsOfCommand(argv[0]), booleanOptionNames);
-    const { default: yargs } = await import('yargs');
-    const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
-    // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.
-    // (yargs 18 has usageConfiguration; @types/yargs 17 does not know it yet.)
-    (instance as unknown as { usageConfiguration(config: Record<string, boolean>): unknown }).usageConfiguration({
-      'hide-types': true,
-    });
-    const parser = withCommonOptions(instance)
-      .scriptName('payments')
-      .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.')
-      .command(processCommand(io, argv))
-      .command(generateCommand(io, argv))
-      .command(
-        lazyCommand('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
-          (await import('./commands/replay.js')).replayCommand(io, argv),
-        ),
-      )
-      .command(
-        lazyCommand('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
-          (await import('./commands/inspect.js')).inspectCommand(io, argv),
-        ),
-      )
-      .command(
-        lazyCommand('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
-          (await import('./commands/node.js')).nodeCommand(io, argv),
-        ),
-      )
-      .command(
-        lazyCommand('submit <input>', 'Send a transactions CSV to the cluster and print the accounts', async () =>
-          (await import('./commands/submit.js')).submitCommand(io, argv),
-        ),
-      )
-      .command(
-        lazyCommand('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
-          (await import('./commands/result.js')).resultCommand(io),
-        ),
-      )
-      .completion('completion', 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)')
-      .example('$0 transactions.csv > accounts.csv', 'process a file')
-      .example('cat tx.csv | $0 --rejects rejected.csv', 'read standard input, keep the rejected rows')
-      .example('$0 tx.csv -o accounts.csv --report run.json', 'accounts and the run report to files')
-      .example('$0 generate --rows 100 --clients 5 test.csv', 'write a synthetic dataset')
-      .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
-      .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
-      .example("$0 big.csv --journal 'postgres://db/payments?journal=run-42'", 'the same, journal in PostgreSQL')
-      .env(envPrefix)
-      .epilogue(
-        `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
-      )
-      .strict()
-      .version(version)
-      .help()
-      .alias('h', 'help')
-      .alias('V', 'version')
-      .wrap(Math.min(100, process.stdout.columns ?? 100))
-      .exitProcess(false)
-      .fail((message, error) => {
-        // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.
-        if (error !== undefined && error !== null && error.name !== 'YError') throw error;
-        throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
-      });
+    const parser = await buildParser(argv, io);
     // yargs prints the script for `completion` but then runs the default command with it as input.
     if (argv[0] === 'completion' && argv.length === 1) {
       parser.showCompletionScript();
@@ -126,6 +66,73 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
   } finally {
     environment?.restore();
   }
+}
+
+/** The yargs parser: common options, the commands, examples, and strict, one-line argument errors. */
+async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
+  const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
+  // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.
+  // (yargs 18 has usageConfiguration; @types/yargs 17 does not know it yet.)
+  (instance as unknown as { usageConfiguration(config: Record<string, boolean>): unknown }).usageConfiguration({
+    'hide-types': true,
+  });
+  const parser = withCommonOptions(instance)
+    .scriptName('payments')
+    .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.');
+  return withExamples(withCommands(parser, io, argv))
+    .env(envPrefix)
+    .epilogue(
+      `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
+    )
+    .strict()
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .alias('V', 'version')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.
+      if (error !== undefined && error !== null && error.name !== 'YError') throw error;
+      throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
+    });
+}
+
+function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
+  const lazy = (name: string, describe: string, load: () => Promise<CommandModule<any, any>>) =>
+    parser.command(lazyCommand(name, describe, load));
+  parser.command(processCommand(io, argv)).command(generateCommand(io, argv));
+  lazy('replay', 'Rebuild and print the accounts from a journal alone (no input file)', async () =>
+    (await import('./commands/replay.js')).replayCommand(io, argv),
+  );
+  lazy('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
+    (await import('./commands/inspect.js')).inspectCommand(io, argv),
+  );
+  lazy('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
+    (await import('./commands/node.js')).nodeCommand(io, argv),
+  );
+  lazy('submit <input>', 'Send a transactions CSV to the cluster and print the accounts', async () =>
+    (await import('./commands/submit.js')).submitCommand(io, argv),
+  );
+  lazy('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
+    (await import('./commands/result.js')).resultCommand(io),
+  );
+  return parser.completion(
+    'completion',
+    'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)',
+  );
+}
+
+function withExamples(parser: Argv): Argv {
+  return parser
+    .example('$0 transactions.csv > accounts.csv', 'process a file')
+    .example('cat tx.csv | $0 --rejects rejected.csv', 'read standard input, keep the rejected rows')
+    .example('$0 tx.csv -o accounts.csv --report run.json', 'accounts and the run report to files')
+    .example('$0 generate --rows 100 --clients 5 test.csv', 'write a synthetic dataset')
+    .example('$0 big.csv --journal big.journal', 'durable run: run it again after a crash to resume')
+    .example('$0 replay --journal big.journal --as-of-line 1000', 'accounts as they stood after line 1000')
+    .example("$0 big.csv --journal 'postgres://db/payments?journal=run-42'", 'the same, journal in PostgreSQL');
 }
 
 /**

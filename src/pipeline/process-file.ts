@@ -153,103 +153,139 @@ async function run(
   journal: RunJournal | undefined,
   progress: { lastLine: number },
 ): Promise<ProcessResult> {
-  const { rejects } = options;
-  const manifest = journal?.manifest;
-  let lastLine = 0;
-  let manifestWrittenMs = performance.now();
-  const router = new ChunkRouter(
-    pool.shards,
-    source.name,
-    rejects !== undefined,
-    options.delimiter ?? ',',
-    options.sniffDelimiter ?? true,
-  );
+  const delimiter = options.delimiter ?? ',';
+  const trackRows = options.rejects !== undefined;
+  const router = new ChunkRouter(pool.shards, source.name, trackRows, delimiter, options.sniffDelimiter ?? true);
+  const inFlight = new ChunksInFlight(router, pool, options, journal, progress);
   const readStats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
-  const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
-  // Chunks whose batches are being applied, oldest first. Their rows are kept only to echo
-  // rejected rows, so only when a rejects file was asked for.
-  const pending: { keys: Promise<number[]>; routed: RoutedChunk }[] = [];
   let rowsRead = 0;
   let interrupted = false;
-
-  // Takes the oldest chunk once all its shards replied; counts and writes its rejections in input order.
-  const completeOldest = async (): Promise<void> => {
-    const { keys: keysDone, routed } = pending.shift()!;
-    const keys = await keysDone;
-    keys.sort((a, b) => a - b);
-    let text = '';
-    for (const key of keys) {
-      const reason = reasonOf(key % reasonSlots);
-      rejectedByReason[reason]++;
-      if (routed.rowAt !== undefined) {
-        const row = routed.rowAt(Math.floor(key / reasonSlots));
-        text += formatRejection(row.line, router.echo(row.fields), reason);
-      }
-    }
-    if (rejects && text.length > 0) await rejects.write(text);
-    lastLine = routed.lastLine;
-    progress.lastLine = lastLine;
-    if (manifest && performance.now() - manifestWrittenMs > manifestEveryMs) {
-      manifest.committedLine = lastLine;
-      await journal!.save(manifest);
-      manifestWrittenMs = performance.now();
-    }
-  };
-
-  for await (const chunk of readRowChunks(source, { delimiter: options.delimiter ?? ',' }, readStats)) {
+  for await (const chunk of readRowChunks(source, { delimiter }, readStats)) {
     const routed = router.route(chunk);
     rowsRead += routed.dataRows;
-    const replies = routed.batches.map((batch, shard) =>
-      batch === undefined
-        ? undefined
-        : pool.apply(shard, batch).then((reply) => {
-            router.recycle(reply.buffer);
-            options.onBatchApplied?.(shard, reply.applyMs);
-            return { reply, shard };
-          }),
-    );
-    const keys = Promise.all(replies).then((done) => rejectionKeys(routed, done));
-    keys.catch(() => undefined); // awaited in order below; this only silences the early rejection
-    pending.push({ keys, routed });
+    inFlight.dispatch(routed);
     options.onProgress?.(chunk.bytesRead, rowsRead);
-    while (pending.length >= inflightChunksMax) await completeOldest();
+    while (inFlight.size >= inflightChunksMax) await inFlight.completeOldest();
     if (options.signal?.aborted) {
       interrupted = true; // a signal after the last read does not make the run incomplete
       break;
     }
   }
-  while (pending.length > 0) await completeOldest();
-
+  while (inFlight.size > 0) await inFlight.completeOldest();
   const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));
   const accounts = mergeAccounts(finished);
-  const rowsRejected = Object.values(rejectedByReason).reduce((a, b) => a + b, 0);
   return {
     interrupted,
-    lastLine,
+    lastLine: inFlight.lastLine,
     accountsCsv: formatAccounts(accounts),
-    summary: {
-      inputName: source.name,
-      inputBytes: source.sizeBytes,
-      rowsRead,
-      rowsAccepted: rowsRead - rowsRejected,
-      rowsRejected,
-      rejectedByReason,
-      rowsByType: Object.fromEntries(txTypes.map((type, code) => [type, router.rowsByType[code]!])),
-      accounts: accounts.length,
-      lockedAccounts: accounts.filter((a) => a.locked).length,
-      workers: pool.shards,
-      eventsAppended: sum(finished.map((f) => f.eventsAppended)),
-      journalRecords: sum(finished.map((f) => f.recordsAppended)),
-      storedTxCount: sum(finished.map((f) => f.storedTxCount)),
-      journalIndexBytes: sum(finished.map((f) => f.indexBytes)),
-      seenTxBytes: router.seenTxBytes,
-      lines: {
-        physical: readStats.lines,
-        header: router.headerLines,
-        blank: router.blankLines,
-        rows: rowsRead,
-        quotedLineBreaks: readStats.quotedLineBreaks,
-      },
+    summary: summarize(source, router, pool.shards, rowsRead, inFlight.rejectedByReason, finished, accounts, readStats),
+  };
+}
+
+/**
+ * The routed chunks whose batches are being applied, oldest first (the backpressure window). A
+ * chunk completes once all its shards replied: its rejections are counted and written in input
+ * order, and how far every shard got is saved to the journal's manifest now and then. Rows are
+ * kept only to echo rejected rows, so only when a rejects file was asked for.
+ */
+class ChunksInFlight {
+  readonly rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<
+    RejectionReason,
+    number
+  >;
+  lastLine = 0;
+  private readonly pending: { keys: Promise<number[]>; routed: RoutedChunk }[] = [];
+  private manifestWrittenMs = performance.now();
+
+  constructor(
+    private readonly router: ChunkRouter,
+    private readonly pool: ShardPool,
+    private readonly options: ProcessOptions,
+    private readonly journal: RunJournal | undefined,
+    private readonly progress: { lastLine: number },
+  ) {}
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** Hands each shard its batch of the chunk; the chunk's rejection keys arrive when all replied. */
+  dispatch(routed: RoutedChunk): void {
+    const replies = routed.batches.map((batch, shard) =>
+      batch === undefined
+        ? undefined
+        : this.pool.apply(shard, batch).then((reply) => {
+            this.router.recycle(reply.buffer);
+            this.options.onBatchApplied?.(shard, reply.applyMs);
+            return { reply, shard };
+          }),
+    );
+    const keys = Promise.all(replies).then((done) => rejectionKeys(routed, done));
+    keys.catch(() => undefined); // awaited in order by completeOldest; this only silences the early rejection
+    this.pending.push({ keys, routed });
+  }
+
+  async completeOldest(): Promise<void> {
+    const { keys: keysDone, routed } = this.pending.shift()!;
+    const keys = await keysDone;
+    keys.sort((a, b) => a - b);
+    let text = '';
+    for (const key of keys) {
+      const reason = reasonOf(key % reasonSlots);
+      this.rejectedByReason[reason]++;
+      if (routed.rowAt !== undefined) {
+        const row = routed.rowAt(Math.floor(key / reasonSlots));
+        text += formatRejection(row.line, this.router.echo(row.fields), reason);
+      }
+    }
+    if (this.options.rejects && text.length > 0) await this.options.rejects.write(text);
+    this.lastLine = routed.lastLine;
+    this.progress.lastLine = routed.lastLine;
+    await this.saveProgressNowAndThen();
+  }
+
+  private async saveProgressNowAndThen(): Promise<void> {
+    const manifest = this.journal?.manifest;
+    if (manifest === undefined || performance.now() - this.manifestWrittenMs <= manifestEveryMs) return;
+    manifest.committedLine = this.lastLine;
+    await this.journal!.save(manifest);
+    this.manifestWrittenMs = performance.now();
+  }
+}
+
+function summarize(
+  source: InputSource,
+  router: ChunkRouter,
+  workers: number,
+  rowsRead: number,
+  rejectedByReason: Record<RejectionReason, number>,
+  finished: readonly FinishReply[],
+  accounts: readonly AccountRow[],
+  readStats: ReadStats,
+): RunSummary {
+  const rowsRejected = Object.values(rejectedByReason).reduce((a, b) => a + b, 0);
+  return {
+    inputName: source.name,
+    inputBytes: source.sizeBytes,
+    rowsRead,
+    rowsAccepted: rowsRead - rowsRejected,
+    rowsRejected,
+    rejectedByReason,
+    rowsByType: Object.fromEntries(txTypes.map((type, code) => [type, router.rowsByType[code]!])),
+    accounts: accounts.length,
+    lockedAccounts: accounts.filter((a) => a.locked).length,
+    workers,
+    eventsAppended: sum(finished.map((f) => f.eventsAppended)),
+    journalRecords: sum(finished.map((f) => f.recordsAppended)),
+    storedTxCount: sum(finished.map((f) => f.storedTxCount)),
+    journalIndexBytes: sum(finished.map((f) => f.indexBytes)),
+    seenTxBytes: router.seenTxBytes,
+    lines: {
+      physical: readStats.lines,
+      header: router.headerLines,
+      blank: router.blankLines,
+      rows: rowsRead,
+      quotedLineBreaks: readStats.quotedLineBreaks,
     },
   };
 }

@@ -116,6 +116,10 @@ export interface JournalPartition {
    * holds either the whole batch or none of it. Sequence numbers continue gaplessly from the last
    * commit. Recording a line the partition already holds is an error (idempotency key = line),
    * never a second copy. A commit with nothing recorded does nothing.
+   * An implementation may keep one batch in flight (PostgreSQL does, so the server's COPY overlaps
+   * the engine's next batch): commit then returns once the previous batch is durable, and
+   * writeSnapshot, recordedOutcomes and close wait for the one in flight. A crash then loses at
+   * most that batch, whole, and the resumed run applies its rows again from the input.
    */
   commit(): MaybePromise<void>;
 

@@ -46,6 +46,7 @@ describe('fencing by lease generation', () => {
     const a = await open(1);
     a.recordEvent(deposit(1), row(1));
     await a.commit();
+    await a.settle(); // commit keeps one batch in flight: this one is durable now
 
     // A is paused past its lease; B takes the shard over (generation 2).
     await control.connection.run('expire', (c) =>
@@ -56,7 +57,8 @@ describe('fencing by lease generation', () => {
 
     // A wakes up and commits: refused inside the transaction, nothing written.
     a.recordEvent(deposit(2), row(2));
-    await expect(a.commit()).rejects.toThrow(/fenced: shard 0 of run f1 belongs to lease generation 2/);
+    await a.commit(); // sent; its outcome is reported by the next settle (or snapshot, or read)
+    await expect(a.settle()).rejects.toThrow(/fenced: shard 0 of run f1 belongs to lease generation 2/);
     await a.close();
 
     // B ends whatever session still holds the partition (none now), opens it and continues.
@@ -66,6 +68,7 @@ describe('fencing by lease generation', () => {
     expect(recovered.resumeLine).toBe(1);
     b.recordEvent(deposit(2), row(2));
     await b.commit();
+    await b.settle();
     await b.close();
   });
 
@@ -83,8 +86,10 @@ describe('fencing by lease generation', () => {
     const fresh = await open(d!.generation); // would wait 5 s and fail as busy without the eviction
     fresh.recordEvent(deposit(3), row(3));
     await fresh.commit();
+    await fresh.settle();
     stale.recordEvent(deposit(3), row(3));
-    await expect(stale.commit()).rejects.toThrow(); // its session is gone, and its generation too
+    await stale.commit();
+    await expect(stale.settle()).rejects.toThrow(); // its session is gone, and its generation too
     await stale.close();
     await fresh.close();
   });
@@ -93,7 +98,8 @@ describe('fencing by lease generation', () => {
     const partition = new PostgresPartition(parsePostgresUrl(fencedJournalUrl(server.url, 'f1', undefined)), 1, 2, {});
     await partition.recover();
     partition.recordEvent(deposit(100), row(100));
-    await expect(partition.commit()).rejects.toThrow(/fenced/);
+    await partition.commit();
+    await expect(partition.settle()).rejects.toThrow(/fenced/);
     await partition.close();
   });
 });

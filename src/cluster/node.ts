@@ -147,70 +147,85 @@ export class ClusterNode {
         this.id,
         (2 * leaseMs) / 3 + 100,
       );
-      // Runners that ended: finished, or failed (released for a claim to recover).
-      for (const [key, runner] of this.runners) {
-        if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
-          runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
-          void runner.stop();
-        }
-        if (!runner.finished && runner.failed === undefined) continue;
-        this.runners.delete(key);
-        if (runner.finished) this.metrics.ownership.inc({ change: 'finished' });
-        else {
-          this.metrics.ownership.inc({ change: 'failed' });
-          this.log.error(
-            { run: runner.claim.run, shard: runner.claim.shard, err: describeError(runner.failed) },
-            'shard failed; released',
-          );
-          await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
-        }
-      }
-      const held = [...this.runners.values()].map((r) => ({ ...r.claim, streamSeq: r.streamSeq }));
-      const kept = await this.control.renew(this.id, leaseMs, held);
-      for (const [key, runner] of this.runners) {
-        if (kept.has(key) || runner.finished) continue;
-        this.runners.delete(key);
-        this.metrics.ownership.inc({ change: 'lost' });
-        this.log.warn(
-          { run: runner.claim.run, shard: runner.claim.shard },
-          'lease lost (another node owns the shard now); stopping it',
-        );
-        void runner.stop();
-      }
-      // Load = the shards of open runs a node runs or has finished. Fair share: all those shards
-      // over the live nodes. A node claims while below its fair share or not above the least
-      // loaded other node (so an unowned shard always has a taker); it gives one back only when
-      // above its fair share and two above the least loaded (a node joined). The two rules never
-      // undo each other, and a node that finished its share early pulls nothing about near the end
-      // of a run (each move costs a recovery).
-      const fair = Math.ceil((openRunShards || 1) / liveNodes);
-      let load = mine;
-      if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
-        const [key, runner] = [...this.runners].pop()!;
-        this.runners.delete(key);
-        await stopWithin(runner, runnerStopWaitMs, this.log);
-        await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
-        this.metrics.ownership.inc({ change: 'released' });
-        this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
-        load--;
-      }
-      while ((load < fair || othersMinOwned === undefined || load <= othersMinOwned) && !this.options.signal.aborted) {
-        const claim = await this.control.claim(this.id, leaseMs);
-        if (claim === undefined) break;
-        const runner = new ShardRunner(claim, {
-          journalUrl: this.options.journalUrl,
-          js: this.js!,
-          control: this.control,
-          log: this.log,
-          metrics: this.metrics,
-        });
-        this.runners.set(runner.key, runner);
-        this.metrics.ownership.inc({ change: 'claimed' });
-        load++;
-      }
+      await this.reapRunners();
+      await this.renewLeases(leaseMs);
+      await this.balance(leaseMs, Math.ceil((openRunShards || 1) / liveNodes), mine, othersMinOwned);
       this.metrics.owned.set(this.runners.size);
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** Runners that ended: finished, or failed (released for a claim to recover). */
+  private async reapRunners(): Promise<void> {
+    for (const [key, runner] of this.runners) {
+      if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
+        runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
+        void runner.stop();
+      }
+      if (!runner.finished && runner.failed === undefined) continue;
+      this.runners.delete(key);
+      if (runner.finished) {
+        this.metrics.ownership.inc({ change: 'finished' });
+        continue;
+      }
+      this.metrics.ownership.inc({ change: 'failed' });
+      this.log.error(
+        { run: runner.claim.run, shard: runner.claim.shard, err: describeError(runner.failed) },
+        'shard failed; released',
+      );
+      await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+    }
+  }
+
+  /** Renews every lease held; a shard whose lease moved on is stopped at once. */
+  private async renewLeases(leaseMs: number): Promise<void> {
+    const held = [...this.runners.values()].map((r) => ({ ...r.claim, streamSeq: r.streamSeq }));
+    const kept = await this.control.renew(this.id, leaseMs, held);
+    for (const [key, runner] of this.runners) {
+      if (kept.has(key) || runner.finished) continue;
+      this.runners.delete(key);
+      this.metrics.ownership.inc({ change: 'lost' });
+      this.log.warn(
+        { run: runner.claim.run, shard: runner.claim.shard },
+        'lease lost (another node owns the shard now); stopping it',
+      );
+      void runner.stop();
+    }
+  }
+
+  /**
+   * Load = the shards of open runs a node runs or has finished. Fair share: all those shards over
+   * the live nodes. A node claims while below its fair share or not above the least loaded other
+   * node (so an unowned shard always has a taker); it gives one back only when above its fair
+   * share and two above the least loaded (a node joined). The two rules never undo each other, and
+   * a node that finished its share early pulls nothing about near the end of a run (each move
+   * costs a recovery).
+   */
+  private async balance(leaseMs: number, fair: number, mine: number, othersMinOwned: number | undefined) {
+    let load = mine;
+    if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
+      const [key, runner] = [...this.runners].pop()!;
+      this.runners.delete(key);
+      await stopWithin(runner, runnerStopWaitMs, this.log);
+      await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+      this.metrics.ownership.inc({ change: 'released' });
+      this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
+      load--;
+    }
+    while ((load < fair || othersMinOwned === undefined || load <= othersMinOwned) && !this.options.signal.aborted) {
+      const claim = await this.control.claim(this.id, leaseMs);
+      if (claim === undefined) break;
+      const runner = new ShardRunner(claim, {
+        journalUrl: this.options.journalUrl,
+        js: this.js!,
+        control: this.control,
+        log: this.log,
+        metrics: this.metrics,
+      });
+      this.runners.set(runner.key, runner);
+      this.metrics.ownership.inc({ change: 'claimed' });
+      load++;
     }
   }
 

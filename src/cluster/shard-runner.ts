@@ -15,7 +15,7 @@
  *    the consumer, so a new owner continues from the first batch not committed whatever was acked.
  *  - End marker: a final snapshot, and the lease marked finished.
  */
-import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError } from '../errors.js';
@@ -89,40 +89,13 @@ export class ShardRunner {
   }
 
   private async run(): Promise<void> {
-    const { run, shard, shards, generation } = this.claim;
-    const { log, control, js, metrics } = this.deps;
     try {
-      log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
-      const evicted = await control.evictPartitionHolder(run, shard);
-      if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
-      const started = performance.now();
-      const target = parsePostgresUrl(fencedJournalUrl(this.deps.journalUrl, run, generation));
-      this.partition = new PostgresPartition(target, shard, shards, {
-        onRetry: (attempt, delayMs, error) =>
-          log.warn(
-            { run, shard, attempt, delayMs: Math.round(delayMs) },
-            `journal: retrying (${describeError(error)})`,
-          ),
-      });
-      const { engine, recovery } = await ShardEngine.open(this.partition);
-      this.committedLine = recovery.resumeLine;
+      const { engine, recovery, started } = await this.recover();
       if (this.stopping) return;
-      log.debug({ run, shard, resumeLine: recovery.resumeLine }, 'journal recovered; subscribing');
-      const consumer = await js.consumers.get(streamOf(run), {
-        filter_subjects: subjectOf(run, shard),
-        ...(this.streamSeq > 0
-          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.streamSeq }
-          : { deliver_policy: DeliverPolicy.All }),
-      });
-      // Bounded read-ahead; pull requests of 5 s (heartbeats every 2.5 s), so that a restarted NATS
-      // server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
-      const messages = await consumer.consume({ max_messages: 8, expires: 5000 });
-      this.stopConsumer = () => void messages.stop();
-      if (this.stopping) messages.stop();
+      const messages = await this.subscribe(recovery.resumeLine);
       this.ready = true;
-      let snapshotRecords = engine.records;
-      let snapshotMs = performance.now();
-      log.info(
+      const { run, shard, generation } = this.claim;
+      this.deps.log.info(
         {
           run,
           shard,
@@ -133,48 +106,99 @@ export class ShardRunner {
         },
         'shard claimed and recovered',
       );
-      for await (const m of messages) {
-        if (this.stopping) break;
-        const h = m.headers;
-        const end = h?.get(header.end);
-        if (end !== undefined && end !== '') {
-          const lastLine = Number(h!.get(header.lastLine));
-          if (this.committedLine < lastLine)
-            throw new Error(`invariant: end of shard ${shard} at line ${lastLine} but committed ${this.committedLine}`);
-          await engine.journal.writeSnapshot(engine.state());
-          this.streamSeq = m.seq;
-          await control.finish(run, shard, generation, m.seq);
-          this.finished = true;
-          log.info({ run, shard, rows: engine.rowsApplied, records: engine.records }, 'shard finished');
-          break;
-        }
-        const lastLine = Number(h?.get(header.lastLine));
-        if (lastLine <= this.committedLine) {
-          this.streamSeq = m.seq;
-          continue; // already in the journal: applied once
-        }
-        const batch = decodeBatch(m.data);
-        const t0 = performance.now();
-        await engine.applyBatch(batch);
-        const ms = performance.now() - t0;
-        this.committedLine = lastLine;
-        this.streamSeq = m.seq;
-        if (
-          engine.records - snapshotRecords >= snapshotRecordsMin &&
-          performance.now() - snapshotMs >= snapshotEveryMs
-        ) {
-          await engine.journal.writeSnapshot(engine.state());
-          snapshotRecords = engine.records;
-          snapshotMs = performance.now();
-        }
-        metrics.rowsApplied(run, shard, batch.count);
-        metrics.batchApplied(run, shard, ms);
-        metrics.lag(run, shard, m.info.pending);
-        log.trace({ run, shard, seq: m.seq, rows: batch.count, ms }, 'batch applied');
-      }
+      await this.applyMessages(engine, messages);
     } finally {
       this.stopConsumer?.();
       await this.partition?.close();
     }
+  }
+
+  /** Ends a paused previous owner's session, opens the partition under this lease's generation, recovers. */
+  private async recover() {
+    const { run, shard, shards, generation } = this.claim;
+    const { log, control } = this.deps;
+    log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
+    const evicted = await control.evictPartitionHolder(run, shard);
+    if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
+    const started = performance.now();
+    const target = parsePostgresUrl(fencedJournalUrl(this.deps.journalUrl, run, generation));
+    this.partition = new PostgresPartition(target, shard, shards, {
+      onRetry: (attempt, delayMs, error) =>
+        log.warn({ run, shard, attempt, delayMs: Math.round(delayMs) }, `journal: retrying (${describeError(error)})`),
+    });
+    const { engine, recovery } = await ShardEngine.open(this.partition);
+    this.committedLine = recovery.resumeLine;
+    return { engine, recovery, started };
+  }
+
+  /** The shard's subject, from the lease's stream position hint (or the start). */
+  private async subscribe(resumeLine: number) {
+    const { run, shard } = this.claim;
+    this.deps.log.debug({ run, shard, resumeLine }, 'journal recovered; subscribing');
+    const consumer = await this.deps.js.consumers.get(streamOf(run), {
+      filter_subjects: subjectOf(run, shard),
+      ...(this.streamSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.streamSeq }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    // Bounded read-ahead; pull requests of 5 s (heartbeats every 2.5 s), so that a restarted NATS
+    // server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
+    const messages = await consumer.consume({ max_messages: 8, expires: 5000 });
+    this.stopConsumer = () => void messages.stop();
+    if (this.stopping) messages.stop();
+    return messages;
+  }
+
+  /**
+   * Applies the shard's batches in order, skipping those the journal already holds (applied once),
+   * with a snapshot every few seconds; the end marker finishes the shard.
+   */
+  private async applyMessages(engine: ShardEngine, messages: AsyncIterable<JsMsg>): Promise<void> {
+    const { run, shard } = this.claim;
+    const { log, metrics } = this.deps;
+    const snapshots = { records: engine.records, ms: performance.now() };
+    for await (const m of messages) {
+      if (this.stopping) break;
+      const end = m.headers?.get(header.end);
+      if (end !== undefined && end !== '') {
+        await this.finishShard(engine, m);
+        break;
+      }
+      const lastLine = Number(m.headers?.get(header.lastLine));
+      if (lastLine <= this.committedLine) {
+        this.streamSeq = m.seq;
+        continue; // already in the journal: applied once
+      }
+      const batch = decodeBatch(m.data);
+      const t0 = performance.now();
+      await engine.applyBatch(batch);
+      const ms = performance.now() - t0;
+      this.committedLine = lastLine;
+      this.streamSeq = m.seq;
+      if (
+        engine.records - snapshots.records >= snapshotRecordsMin &&
+        performance.now() - snapshots.ms >= snapshotEveryMs
+      ) {
+        await engine.journal.writeSnapshot(engine.state());
+        snapshots.records = engine.records;
+        snapshots.ms = performance.now();
+      }
+      metrics.rowsApplied(run, shard, batch.count);
+      metrics.batchApplied(run, shard, ms);
+      metrics.lag(run, shard, m.info.pending);
+      log.trace({ run, shard, seq: m.seq, rows: batch.count, ms }, 'batch applied');
+    }
+  }
+
+  private async finishShard(engine: ShardEngine, m: JsMsg): Promise<void> {
+    const { run, shard, generation } = this.claim;
+    const lastLine = Number(m.headers!.get(header.lastLine));
+    if (this.committedLine < lastLine)
+      throw new Error(`invariant: end of shard ${shard} at line ${lastLine} but committed ${this.committedLine}`);
+    await engine.journal.writeSnapshot(engine.state());
+    this.streamSeq = m.seq;
+    await this.deps.control.finish(run, shard, generation, m.seq);
+    this.finished = true;
+    this.deps.log.info({ run, shard, rows: engine.rowsApplied, records: engine.records }, 'shard finished');
   }
 }

@@ -76,20 +76,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
   let nc: NatsConnection | undefined;
   try {
     await control.setup();
-    const source = await openInput(options.input); // exit 2 when missing, before anything is created
-    await source.close();
-    const store = new PostgresJournalStore(target);
-    let shards: number;
-    try {
-      const { manifest, resumed } = await store.openRun(
-        { name: options.input, ...(await fingerprint(options.input)) },
-        options.shards,
-      );
-      shards = manifest.shards;
-      if (resumed) log.info({ run, shards }, 'run exists: publishing again (stored batches are de-duplicated)');
-    } finally {
-      await store.close();
-    }
+    const shards = await openRunJournal(options, target);
     await control.addRun(run, shards);
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     await ensureStream(nc, run);
@@ -130,6 +117,25 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
   } finally {
     await nc?.close().catch(() => undefined);
     await control.close();
+  }
+}
+
+/** The run's journal for this input (created, or checked to be for the same input); its shard count. */
+async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof parsePostgresUrl>): Promise<number> {
+  const source = await openInput(options.input); // exit 2 when missing, before anything is created
+  await source.close();
+  const store = new PostgresJournalStore(target);
+  try {
+    const input = { name: options.input, ...(await fingerprint(options.input)) };
+    const { manifest, resumed } = await store.openRun(input, options.shards);
+    if (resumed)
+      options.log.info(
+        { run: options.run, shards: manifest.shards },
+        'run exists: publishing again (stored batches are de-duplicated)',
+      );
+    return manifest.shards;
+  } finally {
+    await store.close();
   }
 }
 

@@ -60,52 +60,27 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           describe: 'return once published; print later with `payments result`',
         }) as unknown as Argv<SubmitArgs>,
     handler: async (argv) => {
-      const input = pathArg(argv.input);
-      if (input === undefined || input === '-')
-        throw usageError(
-          'submit needs an input file (standard input cannot be read again for the rejected rows or a re-run)',
-          {
-            usageHint: true,
-          },
-        );
-      const journalUrl = checkPostgresJournal(argv.journal);
-      const { checkRunName } = await import('../../cluster/names.js');
-      const run = checkRunName(argv.run);
-      const shards = readNumber(
-        argv.shards,
-        { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
-        rawArgv,
-      );
-      if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
-        throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
-      const outputs: OutputPath[] = [
-        { option: '--output', path: argv.output },
-        { option: '--rejects', path: argv.rejects },
-      ].filter((o): o is OutputPath => o.path !== undefined);
-      await checkOutputPaths(input, outputs);
-      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run });
+      const request = await submitRequest(argv, rawArgv);
+      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run: request.run });
       const { submit } = await import('../../cluster/submit.js');
       const result = await submit({
-        input,
-        run,
-        shards,
+        ...request,
         nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
-        journalUrl,
         log,
         detach: argv.detach,
         wantRejects: argv.rejects !== undefined,
       });
-      const seconds = result.totalMs / 1000;
       if (result.outputs === undefined) {
         log.info(
           { rows: result.rowsRead, batches: result.batches },
-          `published; print the accounts later with: payments result --run ${run} --journal …`,
+          `published; print the accounts later with: payments result --run ${request.run} --journal …`,
         );
         return;
       }
       if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', result.outputs.rejectsCsv!);
       if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', result.outputs.accountsCsv);
       else await io.stdout(result.outputs.accountsCsv);
+      const seconds = result.totalMs / 1000;
       log.info(
         {
           rows: result.rowsRead,
@@ -114,8 +89,34 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           seconds: +seconds.toFixed(3),
           rowsPerSecond: Math.round(result.rowsRead / seconds),
         },
-        `run ${run} complete: ${result.rowsRead} rows in ${seconds.toFixed(2)} s`,
+        `run ${request.run} complete: ${result.rowsRead} rows in ${seconds.toFixed(2)} s`,
       );
     },
   };
+}
+
+/** The submit's arguments checked before anything is sent: input, journal, run name, shards, outputs. */
+async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
+  const input = pathArg(argv.input);
+  if (input === undefined || input === '-')
+    throw usageError(
+      'submit needs an input file (standard input cannot be read again for the rejected rows or a re-run)',
+      { usageHint: true },
+    );
+  const journalUrl = checkPostgresJournal(argv.journal);
+  const { checkRunName } = await import('../../cluster/names.js');
+  const run = checkRunName(argv.run);
+  const shards = readNumber(
+    argv.shards,
+    { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
+    rawArgv,
+  );
+  if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
+    throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
+  const outputs: OutputPath[] = [
+    { option: '--output', path: argv.output },
+    { option: '--rejects', path: argv.rejects },
+  ].filter((o): o is OutputPath => o.path !== undefined);
+  await checkOutputPaths(input, outputs);
+  return { input, journalUrl, run, shards };
 }

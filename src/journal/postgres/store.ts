@@ -90,57 +90,70 @@ export class PostgresJournalStore {
       const existing = await this.find(client);
       if (existing) {
         this.checkFormat(existing);
-        const same =
-          existing.input.size === input.size &&
-          existing.input.headCrc === input.headCrc &&
-          existing.input.tailCrc === input.tailCrc;
-        if (!same) {
-          throw new JournalCorrupt(
-            `${this.where}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
-              'name a new journal for this file (?journal=NAME), or drop the old one',
-          );
-        }
+        this.checkSameInput(existing, input);
         return { manifest: existing, resumed: true };
       }
-      await client.query('BEGIN');
-      try {
-        const inserted = await client.query(
-          `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id`,
-          [
-            this.target.journal,
-            postgresJournalFormatVersion,
-            shards,
-            input.name,
-            input.size,
-            input.headCrc,
-            input.tailCrc,
-          ],
-        );
-        if (inserted.rowCount === 0) {
-          // Another run created it between our look and our insert: take it from the top.
-          await client.query('ROLLBACK');
-          return this.openRun(input, shards);
-        }
-        const id = inserted.rows[0].id as number;
-        const parent = `payments.records_j${id}`;
-        await client.query(
-          `CREATE TABLE ${parent} PARTITION OF payments.records FOR VALUES IN (${quote(this.target.journal)}) PARTITION BY LIST (partition)`,
-        );
-        for (let shard = 0; shard < shards; shard++) {
-          const leaf = leafTable(id, shard);
-          await client.query(`CREATE TABLE ${leaf} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
-          await client.query(
-            `CREATE INDEX ${leafIndex(id, shard)} ON ${leaf} USING brin (seq) WITH (pages_per_range = 16, autosummarize = on)`,
-          );
-        }
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      // Another run may create it between our look and our insert: then take it from the top.
+      if (!(await this.create(client, input, shards))) return this.openRun(input, shards);
       return { manifest: (await this.find(client))!, resumed: false };
     });
+  }
+
+  private checkSameInput(existing: PostgresManifest, input: InputFingerprint): void {
+    const same =
+      existing.input.size === input.size &&
+      existing.input.headCrc === input.headCrc &&
+      existing.input.tailCrc === input.tailCrc;
+    if (same) return;
+    throw new JournalCorrupt(
+      `${this.where}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
+        'name a new journal for this file (?journal=NAME), or drop the old one',
+    );
+  }
+
+  /** The journal's row and its partitions' tables, in one transaction; false if another run won the race. */
+  private async create(
+    client: pg.Client,
+    input: { name: string } & InputFingerprint,
+    shards: number,
+  ): Promise<boolean> {
+    await client.query('BEGIN');
+    try {
+      const inserted = await client.query(
+        `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id`,
+        [
+          this.target.journal,
+          postgresJournalFormatVersion,
+          shards,
+          input.name,
+          input.size,
+          input.headCrc,
+          input.tailCrc,
+        ],
+      );
+      if (inserted.rowCount === 0) {
+        await client.query('ROLLBACK');
+        return false;
+      }
+      const id = inserted.rows[0].id as number;
+      const parent = `payments.records_j${id}`;
+      await client.query(
+        `CREATE TABLE ${parent} PARTITION OF payments.records FOR VALUES IN (${quote(this.target.journal)}) PARTITION BY LIST (partition)`,
+      );
+      for (let shard = 0; shard < shards; shard++) {
+        const leaf = leafTable(id, shard);
+        await client.query(`CREATE TABLE ${leaf} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
+        await client.query(
+          `CREATE INDEX ${leafIndex(id, shard)} ON ${leaf} USING brin (seq) WITH (pages_per_range = 16, autosummarize = on)`,
+        );
+      }
+      await client.query('COMMIT');
+      return true;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The journal for replay and inspect (never creates anything); exit 2 when there is none. */

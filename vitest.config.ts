@@ -11,6 +11,10 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Most files spawn the CLI or servers and wait on them: two at a time on 2 cores halves the
+    // suite's time (vitest's default on 2 cores is one), and the timing-sensitive tests poll for
+    // conditions rather than sleeping, so they hold under the load.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,

@@ -12,8 +12,7 @@
  */
 import type pg from 'pg';
 import { RetryingConnection } from '../journal/postgres/connection.js';
-import { migrate } from '../journal/postgres/schema.js';
-import { migrationLockKey } from '../journal/postgres/schema.js';
+import { migrate, migrationLockKey, underSchemaLock } from '../journal/postgres/schema.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
 
 /** The setting a fenced partition's session carries (options=-c payments_cluster.generation=G). */
@@ -88,19 +87,12 @@ CREATE TRIGGER fence BEFORE INSERT ON payments.snapshots FOR EACH ROW EXECUTE FU
 /** Creates (or brings up to date) the journal schema, then the cluster's, once per database. */
 export async function ensureClusterSchema(client: pg.Client, display: string): Promise<void> {
   await migrate(client, display);
-  const exists = await client.query(
-    `SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`,
-  );
-  if (exists.rows[0]?.version === clusterSchemaVersion) return;
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1, 0)', [clusterLockKey]);
-    await client.query(ddl);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  const current = async () =>
+    (await client.query(`SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`))
+      .rows[0]?.version === clusterSchemaVersion;
+  if (await current()) return;
+  // Checked again under the lock: re-creating the triggers would lock the journal's tables.
+  await underSchemaLock(client, clusterLockKey, async () => void ((await current()) || (await client.query(ddl))));
 }
 
 export interface RunRow {

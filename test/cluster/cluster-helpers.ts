@@ -268,3 +268,22 @@ export async function runningWithBatches(
     return r.rows as { shard: number; generation: number }[];
   });
 }
+
+/**
+ * Stops `node` (SIGSTOP) while it runs shards of `run` with batches committed, as seen after the
+ * stop: a shard seen running just before may finish in between, and a finished lease stays with
+ * its node, so that shard would never be taken over.
+ */
+export async function freezeMidRun(
+  world: World,
+  node: { id: string; signal(signal: NodeJS.Signals): void },
+  run: string,
+): Promise<{ shard: number; generation: number }[]> {
+  for (;;) {
+    await until(async () => (await runningWithBatches(world, run, node.id)).length > 0);
+    node.signal('SIGSTOP');
+    const held = await runningWithBatches(world, run, node.id);
+    if (held.length > 0) return held;
+    node.signal('SIGCONT');
+  }
+}

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import {
-  runningWithBatches,
+  freezeMidRun,
   expectedRun,
   journalCounts,
   leases,
@@ -70,9 +70,8 @@ describe('cluster: 3 nodes, 8 shards', () => {
     const detached = await submit(world, [mid.input, '--run', 'r2', '--detach']);
     expect(detached.code).toBe(0);
     expect(detached.stdout).toBe('');
-    // Killed right after it is seen running shards it has committed batches of: mid-run for b.
-    let held: { shard: number; generation: number }[] = [];
-    await until(async () => (held = await runningWithBatches(world, 'r2', 'b')).length > 0);
+    // Killed while it runs shards it has committed batches of: mid-run for b.
+    const held = await freezeMidRun(world, victim, 'r2');
     await victim.kill('SIGKILL');
     // A second submit of the same run republishes (stored batches are de-duplicated) and waits.
     const got = await submit(world, [mid.input, '--run', 'r2', '--rejects', join(world.dir, 'r2.rejects.csv')]);
@@ -91,10 +90,7 @@ describe('cluster: 3 nodes, 8 shards', () => {
     const run = await expectedRun(world, 'stop', 600_000, 13);
     const victim = world.nodes.find((n) => n.id === 'c')!;
     expect((await submit(world, [run.input, '--run', 'r3', '--detach'])).code).toBe(0);
-    let running: { shard: number }[] = [];
-    await until(async () => (running = await runningWithBatches(world, 'r3', 'c')).length > 0);
-    victim.signal('SIGSTOP');
-    const held = running.map((r) => r.shard);
+    const held = (await freezeMidRun(world, victim, 'r3')).map((r) => r.shard);
     // Another node takes every shard c held (its lease ran out while it was stopped).
     const t0 = Date.now();
     await until(async () => {

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountEvent } from '../../src/domain/account.js';
 import { RunError } from '../../src/errors.js';
@@ -16,7 +16,8 @@ import type { JournalRecord, Recovery, RowRef } from '../../src/journal/journal.
 import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';
-import { schemaVersion } from '../../src/journal/postgres/schema.js';
+import { currentVersion, migrate, schemaVersion } from '../../src/journal/postgres/schema.js';
+import { ensureClusterSchema } from '../../src/cluster/control.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 // @ts-expect-error: a plain .mjs script without type declarations
@@ -371,6 +372,39 @@ describe('a server restart in the middle of a sequence of batches', () => {
     );
     await c.end();
     expect(r.rows[0]).toEqual({ n: 600, d: 600, m: 600 });
+  });
+});
+
+describe('schema creation', () => {
+  // Each process first looks the schema up (and finds nothing), then waits on the migration lock:
+  // PostgreSQL's catalog cache keeps that "not found" past the wait, so CREATE SCHEMA IF NOT EXISTS
+  // once raced into a unique violation on pg_namespace (seen in CI with three nodes and a submit).
+  it('succeeds for every one of many clients starting at once on an empty database, journal and cluster schemas', async () => {
+    for (let round = 0; round < 3; round++) {
+      const db = await freshDatabase(`race${round}`);
+      const clients = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const c = new pg.Client({ connectionString: urlFor(db) });
+          c.on('error', () => undefined);
+          await c.connect();
+          return c;
+        }),
+      );
+      try {
+        const results = await Promise.allSettled(
+          clients.map((c, i) => (i % 2 === 0 ? migrate(c, db) : ensureClusterSchema(c, db))),
+        );
+        expect(
+          results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+        ).toEqual([]);
+        const version = await currentVersion(clients[0]!);
+        expect(version).toBe(schemaVersion);
+        const fence = await clients[0]!.query(`SELECT to_regprocedure('payments_cluster.fence()') IS NOT NULL AS ok`);
+        expect(fence.rows[0].ok).toBe(true);
+      } finally {
+        await Promise.all(clients.map((c) => c.end()));
+      }
+    }
   });
 });
 

@@ -18,7 +18,7 @@
  *   events (view)   records in readable form (names, amounts in units) for auditors
  */
 import type pg from 'pg';
-import { JournalCorrupt } from '../../errors.js';
+import { JournalCorrupt, errorCode } from '../../errors.js';
 
 export const schemaName = 'payments';
 /** Any advisory-lock key the tool takes starts with this (first half of a two-int key). */
@@ -127,9 +127,7 @@ export async function migrate(
   // Cheap check first, without a lock: most runs find the schema current.
   const current = await currentVersion(client);
   if (current !== undefined && current >= target) return refuseNewer(current, target, display);
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1, 0)', [migrationLockKey]);
+  await underSchemaLock(client, migrationLockKey, async () => {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${schemaName}.schema_migrations (
         version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -144,10 +142,33 @@ export async function migrate(
         migration.description,
       ]);
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+  });
+}
+
+/** SQLSTATEs of "it exists already": another process created the object while this one waited. */
+const alreadyCreatedSqlStates = new Set(['23505', '42P06', '42P07', '42710', '42723']);
+const schemaLockAttempts = 5;
+
+/**
+ * Runs `body` in one transaction holding the advisory lock `key`, so that one process at a time
+ * creates or migrates. The lock alone is not enough: a process that looked the schema up before it
+ * waited keeps PostgreSQL's cached "no such schema" past the wait (advisory locks do not process
+ * catalog invalidations), and its CREATE … IF NOT EXISTS then collides with the other's. A new
+ * transaction reads the catalog afresh, so on "already exists" the body runs again.
+ */
+export async function underSchemaLock(client: pg.Client, key: number, body: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1, 0)', [key]);
+      await body();
+      await client.query('COMMIT');
+      return;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const code = errorCode(error);
+      if (attempt >= schemaLockAttempts || code === undefined || !alreadyCreatedSqlStates.has(code)) throw error;
+    }
   }
 }
 

@@ -280,7 +280,13 @@ export async function freezeMidRun(
   run: string,
 ): Promise<{ shard: number; generation: number }[]> {
   for (;;) {
-    await until(async () => (await runningWithBatches(world, run, node.id)).length > 0);
+    await until(async () => {
+      if ((await runningWithBatches(world, run, node.id)).length > 0) return true;
+      const all = await leases(world, run);
+      if (all.length > 0 && all.every((l) => l.finished))
+        throw new Error(`run ${run} finished before node ${node.id} was seen running a shard: ${JSON.stringify(all)}`);
+      return false;
+    });
     node.signal('SIGSTOP');
     const held = await runningWithBatches(world, run, node.id);
     if (held.length > 0) return held;

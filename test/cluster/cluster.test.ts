@@ -22,7 +22,8 @@ import {
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 
-describe('cluster: 3 nodes, 8 shards', () => {
+// Generous: under a loaded CI machine a takeover plus a 600,000-row run can take well over a minute.
+describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
   let world: World;
   let small: Expected;
 

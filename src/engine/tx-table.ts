@@ -2,8 +2,8 @@
  * The engine's index of accepted deposits and withdrawals, for dispute look-ups.
  *
  * Tx ids mostly arrive in increasing order, so records whose id is above every id so far are
- * appended to fixed-size sorted pages (14 bytes a record, never rehashed or copied); the rare id that
- * arrives out of order goes to a hash table. A run with sequential ids costs 14 bytes per stored
+ * appended to fixed-size sorted pages (11 bytes a record, never rehashed or copied); the rare id that
+ * arrives out of order goes to a hash table. A run with sequential ids costs 11 bytes per stored
  * transaction plus at most one part-filled page per shard.
  *
  * A look-up does not binary-search the whole index: a directory indexed by `tx >>> dirShift` gives
@@ -31,11 +31,19 @@ const lowMask = (1 << dirShift) - 1;
 
 export type TxColumns = TxIndexPart;
 
+/** 2^32: a page amount is amountHi × 2^32 + amountLo. */
+const loSpan = 0x1_0000_0000;
+/** amountHi value saying "the amount is in the overflow map" (amounts of 255 × 2^32 units or more). */
+const hiOverflow = 255;
+const pageAmountLimit = hiOverflow * loSpan;
+
 interface Page {
   /** The id's low 16 bits: within one directory bucket (ids sharing tx >>> 12) they order as the ids do. */
   keys: Uint16Array;
   infos: Uint32Array;
-  amounts: Float64Array;
+  /** The amount in 5 bytes (up to 1.09 × 10^12 minor units; larger ones are rare: `overflow`). */
+  amountLo: Uint32Array;
+  amountHi: Uint8Array;
 }
 
 export class TxTable {
@@ -52,9 +60,12 @@ export class TxTable {
    */
   private readonly occupied = new Uint32Array(1 << (32 - dirShift - 5));
   private readonly outOfOrder = new TxHashTable();
-  // Where the last successful `find` found its record: a page and index, or a hash slot.
+  /** Amounts too large for a page's 5 bytes, by sorted position. */
+  private readonly overflow = new Map<number, number>();
+  // Where the last successful `find` found its record: a page and index (sorted position), or a hash slot.
   private foundPage: Page | undefined;
   private foundIndex = 0;
+  private foundAt = 0;
   private foundSlot = -1;
 
   get size(): number {
@@ -62,7 +73,7 @@ export class TxTable {
   }
 
   get bytes(): number {
-    return this.pages.length * pageSize * 14 + this.dir.byteLength + this.occupied.byteLength + this.outOfOrder.bytes;
+    return this.pages.length * pageSize * 11 + this.dir.byteLength + this.occupied.byteLength + this.outOfOrder.bytes;
   }
 
   /** The info word of `tx` (0: no record); then foundAmount/setFoundInfo address that record. */
@@ -79,6 +90,7 @@ export class TxTable {
     const page = this.pages[at >>> pageBits]!;
     this.foundPage = page;
     this.foundIndex = at & pageMask;
+    this.foundAt = at;
     this.foundSlot = -1;
     return page.infos[at & pageMask]!;
   }
@@ -94,7 +106,7 @@ export class TxTable {
   /** The amount of the record the last successful `find` returned. */
   foundAmount(): number {
     return this.foundPage !== undefined
-      ? this.foundPage.amounts[this.foundIndex]!
+      ? this.amountAt(this.foundPage, this.foundIndex, this.foundAt)
       : this.outOfOrder.amountAt(this.foundSlot);
   }
 
@@ -116,7 +128,7 @@ export class TxTable {
     if (at >= 0) {
       const page = this.pages[at >>> pageBits]!;
       page.infos[at & pageMask] = info;
-      page.amounts[at & pageMask] = amount;
+      this.setAmount(page, at & pageMask, at, amount);
       return;
     }
     this.outOfOrder.upsert(tx, info, amount);
@@ -148,7 +160,7 @@ export class TxTable {
         const used = Math.min(pageSize, this.sortedCount - p * pageSize);
         const page = this.pages[p]!;
         part.infos.set(page.infos.subarray(0, used), at);
-        part.amounts.set(page.amounts.subarray(0, used), at);
+        for (let i = 0; i < used; i++) part.amounts[at + i] = this.amountAt(page, i, p * pageSize + i);
         at += used;
       }
       yield part;
@@ -176,7 +188,7 @@ export class TxTable {
     for (let at = 0; at < this.sortedCount; at++) {
       const page = this.pages[at >>> pageBits]!;
       const i = at & pageMask;
-      yield [keys[at]!, decodeRecord(page.infos[i]!, page.amounts[i]!)];
+      yield [keys[at]!, decodeRecord(page.infos[i]!, this.amountAt(page, i, at))];
     }
     yield* this.outOfOrder.entries();
   }
@@ -206,7 +218,8 @@ export class TxTable {
       this.pages.push({
         keys: new Uint16Array(pageSize),
         infos: new Uint32Array(pageSize),
-        amounts: new Float64Array(pageSize),
+        amountLo: new Uint32Array(pageSize),
+        amountHi: new Uint8Array(pageSize),
       });
     }
     const high = tx >>> dirShift;
@@ -215,9 +228,25 @@ export class TxTable {
     const page = this.pages[this.pages.length - 1]!;
     page.keys[i] = tx & 0xffff;
     page.infos[i] = info;
-    page.amounts[i] = amount;
+    this.setAmount(page, i, this.sortedCount, amount);
     this.sortedCount++;
     this.lastKey = tx;
+  }
+
+  private amountAt(page: Page, i: number, at: number): number {
+    const hi = page.amountHi[i]!;
+    return hi === hiOverflow ? this.overflow.get(at)! : hi * loSpan + page.amountLo[i]!;
+  }
+
+  private setAmount(page: Page, i: number, at: number, amount: number): void {
+    if (amount < pageAmountLimit) {
+      page.amountLo[i] = amount >>> 0; // the low 32 bits (ToUint32 is modulo 2^32)
+      page.amountHi[i] = Math.floor(amount / loSpan);
+      if (this.overflow.size > 0) this.overflow.delete(at);
+    } else {
+      page.amountHi[i] = hiOverflow;
+      this.overflow.set(at, amount);
+    }
   }
 
   /** Directory buckets dirTop+1..high start at the record about to be appended. */

@@ -94,6 +94,17 @@ add('duplicate-tx set: testAndAdd every row', rows, () => {
   const set = new TxIdSet();
   for (let i = 0; i < batch.count; i++) set.testAndAdd(cols.txs[i]);
 });
+// The same ids scattered over the u32 range (a bijection: × 2654435761 mod 2^32), as random tx ids arrive.
+const scatter = (tx) => Math.imul(tx, 2654435761) >>> 0;
+add('duplicate-tx set: testAndAdd every row, random ids', rows, () => {
+  const set = new TxIdSet();
+  for (let i = 0; i < batch.count; i++) set.testAndAdd(scatter(cols.txs[i]));
+});
+add('tx index: put every deposit, then find each, random ids', depositTxs.length * 2, () => {
+  const table = new TxTable();
+  for (let i = 0; i < depositTxs.length; i++) table.put(scatter(depositTxs[i]), packInfo(i & 0xffff, false, 0), i + 1);
+  for (let i = 0; i < depositTxs.length; i++) if (table.find(scatter(depositTxs[i])) === 0) throw new Error('lost');
+});
 add('tx index: put every deposit, then find each', depositTxs.length * 2, () => {
   const table = new TxTable();
   for (let i = 0; i < depositTxs.length; i++) table.put(depositTxs[i], packInfo(i & 0xffff, false, 0), i + 1);

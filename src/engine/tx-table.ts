@@ -269,10 +269,29 @@ export class TxTable {
     if ((this.occupied[high >>> 5]! & (1 << (high & 31))) === 0) return -1;
     let lo = this.dir[high]!;
     let hi = (high < this.dirTop ? this.dir[high + 1]! : this.sortedCount) - 1;
+    if (lo > hi) return -1;
     const { pages } = this;
     const low = tx & 0xffff; // ordered as the ids within the bucket
+    // Ids are unique and sorted, so positions are at most as far apart as ids: from one key read,
+    // the id's distance bounds where it can be. Where ids are dense (the common case) the first
+    // guess, by interpolation, and the bound after it land on the id: two reads instead of ~12.
+    let mid = lo + (((tx & lowMask) * (hi - lo + 1)) >>> dirShift);
+    for (let step = 0; step < 2; step++) {
+      const key = pages[mid >>> pageBits]!.keys[mid & pageMask]!;
+      if (key === low) return mid;
+      if (key < low) {
+        lo = mid + 1;
+        hi = Math.min(hi, mid + (low - key));
+        mid = hi;
+      } else {
+        hi = mid - 1;
+        lo = Math.max(lo, mid - (key - low));
+        mid = lo;
+      }
+      if (lo > hi) return -1;
+    }
     while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
+      mid = (lo + hi) >>> 1;
       const key = pages[mid >>> pageBits]!.keys[mid & pageMask]!;
       if (key === low) return mid;
       if (key < low) lo = mid + 1;

@@ -12,8 +12,30 @@
  * submit that died and runs again republishes from the start and JetStream stores nothing twice;
  * a node skips what its journal already holds in any case. After the last batch, each shard gets
  * an end marker carrying its batch count and last line.
+ *
+ * Backpressure through the stream: a shard's subject holds at most `maxLag` messages (JetStream's
+ * max_msgs_per_subject with discard-new per subject), so the server refuses a publish to a shard
+ * that lags that far behind. The stream keeps limits retention, and what it holds is made to
+ * measure lag rather than history by trimming: while publishing, submit purges each shard's
+ * subject below the position its owner has committed (the lease's stream hint, which a new owner
+ * resumes from, so nothing a node may still read is removed; a finished shard reads nothing more).
+ * A refused publish is retried with the same message id after a bounded backoff, for as long as it
+ * takes (a shard with no live owner makes submit wait, as the end of a run does), and logged. A
+ * refused message was never stored, and the shard's next one waits for it: no node ever needs a
+ * message that was not accepted. Work-queue or interest retention would remove a message when it
+ * is acknowledged or delivered; the owner's position is its journal, not an ack, and a new owner
+ * re-reads from the hint, so removing is done by the one who knows what is committed.
  */
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { reasonSlots } from '../constants.js';
@@ -41,6 +63,12 @@ export const publishRetryMs = 60_000;
 const duplicateWindowNs = 2 * 3600 * 1e9;
 /** Room left in a message for its headers. */
 const headerRoomBytes = 1024;
+/** How often the subjects are trimmed while publishing (and at once when a publish is refused). */
+const trimEveryMs = 500;
+/** Longest wait between two tries of a publish refused because its shard lags. */
+const lagRetryMaxMs = 1000;
+/** JetStream's error code for "maximum messages per subject exceeded". */
+const maxMsgsPerSubjectExceeded = 10077;
 
 export interface SubmitOptions {
   readonly input: string;
@@ -52,6 +80,8 @@ export interface SubmitOptions {
   /** Return once published (do not wait for the nodes). */
   readonly detach: boolean;
   readonly wantRejects: boolean;
+  /** Messages a shard's subject may hold before publishing to it waits (a new stream's limit). */
+  readonly maxLag: number;
 }
 
 export interface ClusterOutputs {
@@ -65,6 +95,8 @@ export interface SubmitResult {
   readonly batches: number;
   readonly publishMs: number;
   readonly totalMs: number;
+  /** Time spent waiting for lagging shards (publishes refused by the per-subject limit). */
+  readonly lagWaitMs: number;
 }
 
 export async function submit(options: SubmitOptions): Promise<SubmitResult> {
@@ -79,9 +111,13 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     const shards = await openRunJournal(options, target);
     await control.addRun(run, shards);
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
-    await ensureStream(nc, run);
+    const jsm = await jetstreamManager(nc);
+    await ensureStream(jsm, run, options.maxLag, log);
     const js = jetstream(nc);
-    const published = await publishInput(options, js, nc.info?.max_payload ?? 1 << 20, shards);
+    const trimmer = new SubjectTrimmer(control, jsm, run, shards, log);
+    const published = await trimmer.during(() =>
+      publishInput(options, js, nc!.info?.max_payload ?? 1 << 20, shards, trimmer),
+    );
     await control.markPublished(run, published.batches, published.lastLines);
     const publishMs = performance.now() - started;
     log.info(
@@ -89,6 +125,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         rows: published.rowsRead,
         batches: published.batches.reduce((a, b) => a + b, 0),
         publishMs: Math.round(publishMs),
+        lagWaitMs: Math.round(trimmer.waitedMs),
       },
       'published',
     );
@@ -99,6 +136,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         batches: sum(published.batches),
         publishMs,
         totalMs: publishMs,
+        lagWaitMs: trimmer.waitedMs,
       };
     await waitForShards(control, run, log);
     const outputs = await clusterOutputs(
@@ -113,6 +151,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
       batches: sum(published.batches),
       publishMs,
       totalMs: performance.now() - started,
+      lagWaitMs: trimmer.waitedMs,
     };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -139,11 +178,13 @@ async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof 
   }
 }
 
-async function ensureStream(nc: NatsConnection, run: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+async function ensureStream(jsm: JetStreamManager, run: string, maxLag: number, log: Logger): Promise<void> {
   const name = streamOf(run);
   try {
-    await jsm.streams.info(name);
+    const info = await jsm.streams.info(name);
+    const limit = info.config.max_msgs_per_subject;
+    if (limit !== maxLag)
+      log.info({ stream: name, maxLag: limit > 0 ? limit : 'none' }, 'the run’s stream exists: its --max-lag stays');
     return;
   } catch (error) {
     if (!/not found/i.test(describeError(error))) throw runFailure(`nats: stream ${name}: ${describeError(error)}`);
@@ -155,6 +196,9 @@ async function ensureStream(nc: NatsConnection, run: string): Promise<void> {
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: duplicateWindowNs,
+      max_msgs_per_subject: maxLag,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
     });
   } catch (error) {
     // Another submit of the same run created it first: fine.
@@ -168,6 +212,7 @@ async function publishInput(
   js: JetStreamClient,
   maxPayload: number,
   shards: number,
+  trimmer: SubjectTrimmer,
 ): Promise<{ batches: number[]; lastLines: number[]; rowsRead: number }> {
   const { run } = options;
   const source = await openInput(options.input);
@@ -196,7 +241,7 @@ async function publishInput(
           h.set(header.firstLine, String(piece.firstLine));
           h.set(header.lastLine, String(piece.lastLine));
           const sent = tails[shard]!.then(() =>
-            publishOne(js, subjectOf(run, shard), piece.data, batchMsgId(run, shard, k), h, options.log),
+            publishOne(js, subjectOf(run, shard), piece.data, batchMsgId(run, shard, k), h, options.log, trimmer),
           );
           sent.catch((error: unknown) => (failure ??= error));
           tails[shard] = sent;
@@ -211,7 +256,7 @@ async function publishInput(
       const h = headers();
       h.set(header.end, String(batches[shard]));
       h.set(header.lastLine, String(lastLines[shard]));
-      await publishOne(js, subjectOf(run, shard), new Uint8Array(0), endMsgId(run, shard), h, options.log);
+      await publishOne(js, subjectOf(run, shard), new Uint8Array(0), endMsgId(run, shard), h, options.log, trimmer);
     }
     return { batches, lastLines, rowsRead };
   } finally {
@@ -220,7 +265,10 @@ async function publishInput(
   }
 }
 
-/** Publishes until the server stores it (a PubAck), retrying a lost connection for publishRetryMs. */
+/**
+ * Publishes until the server stores it (a PubAck): a lost connection is retried for publishRetryMs;
+ * a refusal because the shard lags (its subject is full) is retried, same id, until it is accepted.
+ */
 async function publishOne(
   js: JetStreamClient,
   subject: string,
@@ -228,13 +276,23 @@ async function publishOne(
   msgID: string,
   h: ReturnType<typeof headers>,
   log: Logger,
+  trimmer: SubjectTrimmer,
 ): Promise<void> {
-  const started = Date.now();
+  let started = Date.now();
+  let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+      if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === maxMsgsPerSubjectExceeded) {
+        lagging ||= performance.now();
+        await trimmer.refused(subject, attempt, performance.now() - lagging);
+        await new Promise((r) => setTimeout(r, Math.min(lagRetryMaxMs, 25 * 2 ** Math.min(attempt, 10))));
+        started = Date.now(); // the server is there: the connection bound starts again
+        continue;
+      }
       const said = describeError(error);
       if (/authori[sz]ation|permission/i.test(said))
         throw usageError(`nats: publishing to ${subject} refused (${said})`);
@@ -245,6 +303,89 @@ async function publishOne(
       const delay = Math.min(2000, 100 * 2 ** attempt) * Math.random();
       if (attempt === 0) log.warn({ subject, err: said }, 'publish failed; retrying');
       await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/**
+ * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
+ * limit measures lag: purges below the lease's stream hint (a new owner resumes at the hint, so it
+ * is kept), and everything of a finished shard. Runs every trimEveryMs while publishing, and at
+ * once when a publish is refused. Failures are left to the next pass (NATS or PostgreSQL restarting
+ * shows up in the publishes themselves).
+ */
+export class SubjectTrimmer {
+  private readonly purgedBelow: number[];
+  private trimming: Promise<void> | undefined;
+  private lastTrimMs = 0;
+  private readonly reported = new Map<string, number>();
+  /** Subjects refused since their last purge (a finished shard's subject refills when submit runs again). */
+  private readonly refusedSubjects = new Set<string>();
+  waitedMs = 0;
+
+  constructor(
+    private readonly control: ClusterControl,
+    private readonly jsm: JetStreamManager,
+    private readonly run: string,
+    shards: number,
+    private readonly log: Logger,
+  ) {
+    this.purgedBelow = new Array<number>(shards).fill(0);
+  }
+
+  /** Runs `work` with a trim every trimEveryMs beside it. */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => void this.trim(), trimEveryMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+      await this.trimming;
+    }
+  }
+
+  /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
+  async refused(subject: string, attempt: number, waitingMs: number): Promise<void> {
+    this.refusedSubjects.add(subject);
+    const last = this.reported.get(subject) ?? -Infinity;
+    if (performance.now() - last >= 5000) {
+      this.reported.set(subject, performance.now());
+      this.log.info(
+        { subject, waitingMs: Math.round(waitingMs), attempt },
+        'shard lags: its subject is full (--max-lag); waiting for its owner to commit',
+      );
+    }
+    if (performance.now() - this.lastTrimMs >= lagRetryMaxMs / 4) await this.trim();
+  }
+
+  waited(subject: string, ms: number): void {
+    this.waitedMs += ms;
+    this.reported.delete(subject);
+  }
+
+  trim(): Promise<void> {
+    this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
+    return this.trimming;
+  }
+
+  private async trimOnce(): Promise<void> {
+    this.lastTrimMs = performance.now();
+    try {
+      const stream = streamOf(this.run);
+      for (const lease of await this.control.leases(this.run)) {
+        const filter = subjectOf(this.run, lease.shard);
+        if (lease.finished) {
+          if (this.purgedBelow[lease.shard] === Infinity && !this.refusedSubjects.has(filter)) continue;
+          this.refusedSubjects.delete(filter);
+          await this.jsm.streams.purge(stream, { filter });
+          this.purgedBelow[lease.shard] = Infinity;
+        } else if (lease.streamSeq > this.purgedBelow[lease.shard]!) {
+          await this.jsm.streams.purge(stream, { filter, seq: lease.streamSeq });
+          this.purgedBelow[lease.shard] = lease.streamSeq;
+        }
+      }
+    } catch (error) {
+      this.log.debug({ err: describeError(error) }, 'trimming the stream failed; next pass');
     }
   }
 }

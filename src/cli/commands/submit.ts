@@ -20,9 +20,13 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   rejects?: string;
   output?: string;
   detach: boolean;
+  maxLag: string | number;
 }
 
 export const defaultShards = 8;
+/** Batches a shard's subject may hold (stored, not yet committed by its owner): disk per run is bounded. */
+const defaultMaxLagValue = 256;
+const maxLagMax = 1_000_000;
 
 export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
   return {
@@ -53,6 +57,12 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           type: 'string',
           requiresArg: true,
           describe: 'write rejected rows with their reasons to this CSV file',
+        })
+        .option('max-lag', {
+          type: 'string',
+          requiresArg: true,
+          default: defaultMaxLagValue,
+          describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${maxLagMax}; default ${defaultMaxLagValue}`,
         })
         .option('detach', {
           type: 'boolean',
@@ -118,5 +128,10 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
     { option: '--rejects', path: argv.rejects },
   ].filter((o): o is OutputPath => o.path !== undefined);
   await checkOutputPaths(input, outputs);
-  return { input, journalUrl, run, shards };
+  const maxLag = readNumber(
+    argv.maxLag,
+    { option: 'max-lag', min: 1, max: maxLagMax, integer: true, example: '--max-lag 256' },
+    rawArgv,
+  );
+  return { input, journalUrl, run, shards, maxLag };
 }

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS payments_cluster.leases (
   PRIMARY KEY (run, shard)
 );
 ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS claimed_at timestamptz;
+-- Runs from before the column were read with ','; a new run's is recorded before its first batch.
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS delimiter text DEFAULT ',';
+ALTER TABLE payments_cluster.runs ALTER COLUMN delimiter DROP DEFAULT;
 CREATE TABLE IF NOT EXISTS payments_cluster.nodes (
   id text PRIMARY KEY,
   started_at timestamptz NOT NULL DEFAULT now(),
@@ -102,6 +105,8 @@ export interface RunRow {
   published: boolean;
   batches: number[] | null;
   lastLines: number[] | null;
+  /** The field delimiter its input was read with (',' for runs recorded before it was kept). */
+  delimiter: string;
 }
 
 export interface LeaseRow {
@@ -197,6 +202,21 @@ export class ClusterControl {
     });
   }
 
+  /**
+   * Records the delimiter a run's input is read with, before its first batch is published (a second
+   * submit must cut the same batches); returns the one recorded, which may be another.
+   */
+  async recordDelimiter(run: string, delimiter: string): Promise<string> {
+    return this.connection.run('recording the delimiter', async (c) => {
+      await c.query('UPDATE payments_cluster.runs SET delimiter = $2 WHERE name = $1 AND delimiter IS NULL', [
+        run,
+        delimiter,
+      ]);
+      const r = await c.query('SELECT delimiter FROM payments_cluster.runs WHERE name = $1', [run]);
+      return r.rows[0].delimiter as string;
+    });
+  }
+
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {
     await this.connection.run('recording the published run', (c) =>
       c.query('UPDATE payments_cluster.runs SET published = true, batches = $2, last_lines = $3 WHERE name = $1', [
@@ -210,7 +230,7 @@ export class ClusterControl {
   async readRun(run: string): Promise<RunRow | undefined> {
     return this.connection.run('reading the run', async (c) => {
       const r = await c.query(
-        'SELECT name, shards, published, batches, last_lines FROM payments_cluster.runs WHERE name = $1',
+        'SELECT name, shards, published, batches, last_lines, delimiter FROM payments_cluster.runs WHERE name = $1',
         [run],
       );
       const row = r.rows[0];
@@ -221,6 +241,7 @@ export class ClusterControl {
         published: row.published,
         batches: row.batches,
         lastLines: row.last_lines?.map(Number) ?? null,
+        delimiter: row.delimiter ?? ',',
       };
     });
   }

@@ -43,13 +43,14 @@ import { reasonOf } from '../domain/rejection.js';
 import { columnsOf } from '../engine/batch.js';
 import { describeError, inputError, runFailure, usageError } from '../errors.js';
 import { openInput, readRowChunks, type ReadStats } from '../io/csv-reader.js';
+import type { DelimiterChoice } from '../io/delimiter.js';
 import { formatAccounts, formatRejection, rejectsHeader } from '../io/csv-writer.js';
 import { fingerprint } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { parsePostgresUrl, redactUrl } from '../journal/postgres/url.js';
 import { ChunkRouter } from '../pipeline/router.js';
-import { ClusterControl } from './control.js';
+import { ClusterControl, type RunRow } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { batchMsgId, endMsgId, header, streamOf, subjectOf, subjectsOf } from './names.js';
 import { fencedJournalUrl } from './shard-runner.js';
@@ -82,6 +83,8 @@ export interface SubmitOptions {
   readonly wantRejects: boolean;
   /** Messages a shard's subject may hold before publishing to it waits (a new stream's limit). */
   readonly maxLag: number;
+  /** The field delimiter, and whether the user chose it (else line 1 is checked for another). */
+  readonly delimiter: DelimiterChoice;
 }
 
 export interface ClusterOutputs {
@@ -116,7 +119,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     const js = jetstream(nc);
     const trimmer = new SubjectTrimmer(control, jsm, run, shards, log);
     const published = await trimmer.during(() =>
-      publishInput(options, js, nc!.info?.max_payload ?? 1 << 20, shards, trimmer),
+      publishInput(options, js, nc!.info?.max_payload ?? 1 << 20, shards, trimmer, control),
     );
     await control.markPublished(run, published.batches, published.lastLines);
     const publishMs = performance.now() - started;
@@ -213,8 +216,11 @@ async function publishInput(
   maxPayload: number,
   shards: number,
   trimmer: SubjectTrimmer,
+  control: ClusterControl,
 ): Promise<{ batches: number[]; lastLines: number[]; rowsRead: number }> {
   const { run } = options;
+  const { delimiter, explicit } = options.delimiter;
+  let delimiterRecorded = false;
   const source = await openInput(options.input);
   const maxBytes = Math.max(4096, maxPayload - headerRoomBytes);
   const batches = new Array<number>(shards).fill(0);
@@ -224,11 +230,20 @@ async function publishInput(
   let failure: unknown;
   let rowsRead = 0;
   try {
-    const router = new ChunkRouter(shards, source.name, false);
+    const router = new ChunkRouter(shards, source.name, false, delimiter, !explicit);
     const stats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
-    for await (const chunk of readRowChunks(source, { delimiter: ',' }, stats)) {
+    for await (const chunk of readRowChunks(source, { delimiter }, stats)) {
       const routed = router.route(chunk);
       rowsRead += routed.dataRows;
+      if (!delimiterRecorded) {
+        // The header passed its checks: a second submit of this run must cut the same batches.
+        const recorded = await control.recordDelimiter(run, delimiter);
+        if (recorded !== delimiter)
+          throw usageError(
+            `run ${run} was submitted with --delimiter ${delimiterName(recorded)} (its batches are in the stream); submit it with the same delimiter, or under another --run`,
+          );
+        delimiterRecorded = true;
+      }
       routed.batches.forEach((batch, shard) => {
         if (batch === undefined) return;
         const pieces = encodeBatch(batch, maxBytes);
@@ -434,16 +449,18 @@ export async function clusterOutputs(
   const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
   const accountsCsv = formatAccounts([...replayed.accounts].map(([client, a]) => ({ client, ...a })));
   if (input === undefined) return { accountsCsv, rejectsCsv: undefined };
-  return { accountsCsv, rejectsCsv: await rejectsOf(control, run, runRow.shards, input) };
+  return { accountsCsv, rejectsCsv: await rejectsOf(control, runRow, input) };
 }
 
-async function rejectsOf(control: ClusterControl, run: string, shards: number, input: string): Promise<string> {
+/** The rejected rows, reading the input again with the delimiter the run was submitted with. */
+async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string): Promise<string> {
+  const { name: run, shards, delimiter } = runRow;
   const rejected = await control.rejectedLines(run);
   const source = await openInput(input);
   const parts: string[] = [rejectsHeader];
   try {
-    const router = new ChunkRouter(shards, source.name, true);
-    for await (const chunk of readRowChunks(source, { delimiter: ',' }, { lines: 0, quotedLineBreaks: 0 })) {
+    const router = new ChunkRouter(shards, source.name, true, delimiter, false);
+    for await (const chunk of readRowChunks(source, { delimiter }, { lines: 0, quotedLineBreaks: 0 })) {
       const routed = router.route(chunk);
       const keys = routed.rejectedKeys;
       routed.batches.forEach((batch, shard) => {
@@ -513,3 +530,4 @@ export async function submittedInput(journalUrl: string, run: string): Promise<s
 }
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+const delimiterName = (d: string): string => (d === '\t' ? 'tab' : `'${d}'`);

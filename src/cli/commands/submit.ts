@@ -1,16 +1,17 @@
 /**
- * `payments submit FILE --nats URL --journal postgres://… --run NAME [--rejects R] [-o OUT] [--detach]`:
+ * `payments submit FILE --nats URL --journal postgres://… --run NAME [-d C] [--rejects R] [-o OUT] [--detach]`:
  * route the input to the cluster's shards and print the merged accounts once the nodes applied it.
+ * The input options and outputs are the single-process run's (`payments FILE`), handled the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
-import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
-import { writeOutputFile } from '../../io/output-file.js';
+import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
 import { pathArg, type CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
 
 interface SubmitArgs extends CommonArgs, NatsArgs {
   input?: string;
@@ -21,6 +22,7 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   output?: string;
   detach: boolean;
   maxLag: string | number;
+  delimiter?: string;
 }
 
 export const defaultShards = 8;
@@ -58,6 +60,13 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           requiresArg: true,
           describe: 'write rejected rows with their reasons to this CSV file',
         })
+        .option('delimiter', {
+          alias: 'd',
+          type: 'string',
+          requiresArg: true,
+          describe:
+            "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
+        })
         .option('max-lag', {
           type: 'string',
           requiresArg: true,
@@ -87,9 +96,7 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         );
         return;
       }
-      if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', result.outputs.rejectsCsv!);
-      if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', result.outputs.accountsCsv);
-      else await io.stdout(result.outputs.accountsCsv);
+      await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
       const seconds = result.totalMs / 1000;
       log.info(
         {
@@ -123,15 +130,13 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   );
   if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
     throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
-  const outputs: OutputPath[] = [
-    { option: '--output', path: argv.output },
-    { option: '--rejects', path: argv.rejects },
-  ].filter((o): o is OutputPath => o.path !== undefined);
-  await checkOutputPaths(input, outputs);
+  const delimiter = chooseDelimiter(argv.delimiter, input);
+  const output = pathArg(argv.output);
+  await checkClusterOutputs(input, { output, rejects: pathArg(argv.rejects) }, rawArgv, !argv.detach && !output);
   const maxLag = readNumber(
     argv.maxLag,
     { option: 'max-lag', min: 1, max: maxLagMax, integer: true, example: '--max-lag 256' },
     rawArgv,
   );
-  return { input, journalUrl, run, shards, maxLag };
+  return { input, journalUrl, run, shards, maxLag, delimiter };
 }

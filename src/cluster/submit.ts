@@ -85,6 +85,8 @@ export interface SubmitOptions {
   readonly maxLag: number;
   /** The field delimiter, and whether the user chose it (else line 1 is checked for another). */
   readonly delimiter: DelimiterChoice;
+  /** Delete the run's stream once the run is finished and its outputs are built. */
+  readonly deleteStream?: boolean;
 }
 
 export interface ClusterOutputs {
@@ -94,7 +96,8 @@ export interface ClusterOutputs {
 
 export interface SubmitResult {
   readonly outputs: ClusterOutputs | undefined;
-  readonly rowsRead: number;
+  /** Rows read from the input; undefined when the run was complete already (nothing was read or sent). */
+  readonly rowsRead: number | undefined;
   readonly batches: number;
   readonly publishMs: number;
   readonly totalMs: number;
@@ -115,6 +118,25 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     await control.addRun(run, shards);
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const jsm = await jetstreamManager(nc);
+    if (!options.detach && (await runComplete(control, options))) {
+      // Every shard applied its end marker: the journal alone answers, nothing is sent again.
+      log.info({ run }, 'the run is complete: printing it from the journal (nothing is sent again)');
+      const outputs = await clusterOutputs(
+        control,
+        options.journalUrl,
+        run,
+        options.wantRejects ? options.input : undefined,
+      );
+      if (options.deleteStream) await deleteStream(jsm, run, log);
+      return {
+        outputs,
+        rowsRead: undefined,
+        batches: 0,
+        publishMs: 0,
+        totalMs: performance.now() - started,
+        lagWaitMs: 0,
+      };
+    }
     await ensureStream(jsm, run, options.maxLag, log);
     const js = jetstream(nc);
     const trimmer = new SubjectTrimmer(control, jsm, run, shards, log);
@@ -148,6 +170,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
       run,
       options.wantRejects ? options.input : undefined,
     );
+    if (options.deleteStream) await deleteStream(jsm, run, log);
     return {
       outputs,
       rowsRead: published.rowsRead,
@@ -178,6 +201,28 @@ async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof 
     return manifest.shards;
   } finally {
     await store.close();
+  }
+}
+
+/** Whether the run was published whole and every shard has applied its end marker (read with this delimiter). */
+async function runComplete(control: ClusterControl, options: SubmitOptions): Promise<boolean> {
+  const row = await control.readRun(options.run);
+  if (row === undefined || !row.published) return false;
+  if (row.delimiter !== options.delimiter.delimiter && options.delimiter.explicit)
+    throw usageError(
+      `run ${options.run} was submitted with --delimiter ${delimiterName(row.delimiter)}; submit it with the same delimiter, or under another --run`,
+    );
+  return (await control.leases(options.run)).every((l) => l.finished);
+}
+
+/** Removes a finished run's stream (its journal keeps everything `result` and a second submit need). */
+async function deleteStream(jsm: JetStreamManager, run: string, log: Logger): Promise<void> {
+  try {
+    await jsm.streams.delete(streamOf(run));
+    log.info({ stream: streamOf(run) }, 'stream deleted (--delete-stream)');
+  } catch (error) {
+    if (!/not found/i.test(describeError(error)))
+      throw runFailure(`nats: deleting stream ${streamOf(run)}: ${describeError(error)}`);
   }
 }
 

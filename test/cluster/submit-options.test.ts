@@ -7,6 +7,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, repoRoot, runCli } from '../helpers/cli.js';
 import { expectedRun, startNode, startWorld, stopWorld, submit, type Expected, type World } from './cluster-helpers.js';
@@ -60,6 +62,37 @@ describe('submit and result: the single run’s options', () => {
     expect(readFileSync(out, 'utf8')).toBe(base.accounts);
     expect(readFileSync(rejects, 'utf8')).toBe(base.rejects);
     expect(readdirSync(world.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a complete run is printed from the journal alone; --delete-stream removes its stream', async () => {
+    const streamExists = async () => {
+      const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+      try {
+        const jsm = await jetstreamManager(nc);
+        return await jsm.streams.info('PAYMENTS_o').then(
+          () => true,
+          () => false,
+        );
+      } finally {
+        await nc.close();
+      }
+    };
+    expect(await streamExists()).toBe(true); // run `o`, finished above
+    const rejects = join(world.dir, 'o.again.rejects.csv');
+    const again = await submit(world, [base.input, '--run', 'o', '--rejects', rejects, '--delete-stream']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(base.accounts);
+    expect(readFileSync(rejects, 'utf8')).toBe(base.rejects);
+    expect(again.stderr).toMatch(/nothing is sent again/);
+    expect(again.stderr).toMatch(/stream deleted/);
+    expect(await streamExists()).toBe(false);
+    const third = await submit(world, [base.input, '--run', 'o']);
+    expect(third.code).toBe(0);
+    expect(third.stdout).toBe(base.accounts);
+    expect(await streamExists()).toBe(false); // nothing was sent, no stream made again
+    const detached = await submit(world, [base.input, '--run', 'o', '--detach', '--delete-stream']);
+    expect(detached.code).toBe(2);
+    expect(detached.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('bad output paths are exit 2 before anything is sent, as for the single run, naming a variable', async () => {

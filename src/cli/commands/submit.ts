@@ -23,6 +23,7 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   detach: boolean;
   maxLag: string | number;
   delimiter?: string;
+  deleteStream: boolean;
 }
 
 export const defaultShards = 8;
@@ -73,6 +74,11 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           default: defaultMaxLagValue,
           describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${maxLagMax}; default ${defaultMaxLagValue}`,
         })
+        .option('delete-stream', {
+          type: 'boolean',
+          default: false,
+          describe: "delete the run's stream once it is finished and printed (the journal keeps what result needs)",
+        })
         .option('detach', {
           type: 'boolean',
           default: false,
@@ -87,6 +93,7 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
         log,
         detach: argv.detach,
+        deleteStream: argv.deleteStream,
         wantRejects: argv.rejects !== undefined,
       });
       if (result.outputs === undefined) {
@@ -98,11 +105,13 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
       }
       await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
       const seconds = result.totalMs / 1000;
+      if (result.rowsRead === undefined) return; // complete before: printed from the journal alone
       log.info(
         {
           rows: result.rowsRead,
           batches: result.batches,
           publishSeconds: +(result.publishMs / 1000).toFixed(3),
+          lagWaitSeconds: +(result.lagWaitMs / 1000).toFixed(3),
           seconds: +seconds.toFixed(3),
           rowsPerSecond: Math.round(result.rowsRead / seconds),
         },
@@ -128,6 +137,10 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
     { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
     rawArgv,
   );
+  if (argv.detach && argv.deleteStream)
+    throw usageError('--delete-stream needs the run finished: not with --detach (run submit again without it)', {
+      usageHint: true,
+    });
   if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
     throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
   const delimiter = chooseDelimiter(argv.delimiter, input);

@@ -16,8 +16,8 @@
  * Backpressure through the stream: a shard's subject holds at most `maxLag` messages (JetStream's
  * max_msgs_per_subject with discard-new per subject), so the server refuses a publish to a shard
  * that lags that far behind. The stream keeps limits retention, and what it holds is made to
- * measure lag rather than history by trimming: while publishing, submit purges each shard's
- * subject below the position its owner has committed (the lease's stream hint, which a new owner
+ * measure lag rather than history by trimming: while publishing, submit deletes each shard's
+ * messages below the position its owner has committed (the lease's stream hint, which a new owner
  * resumes from, so nothing a node may still read is removed; a finished shard reads nothing more).
  * A refused publish is retried with the same message id after a bounded backoff, for as long as it
  * takes (a shard with no live owner makes submit wait, as the end of a run does), and logged. A
@@ -301,7 +301,16 @@ async function publishInput(
           h.set(header.firstLine, String(piece.firstLine));
           h.set(header.lastLine, String(piece.lastLine));
           const sent = tails[shard]!.then(() =>
-            publishOne(js, subjectOf(run, shard), piece.data, batchMsgId(run, shard, k), h, options.log, trimmer),
+            publishOne(
+              js,
+              shard,
+              subjectOf(run, shard),
+              piece.data,
+              batchMsgId(run, shard, k),
+              h,
+              options.log,
+              trimmer,
+            ),
           );
           sent.catch((error: unknown) => (failure ??= error));
           tails[shard] = sent;
@@ -316,7 +325,16 @@ async function publishInput(
       const h = headers();
       h.set(header.end, String(batches[shard]));
       h.set(header.lastLine, String(lastLines[shard]));
-      await publishOne(js, subjectOf(run, shard), new Uint8Array(0), endMsgId(run, shard), h, options.log, trimmer);
+      await publishOne(
+        js,
+        shard,
+        subjectOf(run, shard),
+        new Uint8Array(0),
+        endMsgId(run, shard),
+        h,
+        options.log,
+        trimmer,
+      );
     }
     return { batches, lastLines, rowsRead };
   } finally {
@@ -331,6 +349,7 @@ async function publishInput(
  */
 async function publishOne(
   js: JetStreamClient,
+  shard: number,
   subject: string,
   data: Uint8Array,
   msgID: string,
@@ -342,7 +361,8 @@ async function publishOne(
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+      const ack = await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+      trimmer.stored(shard, ack.seq);
       if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
@@ -369,18 +389,20 @@ async function publishOne(
 
 /**
  * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
- * limit measures lag: purges below the lease's stream hint (a new owner resumes at the hint, so it
- * is kept), and everything of a finished shard. Runs every trimEveryMs while publishing, and at
- * once when a publish is refused. Failures are left to the next pass (NATS or PostgreSQL restarting
- * shows up in the publishes themselves).
+ * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
+ * the PubAcks, duplicates included) below the lease's stream hint (a new owner resumes at the hint,
+ * so that message is kept), and every one of a finished shard. Messages are deleted one by one
+ * rather than purged by subject: a subject purge also moves the server's consumers of that subject
+ * forward, and a consumer must only ever be moved by what it reads. Runs every trimEveryMs while
+ * publishing, and at once when a publish is refused. A failure is left to the next pass (NATS or
+ * PostgreSQL restarting shows up in the publishes themselves).
  */
 export class SubjectTrimmer {
-  private readonly purgedBelow: number[];
+  /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
+  private readonly inStream: number[][];
   private trimming: Promise<void> | undefined;
   private lastTrimMs = 0;
   private readonly reported = new Map<string, number>();
-  /** Subjects refused since their last purge (a finished shard's subject refills when submit runs again). */
-  private readonly refusedSubjects = new Set<string>();
   waitedMs = 0;
 
   constructor(
@@ -390,7 +412,7 @@ export class SubjectTrimmer {
     shards: number,
     private readonly log: Logger,
   ) {
-    this.purgedBelow = new Array<number>(shards).fill(0);
+    this.inStream = Array.from({ length: shards }, () => []);
   }
 
   /** Runs `work` with a trim every trimEveryMs beside it. */
@@ -404,9 +426,14 @@ export class SubjectTrimmer {
     }
   }
 
+  /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
+  stored(shard: number, seq: number): void {
+    const seqs = this.inStream[shard]!;
+    if (seqs[seqs.length - 1] !== seq) seqs.push(seq);
+  }
+
   /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
   async refused(subject: string, attempt: number, waitingMs: number): Promise<void> {
-    this.refusedSubjects.add(subject);
     const last = this.reported.get(subject) ?? -Infinity;
     if (performance.now() - last >= 5000) {
       this.reported.set(subject, performance.now());
@@ -433,15 +460,13 @@ export class SubjectTrimmer {
     try {
       const stream = streamOf(this.run);
       for (const lease of await this.control.leases(this.run)) {
-        const filter = subjectOf(this.run, lease.shard);
-        if (lease.finished) {
-          if (this.purgedBelow[lease.shard] === Infinity && !this.refusedSubjects.has(filter)) continue;
-          this.refusedSubjects.delete(filter);
-          await this.jsm.streams.purge(stream, { filter });
-          this.purgedBelow[lease.shard] = Infinity;
-        } else if (lease.streamSeq > this.purgedBelow[lease.shard]!) {
-          await this.jsm.streams.purge(stream, { filter, seq: lease.streamSeq });
-          this.purgedBelow[lease.shard] = lease.streamSeq;
+        const seqs = this.inStream[lease.shard]!;
+        const below = lease.finished ? Infinity : lease.streamSeq;
+        while (seqs.length > 0 && seqs[0]! < below) {
+          await this.jsm.streams.deleteMessage(stream, seqs[0]!, false).catch((error: unknown) => {
+            if (!/no message found|not found/i.test(describeError(error))) throw error;
+          });
+          seqs.shift();
         }
       }
     } catch (error) {

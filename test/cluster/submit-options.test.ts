@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binPath, repoRoot, runCli } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 import { expectedRun, startNode, startWorld, stopWorld, submit, type Expected, type World } from './cluster-helpers.js';
 
 describe('submit and result: the single run’s options', () => {
@@ -51,6 +51,10 @@ describe('submit and result: the single run’s options', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(semi.accounts);
     expect(readFileSync(later, 'utf8')).toBe(semi.rejects);
+    // The run keeps its delimiter: another one is exit 2 naming it.
+    const other = await submit(world, [semi.input, '--run', 'semi', '-d', 'tab']);
+    expect(other.code).toBe(2);
+    expect(errorLine(other.stderr)).toMatch(/^payments: run semi was submitted with --delimiter ';'/);
   });
 
   it('-o and --rejects: written whole, nothing on standard output', async () => {

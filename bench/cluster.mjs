@@ -4,10 +4,10 @@
 // PostgreSQL (scripts/test-postgres.mjs, fsync off unless --fsync) and nats-server
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
-//     [--lease-ms 3000] [--skip-publish] (--nodes 0: takeover only)
+//     [--lease-ms 3000] [--skip-publish] [--repeat N] (--nodes 0: takeover only; --repeat: N takeovers)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     takeover: { type: 'boolean', default: true },
     'lease-ms': { type: 'string', default: '3000' },
     'skip-publish': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const rows = Number(values.rows);
@@ -93,11 +94,12 @@ const stopNodes = async (nodes) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+let single;
 try {
   console.log(
     `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${(await import('node:os')).availableParallelism()}`,
   );
-  const single = await run(['-q', input]);
+  single = await run(['-q', input]);
   console.log(
     `single process (default workers, in-memory): ${single.seconds.toFixed(1)} s, ${Math.round(rows / single.seconds)} rows/s`,
   );
@@ -170,72 +172,115 @@ try {
     await stopNodes(nodes);
   }
   if (values.takeover) {
-    const nodes = startNodes(3, 't-');
-    await sleep(1500);
-    const runName = `bench-takeover-${Date.now()}`;
-    const detached = await run([
-      'submit',
-      input,
-      '-q',
-      '--run',
-      runName,
-      '--shards',
-      values.shards,
-      '--nats',
-      nats.url,
-      '--journal',
-      pgState.url,
-      '--detach',
-    ]);
-    if (detached.code !== 0) throw new Error(detached.stderr);
-    let owned = [];
-    while (owned.length === 0) {
-      const r = await db.query(
-        `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = 't-1' AND NOT l.finished
-           AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
-        [runName],
-      );
-      owned = r.rows.map((x) => x.shard);
-      await sleep(50);
-    }
-    nodes[1].kill('SIGKILL');
-    const killedAt = (await db.query('SELECT clock_timestamp() AS t')).rows[0].t;
-    const times = [];
-    for (const shard of owned) {
-      for (;;) {
-        const r = await db.query(
-          `SELECT extract(epoch FROM min(committed_at) - $3::timestamptz) AS s FROM payments.batches
-            WHERE journal = $1 AND partition = $2 AND committed_at > $3::timestamptz`,
-          [runName, shard, killedAt],
-        );
-        const done = await db.query('SELECT finished FROM payments_cluster.leases WHERE run = $1 AND shard = $2', [
-          runName,
-          shard,
-        ]);
-        if (r.rows[0].s !== null) {
-          times.push(Number(r.rows[0].s));
-          break;
-        }
-        if (done.rows[0].finished) break;
-        await sleep(50);
-      }
-    }
+    const all = [];
+    for (let round = 1; round <= Number(values.repeat); round++) all.push(...(await takeover(round)));
+    const median = (xs) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const m = sorted.length >> 1;
+      return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+    };
+    const firsts = all.map((t) => t.first);
     console.log(
-      `takeover after SIGKILL (lease ${values['lease-ms']} ms, shards ${owned.join(',')}): first batch applied again after ${times.map((t) => t.toFixed(2)).join(', ')} s`,
+      `takeover summary over ${all.length} shard(s): first batch again after median ${median(firsts).toFixed(2)} s ` +
+        `(min ${Math.min(...firsts).toFixed(2)}, max ${Math.max(...firsts).toFixed(2)}); claimed after median ` +
+        `${median(all.map((t) => t.claimed)).toFixed(2)} s; recovery median ${median(all.map((t) => t.recovery)).toFixed(2)} s`,
     );
-    const r = await run(['result', '--run', runName, '--journal', pgState.url]);
-    while (true) {
-      const f = await db.query('SELECT bool_and(finished) AS f FROM payments_cluster.leases WHERE run = $1', [runName]);
-      if (f.rows[0].f) break;
-      await sleep(200);
-    }
-    const final = await run(['result', '--run', runName, '--journal', pgState.url]);
-    console.log(`after the takeover, result equals the single-process run: ${final.stdout === single.stdout}`);
-    void r;
-    await stopNodes(nodes);
   }
 } finally {
   await db.end();
   await stopNats(nats);
   stopServer(pgState);
+}
+
+/**
+ * One takeover: 3 nodes apply a detached run; once node t-1 has committed batches of shards it runs,
+ * it is SIGKILLed. Per shard it held: the seconds from the SIGKILL to the claim by another node and to
+ * that node's first commit (database clock), and the recovery time the new owner logged.
+ */
+async function takeover(round) {
+  const tag = `t${round}-`;
+  const nodes = startNodes(3, tag);
+  await sleep(1500);
+  const runName = `bench-takeover-${Date.now()}`;
+  const detached = await run([
+    'submit',
+    input,
+    '-q',
+    '--run',
+    runName,
+    '--shards',
+    values.shards,
+    '--nats',
+    nats.url,
+    '--journal',
+    pgState.url,
+    '--detach',
+  ]);
+  if (detached.code !== 0) throw new Error(detached.stderr);
+  const victim = `${tag}1`;
+  let owned = [];
+  while (owned.length === 0) {
+    const r = await db.query(
+      `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
+         AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
+      [runName, victim],
+    );
+    owned = r.rows.map((x) => x.shard);
+    await sleep(50);
+  }
+  const load = loadavg()[0].toFixed(1);
+  nodes[1].kill('SIGKILL');
+  const killedAt = (await db.query('SELECT clock_timestamp() AS t')).rows[0].t;
+  const times = [];
+  for (const shard of owned) {
+    for (;;) {
+      const r = await db.query(
+        `SELECT extract(epoch FROM min(committed_at) - $3::timestamptz) AS s FROM payments.batches
+          WHERE journal = $1 AND partition = $2 AND committed_at > $3::timestamptz`,
+        [runName, shard, killedAt],
+      );
+      const lease = await db.query(
+        `SELECT finished, node, extract(epoch FROM claimed_at - $3::timestamptz) AS claimed
+           FROM payments_cluster.leases WHERE run = $1 AND shard = $2`,
+        [runName, shard, killedAt],
+      );
+      const l = lease.rows[0];
+      if (r.rows[0].s !== null) {
+        times.push({ shard, first: Number(r.rows[0].s), claimed: Number(l.claimed), node: l.node });
+        break;
+      }
+      if (l.finished) break;
+      await sleep(50);
+    }
+  }
+  // The new owner's log line for the shard: how long its recovery took.
+  for (const t of times) {
+    const text = readFileSync(join(logDir, `${t.node}.log`), 'utf8');
+    const line = text
+      .split('\n')
+      .filter((x) => x.includes('"shard claimed and recovered"') && x.includes(`"run":"${runName}"`))
+      .map((x) => JSON.parse(x))
+      .find((x) => x.shard === t.shard);
+    t.recovery = (line?.recoveryMs ?? NaN) / 1000;
+    t.replayed = line?.recordsReplayed;
+  }
+  console.log(
+    `takeover ${round} after SIGKILL (lease ${values['lease-ms']} ms, load average ${load}): ` +
+      times
+        .map(
+          (t) =>
+            `shard ${t.shard}: claimed ${t.claimed.toFixed(2)} s, recovered in ${t.recovery.toFixed(2)} s ` +
+            `(${t.replayed} records), first batch ${t.first.toFixed(2)} s`,
+        )
+        .join('; '),
+  );
+  while (true) {
+    const f = await db.query('SELECT bool_and(finished) AS f FROM payments_cluster.leases WHERE run = $1', [runName]);
+    if (f.rows[0].f) break;
+    await sleep(200);
+  }
+  const final = await run(['result', '--run', runName, '--journal', pgState.url]);
+  console.log(`after takeover ${round}, result equals the single-process run: ${final.stdout === single.stdout}`);
+  await stopNodes(nodes);
+  return times;
 }

@@ -116,7 +116,7 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
     (await import('./commands/submit.js')).submitCommand(io, argv),
   );
   lazy('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
-    (await import('./commands/result.js')).resultCommand(io),
+    (await import('./commands/result.js')).resultCommand(io, argv),
   );
   return parser.completion(
     'completion',

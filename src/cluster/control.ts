@@ -23,7 +23,7 @@ const controlStatementTimeoutMs = 20_000;
 export const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
 /** Bumped when the DDL below changes (stored as the fence function's comment). */
-const clusterSchemaVersion = 'payments_cluster 2';
+const clusterSchemaVersion = 'payments_cluster 3';
 
 const ddl = `
 CREATE SCHEMA IF NOT EXISTS payments_cluster;
@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS payments_cluster.leases (
   changes int NOT NULL DEFAULT 0,
   PRIMARY KEY (run, shard)
 );
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS claimed_at timestamptz;
+-- Runs from before the column were read with ','; a new run's is recorded before its first batch.
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS delimiter text DEFAULT ',';
+ALTER TABLE payments_cluster.runs ALTER COLUMN delimiter DROP DEFAULT;
 CREATE TABLE IF NOT EXISTS payments_cluster.nodes (
   id text PRIMARY KEY,
   started_at timestamptz NOT NULL DEFAULT now(),
@@ -101,6 +105,8 @@ export interface RunRow {
   published: boolean;
   batches: number[] | null;
   lastLines: number[] | null;
+  /** The field delimiter its input was read with (',' for runs recorded before it was kept). */
+  delimiter: string;
 }
 
 export interface LeaseRow {
@@ -119,7 +125,48 @@ export interface Claim {
   shards: number;
   generation: number;
   streamSeq: number;
+  /** The node that held the lease before (undefined for a shard never claimed). */
+  previousOwner?: string;
+  /** Taken before the lease ran out, its owner being gone (see goneNodesSql). */
+  early?: boolean;
 }
+
+/** A node's control connection is named this plus the node id (node.ts): it is how a node is seen alive. */
+const nodeApplicationPrefix = 'payments node ';
+
+/**
+ * The nodes that are provably gone although their leases have not run out: SQL for a CTE `gone(id)`.
+ *
+ * A SIGKILLed (or crashed) node's sockets are closed by its OS, so its PostgreSQL sessions end at
+ * once; waiting out its lease (3 s by default) is waiting for nothing. So a lease may also be
+ * claimed when its owner has no control session (application_name `payments node <id>`, which
+ * pg_stat_activity shows to any role). But a session is also missing when the server restarted:
+ * every session ends, and an owner reconnects only at its next tick, after a backoff. Taking every
+ * shard of every node then would be a takeover storm. The guard: an owner counts as gone only if
+ * it heartbeated after the claimer's own session began. A restart ends the claimer's session too,
+ * so such a heartbeat was written to the server as it runs now, by an owner that had a session on
+ * it; that session has ended since, and no restart ended it (that would have ended the claimer's).
+ * After a restart every node's last heartbeat is older than every session, so nothing is taken
+ * early until an owner has reconnected and heartbeated, and by then its session is there. A
+ * claimer that just reconnected takes nothing early either: it falls back to the lease.
+ *
+ * What remains: an owner whose control session alone was cut (a network blip, pg_terminate_backend)
+ * looks gone until it reconnects at its next tick; a shard taken in that window moves once more
+ * than needed (fencing keeps it correct). SIGSTOP, a long GC or a network partition leave the
+ * sessions in place: those owners keep their shards until the lease runs out. A pooler in
+ * transaction mode would hide sessions (the journal's advisory locks already need session-level
+ * connections). The name is compared as PostgreSQL stores it: cut to 63 bytes.
+ */
+const goneNodesSql = `
+  gone AS (
+    SELECT n.id FROM payments_cluster.nodes n
+     WHERE n.heartbeat_at > (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+       AND NOT EXISTS (
+         SELECT 1 FROM pg_stat_activity a
+          WHERE a.application_name = '${nodeApplicationPrefix}' || n.id
+             OR (octet_length(a.application_name) >= 60
+                 AND starts_with('${nodeApplicationPrefix}' || n.id, a.application_name)))
+  )`;
 
 /** The control plane's queries, over one retrying connection. */
 export class ClusterControl {
@@ -155,6 +202,21 @@ export class ClusterControl {
     });
   }
 
+  /**
+   * Records the delimiter a run's input is read with, before its first batch is published (a second
+   * submit must cut the same batches); returns the one recorded, which may be another.
+   */
+  async recordDelimiter(run: string, delimiter: string): Promise<string> {
+    return this.connection.run('recording the delimiter', async (c) => {
+      await c.query('UPDATE payments_cluster.runs SET delimiter = $2 WHERE name = $1 AND delimiter IS NULL', [
+        run,
+        delimiter,
+      ]);
+      const r = await c.query('SELECT delimiter FROM payments_cluster.runs WHERE name = $1', [run]);
+      return r.rows[0].delimiter as string;
+    });
+  }
+
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {
     await this.connection.run('recording the published run', (c) =>
       c.query('UPDATE payments_cluster.runs SET published = true, batches = $2, last_lines = $3 WHERE name = $1', [
@@ -168,7 +230,7 @@ export class ClusterControl {
   async readRun(run: string): Promise<RunRow | undefined> {
     return this.connection.run('reading the run', async (c) => {
       const r = await c.query(
-        'SELECT name, shards, published, batches, last_lines FROM payments_cluster.runs WHERE name = $1',
+        'SELECT name, shards, published, batches, last_lines, delimiter FROM payments_cluster.runs WHERE name = $1',
         [run],
       );
       const row = r.rows[0];
@@ -179,6 +241,7 @@ export class ClusterControl {
         published: row.published,
         batches: row.batches,
         lastLines: row.last_lines?.map(Number) ?? null,
+        delimiter: row.delimiter ?? ',',
       };
     });
   }
@@ -224,7 +287,9 @@ export class ClusterControl {
       );
       // A node's load: the shards of unfinished runs it runs (live lease) or has finished.
       const r = await c.query(
-        `WITH live AS (SELECT id FROM payments_cluster.nodes WHERE heartbeat_at > now() - $1 * interval '1 millisecond'),
+        `WITH ${goneNodesSql},
+              live AS (SELECT id FROM payments_cluster.nodes
+                        WHERE heartbeat_at > now() - $1 * interval '1 millisecond' AND id NOT IN (SELECT id FROM gone)),
               open_runs AS (SELECT DISTINCT run FROM payments_cluster.leases WHERE NOT finished),
               load AS (
                 SELECT live.id, count(l.shard)::int AS n FROM live
@@ -254,21 +319,23 @@ export class ClusterControl {
   }
 
   /**
-   * Claims one shard that no live node owns (its lease expired or was released), bumping its
-   * generation; undefined when there is none.
+   * Claims one shard that no live node owns (its lease expired or was released, or its owner is
+   * provably gone: see goneNodesSql), bumping its generation; undefined when there is none.
    */
   async claim(node: string, leaseMs: number): Promise<Claim | undefined> {
     return this.connection.run('claiming a shard', async (c) => {
       const r = await c.query(
-        `UPDATE payments_cluster.leases l
+        `WITH ${goneNodesSql},
+              pick AS (
+                SELECT run, shard, node AS previous, expires_at >= now() AS early FROM payments_cluster.leases
+                 WHERE NOT finished AND (expires_at < now() OR node IN (SELECT id FROM gone))
+                 ORDER BY run, shard LIMIT 1 FOR UPDATE SKIP LOCKED)
+         UPDATE payments_cluster.leases l
             SET node = $1, generation = l.generation + 1, changes = l.changes + 1,
-                expires_at = now() + $2 * interval '1 millisecond'
-          FROM payments_cluster.runs r
-          WHERE r.name = l.run AND (l.run, l.shard) = (
-            SELECT run, shard FROM payments_cluster.leases
-             WHERE NOT finished AND expires_at < now()
-             ORDER BY run, shard LIMIT 1 FOR UPDATE SKIP LOCKED)
-          RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards`,
+                expires_at = now() + $2 * interval '1 millisecond', claimed_at = now()
+           FROM pick, payments_cluster.runs r
+          WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run
+          RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards, pick.previous, pick.early`,
         [node, leaseMs],
       );
       const row = r.rows[0];
@@ -279,6 +346,8 @@ export class ClusterControl {
         shards: row.shards,
         generation: Number(row.generation),
         streamSeq: Number(row.stream_seq),
+        previousOwner: row.previous ?? undefined,
+        early: row.early,
       };
     });
   }

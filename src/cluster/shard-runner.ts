@@ -157,9 +157,16 @@ export class ShardRunner {
     const { run, shard } = this.claim;
     const { log, metrics } = this.deps;
     const snapshots = { records: engine.records, ms: performance.now() };
+    // Batch numbers must follow each other: a consumer that skipped messages must not go on silently
+    // (the runner fails, and the claim that follows reads again from the lease's hint).
+    let lastBatch = -1;
     for await (const m of messages) {
       if (this.stopping) break;
       const end = m.headers?.get(header.end);
+      const batchNo = Number(end !== undefined && end !== '' ? end : m.headers?.get(header.batch));
+      if (lastBatch >= 0 && batchNo > lastBatch + 1)
+        throw new Error(`stream skipped batches ${lastBatch + 1} to ${batchNo - 1} of shard ${shard}; reading again`);
+      lastBatch = Math.max(lastBatch, batchNo);
       if (end !== undefined && end !== '') {
         await this.finishShard(engine, m);
         break;

@@ -12,8 +12,30 @@
  * submit that died and runs again republishes from the start and JetStream stores nothing twice;
  * a node skips what its journal already holds in any case. After the last batch, each shard gets
  * an end marker carrying its batch count and last line.
+ *
+ * Backpressure through the stream: a shard's subject holds at most `maxLag` messages (JetStream's
+ * max_msgs_per_subject with discard-new per subject), so the server refuses a publish to a shard
+ * that lags that far behind. The stream keeps limits retention, and what it holds is made to
+ * measure lag rather than history by trimming: while publishing, submit deletes each shard's
+ * messages below the position its owner has committed (the lease's stream hint, which a new owner
+ * resumes from, so nothing a node may still read is removed; a finished shard reads nothing more).
+ * A refused publish is retried with the same message id after a bounded backoff, for as long as it
+ * takes (a shard with no live owner makes submit wait, as the end of a run does), and logged. A
+ * refused message was never stored, and the shard's next one waits for it: no node ever needs a
+ * message that was not accepted. Work-queue or interest retention would remove a message when it
+ * is acknowledged or delivered; the owner's position is its journal, not an ack, and a new owner
+ * re-reads from the hint, so removing is done by the one who knows what is committed.
  */
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { reasonSlots } from '../constants.js';
@@ -21,13 +43,14 @@ import { reasonOf } from '../domain/rejection.js';
 import { columnsOf } from '../engine/batch.js';
 import { describeError, inputError, runFailure, usageError } from '../errors.js';
 import { openInput, readRowChunks, type ReadStats } from '../io/csv-reader.js';
+import type { DelimiterChoice } from '../io/delimiter.js';
 import { formatAccounts, formatRejection, rejectsHeader } from '../io/csv-writer.js';
 import { fingerprint } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { parsePostgresUrl, redactUrl } from '../journal/postgres/url.js';
 import { ChunkRouter } from '../pipeline/router.js';
-import { ClusterControl } from './control.js';
+import { ClusterControl, type RunRow } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { batchMsgId, endMsgId, header, streamOf, subjectOf, subjectsOf } from './names.js';
 import { fencedJournalUrl } from './shard-runner.js';
@@ -41,6 +64,12 @@ export const publishRetryMs = 60_000;
 const duplicateWindowNs = 2 * 3600 * 1e9;
 /** Room left in a message for its headers. */
 const headerRoomBytes = 1024;
+/** How often the subjects are trimmed while publishing (and at once when a publish is refused). */
+const trimEveryMs = 500;
+/** Longest wait between two tries of a publish refused because its shard lags. */
+const lagRetryMaxMs = 1000;
+/** JetStream's error code for "maximum messages per subject exceeded". */
+const maxMsgsPerSubjectExceeded = 10077;
 
 export interface SubmitOptions {
   readonly input: string;
@@ -52,6 +81,12 @@ export interface SubmitOptions {
   /** Return once published (do not wait for the nodes). */
   readonly detach: boolean;
   readonly wantRejects: boolean;
+  /** Messages a shard's subject may hold before publishing to it waits (a new stream's limit). */
+  readonly maxLag: number;
+  /** The field delimiter, and whether the user chose it (else line 1 is checked for another). */
+  readonly delimiter: DelimiterChoice;
+  /** Delete the run's stream once the run is finished and its outputs are built. */
+  readonly deleteStream?: boolean;
 }
 
 export interface ClusterOutputs {
@@ -61,10 +96,13 @@ export interface ClusterOutputs {
 
 export interface SubmitResult {
   readonly outputs: ClusterOutputs | undefined;
-  readonly rowsRead: number;
+  /** Rows read from the input; undefined when the run was complete already (nothing was read or sent). */
+  readonly rowsRead: number | undefined;
   readonly batches: number;
   readonly publishMs: number;
   readonly totalMs: number;
+  /** Time spent waiting for lagging shards (publishes refused by the per-subject limit). */
+  readonly lagWaitMs: number;
 }
 
 export async function submit(options: SubmitOptions): Promise<SubmitResult> {
@@ -79,9 +117,32 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     const shards = await openRunJournal(options, target);
     await control.addRun(run, shards);
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
-    await ensureStream(nc, run);
+    const jsm = await jetstreamManager(nc);
+    if (!options.detach && (await runComplete(control, options))) {
+      // Every shard applied its end marker: the journal alone answers, nothing is sent again.
+      log.info({ run }, 'the run is complete: printing it from the journal (nothing is sent again)');
+      const outputs = await clusterOutputs(
+        control,
+        options.journalUrl,
+        run,
+        options.wantRejects ? options.input : undefined,
+      );
+      if (options.deleteStream) await deleteStream(jsm, run, log);
+      return {
+        outputs,
+        rowsRead: undefined,
+        batches: 0,
+        publishMs: 0,
+        totalMs: performance.now() - started,
+        lagWaitMs: 0,
+      };
+    }
+    await ensureStream(jsm, run, options.maxLag, log);
     const js = jetstream(nc);
-    const published = await publishInput(options, js, nc.info?.max_payload ?? 1 << 20, shards);
+    const trimmer = new SubjectTrimmer(control, jsm, run, shards, log);
+    const published = await trimmer.during(() =>
+      publishInput(options, js, nc!.info?.max_payload ?? 1 << 20, shards, trimmer, control),
+    );
     await control.markPublished(run, published.batches, published.lastLines);
     const publishMs = performance.now() - started;
     log.info(
@@ -89,6 +150,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         rows: published.rowsRead,
         batches: published.batches.reduce((a, b) => a + b, 0),
         publishMs: Math.round(publishMs),
+        lagWaitMs: Math.round(trimmer.waitedMs),
       },
       'published',
     );
@@ -99,6 +161,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         batches: sum(published.batches),
         publishMs,
         totalMs: publishMs,
+        lagWaitMs: trimmer.waitedMs,
       };
     await waitForShards(control, run, log);
     const outputs = await clusterOutputs(
@@ -107,12 +170,14 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
       run,
       options.wantRejects ? options.input : undefined,
     );
+    if (options.deleteStream) await deleteStream(jsm, run, log);
     return {
       outputs,
       rowsRead: published.rowsRead,
       batches: sum(published.batches),
       publishMs,
       totalMs: performance.now() - started,
+      lagWaitMs: trimmer.waitedMs,
     };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -139,11 +204,35 @@ async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof 
   }
 }
 
-async function ensureStream(nc: NatsConnection, run: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+/** Whether the run was published whole and every shard has applied its end marker (read with this delimiter). */
+async function runComplete(control: ClusterControl, options: SubmitOptions): Promise<boolean> {
+  const row = await control.readRun(options.run);
+  if (row === undefined || !row.published) return false;
+  if (row.delimiter !== options.delimiter.delimiter && options.delimiter.explicit)
+    throw usageError(
+      `run ${options.run} was submitted with --delimiter ${delimiterName(row.delimiter)}; submit it with the same delimiter, or under another --run`,
+    );
+  return (await control.leases(options.run)).every((l) => l.finished);
+}
+
+/** Removes a finished run's stream (its journal keeps everything `result` and a second submit need). */
+async function deleteStream(jsm: JetStreamManager, run: string, log: Logger): Promise<void> {
+  try {
+    await jsm.streams.delete(streamOf(run));
+    log.info({ stream: streamOf(run) }, 'stream deleted (--delete-stream)');
+  } catch (error) {
+    if (!/not found/i.test(describeError(error)))
+      throw runFailure(`nats: deleting stream ${streamOf(run)}: ${describeError(error)}`);
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, run: string, maxLag: number, log: Logger): Promise<void> {
   const name = streamOf(run);
   try {
-    await jsm.streams.info(name);
+    const info = await jsm.streams.info(name);
+    const limit = info.config.max_msgs_per_subject;
+    if (limit !== maxLag)
+      log.info({ stream: name, maxLag: limit > 0 ? limit : 'none' }, 'the run’s stream exists: its --max-lag stays');
     return;
   } catch (error) {
     if (!/not found/i.test(describeError(error))) throw runFailure(`nats: stream ${name}: ${describeError(error)}`);
@@ -155,6 +244,9 @@ async function ensureStream(nc: NatsConnection, run: string): Promise<void> {
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: duplicateWindowNs,
+      max_msgs_per_subject: maxLag,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
     });
   } catch (error) {
     // Another submit of the same run created it first: fine.
@@ -168,8 +260,12 @@ async function publishInput(
   js: JetStreamClient,
   maxPayload: number,
   shards: number,
+  trimmer: SubjectTrimmer,
+  control: ClusterControl,
 ): Promise<{ batches: number[]; lastLines: number[]; rowsRead: number }> {
   const { run } = options;
+  const { delimiter, explicit } = options.delimiter;
+  let delimiterRecorded = false;
   const source = await openInput(options.input);
   const maxBytes = Math.max(4096, maxPayload - headerRoomBytes);
   const batches = new Array<number>(shards).fill(0);
@@ -179,11 +275,20 @@ async function publishInput(
   let failure: unknown;
   let rowsRead = 0;
   try {
-    const router = new ChunkRouter(shards, source.name, false);
+    const router = new ChunkRouter(shards, source.name, false, delimiter, !explicit);
     const stats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
-    for await (const chunk of readRowChunks(source, { delimiter: ',' }, stats)) {
+    for await (const chunk of readRowChunks(source, { delimiter }, stats)) {
       const routed = router.route(chunk);
       rowsRead += routed.dataRows;
+      if (!delimiterRecorded) {
+        // The header passed its checks: a second submit of this run must cut the same batches.
+        const recorded = await control.recordDelimiter(run, delimiter);
+        if (recorded !== delimiter)
+          throw usageError(
+            `run ${run} was submitted with --delimiter ${delimiterName(recorded)} (its batches are in the stream); submit it with the same delimiter, or under another --run`,
+          );
+        delimiterRecorded = true;
+      }
       routed.batches.forEach((batch, shard) => {
         if (batch === undefined) return;
         const pieces = encodeBatch(batch, maxBytes);
@@ -196,7 +301,16 @@ async function publishInput(
           h.set(header.firstLine, String(piece.firstLine));
           h.set(header.lastLine, String(piece.lastLine));
           const sent = tails[shard]!.then(() =>
-            publishOne(js, subjectOf(run, shard), piece.data, batchMsgId(run, shard, k), h, options.log),
+            publishOne(
+              js,
+              shard,
+              subjectOf(run, shard),
+              piece.data,
+              batchMsgId(run, shard, k),
+              h,
+              options.log,
+              trimmer,
+            ),
           );
           sent.catch((error: unknown) => (failure ??= error));
           tails[shard] = sent;
@@ -211,7 +325,16 @@ async function publishInput(
       const h = headers();
       h.set(header.end, String(batches[shard]));
       h.set(header.lastLine, String(lastLines[shard]));
-      await publishOne(js, subjectOf(run, shard), new Uint8Array(0), endMsgId(run, shard), h, options.log);
+      await publishOne(
+        js,
+        shard,
+        subjectOf(run, shard),
+        new Uint8Array(0),
+        endMsgId(run, shard),
+        h,
+        options.log,
+        trimmer,
+      );
     }
     return { batches, lastLines, rowsRead };
   } finally {
@@ -220,21 +343,36 @@ async function publishInput(
   }
 }
 
-/** Publishes until the server stores it (a PubAck), retrying a lost connection for publishRetryMs. */
+/**
+ * Publishes until the server stores it (a PubAck): a lost connection is retried for publishRetryMs;
+ * a refusal because the shard lags (its subject is full) is retried, same id, until it is accepted.
+ */
 async function publishOne(
   js: JetStreamClient,
+  shard: number,
   subject: string,
   data: Uint8Array,
   msgID: string,
   h: ReturnType<typeof headers>,
   log: Logger,
+  trimmer: SubjectTrimmer,
 ): Promise<void> {
-  const started = Date.now();
+  let started = Date.now();
+  let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+      const ack = await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+      trimmer.stored(shard, ack.seq);
+      if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === maxMsgsPerSubjectExceeded) {
+        lagging ||= performance.now();
+        await trimmer.refused(subject, attempt, performance.now() - lagging);
+        await new Promise((r) => setTimeout(r, Math.min(lagRetryMaxMs, 25 * 2 ** Math.min(attempt, 10))));
+        started = Date.now(); // the server is there: the connection bound starts again
+        continue;
+      }
       const said = describeError(error);
       if (/authori[sz]ation|permission/i.test(said))
         throw usageError(`nats: publishing to ${subject} refused (${said})`);
@@ -245,6 +383,94 @@ async function publishOne(
       const delay = Math.min(2000, 100 * 2 ** attempt) * Math.random();
       if (attempt === 0) log.warn({ subject, err: said }, 'publish failed; retrying');
       await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/**
+ * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
+ * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
+ * the PubAcks, duplicates included) below the lease's stream hint (a new owner resumes at the hint,
+ * so that message is kept), and every one of a finished shard. Messages are deleted one by one
+ * rather than purged by subject: a subject purge also moves the server's consumers of that subject
+ * forward, and a consumer must only ever be moved by what it reads. Runs every trimEveryMs while
+ * publishing, and at once when a publish is refused. A failure is left to the next pass (NATS or
+ * PostgreSQL restarting shows up in the publishes themselves).
+ */
+export class SubjectTrimmer {
+  /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
+  private readonly inStream: number[][];
+  private trimming: Promise<void> | undefined;
+  private lastTrimMs = 0;
+  private readonly reported = new Map<string, number>();
+  waitedMs = 0;
+
+  constructor(
+    private readonly control: ClusterControl,
+    private readonly jsm: JetStreamManager,
+    private readonly run: string,
+    shards: number,
+    private readonly log: Logger,
+  ) {
+    this.inStream = Array.from({ length: shards }, () => []);
+  }
+
+  /** Runs `work` with a trim every trimEveryMs beside it. */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => void this.trim(), trimEveryMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+      await this.trimming;
+    }
+  }
+
+  /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
+  stored(shard: number, seq: number): void {
+    const seqs = this.inStream[shard]!;
+    if (seqs[seqs.length - 1] !== seq) seqs.push(seq);
+  }
+
+  /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
+  async refused(subject: string, attempt: number, waitingMs: number): Promise<void> {
+    const last = this.reported.get(subject) ?? -Infinity;
+    if (performance.now() - last >= 5000) {
+      this.reported.set(subject, performance.now());
+      this.log.info(
+        { subject, waitingMs: Math.round(waitingMs), attempt },
+        'shard lags: its subject is full (--max-lag); waiting for its owner to commit',
+      );
+    }
+    if (performance.now() - this.lastTrimMs >= lagRetryMaxMs / 4) await this.trim();
+  }
+
+  waited(subject: string, ms: number): void {
+    this.waitedMs += ms;
+    this.reported.delete(subject);
+  }
+
+  trim(): Promise<void> {
+    this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
+    return this.trimming;
+  }
+
+  private async trimOnce(): Promise<void> {
+    this.lastTrimMs = performance.now();
+    try {
+      const stream = streamOf(this.run);
+      for (const lease of await this.control.leases(this.run)) {
+        const seqs = this.inStream[lease.shard]!;
+        const below = lease.finished ? Infinity : lease.streamSeq;
+        while (seqs.length > 0 && seqs[0]! < below) {
+          await this.jsm.streams.deleteMessage(stream, seqs[0]!, false).catch((error: unknown) => {
+            if (!/no message found|not found/i.test(describeError(error))) throw error;
+          });
+          seqs.shift();
+        }
+      }
+    } catch (error) {
+      this.log.debug({ err: describeError(error) }, 'trimming the stream failed; next pass');
     }
   }
 }
@@ -293,16 +519,18 @@ export async function clusterOutputs(
   const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
   const accountsCsv = formatAccounts([...replayed.accounts].map(([client, a]) => ({ client, ...a })));
   if (input === undefined) return { accountsCsv, rejectsCsv: undefined };
-  return { accountsCsv, rejectsCsv: await rejectsOf(control, run, runRow.shards, input) };
+  return { accountsCsv, rejectsCsv: await rejectsOf(control, runRow, input) };
 }
 
-async function rejectsOf(control: ClusterControl, run: string, shards: number, input: string): Promise<string> {
+/** The rejected rows, reading the input again with the delimiter the run was submitted with. */
+async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string): Promise<string> {
+  const { name: run, shards, delimiter } = runRow;
   const rejected = await control.rejectedLines(run);
   const source = await openInput(input);
   const parts: string[] = [rejectsHeader];
   try {
-    const router = new ChunkRouter(shards, source.name, true);
-    for await (const chunk of readRowChunks(source, { delimiter: ',' }, { lines: 0, quotedLineBreaks: 0 })) {
+    const router = new ChunkRouter(shards, source.name, true, delimiter, false);
+    for await (const chunk of readRowChunks(source, { delimiter }, { lines: 0, quotedLineBreaks: 0 })) {
       const routed = router.route(chunk);
       const keys = routed.rejectedKeys;
       routed.batches.forEach((batch, shard) => {
@@ -372,3 +600,4 @@ export async function submittedInput(journalUrl: string, run: string): Promise<s
 }
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+const delimiterName = (d: string): string => (d === '\t' ? 'tab' : `'${d}'`);

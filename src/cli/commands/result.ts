@@ -1,10 +1,9 @@
 /** `payments result --run NAME --journal postgres://… [-o OUT] [--rejects R [--input FILE]]`: a finished run's outputs. */
 import type { Argv, CommandModule } from 'yargs';
-import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
-import { writeOutputFile } from '../../io/output-file.js';
-import type { CliIo } from '../io.js';
+import { pathArg, type CliIo } from '../io.js';
 import type { CommonArgs } from '../options.js';
 import { checkPostgresJournal, journalOption } from './cluster-options.js';
+import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
 
 interface ResultArgs extends CommonArgs {
   journal: string;
@@ -14,7 +13,7 @@ interface ResultArgs extends CommonArgs {
   input?: string;
 }
 
-export function resultCommand(io: CliIo): CommandModule<object, ResultArgs> {
+export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ResultArgs> {
   return {
     command: 'result',
     describe: 'Print the accounts (and rejected rows) of a run submitted to the cluster',
@@ -41,17 +40,12 @@ export function resultCommand(io: CliIo): CommandModule<object, ResultArgs> {
       const journalUrl = checkPostgresJournal(argv.journal);
       const { checkRunName } = await import('../../cluster/names.js');
       const run = checkRunName(argv.run);
-      const outputs: OutputPath[] = [
-        { option: '--output', path: argv.output },
-        { option: '--rejects', path: argv.rejects },
-      ].filter((o): o is OutputPath => o.path !== undefined);
-      await checkOutputPaths(argv.input, outputs);
+      const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
+      await checkClusterOutputs(pathArg(argv.input), paths, rawArgv, paths.output === undefined);
       const { result, submittedInput } = await import('../../cluster/submit.js');
       const input = argv.rejects === undefined ? undefined : (argv.input ?? (await submittedInput(journalUrl, run)));
       const outputsOf = await result(journalUrl, run, input);
-      if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', outputsOf.rejectsCsv!);
-      if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', outputsOf.accountsCsv);
-      else await io.stdout(outputsOf.accountsCsv);
+      await writeClusterOutputs(paths, outputsOf, io);
     },
   };
 }

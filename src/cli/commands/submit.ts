@@ -1,16 +1,17 @@
 /**
- * `payments submit FILE --nats URL --journal postgres://… --run NAME [--rejects R] [-o OUT] [--detach]`:
+ * `payments submit FILE --nats URL --journal postgres://… --run NAME [-d C] [--rejects R] [-o OUT] [--detach]`:
  * route the input to the cluster's shards and print the merged accounts once the nodes applied it.
+ * The input options and outputs are the single-process run's (`payments FILE`), handled the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
-import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
-import { writeOutputFile } from '../../io/output-file.js';
+import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
 import { pathArg, type CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
 
 interface SubmitArgs extends CommonArgs, NatsArgs {
   input?: string;
@@ -20,9 +21,15 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   rejects?: string;
   output?: string;
   detach: boolean;
+  maxLag: string | number;
+  delimiter?: string;
+  deleteStream: boolean;
 }
 
 export const defaultShards = 8;
+/** Batches a shard's subject may hold (stored, not yet committed by its owner): disk per run is bounded. */
+const defaultMaxLagValue = 256;
+const maxLagMax = 1_000_000;
 
 export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
   return {
@@ -54,6 +61,24 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
           requiresArg: true,
           describe: 'write rejected rows with their reasons to this CSV file',
         })
+        .option('delimiter', {
+          alias: 'd',
+          type: 'string',
+          requiresArg: true,
+          describe:
+            "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
+        })
+        .option('max-lag', {
+          type: 'string',
+          requiresArg: true,
+          default: defaultMaxLagValue,
+          describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${maxLagMax}; default ${defaultMaxLagValue}`,
+        })
+        .option('delete-stream', {
+          type: 'boolean',
+          default: false,
+          describe: "delete the run's stream once it is finished and printed (the journal keeps what result needs)",
+        })
         .option('detach', {
           type: 'boolean',
           default: false,
@@ -68,6 +93,7 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
         log,
         detach: argv.detach,
+        deleteStream: argv.deleteStream,
         wantRejects: argv.rejects !== undefined,
       });
       if (result.outputs === undefined) {
@@ -77,15 +103,15 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         );
         return;
       }
-      if (argv.rejects !== undefined) await writeOutputFile(argv.rejects, '--rejects', result.outputs.rejectsCsv!);
-      if (argv.output !== undefined) await writeOutputFile(argv.output, '--output', result.outputs.accountsCsv);
-      else await io.stdout(result.outputs.accountsCsv);
+      await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
       const seconds = result.totalMs / 1000;
+      if (result.rowsRead === undefined) return; // complete before: printed from the journal alone
       log.info(
         {
           rows: result.rowsRead,
           batches: result.batches,
           publishSeconds: +(result.publishMs / 1000).toFixed(3),
+          lagWaitSeconds: +(result.lagWaitMs / 1000).toFixed(3),
           seconds: +seconds.toFixed(3),
           rowsPerSecond: Math.round(result.rowsRead / seconds),
         },
@@ -111,12 +137,19 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
     { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
     rawArgv,
   );
+  if (argv.detach && argv.deleteStream)
+    throw usageError('--delete-stream needs the run finished: not with --detach (run submit again without it)', {
+      usageHint: true,
+    });
   if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
     throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
-  const outputs: OutputPath[] = [
-    { option: '--output', path: argv.output },
-    { option: '--rejects', path: argv.rejects },
-  ].filter((o): o is OutputPath => o.path !== undefined);
-  await checkOutputPaths(input, outputs);
-  return { input, journalUrl, run, shards };
+  const delimiter = chooseDelimiter(argv.delimiter, input);
+  const output = pathArg(argv.output);
+  await checkClusterOutputs(input, { output, rejects: pathArg(argv.rejects) }, rawArgv, !argv.detach && !output);
+  const maxLag = readNumber(
+    argv.maxLag,
+    { option: 'max-lag', min: 1, max: maxLagMax, integer: true, example: '--max-lag 256' },
+    rawArgv,
+  );
+  return { input, journalUrl, run, shards, maxLag, delimiter };
 }

@@ -113,6 +113,8 @@ export class ClusterNode {
   private readonly control: ClusterControl;
   private readonly metrics = new NodeMetrics();
   private readonly runners = new Map<string, ShardRunner>();
+  /** Runners stopped after their lease was lost, until they have let go (a new claim of the shard waits). */
+  private readonly lettingGo = new Map<string, Promise<void>>();
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private server: Server | undefined;
@@ -227,6 +229,13 @@ export class ClusterNode {
     }
   }
 
+  private letGo(key: string, runner: ShardRunner): void {
+    const done = runner.stop().finally(() => {
+      if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
+    });
+    this.lettingGo.set(key, done);
+  }
+
   private release(runner: ShardRunner): Promise<void> {
     const { run, shard, generation } = runner.claim;
     return this.serial(() => this.control.release(run, shard, generation, runner.streamSeq));
@@ -244,7 +253,7 @@ export class ClusterNode {
         { run: runner.claim.run, shard: runner.claim.shard },
         'lease lost (another node owns the shard now); stopping it',
       );
-      void runner.stop();
+      this.letGo(key, runner);
     }
   }
 
@@ -274,7 +283,21 @@ export class ClusterNode {
     ) {
       const claim = await this.serial(() => this.control.claim(this.id, leaseMs));
       if (claim === undefined) break;
+      // This node's own lease ran out before it was renewed (a starved machine) and the claim took
+      // the shard again: the old runner's generation is stale. It is stopped, and the new one
+      // starts once it has let go (a shard never runs twice in one node).
+      const stale = this.runners.get(`${claim.run}/${claim.shard}`);
+      if (stale !== undefined) {
+        this.metrics.ownership.inc({ change: 'lost' });
+        this.log.warn(
+          { run: claim.run, shard: claim.shard, generation: claim.generation },
+          'lease lost (expired before it was renewed; claimed again); restarting the shard',
+        );
+        this.letGo(stale.key, stale);
+        load--;
+      }
       const runner = new ShardRunner(claim, {
+        after: this.lettingGo.get(`${claim.run}/${claim.shard}`),
         journalUrl: this.options.journalUrl,
         js: this.js!,
         pool: this.pool!,

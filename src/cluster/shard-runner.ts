@@ -95,6 +95,8 @@ export class ShardRunner {
   constructor(
     readonly claim: Claim,
     private readonly deps: {
+      /** Starts once this settles (the same shard's previous runner in this node has let go). */
+      readonly after?: Promise<void>;
       readonly journalUrl: string;
       readonly js: JetStreamClient;
       readonly pool: Piscina;
@@ -156,6 +158,8 @@ export class ShardRunner {
   private async recover(): Promise<OpenReply | undefined> {
     const { run, shard, shards, generation } = this.claim;
     const { log, control, pool } = this.deps;
+    await this.deps.after;
+    if (this.stopping) return undefined;
     log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
     const evicted = await control.evictPartitionHolder(run, shard);
     if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');

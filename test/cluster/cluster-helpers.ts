@@ -287,3 +287,29 @@ export async function freezeMidRun(
     node.signal('SIGCONT');
   }
 }
+
+/** A node's log as JSON objects (lines that are not JSON are skipped). */
+export function logLines(node: { stderr: string }): Record<string, unknown>[] {
+  return node.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
+}
+
+/** /metrics and /readyz of a node started with `--http 0` (its port is in the "node joined" line). */
+export async function nodeHttp(node: { stderr: string }): Promise<{ metrics: string; ready: number }> {
+  let port: number | undefined;
+  await until(() => {
+    port = logLines(node).find((l) => l.msg === 'node joined')?.http as number | undefined;
+    return port !== undefined;
+  });
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+  return { metrics, ready };
+}

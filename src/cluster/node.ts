@@ -31,8 +31,6 @@ import type { LogConfig } from '../ops/logger.js';
 import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
 
 export const defaultLeaseMs = 3000;
-/** How long a tick waits for a shard it gives back to stop. */
-const runnerStopWaitMs = 10_000;
 /** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
 const runnerReadyWaitMs = 120_000;
 /** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
@@ -229,11 +227,13 @@ export class ClusterNode {
     }
   }
 
-  private letGo(key: string, runner: ShardRunner): void {
+  /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
+  private letGo(key: string, runner: ShardRunner): Promise<void> {
     const done = runner.stop().finally(() => {
       if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
     });
     this.lettingGo.set(key, done);
+    return done;
   }
 
   private release(runner: ShardRunner): Promise<void> {
@@ -253,7 +253,7 @@ export class ClusterNode {
         { run: runner.claim.run, shard: runner.claim.shard },
         'lease lost (another node owns the shard now); stopping it',
       );
-      this.letGo(key, runner);
+      void this.letGo(key, runner);
     }
   }
 
@@ -270,10 +270,20 @@ export class ClusterNode {
     if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
       const [key, runner] = [...this.runners].pop()!;
       this.runners.delete(key);
-      await stopWithin(runner, runnerStopWaitMs, this.log);
-      await this.release(runner);
+      // Stopped and released in the background: the tick must go on renewing the other leases (a
+      // stop waits for the batch being applied, or a recovery, up to workerStopWaitMs).
+      void this.letGo(key, runner)
+        .then(() => this.release(runner))
+        .then(
+          () =>
+            this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)'),
+          (error: unknown) =>
+            this.log.warn(
+              { run: runner.claim.run, shard: runner.claim.shard, err: describeError(error) },
+              'release failed; the lease runs out instead',
+            ),
+        );
       this.metrics.ownership.inc({ change: 'released' });
-      this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
       load--;
     }
     while (
@@ -293,7 +303,7 @@ export class ClusterNode {
           { run: claim.run, shard: claim.shard, generation: claim.generation },
           'lease lost (expired before it was renewed; claimed again); restarting the shard',
         );
-        this.letGo(stale.key, stale);
+        void this.letGo(stale.key, stale);
         load--;
       }
       const runner = new ShardRunner(claim, {
@@ -369,21 +379,6 @@ export class ClusterNode {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.log.info('node left');
   }
-}
-
-/**
- * Stops a runner, waiting at most `ms`: the tick must go on (heartbeats, renewals). A runner that
- * does not stop in time is abandoned; once its lease is released, fencing refuses its commits.
- */
-async function stopWithin(runner: ShardRunner, ms: number, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const stopped = await Promise.race([
-    runner.stop().then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]);
-  clearTimeout(timer);
-  if (!stopped)
-    log.error({ run: runner.claim.run, shard: runner.claim.shard }, 'shard did not stop in time; abandoned (fenced)');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -91,6 +91,8 @@ export class ShardRunner {
   private taskEnd: TaskEnd | undefined;
   private onRecovered: ((info: OpenReply) => void) | undefined;
   private waiters: (() => void)[] = [];
+  private onStop: (() => void) | undefined;
+  private readonly stopped = new Promise<undefined>((resolve) => (this.onStop = () => resolve(undefined)));
 
   constructor(
     readonly claim: Claim,
@@ -121,6 +123,7 @@ export class ShardRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopConsumer?.();
+    this.onStop?.();
     this.wake();
     await this.done;
   }
@@ -158,7 +161,7 @@ export class ShardRunner {
   private async recover(): Promise<OpenReply | undefined> {
     const { run, shard, shards, generation } = this.claim;
     const { log, control, pool } = this.deps;
-    await this.deps.after;
+    await Promise.race([this.deps.after, this.stopped]);
     if (this.stopping) return undefined;
     log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
     const evicted = await control.evictPartitionHolder(run, shard);
@@ -195,7 +198,9 @@ export class ShardRunner {
       if (!end.ok) this.stopConsumer?.();
       this.wake();
     });
-    const info = await Promise.race([recovered, this.task.then(() => undefined)]);
+    // A stop does not wait for the recovery: the worker gets 'stop' (it reads it once recovered)
+    // and is terminated if that takes longer than workerStopWaitMs.
+    const info = await Promise.race([recovered, this.task.then(() => undefined), this.stopped]);
     if (info === undefined) {
       this.checkWorker();
       if (this.stopping) return undefined; // stopped while recovering

@@ -271,7 +271,8 @@ export async function runningWithBatches(
 
 /**
  * Stops `node` (SIGSTOP) while it runs shards of `run` with batches committed, as seen after the
- * stop: a shard seen running just before may finish in between, and a finished lease stays with
+ * stop (call it while the run is being published: no shard finishes before its end marker, which
+ * comes last, and nodes keep up with the publisher): a shard seen running just before may finish in between, and a finished lease stays with
  * its node, so that shard would never be taken over.
  */
 export async function freezeMidRun(
@@ -280,7 +281,15 @@ export async function freezeMidRun(
   run: string,
 ): Promise<{ shard: number; generation: number }[]> {
   for (;;) {
-    await until(async () => (await runningWithBatches(world, run, node.id)).length > 0);
+    await until(async () => {
+      if ((await runningWithBatches(world, run, node.id)).length > 0) return true;
+      const all = await leases(world, run);
+      if (all.length > 0 && all.every((l) => l.finished))
+        throw new Error(
+          `run ${run} finished before node ${node.id} could be caught mid-run (start it while publishing)`,
+        );
+      return false;
+    });
     node.signal('SIGSTOP');
     const held = await runningWithBatches(world, run, node.id);
     if (held.length > 0) return held;

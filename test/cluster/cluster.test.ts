@@ -44,6 +44,7 @@ describe('cluster: 3 nodes, 8 shards', () => {
     expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
     const owners = new Set((await leases(world, 'r1')).map((l) => l.node));
     expect(owners.size).toBeGreaterThan(1); // the work was spread
+    for (const node of world.nodes) expect(node.stderr).not.toMatch(/DeprecationWarning/);
   });
 
   it('`result` prints the same later, and a second submit of the same run applies nothing twice', async () => {

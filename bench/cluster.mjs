@@ -191,11 +191,14 @@ try {
     ]);
     let owned = [];
     while (owned.length === 0) {
-      const r = await db.query(
-        `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = 't-1' AND NOT l.finished
+      // (The tables appear once the submit or a node has created them.)
+      const r = await db
+        .query(
+          `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = 't-1' AND NOT l.finished
            AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
-        [runName],
-      );
+          [runName],
+        )
+        .catch(() => ({ rows: [] }));
       owned = r.rows.map((x) => x.shard);
       await sleep(50);
     }

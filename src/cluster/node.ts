@@ -28,6 +28,7 @@ import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import type { LogConfig } from '../ops/logger.js';
+import type { WarmTask } from './shard-protocol.js';
 import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
 
 export const defaultLeaseMs = 3000;
@@ -37,6 +38,8 @@ const runnerReadyWaitMs = 120_000;
 export const maxShardThreads = 64;
 /** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
 const shardThreadIdleMs = 60_000;
+/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
+const spareShardThreads = 2;
 const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
@@ -121,6 +124,8 @@ export class ClusterNode {
   /** Every control-plane statement, in order: one connection runs one at a time. */
   private controlQueue: Promise<unknown> = Promise.resolve();
   private readonly runnerControl: RunnerControl;
+  /** Warm-up tasks not yet returned. */
+  private warming = 0;
   /** The shard worker threads; started once the node has joined. */
   private pool: Piscina | undefined;
 
@@ -199,6 +204,7 @@ export class ClusterNode {
       await this.renewLeases(leaseMs);
       await this.balance(leaseMs, Math.ceil((openRunShards || 1) / liveNodes), mine, othersMinOwned);
       this.metrics.owned.set(this.runners.size);
+      this.keepSpareThreads();
       this.metrics.threads.set(this.pool?.threads.length ?? 0);
     } finally {
       this.ticking = false;
@@ -224,6 +230,26 @@ export class ClusterNode {
         'shard failed; released',
       );
       await this.release(runner);
+    }
+  }
+
+  /**
+   * Keeps spareShardThreads idle shard threads ready: a thread that starts when a shard is claimed
+   * loads the engine and pg first (1-3 s of a takeover on this loaded 2-core machine). Tasks that
+   * return at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
+   */
+  private keepSpareThreads(): void {
+    const pool = this.pool;
+    if (pool === undefined || this.warming > 0 || this.options.signal.aborted) return;
+    const busy = this.runners.size + this.lettingGo.size;
+    const missing = Math.min(busy + spareShardThreads, maxShardThreads) - pool.threads.length;
+    const warm: WarmTask = { warm: true };
+    for (let i = 0; i < missing; i++) {
+      this.warming++;
+      void pool
+        .run(warm)
+        .catch(() => undefined)
+        .finally(() => this.warming--);
     }
   }
 

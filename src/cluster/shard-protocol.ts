@@ -21,6 +21,14 @@ export interface ShardTask {
   readonly bindings: Record<string, unknown>;
 }
 
+/**
+ * A task that only starts a thread (and loads the engine's modules in it): a node keeps one idle
+ * thread ready, so that a shard it claims (a takeover) does not wait for a thread to start.
+ */
+export interface WarmTask {
+  readonly warm: true;
+}
+
 /** Main thread → worker. */
 export type ToShardWorker =
   /** A batch's columns (batchLayout); the buffer is transferred, not copied. */

@@ -92,6 +92,7 @@ export class ShardRunner {
   private onRecovered: ((info: OpenReply) => void) | undefined;
   private waiters: (() => void)[] = [];
   private onStop: (() => void) | undefined;
+  private readonly timing = { evicted: 0, recovered: 0 };
   private readonly stopped = new Promise<undefined>((resolve) => (this.onStop = () => resolve(undefined)));
 
   constructor(
@@ -146,6 +147,10 @@ export class ShardRunner {
           resumeLine: recovery.resumeLine,
           recordsReplayed: recovery.recordsReplayed,
           recoveryMs: Math.round(performance.now() - started),
+          // Where it went: evicting a previous session, the worker (a thread, then its own recovery).
+          evictMs: Math.round(this.timing.evicted - started),
+          workerMs: Math.round(this.timing.recovered - this.timing.evicted),
+          workerRecoveryMs: Math.round(recovery.recoveryMs),
         },
         'shard claimed and recovered',
       );
@@ -166,6 +171,7 @@ export class ShardRunner {
     log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
     const evicted = await control.evictPartitionHolder(run, shard);
     if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
+    this.timing.evicted = performance.now();
     if (this.stopping) return undefined;
     const channel = new MessageChannel();
     this.port = channel.port1;
@@ -206,6 +212,7 @@ export class ShardRunner {
       if (this.stopping) return undefined; // stopped while recovering
       throw runFailure(`shard ${shard} of run ${run}: the worker ended before recovering`);
     }
+    this.timing.recovered = performance.now();
     this.committedLine = this.sentLine = info.resumeLine;
     return info;
   }

@@ -15,7 +15,14 @@ import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { createLogger } from '../ops/logger.js';
-import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
+import type {
+  FromShardWorker,
+  ShardOutcome,
+  ShardTask,
+  ShardTaskReply,
+  ToShardWorker,
+  WarmTask,
+} from './shard-protocol.js';
 
 /**
  * A shard writes a snapshot at most this often (and only after snapshotRecordsMin new records):
@@ -25,7 +32,8 @@ import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardW
 export const snapshotEveryMs = 5000;
 export const snapshotRecordsMin = 20_000;
 
-export default async function runShard(task: ShardTask): Promise<ShardTaskReply> {
+export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
+  if ('warm' in task) return undefined;
   const { port, run, shard, shards } = task;
   const log = createLogger(task.log, { ...task.bindings, thread: threadId });
   const inbox = new Inbox(port);

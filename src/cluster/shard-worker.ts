@@ -9,6 +9,7 @@
  * and returns; 'end' writes the final snapshot first. A failure (fenced commit, lost database past
  * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
  */
+import { setPriority } from 'node:os';
 import { threadId, type MessagePort } from 'node:worker_threads';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
@@ -31,6 +32,20 @@ import type {
  */
 export const snapshotEveryMs = 5000;
 export const snapshotRecordsMin = 20_000;
+
+/**
+ * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
+ * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
+ * is served first; the shards still get every cycle it leaves. On Linux the nice value is a
+ * per-thread attribute and setPriority() with no pid sets the calling thread's; where it cannot
+ * be set, nothing changes.
+ */
+export const shardThreadNice = 10;
+try {
+  setPriority(shardThreadNice);
+} catch {
+  // not permitted here: the thread runs at the process's priority
+}
 
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
   if ('warm' in task) return undefined;

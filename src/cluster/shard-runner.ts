@@ -20,7 +20,8 @@
  *  - End marker: the worker writes a final snapshot; then the lease is marked finished.
  *  - Stop (lease lost, rebalancing, shutdown): the worker finishes the batch it is applying, closes
  *    the partition and returns; one that does not within workerStopWaitMs is terminated (abandoned:
- *    its session dies with the thread, and fencing refuses anything it had in flight).
+ *    its session dies with the thread, and fencing refuses anything it had in flight). A worker
+ *    still recovering (it has written nothing) is terminated at once.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
@@ -254,6 +255,18 @@ export class ShardRunner {
   private async endWorker(): Promise<void> {
     const task = this.task;
     if (task === undefined) return;
+    if (this.taskEnd === undefined && this.timing.recovered === 0) {
+      // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
+      // is terminated at once rather than waited for.
+      this.deps.log.debug(
+        { run: this.claim.run, shard: this.claim.shard },
+        'stopped while recovering; worker terminated',
+      );
+      this.abort.abort();
+      await task;
+      this.port?.close();
+      return;
+    }
     if (this.taskEnd === undefined) this.send({ type: 'stop' });
     let timer: NodeJS.Timeout | undefined;
     const ended = await Promise.race([

@@ -25,9 +25,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { workerYoungGenerationMb } from '../constants.js';
 import { describeError, usageError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
+import type { LogConfig } from '../ops/logger.js';
 import { ClusterControl } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
-import type { LogConfig } from '../ops/logger.js';
 import type { WarmTask } from './shard-protocol.js';
 import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
 
@@ -114,7 +114,7 @@ export class ClusterNode {
   private readonly control: ClusterControl;
   private readonly metrics = new NodeMetrics();
   private readonly runners = new Map<string, ShardRunner>();
-  /** Runners stopped after their lease was lost, until they have let go (a new claim of the shard waits). */
+  /** Runners being stopped (lease lost, shard given back) until they let go; a new claim of the shard waits. */
   private readonly lettingGo = new Map<string, Promise<void>>();
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;

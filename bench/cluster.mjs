@@ -202,7 +202,9 @@ async function takeover(round) {
   const nodes = startNodes(3, tag);
   await sleep(1500);
   const runName = `bench-takeover-${Date.now()}`;
-  const detached = await run([
+  // Not awaited: the victim is picked while the run is being published (nodes keep up with the
+  // publisher, so once it is published the run is nearly over and a takeover has nothing to do).
+  const publishing = run([
     'submit',
     input,
     '-q',
@@ -216,15 +218,17 @@ async function takeover(round) {
     pgState.url,
     '--detach',
   ]);
-  if (detached.code !== 0) throw new Error(detached.stderr);
   const victim = `${tag}1`;
   let owned = [];
   while (owned.length === 0) {
-    const r = await db.query(
-      `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
-         AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
-      [runName, victim],
-    );
+    // (The tables appear once the submit or a node has created them.)
+    const r = await db
+      .query(
+        `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
+           AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
+        [runName, victim],
+      )
+      .catch(() => ({ rows: [] }));
     owned = r.rows.map((x) => x.shard);
     await sleep(50);
   }
@@ -274,6 +278,8 @@ async function takeover(round) {
         )
         .join('; '),
   );
+  const detached = await publishing;
+  if (detached.code !== 0) throw new Error(detached.stderr);
   while (true) {
     const f = await db.query('SELECT bool_and(finished) AS f FROM payments_cluster.leases WHERE run = $1', [runName]);
     if (f.rows[0].f) break;

@@ -7,29 +7,40 @@
  *     here or elsewhere, recovers it from the journal),
  *   - gives one shard back when it holds more than its fair share (a node joined: rebalancing),
  *   - claims shards no live node owns, up to its fair share.
- * Each shard runs in this process (ShardRunner: the same engine and journal partition as a
- * single-process run's worker; 2-core machines gain nothing from a thread per shard here, the
- * parse runs in `submit`). HTTP: /healthz (alive), /readyz (NATS and PostgreSQL connected, every
- * shard held is recovered), /metrics (prom-client).
+ * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per
+ * shard: the same engine and journal partition as a single-process run's worker); this thread
+ * keeps the control plane, each shard's NATS subscription, HTTP and metrics, so a tick (heartbeat,
+ * renewals) never waits behind engine work. Control-plane statements run one at a time on the
+ * node's connection (the tick's and the runners' alike). HTTP: /healthz (alive), /readyz (NATS and
+ * PostgreSQL connected, every shard held is recovered), /metrics (prom-client).
  */
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { workerYoungGenerationMb } from '../constants.js';
 import { describeError, usageError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
+import type { LogConfig } from '../ops/logger.js';
 import { ClusterControl } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
-import { ShardRunner, type ShardMetrics } from './shard-runner.js';
+import type { WarmTask } from './shard-protocol.js';
+import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
 
 export const defaultLeaseMs = 3000;
-/** How long a tick waits for a shard it gives back to stop. */
-const runnerStopWaitMs = 10_000;
 /** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
 const runnerReadyWaitMs = 120_000;
+/** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
+export const maxShardThreads = 64;
+/** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
+const shardThreadIdleMs = 60_000;
+/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
+const spareShardThreads = 2;
+const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
   readonly nats: Omit<NatsSettings, 'name'>;
@@ -38,6 +49,8 @@ export interface NodeOptions {
   readonly leaseMs: number;
   readonly id?: string;
   readonly log: Logger;
+  /** How the shard worker threads log (the same level and format as `log`). */
+  readonly logConfig?: LogConfig;
   readonly signal: AbortSignal;
 }
 
@@ -73,6 +86,11 @@ class NodeMetrics implements ShardMetrics {
     help: 'Shards this node runs now',
     registers: [this.registry],
   });
+  readonly threads = new Gauge({
+    name: 'payments_node_shard_threads',
+    help: 'Worker threads of the node’s shard pool (each owned shard runs in one)',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -96,11 +114,20 @@ export class ClusterNode {
   private readonly control: ClusterControl;
   private readonly metrics = new NodeMetrics();
   private readonly runners = new Map<string, ShardRunner>();
+  /** Runners being stopped (lease lost, shard given back) until they let go; a new claim of the shard waits. */
+  private readonly lettingGo = new Map<string, Promise<void>>();
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private server: Server | undefined;
   private pgOk = false;
   private ticking = false;
+  /** Every control-plane statement, in order: one connection runs one at a time. */
+  private controlQueue: Promise<unknown> = Promise.resolve();
+  private readonly runnerControl: RunnerControl;
+  /** Warm-up tasks not yet returned. */
+  private warming = 0;
+  /** The shard worker threads; started once the node has joined. */
+  private pool: Piscina | undefined;
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -109,6 +136,20 @@ export class ClusterNode {
     this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) =>
       this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`),
     );
+    this.runnerControl = {
+      evictPartitionHolder: (run, shard) => this.serial(() => this.control.evictPartitionHolder(run, shard)),
+      finish: (run, shard, generation, seq) => this.serial(() => this.control.finish(run, shard, generation, seq)),
+    };
+  }
+
+  /**
+   * Runs a control-plane call after the ones before it: node-postgres queues concurrent queries on
+   * one client (deprecated), and interleaved calls would also share a retry and its reconnection.
+   */
+  private serial<T>(call: () => Promise<T>): Promise<T> {
+    const result = this.controlQueue.then(call);
+    this.controlQueue = result.catch(() => undefined);
+    return result;
   }
 
   /** Every line names this node (and the shard, where there is one). */
@@ -122,7 +163,20 @@ export class ClusterNode {
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
-    this.log.info({ leaseMs: options.leaseMs, http: options.http }, 'node joined');
+    this.pool = new Piscina({
+      filename: shardWorkerFile,
+      minThreads: 1,
+      maxThreads: maxShardThreads,
+      // One long-running task per thread: a shard's engine lives in its task.
+      concurrentTasksPerWorker: 1,
+      idleTimeout: shardThreadIdleMs,
+      // The event loop runs between tasks too (a task's last socket closes after it returns).
+      atomics: 'disabled',
+      resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMb },
+    });
+    const address = this.server?.address();
+    const http = address !== null && typeof address === 'object' ? address?.port : undefined;
+    this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');
     const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
@@ -143,14 +197,15 @@ export class ClusterNode {
     try {
       const { leaseMs } = this.options;
       // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
-      const { liveNodes, openRunShards, othersMinOwned, mine } = await this.control.heartbeat(
-        this.id,
-        (2 * leaseMs) / 3 + 100,
+      const { liveNodes, openRunShards, othersMinOwned, mine } = await this.serial(() =>
+        this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100),
       );
       await this.reapRunners();
       await this.renewLeases(leaseMs);
       await this.balance(leaseMs, Math.ceil((openRunShards || 1) / liveNodes), mine, othersMinOwned);
       this.metrics.owned.set(this.runners.size);
+      this.keepSpareThreads();
+      this.metrics.threads.set(this.pool?.threads.length ?? 0);
     } finally {
       this.ticking = false;
     }
@@ -174,14 +229,48 @@ export class ClusterNode {
         { run: runner.claim.run, shard: runner.claim.shard, err: describeError(runner.failed) },
         'shard failed; released',
       );
-      await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+      await this.release(runner);
     }
+  }
+
+  /**
+   * Keeps spareShardThreads idle shard threads ready: a thread that starts when a shard is claimed
+   * loads the engine and pg first (1-3 s of a takeover on this loaded 2-core machine). Tasks that
+   * return at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
+   */
+  private keepSpareThreads(): void {
+    const pool = this.pool;
+    if (pool === undefined || this.warming > 0 || this.options.signal.aborted) return;
+    const busy = this.runners.size + this.lettingGo.size;
+    const missing = Math.min(busy + spareShardThreads, maxShardThreads) - pool.threads.length;
+    const warm: WarmTask = { warm: true };
+    for (let i = 0; i < missing; i++) {
+      this.warming++;
+      void pool
+        .run(warm)
+        .catch(() => undefined)
+        .finally(() => this.warming--);
+    }
+  }
+
+  /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
+  private letGo(key: string, runner: ShardRunner): Promise<void> {
+    const done = runner.stop().finally(() => {
+      if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
+    });
+    this.lettingGo.set(key, done);
+    return done;
+  }
+
+  private release(runner: ShardRunner): Promise<void> {
+    const { run, shard, generation } = runner.claim;
+    return this.serial(() => this.control.release(run, shard, generation, runner.streamSeq));
   }
 
   /** Renews every lease held; a shard whose lease moved on is stopped at once. */
   private async renewLeases(leaseMs: number): Promise<void> {
     const held = [...this.runners.values()].map((r) => ({ ...r.claim, streamSeq: r.streamSeq }));
-    const kept = await this.control.renew(this.id, leaseMs, held);
+    const kept = await this.serial(() => this.control.renew(this.id, leaseMs, held));
     for (const [key, runner] of this.runners) {
       if (kept.has(key) || runner.finished) continue;
       this.runners.delete(key);
@@ -190,7 +279,7 @@ export class ClusterNode {
         { run: runner.claim.run, shard: runner.claim.shard },
         'lease lost (another node owns the shard now); stopping it',
       );
-      void runner.stop();
+      void this.letGo(key, runner);
     }
   }
 
@@ -207,20 +296,51 @@ export class ClusterNode {
     if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
       const [key, runner] = [...this.runners].pop()!;
       this.runners.delete(key);
-      await stopWithin(runner, runnerStopWaitMs, this.log);
-      await this.control.release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq);
+      // Stopped and released in the background: the tick must go on renewing the other leases (a
+      // stop waits for the batch being applied, or a recovery, up to workerStopWaitMs).
+      void this.letGo(key, runner)
+        .then(() => this.release(runner))
+        .then(
+          () =>
+            this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)'),
+          (error: unknown) =>
+            this.log.warn(
+              { run: runner.claim.run, shard: runner.claim.shard, err: describeError(error) },
+              'release failed; the lease runs out instead',
+            ),
+        );
       this.metrics.ownership.inc({ change: 'released' });
-      this.log.info({ run: runner.claim.run, shard: runner.claim.shard, load, fair }, 'shard released (rebalancing)');
       load--;
     }
-    while ((load < fair || othersMinOwned === undefined || load <= othersMinOwned) && !this.options.signal.aborted) {
-      const claim = await this.control.claim(this.id, leaseMs);
+    while (
+      (load < fair || othersMinOwned === undefined || load <= othersMinOwned) &&
+      this.runners.size < maxShardThreads &&
+      !this.options.signal.aborted
+    ) {
+      const claim = await this.serial(() => this.control.claim(this.id, leaseMs));
       if (claim === undefined) break;
+      // This node's own lease ran out before it was renewed (a starved machine) and the claim took
+      // the shard again: the old runner's generation is stale. It is stopped, and the new one
+      // starts once it has let go (a shard never runs twice in one node).
+      const stale = this.runners.get(`${claim.run}/${claim.shard}`);
+      if (stale !== undefined) {
+        this.metrics.ownership.inc({ change: 'lost' });
+        this.log.warn(
+          { run: claim.run, shard: claim.shard, generation: claim.generation },
+          'lease lost (expired before it was renewed; claimed again); restarting the shard',
+        );
+        void this.letGo(stale.key, stale);
+        load--;
+      }
       const runner = new ShardRunner(claim, {
+        after: this.lettingGo.get(`${claim.run}/${claim.shard}`),
         journalUrl: this.options.journalUrl,
         js: this.js!,
-        control: this.control,
+        pool: this.pool!,
+        control: this.runnerControl,
         log: this.log,
+        logConfig: this.options.logConfig ?? { level: this.log.level as LogConfig['level'], pretty: false },
+        nodeId: this.id,
         metrics: this.metrics,
       });
       this.runners.set(runner.key, runner);
@@ -247,7 +367,12 @@ export class ClusterNode {
             node: this.id,
             nats: this.nc !== undefined && !this.nc.isClosed(),
             postgres: this.pgOk,
-            shards: [...this.runners.values()].map((r) => ({ run: r.claim.run, shard: r.claim.shard, ready: r.ready })),
+            shards: [...this.runners.values()].map((r) => ({
+              run: r.claim.run,
+              shard: r.claim.shard,
+              ready: r.ready,
+              thread: r.threadId,
+            })),
           }) + '\n',
         );
       } else if (path === '/metrics') {
@@ -267,35 +392,19 @@ export class ClusterNode {
 
   /** Gives every shard back (so others claim them at once), leaves, closes the connections. */
   private async shutdown(): Promise<void> {
-    for (const runner of this.runners.values()) await runner.stop();
+    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
     for (const runner of this.runners.values()) {
       if (runner.finished) continue;
-      await this.control
-        .release(runner.claim.run, runner.claim.shard, runner.claim.generation, runner.streamSeq)
-        .catch(() => undefined);
+      await this.release(runner).catch(() => undefined);
     }
     this.runners.clear();
-    await this.control.leaveCluster(this.id).catch(() => undefined);
-    await this.control.close();
+    await this.pool?.destroy().catch(() => undefined);
+    await this.serial(() => this.control.leaveCluster(this.id)).catch(() => undefined);
+    await this.serial(() => this.control.close());
     await this.nc?.close().catch(() => undefined);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.log.info('node left');
   }
-}
-
-/**
- * Stops a runner, waiting at most `ms`: the tick must go on (heartbeats, renewals). A runner that
- * does not stop in time is abandoned; once its lease is released, fencing refuses its commits.
- */
-async function stopWithin(runner: ShardRunner, ms: number, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const stopped = await Promise.race([
-    runner.stop().then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]);
-  clearTimeout(timer);
-  if (!stopped)
-    log.error({ run: runner.claim.run, shard: runner.claim.shard }, 'shard did not stop in time; abandoned (fenced)');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -271,7 +271,8 @@ export async function runningWithBatches(
 
 /**
  * Stops `node` (SIGSTOP) while it runs shards of `run` with batches committed, as seen after the
- * stop: a shard seen running just before may finish in between, and a finished lease stays with
+ * stop (call it while the run is being published: no shard finishes before its end marker, which
+ * comes last, and nodes keep up with the publisher): a shard seen running just before may finish in between, and a finished lease stays with
  * its node, so that shard would never be taken over.
  */
 export async function freezeMidRun(
@@ -284,7 +285,9 @@ export async function freezeMidRun(
       if ((await runningWithBatches(world, run, node.id)).length > 0) return true;
       const all = await leases(world, run);
       if (all.length > 0 && all.every((l) => l.finished))
-        throw new Error(`run ${run} finished before node ${node.id} was seen running a shard: ${JSON.stringify(all)}`);
+        throw new Error(
+          `run ${run} finished before node ${node.id} could be caught mid-run (start it while publishing): ${JSON.stringify(all)}`,
+        );
       return false;
     });
     node.signal('SIGSTOP');
@@ -292,4 +295,30 @@ export async function freezeMidRun(
     if (held.length > 0) return held;
     node.signal('SIGCONT');
   }
+}
+
+/** A node's log as JSON objects (lines that are not JSON are skipped). */
+export function logLines(node: { stderr: string }): Record<string, unknown>[] {
+  return node.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
+}
+
+/** /metrics and /readyz of a node started with `--http 0` (its port is in the "node joined" line). */
+export async function nodeHttp(node: { stderr: string }): Promise<{ metrics: string; ready: number }> {
+  let port: number | undefined;
+  await until(() => {
+    port = logLines(node).find((l) => l.msg === 'node joined')?.http as number | undefined;
+    return port !== undefined;
+  });
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+  return { metrics, ready };
 }

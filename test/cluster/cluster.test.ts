@@ -11,6 +11,7 @@ import {
   journalCounts,
   leases,
   sessions,
+  spawnSubmit,
   startNode,
   startWorld,
   stopWorld,
@@ -44,6 +45,7 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
     const owners = new Set((await leases(world, 'r1')).map((l) => l.node));
     expect(owners.size).toBeGreaterThan(1); // the work was spread
+    for (const node of world.nodes) expect(node.stderr).not.toMatch(/DeprecationWarning/);
   });
 
   it('`result` prints the same later, and a second submit of the same run applies nothing twice', async () => {
@@ -68,12 +70,15 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
   it('SIGKILL of a node mid-run: its shards are taken over and the output is still the same', async () => {
     const mid = await expectedRun(world, 'mid', 600_000, 12);
     const victim = world.nodes.find((n) => n.id === 'b')!;
-    const detached = await submit(world, [mid.input, '--run', 'r2', '--detach']);
-    expect(detached.code).toBe(0);
-    expect(detached.stdout).toBe('');
+    // Caught while the run is being published (nodes keep up with the publisher: once published,
+    // the run may be over).
+    const detached = spawnSubmit(world, [mid.input, '--run', 'r2', '--detach']);
     // Killed while it runs shards it has committed batches of: mid-run for b.
     const held = await freezeMidRun(world, victim, 'r2');
     await victim.kill('SIGKILL');
+    const published = await detached.result;
+    expect(published.code).toBe(0);
+    expect(published.stdout).toBe('');
     // A second submit of the same run republishes (stored batches are de-duplicated) and waits.
     const got = await submit(world, [mid.input, '--run', 'r2', '--rejects', join(world.dir, 'r2.rejects.csv')]);
     expect(got.code).toBe(0);
@@ -90,8 +95,9 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
   it('SIGSTOP of a node past its lease, then SIGCONT: it loses its shards, its late commits are refused', async () => {
     const run = await expectedRun(world, 'stop', 600_000, 13);
     const victim = world.nodes.find((n) => n.id === 'c')!;
-    expect((await submit(world, [run.input, '--run', 'r3', '--detach'])).code).toBe(0);
+    const detached = spawnSubmit(world, [run.input, '--run', 'r3', '--detach']);
     const held = (await freezeMidRun(world, victim, 'r3')).map((r) => r.shard);
+    expect((await detached.result).code).toBe(0);
     // Another node takes every shard c held (its lease ran out while it was stopped).
     const t0 = Date.now();
     await until(async () => {

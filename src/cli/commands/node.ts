@@ -49,7 +49,8 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
         { option: 'lease-ms', min: 300, max: 600_000, integer: true, example: '--lease-ms 3000' },
         rawArgv,
       );
-      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'node' });
+      const logConfig = logConfigOf(argv, rawArgv, io.stderrIsTty);
+      const log = createLogger(logConfig, { role: 'node' });
       const { ClusterNode } = await import('../../cluster/node.js');
       const controller = new AbortController();
       const stop = (signal: string) => {
@@ -68,6 +69,7 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
           leaseMs,
           id: argv.nodeId,
           log,
+          logConfig,
           signal: controller.signal,
         });
         await node.run();

@@ -1,0 +1,54 @@
+/**
+ * Between a node's main thread and the worker thread that runs one owned shard. The shard is one
+ * long-running Piscina task (its engine and journal partition live in that task, so a shard's state
+ * is pinned to one thread whatever the pool does); batches and replies go over a MessagePort the
+ * task is given. Replies reuse the single-process pool's shapes (src/pool/protocol.ts).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { LogConfig } from '../ops/logger.js';
+import type { OpenReply, Reply } from '../pool/protocol.js';
+
+export interface ShardTask {
+  /** The worker's end of the channel; transferred with the task. */
+  readonly port: MessagePort;
+  readonly run: string;
+  readonly shard: number;
+  readonly shards: number;
+  /** The run's journal URL, carrying the lease generation as a session setting (the fence). */
+  readonly journalUrl: string;
+  readonly log: LogConfig;
+  /** Bound into every line the worker logs (node, run, shard, generation). */
+  readonly bindings: Record<string, unknown>;
+}
+
+/**
+ * A task that only starts a thread (and loads the engine's modules in it): a node keeps one idle
+ * thread ready, so that a shard it claims (a takeover) does not wait for a thread to start.
+ */
+export interface WarmTask {
+  readonly warm: true;
+}
+
+/** Main thread → worker. */
+export type ToShardWorker =
+  /** A batch's columns (batchLayout); the buffer is transferred, not copied. */
+  | { readonly type: 'batch'; readonly seq: number; readonly count: number; readonly buffer: ArrayBuffer }
+  /** The shard's end marker: a final snapshot, the partition closed, the task returns finished. */
+  | { readonly type: 'end' }
+  /** Lease lost, rebalancing, shutdown: the partition is closed, the task returns unfinished. */
+  | { readonly type: 'stop' };
+
+/** Worker → main thread, in the order things happen. */
+export type FromShardWorker =
+  | { readonly type: 'recovered'; readonly info: OpenReply; readonly threadId: number }
+  /** A batch applied and handed to the journal (its commit lands before the next one is sent). */
+  | { readonly type: 'applied'; readonly seq: number; readonly rows: number; readonly applyMs: number };
+
+/** What the task returns (as a Reply: a failure crosses the thread boundary as data). */
+export interface ShardOutcome {
+  readonly finished: boolean;
+  readonly rowsApplied: number;
+  readonly records: number;
+}
+
+export type ShardTaskReply = Reply<ShardOutcome>;

@@ -1,0 +1,131 @@
+/**
+ * A node's owned shard, in a worker thread (one long-running Piscina task per shard): the same
+ * engine (ShardEngine) over the shard's PostgreSQL journal partition as a single-process run's
+ * worker. Recovery, apply, fenced commits, snapshots and the final snapshot all run here, so the
+ * node's main thread (leases, heartbeats, NATS, HTTP) never waits behind engine work.
+ *
+ * The main thread sends batches over the task's MessagePort, in stream order, a bounded number
+ * ahead; each is applied and acknowledged ('applied') in that order. 'stop' closes the partition
+ * and returns; 'end' writes the final snapshot first. A failure (fenced commit, lost database past
+ * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
+ */
+import { setPriority } from 'node:os';
+import { threadId, type MessagePort } from 'node:worker_threads';
+import { ShardEngine } from '../engine/shard-engine.js';
+import { describeError, errorCode, toFailureData } from '../errors.js';
+import { PostgresPartition } from '../journal/postgres/partition.js';
+import { parsePostgresUrl } from '../journal/postgres/url.js';
+import { createLogger } from '../ops/logger.js';
+import type {
+  FromShardWorker,
+  ShardOutcome,
+  ShardTask,
+  ShardTaskReply,
+  ToShardWorker,
+  WarmTask,
+} from './shard-protocol.js';
+
+/**
+ * A shard writes a snapshot at most this often (and only after snapshotRecordsMin new records):
+ * a node taking the shard over replays only the records after it, which bounds the takeover time
+ * (the single-process policy, a million records, would make a takeover replay up to that many).
+ */
+export const snapshotEveryMs = 5000;
+export const snapshotRecordsMin = 20_000;
+
+/**
+ * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
+ * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
+ * is served first; the shards still get every cycle it leaves. On Linux the nice value is a
+ * per-thread attribute and setPriority() with no pid sets the calling thread's; where it cannot
+ * be set, nothing changes.
+ */
+export const shardThreadNice = 10;
+try {
+  setPriority(shardThreadNice);
+} catch {
+  // not permitted here: the thread runs at the process's priority
+}
+
+export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
+  if ('warm' in task) return undefined;
+  const { port, run, shard, shards } = task;
+  const log = createLogger(task.log, { ...task.bindings, thread: threadId });
+  const inbox = new Inbox(port);
+  const send = (message: FromShardWorker) => port.postMessage(message);
+  let partition: PostgresPartition | undefined;
+  try {
+    const started = performance.now();
+    const target = parsePostgresUrl(task.journalUrl);
+    partition = new PostgresPartition(target, shard, shards, {
+      onRetry: (attempt, delayMs, error) =>
+        log.warn(
+          { run, shard, attempt, delayMs: Math.round(delayMs), code: errorCode(error) },
+          `journal: retrying (${describeError(error)})`,
+        ),
+    });
+    const { engine, recovery } = await ShardEngine.open(partition);
+    send({ type: 'recovered', info: { ...recovery, recoveryMs: performance.now() - started }, threadId });
+    const snapshots = { records: engine.records, ms: performance.now() };
+    const outcome = (finished: boolean): ShardOutcome => ({
+      finished,
+      rowsApplied: engine.rowsApplied,
+      records: engine.records,
+    });
+    for (;;) {
+      const message = await inbox.next();
+      if (message.type === 'stop') return { ok: true, value: outcome(false) };
+      if (message.type === 'end') {
+        await partition.writeSnapshot(engine.state()); // durable once it returns; closed below
+        return { ok: true, value: outcome(true) };
+      }
+      const t0 = performance.now();
+      await engine.applyBatch({ count: message.count, buffer: message.buffer });
+      const applyMs = performance.now() - t0;
+      if (
+        engine.records - snapshots.records >= snapshotRecordsMin &&
+        performance.now() - snapshots.ms >= snapshotEveryMs
+      ) {
+        await partition.writeSnapshot(engine.state());
+        snapshots.records = engine.records;
+        snapshots.ms = performance.now();
+      }
+      log.trace({ run, shard, seq: message.seq, rows: message.count, applyMs }, 'batch applied');
+      send({ type: 'applied', seq: message.seq, rows: message.count, applyMs });
+    }
+  } catch (error) {
+    return { ok: false, error: toFailureData(error) };
+  } finally {
+    // Lets the batch in flight land (or fail: fencing), then ends the session and its lock.
+    await partition?.close();
+    port.close();
+  }
+}
+
+/** The port's messages as a queue the task awaits one at a time. */
+class Inbox {
+  private readonly queue: ToShardWorker[] = [];
+  private waiting: ((message: ToShardWorker) => void) | undefined;
+
+  constructor(port: MessagePort) {
+    port.on('message', (message: ToShardWorker) => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      if (waiting) waiting(message);
+      else this.queue.push(message);
+    });
+    // The main thread's end closed: treat as a stop (the node is going away).
+    port.on('close', () => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      if (waiting) waiting({ type: 'stop' });
+      else this.queue.push({ type: 'stop' });
+    });
+  }
+
+  next(): Promise<ToShardWorker> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+}

@@ -152,6 +152,10 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
     await rename(temp, join(dir, manifestFile));
   } catch (error) {
     await rm(temp, { force: true });
+    // A write through the file handle fails without a path (ENOSPC: "no space left on device,
+    // write"); name the file, so that the caller knows the journal's disk is the one that is full.
+    if (error instanceof Error && (error as NodeJS.ErrnoException).path === undefined)
+      (error as NodeJS.ErrnoException).path = temp;
     throw error;
   }
 }

@@ -34,4 +34,6 @@ export const header = {
   lastLine: 'Payments-Last-Line',
   /** On the end marker: how many batches the shard has. */
   end: 'Payments-End',
+  /** On the end marker: how many rows the shard's batches hold (its journal must then hold as many records). */
+  rows: 'Payments-Rows',
 } as const;

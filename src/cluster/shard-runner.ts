@@ -353,6 +353,14 @@ export class ShardRunner {
     this.send({ type: 'end' });
     const end = await this.task!;
     if (!end.ok) throw end.error;
+    // The last check before a shard counts as done: its journal holds one record per row submit
+    // routed to it. A batch the stream lost, or a consumer skipped where batch numbers could not
+    // show it (the first batch read after a claim), leaves the shard unfinished, never short.
+    const rows = m.headers?.get(header.rows);
+    if (rows !== undefined && rows !== '' && Number(rows) !== end.outcome.records)
+      throw new Error(
+        `shard ${shard} of run ${run}: its journal holds ${end.outcome.records} records but the stream sent ${rows} rows; reading again`,
+      );
     this.streamSeq = m.seq;
     await this.deps.control.finish(run, shard, generation, m.seq);
     this.finished = true;

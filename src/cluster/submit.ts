@@ -270,6 +270,7 @@ async function publishInput(
   const maxBytes = Math.max(4096, maxPayload - headerRoomBytes);
   const batches = new Array<number>(shards).fill(0);
   const lastLines = new Array<number>(shards).fill(0);
+  const rowsByShard = new Array<number>(shards).fill(0);
   const tails = new Array<Promise<void>>(shards).fill(Promise.resolve());
   const waiting: Promise<void>[] = [];
   let failure: unknown;
@@ -296,6 +297,7 @@ async function publishInput(
         for (const piece of pieces) {
           const k = batches[shard]!++;
           lastLines[shard] = piece.lastLine;
+          rowsByShard[shard]! += piece.count;
           const h = headers();
           h.set(header.batch, String(k));
           h.set(header.firstLine, String(piece.firstLine));
@@ -325,6 +327,7 @@ async function publishInput(
       const h = headers();
       h.set(header.end, String(batches[shard]));
       h.set(header.lastLine, String(lastLines[shard]));
+      h.set(header.rows, String(rowsByShard[shard]));
       await publishOne(
         js,
         shard,
@@ -515,6 +518,13 @@ export async function clusterOutputs(
   if (behind >= 0)
     throw usageError(
       `run ${run}: shard ${behind} has applied up to line ${committed[behind]} of ${lastLines[behind]}; start nodes (payments node) and try again`,
+    );
+  // Every line applied is not enough: a shard is done once its owner has checked it against the end
+  // marker (its record count), and a shard short of a batch its stream lost is never marked so.
+  const open = (await control.leases(run)).find((l) => !l.finished);
+  if (open !== undefined)
+    throw usageError(
+      `run ${run}: shard ${open.shard} is not finished (its owner has not accepted its end marker; see the nodes' logs); start nodes (payments node) and try again`,
     );
   const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
   const accountsCsv = formatAccounts([...replayed.accounts].map(([client, a]) => ({ client, ...a })));

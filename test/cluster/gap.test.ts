@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { expectedRun, leases, startNode, startWorld, stopWorld, submit, until, type World } from './cluster-helpers.js';
 
-describe('a gap in a shard’s stream', () => {
+describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
   let world: World;
 
   beforeAll(async () => {
@@ -35,5 +35,24 @@ describe('a gap in a shard’s stream', () => {
     const result = await runCli(['result', '--run', 'gap', '--journal', world.journal]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/shard 0 has applied up to line/);
+  });
+
+  it('stops the shard when its first batch is missing, which batch numbers cannot show (the end marker counts rows)', async () => {
+    const expected = await expectedRun(world, 'gap0', 200_000, 82);
+    expect((await submit(world, [expected.input, '--run', 'gap0', '--shards', '1', '--detach'])).code).toBe(0);
+    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+    try {
+      const jsm = await jetstreamManager(nc);
+      expect(await jsm.streams.deleteMessage('PAYMENTS_gap0', 1)).toBe(true); // batch 0
+    } finally {
+      await nc.close();
+    }
+    startNode(world, 'gap2'); // the node of the first test may take the shard as well
+    await until(() =>
+      world.nodes.some((n) => /its journal holds \d+ records but the stream sent \d+ rows/.test(n.stderr)),
+    );
+    expect((await leases(world, 'gap0'))[0]!.finished).toBe(false);
+    const result = await runCli(['result', '--run', 'gap0', '--journal', world.journal]);
+    expect(result.code).toBe(2);
   });
 });

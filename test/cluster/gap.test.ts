@@ -35,6 +35,8 @@ describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
     const result = await runCli(['result', '--run', 'gap', '--journal', world.journal]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/shard 0 has applied up to line/);
+    // Its shard never finishes: a node left running would keep claiming it ahead of the next test's.
+    await node.kill('SIGKILL');
   });
 
   it('stops the shard when its first batch is missing, which batch numbers cannot show (the end marker counts rows)', async () => {
@@ -47,10 +49,18 @@ describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
     } finally {
       await nc.close();
     }
-    startNode(world, 'gap2'); // the node of the first test may take the shard as well
-    await until(() =>
-      world.nodes.some((n) => /its journal holds \d+ records but the stream sent \d+ rows/.test(n.stderr)),
-    );
+    startNode(world, 'gap2');
+    const t0 = Date.now();
+    await until(async () => {
+      if (Date.now() - t0 > 90_000) {
+        // Say what the nodes did rather than time out silently.
+        const tails = world.nodes.map((n) => `${n.id}: ${n.stderr.slice(-2000)}`).join('\n');
+        throw new Error(
+          `no node reported the short shard; leases ${JSON.stringify(await leases(world, 'gap0'))}\n${tails}`,
+        );
+      }
+      return world.nodes.some((n) => /its journal holds \d+ records but the stream sent \d+ rows/.test(n.stderr));
+    });
     expect((await leases(world, 'gap0'))[0]!.finished).toBe(false);
     const result = await runCli(['result', '--run', 'gap0', '--journal', world.journal]);
     expect(result.code).toBe(2);

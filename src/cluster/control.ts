@@ -151,16 +151,23 @@ const nodeApplicationPrefix = 'payments node ';
  * claimer that just reconnected takes nothing early either: it falls back to the lease.
  *
  * What remains: an owner whose control session alone was cut (a network blip, pg_terminate_backend)
- * looks gone until it reconnects at its next tick; a shard taken in that window moves once more
+ * and that does not reconnect within goneAfterMs looks gone until it does; a shard taken in that window moves once more
  * than needed (fencing keeps it correct). SIGSTOP, a long GC or a network partition leave the
  * sessions in place: those owners keep their shards until the lease runs out. A pooler in
  * transaction mode would hide sessions (the journal's advisory locks already need session-level
  * connections). The name is compared as PostgreSQL stores it: cut to 63 bytes.
  */
+/**
+ * A node without a session counts as gone only once its last heartbeat is this old (two ticks at the
+ * default lease): a live node whose control connection dropped on an error (the connection is
+ * dropped and made again at its next call) heartbeats again within a tick, and keeps its shards.
+ */
+export const goneAfterMs = 1000;
 const goneNodesSql = `
   gone AS (
     SELECT n.id FROM payments_cluster.nodes n
      WHERE n.heartbeat_at > (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+       AND n.heartbeat_at < now() - interval '${goneAfterMs} milliseconds'
        AND NOT EXISTS (
          SELECT 1 FROM pg_stat_activity a
           WHERE a.application_name = '${nodeApplicationPrefix}' || n.id

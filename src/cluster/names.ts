@@ -20,6 +20,28 @@ export function checkRunName(run: string): string {
   return run;
 }
 
+/**
+ * A node's id names its control session (`payments node <id>`), which others look up in
+ * pg_stat_activity to tell a gone node: PostgreSQL keeps application_name in 63 bytes of printable
+ * ASCII (others become `?`), so an id outside that would never match and its node would look gone.
+ */
+const nodeIdPattern = /^[A-Za-z0-9._-]{1,48}$/;
+
+export function checkNodeId(id: string): string {
+  if (!nodeIdPattern.test(id))
+    throw usageError(`--node-id ${JSON.stringify(id)}: a node id is 1 to 48 letters, digits, '.', '_' or '-'`, {
+      usageHint: true,
+    });
+  return id;
+}
+
+/** The default node id: host, pid and a random part, cut to what checkNodeId accepts. */
+export function defaultNodeId(host: string, pid: number, random: string): string {
+  const tail = `-${pid}-${random}`;
+  const safeHost = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48 - tail.length) || 'node';
+  return `${safeHost}${tail}`;
+}
+
 export const streamOf = (run: string): string => `PAYMENTS_${run}`;
 export const subjectsOf = (run: string): string => `payments.${run}.shard.*`;
 export const subjectOf = (run: string, shard: number): string => `payments.${run}.shard.${shard}`;

@@ -27,6 +27,7 @@ import { describeError, usageError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import type { LogConfig } from '../ops/logger.js';
 import { ClusterControl } from './control.js';
+import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import type { WarmTask } from './shard-protocol.js';
 import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
@@ -130,7 +131,7 @@ export class ClusterNode {
   private pool: Piscina | undefined;
 
   constructor(private readonly options: NodeOptions) {
-    this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
     this.log = options.log.child({ node: this.id });
     const target = parsePostgresUrl(options.journalUrl);
     this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) =>

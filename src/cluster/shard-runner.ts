@@ -320,6 +320,9 @@ export class ShardRunner {
       if (this.stopping || this.taskEnd) break;
       const end = m.headers?.get(header.end);
       const batchNo = Number(end !== undefined && end !== '' ? end : m.headers?.get(header.batch));
+      // A message without a batch number is not one submit sent: stop rather than apply it unchecked.
+      if (!Number.isSafeInteger(batchNo) || batchNo < 0)
+        throw new Error(`a message of shard ${shard} (stream sequence ${m.seq}) has no batch number; reading again`);
       if (lastBatch >= 0 && batchNo > lastBatch + 1)
         throw new Error(`stream skipped batches ${lastBatch + 1} to ${batchNo - 1} of shard ${shard}; reading again`);
       lastBatch = Math.max(lastBatch, batchNo);

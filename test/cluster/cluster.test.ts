@@ -129,7 +129,12 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(missing.code).toBe(2);
     const unknown = await runCli(['result', '--run', 'never', '--journal', world.journal]);
     expect(unknown.code).toBe(2);
-    for (const r of [noRun, badRun, notPg, missing, unknown]) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // PostgreSQL would store a non-ASCII id as '?' in application_name: the node would look gone.
+    const badNode = await runCli(['node', '--node-id', 'nœud-1', '--nats', world.nats.url, '--journal', world.journal]);
+    expect(badNode.code).toBe(2);
+    expect(badNode.stderr).toMatch(/node id is 1 to 48 letters/);
+    for (const r of [noRun, badRun, notPg, missing, unknown, badNode])
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 

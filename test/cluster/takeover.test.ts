@@ -4,7 +4,7 @@
  * the server restarted (the guard in control.ts, goneNodesSql).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterControl } from '../../src/cluster/control.js';
+import { ClusterControl, goneAfterMs } from '../../src/cluster/control.js';
 import { fencedJournalUrl } from '../../src/cluster/shard-runner.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
@@ -62,6 +62,8 @@ describe('early takeover of a gone owner’s leases', () => {
 
     const before = await lease(b, 0);
     await a.close(); // as a SIGKILL does: its sessions end
+    expect(await b.claim('B', leaseMs)).toBeUndefined(); // its heartbeat is younger than goneAfterMs
+    await pastGoneAfter();
     const taken = await b.claim('B', leaseMs);
     expect(taken).toMatchObject({ shard: 0, generation: before.generation + 1, previousOwner: 'A', early: true });
     const after = await lease(b, 0);
@@ -83,6 +85,7 @@ describe('early takeover of a gone owner’s leases', () => {
     await b!.heartbeat('B', liveMs);
     await b!.close();
     await a!.close();
+    await pastGoneAfter();
     for (let i = 0; i < 4; i++) expect(await c.claim('C', leaseMs)).toMatchObject({ shard: i, previousOwner: 'B' });
     await d.heartbeat('D', liveMs);
 
@@ -96,6 +99,7 @@ describe('early takeover of a gone owner’s leases', () => {
     expect(await d.claim('D', leaseMs)).toBeUndefined();
     // Now C dies: it heartbeated on the restarted server, and its session is gone.
     await c.close();
+    await pastGoneAfter();
     expect(await d.claim('D', leaseMs)).toMatchObject({ shard: 0, previousOwner: 'C', early: true });
   });
 
@@ -108,6 +112,13 @@ describe('early takeover of a gone owner’s leases', () => {
     const g = nodeControl('G'); // connected after D's last heartbeat: cannot tell a restart from a death
     await g.heartbeat('G', liveMs);
     expect(await g.claim('G', leaseMs)).toBeUndefined();
+    await pastGoneAfter();
+    expect(await g.claim('G', leaseMs)).toBeUndefined();
     expect(await e.claim('E', leaseMs)).toMatchObject({ shard: 0, previousOwner: 'D', early: true });
   });
 });
+
+/** A node without a session counts as gone once its last heartbeat is goneAfterMs old. */
+function pastGoneAfter(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, goneAfterMs + 100));
+}

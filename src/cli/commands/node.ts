@@ -4,6 +4,7 @@ import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+import { checkNodeId } from '../../cluster/names.js';
 
 interface NodeArgs extends CommonArgs, NatsArgs {
   journal: string;
@@ -67,7 +68,7 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
           journalUrl,
           http,
           leaseMs,
-          id: argv.nodeId,
+          id: argv.nodeId === undefined ? undefined : checkNodeId(argv.nodeId),
           log,
           logConfig,
           signal: controller.signal,

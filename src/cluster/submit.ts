@@ -118,9 +118,8 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     await control.addRun(run, shards);
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const jsm = await jetstreamManager(nc);
-    if (!options.detach && (await runComplete(control, options))) {
-      // Every shard applied its end marker: the journal alone answers, nothing is sent again.
-      log.info({ run }, 'the run is complete: printing it from the journal (nothing is sent again)');
+    // The outputs of the finished run, from the journal; then its stream may go.
+    const outputsOfRun = async () => {
       const outputs = await clusterOutputs(
         control,
         options.journalUrl,
@@ -128,8 +127,13 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         options.wantRejects ? options.input : undefined,
       );
       if (options.deleteStream) await deleteStream(jsm, run, log);
+      return outputs;
+    };
+    if (!options.detach && (await runComplete(control, options))) {
+      // Every shard applied its end marker: the journal alone answers, nothing is sent again.
+      log.info({ run }, 'the run is complete: printing it from the journal (nothing is sent again)');
       return {
-        outputs,
+        outputs: await outputsOfRun(),
         rowsRead: undefined,
         batches: 0,
         publishMs: 0,
@@ -164,15 +168,8 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
         lagWaitMs: trimmer.waitedMs,
       };
     await waitForShards(control, run, log);
-    const outputs = await clusterOutputs(
-      control,
-      options.journalUrl,
-      run,
-      options.wantRejects ? options.input : undefined,
-    );
-    if (options.deleteStream) await deleteStream(jsm, run, log);
     return {
-      outputs,
+      outputs: await outputsOfRun(),
       rowsRead: published.rowsRead,
       batches: sum(published.batches),
       publishMs,

@@ -217,7 +217,8 @@ export class ClusterNode {
     for (const [key, runner] of this.runners) {
       if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
         runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
-        void runner.stop();
+        // Registered as letting go: a claim of the same shard here starts once this one has stopped.
+        void this.letGo(key, runner);
       }
       if (!runner.finished && runner.failed === undefined) continue;
       this.runners.delete(key);

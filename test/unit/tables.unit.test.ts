@@ -150,7 +150,7 @@ describe('TxTable', () => {
     );
   });
 
-  it('holds sequential ids at 9 bytes a deposit and 4 a withdrawal (whole pages)', () => {
+  it('holds sequential ids at 8.5 bytes a deposit and 3.5 a withdrawal (whole pages)', () => {
     const table = new TxTable();
     const empty = table.bytes;
     const n = 8 * 65_536; // 4 pages of each kind
@@ -168,7 +168,7 @@ describe('TxTable', () => {
       amount: 0,
       status: 'processed',
     });
-    expect(table.bytes - empty).toBe((n / 2) * 9 + (n / 2) * 4);
+    expect(table.bytes - empty).toBe((n / 2) * 8.5 + (n / 2) * 3.5);
   });
 });
 

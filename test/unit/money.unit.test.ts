@@ -5,6 +5,7 @@ import {
   invalidAmount,
   parseAmountUnits,
   parseAmountUnitsDecimal,
+  formatUnitsDecimal,
   unitsMax,
 } from '../../src/domain/money.js';
 
@@ -67,6 +68,28 @@ describe('formatUnits', () => {
     [unitsMax, '900719925474.0991'],
     [-unitsMax, '-900719925474.0991'],
   ])('formats %d as %s', (units, text) => expect(formatUnits(units)).toBe(text));
+  it('agrees with the decimal.js reference on every kind of safe integer', () => {
+    for (const units of [0, -0, 9999, -9999, 10000, -10000, 10001, unitsMax - 1, 2 ** 52, -(2 ** 52) - 1])
+      expect(formatUnits(units)).toBe(formatUnitsDecimal(units));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: -unitsMax, max: unitsMax }),
+          fc.integer({ min: -99_999, max: 99_999 }),
+          // just below and above multiples of 10,000 near 2^53, where a float division would round
+          fc.integer({ min: 1, max: Math.floor(unitsMax / 10_000) }).map((k) => k * 10_000 - 1),
+        ),
+        (units) => {
+          expect(formatUnits(units)).toBe(formatUnitsDecimal(units));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+  it('refuses a balance that is not a safe integer', () => {
+    for (const bad of [0.5, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => formatUnits(bad)).toThrow(/not an exact count/);
+  });
   it('round-trips with the parser', () =>
     fc.assert(
       fc.property(fc.integer({ min: 1, max: unitsMax }), (units) => {

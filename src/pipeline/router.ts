@@ -30,6 +30,7 @@ export { reasonSlots };
 /** Field positions kept per text row at first; more when the header names a column further right. */
 const fieldsTrackedInitial = 64;
 const malformedRow = reasonCode('malformed_row');
+const newline = 0x0a;
 
 export interface RoutedChunk {
   /** Rows rejected here (malformed), as sort keys. */
@@ -80,9 +81,10 @@ export class ChunkRouter {
     private readonly sniffDelimiter = true,
   ) {
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
-    // The one-pass scanner skips spaces and tabs and reads digits, dots and lower-case letters:
-    // a delimiter among those goes the general way only.
-    this.fastDelimiter = delimiter.length === 1 && !/[\s0-9.a-z]/.test(delimiter) ? delimiter.charCodeAt(0) : -1;
+    // The one-pass scanner skips spaces (and tabs, unless the tab is the delimiter) and reads digits,
+    // dots and lower-case letters: a delimiter among those goes the general way only.
+    this.fastDelimiter =
+      delimiter.length === 1 && (delimiter === '\t' || !/[\s0-9.a-z]/.test(delimiter)) ? delimiter.charCodeAt(0) : -1;
   }
 
   /** A batch buffer the worker has finished with. */
@@ -109,49 +111,21 @@ export class ChunkRouter {
     };
   }
 
-  /** Quote-free ASCII text: one row per line, fields read in place between commas. */
+  /**
+   * Quote-free ASCII text as bytes, one row per line: the common row is read in one pass over the
+   * bytes (scanStandardRow); any other line is decoded on its own and goes the general way.
+   */
   private routeText(chunk: TextChunk): (row: number) => { line: number; fields: string[] } {
-    // Rows are numbered across the chunk's pieces; offsets[row] is where the row starts in its piece.
-    const offsets = this.trackRows ? new Int32Array(chunk.lineCount + 1) : undefined;
-    const pieceFirstRow: number[] = [];
-    let row = 0;
-    chunk.texts.forEach((text, piece) => {
-      pieceFirstRow.push(row);
-      this.scanText(text, row, chunk.lineCounts[piece]!, chunk.firstLine, offsets);
-      row += chunk.lineCounts[piece]!;
-    });
-    return (wanted) => {
-      let piece = pieceFirstRow.length - 1;
-      while (pieceFirstRow[piece]! > wanted) piece--;
-      const text = chunk.texts[piece]!;
-      const start = offsets![wanted]!;
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      return { line: chunk.firstLine + wanted, fields: text.slice(start, end).split(this.delimiter) };
-    };
-  }
-
-  private scanText(
-    text: string,
-    firstRow: number,
-    lineCount: number,
-    firstLine: number,
-    offsets: Int32Array | undefined,
-  ): void {
-    const { delimiter } = this;
-    let textFields = this.textFields;
-    let { starts, ends } = textFields;
-    let tracked = starts.length;
-    const length = text.length;
-    let lineStart = 0;
-    let nextComma = -1; // first delimiter at or after the current field; kept across lines (amortised O(n))
+    const { bytes, firstLine, lineCount } = chunk;
+    // offsets[row]: where the row starts in the bytes (only to echo rejected rows).
+    const offsets = this.trackRows ? new Int32Array(lineCount) : undefined;
+    const length = bytes.length;
     const fast = this.fastDelimiter;
-    for (let i = 0; i < lineCount; i++) {
-      const row = firstRow + i;
-      const rowStart = lineStart;
-      if (offsets) offsets[row] = rowStart;
+    let lineStart = 0;
+    for (let row = 0; row < lineCount; row++) {
+      if (offsets) offsets[row] = lineStart;
       if (fast >= 0 && this.standard) {
-        const end = scanStandardRow(text, rowStart, fast, this.fieldsMax, this.parsed);
+        const end = scanStandardRow(bytes, lineStart, fast, this.fieldsMax, this.parsed);
         if (end >= 0) {
           lineStart = end + 1;
           this.dataRows++;
@@ -159,46 +133,61 @@ export class ChunkRouter {
           continue;
         }
       }
-      let lineEnd = text.indexOf('\n', rowStart);
+      let lineEnd = bytes.indexOf(newline, lineStart);
       if (lineEnd < 0) lineEnd = length;
-      // Split on the delimiter, trimming each field's range.
-      let count = 0;
-      let fieldStart = rowStart;
-      for (;;) {
-        if (nextComma < fieldStart) {
-          nextComma = text.indexOf(delimiter, fieldStart);
-          if (nextComma < 0) nextComma = length + 1;
-        }
-        const fieldEnd = nextComma < lineEnd ? nextComma : lineEnd;
-        if (count < tracked) {
-          let s = fieldStart;
-          let e = fieldEnd;
-          while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
-          while (e > s && isAsciiSpace(text.charCodeAt(e - 1))) e--;
-          starts[count] = s;
-          ends[count] = e;
-        }
-        count++;
-        if (fieldEnd === lineEnd) break;
-        fieldStart = fieldEnd + 1;
-      }
+      // Only a row the one-pass path refused (or every row before the layout is known, or of
+      // another layout or delimiter) becomes a string.
+      this.routeLine(bytes.toString('latin1', lineStart, lineEnd), row, firstLine + row);
       lineStart = lineEnd + 1;
-      if (count === 1 && starts[0] === ends[0]) {
-        this.blankLines++;
-        continue;
-      }
-      if (this.layout === undefined) {
-        const isHeader = this.detectLayout(text.slice(rowStart, lineEnd).split(delimiter), firstLine + row).hasHeader;
-        textFields = this.textFields; // wider when the header names a column past the tracked ones
-        ({ starts, ends } = textFields);
-        tracked = starts.length;
-        if (isHeader) continue;
-      }
-      this.dataRows++;
-      textFields.text = text;
-      textFields.count = count;
-      this.accept(judge(textFields, this.layout!, this.parsed), row, firstLine + row);
     }
+    return (wanted) => {
+      const start = offsets![wanted]!;
+      let end = bytes.indexOf(newline, start);
+      if (end < 0) end = length;
+      return { line: firstLine + wanted, fields: bytes.toString('latin1', start, end).split(this.delimiter) };
+    };
+  }
+
+  /** The general path for one line of text (without its line feed): blank, header, or judge. */
+  private routeLine(text: string, row: number, line: number): void {
+    const { delimiter } = this;
+    let textFields = this.textFields;
+    const { starts, ends } = textFields;
+    const tracked = starts.length;
+    const length = text.length;
+    // Split on the delimiter, trimming each field's range.
+    let count = 0;
+    let fieldStart = 0;
+    for (;;) {
+      let fieldEnd = text.indexOf(delimiter, fieldStart);
+      if (fieldEnd < 0) fieldEnd = length;
+      if (count < tracked) {
+        let s = fieldStart;
+        let e = fieldEnd;
+        while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
+        while (e > s && isAsciiSpace(text.charCodeAt(e - 1))) e--;
+        starts[count] = s;
+        ends[count] = e;
+      }
+      count++;
+      if (fieldEnd === length) break;
+      fieldStart = fieldEnd + 1;
+    }
+    if (count === 1 && starts[0] === ends[0]) {
+      this.blankLines++;
+      return;
+    }
+    if (this.layout === undefined) {
+      const isHeader = this.detectLayout(text.split(delimiter), line).hasHeader;
+      if (isHeader) return;
+      // Wider when the header names a column past the tracked ones; without a header, re-split.
+      if (this.textFields !== textFields) return this.routeLine(text, row, line);
+      textFields = this.textFields;
+    }
+    this.dataRows++;
+    textFields.text = text;
+    textFields.count = count;
+    this.accept(judge(textFields, this.layout!, this.parsed), row, line);
   }
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */

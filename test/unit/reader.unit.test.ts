@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { lineOf, readRowChunks, type InputSource } from '../../src/io/csv-reader.js';
+import { lineOf, readRowChunks, type InputSource, type RowChunk } from '../../src/io/csv-reader.js';
 
 /** A source that returns the input in reads of the given sizes (cycling). */
 function source(bytes: Buffer, sizes: number[]): InputSource {
@@ -25,16 +25,22 @@ function source(bytes: Buffer, sizes: number[]): InputSource {
   };
 }
 
+/**
+ * Every row with its line. All chunks are taken before any is read, as the pipeline keeps chunks in
+ * flight to echo rejected rows: a text chunk's bytes must not change under it when later reads land.
+ */
 async function rowsOf(input: InputSource): Promise<[number, string[]][]> {
+  const chunks: RowChunk[] = [];
+  for await (const chunk of readRowChunks(input)) chunks.push(chunk);
   const rows: [number, string[]][] = [];
-  for await (const chunk of readRowChunks(input)) {
+  for (const chunk of chunks) {
     if (chunk.kind === 'text') {
       let line = chunk.firstLine;
-      for (const text of chunk.texts) {
-        const lines = text.split('\n');
-        if (text.endsWith('\n')) lines.pop();
-        for (const l of lines) rows.push([line++, l.split(',')]);
-      }
+      const text = chunk.bytes.toString('latin1');
+      const lines = text.split('\n');
+      if (text.endsWith('\n')) lines.pop();
+      expect(lines.length).toBe(chunk.lineCount);
+      for (const l of lines) rows.push([line++, l.split(',')]);
     } else {
       chunk.rows.forEach((fields, i) =>
         rows.push([lineOf(chunk, i), chunk.malformed?.[i] ? ['!', ...fields] : fields]),
@@ -67,6 +73,16 @@ describe('readRowChunks', () => {
       ),
       { numRuns: 1500 },
     );
+  });
+
+  it("keeps each text chunk's bytes intact while later reads come in (many small reads, then read them)", async () => {
+    const input = Array.from({ length: 400 }, (_, i) => `deposit, ${i % 7}, ${i}, ${i}.5\r\n`).join('');
+    const rows = await rowsOf(source(Buffer.from(input), [97, 1000, 13]));
+    expect(rows).toHaveLength(400);
+    rows.forEach(([line, fields], i) => {
+      expect(line).toBe(i + 1);
+      expect(fields).toEqual(['deposit', ` ${i % 7}`, ` ${i}`, ` ${i}.5\r`]);
+    });
   });
 
   it('numbers lines across quoted line breaks and strips the BOM', async () => {

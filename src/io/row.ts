@@ -39,7 +39,7 @@ const txMax = 0xffffffff;
 
 /**
  * Reads the fields of one row for `judge`, without a string per field where it can: a row is
- * either ranges of a chunk's text (TextFields) or decoded strings (StringFields).
+ * either ranges of a text chunk's bytes (ByteFields) or decoded strings (StringFields).
  * Fields past the row's end read as empty.
  */
 export interface RowFields {
@@ -76,9 +76,13 @@ export function judge(row: RowFields, layout: ColumnLayout, out: ParsedRow): num
   return rowOk;
 }
 
-/** A row as trimmed ranges of a text: field k spans [starts[k], ends[k]). Reused row after row. */
-export class TextFields implements RowFields {
-  text = '';
+/**
+ * A row as trimmed ranges of ASCII bytes (a text chunk's): field k spans [starts[k], ends[k]).
+ * The router's general path for quote-free text, so that a row of another column order, of a
+ * delimiter the one-pass path does not take, or refused by it, is checked without a string.
+ */
+export class ByteFields implements RowFields {
+  bytes: Uint8Array = new Uint8Array(0);
   count = 0;
   constructor(
     readonly starts: Int32Array,
@@ -86,16 +90,16 @@ export class TextFields implements RowFields {
   ) {}
 
   typeCode(k: number): number {
-    return k < this.count ? typeCodeAt(this.text, this.starts[k]!, this.ends[k]!) : -1;
+    return k < this.count ? typeCodeOfBytes(this.bytes, this.starts[k]!, this.ends[k]!) : -1;
   }
   whole(k: number, max: number): number {
-    return k < this.count ? parseWhole(this.text, max, this.starts[k]!, this.ends[k]!) : -1;
+    return k < this.count ? parseWholeBytes(this.bytes, max, this.starts[k]!, this.ends[k]!) : -1;
   }
   isEmpty(k: number): boolean {
     return k >= this.count || this.starts[k] === this.ends[k];
   }
   amount(k: number): number {
-    return parseAmountUnits(this.text, this.starts[k]!, this.ends[k]!);
+    return parseAmountBytes(this.bytes, this.starts[k]!, this.ends[k]!);
   }
 }
 
@@ -121,6 +125,9 @@ export class StringFields implements RowFields {
 }
 
 const codesOf = (word: string): Uint8Array => Uint8Array.from(word, (ch) => ch.charCodeAt(0));
+const deposit = codesOf('deposit');
+const dispute = codesOf('dispute');
+const withdrawal = codesOf('withdrawal');
 const resolve = codesOf('resolve');
 const chargeback = codesOf('chargeback');
 
@@ -136,7 +143,7 @@ function isWord(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
  * it finds the delimiters (no field ranges, no second pass) into `out` and returns where the line
  * ends (its line feed, or the end of `bytes`). Anything else — another layout's row, a row `judge`
  * would reject, more fields, odd characters — returns -1, and the caller runs the general path
- * (TextFields + judge) on the line, so every verdict and reason still comes from `judge`.
+ * (ByteFields + judge) on the line, so every verdict and reason still comes from `judge`.
  *
  * It reads bytes (ASCII text, as the reader keeps it) rather than a decoded string: an indexed read
  * of a typed array is a plain load, where `charCodeAt` dispatches on the string's representation at
@@ -264,6 +271,40 @@ function typeCodeAt(text: string, start: number, end: number): number {
       break;
   }
   return n > 0 && n <= 10 ? txTypeCode(text.slice(start, end)) : -1;
+}
+
+/** typeCodeAt over bytes: exact lower-case names compared in place, any other case via a string. */
+function typeCodeOfBytes(bytes: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  switch (bytes[start]) {
+    case 100: // d
+      if (n === 7 && isWord(bytes, start, deposit)) return 0;
+      if (n === 7 && isWord(bytes, start, dispute)) return 2;
+      break;
+    case 119: // w
+      if (n === 10 && isWord(bytes, start, withdrawal)) return 1;
+      break;
+    case 114: // r
+      if (n === 7 && isWord(bytes, start, resolve)) return 3;
+      break;
+    case 99: // c
+      if (n === 10 && isWord(bytes, start, chargeback)) return 4;
+      break;
+  }
+  return n > 0 && n <= 10 ? txTypeCode(String.fromCharCode(...bytes.subarray(start, end))) : -1;
+}
+
+/** parseWhole over bytes: the same rule (the property tests compare ByteFields with StringFields). */
+function parseWholeBytes(bytes: Uint8Array, max: number, start: number, end: number): number {
+  if (end <= start) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]! - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+    if (value > max) return -1;
+  }
+  return value;
 }
 
 /** A whole number of digits only, at most `max`; -1 otherwise. Leading zeros are allowed. */

@@ -14,7 +14,7 @@ import {
   judge,
   otherDelimiterOf,
   StringFields,
-  TextFields,
+  ByteFields,
   readHeader,
   rowOk,
   scanStandardRow,
@@ -58,7 +58,9 @@ export class ChunkRouter {
   private standard = false;
   /** Fields a row may have (4 without a header; a header lets rows carry more). */
   private fieldsMax = 4;
-  private textFields = new TextFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
+  private byteFields = new ByteFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
+  /** The delimiter's byte (one ASCII character: io/delimiter.ts). */
+  private readonly delimiterCode: number;
   private readonly stringFields = new StringFields();
   private rejectedKeys: number[] = [];
   private rowIndexes: number[][] | undefined;
@@ -80,6 +82,7 @@ export class ChunkRouter {
     private readonly delimiter = ',',
     private readonly sniffDelimiter = true,
   ) {
+    this.delimiterCode = delimiter.charCodeAt(0);
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
     // The one-pass scanner skips spaces (and tabs, unless the tab is the delimiter) and reads digits,
     // dots and lower-case letters: a delimiter among those goes the general way only.
@@ -113,7 +116,8 @@ export class ChunkRouter {
 
   /**
    * Quote-free ASCII text as bytes, one row per line: the common row is read in one pass over the
-   * bytes (scanStandardRow); any other line is decoded on its own and goes the general way.
+   * bytes (scanStandardRow); any other line goes the general way (routeLine), over its bytes too.
+   * Only a rejected row's echo is decoded to a string.
    */
   private routeText(chunk: TextChunk): (row: number) => { line: number; fields: string[] } {
     const { bytes, firstLine, lineCount } = chunk;
@@ -135,9 +139,7 @@ export class ChunkRouter {
       }
       let lineEnd = bytes.indexOf(newline, lineStart);
       if (lineEnd < 0) lineEnd = length;
-      // Only a row the one-pass path refused (or every row before the layout is known, or of
-      // another layout or delimiter) becomes a string.
-      this.routeLine(bytes.toString('latin1', lineStart, lineEnd), row, firstLine + row);
+      this.routeLine(bytes, lineStart, lineEnd, row, firstLine + row);
       lineStart = lineEnd + 1;
     }
     return (wanted) => {
@@ -148,29 +150,31 @@ export class ChunkRouter {
     };
   }
 
-  /** The general path for one line of text (without its line feed): blank, header, or judge. */
-  private routeLine(text: string, row: number, line: number): void {
-    const { delimiter } = this;
-    let textFields = this.textFields;
-    const { starts, ends } = textFields;
+  /**
+   * The general path for one line of text, bytes [lineStart, lineEnd) without its line feed: blank,
+   * header, or judge on the fields' ranges (no string, but for the first line, to read the header).
+   */
+  private routeLine(bytes: Buffer, lineStart: number, lineEnd: number, row: number, line: number): void {
+    const delimiter = this.delimiterCode;
+    const fields = this.byteFields;
+    const { starts, ends } = fields;
     const tracked = starts.length;
-    const length = text.length;
     // Split on the delimiter, trimming each field's range.
     let count = 0;
-    let fieldStart = 0;
+    let fieldStart = lineStart;
     for (;;) {
-      let fieldEnd = text.indexOf(delimiter, fieldStart);
-      if (fieldEnd < 0) fieldEnd = length;
+      let fieldEnd = fieldStart;
+      while (fieldEnd < lineEnd && bytes[fieldEnd] !== delimiter) fieldEnd++;
       if (count < tracked) {
         let s = fieldStart;
         let e = fieldEnd;
-        while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
-        while (e > s && isAsciiSpace(text.charCodeAt(e - 1))) e--;
+        while (s < e && isAsciiSpace(bytes[s]!)) s++;
+        while (e > s && isAsciiSpace(bytes[e - 1]!)) e--;
         starts[count] = s;
         ends[count] = e;
       }
       count++;
-      if (fieldEnd === length) break;
+      if (fieldEnd === lineEnd) break;
       fieldStart = fieldEnd + 1;
     }
     if (count === 1 && starts[0] === ends[0]) {
@@ -178,16 +182,14 @@ export class ChunkRouter {
       return;
     }
     if (this.layout === undefined) {
-      const isHeader = this.detectLayout(text.split(delimiter), line).hasHeader;
-      if (isHeader) return;
-      // Wider when the header names a column past the tracked ones; without a header, re-split.
-      if (this.textFields !== textFields) return this.routeLine(text, row, line);
-      textFields = this.textFields;
+      const header = bytes.toString('latin1', lineStart, lineEnd).split(this.delimiter);
+      if (this.detectLayout(header, line).hasHeader) return;
+      // (Only a header can name a column past the tracked ones; this is a data row, so the ranges hold.)
     }
     this.dataRows++;
-    textFields.text = text;
-    textFields.count = count;
-    this.accept(judge(textFields, this.layout!, this.parsed), row, line);
+    fields.bytes = bytes;
+    fields.count = count;
+    this.accept(judge(fields, this.layout!, this.parsed), row, line);
   }
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */
@@ -251,8 +253,8 @@ export class ChunkRouter {
     if (layout.hasHeader) this.headerLines++;
     // Columns are found by name wherever they are: track field positions up to the last one used.
     const needed = Math.max(layout.type, layout.client, layout.tx, layout.amount) + 1;
-    if (needed > this.textFields.starts.length)
-      this.textFields = new TextFields(new Int32Array(needed), new Int32Array(needed));
+    if (needed > this.byteFields.starts.length)
+      this.byteFields = new ByteFields(new Int32Array(needed), new Int32Array(needed));
     this.layout = layout;
     this.standard = layout.type === 0 && layout.client === 1 && layout.tx === 2 && layout.amount === 3;
     this.fieldsMax = layout.hasHeader ? Number.POSITIVE_INFINITY : 4;

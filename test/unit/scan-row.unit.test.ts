@@ -5,7 +5,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { headerlessLayout, judge, rowOk, scanStandardRow, StringFields, type ParsedRow } from '../../src/io/row.js';
+import {
+  ByteFields,
+  headerlessLayout,
+  judge,
+  rowOk,
+  scanStandardRow,
+  StringFields,
+  type ColumnLayout,
+  type ParsedRow,
+} from '../../src/io/row.js';
 
 const headerLayout = { hasHeader: true, type: 0, client: 1, tx: 2, amount: 3 };
 
@@ -155,5 +164,57 @@ describe('scanStandardRow', () => {
     expect(scanStandardRow(whole.subarray(0, 15), 0, 44, 4, row)).toBe(15);
     expect(row).toEqual({ typeCode: 0, client: 1, tx: 2, amount: 35000 });
     expect(scanStandardRow(whole, 0, 44, 4, row)).toBe(-1);
+  });
+});
+
+describe('ByteFields (the general path over bytes)', () => {
+  /** judge on the line's fields as trimmed byte ranges, as the router splits them. */
+  function viaBytes(line: string, layout: ColumnLayout): [number, ParsedRow] {
+    const bytes = Buffer.from(`x\n${line}\ny`, 'latin1');
+    const fields = new ByteFields(new Int32Array(8), new Int32Array(8));
+    let start = 2;
+    const parts = line.split(',');
+    parts.forEach((part, k) => {
+      let s = start;
+      let e = start + part.length;
+      while (s < e && /\s/.test(String.fromCharCode(bytes[s]!))) s++;
+      while (e > s && /\s/.test(String.fromCharCode(bytes[e - 1]!))) e--;
+      fields.starts[k] = s;
+      fields.ends[k] = e;
+      start += part.length + 1;
+    });
+    fields.bytes = bytes;
+    fields.count = parts.length;
+    const out: ParsedRow = { typeCode: -1, client: -1, tx: -1, amount: -1 };
+    return [judge(fields, layout, out), out];
+  }
+  function viaStrings(line: string, layout: ColumnLayout): [number, ParsedRow] {
+    const fields = new StringFields();
+    fields.fields = line.split(',');
+    const out: ParsedRow = { typeCode: -1, client: -1, tx: -1, amount: -1 };
+    return [judge(fields, layout, out), out];
+  }
+  const layout = fc.oneof(
+    fc.constant(headerlessLayout),
+    fc.shuffledSubarray([0, 1, 2, 3, 4, 5], { minLength: 4, maxLength: 4 }).chain(([type, client, tx, amount]) =>
+      fc.boolean().map((noAmount) => ({
+        hasHeader: true,
+        type: type!,
+        client: client!,
+        tx: tx!,
+        amount: noAmount ? -1 : amount!,
+      })),
+    ),
+  );
+  const mixedCase = fc.constantFrom('DEPOSIT', 'Withdrawal', 'disPute', 'RESOLVE', 'ChargeBack', 'deposi', 'xdeposit');
+
+  it('gives judge the same verdict and values as StringFields, for any line and column layout', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(field, mixedCase), { minLength: 1, maxLength: 7 }), layout, (fields, layout) => {
+        const line = fields.join(',');
+        expect(viaBytes(line, layout)).toEqual(viaStrings(line, layout));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

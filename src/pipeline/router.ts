@@ -31,6 +31,9 @@ export { reasonSlots };
 const fieldsTrackedInitial = 64;
 const malformedRow = reasonCode('malformed_row');
 const newline = 0x0a;
+const noRowAt = (): never => {
+  throw new Error('invariant: rows are echoed only when the router tracks them');
+};
 
 export interface RoutedChunk {
   /** Rows rejected here (malformed), as sort keys. */
@@ -142,11 +145,15 @@ export class ChunkRouter {
       this.routeLine(bytes, lineStart, lineEnd, row, firstLine + row);
       lineStart = lineEnd + 1;
     }
+    if (!offsets) return noRowAt;
+    // The bytes are the reader's buffer, which its next read reuses; rejected rows are echoed after
+    // the workers reply, later: keep a copy (only when rows are tracked).
+    const kept = Buffer.from(bytes);
     return (wanted) => {
-      const start = offsets![wanted]!;
-      let end = bytes.indexOf(newline, start);
+      const start = offsets[wanted]!;
+      let end = kept.indexOf(newline, start);
       if (end < 0) end = length;
-      return { line: firstLine + wanted, fields: bytes.toString('latin1', start, end).split(this.delimiter) };
+      return { line: firstLine + wanted, fields: kept.toString('latin1', start, end).split(this.delimiter) };
     };
   }
 

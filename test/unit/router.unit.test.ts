@@ -126,6 +126,18 @@ describe('the in-place text scanner', () => {
     );
   });
 
+  it('echoes rejected rows after the reader has reused the chunk bytes (it keeps a copy)', () => {
+    const router = new ChunkRouter(1, 'test', true);
+    const bytes = Buffer.from('deposit,1,1,x\nwithdrawal, 1, 2,\ndeposit,1,3,1\n', 'latin1');
+    const routed = router.route({ kind: 'text', bytes, firstLine: 7, lineCount: 3, bytesRead: 0 });
+    bytes.fill(0x7a); // the next read lands in the same buffer
+    expect(routed.rejectedKeys.map((key) => routed.rowAt!(Math.floor(key / 32)))).toEqual([
+      { line: 7, fields: ['deposit', '1', '1', 'x'] },
+      { line: 8, fields: ['withdrawal', ' 1', ' 2', ''] },
+    ]);
+    expect(routed.rowAt!(2)).toEqual({ line: 9, fields: ['deposit', '1', '3', '1'] });
+  });
+
   it('numbers lines across blank lines and CRLF', () => {
     const text = 'type,client,tx,amount\r\n\r\ndeposit,1,1,x\r\n   \r\nwithdrawal,1,2,\r\n';
     expect(viaText(text, 1).rejected).toEqual([

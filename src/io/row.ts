@@ -1,6 +1,6 @@
 /**
  * SPEC's "well-formed" checks for one CSV row, in SPEC's order. They run on the parsing thread for
- * every row, so they read fields as ranges of the chunk text where they can (no string per field)
+ * every row, so they read fields as ranges of the chunk's bytes where they can (no string per field)
  * and write into a reusable `ParsedRow` instead of allocating one.
  */
 import { invalidAmount, parseAmountBytes, parseAmountUnits } from '../domain/money.js';

@@ -1,5 +1,5 @@
-// The project's reader alone (reads, cuts at line breaks, decodes; the quote splitter only for quoted
-// or non-ASCII text), without routing: how fast rows can be delivered at all.
+// The project's reader alone (reads, cuts at line breaks, counts lines; the quote splitter only for
+// quoted or non-ASCII text), without routing: how fast rows can be delivered at all.
 import { openInput, readRowChunks } from '../dist/io/csv-reader.js';
 const t = performance.now();
 let rows = 0;

@@ -24,7 +24,8 @@ const wholeMax = Math.floor(unitsMax / unitsPerWhole);
  *
  * Written by hand because it runs once per row on the parsing thread, where decimal.js was the
  * largest cost after papaparse itself (see README, "Performance"). It is checked against
- * `parseAmountUnitsDecimal`, the decimal.js reference, by a property test.
+ * `parseAmountUnitsDecimal`, the decimal.js reference, by a property test. Its bytes twin,
+ * parseAmountBytes below, is the same grammar: change both or neither.
  */
 export function parseAmountUnits(text: string, start = 0, end = text.length): number {
   const n = end;
@@ -45,6 +46,50 @@ export function parseAmountUnits(text: string, start = 0, end = text.length): nu
     let place = 0;
     for (; i < n; i++) {
       c = text.charCodeAt(i);
+      if (c < code0 || c > code9) return invalidAmount;
+      digits++;
+      if (place < fractionDigits) {
+        fraction = fraction * 10 + (c - code0);
+        place++;
+      } else if (c !== code0) {
+        return invalidAmount; // would need rounding
+      }
+    }
+    for (; place < fractionDigits; place++) fraction *= 10;
+  }
+  if (digits === 0) return invalidAmount;
+  if (whole > wholeMax) return invalidAmount;
+  const units = whole * unitsPerWhole + fraction;
+  if (units <= 0 || units > unitsMax) return invalidAmount;
+  return units;
+}
+
+/**
+ * parseAmountUnits over bytes (ASCII text the reader kept as bytes): the same grammar, line for line,
+ * with `bytes[i]` for `text.charCodeAt(i)`. It is a twin rather than one function because the
+ * parsing thread's one-pass scanner reads a typed array, where an indexed read is a plain load,
+ * while decoded rows (quotes, non-ASCII) are strings. A property test (money-bytes.unit.test.ts)
+ * holds them to the same answer on random and edge inputs: change both or neither.
+ */
+export function parseAmountBytes(bytes: Uint8Array, start: number, end: number): number {
+  const n = end;
+  let i = start;
+  let whole = 0;
+  let digits = 0;
+  let c = 0;
+  for (; i < n; i++) {
+    c = bytes[i]!;
+    if (c < code0 || c > code9) break;
+    whole = whole * 10 + (c - code0); // exact while below 2^53; beyond that it is rejected anyway
+    digits++;
+  }
+  let fraction = 0;
+  if (i < n) {
+    if (c !== codeDot) return invalidAmount;
+    i++;
+    let place = 0;
+    for (; i < n; i++) {
+      c = bytes[i]!;
       if (c < code0 || c > code9) return invalidAmount;
       digits++;
       if (place < fractionDigits) {

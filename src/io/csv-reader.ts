@@ -16,8 +16,9 @@ import { splitRows, UnterminatedQuote } from './quoted-rows.js';
 
 /**
  * One read's worth of complete rows, in one of two forms:
- * - `text`: ASCII text with no quote character, ending at a line break (or the end of input). Every
- *   line is one row and its fields are the text between delimiters, so the router reads them in place.
+ * - `text`: ASCII text with no quote character, ending at a line break (or the end of input), kept
+ *   as the bytes that were read. Every line is one row and its fields are the bytes between
+ *   delimiters, so the router reads them in place.
  * - `rows`: decoded rows (quoted-rows.ts), for text with quotes or non-ASCII characters (line breaks
  *   inside quoted fields, malformed quotes), or a row carried over from the previous read.
  */
@@ -26,17 +27,21 @@ export type RowChunk = TextChunk | RowsChunk;
 export interface TextChunk {
   readonly kind: 'text';
   /**
-   * The text in pieces of at most `textPieceBytes`, each ending at a line break: V8 places strings
-   * over ~128 KB in large-object space, which made decoding a 256 KiB read 80× slower (measured).
+   * The read's complete lines, as bytes (ASCII: one byte a character, so latin1 decodes them). Not
+   * decoded to a string: the router's one-pass scanner reads bytes (a plain load where charCodeAt
+   * dispatches on the string's representation). They are the read buffer itself, which the next
+   * read reuses: valid only until the next chunk is asked for, so a consumer that keeps rows longer
+   * copies them (the router does, to echo rejected rows). A new buffer per read instead cost more
+   * than the read (a fresh 512 KiB allocation's page faults; measured: the reader at half speed).
    */
-  readonly texts: readonly string[];
-  /** Rows (lines) in each piece. */
-  readonly lineCounts: readonly number[];
+  readonly bytes: Buffer;
   readonly firstLine: number;
+  /** Rows (lines) in `bytes`: line feeds, plus one for a last line without one. */
   readonly lineCount: number;
   readonly bytesRead: number;
 }
 
+/** Longest string a piece of quoted or non-ASCII text is decoded to at once (see `emit`). */
 const textPieceBytes = 64 << 10;
 
 export interface RowsChunk {
@@ -90,22 +95,14 @@ export async function* readRowChunks(
     const ascii = isAscii(bytes);
     if (carryRow.length === 0 && ascii && bytes.indexOf(quoteByte) < 0) {
       if (bytes.length === 0) return;
-      const texts: string[] = [];
-      const lineCounts: number[] = [];
-      for (let start = 0; start < bytes.length;) {
-        const end = pieceEnd(bytes, start);
-        const text = bytes.toString('latin1', start, end);
-        texts.push(text);
-        lineCounts.push(countLineBreaks(text) + (text.charCodeAt(text.length - 1) === newlineByte ? 0 : 1));
-        start = end;
-      }
-      const lineCount = lineCounts.reduce((a, b) => a + b, 0);
-      yield { kind: 'text', texts, lineCounts, firstLine: nextLine, lineCount, bytesRead };
+      const lineCount = countLineBreaks(bytes) + (bytes[bytes.length - 1] === newlineByte ? 0 : 1);
+      yield { kind: 'text', bytes, firstLine: nextLine, lineCount, bytesRead };
       nextLine += lineCount;
       stats.lines = nextLine - 1;
       return;
     }
-    // Split in pieces of at most textPieceBytes (see TextChunk), carrying an open row between them.
+    // Split in pieces of at most textPieceBytes, carrying an open row between them: V8 places strings
+    // over ~128 KB in large-object space, which made decoding a 256 KiB read 80× slower (measured).
     // Rows are yielded every piece rather than every read: a read's worth of decoded rows (an array
     // and four strings each) outlived the young generation, and promoting them made GC 40% of the
     // parsing thread on quoted input (measured); a piece's rows die young.
@@ -167,7 +164,8 @@ export async function* readRowChunks(
   }
 
   // One buffer for the whole run: each read lands after the carried partial line, so reading
-  // allocates nothing; it only grows for a line longer than itself.
+  // allocates nothing; it only grows for a line longer than itself. (A text chunk's bytes are this
+  // buffer: see TextChunk.)
   let buffer = Buffer.allocUnsafe(readChunkBytes);
   let filled = 0; // bytes of a partial line carried at the front
   try {
@@ -264,8 +262,9 @@ function unterminated(name: string, line: number): Error {
   );
 }
 
-export function countLineBreaks(text: string): number {
+/** Line feeds in `bytes` (Buffer#indexOf is memchr: faster than decoding and searching a string). */
+export function countLineBreaks(bytes: Buffer): number {
   let count = 0;
-  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
+  for (let at = bytes.indexOf(newlineByte); at >= 0; at = bytes.indexOf(newlineByte, at + 1)) count++;
   return count;
 }

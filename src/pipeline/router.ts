@@ -14,7 +14,7 @@ import {
   judge,
   otherDelimiterOf,
   StringFields,
-  TextFields,
+  ByteFields,
   readHeader,
   rowOk,
   scanStandardRow,
@@ -30,6 +30,10 @@ export { reasonSlots };
 /** Field positions kept per text row at first; more when the header names a column further right. */
 const fieldsTrackedInitial = 64;
 const malformedRow = reasonCode('malformed_row');
+const newline = 0x0a;
+const noRowAt = (): never => {
+  throw new Error('invariant: rows are echoed only when the router tracks them');
+};
 
 export interface RoutedChunk {
   /** Rows rejected here (malformed), as sort keys. */
@@ -57,7 +61,9 @@ export class ChunkRouter {
   private standard = false;
   /** Fields a row may have (4 without a header; a header lets rows carry more). */
   private fieldsMax = 4;
-  private textFields = new TextFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
+  private byteFields = new ByteFields(new Int32Array(fieldsTrackedInitial), new Int32Array(fieldsTrackedInitial));
+  /** The delimiter's byte (one ASCII character: io/delimiter.ts). */
+  private readonly delimiterCode: number;
   private readonly stringFields = new StringFields();
   private rejectedKeys: number[] = [];
   private rowIndexes: number[][] | undefined;
@@ -79,10 +85,12 @@ export class ChunkRouter {
     private readonly delimiter = ',',
     private readonly sniffDelimiter = true,
   ) {
+    this.delimiterCode = delimiter.charCodeAt(0);
     this.builders = Array.from({ length: shards }, () => new BatchBuilder(this.buffers));
-    // The one-pass scanner skips spaces and tabs and reads digits, dots and lower-case letters:
-    // a delimiter among those goes the general way only.
-    this.fastDelimiter = delimiter.length === 1 && !/[\s0-9.a-z]/.test(delimiter) ? delimiter.charCodeAt(0) : -1;
+    // The one-pass scanner skips spaces (and tabs, unless the tab is the delimiter) and reads digits,
+    // dots and lower-case letters: a delimiter among those goes the general way only.
+    this.fastDelimiter =
+      delimiter.length === 1 && (delimiter === '\t' || !/[\s0-9.a-z]/.test(delimiter)) ? delimiter.charCodeAt(0) : -1;
   }
 
   /** A batch buffer the worker has finished with. */
@@ -109,49 +117,22 @@ export class ChunkRouter {
     };
   }
 
-  /** Quote-free ASCII text: one row per line, fields read in place between commas. */
+  /**
+   * Quote-free ASCII text as bytes, one row per line: the common row is read in one pass over the
+   * bytes (scanStandardRow); any other line goes the general way (routeLine), over its bytes too.
+   * Only a rejected row's echo is decoded to a string.
+   */
   private routeText(chunk: TextChunk): (row: number) => { line: number; fields: string[] } {
-    // Rows are numbered across the chunk's pieces; offsets[row] is where the row starts in its piece.
-    const offsets = this.trackRows ? new Int32Array(chunk.lineCount + 1) : undefined;
-    const pieceFirstRow: number[] = [];
-    let row = 0;
-    chunk.texts.forEach((text, piece) => {
-      pieceFirstRow.push(row);
-      this.scanText(text, row, chunk.lineCounts[piece]!, chunk.firstLine, offsets);
-      row += chunk.lineCounts[piece]!;
-    });
-    return (wanted) => {
-      let piece = pieceFirstRow.length - 1;
-      while (pieceFirstRow[piece]! > wanted) piece--;
-      const text = chunk.texts[piece]!;
-      const start = offsets![wanted]!;
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      return { line: chunk.firstLine + wanted, fields: text.slice(start, end).split(this.delimiter) };
-    };
-  }
-
-  private scanText(
-    text: string,
-    firstRow: number,
-    lineCount: number,
-    firstLine: number,
-    offsets: Int32Array | undefined,
-  ): void {
-    const { delimiter } = this;
-    let textFields = this.textFields;
-    let { starts, ends } = textFields;
-    let tracked = starts.length;
-    const length = text.length;
-    let lineStart = 0;
-    let nextComma = -1; // first delimiter at or after the current field; kept across lines (amortised O(n))
+    const { bytes, firstLine, lineCount } = chunk;
+    // offsets[row]: where the row starts in the bytes (only to echo rejected rows).
+    const offsets = this.trackRows ? new Int32Array(lineCount) : undefined;
+    const length = bytes.length;
     const fast = this.fastDelimiter;
-    for (let i = 0; i < lineCount; i++) {
-      const row = firstRow + i;
-      const rowStart = lineStart;
-      if (offsets) offsets[row] = rowStart;
+    let lineStart = 0;
+    for (let row = 0; row < lineCount; row++) {
+      if (offsets) offsets[row] = lineStart;
       if (fast >= 0 && this.standard) {
-        const end = scanStandardRow(text, rowStart, fast, this.fieldsMax, this.parsed);
+        const end = scanStandardRow(bytes, lineStart, fast, this.fieldsMax, this.parsed);
         if (end >= 0) {
           lineStart = end + 1;
           this.dataRows++;
@@ -159,46 +140,63 @@ export class ChunkRouter {
           continue;
         }
       }
-      let lineEnd = text.indexOf('\n', rowStart);
+      let lineEnd = bytes.indexOf(newline, lineStart);
       if (lineEnd < 0) lineEnd = length;
-      // Split on the delimiter, trimming each field's range.
-      let count = 0;
-      let fieldStart = rowStart;
-      for (;;) {
-        if (nextComma < fieldStart) {
-          nextComma = text.indexOf(delimiter, fieldStart);
-          if (nextComma < 0) nextComma = length + 1;
-        }
-        const fieldEnd = nextComma < lineEnd ? nextComma : lineEnd;
-        if (count < tracked) {
-          let s = fieldStart;
-          let e = fieldEnd;
-          while (s < e && isAsciiSpace(text.charCodeAt(s))) s++;
-          while (e > s && isAsciiSpace(text.charCodeAt(e - 1))) e--;
-          starts[count] = s;
-          ends[count] = e;
-        }
-        count++;
-        if (fieldEnd === lineEnd) break;
-        fieldStart = fieldEnd + 1;
-      }
+      this.routeLine(bytes, lineStart, lineEnd, row, firstLine + row);
       lineStart = lineEnd + 1;
-      if (count === 1 && starts[0] === ends[0]) {
-        this.blankLines++;
-        continue;
-      }
-      if (this.layout === undefined) {
-        const isHeader = this.detectLayout(text.slice(rowStart, lineEnd).split(delimiter), firstLine + row).hasHeader;
-        textFields = this.textFields; // wider when the header names a column past the tracked ones
-        ({ starts, ends } = textFields);
-        tracked = starts.length;
-        if (isHeader) continue;
-      }
-      this.dataRows++;
-      textFields.text = text;
-      textFields.count = count;
-      this.accept(judge(textFields, this.layout!, this.parsed), row, firstLine + row);
     }
+    if (!offsets) return noRowAt;
+    // The bytes are the reader's buffer, which its next read reuses; rejected rows are echoed after
+    // the workers reply, later: keep a copy (only when rows are tracked).
+    const kept = Buffer.from(bytes);
+    return (wanted) => {
+      const start = offsets[wanted]!;
+      let end = kept.indexOf(newline, start);
+      if (end < 0) end = length;
+      return { line: firstLine + wanted, fields: kept.toString('latin1', start, end).split(this.delimiter) };
+    };
+  }
+
+  /**
+   * The general path for one line of text, bytes [lineStart, lineEnd) without its line feed: blank,
+   * header, or judge on the fields' ranges (no string, but for the first line, to read the header).
+   */
+  private routeLine(bytes: Buffer, lineStart: number, lineEnd: number, row: number, line: number): void {
+    const delimiter = this.delimiterCode;
+    const fields = this.byteFields;
+    const { starts, ends } = fields;
+    const tracked = starts.length;
+    // Split on the delimiter, trimming each field's range.
+    let count = 0;
+    let fieldStart = lineStart;
+    for (;;) {
+      let fieldEnd = fieldStart;
+      while (fieldEnd < lineEnd && bytes[fieldEnd] !== delimiter) fieldEnd++;
+      if (count < tracked) {
+        let s = fieldStart;
+        let e = fieldEnd;
+        while (s < e && isAsciiSpace(bytes[s]!)) s++;
+        while (e > s && isAsciiSpace(bytes[e - 1]!)) e--;
+        starts[count] = s;
+        ends[count] = e;
+      }
+      count++;
+      if (fieldEnd === lineEnd) break;
+      fieldStart = fieldEnd + 1;
+    }
+    if (count === 1 && starts[0] === ends[0]) {
+      this.blankLines++;
+      return;
+    }
+    if (this.layout === undefined) {
+      const header = bytes.toString('latin1', lineStart, lineEnd).split(this.delimiter);
+      if (this.detectLayout(header, line).hasHeader) return;
+      // (Only a header can name a column past the tracked ones; this is a data row, so the ranges hold.)
+    }
+    this.dataRows++;
+    fields.bytes = bytes;
+    fields.count = count;
+    this.accept(judge(fields, this.layout!, this.parsed), row, line);
   }
 
   /** Rows decoded by papaparse (quotes, non-ASCII text). */
@@ -262,8 +260,8 @@ export class ChunkRouter {
     if (layout.hasHeader) this.headerLines++;
     // Columns are found by name wherever they are: track field positions up to the last one used.
     const needed = Math.max(layout.type, layout.client, layout.tx, layout.amount) + 1;
-    if (needed > this.textFields.starts.length)
-      this.textFields = new TextFields(new Int32Array(needed), new Int32Array(needed));
+    if (needed > this.byteFields.starts.length)
+      this.byteFields = new ByteFields(new Int32Array(needed), new Int32Array(needed));
     this.layout = layout;
     this.standard = layout.type === 0 && layout.client === 1 && layout.tx === 2 && layout.amount === 3;
     this.fieldsMax = layout.hasHeader ? Number.POSITIVE_INFINITY : 4;

@@ -25,16 +25,17 @@ function source(bytes: Buffer, sizes: number[]): InputSource {
   };
 }
 
+/** Every row with its line; a text chunk is read before the next is asked for (its bytes are the read buffer). */
 async function rowsOf(input: InputSource): Promise<[number, string[]][]> {
   const rows: [number, string[]][] = [];
   for await (const chunk of readRowChunks(input)) {
     if (chunk.kind === 'text') {
       let line = chunk.firstLine;
-      for (const text of chunk.texts) {
-        const lines = text.split('\n');
-        if (text.endsWith('\n')) lines.pop();
-        for (const l of lines) rows.push([line++, l.split(',')]);
-      }
+      const text = chunk.bytes.toString('latin1');
+      const lines = text.split('\n');
+      if (text.endsWith('\n')) lines.pop();
+      expect(lines.length).toBe(chunk.lineCount);
+      for (const l of lines) rows.push([line++, l.split(',')]);
     } else {
       chunk.rows.forEach((fields, i) =>
         rows.push([lineOf(chunk, i), chunk.malformed?.[i] ? ['!', ...fields] : fields]),
@@ -67,6 +68,16 @@ describe('readRowChunks', () => {
       ),
       { numRuns: 1500 },
     );
+  });
+
+  it('reads many small reads of plain rows as text chunks, lines numbered across them', async () => {
+    const input = Array.from({ length: 400 }, (_, i) => `deposit, ${i % 7}, ${i}, ${i}.5\r\n`).join('');
+    const rows = await rowsOf(source(Buffer.from(input), [97, 1000, 13]));
+    expect(rows).toHaveLength(400);
+    rows.forEach(([line, fields], i) => {
+      expect(line).toBe(i + 1);
+      expect(fields).toEqual(['deposit', ` ${i % 7}`, ` ${i}`, ` ${i}.5\r`]);
+    });
   });
 
   it('numbers lines across quoted line breaks and strips the BOM', async () => {

@@ -10,25 +10,20 @@ import type { RowsChunk, TextChunk } from '../../src/io/csv-reader.js';
 import { columnsOf, capacityOf } from '../../src/engine/batch.js';
 import { ChunkRouter, type RoutedChunk } from '../../src/pipeline/router.js';
 
-function viaText(text: string, shards: number) {
-  const router = new ChunkRouter(shards, 'test', true);
+function viaText(text: string, shards: number, delimiter = ',') {
+  const router = new ChunkRouter(shards, 'test', true, delimiter);
   const lineCount = text === '' ? 0 : text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-  // Split into pieces at random line breaks, as the reader does for long reads.
-  const lines = text.split(/(?<=\n)/);
-  const cut = Math.floor(lines.length / 2);
-  const texts = [lines.slice(0, cut).join(''), lines.slice(cut).join('')].filter((t) => t.length > 0);
-  const lineCounts = texts.map((t) => t.split('\n').length - (t.endsWith('\n') ? 1 : 0));
-  expect(lineCounts.reduce((a, b) => a + b, 0)).toBe(lineCount);
-  const chunk: TextChunk = { kind: 'text', texts, lineCounts, firstLine: 1, lineCount, bytesRead: 0 };
+  // The bytes sit inside a larger buffer, as a read's do: nothing may be read past their end.
+  const bytes = Buffer.from(`${text}deposit,1,1,1\n`, 'latin1').subarray(0, text.length);
+  const chunk: TextChunk = { kind: 'text', bytes, firstLine: 1, lineCount, bytesRead: 0 };
   return summarize(router, router.route(chunk));
 }
 
-function viaPapaparse(text: string, shards: number) {
-  const router = new ChunkRouter(shards, 'test', true);
-  const rows = new Papa.Parser({ delimiter: ',', newline: '\n', quoteChar: '"' }).parse(text, 0, true)
-    .data as string[][];
+function viaPapaparse(text: string, shards: number, delimiter = ',') {
+  const router = new ChunkRouter(shards, 'test', true, delimiter);
+  const rows = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"' }).parse(text, 0, true).data as string[][];
   const rest = text.slice(text.lastIndexOf('\n') + 1);
-  if (rest.length > 0) rows.push(rest.split(','));
+  if (rest.length > 0) rows.push(rest.split(delimiter));
   const chunk: RowsChunk = { kind: 'rows', rows, firstLine: 1, lines: undefined, bytesRead: 0 };
   return summarize(router, router.route(chunk));
 }
@@ -83,18 +78,41 @@ const token = fc.constantFrom(
   '1.23456',
 );
 const field = fc.array(token, { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
-const line = fc.oneof(
-  fc.array(field, { minLength: 0, maxLength: 6 }).map((fields) => fields.join(',')),
-  fc.tuple(field, field, field, field).map((f) => ` ${f.join(', ')} `),
+// Lines as fields, joined with the delimiter under test; headers in other column orders included.
+const header = fc
+  .shuffledSubarray(['type', 'client', 'tx', 'amount', 'note'], { minLength: 2 })
+  .map((names) => (names.includes('type') ? names : ['type', ...names]));
+// Mostly well-formed rows too, so the one-pass path accepts as often as it declines.
+const pad = (a: fc.Arbitrary<string>) =>
+  fc.tuple(fc.constantFrom('', ' ', '\t'), a, fc.constantFrom('', ' ')).map(([x, y, z]) => x + y + z);
+const wellFormed = fc
+  .tuple(
+    pad(fc.constantFrom('deposit', 'withdrawal', 'dispute', 'resolve', 'chargeback')),
+    pad(fc.integer({ min: 0, max: 9 }).map(String)),
+    pad(fc.integer({ min: 0, max: 20 }).map(String)),
+    fc.option(pad(fc.constantFrom('1', '2.5', '.5', '0', '1.00001', '')), { nil: undefined }),
+  )
+  .map(([t, c, x, a]) => [t, c, x, ...(a === undefined ? [] : [a])]);
+const lineFields = fc.oneof(
+  wellFormed,
+  wellFormed,
+  fc.array(field, { minLength: 0, maxLength: 6 }),
+  fc.tuple(field, field, field, field).map((f) => [` ${f[0]}`, ` ${f[1]}`, ` ${f[2]}`, ` ${f[3]} `]),
+  header,
 );
-const csvText = fc
-  .tuple(fc.array(line, { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
-  .map(([lines, eol, trailing]) => lines.join(eol) + (trailing && lines.length > 0 ? eol : ''));
+const csvText = (delimiter: string) =>
+  fc
+    .tuple(fc.array(lineFields, { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
+    .map(([lines, eol, trailing]) => {
+      const joined = lines.map((fields) => fields.join(delimiter));
+      return joined.join(eol) + (trailing && lines.length > 0 ? eol : '');
+    });
+const textAndDelimiter = fc.constantFrom(',', ',', '\t', ';').chain((d) => fc.tuple(csvText(d), fc.constant(d)));
 
 describe('the in-place text scanner', () => {
-  it('routes any quote-free ASCII text exactly as papaparse + StringFields do', () => {
+  it('routes any quote-free ASCII text exactly as papaparse + StringFields do, for each delimiter', () => {
     fc.assert(
-      fc.property(csvText, fc.integer({ min: 1, max: 4 }), (text, shards) => {
+      fc.property(textAndDelimiter, fc.integer({ min: 1, max: 4 }), ([text, delimiter], shards) => {
         const run = (f: () => unknown) => {
           try {
             return f();
@@ -102,10 +120,22 @@ describe('the in-place text scanner', () => {
             return { error: (error as Error).message };
           }
         };
-        expect(run(() => viaText(text, shards))).toEqual(run(() => viaPapaparse(text, shards)));
+        expect(run(() => viaText(text, shards, delimiter))).toEqual(run(() => viaPapaparse(text, shards, delimiter)));
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('echoes rejected rows after the reader has reused the chunk bytes (it keeps a copy)', () => {
+    const router = new ChunkRouter(1, 'test', true);
+    const bytes = Buffer.from('deposit,1,1,x\nwithdrawal, 1, 2,\ndeposit,1,3,1\n', 'latin1');
+    const routed = router.route({ kind: 'text', bytes, firstLine: 7, lineCount: 3, bytesRead: 0 });
+    bytes.fill(0x7a); // the next read lands in the same buffer
+    expect(routed.rejectedKeys.map((key) => routed.rowAt!(Math.floor(key / 32)))).toEqual([
+      { line: 7, fields: ['deposit', '1', '1', 'x'] },
+      { line: 8, fields: ['withdrawal', ' 1', ' 2', ''] },
+    ]);
+    expect(routed.rowAt!(2)).toEqual({ line: 9, fields: ['deposit', '1', '3', '1'] });
   });
 
   it('numbers lines across blank lines and CRLF', () => {

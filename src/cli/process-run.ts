@@ -15,6 +15,7 @@ import type { RunMetrics } from '../ops/metrics.js';
 import { createProgress, noProgress, TerminalWriter, type Progress } from '../ops/progress.js';
 import { buildReport, summaryText, type RunReport } from '../ops/report.js';
 import type { OpenInfo, ProcessResult } from '../pipeline/process-file.js';
+import type { ShardPool } from '../pool/shard-pool.js';
 import { RejectsSink } from '../pipeline/rejects-sink.js';
 import { onStopSignals, signalExitCodes, type GracefulStop } from './graceful-stop.js';
 import type { CliIo } from './io.js';
@@ -46,7 +47,16 @@ interface Finished {
   readonly wallSeconds: number;
 }
 
-export async function runProcess(request: ProcessRequest, io: CliIo): Promise<void> {
+/** `pool`: workers the caller started early for this run (no journal); closed here whatever happens. */
+export async function runProcess(request: ProcessRequest, io: CliIo, pool?: ShardPool): Promise<void> {
+  try {
+    await runWith(request, io, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | undefined): Promise<void> {
   // A PostgreSQL journal is checked (URL, journal name) here and reached when the run opens it.
   const postgres = request.journal !== undefined && isPostgresUrl(request.journal);
   if (postgres) parsePostgresUrl(request.journal!);
@@ -58,7 +68,7 @@ export async function runProcess(request: ProcessRequest, io: CliIo): Promise<vo
   const stop = onStopSignals(log, request.journal !== undefined);
   const progress = new LazyProgress(request.progress ? terminal : undefined);
   try {
-    const finished = await processInput(request, outputs, log, stop, progress);
+    const finished = await processInput(request, outputs, log, stop, progress, pool);
     await writeOutputs(request, outputs, io, finished);
     if (terminal) {
       if (log.isLevelEnabled('info')) terminal.write(summaryText(finished.report, request.log.color ?? false));
@@ -98,6 +108,7 @@ async function processInput(
   log: Logger,
   stop: GracefulStop,
   progress: LazyProgress,
+  pool: ShardPool | undefined,
 ): Promise<Finished> {
   const rejects = request.rejects
     ? await RejectsSink.over(await outputs.open(request.rejects, '--rejects'))
@@ -122,6 +133,7 @@ async function processInput(
     log: request.log,
     journalDir: request.journal,
     signal: stop.signal,
+    pool,
     onOpen: (info) => logRecovery(log, request.journal, info),
     onProgress: (bytes, rows) => progress.update(bytes, rows),
     onBatchApplied: metrics ? (shard, ms) => metrics.observeBatch(shard, ms) : undefined,

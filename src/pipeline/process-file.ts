@@ -40,6 +40,11 @@ export interface ProcessOptions {
   readonly signal?: AbortSignal;
   /** Called once every shard is open, with what journal recovery found. */
   readonly onOpen?: (info: OpenInfo) => void;
+  /**
+   * Workers already started for `workers` shards, without a journal (the caller starts them early:
+   * they take ~0.1 s to boot). processFile owns them from then on and closes them.
+   */
+  readonly pool?: ShardPool;
 }
 
 export interface OpenInfo {
@@ -90,6 +95,14 @@ export interface ProcessResult {
 }
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
+  try {
+    return await processSource(options);
+  } finally {
+    await options.pool?.close(); // also when the input or the journal could not be opened
+  }
+}
+
+async function processSource(options: ProcessOptions): Promise<ProcessResult> {
   const source = await openInput(options.input);
   let journal: RunJournal | undefined;
   try {
@@ -104,7 +117,12 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
       ({ manifest, resumed } = journal);
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }
-    const pool = new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, dir);
+    const started = options.pool;
+    if (started !== undefined && (dir !== undefined || started.shards !== shards)) {
+      await started.close();
+      throw new Error('invariant: a started pool is for a run without a journal, with as many shards');
+    }
+    const pool = started ?? new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, dir);
     const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();

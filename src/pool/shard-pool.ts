@@ -81,9 +81,16 @@ export class ShardPool {
 
   /**
    * Waits for every shard's last task, lets each close its journal (a no-op after finish), then
-   * ends the threads.
+   * ends the threads. Closing again waits for the same close.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closed ??= this.closeOnce();
+    return this.closed;
+  }
+
+  private closed: Promise<void> | undefined;
+
+  private async closeOnce(): Promise<void> {
     await Promise.allSettled(this.tails);
     const task: WorkerTask = { op: 'close' };
     await Promise.allSettled(this.pools.map((pool) => pool.run(task)));

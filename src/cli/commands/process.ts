@@ -64,8 +64,16 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
           describe: 'write Prometheus text-format metrics to this file',
         }) as unknown as Argv<ProcessArgs>,
     handler: async (argv) => {
-      const { runProcess } = await import('../process-run.js');
-      await runProcess(processRequest(argv, io, rawArgv), io);
+      const request = processRequest(argv, io, rawArgv);
+      // Workers take ~0.1 s to boot (an isolate and their modules). Without a journal (whose
+      // manifest may fix another shard count) they start now, while this thread loads the rest.
+      const pool =
+        request.journal === undefined
+          ? new (await import('../../pool/shard-pool.js')).ShardPool(request.workers, request.log, undefined)
+          : undefined;
+      const run = import('../process-run.js');
+      run.catch(() => pool?.close());
+      await (await run).runProcess(request, io, pool);
     },
   };
 }

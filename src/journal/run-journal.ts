@@ -5,7 +5,6 @@
  * which one it has.
  */
 import { mkdir } from 'node:fs/promises';
-import { JournalLock } from './lock.js';
 import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
 
@@ -28,6 +27,8 @@ export async function openRunJournal(location: string, inputPath: string, worker
   // pg is loaded only for a PostgreSQL journal (start-up time and memory of every other run).
   if (isPostgresUrl(location)) return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers);
   await mkdir(location, { recursive: true });
+  // The lock is a SQLite file: better-sqlite3 too loads only for a durable run.
+  const { JournalLock } = await import('./lock.js');
   const lock = JournalLock.acquire(location); // one writer per journal, for the whole run
   try {
     const { manifest, resumed } = await openRunManifest(location, inputPath, workers);

@@ -26,6 +26,7 @@ import { ShardEngine, commandOf } from '../dist/engine/shard-engine.js';
 import { packInfo } from '../dist/engine/tx-record-codec.js';
 import { TxTable } from '../dist/engine/tx-table.js';
 import { generateCsv, defaultMix } from '../dist/generate/generator.js';
+import { formatUnits } from '../dist/domain/money.js';
 import { openInput, readRowChunks } from '../dist/io/csv-reader.js';
 import { scanStandardRow } from '../dist/io/row.js';
 import { NullJournal } from '../dist/journal/null-journal.js';
@@ -108,6 +109,23 @@ add('tx index: put every deposit, then find each', depositTxs.length * 2, () => 
   const table = new TxTable();
   for (let i = 0; i < depositTxs.length; i++) table.put(depositTxs[i], packInfo(i & 0xffff, false, 0), i + 1);
   for (let i = 0; i < depositTxs.length; i++) if (table.find(depositTxs[i]) === 0) throw new Error('lost');
+});
+// Deposits and withdrawals in input order, as the engine stores them (two kinds of pages since
+// withdrawals keep no amount), then a look-up of each (the deposit pages are asked first).
+const storedTxs = commands.filter((c) => (c.type === 'Deposit' || c.type === 'Withdraw') && !c.duplicate);
+const storedIds = Uint32Array.from(storedTxs, (c) => c.tx);
+const storedInfos = Uint32Array.from(storedTxs, (c) => packInfo(c.client, c.type === 'Withdraw', 0));
+add('tx index: put every deposit and withdrawal, then find each', storedIds.length * 2, () => {
+  const table = new TxTable();
+  for (let i = 0; i < storedIds.length; i++) table.put(storedIds[i], storedInfos[i], i + 1);
+  for (let i = 0; i < storedIds.length; i++) if (table.find(storedIds[i]) !== storedInfos[i]) throw new Error('lost');
+});
+// The output's last step: every balance of 65,536 accounts as text (integer formatting).
+const balances = Float64Array.from({ length: 3 * 65536 }, (_, i) => ((i * 7919 * 104729) % 1e12) - 3e11);
+add('output: formatUnits, three balances of 65,536 accounts', balances.length, () => {
+  let n = 0;
+  for (let i = 0; i < balances.length; i++) n += formatUnits(balances[i]).length;
+  if (n === 0) throw new Error('nothing formatted');
 });
 add('rules on numbers: decideCode fold over accounts in arrays', batch.count, () => {
   const available = new Float64Array(65536);

@@ -15,7 +15,11 @@ export const pageBits = Math.log2(txPageEntries);
 export const pageSize = txPageEntries;
 export const pageMask = pageSize - 1;
 if (!Number.isInteger(pageBits)) throw new Error('invariant: txPageEntries must be a power of two');
-/** Ids per directory bucket: 4096 (the directory of all 2^32 ids is at most 4 MiB). */
+/**
+ * Ids per directory bucket: 4096. The directory covers the buckets from the first id's to the last
+ * id's (at most 2^20 entries, 4 MiB, and 128 KiB of occupancy bits), so ids that start high cost no
+ * directory below them.
+ */
 const dirShift = 12;
 const lowMask = (1 << dirShift) - 1;
 if (dirShift !== 12) throw new Error('invariant: keys are packed 12 bits each');
@@ -44,14 +48,17 @@ export class SortedIds {
   count = 0;
   /** The last id appended (-1: none): only a larger one may be appended. */
   lastKey = -1;
-  /** dir[h]: the first position whose id has high bits ≥ h, for h ≤ dirTop. */
+  /** The first id's bucket (tx >>> dirShift): dir and occupied are indexed from it. */
+  private dirBase = 0;
+  /** dir[b]: the first position whose id's bucket is ≥ dirBase + b, for b ≤ dirTop. */
   private dir = new Int32Array(1024);
   private dirTop = -1;
   /**
    * One bit per directory bucket holding ids: a look-up of an id whose bucket has none (random ids:
-   * nearly all) stops here, in 128 KiB that stay in cache, without reading the directory or a page.
+   * nearly all) stops here, in at most 128 KiB that stay in cache, without reading the directory or
+   * a page. It grows with the directory.
    */
-  private readonly occupied = new Uint32Array(1 << (32 - dirShift - 5));
+  private occupied = new Uint32Array(1024 / 32);
 
   get bytes(): number {
     return this.keys.length * keyPageBytes + this.dir.byteLength + this.occupied.byteLength;
@@ -66,9 +73,10 @@ export class SortedIds {
   append(tx: number): number {
     const at = this.count;
     if ((at & pageMask) === 0) this.keys.push(new Uint8Array(keyPageBytes));
-    const high = tx >>> dirShift;
-    if (high > this.dirTop) this.extendDir(high);
-    this.occupied[high >>> 5]! |= 1 << (high & 31);
+    if (at === 0) this.dirBase = tx >>> dirShift;
+    const b = (tx >>> dirShift) - this.dirBase;
+    if (b > this.dirTop) this.extendDir(b);
+    this.occupied[b >>> 5]! |= 1 << (b & 31);
     setKey(this.keys[at >>> pageBits]!, at & pageMask, tx & lowMask);
     this.count = at + 1;
     this.lastKey = tx;
@@ -77,11 +85,11 @@ export class SortedIds {
 
   /** Position of `tx`, or -1. */
   find(tx: number): number {
-    if (tx > this.lastKey) return -1;
-    const high = tx >>> dirShift;
-    if ((this.occupied[high >>> 5]! & (1 << (high & 31))) === 0) return -1;
-    let lo = this.dir[high]!;
-    let hi = (high < this.dirTop ? this.dir[high + 1]! : this.count) - 1;
+    if (tx > this.lastKey) return -1; // also when empty (lastKey -1)
+    const b = (tx >>> dirShift) - this.dirBase; // ≤ dirTop, as tx ≤ lastKey
+    if (b < 0 || (this.occupied[b >>> 5]! & (1 << (b & 31))) === 0) return -1;
+    let lo = this.dir[b]!;
+    let hi = (b < this.dirTop ? this.dir[b + 1]! : this.count) - 1;
     if (lo > hi) return -1;
     const { keys } = this;
     const low = tx & lowMask; // ordered as the ids within the bucket
@@ -128,20 +136,23 @@ export class SortedIds {
       const at = from + i;
       while (high < this.dirTop && this.dir[high + 1]! <= at) high++;
       const low = keyAt(this.keys[at >>> pageBits]!, at & pageMask);
-      out[i] = high * (lowMask + 1) + low;
+      out[i] = (this.dirBase + high) * (lowMask + 1) + low;
     }
   }
 
-  /** Directory buckets dirTop+1..high start at the id about to be appended. */
-  private extendDir(high: number): void {
-    if (high >= this.dir.length) {
+  /** Directory buckets dirTop+1..b start at the id about to be appended. */
+  private extendDir(b: number): void {
+    if (b >= this.dir.length) {
       let length = this.dir.length * 2;
-      while (length <= high) length *= 2;
+      while (length <= b) length *= 2;
       const dir = new Int32Array(length);
       dir.set(this.dir.subarray(0, this.dirTop + 1));
       this.dir = dir;
+      const occupied = new Uint32Array(length / 32);
+      occupied.set(this.occupied);
+      this.occupied = occupied;
     }
-    this.dir.fill(this.count, this.dirTop + 1, high + 1);
-    this.dirTop = high;
+    this.dir.fill(this.count, this.dirTop + 1, b + 1);
+    this.dirTop = b;
   }
 }

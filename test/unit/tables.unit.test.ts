@@ -150,6 +150,25 @@ describe('TxTable', () => {
     );
   });
 
+  it('gives ids that start near 2^32 no directory below them', () => {
+    const table = new TxTable();
+    const empty = table.bytes;
+    for (let i = 0; i < 1000; i++) {
+      const tx = 0xffff0000 + i * 40; // across 10 directory buckets of 4,096 ids
+      table.put(tx, packInfo(i, i % 2 === 1, 0), i + 1);
+    }
+    expect(table.find(0xffff0000 + 40 * 7)).toBe(packInfo(7, true, 0));
+    expect(table.find(0xffff0000 + 40 * 8)).toBe(packInfo(8, false, 0));
+    expect(table.foundAmount()).toBe(9);
+    expect(table.find(0xffff0000 + 41)).toBe(0);
+    expect(table.find(5)).toBe(0);
+    // Two key pages (one per kind) and value pages; a directory from bucket 0 would add 8 MiB.
+    expect(table.bytes - empty).toBeLessThan(2 * 65_536 * 8.5 + 64 * 1024);
+    const copy = new TxTable();
+    for (const part of table.exportParts(1 << 16)) copy.importPart(part);
+    expect(new Map(copy.entries())).toEqual(new Map(table.entries()));
+  });
+
   it('holds sequential ids at 8.5 bytes a deposit and 3.5 a withdrawal (whole pages)', () => {
     const table = new TxTable();
     const empty = table.bytes;

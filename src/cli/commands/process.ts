@@ -1,4 +1,5 @@
 /** `payments [input]`: the main job. Parse and check the arguments, then hand over to process-run. */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { workersMax } from '../../constants.js';
@@ -67,10 +68,12 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
       const request = processRequest(argv, io, rawArgv);
       // Workers take ~0.1 s to boot (an isolate and their modules). Without a journal (whose
       // manifest may fix another shard count) they start now, while this thread loads the rest.
-      const pool =
-        request.journal === undefined
-          ? new (await import('../../pool/shard-pool.js')).ShardPool(request.workers, request.log, undefined)
-          : undefined;
+      // Not for an input that is not there: the run fails its checks at once, and closing workers
+      // must wait for them to finish booting (ending them mid-boot can abort the process natively).
+      const early = request.journal === undefined && (request.input === '-' || existsSync(request.input));
+      const pool = early
+        ? new (await import('../../pool/shard-pool.js')).ShardPool(request.workers, request.log, undefined)
+        : undefined;
       const run = import('../process-run.js');
       run.catch(() => pool?.close());
       await (await run).runProcess(request, io, pool);

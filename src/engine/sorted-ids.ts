@@ -64,11 +64,6 @@ export class SortedIds {
     return this.keys.length * keyPageBytes + this.dir.byteLength + this.occupied.byteLength;
   }
 
-  /** Pages in use: the caller's value columns have one page each per key page. */
-  get pages(): number {
-    return this.keys.length;
-  }
-
   /** Appends `tx` (greater than lastKey) and returns its position; a new page starts at position % pageSize = 0. */
   append(tx: number): number {
     const at = this.count;

@@ -49,7 +49,7 @@ export class PostgresCliFixture {
   }
 
   async tearDown(): Promise<void> {
-    await terminateBackends('payments %');
+    await terminateBackends('payments %', this.database);
     rmSync(this.dir, { recursive: true, force: true });
   }
 

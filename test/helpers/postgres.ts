@@ -58,12 +58,16 @@ export function restartServer(): void {
   restart(server);
 }
 
-/** Terminates every backend whose application_name matches (LIKE pattern); returns how many. */
-export async function terminateBackends(applicationLike: string): Promise<number> {
+/**
+ * Terminates every backend of `database` whose application_name matches (LIKE pattern); returns
+ * how many. Only that database's: test files run side by side on one server, and ending another
+ * file's sessions released its partition locks mid-test (seen: a "partition in use" test failed).
+ */
+export async function terminateBackends(applicationLike: string, database: string): Promise<number> {
   return withAdmin(async (c) => {
     const r = await c.query(
-      'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()) t',
-      [applicationLike],
+      'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND datname = $2 AND pid <> pg_backend_pid()) t',
+      [applicationLike, database],
     );
     return r.rows[0].n as number;
   });

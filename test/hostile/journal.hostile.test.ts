@@ -157,6 +157,9 @@ describe('one writer per journal', () => {
     const journal = join(dir, 'locked');
     const first = spawnRun([big, '--journal', journal, '--quiet']);
     await until(() => existsSync(join(journal, 'manifest.json')), 'the first run to open its journal');
+    // Stopped while it holds the lock: a fast run would otherwise finish before the second one
+    // asks for it (seen once the engine got faster). SIGKILL ends a stopped process too.
+    first.child.kill('SIGSTOP');
     const second = await runCli([big, '--journal', journal, '--quiet']);
     expectOneLine(second, 2, new RegExp(`journal .*locked is in use by pid ${first.child.pid}$`));
     first.child.kill('SIGKILL');

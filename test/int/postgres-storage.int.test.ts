@@ -554,5 +554,5 @@ describe('refusals', () => {
 });
 
 afterAll(async () => {
-  await terminateBackends('payments %');
+  await terminateBackends('payments %', database);
 });

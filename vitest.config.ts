@@ -1,11 +1,35 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
-// Tests that need a PostgreSQL server are a project of their own, so that its global setup (which
-// starts a throw-away server, about a second) runs only when one of them is selected.
-const postgresTests = ['test/**/postgres*.test.ts'];
-// Longer fault runs (`npm run test:faults`, which sets TEST_POSTGRES_FAULTS=1): not in the default run.
-const faultTests = ['test/**/*.faults.test.ts'];
-const withFaults = process.env.TEST_POSTGRES_FAULTS === '1';
+/**
+ * One project per test tier. A tier is a folder, and its files are named `<name>.<tier>.test.ts`:
+ *
+ *   unit, property   pure code, in process                     npm run test:unit / test:property
+ *   int              real workers, journals, servers in process npm run test:int
+ *   e2e, hostile     the built CLI as a user (hostile: as an attacker or a careless user)
+ *   cluster          nodes and submit over real NATS and PostgreSQL          npm run test:cluster
+ *   faults           kills, restarts and cut connections, minutes each       npm run test:faults
+ *
+ * `npm test` runs the fast tiers (unit … hostile); .ci/run also runs cluster and faults.
+ * Files that need PostgreSQL are named `postgres*`: their tier starts a throw-away server for them
+ * (test/helpers/postgres-global-setup.ts, about a second), and only when such a file is selected.
+ */
+const postgresFiles = (tier: string): string[] => [`test/${tier}/postgres*.${tier}.test.ts`];
+
+function tier(name: string, extra: TestProjectInlineConfiguration['test'] = {}): TestProjectInlineConfiguration[] {
+  const files = `test/${name}/*.${name}.test.ts`;
+  return [
+    { extends: true, test: { name, include: [files], exclude: postgresFiles(name), ...extra } },
+    {
+      extends: true,
+      test: {
+        name: `${name}-postgres`,
+        include: postgresFiles(name),
+        globalSetup: ['test/helpers/postgres-global-setup.ts'],
+        ...extra,
+      },
+    },
+  ];
+}
 
 export default defineConfig({
   test: {
@@ -16,27 +40,14 @@ export default defineConfig({
     // conditions rather than sleeping, so they hold under the load.
     maxWorkers: 2,
     projects: [
-      {
-        extends: true,
-        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...postgresTests, ...faultTests] },
-      },
-      {
-        extends: true,
-        test: {
-          name: 'postgres',
-          include: postgresTests,
-          exclude: faultTests,
-          globalSetup: ['test/helpers/postgres-global-setup.ts'],
-        },
-      },
-      ...(withFaults
-        ? [
-            {
-              extends: true as const,
-              test: { name: 'faults', include: faultTests, globalSetup: ['test/helpers/postgres-global-setup.ts'] },
-            },
-          ]
-        : []),
+      ...tier('unit'),
+      ...tier('property'),
+      ...tier('int'),
+      ...tier('e2e'),
+      ...tier('hostile'),
+      ...tier('cluster'),
+      // Each fault run kills or restarts servers it shares with nothing else: one file at a time.
+      ...tier('faults', { testTimeout: 240_000, fileParallelism: false }),
     ],
   },
 });

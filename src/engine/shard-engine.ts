@@ -34,8 +34,7 @@ import type {
   JournalRecord,
   Recovery,
   RowRef,
-} from '../journal/journal.js';
-import { NullJournal } from '../journal/null-journal.js';
+} from './journal-port.js';
 import { accountLayout } from '../layout.js';
 import { columnsOf, duplicateFlag, typeMask, type TxBatch } from './batch.js';
 import { infoClient, infoStatus, infoWithdrawal, packInfo, withStatus } from './tx-record-codec.js';
@@ -79,7 +78,7 @@ export class ShardEngine {
   private rejected = new Uint32Array(0);
 
   constructor(readonly journal: JournalPartition) {
-    this.recording = !(journal instanceof NullJournal);
+    this.recording = journal.recordsNothing !== true;
   }
 
   /** An engine over a partition, with the partition's state recovered: its snapshot, then its tail. */

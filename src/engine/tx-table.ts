@@ -19,7 +19,7 @@
  */
 import { StatusCode, type TxRecord } from '../domain/account.js';
 import { TxHashTable } from './tx-hash-table.js';
-import type { TxIndexPart } from '../journal/journal.js';
+import type { TxIndexPart } from './journal-port.js';
 import { decodeRecord, encodeInfo, infoClient, infoStatus, infoWithdrawal, packInfo } from './tx-record-codec.js';
 import { pageBits, pageMask, pageSize, SortedIds } from './sorted-ids.js';
 

@@ -12,7 +12,7 @@ import type { AccountEvent } from '../domain/account.js';
 import { carriesAmount } from '../domain/transaction.js';
 import { JournalCorrupt } from '../errors.js';
 import { recordLayout } from '../layout.js';
-import type { JournalRecord, RowRef } from './journal.js';
+import type { JournalRecord, RowRef } from '../engine/journal-port.js';
 
 export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 export const rejectedKind = 5;

@@ -5,7 +5,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { accountLayout, txPartLayout } from '../layout.js';
-import type { AccountEntry, TxIndexPart } from './journal.js';
+import type { AccountEntry, TxIndexPart } from '../engine/journal-port.js';
 
 export function encodeAccounts(accounts: readonly AccountEntry[]): Buffer {
   const { data, columns } = accountLayout.allocate(accounts.length);

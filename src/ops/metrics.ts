@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { rejectionReasons } from '../domain/rejection.js';
-import type { RunSummary } from '../pipeline/process-file.js';
+import type { RunSummary } from './run-summary.js';
 
 export class RunMetrics {
   readonly registry = new Registry();

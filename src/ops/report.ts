@@ -2,7 +2,7 @@
  * The run report: what a run read, accepted and rejected, and what it cost. Printed on stderr at the
  * end of a run and, with `--report FILE`, written as JSON (schema: README, "Run report").
  */
-import type { RunSummary } from '../pipeline/process-file.js';
+import type { RunSummary } from './run-summary.js';
 
 export const reportSchemaVersion = 1;
 

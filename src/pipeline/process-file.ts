@@ -11,6 +11,7 @@ import { inflightChunksMax, manifestEveryMs, reasonSlots } from '../constants.js
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
+import type { RunSummary } from '../ops/run-summary.js';
 import { openInput, readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
@@ -55,34 +56,6 @@ export interface OpenInfo {
   resumeLine: number;
   recordsReplayed: number;
   recoveryMs: number;
-}
-
-export interface RunSummary {
-  inputName: string;
-  inputBytes: number | undefined;
-  rowsRead: number;
-  rowsAccepted: number;
-  rowsRejected: number;
-  rejectedByReason: Record<RejectionReason, number>;
-  rowsByType: Record<string, number>;
-  accounts: number;
-  lockedAccounts: number;
-  workers: number;
-  eventsAppended: number;
-  journalRecords: number;
-  storedTxCount: number;
-  journalIndexBytes: number;
-  seenTxBytes: number;
-  lines: LineCounts;
-}
-
-/** SPEC "Quotes that are not RFC 4180": header + blank + rows = physical − quotedLineBreaks. */
-export interface LineCounts {
-  physical: number;
-  header: number;
-  blank: number;
-  rows: number;
-  quotedLineBreaks: number;
 }
 
 export interface ProcessResult {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { TxBatch } from '../engine/batch.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, runFailure, RunError, toFailureData } from '../errors.js';
-import type { JournalPartition } from '../journal/journal.js';
+import type { JournalPartition } from '../engine/journal-port.js';
 import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';

@@ -4,7 +4,7 @@
  * again, damaged rows, another input, a newer schema, graceful stop, replay (whole and
  * --as-of-line) and inspect; plus a wrong password and a role without rights. The longer fault
  * runs (random kills, a server restart and terminated backends mid-run, the retry bound) are in
- * postgres-faults.faults.test.ts (`npm run test:faults`).
+ * test/faults/postgres-journal.faults.test.ts (`npm run test:faults`).
  */
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountEvent } from '../../src/domain/account.js';
 import { RunError } from '../../src/errors.js';
-import type { JournalRecord, Recovery, RowRef } from '../../src/journal/journal.js';
+import type { JournalRecord, Recovery, RowRef } from '../../src/engine/journal-port.js';
 import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';

@@ -9,7 +9,7 @@
 import { crc32 } from 'node:zlib';
 import type { AccountEvent } from '../../domain/account.js';
 import { JournalCorrupt } from '../../errors.js';
-import type { JournalRecord, RowRef } from '../journal.js';
+import type { JournalRecord, RowRef } from '../../engine/journal-port.js';
 
 export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 export const rejectedKind = 5;

@@ -21,7 +21,7 @@ import type {
   RecoveredSnapshot,
   RowRef,
   TxIndexPart,
-} from '../journal.js';
+} from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { RetryingConnection } from './connection.js';
 import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';

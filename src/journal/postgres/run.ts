@@ -9,7 +9,7 @@ import { shownAmount } from '../record-codec.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
 import { fingerprint, type Manifest } from '../manifest.js';
-import type { JournalRecord } from '../journal.js';
+import type { JournalRecord } from '../../engine/journal-port.js';
 import { PostgresPartition } from './partition.js';
 import { PostgresJournalStore, type PostgresManifest } from './store.js';
 import { parsePostgresUrl } from './url.js';

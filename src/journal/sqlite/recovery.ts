@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { describeError, JournalCorrupt } from '../../errors.js';
-import type { JournalRecord, RecoveredSnapshot } from '../journal.js';
+import type { JournalRecord, RecoveredSnapshot } from '../../engine/journal-port.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 

@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import type { AccountEvent } from '../../domain/account.js';
 import { snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js';
 import { partitionName, partitionPath } from '../format.js';
-import type { EngineState, JournalPartition, JournalRecord, Recovery, RowRef } from '../journal.js';
+import type { EngineState, JournalPartition, JournalRecord, Recovery, RowRef } from '../../engine/journal-port.js';
 import { RecordBatchBuilder } from '../record-codec.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { partitionExtent, readLines, readSnapshot, readTail } from './recovery.js';

@@ -17,7 +17,7 @@ import {
   until,
   withDb,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 
 /** Long enough that a claim before it runs out cannot be the lease's own expiry, even under load. */
 const leaseMs = 20_000;

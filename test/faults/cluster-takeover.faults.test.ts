@@ -20,7 +20,7 @@ import {
   until,
   withDb,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 
 /** Longer than the restart and the wait below, so that only an early claim could move a shard. */
 const leaseMs = 60_000;

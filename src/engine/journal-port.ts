@@ -1,7 +1,7 @@
 /**
- * The journal: a shard's history, as a sink and a source. The engine (engine/shard-engine.ts) owns
- * every piece of state it decides on (accounts, transaction index, counters) and applies each
- * accepted event to both; the journal only
+ * The journal port: what the engine (engine/shard-engine.ts) needs of a shard's history, as a sink
+ * and a source. The engine owns every piece of state it decides on (accounts, transaction index,
+ * counters) and the types here; the journal implementations (journal/) import them. A partition
  *   - records each row's outcome (an accepted event or a rejection) in input order,
  *   - makes a batch of records durable at `commit`,
  *   - stores snapshots of (accounts, transaction index) that the engine hands it,
@@ -9,10 +9,9 @@
  *   - answers what it recorded for lines an earlier run already applied (`recordedOutcomes`).
  *
  * One partition per shard, written by that shard's worker alone. Implementations: NullJournal
- * (in memory, records nothing), SqliteJournal (a SQLite file per partition); a server-backed one
- * (PostgreSQL) is a third file beside them. Opening, recovering, committing, snapshotting, reading
- * back and closing may return Promises (the worker awaits each); recording is synchronous and
- * buffered until `commit`.
+ * (in memory, records nothing), SqliteJournal (a SQLite file per partition) and the PostgreSQL
+ * partition. Opening, recovering, committing, snapshotting, reading back and closing may return
+ * Promises (the worker awaits each); recording is synchronous and buffered until `commit`.
  *
  * Identity: a record's idempotency key is its input line (a partition never holds two records for
  * one line), and records are numbered by a gapless sequence per partition, 1, 2, 3, ...
@@ -97,6 +96,9 @@ export interface Recovery {
 }
 
 export interface JournalPartition {
+  /** True for a partition that keeps nothing (the null journal): the engine then builds no records. */
+  readonly recordsNothing?: boolean;
+
   /**
    * Opens the partition (creating it if new) and returns what it holds. Called once, first.
    * Validates everything it returns (checksums, gapless sequence, snapshot fields cross-checked

@@ -17,7 +17,7 @@ import {
   until,
   type Expected,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 
 describe('cluster: shards in worker threads', () => {
   let world: World;

@@ -8,7 +8,7 @@ import { fencedJournalUrl } from '../../src/cluster/shard-runner.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
-import type { RowRef } from '../../src/journal/journal.js';
+import type { RowRef } from '../../src/engine/journal-port.js';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { startServer, stopServer } from '../../scripts/test-postgres.mjs';
 

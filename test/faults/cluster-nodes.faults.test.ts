@@ -20,7 +20,7 @@ import {
   submit,
   until,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 
 describe('cluster faults', () => {
   let world: World;

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { binPath, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { binPath, repoRoot, runCli, type CliResult } from './cli.js';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { startServer, stopServer, restartServer } from '../../scripts/test-postgres.mjs';
 // @ts-expect-error: a plain .mjs script without type declarations

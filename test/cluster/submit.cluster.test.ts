@@ -19,7 +19,7 @@ import {
   until,
   type Expected,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 

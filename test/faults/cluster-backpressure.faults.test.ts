@@ -18,7 +18,7 @@ import {
   submit,
   until,
   type World,
-} from './cluster-helpers.js';
+} from '../helpers/cluster.js';
 
 describe('backpressure from a lagging shard to submit', () => {
   let world: World;

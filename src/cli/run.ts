@@ -14,6 +14,7 @@ import { RunError, describeError, usageError } from '../errors.js';
 import { jsonLine } from '../ops/log-format.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
 import { processCommand, processOptionNames } from './commands/process.js';
+import { helpWrapColumns } from './help-text.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
 import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
 
@@ -90,7 +91,7 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
     .help()
     .alias('h', 'help')
     .alias('V', 'version')
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .wrap(Math.min(helpWrapColumns, process.stdout.columns ?? helpWrapColumns))
     .exitProcess(false)
     .fail((message, error) => {
       // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.

@@ -1,7 +1,10 @@
-/** Arguments like a good CLI (issue 10): stdin without `-`, strictness with suggestions, values echoed as typed. */
+/** Arguments like a good CLI: stdin without `-`, strictness with suggestions, values echoed as typed; help pages. */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/run.js';
 import type { CliIo } from '../../src/cli/io.js';
@@ -10,6 +13,10 @@ import { errorLine, repoRoot, runCli } from '../helpers/cli.js';
 const sample = readFileSync(join(repoRoot, 'data/sample.csv'), 'utf8');
 const expected = readFileSync(join(repoRoot, 'data/sample.expected.csv'), 'utf8');
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-args-'));
+/** The built help module: its pages are files beside it in dist/. */
+const builtHelp = (): Promise<typeof import('../../src/cli/help-text.js')> =>
+  import(pathToFileURL(join(repoRoot, 'dist/cli/help-text.js')).href);
+const runNode = async (args: string[]): Promise<string> => (await promisify(execFile)(process.execPath, args)).stdout;
 
 async function expectMistake(args: string[], pattern: RegExp, env?: NodeJS.ProcessEnv) {
   const result = await runCli(args, { env });
@@ -104,6 +111,25 @@ describe('common options on every command', () => {
     expect(generateHelp).toMatch(/-c, --clients/);
     expect(generateHelp).toMatch(/--bad-rate/);
     expect(generateHelp).toMatch(/-q, --quiet/);
+  });
+  it('answers a help page from the build-time text, the same bytes the parser prints', async () => {
+    const { helpFile, helpPages } = await builtHelp();
+    for (const page of helpPages) {
+      const argv = page === '' ? ['--help'] : [page, '--help'];
+      const fromBuild = await runCli(argv);
+      expect(readFileSync(helpFile(page), 'utf8')).toBe(fromBuild.stdout);
+      const script = `const { run } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'dist/cli/run.js')).href)}); process.exitCode = await run(${JSON.stringify(argv)});`;
+      const fromParser = await runNode(['--input-type=module', '-e', script]);
+      expect({ page, code: fromBuild.code, stdout: fromBuild.stdout }).toEqual({ page, code: 0, stdout: fromParser });
+    }
+  });
+  it('leaves help to the parser on a narrow terminal and for anything more than a help page', async () => {
+    const { prerenderedHelp } = await builtHelp();
+    expect(prerenderedHelp(['--help'], undefined)).toMatch(/^payments \[input\]/);
+    expect(prerenderedHelp(['--help'], 80)).toBeUndefined();
+    expect(prerenderedHelp(['--help', '-w', '2'], undefined)).toBeUndefined();
+    expect(prerenderedHelp(['frobnicate', '--help'], undefined)).toBeUndefined();
+    expect(prerenderedHelp(['generate', '-h'], 120)).toMatch(/--rows/);
   });
 });
 

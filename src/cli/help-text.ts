@@ -24,7 +24,8 @@ export function prerenderedHelp(argv: readonly string[], terminalColumns: number
   const asksHelp = (arg: string | undefined): boolean => arg === '--help' || arg === '-h';
   let page: string | undefined;
   if (argv.length === 1 && asksHelp(argv[0])) page = '';
-  else if (argv.length === 2 && asksHelp(argv[1]) && (helpPages as readonly string[]).includes(argv[0]!)) page = argv[0];
+  else if (argv.length === 2 && asksHelp(argv[1]) && (helpPages as readonly string[]).includes(argv[0]!))
+    page = argv[0];
   if (page === undefined) return undefined;
   try {
     return readFileSync(helpFile(page), 'utf8');

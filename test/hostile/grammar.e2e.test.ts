@@ -2,11 +2,12 @@
  * The grammar's edges, tried as an attacker would: look-alike keywords, rows at exactly the length
  * limit, control characters in what an error line echoes, and out-of-range `generate` options.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-grammar-'));
 const header = 'client,available,held,total,locked\n';
@@ -22,5 +23,51 @@ describe('look-alike keywords', () => {
     expect(readFileSync(rejects, 'utf8')).toBe(
       'line,type,client,tx,amount,reason\n4,chargebac\u212a,1,1,,unknown_type\n',
     );
+  });
+});
+
+/** Runs `command` under a pseudo-terminal (script(1)) and returns what the terminal received. */
+function underTerminal(command: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: repoRoot, env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+// A window-title escape, a bell, a line break, a C1 CSI and a right-to-left override.
+const hostilePath = 'x\x1b]0;pwned\x07\n\x9b2J\u202e.csv';
+const rawControl = /[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202e]/;
+
+describe('control characters in what an error echoes', () => {
+  it('on a terminal: the path is printed escaped, on one line, and no escape sequence reaches the terminal', async () => {
+    const dir = tmp();
+    const out = await underTerminal(`${process.execPath} ${binPath} "$HOSTILE" > /dev/null`, {
+      HOSTILE: join(dir, hostilePath),
+    });
+    const lines = out.replace(/\r\n/g, '\n').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`payments: ${dir}/x\\x1b]0;pwned\\x07\\n\\x9b2J\\u202e.csv: no such file`);
+    expect(out).not.toMatch(rawControl);
+  });
+
+  it('on a terminal: the generate summary escapes its OUT path too', async () => {
+    const dir = tmp();
+    const out = await underTerminal(`${process.execPath} ${binPath} generate -n 1 -c 1 --no-progress "$HOSTILE"`, {
+      HOSTILE: join(dir, hostilePath),
+    });
+    expect(out).toMatch(/generated 1 rows .* → .*x\\x1b\]0;pwned\\x07\\n\\x9b2J\\u202e\.csv/);
+    expect(out).not.toMatch(rawControl);
+  });
+
+  it('off a terminal: one JSON line whose msg is the exact path, with nothing raw that a terminal would obey', async () => {
+    const path = join(tmp(), hostilePath);
+    const result = await runCli([path]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toMatch(rawControl);
+    expect(errorLine(result.stderr)).toBe(`payments: ${path}: no such file`);
   });
 });

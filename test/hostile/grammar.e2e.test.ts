@@ -3,7 +3,8 @@
  * limit, control characters in what an error line echoes, and out-of-range `generate` options.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,4 +71,37 @@ describe('control characters in what an error echoes', () => {
     expect(result.stderr).not.toMatch(rawControl);
     expect(errorLine(result.stderr)).toBe(`payments: ${path}: no such file`);
   });
+});
+
+describe('a row of exactly 1 MiB (1048576 bytes) is read, one byte more is exit 1', () => {
+  // A deposit whose amount has leading zeros up to the wanted length: at the limit it is a real row.
+  const rowOf = (length: number) => `deposit,1,2,${'0'.repeat(length - 'deposit,1,2,5'.length)}5`;
+  const limit = 1 << 20;
+  for (const [name, eol, gzip] of [
+    ['plain LF', '\n', false],
+    ['plain CRLF', '\r\n', false],
+    ['gzip CRLF', '\r\n', true],
+  ] as const) {
+    it(`${name}: limit-1 and limit are read, limit+1 names the line`, async () => {
+      for (const length of [limit - 1, limit, limit + 1]) {
+        const dir = tmp();
+        const text = `type,client,tx,amount${eol}deposit,1,1,1${eol}${rowOf(length)}${eol}`;
+        const path = join(dir, gzip ? 'in.csv.gz' : 'in.csv');
+        writeFileSync(path, gzip ? gzipSync(text) : text);
+        const rejects = join(dir, 'rejects.csv');
+        const result = await runCli([path, '--rejects', rejects, '-q']);
+        if (length <= limit) {
+          expect(result.code, `${length}: ${result.stderr}`).toBe(0);
+          expect(result.stdout).toBe(`${header}1,6.0000,0.0000,6.0000,false\n`);
+        } else {
+          expect(result.code).toBe(1);
+          expect(result.stdout).toBe('');
+          expect(errorLine(result.stderr)).toBe(
+            `payments: ${path}:3: a row longer than 1 MiB (1048576 bytes, not counting its line break); fix the row and run again`,
+          );
+          expect(readdirSync(dir)).toEqual([gzip ? 'in.csv.gz' : 'in.csv']);
+        }
+      }
+    });
+  }
 });

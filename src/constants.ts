@@ -8,8 +8,12 @@
 export const readChunkBytes = 512 << 10;
 /** Routed chunks whose batches are still being applied; the reader pauses beyond this (backpressure). */
 export const inflightChunksMax = 4;
-/** A single CSV row longer than this is not a transaction row: the run stops with an error. */
-export const rowCharsMax = 1 << 20;
+/**
+ * A single CSV row longer than this many bytes (1 MiB) is not a transaction row: the run stops with
+ * an error. Counted as the input's bytes (after gzip, without a byte order mark), line breaks inside
+ * quoted fields included, the row's own LF or CR LF not: so a row's verdict is the same in a CRLF file.
+ */
+export const rowBytesMax = 1 << 20;
 /** V8 young-generation size of each shard worker (measured: 8 keeps RSS down at no cost in speed). */
 export const workerYoungGenerationMb = 8;
 /** Worker threads (shards) a run may use; also the most shards a journal manifest may name. */

@@ -5,6 +5,7 @@ import { OutputFile } from '../io/output-file.js';
 import { checkOutputPaths } from '../io/output-paths.js';
 import { createProgress, formatCount, TerminalWriter } from '../ops/progress.js';
 import { jsonLine } from '../ops/log-format.js';
+import { printable } from '../text.js';
 import type { CliIo } from './io.js';
 
 export async function runGenerate(
@@ -32,7 +33,7 @@ export async function runGenerate(
     const message =
       `generated ${formatCount(options.rows)} rows (${(bytes / 1e6).toFixed(1)} MB) for ${formatCount(options.clients)} ` +
       `clients in ${seconds.toFixed(2)} s → ${out}`;
-    io.stderr(terminal ? `${message}\n` : jsonLine('info', message, { rows: options.rows, bytes, out }));
+    io.stderr(terminal ? `${printable(message)}\n` : jsonLine('info', message, { rows: options.rows, bytes, out }));
   } catch (error) {
     progress?.stop();
     await file?.discard();

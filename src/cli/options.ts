@@ -5,6 +5,7 @@
  */
 import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
+import { asciiLowerCase } from '../text.js';
 import { colorWanted, logLevels, type LogConfig, type LogLevel } from '../ops/log-format.js';
 
 export const envPrefix = 'PAYMENTS';
@@ -92,7 +93,9 @@ export function environmentFor(
       saved.push([key, value]);
       delete env[key];
     } else if (booleans.includes(option)) {
-      const normal = envBooleans[value.trim().toLowerCase()];
+      const spelled = asciiLowerCase(value.trim());
+      // Own keys only: `constructor` or `__proto__` must not find Object.prototype's.
+      const normal = Object.hasOwn(envBooleans, spelled) ? envBooleans[spelled] : undefined;
       if (normal === undefined) {
         for (const [k, v] of saved) env[k] = v;
         throw usageError(`${key}=${value}: --${option} must be true or false (or 1 / 0)`, { usageHint: true });

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
 import { jsonLine } from '../ops/log-format.js';
+import { printable } from '../text.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
 import { processCommand, processOptionNames } from './commands/process.js';
 import { helpWrapColumns } from './help-text.js';
@@ -169,14 +170,22 @@ function reportError(error: unknown, argv: readonly string[], io: CliIo): number
       ? undefined
       : 'Run again with --log-level debug for details.';
   if (io.stderrIsTty) {
-    io.stderr(`payments: ${message}\n`);
-    if (stack !== undefined) io.stderr(`${stack}\n`);
+    // Messages echo paths and values the user typed: never let them split the line or reach the
+    // terminal as control sequences (JSON lines escape them as JSON; see jsonLine).
+    io.stderr(`payments: ${printable(message)}\n`);
+    if (stack !== undefined) io.stderr(`${printableStack(error as Error, stack)}\n`);
     else if (hint !== undefined) io.stderr(`${hint}\n`);
   } else {
     const fields = { exitCode, kind: runError?.kind ?? 'failure', ...(hint && !stack ? { hint } : {}), stack };
     io.stderr(jsonLine('error', message, fields));
   }
   return exitCode;
+}
+
+/** A stack trace whose first line (`Name: message`, the message possibly spanning lines) is made printable. */
+function printableStack(error: Error, stack: string): string {
+  const head = `${error.name}: ${error.message}`;
+  return stack.startsWith(head) ? printable(head) + stack.slice(head.length) : stack;
 }
 
 function logLevelOf(argv: readonly string[]): string | undefined {

@@ -3,6 +3,7 @@
  * never reorder, only append) and whether it carries an amount and a globally unique tx id.
  */
 import { duplicateFlag } from '../constants.js';
+import { asciiLowerCase } from '../text.js';
 
 const typeTable = [
   { name: 'deposit', carriesAmount: true },
@@ -26,11 +27,11 @@ if (duplicateFlag <= txTypeCodeMax) throw new Error('invariant: duplicateFlag mu
 const codesByName = new Map<string, number>(txTypes.map((name, code) => [name, code]));
 const amountCarriers = Uint8Array.from(typeTable, (t) => (t.carriesAmount ? 1 : 0));
 
-/** Code of a type name in any case, or -1. */
+/** Code of a type name in any ASCII case (a non-ASCII look-alike is no type: see text.ts), or -1. */
 export function txTypeCode(name: string): number {
   const code = codesByName.get(name);
   if (code !== undefined) return code;
-  const lower = name.toLowerCase();
+  const lower = asciiLowerCase(name);
   return lower === name ? -1 : (codesByName.get(lower) ?? -1);
 }
 

@@ -9,10 +9,10 @@
  * endings: a UTF-16 byte order mark and classic-Mac CR-only line endings are exit 2 with a hint.
  */
 import { isAscii } from 'node:buffer';
-import { readChunkBytes, rowCharsMax } from '../constants.js';
+import { readChunkBytes, rowBytesMax } from '../constants.js';
 import { RunError, describeError, inputError, runFailure } from '../errors.js';
 import type { InputSource } from './input-source.js';
-import { splitRows, UnterminatedQuote } from './quoted-rows.js';
+import { countLineFeeds, splitRows, UnterminatedQuote, type SplitResult } from './quoted-rows.js';
 
 /**
  * One read's worth of complete rows, in one of two forms:
@@ -86,6 +86,7 @@ export async function* readRowChunks(
 ): AsyncGenerator<RowChunk> {
   const { delimiter } = options;
   let carryRow = ''; // a row left open at the end of a read (a quoted field with line breaks)
+  let carryBytes = 0; // carryRow's length in the input's bytes (its text is decoded)
   let nextLine = 1;
   let first = true;
   let lineEndingsChecked = false;
@@ -141,12 +142,9 @@ export async function* readRowChunks(
         if (error instanceof UnterminatedQuote) throw unterminated(source.name, error.line);
         throw error;
       }
+      const previous = carryRow.length > 0 ? { chars: carryRow.length, bytes: carryBytes } : undefined;
       carryRow = input.substring(split.cursor);
-      if (carryRow.length > rowCharsMax) {
-        throw split.openQuoteLine > 0
-          ? unterminated(source.name, split.openQuoteLine)
-          : rowTooLong(source.name, split.nextLine);
-      }
+      carryBytes = measureCarry(source.name, { bytes, start, end, text: input }, split, previous, carryRow);
       for (const index of split.malformed) malformed.push(rows.length + index);
       for (let i = 0; i < split.rows.length; i++) {
         rows.push(split.rows[i]!);
@@ -172,12 +170,16 @@ export async function* readRowChunks(
     for (;;) {
       if (filled === buffer.length) {
         if (!lineEndingsChecked) lineEndingsChecked = checkLineEndings(source.name, buffer.subarray(0, filled));
-        if (filled >= rowCharsMax) throw rowTooLong(source.name, nextLine);
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        // One partial line fills the buffer. At rowBytesMax + 2 bytes (a longest row and its CR LF)
+        // without a line feed, its row is too long; below that, make room.
+        if (filled >= rowBytesMax + 2) throw rowTooLong(source.name, nextLine);
+        const bigger = Buffer.allocUnsafe(Math.min(buffer.length * 2, rowBytesMax + 2));
         buffer.copy(bigger, 0, 0, filled);
         buffer = bigger;
       }
-      const n = await source.read(buffer, filled, buffer.length - filled);
+      // Never more than a read's worth past the carried line: then only the read's first line can
+      // be longer than a read, and that one is measured below.
+      const n = await source.read(buffer, filled, Math.min(buffer.length - filled, readChunkBytes));
       if (n === 0) break;
       let end = filled + n;
       if (first) {
@@ -190,6 +192,8 @@ export async function* readRowChunks(
         first = false;
         end = checkStart(source.name, buffer, end);
       }
+      const firstBreak = buffer.subarray(0, end).indexOf(newlineByte);
+      if (firstBreak >= 0 && lineBytes(buffer, 0, firstBreak) > rowBytesMax) throw rowTooLong(source.name, nextLine);
       // (lastIndexOf counts a negative offset from the end of the buffer: never pass one.)
       const cut = end > 0 ? buffer.lastIndexOf(newlineByte, end - 1) + 1 : 0;
       if (cut > 0) {
@@ -200,6 +204,7 @@ export async function* readRowChunks(
       filled = end - cut;
     }
     if (first && filled > 0) filled = checkStart(source.name, buffer, filled);
+    if (filled > rowBytesMax) throw rowTooLong(source.name, nextLine); // the last line, without a line feed
     if (!lineEndingsChecked) checkLineEndings(source.name, buffer.subarray(0, filled));
     if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
   } catch (error) {
@@ -253,7 +258,75 @@ function pieceEnd(bytes: Buffer, start: number): number {
 }
 
 function rowTooLong(name: string, line: number): Error {
-  return runFailure(`${name}:${line}: a row longer than ${rowCharsMax} characters; fix the row and run again`);
+  return runFailure(
+    `${name}:${line}: a row longer than 1 MiB (${rowBytesMax} bytes, not counting its line break); fix the row and run again`,
+  );
+}
+
+/**
+ * A piece's text was split with `previous` (a row left open, `chars` of the text and `bytes` of the
+ * input) in front. Checks the row that completes it, if one does, and returns the length in bytes of
+ * the row now left open (`carry`), refusing it once it is too long. Rows that start and end within a
+ * piece need no check: a piece is at most textPieceBytes, or a single physical line, which the read
+ * loop has measured. Lengths come from the input's bytes, found by counting line breaks, since the
+ * decoded text's length is not its length in bytes.
+ */
+function measureCarry(
+  name: string,
+  piece: { bytes: Buffer; start: number; end: number; text: string },
+  split: SplitResult,
+  previous: { chars: number; bytes: number } | undefined,
+  carry: string,
+): number {
+  const { bytes, start, end, text } = piece;
+  if (previous !== undefined && split.rows.length > 0) {
+    // The completed row's line feeds (its own included: one too many if it ends the input) ...
+    const rowLineFeeds = (split.lines[1] ?? split.nextLine) - split.lines[0]!;
+    // ... less those already carried, are where it ends in this piece.
+    const rest = restOfRowBytes(bytes, start, end, rowLineFeeds - countLineFeeds(text, 0, previous.chars));
+    if (previous.bytes + rest > rowBytesMax) throw rowTooLong(name, split.lines[0]!);
+  }
+  const carryBytes =
+    previous !== undefined && split.cursor === 0
+      ? previous.bytes + (end - start)
+      : end - lineStartFromEnd(bytes, start, end, countLineFeeds(carry, 0, carry.length));
+  // All of an open row's text so far is row: its last line break is inside a quoted field.
+  if (carryBytes > rowBytesMax) {
+    throw split.openQuoteLine > 0 ? unterminated(name, split.openQuoteLine) : rowTooLong(name, split.nextLine);
+  }
+  return carryBytes;
+}
+
+/** Bytes of the line bytes[start, lineFeed), less the CR of a CR LF ending. */
+function lineBytes(bytes: Buffer, start: number, lineFeed: number): number {
+  return lineFeed - start - (lineFeed > start && bytes[lineFeed - 1] === carriageReturnByte ? 1 : 0);
+}
+
+/**
+ * Bytes of bytes[start, end) up to the row's end, the row ending at the `lineFeeds`-th line feed
+ * from `start` (its own LF or CR LF not counted), or at `end` (the input's last line, no break).
+ */
+function restOfRowBytes(bytes: Buffer, start: number, end: number, lineFeeds: number): number {
+  let at = start - 1;
+  for (let k = 0; k < lineFeeds; k++) {
+    at = bytes.indexOf(newlineByte, at + 1);
+    if (at < 0 || at >= end) return end - start;
+  }
+  return lineBytes(bytes, start, at);
+}
+
+/**
+ * Where the last `lineFeeds` lines of bytes[start, end) start (end itself for none): an open row's
+ * first byte, found from its line breaks (its text is decoded, so its length is not its bytes).
+ */
+function lineStartFromEnd(bytes: Buffer, start: number, end: number, lineFeeds: number): number {
+  if (lineFeeds === 0) return end;
+  let at = end - 1; // bytes[end - 1] is the open row's last line feed
+  for (let k = 0; k < lineFeeds; k++) {
+    if (at < start) return start;
+    at = at > 0 ? bytes.lastIndexOf(newlineByte, at - 1) : -1;
+  }
+  return at < start ? start : at + 1;
 }
 
 function unterminated(name: string, line: number): Error {

@@ -3,6 +3,7 @@
  * `.tsv.gz` file. A tab may be written as a real tab, `\t` or `tab`.
  */
 import { usageError } from '../errors.js';
+import { isKeyword } from '../text.js';
 
 export interface DelimiterChoice {
   readonly delimiter: string;
@@ -12,7 +13,7 @@ export interface DelimiterChoice {
 
 export function chooseDelimiter(option: string | undefined, input: string): DelimiterChoice {
   if (option === undefined) return { delimiter: /\.tsv(\.gz)?$/i.test(input) ? '\t' : ',', explicit: false };
-  const value = option === '\\t' || option.toLowerCase() === 'tab' ? '\t' : option;
+  const value = option === '\\t' || isKeyword(option, 'tab') ? '\t' : option;
   const refuse = (why: string) =>
     usageError(`--delimiter ${JSON.stringify(option)}: ${why}; for example --delimiter ';' or --delimiter tab`, {
       usageHint: true,

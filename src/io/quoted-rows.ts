@@ -169,7 +169,8 @@ export function splitRows(text: string, delimiter: string, firstLine: number, fi
   return { rows, lines, malformed, cursor: pos, nextLine: line, quotedLineBreaks, openQuoteLine };
 }
 
-function countLineFeeds(text: string, from: number, to: number): number {
+/** Line feeds in text[from, to). */
+export function countLineFeeds(text: string, from: number, to: number): number {
   let count = 0;
   for (let at = text.indexOf('\n', from); at >= 0 && at < to; at = text.indexOf('\n', at + 1)) count++;
   return count;

@@ -6,6 +6,7 @@
 import { invalidAmount, parseAmountBytes, parseAmountUnits } from '../domain/money.js';
 import { reasonCode } from '../domain/rejection.js';
 import { carriesAmount, txTypeCode } from '../domain/transaction.js';
+import { asciiLowerCase } from '../text.js';
 
 /** Where each column sits in a row: from the header, or the fixed order without one. */
 export interface ColumnLayout {
@@ -352,9 +353,9 @@ export function isBlankRow(fields: readonly string[]): boolean {
 export type HeaderResult =
   { kind: 'data' } | { kind: 'header'; layout: ColumnLayout } | { kind: 'invalid'; missing: string };
 
-/** SPEC: the first non-empty line is a header when its first field is `type` (any case, trimmed). */
+/** SPEC: the first non-empty line is a header when its first field is `type` (any ASCII case, trimmed). */
 export function readHeader(fields: readonly string[]): HeaderResult {
-  const names = fields.map((f) => f.trim().toLowerCase());
+  const names = fields.map((f) => asciiLowerCase(f.trim()));
   if (names[0] !== 'type') return { kind: 'data' };
   const client = names.indexOf('client');
   const tx = names.indexOf('tx');
@@ -373,11 +374,12 @@ export function otherDelimiterOf(fields: readonly string[], delimiter: string): 
     if (other === delimiter) continue;
     // An export may quote every name ("type";"client";…): the comma splitter then leaves them raw.
     const names = fields[0]!.split(other).map((f) =>
-      f
-        .trim()
-        .replace(/^"(.*)"$/, '$1')
-        .trim()
-        .toLowerCase(),
+      asciiLowerCase(
+        f
+          .trim()
+          .replace(/^"(.*)"$/, '$1')
+          .trim(),
+      ),
     );
     if (names.includes('type') && names.includes('client') && names.includes('tx')) return other;
   }

@@ -3,6 +3,7 @@
  * use these, and `--help` must not pay for loading a logger.
  */
 import type { LevelWithSilent } from 'pino';
+import { printable, terminalSafeJson } from '../text.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number] & LevelWithSilent;
@@ -37,14 +38,15 @@ export function prettyLine(json: string, color: boolean): string {
   const time = new Date(Number(entry.time)).toTimeString().slice(0, 8);
   const name = level.toUpperCase().padEnd(5);
   const extras = Object.fromEntries(Object.entries(entry).filter(([key]) => !standardKeys.has(key)));
-  const tail = Object.keys(extras).length > 0 ? ` ${JSON.stringify(extras)}` : '';
+  const tail = Object.keys(extras).length > 0 ? ` ${terminalSafeJson(JSON.stringify(extras))}` : '';
   const label = color ? `${levelColours[level] ?? ''}${name}\x1b[0m` : name;
-  return `${time} ${label} ${String(entry.msg ?? '')}${tail}\n`;
+  // The message may echo a path or value the user typed: one line, no control sequences.
+  return `${time} ${label} ${printable(String(entry.msg ?? ''))}${tail}\n`;
 }
 
 /** One JSON log line, shaped like pino's, for messages written without a logger (the final error). */
 export function jsonLine(level: string, msg: string, fields: Record<string, unknown> = {}): string {
-  return `${JSON.stringify({ level, time: Date.now(), pid: process.pid, ...fields, msg })}\n`;
+  return `${terminalSafeJson(JSON.stringify({ level, time: Date.now(), pid: process.pid, ...fields, msg }))}\n`;
 }
 
 /** Whether colour is wanted: --no-color or a non-empty NO_COLOR turns it off (no-color.org). */

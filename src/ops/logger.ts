@@ -8,6 +8,7 @@
 import { writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
+import { terminalSafeJson } from '../text.js';
 import { prettyLine, type LogConfig } from './log-format.js';
 
 export { colorWanted, jsonLine, logLevels, prettyLine, type LogConfig, type LogLevel } from './log-format.js';
@@ -31,6 +32,8 @@ export function createLogger(
     level: config.level,
     base: { pid: process.pid, ...bindings },
     formatters: { level: (label: string) => ({ level: label }) },
+    // JSON escapes C0 controls but not C1 or bidi overrides, which a log `cat` to a terminal would obey.
+    hooks: { streamWrite: terminalSafeJson },
   };
   if (config.pretty) {
     const color = config.color ?? false;

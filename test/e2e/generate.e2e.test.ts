@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { errorLine, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'payments-generate-'));
 
@@ -50,15 +50,46 @@ describe('payments generate', () => {
   });
 
   it.each([
-    [['-n', '-5', '-c', '5'], /-n -5: --rows must be a whole number ≥ 0/],
+    [['-n', '-5', '-c', '5'], /-n -5: --rows must be a whole number from 0 to 4000000000/],
     [['-n', '10', '-c', '0'], /-c (0|65537): --clients must be a whole number from 1 to 65536/],
     [['-n', '10', '-c', '65537'], /-c (0|65537): --clients must be a whole number from 1 to 65536/],
     [['-n', '10', '-c', '5', '--bad-rate', '2'], /--bad-rate must be a number from 0 to 1/],
-    [['-n', '10', '-c', '5', '--disputes', '-1'], /--disputes must be a number ≥ 0/],
-  ])('rejects %j with exit 2', async (args, message) => {
-    const result = await runCli(['generate', ...args, join(dir, 'x.csv')]);
+    [['-n', '10', '-c', '5', '--disputes', '-1'], /--disputes -1: --disputes must be a number from 0 to 1/],
+    [['-n', '1.5', '-c', '5'], /-n 1.5: --rows must be a whole number from 0 to 4000000000/],
+    [['-n', '4000000001', '-c', '5'], /-n 4000000001: --rows must be a whole number from 0 to 4000000000/],
+    [['-n', '10', '-c', '2.5'], /-c 2.5: --clients must be a whole number from 1 to 65536/],
+    [['-n', '10', '-c', '5', '--seed', '-1'], /--seed -1: --seed must be a whole number from 0 to 4294967295/],
+    [['-n', '10', '-c', '5', '--seed', '4294967296'], /--seed 4294967296: --seed must be a whole number from 0/],
+    [['-n', '10', '-c', '5', '--seed', '1.5'], /--seed 1.5: --seed must be a whole number from 0/],
+    [['-n', '10', '-c', '5', '--deposits', '0'], /--deposits 0: --deposits must be above 0/],
+    ...[
+      'deposits',
+      'withdrawals',
+      'disputes',
+      'resolves',
+      'chargebacks',
+      'stray-refs',
+      'overdrafts',
+      'bad-rate',
+    ].flatMap((option) =>
+      ['1.5', '-0.1', 'x'].map((value): [string[], RegExp] => [
+        ['-n', '10', '-c', '5', `--${option}`, value],
+        new RegExp(`--${option} ${value.replace('.', '\\.')}: --${option} must be a number from 0 to 1; for example`),
+      ]),
+    ),
+  ])('rejects %j with exit 2 and one line naming the option', async (args, message) => {
+    // OUT in a missing directory: a value let through would fail there (and write nothing), not run on.
+    const result = await runCli(['generate', ...args, join(dir, 'missing', 'x.csv')]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(errorLine(result.stderr)).toMatch(message);
+  });
+
+  it('takes the bounds themselves', async () => {
+    const args = ['-n', '0', '-c', '65536', '--seed', '4294967295', '--disputes', '1', '--bad-rate', '0', '-'];
+    const result = await runCli(['generate', ...args]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('type, client, tx, amount\n');
   });
 
   it('rejects an unwritable OUT with exit 2', async () => {

@@ -33,6 +33,11 @@ describe('a journal URL', () => {
     ['postgres://db/p?journal=a%20b', /journal name/],
     ['postgres://db/p?journal=', /journal name/],
     ['postgres://db/p?retry_seconds=-1', /retry_seconds/],
+    // Number() would read these as 0, 16, 100 and 5: only plain decimal seconds are a value.
+    ['postgres://db/p?retry_seconds=', /retry_seconds/],
+    ['postgres://db/p?retry_seconds=0x10', /retry_seconds/],
+    ['postgres://db/p?retry_seconds=1e2', /retry_seconds/],
+    ['postgres://db/p?retry_seconds=%205', /retry_seconds/],
     ['postgres://u:secret@[bad/p', /not a valid PostgreSQL URL/],
   ])('refuses %s (exit 2) without its password', (url, message) => {
     let error: unknown;

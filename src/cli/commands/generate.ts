@@ -4,7 +4,7 @@ import { clientsMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { defaultMix, type TrafficMix } from '../../generate/generator.js';
 import { pathArg, type CliIo } from '../io.js';
-import { readNumber, type CommonArgs } from '../options.js';
+import { readNumber, sourceOf, type CommonArgs } from '../options.js';
 
 interface GenerateArgs extends CommonArgs {
   rows: string;
@@ -14,27 +14,37 @@ interface GenerateArgs extends CommonArgs {
   [option: string]: unknown;
 }
 
-/** The traffic options: weights (any number ≥ 0) and shares (from 0 to 1). */
-const mixOptions: { name: keyof TrafficMix; option: string; describe: string; share: boolean }[] = [
-  { name: 'deposits', option: 'deposits', describe: 'weight of deposits', share: false },
-  { name: 'withdrawals', option: 'withdrawals', describe: 'weight of withdrawals', share: false },
-  { name: 'disputes', option: 'disputes', describe: 'weight of disputes', share: false },
-  { name: 'resolves', option: 'resolves', describe: 'weight of resolves', share: false },
-  { name: 'chargebacks', option: 'chargebacks', describe: 'weight of chargebacks', share: false },
+/**
+ * The traffic options, every one a fraction from 0 to 1 (0.05 is 5 %). The five kinds' shares are
+ * weighed against each other, so they need not add up to 1; a bound of 1 still matters, because
+ * `--disputes 3` meant as 3 % would otherwise silently make three rows in four disputes.
+ */
+const mixOptions: { name: keyof TrafficMix; option: string; describe: string }[] = [
+  { name: 'deposits', option: 'deposits', describe: 'share of deposits, above 0' },
+  { name: 'withdrawals', option: 'withdrawals', describe: 'share of withdrawals' },
+  { name: 'disputes', option: 'disputes', describe: 'share of disputes' },
+  { name: 'resolves', option: 'resolves', describe: 'share of resolves' },
+  { name: 'chargebacks', option: 'chargebacks', describe: 'share of chargebacks' },
   {
     name: 'strayRefs',
     option: 'stray-refs',
     describe: 'share of dispute/resolve/chargeback rows naming an unknown or foreign tx',
-    share: true,
   },
-  { name: 'overdrafts', option: 'overdrafts', describe: 'share of withdrawals above the balance', share: true },
+  { name: 'overdrafts', option: 'overdrafts', describe: 'share of withdrawals above the balance' },
   {
     name: 'badRate',
     option: 'bad-rate',
     describe: 'share of malformed rows (every kind SPEC names) and reused tx ids',
-    share: true,
   },
 ];
+
+/**
+ * Most rows: every tx id the generator writes (one a deposit or withdrawal, and unknown ones up to
+ * 1,001,000 past the last) then fits in a u32, so no row is malformed that was not meant to be.
+ */
+export const generateRowsMax = 4_000_000_000;
+/** pure-rand reads a seed as a 32-bit integer (seeds 1 and 2^32 + 1 gave the same bytes). */
+const seedMax = 0xffffffff;
 
 /** For "did you mean" suggestions. */
 export const generateOptionNames = ['rows', 'clients', 'seed', ...mixOptions.map((m) => m.option)];
@@ -51,7 +61,7 @@ export function generateCommand(io: CliIo, rawArgv: readonly string[]): CommandM
           type: 'string',
           requiresArg: true,
           demandOption: true,
-          describe: 'number of transactions (required)',
+          describe: `number of transactions, 0 to ${generateRowsMax} (required)`,
         })
         .option('clients', {
           alias: 'c',
@@ -64,7 +74,7 @@ export function generateCommand(io: CliIo, rawArgv: readonly string[]): CommandM
           type: 'string',
           requiresArg: true,
           default: 1,
-          describe: 'random seed: the same seed gives the same bytes (default 1)',
+          describe: `random seed, 0 to ${seedMax}: the same seed gives the same bytes (default 1)`,
         });
       for (const { name, option, describe } of mixOptions) {
         b = b.option(option, {
@@ -79,19 +89,19 @@ export function generateCommand(io: CliIo, rawArgv: readonly string[]): CommandM
     handler: async (argv) => {
       const whole = (option: string, aliases: string[], min: number, max: number | undefined, example: string) =>
         readNumber(argv[kebabToCamel(option)], { option, aliases, min, max, integer: true, example }, rawArgv);
-      const rows = whole('rows', ['n'], 0, undefined, '--rows 1000');
+      const rows = whole('rows', ['n'], 0, generateRowsMax, '--rows 1000');
       const clients = whole('clients', ['c'], 1, clientsMax, '--clients 100');
-      const seed = whole('seed', [], Number.MIN_SAFE_INTEGER, undefined, '--seed 7');
+      const seed = whole('seed', [], 0, seedMax, '--seed 7');
       const mix = { ...defaultMix };
-      for (const { name, option, share } of mixOptions) {
-        const example = `--${option} ${share ? '0.05' : '0.5'}`;
-        mix[name] = readNumber(
-          argv[kebabToCamel(option)],
-          { option, min: 0, max: share ? 1 : undefined, integer: false, example },
-          rawArgv,
-        );
+      for (const { name, option } of mixOptions) {
+        const rule = { option, min: 0, max: 1, integer: false, example: `--${option} 0.05` };
+        mix[name] = readNumber(argv[kebabToCamel(option)], rule, rawArgv);
       }
-      if (mix.deposits <= 0) throw usageError('--deposits must be above 0: every other kind of row refers to deposits');
+      if (mix.deposits <= 0)
+        throw usageError(
+          `${sourceOf('deposits', argv.deposits, rawArgv)}: --deposits must be above 0, since every other kind of row refers to deposits; for example --deposits 0.6`,
+          { usageHint: true },
+        );
       const { runGenerate } = await import('../generate-run.js');
       await runGenerate(
         { rows, clients, seed, mix },

@@ -45,7 +45,9 @@ export function parsePostgresUrl(location: string): PostgresTarget {
   }
   const retryText = params.get('retry_seconds');
   const retrySeconds = retryText === null ? defaultRetrySeconds : Number(retryText);
-  if (!Number.isFinite(retrySeconds) || retrySeconds < 0 || retrySeconds > 86_400) {
+  // Plain decimal seconds only: Number() reads '' as 0, '0x10' as 16 and '1e2' as 100.
+  const plain = retryText === null || /^(\d+\.?\d*|\.\d+)$/.test(retryText);
+  if (!plain || !Number.isFinite(retrySeconds) || retrySeconds < 0 || retrySeconds > 86_400) {
     throw usageError(`--journal ${redactUrl(location)}: retry_seconds must be a number of seconds from 0 to 86400`, {
       usageHint: true,
     });

@@ -4,11 +4,11 @@
  * 143, no output file left); a second ends the process at once, by that signal.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { binPath, repoRoot, runCli } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-signals-'));
 const sample = readFileSync(join(repoRoot, 'data/sample.csv'), 'utf8');
@@ -17,7 +17,8 @@ const hangMs = 20_000;
 
 const started: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of started.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 interface Running {
@@ -90,7 +91,10 @@ describe('a second signal ends the process at once, by that signal', () => {
     const dir = tmp();
     const input = fifoIn(dir, 'in.csv');
     // The writer sends a header and one row, then holds the FIFO open without writing more.
-    const writer = spawn('bash', ['-c', `exec 3>'${input}'; printf 'type,client,tx,amount\\ndeposit,1,1,1\\n' >&3; exec sleep 120`]);
+    const writer = spawn('bash', [
+      '-c',
+      `exec 3>'${input}'; printf 'type,client,tx,amount\\ndeposit,1,1,1\\n' >&3; exec sleep 120`,
+    ]);
     started.push(writer);
     const run = start([input, '--rejects', join(dir, 'r.csv'), '-w', '1']);
     const pid = run.child.pid!;
@@ -99,6 +103,87 @@ describe('a second signal ends the process at once, by that signal', () => {
     await until(() => run.stderr().includes('SIGTERM: stopping'), 'the first signal to be taken');
     run.child.kill('SIGINT');
     expect(await run.ended()).toEqual({ code: null, signal: 'SIGINT' });
+    expect(readdirSync(dir).sort()).toEqual(['in.csv']);
+  });
+});
+
+/** A directory holding the sample input. */
+function withInput(): { dir: string; input: string } {
+  const dir = tmp();
+  const input = join(dir, 'in.csv');
+  writeFileSync(input, sample);
+  return { dir, input };
+}
+
+/** `rows` withdrawals from clients with no money: every row is rejected (about 40 bytes of rejects each). */
+function allRejected(dir: string, rows: number): string {
+  const input = join(dir, 'in.csv');
+  const lines = ['type,client,tx,amount'];
+  for (let i = 1; i <= rows; i++) lines.push(`withdrawal,${(i % 500) + 1},${i},1.5`);
+  writeFileSync(input, `${lines.join('\n')}\n`);
+  return input;
+}
+
+describe('the first signal stops in bounded time when an output waits on its reader', () => {
+  for (const option of ['--rejects', '--output', '--report']) {
+    it(`${option} naming a FIFO nobody opens: exit 143, nothing written, no file left`, async () => {
+      const { dir, input } = withInput();
+      const fifo = fifoIn(dir);
+      const run = start([input, option, fifo, '-w', '1']);
+      const pid = run.child.pid!;
+      // It says it waits (or, were the open done through the threadpool, a thread is blocked in it).
+      const waiting = () => run.stderr().includes('waiting for a reader of the named pipe') || blockedOnPipe(pid);
+      await until(() => catchesSigterm(pid) && waiting(), 'the run to wait');
+      run.child.kill('SIGTERM');
+      expect(await run.ended()).toEqual({ code: 143, signal: null });
+      expect(run.stdout()).toBe('');
+      expect(errorLine(run.stderr())).toMatch(
+        new RegExp(
+          `^payments: stopped by SIGTERM while waiting for a reader of ${option} .*fifo: the run is incomplete`,
+        ),
+      );
+      expect(readdirSync(dir).sort()).toEqual(['fifo', 'in.csv']);
+    });
+  }
+
+  it('--rejects to a FIFO whose reader never reads: exit 130, the other outputs not left behind', async () => {
+    const dir = tmp();
+    const input = allRejected(dir, 100_000);
+    const fifo = fifoIn(dir);
+    // The reader opens the FIFO and holds it without reading: the run's writes stall once it is full.
+    const reader = spawn('bash', ['-c', `exec 3<'${fifo}'; exec sleep 120`]);
+    started.push(reader);
+    const run = start([
+      input,
+      '--rejects',
+      fifo,
+      '--report',
+      join(dir, 'report.json'),
+      '-w',
+      '1',
+      '--log-level',
+      'debug',
+    ]);
+    await until(() => run.stderr().includes('run started'), 'the run to start');
+    run.child.kill('SIGINT');
+    expect(await run.ended()).toEqual({ code: 130, signal: null });
+    expect(run.stdout()).toBe('');
+    expect(errorLine(run.stderr())).toMatch(/^payments: stopped by SIGINT /);
+    expect(readdirSync(dir).sort()).toEqual(['fifo', 'in.csv']);
+  });
+
+  it('standard output a pipe its reader does not read: exit 143', async () => {
+    const dir = tmp();
+    const input = join(dir, 'in.csv');
+    // 60 000 accounts: about 2 MB of output, far more than a pipe and the reader's buffer hold.
+    expect((await runCli(['generate', '-n', '120000', '-c', '60000', '-q', input])).code).toBe(0);
+    const run = start([input, '--rejects', join(dir, 'r.csv'), '-w', '1'], { readStdout: false });
+    const stdout = run.child.stdout!;
+    // Bytes on standard output: the run has finished reading and is writing the accounts.
+    await until(() => stdout.readableLength > 0, 'the accounts to start');
+    run.child.kill('SIGTERM');
+    expect(await run.ended()).toEqual({ code: 143, signal: null });
+    expect(errorLine(run.stderr())).toMatch(/^payments: stopped by SIGTERM while standard output was not being read/);
     expect(readdirSync(dir).sort()).toEqual(['in.csv']);
   });
 });

@@ -86,6 +86,23 @@ describe('2>/dev/full: a finished run is exit 0 with every output', () => {
   });
 });
 
+describe('standard error closed by its reader (EPIPE; SIGPIPE is ignored)', () => {
+  it('a finished run is exit 0 with every output', async () => {
+    const { dir, input } = withInput();
+    const child = spawn(process.execPath, [binPath, input, '--log-level', 'debug', '--rejects', join(dir, 'r.csv')], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr!.destroy(); // the reader goes away before the first line
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toBe(expectedAccounts);
+    expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toBe(expectedRejects);
+  });
+});
+
 describe('2>/dev/full: a failing run is still exit 1 with nothing left behind', () => {
   it('an unterminated quote: exit 1, no accounts, no rejects or report file', async () => {
     const { dir, input } = withInput(`${sample}deposit,1,99,"1.0\n`);

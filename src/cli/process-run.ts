@@ -93,7 +93,7 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
 function stoppedOnOutput(request: ProcessRequest, by: StopSignal, error: OutputStopped): RunError {
   const how = request.journal
     ? 'the journal keeps every row applied; run the same command again to finish'
-    : 'the run is incomplete (run with --journal DIR to make a run resumable)';
+    : 'nothing was saved (run with --journal DIR to make a run resumable)';
   return new RunError(`stopped by ${by} ${error.message}: ${how}`, signalExitCodes[by]);
 }
 

@@ -139,7 +139,7 @@ describe('the first signal stops in bounded time when an output waits on its rea
       expect(run.stdout()).toBe('');
       expect(errorLine(run.stderr())).toMatch(
         new RegExp(
-          `^payments: stopped by SIGTERM while waiting for a reader of ${option} .*fifo: the run is incomplete`,
+          `^payments: stopped by SIGTERM while waiting for a reader of ${option} .*fifo: nothing was saved`,
         ),
       );
       expect(readdirSync(dir).sort()).toEqual(['fifo', 'in.csv']);

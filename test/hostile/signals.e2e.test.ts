@@ -138,9 +138,7 @@ describe('the first signal stops in bounded time when an output waits on its rea
       expect(await run.ended()).toEqual({ code: 143, signal: null });
       expect(run.stdout()).toBe('');
       expect(errorLine(run.stderr())).toMatch(
-        new RegExp(
-          `^payments: stopped by SIGTERM while waiting for a reader of ${option} .*fifo: nothing was saved`,
-        ),
+        new RegExp(`^payments: stopped by SIGTERM while waiting for a reader of ${option} .*fifo: nothing was saved`),
       );
       expect(readdirSync(dir).sort()).toEqual(['fifo', 'in.csv']);
     });

@@ -1,6 +1,6 @@
 /**
  * SIGINT / SIGTERM during a run: the first asks for a graceful stop (stop reading, drain the batches
- * in flight, flush the journal); a second exits at once with the signal's code.
+ * in flight, flush the journal); a second ends the process at once, by that signal.
  */
 import type { Logger } from 'pino';
 import { removeTempFilesSync } from '../io/output-file.js';
@@ -21,9 +21,8 @@ export function onStopSignals(log: Logger, journal: boolean): GracefulStop {
   let stoppedBy: StopSignal | undefined;
   const handle = (name: StopSignal) => {
     if (stoppedBy !== undefined) {
-      // process.exit runs no async clean-up: take this run's temporary files away first.
-      removeTempFilesSync();
-      process.exit(signalExitCodes[name]);
+      dispose();
+      dieBy(name);
     }
     stoppedBy = name;
     controller.abort();
@@ -33,6 +32,10 @@ export function onStopSignals(log: Logger, journal: boolean): GracefulStop {
   };
   const onInt = () => handle('SIGINT');
   const onTerm = () => handle('SIGTERM');
+  const dispose = () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   return {
@@ -40,9 +43,20 @@ export function onStopSignals(log: Logger, journal: boolean): GracefulStop {
     get stoppedBy() {
       return stoppedBy;
     },
-    dispose() {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-    },
+    dispose,
   };
+}
+
+/**
+ * Ends the process by `name` itself, after removing this run's temporary files (synchronously: no
+ * async clean-up runs). Not process.exit: it first joins libuv's threadpool, where an open or a
+ * write of a FIFO nobody reads, or a read of a stalled input, can block for ever. With no listener
+ * left, Node gives the signal back its default action, and re-raising it kills the process at once;
+ * a shell reports 128 + n (130 / 143), the same as a graceful stop.
+ */
+function dieBy(name: StopSignal): never {
+  removeTempFilesSync();
+  if (process.listenerCount(name) === 0) process.kill(process.pid, name);
+  // Only reached if something else still listens for the signal.
+  process.exit(signalExitCodes[name]);
 }

@@ -1,15 +1,25 @@
 /** Where the CLI reads and writes: injectable, so tests can call `run(argv, io)` in-process. */
 import { brokenPipe, errorCode, runFailure } from '../errors.js';
+import { OutputStopped } from '../io/pipe-output.js';
 
 export interface CliIo {
-  /** Rejects with a RunError: exit 141 for a closed pipe (EPIPE), exit 1 for anything else. */
-  stdout(text: string): Promise<void>;
+  /**
+   * Rejects with a RunError: exit 141 for a closed pipe (EPIPE), exit 1 for anything else; with
+   * OutputStopped when `signal` (a stop request) comes while the reader has not taken it all.
+   */
+  stdout(text: string, signal?: AbortSignal): Promise<void>;
   stderr(text: string): void;
   readonly stderrIsTty: boolean;
   readonly stdinIsTty: boolean;
 }
 
 let guarded = false;
+
+/**
+ * True once a stop gave up on a write to standard output. Node never closes stdout, so that write
+ * stays pending in libuv and keeps the process alive: bin.ts then leaves with process.exit.
+ */
+export let stdoutAbandoned = false;
 
 /**
  * Without a listener, a write error on stdout or stderr (EPIPE, ENOSPC) is also thrown as an uncaught
@@ -23,10 +33,21 @@ export function guardStdio(): void {
 }
 
 export const processIo: CliIo = {
-  stdout: (text) =>
+  stdout: (text, signal) =>
     new Promise((resolve, reject) => {
       guardStdio();
-      process.stdout.write(text, (error) => (error ? reject(stdoutError(error)) : resolve()));
+      // A stalled reader would hold the run for ever: a stop gives up on it (what the reader took
+      // cannot be taken back).
+      const onAbort = () => {
+        stdoutAbandoned = true;
+        reject(new OutputStopped('while standard output was not being read'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      process.stdout.write(text, (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(stdoutError(error));
+        else resolve();
+      });
     }),
   stderr: (text) => {
     process.stderr.write(text);

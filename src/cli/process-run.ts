@@ -10,6 +10,7 @@ import { RunError } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { checkOutputPaths, type OutputPath } from '../io/output-paths.js';
 import { OutputSet } from '../io/output-file.js';
+import { OutputStopped } from '../io/pipe-output.js';
 import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
 import type { RunMetrics } from '../ops/metrics.js';
 import { createProgress, noProgress, TerminalWriter, type Progress } from '../ops/progress.js';
@@ -17,7 +18,7 @@ import { buildReport, summaryText, type RunReport } from '../ops/report.js';
 import type { OpenInfo, ProcessResult } from '../pipeline/process-file.js';
 import type { ShardPool } from '../pool/shard-pool.js';
 import { RejectsSink } from '../pipeline/rejects-sink.js';
-import { onStopSignals, signalExitCodes, type GracefulStop } from './graceful-stop.js';
+import { onStopSignals, signalExitCodes, type GracefulStop, type StopSignal } from './graceful-stop.js';
 import type { CliIo } from './io.js';
 import { journalDisplay } from '../journal/run-journal.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
@@ -64,12 +65,12 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   await checkOutputPaths(request.input, outputPaths(request), journal, { stdout: request.output === undefined });
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const log = createLogger(request.log, {}, terminal ?? stderrSink);
-  const outputs = new OutputSet();
   const stop = onStopSignals(log, request.journal !== undefined);
+  const outputs = new OutputSet({ signal: stop.signal, onWait: (message) => log.info(message) });
   const progress = new LazyProgress(request.progress ? terminal : undefined);
   try {
     const finished = await processInput(request, outputs, log, stop, progress, pool);
-    await writeOutputs(request, outputs, io, finished);
+    await writeOutputs(request, outputs, io, finished, stop.signal);
     if (terminal) {
       if (log.isLevelEnabled('info')) terminal.write(summaryText(finished.report, request.log.color ?? false));
     } else {
@@ -82,10 +83,18 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   } catch (error) {
     progress.stop();
     await outputs.discard();
-    throw error;
+    throw error instanceof OutputStopped && stop.stoppedBy ? stoppedOnOutput(request, stop.stoppedBy, error) : error;
   } finally {
     stop.dispose();
   }
+}
+
+/** A stop that gave up waiting on an output's reader (a FIFO, standard output): 130 / 143 all the same. */
+function stoppedOnOutput(request: ProcessRequest, by: StopSignal, error: OutputStopped): RunError {
+  const how = request.journal
+    ? 'the journal keeps every row applied; run the same command again to finish'
+    : 'nothing was saved (run with --journal DIR to make a run resumable)';
+  return new RunError(`stopped by ${by} ${error.message}: ${how}`, signalExitCodes[by]);
 }
 
 function outputPaths(request: ProcessRequest): OutputPath[] {
@@ -166,7 +175,13 @@ function logRecovery(log: Logger, journal: string | undefined, info: OpenInfo): 
  * (a device such as /dev/full fails here); only then standard output; then every file renamed into
  * place. So a failure before standard output leaves nothing on it, and one on it leaves no file.
  */
-async function writeOutputs(request: ProcessRequest, outputs: OutputSet, io: CliIo, done: Finished): Promise<void> {
+async function writeOutputs(
+  request: ProcessRequest,
+  outputs: OutputSet,
+  io: CliIo,
+  done: Finished,
+  signal: AbortSignal,
+): Promise<void> {
   if (request.report) {
     await (await outputs.open(request.report, '--report')).write(`${JSON.stringify(done.report, null, 2)}\n`);
   }
@@ -176,7 +191,7 @@ async function writeOutputs(request: ProcessRequest, outputs: OutputSet, io: Cli
   }
   if (request.output) await (await outputs.open(request.output, '--output')).write(done.result.accountsCsv);
   await outputs.finish();
-  if (!request.output) await io.stdout(done.result.accountsCsv);
+  if (!request.output) await io.stdout(done.result.accountsCsv, signal);
   await outputs.publish();
 }
 

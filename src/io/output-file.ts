@@ -14,6 +14,7 @@ import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'nod
 import { basename, dirname, join, resolve } from 'node:path';
 import { errorCode, RunError, runFailure } from '../errors.js';
 import { resolveLinks } from './output-paths.js';
+import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
 
 const tempPrefix = '.payments-';
 const tempAttempts = 5;
@@ -36,15 +37,15 @@ export function removeTempFilesSync(): void {
 }
 
 /** One line for a failed write: a full disk says so in words. */
-function writeFailure(label: string, error: unknown): RunError {
-  if (error instanceof RunError) return error;
+function writeFailure(label: string, error: unknown): Error {
+  if (error instanceof RunError || error instanceof OutputStopped) return error;
   const code = errorCode(error);
   if (code === 'ENOSPC') return runFailure(`${label}: no space left on device (ENOSPC)`);
   if (code === 'EDQUOT') return runFailure(`${label}: disk quota exceeded (EDQUOT)`);
   return runFailure(`${label}: cannot write (${code ?? String(error)})`);
 }
 
-export interface OutputFileOptions {
+export interface OutputFileOptions extends FifoOptions {
   /** How the user named the path, for messages (`--rejects`). */
   readonly option: string;
   /** Test seam: the random part of the temporary name. */
@@ -59,8 +60,8 @@ export class OutputFile {
 
   private constructor(
     readonly path: string,
-    private readonly option: string,
-    private readonly handle: FileHandle,
+    readonly option: string,
+    private readonly handle: FileHandle | OutputHandle,
     /** Undefined when written in place (a device or FIFO). */
     private readonly temp: { path: string; target: string } | undefined,
   ) {}
@@ -69,8 +70,11 @@ export class OutputFile {
     const { option } = options;
     try {
       const info = await stat(path).catch(() => undefined);
+      if (info?.isFIFO()) {
+        return new OutputFile(path, option, await openFifo(path, `${option} ${path}`, options), undefined);
+      }
       if (info !== undefined && (!info.isFile() || isProcOrDev(path))) {
-        // A device, FIFO, or /dev/stdout-like link: write in place; append so a redirected log survives.
+        // A device, or a /dev/stdout-like link: write in place; append so a redirected log survives.
         const flags = constants.O_WRONLY | (info.isFile() ? constants.O_APPEND : 0);
         return new OutputFile(path, option, await open(path, flags), undefined);
       }
@@ -96,6 +100,11 @@ export class OutputFile {
   /** True when the output is a device or FIFO, written as it goes. */
   get inPlace(): boolean {
     return this.temp === undefined;
+  }
+
+  /** True when a stop abandoned this output (a FIFO): what its reader got is incomplete. */
+  get abandoned(): boolean {
+    return 'abandoned' in this.handle && this.handle.abandoned === true;
   }
 
   async write(data: string | Buffer): Promise<void> {
@@ -150,6 +159,8 @@ export class OutputFile {
   async discard(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    // A FIFO's reader may be stalled: ending the stream would wait for it.
+    if ('abandon' in this.handle) this.handle.abandon?.();
     if (!this.finished) await this.handle.close().catch(() => undefined);
     await this.removeTemp();
   }
@@ -182,8 +193,11 @@ export class OutputFile {
 export class OutputSet {
   private readonly files: OutputFile[] = [];
 
+  /** `fifo`: the run's stop request, which ends waits on a FIFO's reader, and who is told of a wait. */
+  constructor(private readonly fifo: FifoOptions = {}) {}
+
   async open(path: string, option: string): Promise<OutputFile> {
-    const file = await OutputFile.open(path, { option });
+    const file = await OutputFile.open(path, { option, ...this.fifo });
     this.files.push(file);
     return file;
   }
@@ -197,6 +211,9 @@ export class OutputSet {
   async finish(): Promise<void> {
     try {
       for (const file of this.files) await file.finish();
+      // Its reader got only part: the run cannot end as if complete.
+      const abandoned = this.files.find((file) => file.abandoned);
+      if (abandoned) throw new OutputStopped(`while ${abandoned.option} ${abandoned.path} was not being read`);
     } catch (error) {
       await this.discard();
       throw error;

@@ -53,3 +53,11 @@ export function jsonLine(level: string, msg: string, fields: Record<string, unkn
 export function colorWanted(flag: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
   return flag && !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }
+
+/**
+ * Log lines this thread could not write (standard error full, closed or broken). Logs are
+ * diagnostics: a lost line is counted, for the run report, and never fails the run.
+ */
+let lostLines = 0;
+export const noteLostLogLine = (): void => void lostLines++;
+export const lostLogLines = (): number => lostLines;

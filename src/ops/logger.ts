@@ -3,24 +3,51 @@
  * a name (`"level":"warn"`), for schedulers and log shippers. On a terminal a short readable line
  * (`12:01:02 WARN  message`), coloured unless NO_COLOR or --no-color, written through the terminal
  * writer so that a progress bar is cleared and redrawn around it. Worker threads build the same
- * logger from a LogConfig, tagged with their shard. Writes are synchronous: nothing is lost at exit.
+ * logger from a LogConfig, tagged with their shard.
+ *
+ * A line that cannot be written (a full log disk, a closed or broken stderr) is dropped and counted
+ * (`lostLogLines`), never thrown: logs are diagnostics, and the run's result does not depend on them.
+ * The main thread writes through process.stderr, which never blocks its event loop (a stalled
+ * reader of a pipe must not keep signals from being handled); a worker thread, whose
+ * process.stderr is an asynchronous pipe to the main thread, writes fd 2 synchronously, so its
+ * lines are not lost when it ends.
  */
-import { writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { terminalSafeJson } from '../text.js';
-import { prettyLine, type LogConfig } from './log-format.js';
+import { noteLostLogLine, prettyLine, type LogConfig } from './log-format.js';
 
-export { colorWanted, jsonLine, logLevels, prettyLine, type LogConfig, type LogLevel } from './log-format.js';
+export {
+  colorWanted,
+  jsonLine,
+  logLevels,
+  lostLogLines,
+  prettyLine,
+  type LogConfig,
+  type LogLevel,
+} from './log-format.js';
 
 /** Where finished lines go: the terminal writer on the main thread, fd 2 in workers. */
 export interface LineSink {
   write(text: string): void;
 }
 
-/** fd 2; synchronous in a worker thread, whose process.stderr is an asynchronous pipe to the main thread. */
+/** fd 2 in a worker thread: synchronous (EAGAIN on a full pipe is retried), errors counted. */
+let workerStderr: DestinationStream | undefined;
+function workerSink(): DestinationStream {
+  if (workerStderr === undefined) {
+    const stream = pino.destination({ dest: 2, sync: true });
+    stream.on('error', noteLostLogLine);
+    workerStderr = stream;
+  }
+  return workerStderr;
+}
+
 export const stderrSink: LineSink = {
-  write: (text) => (isMainThread ? void process.stderr.write(text) : void writeSync(2, text)),
+  write: (text) => {
+    if (isMainThread) process.stderr.write(text, (error) => error && noteLostLogLine());
+    else workerSink().write(text);
+  },
 };
 
 export function createLogger(
@@ -35,12 +62,17 @@ export function createLogger(
     // JSON escapes C0 controls but not C1 or bidi overrides, which a log `cat` to a terminal would obey.
     hooks: { streamWrite: terminalSafeJson },
   };
-  if (config.pretty) {
-    const color = config.color ?? false;
-    // A worker thread cannot see the main thread's bar: clear the line so the log is not drawn over it.
-    const clear = sink === stderrSink ? '\r\x1b[2K' : '';
-    return pino(options, { write: (line: string) => sink.write(clear + prettyLine(line, color)) });
-  }
-  if (sink === stderrSink) return pino(options, pino.destination({ dest: 2, sync: true }));
-  return pino(options, { write: (line: string) => sink.write(line) });
+  const color = config.color ?? false;
+  // A worker thread cannot see the main thread's bar: clear the line so the log is not drawn over it.
+  const clear = config.pretty && sink === stderrSink ? '\r\x1b[2K' : '';
+  const format = config.pretty ? (line: string) => clear + prettyLine(line, color) : (line: string) => line;
+  return pino(options, {
+    write: (line: string) => {
+      try {
+        sink.write(format(line));
+      } catch {
+        noteLostLogLine(); // a sink that throws (a synchronous write to a broken stderr)
+      }
+    },
+  });
 }

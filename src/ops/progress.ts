@@ -5,6 +5,7 @@
  * rows and the rate over the last few seconds (not the average since start), with thousands
  * separators; for stdin, whose size is unknown, rows and rate alone.
  */
+import { noteLostLogLine } from './log-format.js';
 import type { LineSink } from './logger.js';
 
 const redrawEveryMs = 200;
@@ -26,14 +27,17 @@ export const noProgress: Progress = { update: () => undefined, stop: () => undef
 export class TerminalWriter implements LineSink {
   private status = '';
 
-  constructor(private readonly out: { write(text: string): unknown; columns?: number } = process.stderr) {}
+  constructor(
+    private readonly out: {
+      write(text: string, done?: (error?: Error | null) => void): unknown;
+      columns?: number;
+    } = process.stderr,
+  ) {}
 
+  /** A log line: one that cannot be written (a terminal gone) is counted, never thrown. */
   write(text: string): void {
-    if (this.status === '') {
-      this.out.write(text);
-      return;
-    }
-    this.out.write(`\r\x1b[2K${text}${this.fit(this.status)}`);
+    const done = (error?: Error | null) => void (error && noteLostLogLine());
+    this.out.write(this.status === '' ? text : `\r\x1b[2K${text}${this.fit(this.status)}`, done);
   }
 
   setStatus(text: string): void {

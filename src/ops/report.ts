@@ -2,6 +2,7 @@
  * The run report: what a run read, accepted and rejected, and what it cost. Printed on stderr at the
  * end of a run and, with `--report FILE`, written as JSON (schema: README, "Run report").
  */
+import { lostLogLines } from './log-format.js';
 import type { RunSummary } from './run-summary.js';
 
 export const reportSchemaVersion = 1;
@@ -26,6 +27,8 @@ export interface RunReport {
   wallSeconds: number;
   txPerSecond: number;
   peakRssBytes: number;
+  /** Log lines standard error refused (full, closed) before this report was made; the run goes on. */
+  logLinesLost: number;
 }
 
 export function buildReport(summary: RunSummary, wallSeconds: number): RunReport {
@@ -49,6 +52,7 @@ export function buildReport(summary: RunSummary, wallSeconds: number): RunReport
     txPerSecond: wallSeconds > 0 ? Math.round(summary.rowsRead / wallSeconds) : 0,
     // maxRSS covers the whole process, every worker thread included (KiB on Linux).
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    logLinesLost: lostLogLines(),
   };
 }
 

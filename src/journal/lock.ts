@@ -10,7 +10,7 @@
  * holds the journal.
  */
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
 import { isMissingBinding } from './sqlite/schema.js';
@@ -23,7 +23,8 @@ export class JournalLock {
     const path = join(dir, lockFileName);
     let db: Database.Database;
     try {
-      db = new Database(path, { timeout: 0 });
+      // Absolute: a relative name starting with "file:" would be taken for a URI (see schema.ts).
+      db = new Database(resolve(path), { timeout: 0 });
     } catch (error) {
       if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
       throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {

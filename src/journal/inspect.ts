@@ -29,23 +29,25 @@ export async function* inspectJournal(dir: string, client: number | undefined): 
   const shards =
     client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
   for (const shard of shards) {
-    const { db, where } = openPartition(dir, shard, manifest.shards);
+    const reader = openPartition(dir, shard, manifest.shards);
     try {
       let text = '';
-      for (const r of readTail(db, where, 0)) {
+      for (const r of readTail(reader.db, reader.where, 0)) {
         if (client !== undefined && r.client !== client) continue;
         const amount = shownAmount(r);
         const record = r.event ? r.event.type : 'Rejected';
         const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));
         text += `${shard},${r.seq},${r.line},${record},${txTypes[r.typeCode]},${r.client},${r.tx},${amount === undefined ? '' : formatUnits(amount)},${reason}\n`;
         if (text.length > inspectFlushChars) {
+          reader.check(); // nothing is printed that a run wrote while it was read
           yield text;
           text = '';
         }
       }
+      reader.check();
       if (text.length > 0) yield text;
     } finally {
-      db.close();
+      reader.close();
     }
   }
 }

@@ -8,12 +8,20 @@
  * The holder's pid is committed to the database just before the lock is taken (under the same
  * connection), so a second run can read it (a RESERVED lock still lets others read) and say who
  * holds the journal.
+ *
+ * Only taking the lock (BEGIN IMMEDIATE) is tried once, without waiting: that is where a second run
+ * learns the journal is held. Everything else (creating the table, committing the pid) waits out
+ * the instants in which other starting runs read the file: without the wait, a run's commit that
+ * met another's read failed as "in use", and two runs started together could both be refused.
  */
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
 import { isMissingBinding } from './sqlite/schema.js';
+
+/** How long a step other than taking the lock waits for other runs' brief reads of the lock file. */
+const readersWaitMs = 2_000;
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -23,7 +31,8 @@ export class JournalLock {
     const path = join(dir, lockFileName);
     let db: Database.Database;
     try {
-      db = new Database(path, { timeout: 0 });
+      // Absolute: a relative name starting with "file:" would be taken for a URI (see schema.ts).
+      db = new Database(resolve(path), { timeout: readersWaitMs });
     } catch (error) {
       if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
       throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {
@@ -33,7 +42,7 @@ export class JournalLock {
     try {
       db.pragma('journal_mode = DELETE');
       db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since TEXT NOT NULL)');
-      db.exec('BEGIN IMMEDIATE');
+      beginAtOnce(db);
     } catch (error) {
       const holder = busy(error) ? readHolder(db) : undefined;
       db.close();
@@ -46,7 +55,7 @@ export class JournalLock {
       db.exec('DELETE FROM holder');
       db.prepare('INSERT INTO holder (pid, since) VALUES (?, ?)').run(process.pid, new Date().toISOString());
       db.exec('COMMIT');
-      db.exec('BEGIN IMMEDIATE');
+      beginAtOnce(db);
     } catch (error) {
       const holder = busy(error) ? readHolder(db) : undefined;
       db.close();
@@ -70,6 +79,16 @@ export class JournalLock {
     } finally {
       this.db.close();
     }
+  }
+}
+
+/** Takes the write lock, or fails with SQLITE_BUSY at once when another run holds it. */
+function beginAtOnce(db: Database.Database): void {
+  db.pragma('busy_timeout = 0');
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } finally {
+    db.pragma(`busy_timeout = ${readersWaitMs}`);
   }
 }
 

@@ -170,6 +170,45 @@ describe('one writer per journal', () => {
     expect(after.stdout).toBe(reference.big);
   });
 
+  for (const workers of [1, 4]) {
+    it(`two runs started together on a new journal directory at -w ${workers}: one runs, the other is refused`, async () => {
+      for (let pair = 0; pair < 3; pair++) {
+        const journal = join(dir, `pair-w${workers}-${pair}`);
+        const args = [big, '--journal', journal, '--workers', String(workers)];
+        const both = await Promise.all([runCli(args), runCli(args)]);
+        const ran = both.filter((r) => r.code === 0);
+        expect(ran.length, both.map((r) => r.stderr).join('\n')).toBeGreaterThanOrEqual(1);
+        for (const r of ran) expect(r.stdout).toBe(reference.big);
+        const refused = both.filter((r) => r.code !== 0);
+        if (refused.length === 1) expectOneLine(refused[0]!, 2, /journal .* is in use by (pid \d+|another run)$/);
+        // Both ran: only one after the other, the second finding the first's run finished.
+        else expect(both.some((r) => /nothing will be applied again/.test(r.stderr))).toBe(true);
+      }
+    });
+  }
+
+  it('a run reading the lock file while another starts does not make it look held', async () => {
+    // What a second run starting at the same moment does: it reads lock.sqlite (a SHARED lock) for
+    // an instant. Held here for longer, so that the first run's commit of its pid meets it.
+    const journal = join(dir, 'lock-reader');
+    mkdirSync(journal);
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require('better-sqlite3'))(process.argv[1]); db.exec('BEGIN'); db.prepare('SELECT count(*) FROM sqlite_master').get();
+         console.log('reading'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 700);`,
+        join(journal, 'lock.sqlite'),
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve) => reader.stdout.once('data', resolve));
+    const { JournalLock } = await import('../../src/journal/lock.js');
+    const lock = JournalLock.acquire(journal);
+    lock.release();
+    await new Promise((resolve) => reader.on('close', resolve));
+  });
+
   it('leaves no manifest temp file behind', async () => {
     const journal = join(dir, 'temp-files');
     expect((await runCli([small, '--journal', journal, '--quiet'])).code).toBe(0);

@@ -25,7 +25,7 @@ import type {
 import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { RetryingConnection } from './connection.js';
 import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
-import { migrationLockKey } from './schema.js';
+import { journalLockKey, lockWaitSeconds } from './run-lock.js';
 import { leafIndex, leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
 
@@ -37,8 +37,6 @@ export const snapshotPartTxs = 1 << 18;
 const snapshotsKept = 2;
 /** Records read per COPY when recovering (bounds the memory a long tail takes). */
 const readWindowRecords = 65_536;
-/** How long a partition's lock is waited for before the journal is called busy (a dead run's session lingers). */
-const lockWaitSeconds = 5;
 
 interface BatchInfo {
   firstLine: number;
@@ -94,16 +92,20 @@ export class PostgresPartition implements JournalPartition {
     return this.connection.retries;
   }
 
-  /** One writer per partition: a second run on the same journal is refused (exit 2). */
+  /**
+   * One writer per partition. A local run holds the journal's run lock (run-lock.ts) before its
+   * workers get here, so a partition held by someone else is a session of a run that just died or a
+   * cluster node: a second run is refused (exit 2).
+   */
   private async lock(client: pg.Client): Promise<void> {
-    const key = `hashtext(${quote(this.target.journal)}) # ${migrationLockKey}`;
-    const got = await client.query(`SELECT pg_try_advisory_lock(${key}, ${this.shard}) AS ok`);
+    const key = journalLockKey(this.target.journal, this.shard);
+    const got = await client.query(`SELECT pg_try_advisory_lock(${key}) AS ok`);
     if (got.rows[0].ok) return;
     // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
     // server for a moment before it notices: wait a bounded time before calling the journal busy.
     try {
       await client.query(`SET lock_timeout = '${lockWaitSeconds}s'`);
-      await client.query(`SELECT pg_advisory_lock(${key}, ${this.shard})`);
+      await client.query(`SELECT pg_advisory_lock(${key})`);
       await client.query('RESET lock_timeout');
     } catch (error) {
       if (errorCode(error) !== '55P03') throw error;

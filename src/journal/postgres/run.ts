@@ -23,7 +23,8 @@ export interface PostgresRun {
 }
 
 export async function openPostgresRun(location: string, inputPath: string, shards: number): Promise<PostgresRun> {
-  const store = new PostgresJournalStore(parsePostgresUrl(location));
+  // Holds the journal for the run, from before it is created: one run per journal.
+  const store = new PostgresJournalStore(parsePostgresUrl(location), { holdJournal: true });
   try {
     const { manifest, resumed } = await store.openRun({ name: inputPath, ...(await fingerprint(inputPath)) }, shards);
     return {
@@ -40,7 +41,7 @@ export async function openPostgresRun(location: string, inputPath: string, shard
 
 /** An existing journal (replay, inspect): exit 2 when the database holds none by that name. */
 export async function existingPostgresJournal(location: string): Promise<PostgresManifest> {
-  const store = new PostgresJournalStore(parsePostgresUrl(location));
+  const store = new PostgresJournalStore(parsePostgresUrl(location), { readOnly: true });
   try {
     return await store.read();
   } finally {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { JournalCorrupt, usageError } from '../../errors.js';
 import type { InputFingerprint, Manifest } from '../manifest.js';
 import { RetryingConnection } from './connection.js';
+import { lockJournal, runApplicationName } from './run-lock.js';
 import { currentVersion, migrate, schemaVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
 
@@ -63,14 +64,32 @@ function manifestOf(row: JournalRow): PostgresManifest {
   };
 }
 
+export interface PostgresJournalStoreOptions {
+  readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+  /**
+   * A local run's store: its connection holds the journal's run lock (run-lock.ts) from before the
+   * journal is opened or created until close. Not for the cluster, whose nodes share a journal.
+   */
+  readonly holdJournal?: boolean;
+  /** For replay and inspect: every transaction read-only, so that nothing is ever written. */
+  readonly readOnly?: boolean;
+}
+
 export class PostgresJournalStore {
   readonly connection: RetryingConnection;
 
   constructor(
     readonly target: PostgresTarget,
-    onRetry?: (attempt: number, delayMs: number, error: unknown) => void,
+    options: PostgresJournalStoreOptions = {},
   ) {
-    this.connection = new RetryingConnection(target, `payments ${target.journal}`, async () => undefined, onRetry);
+    let connected = false;
+    const onConnect = async (client: pg.Client): Promise<void> => {
+      if (options.readOnly) await client.query('SET default_transaction_read_only = on');
+      if (options.holdJournal) await lockJournal(client, target.journal, target.display, connected);
+      connected = true;
+    };
+    const name = options.holdJournal ? runApplicationName() : `payments ${target.journal}`;
+    this.connection = new RetryingConnection(target, name, onConnect, options.onRetry);
   }
 
   get where(): string {

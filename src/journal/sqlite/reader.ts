@@ -1,35 +1,134 @@
 /**
- * Read-only access to existing partitions (replay, inspect). Not opened read-only: after a crash
- * SQLite must replay the WAL on open, which a read-only connection cannot; nothing is written.
+ * Read-only access to existing partitions (replay, inspect). A reader never writes: not the
+ * database, not its write-ahead log, and it creates no file, so that a journal can be read from a
+ * read-only mount or an auditor's copy, and beside a run that is writing it. How a partition is
+ * opened depends on what its last writer left beside it:
+ *
+ *  - no log (`-wal` absent or empty; a run that ended cleanly folds it in and removes it): the
+ *    database file holds everything committed. It is opened immutable (SQLite takes no lock and
+ *    creates no `-wal`/`-shm`, which a read-only WAL database otherwise needs) and checked after
+ *    each read: a run that starts writing it meanwhile fails the read rather than mixing states.
+ *  - a log and its index (`-wal` and `-shm`: a run is writing it, or was killed): opened read-only
+ *    through SQLite's shared-memory index, as a reader beside a writer must be. SQLite may update
+ *    the `-shm` (lock and index scratch space, not journal data), never the database or the log; on
+ *    a read-only location it rebuilds the index in memory from the log.
+ *  - a log without its index (a copy that left `-shm` out): SQLite cannot read that log without
+ *    creating the index beside it, so the database and its log are copied to a private temporary
+ *    directory and read there. Never the database alone: that would miss the log's batches.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describeError, errorCode, JournalCorrupt, nativeModuleMissing, runFailure } from '../../errors.js';
 import { partitionName, partitionPath } from '../format.js';
-import { checkMeta, openDatabase } from './schema.js';
+import { checkMeta, isMissingBinding } from './schema.js';
 
 export interface PartitionReader {
   readonly db: Database.Database;
   readonly where: string;
+  /** Throws if the partition may have changed since it was opened (call after reading, before using what was read). */
+  check(): void;
+  /** Closes the database (and removes a private copy). */
+  close(): void;
 }
 
-/** Opens partition `shard` of a journal of `shards`, checking it is that partition. Close its db after use. */
+/** Opens partition `shard` of a journal of `shards`, checking it is that partition. `close` it after use. */
 export function openPartition(dir: string, shard: number, shards: number): PartitionReader {
   const where = partitionName(dir, shard);
-  const db = openDatabase(partitionPath(dir, shard), where, true);
+  const path = resolve(partitionPath(dir, shard));
+  const main = statOf(path, where);
+  if (main === undefined) throw new JournalCorrupt(`${where}: missing`);
+  const wal = statOf(`${path}-wal`, where);
+  let reader: PartitionReader;
+  if (wal === undefined || wal.size === 0) reader = immutableReader(path, where, main, wal);
+  else if (existsSync(`${path}-shm`)) reader = sharedReader(path, where);
+  else reader = privateCopyReader(path, where);
   try {
-    checkMeta(db, where, shard, shards);
+    checkMeta(reader.db, where, shard, shards);
   } catch (error) {
-    db.close();
+    reader.close();
     throw error;
   }
-  return { db, where };
+  return reader;
 }
 
-/** Opens a partition, `use`s it, closes it. */
+/** Opens a partition, `use`s it, checks it did not change meanwhile, closes it. */
 export function withPartition<T>(dir: string, shard: number, shards: number, use: (reader: PartitionReader) => T): T {
   const reader = openPartition(dir, shard, shards);
   try {
-    return use(reader);
+    const result = use(reader);
+    reader.check();
+    return result;
   } finally {
-    reader.db.close();
+    reader.close();
   }
+}
+
+function statOf(path: string, where: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw new JournalCorrupt(`${where}: cannot read ${path} (${describeError(error)})`);
+  }
+}
+
+/** Opens `name` (a path, or a file: URI) read-only; nothing is set that would write. */
+function openReadOnly(name: string, where: string): Database.Database {
+  try {
+    return new Database(name, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
+    throw new JournalCorrupt(`${where}: cannot open it read-only (${describeError(error)})`);
+  }
+}
+
+function immutableReader(path: string, where: string, main: Stats, wal: Stats | undefined): PartitionReader {
+  // SQLITE_USE_URI=1 (schema.ts) lets the name carry `immutable`; a path never starts with "file:".
+  const db = openReadOnly(`${pathToFileURL(path).href}?immutable=1`, where);
+  const same = (a: Stats | undefined, b: Stats | undefined) =>
+    a === b || (a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs);
+  return {
+    db,
+    where,
+    check: () => {
+      // A writer writes the database only through its log: unchanged file and no new log = nothing written.
+      if (!same(main, statOf(path, where)) || !same(wal, statOf(`${path}-wal`, where)))
+        throw runFailure(`${where}: written by a run while it was being read; read it again once the run is over`);
+    },
+    close: () => db.close(),
+  };
+}
+
+function sharedReader(path: string, where: string): PartitionReader {
+  const db = openReadOnly(path, where);
+  return { db, where, check: () => undefined, close: () => db.close() };
+}
+
+function privateCopyReader(path: string, where: string): PartitionReader {
+  const scratch = mkdtempSync(join(tmpdir(), 'payments-journal-read-'));
+  const copy = join(scratch, 'partition.sqlite');
+  let db: Database.Database;
+  try {
+    copyFileSync(`${path}-wal`, `${copy}-wal`);
+    copyFileSync(path, copy);
+    db = openReadOnly(copy, where);
+  } catch (error) {
+    rmSync(scratch, { recursive: true, force: true });
+    if (error instanceof JournalCorrupt) throw error;
+    throw runFailure(
+      `${where}: its log (-wal) has no index (-shm) beside it, and copying both to ${scratch} to read them failed (${describeError(error)})`,
+    );
+  }
+  return {
+    db,
+    where,
+    check: () => undefined,
+    close: () => {
+      db.close();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
 }

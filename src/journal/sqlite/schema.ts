@@ -1,8 +1,15 @@
 /** A partition database: opening it, its tables, and the meta rows that say what it holds. */
 import Database from 'better-sqlite3';
+import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
 import { describeError, errorCode, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
 import { journalFormatVersion } from '../format.js';
+
+// Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
+// accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
+// native module loads (once per process, at the first database); every path the journal opens is
+// absolute, so none is taken for a URI by mistake.
+process.env.SQLITE_USE_URI = '1';
 
 /** better-sqlite3 installed without its compiled binding (or one built for another Node). */
 export function isMissingBinding(error: unknown): boolean {
@@ -23,7 +30,7 @@ export function openDatabase(
 ): Database.Database {
   let db: Database.Database;
   try {
-    db = new Database(path, { fileMustExist, ...(nativeBinding === undefined ? {} : { nativeBinding }) });
+    db = new Database(resolve(path), { fileMustExist, ...(nativeBinding === undefined ? {} : { nativeBinding }) });
   } catch (error) {
     if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
     if (fileMustExist && errorCode(error) === 'SQLITE_CANTOPEN') throw new JournalCorrupt(`${where}: missing`);

@@ -1,0 +1,106 @@
+/**
+ * One run per PostgreSQL journal, as `lock.sqlite` is for a journal directory: the run's own
+ * connection holds a session advisory lock on the journal as a whole, taken before the journal is
+ * created or opened and held until the run ends, so that its workers then take their partitions'
+ * locks without racing another run. Without it, two runs started together on a new journal each
+ * took some partitions and both were refused. The server drops the lock when the session ends (a
+ * SIGKILLed run's socket is closed by its OS), so it never goes stale.
+ *
+ * Keys: (hashtext(journal) # migrationLockKey, shard) for a partition (the cluster takes these
+ * alone: its nodes share a journal), and shard -1 for the journal as a whole.
+ *
+ * The holder is named by its connection's application_name (`payments run PID@HOST`), which
+ * pg_stat_activity shows to any role. A holder on this host whose process is gone is a session the
+ * server has not yet noticed is closed: that one is waited for (bounded); any other refuses at once.
+ */
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { RunError, errorCode, runFailure } from '../../errors.js';
+import { migrationLockKey } from './schema.js';
+
+/** The partition number that stands for the journal as a whole in its lock key. */
+export const wholeJournal = -1;
+/** How long a lock held by a session that is going away (its run died) is waited for. */
+export const lockWaitSeconds = 5;
+/** A run that lost its connection waits this long for its lock: a run that took it meanwhile is refused by the partitions' locks within lockWaitSeconds. */
+const relockWaitSeconds = 4 * lockWaitSeconds;
+
+/** The two SQL expressions of the advisory-lock key of a journal's partition `shard` (or the whole journal). */
+function keyParts(journal: string, shard: number): [string, string] {
+  return [`hashtext(${pg.escapeLiteral(journal)}) # ${migrationLockKey}`, String(shard)];
+}
+
+/** The advisory-lock key of a journal's partition `shard` (or the whole journal), as SQL arguments. */
+export function journalLockKey(journal: string, shard: number): string {
+  return keyParts(journal, shard).join(', ');
+}
+
+/** PostgreSQL keeps application_name in 63 bytes of printable ASCII (anything else becomes '?'). */
+function asApplicationName(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 63);
+}
+
+/** The application_name of the connection that holds a run's journal: who holds it, for the one refused. */
+export function runApplicationName(): string {
+  return asApplicationName(`payments run ${process.pid}@${hostname()}`);
+}
+
+interface Holder {
+  readonly pid: number;
+  readonly host: string;
+}
+
+/** Who holds the lock `key`, as its application_name says (undefined when it says nothing we wrote). */
+async function lockHolder(client: pg.Client, journal: string): Promise<Holder | undefined> {
+  const [first, second] = keyParts(journal, wholeJournal);
+  const found = await client.query(
+    `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid = ((${first})::bigint & 4294967295)::oid
+        AND l.objid = ((${second})::bigint & 4294967295)::oid`,
+  );
+  const match = /^payments run (\d+)@(.*)$/.exec(String(found.rows[0]?.name ?? ''));
+  return match ? { pid: Number(match[1]), host: match[2]! } : undefined;
+}
+
+/** Whether `holder` is a process of this host that no longer runs. */
+function goneFromHere(holder: Holder | undefined): boolean {
+  if (holder === undefined || holder.host !== runApplicationName().replace(/^payments run \d+@/, '')) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return errorCode(error) === 'ESRCH';
+  }
+}
+
+function inUse(display: string, holder: Holder | undefined): RunError {
+  const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host})`;
+  return new RunError(`journal ${display} is in use by another run${who}`, 2, { kind: 'journal-busy' });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Takes the journal's run lock on `client` (a session lock: held until the session ends). At the
+ * start of a run (`again` false): at once, or exit 2 naming the holder. On a new connection after a
+ * lost one (`again` true): waits for a run that started meanwhile to be refused, then exit 1.
+ */
+export async function lockJournal(client: pg.Client, journal: string, display: string, again: boolean): Promise<void> {
+  const key = journalLockKey(journal, wholeJournal);
+  const started = Date.now();
+  for (;;) {
+    const got = await client.query(`SELECT pg_try_advisory_lock(${key}) AS ok`);
+    if (got.rows[0].ok) return;
+    const waited = Date.now() - started;
+    if (again) {
+      if (waited > relockWaitSeconds * 1000)
+        throw runFailure(`journal ${display}: another run holds the journal since this run's connection was lost`);
+    } else {
+      const holder = await lockHolder(client, journal);
+      if (!goneFromHere(holder) || waited > lockWaitSeconds * 1000) throw inUse(display, holder);
+    }
+    await sleep(50);
+  }
+}

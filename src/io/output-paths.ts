@@ -55,9 +55,14 @@ export async function checkOutputs(rule: OutputRule): Promise<CheckedOutput[]> {
     journals.push(await journalPlace(journal.path, journal.path));
   }
   const taken: Taken[] = [];
-  if (rule.input !== undefined) {
-    const key = rule.input === '-' ? streamIdentity(0) : await identityOf(rule.input);
-    if (key !== undefined) taken.push({ key, option: rule.input === '-' ? 'standard input' : 'the input' });
+  if (rule.input !== undefined && rule.input !== '-') {
+    const key = await identityOf(rule.input);
+    if (key !== undefined) taken.push({ key, option: 'the input' });
+  }
+  const stdin = fstatOrUndefined(0);
+  // Standard input when it is read; a pipe or socket always: written to, it fills and blocks, unread.
+  if (stdin !== undefined && (rule.input === '-' ? !stdin.isCharacterDevice() : stdin.isFIFO() || stdin.isSocket())) {
+    taken.push({ key: identity(stdin), option: 'standard input' });
   }
   if (rule.stdout) await checkStdout(taken, journals);
   const checked: CheckedOutput[] = [];
@@ -142,12 +147,6 @@ async function checkJournal(journal: string, reads: boolean): Promise<void> {
   }
   if (!info.isDirectory()) throw inputError(`--journal ${journal}: is not a directory (a journal is a directory)`);
   if (!reads) await checkWritable('--journal', journal, journal);
-}
-
-/** Standard input or output, unless a character device (a terminal, /dev/null). */
-function streamIdentity(fd: number): string | undefined {
-  const info = fstatOrUndefined(fd);
-  return info === undefined || info.isCharacterDevice() ? undefined : identity(info);
 }
 
 function fstatOrUndefined(fd: number): Stats | undefined {

@@ -26,7 +26,8 @@ export async function resolveReal(path: string): Promise<string> {
     }
     const next = join(real, part);
     const info = await lstat(next).catch(() => undefined);
-    if (info === undefined) return join(next, ...pending); // the rest does not exist yet
+    // The rest does not exist yet: kept as named (`missing/../x` stays so, as the kernel would refuse it).
+    if (info === undefined) return [next, ...pending].join('/');
     if (info.isSymbolicLink() && ++links <= linksMax) {
       const target = await readlink(next);
       pending.unshift(...partsOf(target));

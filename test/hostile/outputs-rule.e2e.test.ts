@@ -33,7 +33,7 @@ function withInput(): string {
 /** A directory with in.csv and a finished journal J written from it; returns the accounts it printed. */
 async function withJournal(): Promise<{ dir: string; accounts: string }> {
   const dir = withInput();
-  const first = await runCli(['in.csv', '--journal', 'J', '-q'], { cwd: dir });
+  const first = await runCli(['in.csv', '--journal', 'J', '-w', '2', '-q'], { cwd: dir });
   expect(first.code).toBe(0);
   return { dir, accounts: first.stdout };
 }
@@ -57,21 +57,24 @@ async function expectRefused(args: string[], cwd: string, pattern: RegExp): Prom
 const sh = (cwd: string, script: string) => spawnSync('bash', ['-c', script], { cwd, encoding: 'utf8' });
 
 describe('an output inside the journal is refused before anything is read (exit 2)', () => {
-  it('every output option onto every journal file: refused, the journal untouched and still usable', async () => {
+  it('every output option onto the journal files: refused, the journal untouched and still usable', async () => {
     const { dir, accounts } = await withJournal();
     const before = bytesOf(join(dir, 'J'));
-    expect(Object.keys(before)).toEqual(expect.arrayContaining(['manifest.json', 'lock.sqlite', 'partition-0.sqlite']));
-    for (const option of ['-o', '--rejects', '--report', '--metrics']) {
-      for (const file of ['partition-0.sqlite', 'manifest.json', 'lock.sqlite']) {
-        await expectRefused(
-          ['in.csv', '--journal', 'J', option, `J/${file}`],
-          dir,
-          new RegExp(`: is inside the journal J`),
-        );
-      }
+    expect(Object.keys(before)).toEqual(
+      expect.arrayContaining(['manifest.json', 'lock.sqlite', 'partition-0.sqlite', 'partition-1.sqlite']),
+    );
+    // Every option and every journal file, paired (each run spawns the CLI).
+    const pairs = [
+      ['-o', 'partition-0.sqlite'],
+      ['--rejects', 'manifest.json'],
+      ['--report', 'lock.sqlite'],
+      ['--metrics', 'partition-1.sqlite'],
+    ];
+    for (const [option, file] of pairs) {
+      await expectRefused(['in.csv', '--journal', 'J', option!, `J/${file}`], dir, /: is inside the journal J;/);
     }
     expect(bytesOf(join(dir, 'J'))).toEqual(before);
-    const again = await runCli(['in.csv', '--journal', 'J', '-q'], { cwd: dir });
+    const again = await runCli(['in.csv', '--journal', 'J', '-w', '2', '-q'], { cwd: dir });
     expect(again.code).toBe(0);
     expect(again.stdout).toBe(accounts);
   });
@@ -187,6 +190,12 @@ describe('an output that is standard output or standard input, whatever they are
       'payments: --rejects /dev/stdin: is the same file as standard input; give each output its own file',
     );
   });
+  it('--rejects /dev/stdin with standard input a pipe the run does not read is exit 2 too', () => {
+    const dir = withInput();
+    const got = sh(dir, `cat in.csv | node '${binPath}' in.csv --rejects /dev/stdin -q`);
+    expect(got.status).toBe(2);
+    expect(errorLine(got.stderr)).toMatch(/--rejects \/dev\/stdin: is the same file as standard input/);
+  });
 });
 
 describe('long output names', () => {
@@ -215,6 +224,7 @@ describe('long output names', () => {
         new RegExp(`^payments: ${option} r+\\.csv: the name is too long`),
       );
     }
+    await expectRefused(['generate', '-n', '10', '-c', '2', name], dir, /^payments: OUT r+\.csv: the name is too long/);
     expect(readdirSync(dir)).toEqual(['in.csv']);
   });
 });
@@ -228,5 +238,10 @@ describe('paths follow links as the kernel does', () => {
     expect(got.code).toBe(0);
     expect(readFileSync(join(dir, 'a', 'r.csv'), 'utf8')).toBe(sampleRejects);
     expect(existsSync(join(dir, 'r.csv'))).toBe(false);
+  });
+  it('`missing/..` is a directory that does not exist, as for the kernel', async () => {
+    const dir = withInput();
+    await expectRefused(['in.csv', '--rejects', 'missing/../r.csv'], dir, /the directory missing\/\.\. does not exist/);
+    expect(readdirSync(dir)).toEqual(['in.csv']);
   });
 });

@@ -24,12 +24,12 @@ export function sampleTempPath(dir: string): string {
 }
 
 /**
- * Written where it is, never replaced: a device or FIFO, and paths such as /dev/stdout or
- * /proc/self/fd/1 that name another file descriptor (renaming over them would replace the link).
+ * Written where it is, never replaced: a device or FIFO, and a path that names an open descriptor
+ * (/dev/stdout, /dev/fd/1, /proc/self/fd/1), appended to as the shell opened it. A plain file
+ * elsewhere under /dev (/dev/shm) is an ordinary output, replaced whole.
  */
 export function writtenInPlace(path: string, info: Stats | undefined): boolean {
   if (info === undefined) return false;
   if (!info.isFile()) return true;
-  const absolute = resolve(path);
-  return absolute.startsWith('/dev/') || absolute.startsWith('/proc/');
+  return /^\/(dev\/(stdin|stdout|stderr)$|dev\/fd\/|proc\/)/.test(resolve(path));
 }

@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -243,5 +244,25 @@ describe('paths follow links as the kernel does', () => {
     const dir = withInput();
     await expectRefused(['in.csv', '--rejects', 'missing/../r.csv'], dir, /the directory missing\/\.\. does not exist/);
     expect(readdirSync(dir)).toEqual(['in.csv']);
+  });
+});
+
+describe('only descriptor paths are written in place', () => {
+  it.skipIf(!existsSync('/dev/shm'))('a file under /dev/shm is replaced, not appended to', async () => {
+    const dir = withInput();
+    const shm = mkdtempSync('/dev/shm/payments-rule-');
+    for (let run = 0; run < 2; run++) {
+      const got = await runCli(['in.csv', '--rejects', join(shm, 'r.csv'), '-q'], { cwd: dir });
+      expect(got.code).toBe(0);
+    }
+    expect(readFileSync(join(shm, 'r.csv'), 'utf8')).toBe(sampleRejects);
+    rmSync(shm, { recursive: true });
+  });
+  it('/dev/stdout redirected to a file with -o is appended to, as the shell asked', () => {
+    const dir = withInput();
+    writeFileSync(join(dir, 'log.txt'), 'before\n');
+    const got = sh(dir, `node '${binPath}' in.csv -o /dev/stdout -q >> log.txt`);
+    expect(got.status).toBe(0);
+    expect(readFileSync(join(dir, 'log.txt'), 'utf8')).toMatch(/^before\nclient,available,held,total,locked\n/);
   });
 });

@@ -69,9 +69,9 @@ export class OutputFile {
     const { option } = options;
     try {
       const info = await stat(path).catch(() => undefined);
-      if (writtenInPlace(path, info)) {
+      if (info !== undefined && writtenInPlace(path, info)) {
         // A device, FIFO, or /dev/stdout-like link: write in place; append so a redirected log survives.
-        const flags = constants.O_WRONLY | (info!.isFile() ? constants.O_APPEND : 0);
+        const flags = constants.O_WRONLY | (info.isFile() ? constants.O_APPEND : 0);
         return new OutputFile(path, option, await open(path, flags), undefined);
       }
       const target = await realTarget(path);

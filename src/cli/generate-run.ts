@@ -2,7 +2,7 @@
 import type { GenerateOptions } from '../generate/generator.js';
 import { writeDataset } from '../generate/write-dataset.js';
 import { OutputFile } from '../io/output-file.js';
-import { checkOutputPaths } from '../io/output-paths.js';
+import { checkOutputs } from '../io/output-paths.js';
 import { createProgress, formatCount, TerminalWriter } from '../ops/progress.js';
 import { jsonLine } from '../ops/log-format.js';
 import { printable } from '../text.js';
@@ -15,7 +15,7 @@ export async function runGenerate(
   io: CliIo,
 ): Promise<void> {
   const toStdout = out === '-';
-  if (!toStdout) await checkOutputPaths(undefined, [{ option: 'OUT', path: out }]);
+  await checkOutputs(toStdout ? { stdout: true } : { outputs: [{ option: 'OUT', path: out }] });
   const file = toStdout ? undefined : await OutputFile.open(out, { option: 'OUT' });
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const progress = show.progress && terminal ? createProgress(terminal, undefined, 'generate') : undefined;

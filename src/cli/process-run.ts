@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { RunError } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
-import { checkOutputPaths, type OutputPath } from '../io/output-paths.js';
+import { checkOutputs, type OutputPath } from '../io/output-paths.js';
 import { OutputSet } from '../io/output-file.js';
 import { OutputStopped } from '../io/pipe-output.js';
 import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
@@ -62,7 +62,7 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   const postgres = request.journal !== undefined && isPostgresUrl(request.journal);
   if (postgres) parsePostgresUrl(request.journal!);
   const journal = request.journal === undefined || postgres ? undefined : named(request, 'journal', request.journal);
-  await checkOutputPaths(request.input, outputPaths(request), journal, { stdout: request.output === undefined });
+  await checkOutputs({ input: request.input, outputs: outputPaths(request), journal, stdout: !request.output });
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const log = createLogger(request.log, {}, terminal ?? stderrSink);
   const stop = onStopSignals(log, request.journal !== undefined);

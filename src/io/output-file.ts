@@ -5,18 +5,18 @@
  * that looks complete. A device or FIFO (`/dev/null`, `/dev/stderr`, a named pipe) is written in
  * place and never replaced.
  *
- * Temporary names are `.<name>.payments-<pid>-<16 hex>.tmp`: a later run on the same target removes
- * those whose process is gone, so repeated crashes do not fill the disk.
+ * Temporary names are `.payments-<pid>-<16 hex>.tmp` (output-names.ts): a later run writing into the
+ * same directory removes those whose process is gone, so repeated crashes do not fill the disk.
  */
 import { randomBytes } from 'node:crypto';
 import { constants, readFileSync, unlinkSync } from 'node:fs';
 import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { errorCode, RunError, runFailure } from '../errors.js';
-import { resolveLinks } from './output-paths.js';
+import { randomHexLength, tempName, tempNamePattern, writtenInPlace } from './output-names.js';
 import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
+import { resolveReal } from './real-path.js';
 
-const tempPrefix = '.payments-';
 const tempAttempts = 5;
 /** Bytes gathered before one write(2): rejects arrive in many small pieces. */
 const flushBytes = 1 << 16;
@@ -73,16 +73,16 @@ export class OutputFile {
       if (info?.isFIFO()) {
         return new OutputFile(path, option, await openFifo(path, `${option} ${path}`, options), undefined);
       }
-      if (info !== undefined && (!info.isFile() || isProcOrDev(path))) {
+      if (info !== undefined && writtenInPlace(path, info)) {
         // A device, or a /dev/stdout-like link: write in place; append so a redirected log survives.
         const flags = constants.O_WRONLY | (info.isFile() ? constants.O_APPEND : 0);
         return new OutputFile(path, option, await open(path, flags), undefined);
       }
       const target = await realTarget(path);
       await removeStrayTemps(target);
-      const random = options.randomPart ?? (() => randomBytes(8).toString('hex'));
+      const random = options.randomPart ?? (() => randomBytes(randomHexLength / 2).toString('hex'));
       for (let attempt = 1; ; attempt++) {
-        const tempPath = join(dirname(target), `.${basename(target)}${tempPrefix}${process.pid}-${random()}.tmp`);
+        const tempPath = join(dirname(target), tempName(process.pid, random()));
         try {
           const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
           const handle = await open(tempPath, flags, info ? info.mode & 0o777 : 0o666);
@@ -247,22 +247,15 @@ export async function writeOutputFile(path: string, option: string, text: string
   await file.commit();
 }
 
-/** Paths such as /dev/stdout or /proc/self/fd/1 name another file descriptor: never rename over them. */
-function isProcOrDev(path: string): boolean {
-  const absolute = resolve(path);
-  return absolute.startsWith('/dev/') || absolute.startsWith('/proc/');
-}
-
 /**
  * The file a rename must replace: a link is followed (a dangling one to the file it names), so the
  * link itself stays a link and the file it points at is written.
  */
-const realTarget = (path: string): Promise<string> => resolveLinks(path);
+const realTarget = (path: string): Promise<string> => resolveReal(path);
 
-/** Removes `.<name>.payments-<pid>-<hex>.tmp` files left by runs that no longer exist. */
+/** Removes the temporary files beside `target` left by runs that no longer exist. */
 async function removeStrayTemps(target: string): Promise<void> {
   const dir = dirname(target);
-  const stem = `.${basename(target)}${tempPrefix}`;
   let names: string[];
   try {
     names = await readdir(dir);
@@ -270,8 +263,7 @@ async function removeStrayTemps(target: string): Promise<void> {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(stem)) continue;
-    const match = /^(\d+)-[0-9a-f]{16}\.tmp$/.exec(name.slice(stem.length));
+    const match = tempNamePattern.exec(name);
     if (!match) continue;
     const pid = Number(match[1]);
     if (pid === process.pid || isAlive(pid)) continue;

@@ -1,15 +1,22 @@
 /**
- * Every output path is checked before the input is read (SPEC second edition, "Outputs"): a run that
- * would overwrite its own input, write two outputs to one file, or fail at the end because a
- * directory is missing stops at once with exit 2 and one line naming the option.
+ * The one rule for output paths (SPEC second edition, "Outputs"), checked for every output of every
+ * command before anything is read: an output may not be the input, another output, standard
+ * output, or inside a journal; it must be a file name (not a directory, not `-`) in a writable
+ * directory that exists, and short enough for its filesystem. A path that breaks it is exit 2 with
+ * one line naming the option, so a run never fails at the end for a reason it could see at the start.
+ *
+ * "The same file" is decided by device and inode where the file exists (links, hard links,
+ * /dev/stdout and /proc/self/fd/1 all land on it) and by the path resolved as the kernel would
+ * where it does not yet. Standard input and output count whatever they are (a file, a pipe, a
+ * socket), except a character device: what a terminal or /dev/null receives is not kept as a file.
  */
 import { constants, fstatSync, type Stats } from 'node:fs';
-import { access, lstat, readlink, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { access, readlink, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { errorCode, inputError, RunError } from '../errors.js';
-
-/** Links followed before a path is called a loop (Linux's own limit is 40). */
-const linksMax = 40;
+import { identity, journalAround, journalPlace, type JournalPlace } from './journal-places.js';
+import { sampleTempPath, writtenInPlace } from './output-names.js';
+import { resolveReal } from './real-path.js';
 
 export interface OutputPath {
   /** How the user named it, e.g. `--rejects`. */
@@ -19,8 +26,13 @@ export interface OutputPath {
   readonly variable?: string;
 }
 
-export interface CheckOptions {
-  /** The run writes standard output: it must not be the input or another output. */
+export interface OutputRule {
+  /** The file the command reads (`'-'` for standard input). */
+  readonly input?: string;
+  readonly outputs?: readonly OutputPath[];
+  /** A journal directory: written (it may not exist yet) or only read (`reads`: it must exist). */
+  readonly journal?: OutputPath & { readonly reads?: boolean };
+  /** The command writes standard output (the accounts): it is one more output. */
   readonly stdout?: boolean;
 }
 
@@ -29,46 +41,39 @@ export interface CheckedOutput extends OutputPath {
   readonly special: boolean;
 }
 
-interface Identity {
+interface Taken {
   readonly key: string;
   readonly option: string;
 }
 
-/**
- * Checks `outputs` against the input (`'-'` for stdin) and each other; `journal`, when given, must be
- * a directory or not exist yet. Returns the outputs with whether each is a device or FIFO.
- */
-export async function checkOutputPaths(
-  input: string | undefined,
-  outputs: readonly OutputPath[],
-  journal?: string | OutputPath,
-  options: CheckOptions = {},
-): Promise<CheckedOutput[]> {
-  const seen: Identity[] = [];
-  if (input !== undefined) {
-    const key = input === '-' ? fdIdentity(0) : await identityOf(input);
-    if (key !== undefined) seen.push({ key, option: input === '-' ? 'standard input' : 'the input' });
+/** Applies the rule; returns the outputs with whether each is written in place. */
+export async function checkOutputs(rule: OutputRule): Promise<CheckedOutput[]> {
+  const journals: JournalPlace[] = [];
+  if (rule.journal !== undefined) {
+    const journal = rule.journal;
+    await namingVariable(journal, () => checkJournal(journal.path, journal.reads ?? false));
+    journals.push(await journalPlace(journal.path, journal.path));
   }
-  if (options.stdout) {
-    // `payments in.csv >> in.csv`, `--rejects x.csv > x.csv`: a regular file as standard output is one more output.
-    const key = fdIdentity(1);
-    const clash = key === undefined ? undefined : seen.find((s) => s.key === key);
-    if (clash) throw inputError(`standard output is the same file as ${clash.option}; redirect it to another file`);
-    if (key !== undefined) seen.push({ key, option: 'standard output' });
+  const taken: Taken[] = [];
+  if (rule.input !== undefined && rule.input !== '-') {
+    const key = await identityOf(rule.input);
+    if (key !== undefined) taken.push({ key, option: 'the input' });
   }
-  if (journal !== undefined) {
-    const named = typeof journal === 'string' ? { option: '--journal', path: journal } : journal;
-    await namingVariable(named, () => checkJournal(named.path));
+  const stdin = fstatOrUndefined(0);
+  // Standard input when it is read; a pipe or socket always: written to, it fills and blocks, unread.
+  if (stdin !== undefined && (rule.input === '-' ? !stdin.isCharacterDevice() : stdin.isFIFO() || stdin.isSocket())) {
+    taken.push({ key: identity(stdin), option: 'standard input' });
   }
+  if (rule.stdout) await checkStdout(taken, journals);
   const checked: CheckedOutput[] = [];
-  for (const output of outputs) {
-    await namingVariable(output, () => checkOne(output, seen, checked));
+  for (const output of rule.outputs ?? []) {
+    await namingVariable(output, async () => checked.push(await checkOne(output, taken, journals)));
   }
   return checked;
 }
 
 /** `PAYMENTS_REJECTS=a.csv: --rejects a.csv: …`: a bad value from the environment names its variable. */
-async function namingVariable(output: OutputPath, check: () => Promise<void>): Promise<void> {
+async function namingVariable(output: OutputPath, check: () => Promise<unknown>): Promise<void> {
   try {
     await check();
   } catch (error) {
@@ -80,69 +85,81 @@ async function namingVariable(output: OutputPath, check: () => Promise<void>): P
   }
 }
 
-async function checkOne(output: OutputPath, seen: Identity[], checked: CheckedOutput[]): Promise<void> {
+/**
+ * Standard output as an output: a file may not be the input or inside a journal (`>> J/x`); a pipe
+ * or socket is remembered so that `--rejects /dev/stdout` does not mix rejects into the accounts.
+ */
+async function checkStdout(taken: Taken[], journals: readonly JournalPlace[]): Promise<void> {
+  const info = fstatOrUndefined(1);
+  if (info === undefined || info.isCharacterDevice()) return;
+  const key = identity(info);
+  const clash = taken.find((t) => t.key === key);
+  if (clash) throw inputError(`standard output is the same file as ${clash.option}; redirect it to another file`);
+  if (info.isFile()) {
+    // Linux names the file behind a descriptor; elsewhere the journal's own files are still compared.
+    const path = await readlink('/proc/self/fd/1').catch(() => undefined);
+    const real = path?.startsWith('/') ? path : '/nonexistent/standard-output';
+    const inside = await journalAround(real, info, journals);
+    if (inside) throw inputError(`standard output is inside the journal ${inside.journal}; redirect it outside`);
+  }
+  taken.push({ key, option: 'standard output' });
+}
+
+async function checkOne(output: OutputPath, taken: Taken[], journals: readonly JournalPlace[]): Promise<CheckedOutput> {
   const { option, path } = output;
   if (path === '') throw inputError(`${option} '': the path is empty`);
   if (path === '-') {
     throw inputError(`${option} -: '-' is not a file here; standard output carries the accounts (use a file name)`);
   }
   const info = await statOrUndefined(path, option);
-  if (info?.isDirectory()) throw inputError(`${option} ${path}: is a directory; give a file name`);
-  const special = info !== undefined && !info.isFile();
-  if (info === undefined || info.isFile()) await checkDirectory(option, path);
+  if (info?.isDirectory() || (info === undefined && path.endsWith('/'))) {
+    throw inputError(`${option} ${path}: is a directory; give a file name`);
+  }
+  const real = await resolveReal(path);
+  const inside = await journalAround(real, info, journals);
+  if (inside?.file !== undefined) {
+    throw inputError(`${option} ${path}: is the same file as ${inside.file}, inside the journal ${inside.journal}`);
+  }
+  if (inside) throw inputError(`${option} ${path}: is inside the journal ${inside.journal}; write outputs outside it`);
+  const special = writtenInPlace(path, info);
+  // A character device (/dev/null, a terminal) may take several outputs: nothing there is kept.
+  if (!info?.isCharacterDevice()) {
+    const key = info !== undefined ? identity(info) : `path:${real}`;
+    const clash = taken.find((t) => t.key === key || t.key === `path:${real}`);
+    if (clash)
+      throw inputError(`${option} ${path}: is the same file as ${clash.option}; give each output its own file`);
+    // A path not written yet may still be the same file as another through a link to be followed.
+    taken.push({ key, option }, { key: `path:${real}`, option });
+  }
+  if (!special) await checkDirectory(option, path, real);
   // A read-only file is a choice the user made: replace it only if they could write it themselves.
   if (info !== undefined) await checkWritable(option, path, path);
-  // A character device (/dev/null, a terminal) may take several outputs: nothing there is replaced.
-  if (info?.isCharacterDevice()) {
-    checked.push({ ...output, special });
-    return;
-  }
-  const key = info !== undefined ? `${info.dev}:${info.ino}` : `path:${await resolvedPath(path)}`;
-  const clash = seen.find((s) => s.key === key);
-  if (clash) throw inputError(`${option} ${path}: is the same file as ${clash.option}; give each output its own file`);
-  // A path not written yet may still be the same file as the input through a link to be followed.
-  seen.push({ key, option });
-  if (info !== undefined) seen.push({ key: `path:${await resolvedPath(path)}`, option });
-  checked.push({ ...output, special });
+  return { ...output, special };
 }
 
-async function checkJournal(journal: string): Promise<void> {
+async function checkJournal(journal: string, reads: boolean): Promise<void> {
   if (journal === '') throw inputError(`--journal '': the path is empty`);
   const info = await statOrUndefined(journal, '--journal');
   if (info === undefined) {
-    await checkDirectory('--journal', journal);
+    if (reads) throw inputError(`--journal ${journal}: does not exist (a journal is a directory written by --journal)`);
+    await checkDirectory('--journal', journal, await resolveReal(journal));
     return;
   }
   if (!info.isDirectory()) throw inputError(`--journal ${journal}: is not a directory (a journal is a directory)`);
-  await checkWritable('--journal', journal, journal);
+  if (!reads) await checkWritable('--journal', journal, journal);
 }
 
-/**
- * The journal `replay` and `inspect` read: it must exist and be a directory (exit 2 before anything
- * is opened, instead of a raw ENOTDIR from deep inside).
- */
-export async function checkJournalToRead(journal: string): Promise<void> {
-  if (journal === '') throw inputError(`--journal '': the path is empty`);
-  const info = await statOrUndefined(journal, '--journal');
-  if (info === undefined)
-    throw inputError(`--journal ${journal}: does not exist (a journal is a directory written by --journal)`);
-  if (!info.isDirectory()) throw inputError(`--journal ${journal}: is not a directory (a journal is a directory)`);
-}
-
-/** `payments -o x.csv < x.csv`: standard input (or output) redirected to a file is that file. */
-function fdIdentity(fd: number): string | undefined {
+function fstatOrUndefined(fd: number): Stats | undefined {
   try {
-    const info = fstatSync(fd);
-    return info.isFile() ? `${info.dev}:${info.ino}` : undefined;
+    return fstatSync(fd);
   } catch {
-    return undefined;
+    return undefined; // closed
   }
 }
 
 async function identityOf(path: string): Promise<string | undefined> {
   try {
-    const info = await stat(path);
-    return `${info.dev}:${info.ino}`;
+    return identity(await stat(path));
   } catch {
     return undefined; // the input's own problems are reported when it is opened
   }
@@ -156,20 +173,32 @@ async function statOrUndefined(path: string, option: string): Promise<Stats | un
     if (code === 'ENOENT') return undefined;
     if (code === 'ENOTDIR') throw inputError(`${option} ${path}: a part of the path is not a directory`);
     if (code === 'ELOOP') throw inputError(`${option} ${path}: too many symbolic links`);
+    if (code === 'ENAMETOOLONG') throw tooLong(option, path);
     throw inputError(`${option} ${path}: cannot use this path (${code ?? String(error)})`);
   }
 }
 
-async function checkDirectory(option: string, path: string): Promise<void> {
-  const dir = dirname(await resolvedPath(path));
+const tooLong = (option: string, path: string): RunError =>
+  inputError(`${option} ${path}: the name is too long for its filesystem (ENAMETOOLONG); choose a shorter one`);
+
+/** The directory exists, is writable, and takes the temporary file written beside the target. */
+async function checkDirectory(option: string, path: string, real: string): Promise<void> {
+  const dir = dirname(real);
   let info: Stats;
   try {
     info = await stat(dir);
-  } catch {
+  } catch (error) {
+    if (errorCode(error) === 'ENAMETOOLONG') throw tooLong(option, path);
     throw inputError(`${option} ${path}: the directory ${dirname(path)} does not exist; create it first`);
   }
   if (!info.isDirectory()) throw inputError(`${option} ${path}: ${dirname(path)} is not a directory`);
   await checkWritable(option, path, dir);
+  if (option === '--journal') return;
+  const temp = await stat(sampleTempPath(dir)).then(
+    () => undefined,
+    (error: unknown) => errorCode(error),
+  );
+  if (temp === 'ENAMETOOLONG') throw tooLong(option, path);
 }
 
 async function checkWritable(option: string, path: string, target: string): Promise<void> {
@@ -184,34 +213,4 @@ async function checkWritable(option: string, path: string, target: string): Prom
   if (info?.isFile() && (info.mode & 0o222) === 0) {
     throw inputError(`${option} ${path}: ${what} is read-only; make it writable (chmod u+w) or choose another file`);
   }
-}
-
-/** The absolute path with every link followed, a dangling one included (its missing target as named). */
-const resolvedPath = (path: string): Promise<string> => resolveLinks(path);
-
-/**
- * Where a path leads once every link is followed. `realpath` fails on a dangling link, so the last
- * part is followed by hand: a link to a file that does not exist yet leads to that file, which is
- * where an output must be written and what it must be compared by.
- */
-export async function resolveLinks(path: string): Promise<string> {
-  let absolute = resolve(path);
-  for (let hops = 0; hops <= linksMax; hops++) {
-    try {
-      return await realpath(absolute);
-    } catch {
-      // the whole path does not exist: see whether its last part is a link
-    }
-    const info = await lstat(absolute).catch(() => undefined);
-    if (info?.isSymbolicLink()) {
-      absolute = resolve(dirname(absolute), await readlink(absolute));
-      continue;
-    }
-    try {
-      return resolve(await realpath(dirname(absolute)), basename(absolute));
-    } catch {
-      return absolute;
-    }
-  }
-  return absolute;
 }

@@ -4,8 +4,8 @@
  * submit did), -o/--rejects checked before any work and written atomically, files renamed only after
  * standard output was written.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -119,6 +119,40 @@ describe('submit and result: the single run’s options', () => {
     const none = await runCli(['result', '--run', 'bad', '--journal', world.journal]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/not found/);
+  });
+
+  it('result: its outputs are checked against the input it reads again, the submitted one by default', async () => {
+    const input = join(world.dir, 'again.csv');
+    copyFileSync(base.input, input);
+    expect((await submit(world, [input, '--run', 'again'])).code).toBe(0);
+    const result = (args: string[]) => runCli(['result', '--run', 'again', '--journal', world.journal, ...args]);
+    for (const args of [
+      ['--rejects', input],
+      ['-o', input],
+      ['--rejects', base.input, '--input', base.input],
+    ]) {
+      const got = await result(args);
+      expect(got.code, got.stderr).toBe(2);
+      expect(got.stdout).toBe('');
+      expect(errorLine(got.stderr)).toMatch(
+        /^payments: --(rejects|output) .*(again|opts)\.csv: is the same file as the input/,
+      );
+    }
+    const appended = spawnSync(
+      'bash',
+      ['-c', `node '${binPath}' result --run again --journal '${world.journal}' >> '${input}'`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(appended.status).toBe(2);
+    expect(errorLine(appended.stderr)).toMatch(/standard output is the same file as the input/);
+    expect(readFileSync(input, 'utf8')).toBe(readFileSync(base.input, 'utf8'));
+    // --input names the file read again: the submitted path is then free to be written.
+    const other = join(world.dir, 'again.rejects.csv');
+    const got = await result(['--rejects', other, '--input', input]);
+    expect(got.code).toBe(0);
+    expect(readFileSync(other, 'utf8')).toBe(base.rejects);
   });
 
   it('standard output failing (/dev/full) leaves no rejects file: files are renamed only after it', async () => {

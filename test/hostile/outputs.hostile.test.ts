@@ -141,7 +141,7 @@ describe('temporary files', () => {
     const victim = join(dir, 'victim.txt');
     writeFileSync(victim, 'precious\n');
     const names = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'];
-    symlinkSync(victim, join(dir, `.out.csv.payments-${process.pid}-${names[0]}.tmp`));
+    symlinkSync(victim, join(dir, `.payments-${process.pid}-${names[0]}.tmp`));
     const file = await OutputFile.open(join(dir, 'out.csv'), { option: '--rejects', randomPart: () => names.shift()! });
     await file.write('hello\n');
     await file.commit();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { errorCode, runFailure, RunError } from '../../src/errors.js';
 import { OutputFile, OutputSet } from '../../src/io/output-file.js';
-import { checkOutputPaths } from '../../src/io/output-paths.js';
+import { checkOutputs } from '../../src/io/output-paths.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-output-unit-'));
 
@@ -16,7 +16,7 @@ describe('an output file', () => {
     await file.write('a\n');
     await file.write(Buffer.from('b\n'));
     expect(readdirSync(dir)).toHaveLength(1); // the temporary file only
-    expect(readdirSync(dir)[0]).toMatch(/^\.out\.csv\.payments-\d+-[0-9a-f]{16}\.tmp$/);
+    expect(readdirSync(dir)[0]).toMatch(/^\.payments-\d+-[0-9a-f]{16}\.tmp$/);
     await file.commit();
     expect(readdirSync(dir)).toEqual(['out.csv']);
     expect(readFileSync(join(dir, 'out.csv'), 'utf8')).toBe('a\nb\n');
@@ -52,10 +52,13 @@ describe('output paths', () => {
   it('two spellings of one new file clash', async () => {
     const dir = tmp();
     await refused(
-      checkOutputPaths('-', [
-        { option: '--rejects', path: join(dir, 'x.csv') },
-        { option: '--report', path: `${dir}/./x.csv` },
-      ]),
+      checkOutputs({
+        input: '-',
+        outputs: [
+          { option: '--rejects', path: join(dir, 'x.csv') },
+          { option: '--report', path: `${dir}/./x.csv` },
+        ],
+      }),
       /--report .*: is the same file as --rejects/,
     );
   });
@@ -64,20 +67,26 @@ describe('output paths', () => {
     mkdirSync(join(dir, 'real'));
     symlinkSync(join(dir, 'real'), join(dir, 'alias'));
     await refused(
-      checkOutputPaths('-', [
-        { option: '--rejects', path: join(dir, 'real', 'x.csv') },
-        { option: '--metrics', path: join(dir, 'alias', 'x.csv') },
-      ]),
+      checkOutputs({
+        input: '-',
+        outputs: [
+          { option: '--rejects', path: join(dir, 'real', 'x.csv') },
+          { option: '--metrics', path: join(dir, 'alias', 'x.csv') },
+        ],
+      }),
       /--metrics .*: is the same file as --rejects/,
     );
   });
   it('distinct paths pass, a character device may take several, and devices are marked', async () => {
     const dir = tmp();
-    const checked = await checkOutputPaths('-', [
-      { option: '--rejects', path: join(dir, 'r.csv') },
-      { option: '--report', path: '/dev/null' },
-      { option: '--metrics', path: '/dev/null' },
-    ]);
+    const checked = await checkOutputs({
+      input: '-',
+      outputs: [
+        { option: '--rejects', path: join(dir, 'r.csv') },
+        { option: '--report', path: '/dev/null' },
+        { option: '--metrics', path: '/dev/null' },
+      ],
+    });
     expect(checked.map((c) => c.special)).toEqual([false, true, true]);
   });
 });

@@ -5,7 +5,7 @@
  * a temporary file and fsynced, only then standard output, then every file renamed into place. A
  * failure before standard output leaves nothing on it, and a failure leaves no output file.
  */
-import { checkOutputPaths, type OutputPath } from '../../io/output-paths.js';
+import { checkOutputs, type OutputPath } from '../../io/output-paths.js';
 import { OutputSet } from '../../io/output-file.js';
 import type { CliIo } from '../io.js';
 import { cameFromEnvironment, envVariable } from '../options.js';
@@ -29,7 +29,7 @@ export async function checkClusterOutputs(
     const fromEnv = cameFromEnvironment(option, rawArgv, option === 'output' ? ['o'] : []);
     outputs.push({ option: `--${option}`, path, ...(fromEnv ? { variable: envVariable(option) } : {}) });
   }
-  await checkOutputPaths(input, outputs, undefined, { stdout: writesStdout });
+  await checkOutputs({ input, outputs, stdout: writesStdout });
 }
 
 /** Rejects and accounts files finished, then standard output, then the files renamed into place. */

@@ -1,7 +1,7 @@
 /** `payments inspect --journal DIR [--client C]`: a client's (or every) journal record, in order, for audit. */
 import type { Argv, CommandModule } from 'yargs';
 import { clientIdMax } from '../../domain/ids.js';
-import { checkJournalToRead } from '../../io/output-paths.js';
+import { checkOutputs } from '../../io/output-paths.js';
 import { inspectHeader, inspectJournal } from '../../journal/inspect.js';
 import type { CliIo } from '../io.js';
 import { readNumber } from '../options.js';
@@ -38,8 +38,10 @@ export function inspectCommand(io: CliIo, rawArgv: readonly string[] = []): Comm
               rawArgv,
             );
       // A PostgreSQL journal: its URL is checked here, the journal when it is opened.
-      if (isPostgresUrl(argv.journal)) parsePostgresUrl(argv.journal);
-      else await checkJournalToRead(argv.journal);
+      const postgres = isPostgresUrl(argv.journal);
+      if (postgres) parsePostgresUrl(argv.journal);
+      const journal = postgres ? undefined : { option: '--journal', path: argv.journal, reads: true };
+      await checkOutputs({ journal, stdout: true });
       const pieces = inspectJournal(argv.journal, client);
       const first = await pieces.next(); // the journal opens (or fails) before anything is printed
       await io.stdout(inspectHeader);

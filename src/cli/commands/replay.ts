@@ -4,7 +4,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { formatAccounts } from '../../io/csv-writer.js';
-import { checkJournalToRead } from '../../io/output-paths.js';
+import { checkOutputs } from '../../io/output-paths.js';
 import { replayJournal } from '../../journal/replay.js';
 import { createLogger, type LogLevel } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
@@ -44,8 +44,10 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
               rawArgv,
             );
       // A PostgreSQL journal: its URL is checked here, the journal when it is opened.
-      if (isPostgresUrl(argv.journal)) parsePostgresUrl(argv.journal);
-      else await checkJournalToRead(argv.journal);
+      const postgres = isPostgresUrl(argv.journal);
+      if (postgres) parsePostgresUrl(argv.journal);
+      const journal = postgres ? undefined : { option: '--journal', path: argv.journal, reads: true };
+      await checkOutputs({ journal, stdout: true });
       const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
       const started = performance.now();
       const result = await replayJournal(argv.journal, asOfLine);

@@ -41,10 +41,17 @@ export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
       const { checkRunName } = await import('../../cluster/names.js');
       const run = checkRunName(argv.run);
       const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
-      await checkClusterOutputs(pathArg(argv.input), paths, rawArgv, paths.output === undefined);
       const { result, submittedInput } = await import('../../cluster/submit.js');
-      const input = argv.rejects === undefined ? undefined : (argv.input ?? (await submittedInput(journalUrl, run)));
-      const outputsOf = await result(journalUrl, run, input);
+      // The file --rejects reads again (the path submit was given, by default): no output, standard
+      // output included, may replace it. Without --rejects a run not found is reported by result().
+      const input =
+        pathArg(argv.input) ??
+        (await submittedInput(journalUrl, run).catch((error: unknown) => {
+          if (paths.rejects !== undefined) throw error;
+          return undefined;
+        }));
+      await checkClusterOutputs(input, paths, rawArgv, paths.output === undefined);
+      const outputsOf = await result(journalUrl, run, paths.rejects === undefined ? undefined : input);
       await writeClusterOutputs(paths, outputsOf, io);
     },
   };

@@ -87,7 +87,9 @@ export function validateManifest(value: unknown, path: string): Manifest {
       `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${journalFormatVersion})`,
     );
   if (m.formatVersion !== journalFormatVersion)
-    throw new JournalCorrupt(`${path}: journal format ${m.formatVersion}; this program reads ${journalFormatVersion}`);
+    throw new JournalCorrupt(
+      `${path}: journal format ${m.formatVersion}, an older version's (its batches carry no input checksum, so this program cannot prove a resume); this program reads ${journalFormatVersion}: use the version that wrote it, or a new --journal directory`,
+    );
   if (!isWhole(m.shards, 1, workersMax)) throw bad('shards', `a whole number from 1 to ${workersMax}`, m.shards);
   const input = m.input as Record<string, unknown> | undefined;
   if (typeof input !== 'object' || input === null) throw bad('input', 'an object', input);

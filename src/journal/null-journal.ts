@@ -6,7 +6,7 @@ import type { JournalPartition, Recovery } from './journal.js';
  */
 export class NullJournal implements JournalPartition {
   recover(): Recovery {
-    return { snapshot: undefined, tail: [], lastSeq: 0, resumeLine: 0, torn: undefined };
+    return { snapshot: undefined, tail: [], lastSeq: 0, resumeLine: 0, torn: undefined, inputProofs: [] };
   }
   recordEvent(): void {}
   recordRejection(): void {}

@@ -18,6 +18,7 @@ import type { ApplyReply, FinishReply } from '../pool/protocol.js';
 import { errorCode, RunError, runFailure, usageError } from '../errors.js';
 import type { Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
+import { verifyInputProofs } from '../io/input-proof.js';
 import type { RejectsSink } from './rejects-sink.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
 
@@ -126,6 +127,13 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();
+      // Before anything new is committed: the input must be, byte for byte, what the journal applied.
+      if (dir !== undefined)
+        await verifyInputProofs(
+          options.input,
+          journalDisplay(dir),
+          opened.map((o, partition) => ({ partition, proofs: o.inputProofs })),
+        );
       progress.lastLine = Math.min(...opened.map((o) => o.resumeLine));
       options.onOpen?.({
         shards,
@@ -232,7 +240,7 @@ class ChunksInFlight {
     const replies = routed.batches.map((batch, shard) =>
       batch === undefined
         ? undefined
-        : this.pool.apply(shard, batch).then((reply) => {
+        : this.pool.apply(shard, batch, routed.proof).then((reply) => {
             this.router.recycle(reply.buffer);
             this.options.onBatchApplied?.(shard, reply.applyMs);
             return { reply, shard };

@@ -166,8 +166,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
  * missing or unreadable one is left to openInput, which names what is wrong with it.
  */
 async function checkJournalInput(input: string): Promise<void> {
-  if (input === '-')
-    throw usageError('--journal needs an input file: standard input cannot be read again to resume');
+  if (input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
   const info = await stat(input).catch(() => undefined);
   if (info !== undefined && !info.isDirectory()) refuseUnrereadable(input, info);
 }

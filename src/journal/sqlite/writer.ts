@@ -75,7 +75,17 @@ export class SqliteJournal implements JournalPartition {
   commit(proof?: InputProof): void {
     if (this.builder.count === 0) return;
     const b = this.builder.take(this.seq + 1, proof);
-    this.insertBatch.run(b.first_line, b.last_line, b.first_seq, b.count, b.events, b.data, b.crc, b.input_end, b.input_crc);
+    this.insertBatch.run(
+      b.first_line,
+      b.last_line,
+      b.first_seq,
+      b.count,
+      b.events,
+      b.data,
+      b.crc,
+      b.input_end,
+      b.input_crc,
+    );
     this.seq += b.count;
     this.lastLine = b.last_line;
   }

@@ -1,5 +1,6 @@
 /** The journal directory's layout and format version (shared by the writer, the readers and the manifest). */
-import { join, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { workersMax } from '../constants.js';
 import { usageError } from '../errors.js';
 
@@ -29,15 +30,32 @@ export function partitionPath(dir: string, shard: number): string {
  */
 export const sqlitePathBytesMax = 504;
 
-/** Refuses (exit 2) a journal directory whose files' full paths SQLite would not open. */
+/**
+ * Refuses (exit 2) a journal directory whose files' full paths SQLite would not open. SQLite
+ * resolves symbolic links first, so the directory's real path is what counts.
+ */
 export function checkJournalPathLength(dir: string): void {
-  const longest = partitionPath(resolve(dir), workersMax - 1);
-  const bytes = Buffer.byteLength(longest);
-  if (bytes <= sqlitePathBytesMax) return;
-  const room = sqlitePathBytesMax - (bytes - Buffer.byteLength(resolve(dir)));
+  const real = Buffer.byteLength(realPathOf(dir));
+  const room = sqlitePathBytesMax - Buffer.byteLength(`/${basename(partitionPath('', workersMax - 1))}`);
+  if (real <= room) return;
   throw usageError(
-    `--journal ${dir}: path too long: SQLite opens files whose full path is at most ${sqlitePathBytesMax} bytes, so the journal directory's full path may be at most ${room} bytes (this one is ${Buffer.byteLength(resolve(dir))}); use a shorter path`,
+    `--journal ${dir}: path too long: SQLite opens files whose full path is at most ${sqlitePathBytesMax} bytes, so the journal directory's full path (symbolic links resolved) may be at most ${room} bytes (this one is ${real}); use a shorter path`,
   );
+}
+
+/** The absolute path of `dir` with the symbolic links of its existing part resolved. */
+function realPathOf(dir: string): string {
+  let existing = resolve(dir);
+  const rest: string[] = [];
+  while (!existsSync(existing) && dirname(existing) !== existing) {
+    rest.unshift(basename(existing));
+    existing = dirname(existing);
+  }
+  try {
+    return join(realpathSync(existing), ...rest);
+  } catch {
+    return resolve(dir);
+  }
 }
 
 /** How a partition is named in messages. */

@@ -15,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -135,8 +136,14 @@ describe('journals and inputs a resume cannot trust', () => {
     const result = await runCli([small, '--journal', tooLong]);
     expect(result.code, result.stderr).toBe(2);
     expect(errorLine(result.stderr)).toMatch(
-      /path too long: SQLite opens files whose full path is at most 504 bytes, so the journal directory's full path may be at most 484 bytes \(this one is 485\)/,
+      /path too long: SQLite opens files whose full path is at most 504 bytes, so the journal directory's full path \(symbolic links resolved\) may be at most 484 bytes \(this one is 485\)/,
     );
     expect(existsSync(tooLong)).toBe(false);
+    // A short name for a long directory is no shorter to SQLite, which resolves the link.
+    const link = join(dir, 'short-link');
+    symlinkSync(parent, link);
+    const linked = await runCli([small, '--journal', join(link, 'j'.repeat(484 - parent.length))]);
+    expect(linked.code, linked.stderr).toBe(2);
+    expect(errorLine(linked.stderr)).toMatch(/path too long: .*\(this one is 485\)/);
   });
 });

@@ -17,6 +17,7 @@
  * one line), and records are numbered by a gapless sequence per partition, 1, 2, 3, ...
  */
 import type { AccountEvent, AccountState } from '../domain/account.js';
+import type { InputProof } from '../io/input-proof.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -93,6 +94,11 @@ export interface Recovery {
   readonly resumeLine: number;
   /** A damaged last batch dropped at open (a write cut short): its lines are applied again. */
   readonly torn: { readonly firstLine: number; readonly lastLine: number } | undefined;
+  /**
+   * The input proof each committed batch stored, in commit order (undefined for a batch committed
+   * without one). The run checks them against the input before it commits anything new.
+   */
+  readonly inputProofs: readonly (InputProof | undefined)[];
 }
 
 export interface JournalPartition {
@@ -117,13 +123,14 @@ export interface JournalPartition {
    * Makes every record since the last commit durable, all or nothing: after a crash the partition
    * holds either the whole batch or none of it. Sequence numbers continue gaplessly from the last
    * commit. Recording a line the partition already holds is an error (idempotency key = line),
-   * never a second copy. A commit with nothing recorded does nothing.
+   * never a second copy. A commit with nothing recorded does nothing. `proof` (the input up to the
+   * end of the read the rows came from) is stored with the batch.
    * An implementation may keep one batch in flight (PostgreSQL does, so the server's COPY overlaps
    * the engine's next batch): commit then returns once the previous batch is durable, and
    * writeSnapshot, recordedOutcomes and close wait for the one in flight. A crash then loses at
    * most that batch, whole, and the resumed run applies its rows again from the input.
    */
-  commit(): MaybePromise<void>;
+  commit(proof?: InputProof): MaybePromise<void>;
 
   /** Whether the engine should write a snapshot now (the journal's policy; `storedTxs` = index size). */
   snapshotDue(storedTxs: number): boolean;

@@ -35,6 +35,7 @@ import type {
   Recovery,
   RowRef,
 } from './journal-port.js';
+import type { InputProof } from '../io/input-proof.js';
 import { accountLayout } from '../layout.js';
 import { columnsOf, duplicateFlag, typeMask, type TxBatch } from './batch.js';
 import { infoClient, infoStatus, infoWithdrawal, packInfo, withStatus } from './tx-record-codec.js';
@@ -50,6 +51,7 @@ export interface RecoveryInfo {
   readonly snapshotSeq: number;
   readonly recordsReplayed: number;
   readonly torn: Recovery['torn'];
+  readonly inputProofs: Recovery['inputProofs'];
 }
 
 export class ShardEngine {
@@ -113,6 +115,7 @@ export class ShardEngine {
       snapshotSeq: snapshot?.seq ?? 0,
       recordsReplayed,
       torn: recovery.torn,
+      inputProofs: recovery.inputProofs,
     };
     return { engine, recovery: info };
   }
@@ -120,9 +123,10 @@ export class ShardEngine {
   /**
    * Applies a batch in order, then commits it to the journal (and writes a snapshot when due). Rows
    * an earlier run applied are not applied again: their recorded outcome is reported instead.
-   * Returns the rejections as pairs (row index in batch, reason code).
+   * Returns the rejections as pairs (row index in batch, reason code). `proof` (the input up to the
+   * end of the batch's read) is committed with the batch, for a later resume to check the input by.
    */
-  async applyBatch(batch: TxBatch): Promise<Uint32Array> {
+  async applyBatch(batch: TxBatch, proof?: InputProof): Promise<Uint32Array> {
     const cols = columnsOf(batch.buffer);
     const { kinds, lines, clients, txs, amounts } = cols;
     const n = batch.count;
@@ -151,7 +155,7 @@ export class ShardEngine {
         rejected[r++] = reason;
       }
     }
-    await this.journal.commit();
+    await this.journal.commit(proof);
     if (this.journal.snapshotDue(this.txs.size)) await this.journal.writeSnapshot(this.state());
     this.rowsApplied += n;
     return rejected.slice(0, r);

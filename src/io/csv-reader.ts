@@ -12,6 +12,7 @@ import { isAscii } from 'node:buffer';
 import { readChunkBytes, rowBytesMax } from '../constants.js';
 import { RunError, describeError, inputError, runFailure } from '../errors.js';
 import type { InputSource } from './input-source.js';
+import { ProofTracker, type InputProof } from './input-proof.js';
 import { countLineFeeds, splitRows, UnterminatedQuote, type SplitResult } from './quoted-rows.js';
 
 /**
@@ -39,6 +40,8 @@ export interface TextChunk {
   /** Rows (lines) in `bytes`: line feeds, plus one for a last line without one. */
   readonly lineCount: number;
   readonly bytesRead: number;
+  /** The input text up to the end of the read these rows came from (what a journal batch stores). */
+  readonly proof: InputProof;
 }
 
 /** Longest string a piece of quoted or non-ASCII text is decoded to at once (see `emit`). */
@@ -54,6 +57,8 @@ export interface RowsChunk {
   readonly firstLine: number;
   readonly lines: Float64Array | undefined;
   readonly bytesRead: number;
+  /** As TextChunk.proof: it covers every row of the chunk (a carried row ends in this read). */
+  readonly proof: InputProof;
 }
 
 export function lineOf(chunk: RowsChunk, index: number): number {
@@ -90,14 +95,18 @@ export async function* readRowChunks(
   let nextLine = 1;
   let first = true;
   let lineEndingsChecked = false;
+  // Every byte handed on passes through emit once: the proof covers exactly the text read so far.
+  const tracker = new ProofTracker();
 
   function* emit(bytes: Buffer, final: boolean): Generator<RowChunk> {
     const bytesRead = source.consumedBytes();
+    tracker.add(bytes);
+    const proof = tracker.proof;
     const ascii = isAscii(bytes);
     if (carryRow.length === 0 && ascii && bytes.indexOf(quoteByte) < 0) {
       if (bytes.length === 0) return;
       const lineCount = countLineBreaks(bytes) + (bytes[bytes.length - 1] === newlineByte ? 0 : 1);
-      yield { kind: 'text', bytes, firstLine: nextLine, lineCount, bytesRead };
+      yield { kind: 'text', bytes, firstLine: nextLine, lineCount, bytesRead, proof };
       nextLine += lineCount;
       stats.lines = nextLine - 1;
       return;
@@ -124,6 +133,7 @@ export async function* readRowChunks(
         lines: Float64Array.from(lines),
         malformed: flags,
         bytesRead,
+        proof,
       };
       rows = [];
       lines = [];
@@ -190,7 +200,7 @@ export async function* readRowChunks(
           continue;
         }
         first = false;
-        end = checkStart(source.name, buffer, end);
+        end = checkStart(source.name, buffer, end, tracker);
       }
       const firstBreak = buffer.subarray(0, end).indexOf(newlineByte);
       if (firstBreak >= 0 && lineBytes(buffer, 0, firstBreak) > rowBytesMax) throw rowTooLong(source.name, nextLine);
@@ -203,7 +213,7 @@ export async function* readRowChunks(
       }
       filled = end - cut;
     }
-    if (first && filled > 0) filled = checkStart(source.name, buffer, filled);
+    if (first && filled > 0) filled = checkStart(source.name, buffer, filled, tracker);
     if (filled > rowBytesMax) throw rowTooLong(source.name, nextLine); // the last line, without a line feed
     if (!lineEndingsChecked) checkLineEndings(source.name, buffer.subarray(0, filled));
     if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
@@ -215,9 +225,9 @@ export async function* readRowChunks(
 
 /**
  * Looks at the input's first bytes (`end` of them in `buffer`): a UTF-16 byte order mark is exit 2;
- * a UTF-8 one is dropped. Returns the bytes left.
+ * a UTF-8 one is dropped (but still proven: the proof is of the input as stored). Returns the bytes left.
  */
-function checkStart(name: string, buffer: Buffer, end: number): number {
+function checkStart(name: string, buffer: Buffer, end: number, tracker: ProofTracker): number {
   const [b0, b1, b2] = [buffer[0], buffer[1], buffer[2]];
   if (end >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff))) {
     const which = b0 === 0xff ? 'UTF-16LE' : 'UTF-16BE';
@@ -226,6 +236,7 @@ function checkStart(name: string, buffer: Buffer, end: number): number {
     );
   }
   if (end >= 3 && b0 === 0xef && b1 === 0xbb && b2 === 0xbf) {
+    tracker.add(buffer.subarray(0, 3));
     buffer.copy(buffer, 0, 3, end);
     return end - 3;
   }

@@ -10,7 +10,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { workersMax } from '../constants.js';
-import { describeError, JournalCorrupt } from '../errors.js';
+import { describeError, JournalCorrupt, usageError } from '../errors.js';
 import { journalFormatVersion, manifestFileName, partitionPrefix } from './format.js';
 
 export interface InputFingerprint {
@@ -34,10 +34,24 @@ export interface Manifest {
 const manifestFile = manifestFileName;
 const sampleBytes = 1 << 20;
 
+/**
+ * A journal's input must be a regular file: a resume reads it again from the start, and checks it
+ * against what the journal applied. A pipe or a device gives other bytes (or none) the second time.
+ */
+export function refuseUnrereadable(path: string, info: { isFile(): boolean; isFIFO(): boolean }): void {
+  if (info.isFile()) return;
+  const what = info.isFIFO() ? 'a pipe (FIFO)' : 'not a regular file';
+  throw usageError(
+    `${path}: is ${what}, which cannot be read again to resume; a journal needs a regular input file (copy the data to a file first)`,
+  );
+}
+
 export async function fingerprint(path: string): Promise<InputFingerprint> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
+    const info = await handle.stat();
+    refuseUnrereadable(path, info);
+    const { size } = info;
     const read = async (position: number) => {
       const length = Math.min(sampleBytes, size - position);
       const buffer = Buffer.alloc(Math.max(0, length));
@@ -87,7 +101,9 @@ export function validateManifest(value: unknown, path: string): Manifest {
       `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${journalFormatVersion})`,
     );
   if (m.formatVersion !== journalFormatVersion)
-    throw new JournalCorrupt(`${path}: journal format ${m.formatVersion}; this program reads ${journalFormatVersion}`);
+    throw new JournalCorrupt(
+      `${path}: journal format ${m.formatVersion}, an older version's (its batches carry no input checksum, so this program cannot prove a resume); this program reads ${journalFormatVersion}: use the version that wrote it, or a new --journal directory`,
+    );
   if (!isWhole(m.shards, 1, workersMax)) throw bad('shards', `a whole number from 1 to ${workersMax}`, m.shards);
   const input = m.input as Record<string, unknown> | undefined;
   if (typeof input !== 'object' || input === null) throw bad('input', 'an object', input);

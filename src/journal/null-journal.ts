@@ -7,7 +7,7 @@ import type { JournalPartition, Recovery } from '../engine/journal-port.js';
 export class NullJournal implements JournalPartition {
   readonly recordsNothing = true;
   recover(): Recovery {
-    return { snapshot: undefined, tail: [], lastSeq: 0, resumeLine: 0, torn: undefined };
+    return { snapshot: undefined, tail: [], lastSeq: 0, resumeLine: 0, torn: undefined, inputProofs: [] };
   }
   recordEvent(): void {}
   recordRejection(): void {}

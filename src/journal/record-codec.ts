@@ -13,6 +13,7 @@ import { carriesAmount } from '../domain/transaction.js';
 import { JournalCorrupt } from '../errors.js';
 import { recordLayout } from '../layout.js';
 import type { JournalRecord, RowRef } from '../engine/journal-port.js';
+import type { InputProof } from '../io/input-proof.js';
 
 export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 export const rejectedKind = 5;
@@ -26,13 +27,19 @@ export interface StoredBatch {
   readonly count: number;
   readonly events: number;
   readonly data: Uint8Array;
+  /** The input proof committed with the batch (io/input-proof.ts); null when it was given none. */
+  readonly input_end: number | null;
+  readonly input_crc: number | null;
   readonly crc: number;
 }
 
 /** The checksum of a batch row: its blob, then its numeric fields. */
 export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
   return crc32(
-    new Uint8Array(Float64Array.of(b.first_line, b.last_line, b.first_seq, b.count, b.events).buffer),
+    new Uint8Array(
+      Float64Array.of(b.first_line, b.last_line, b.first_seq, b.count, b.events, b.input_end ?? -1, b.input_crc ?? -1)
+        .buffer,
+    ),
     crc32(b.data),
   );
 }
@@ -66,8 +73,8 @@ export class RecordBatchBuilder {
     c.reasons[i] = reason;
   }
 
-  /** The batch row to store, numbered from `firstSeq`; the builder starts afresh. */
-  take(firstSeq: number): StoredBatch {
+  /** The batch row to store, numbered from `firstSeq`, with its input proof; the builder starts afresh. */
+  take(firstSeq: number, proof: InputProof | undefined): StoredBatch {
     const n = this.count;
     const { data, columns } = recordLayout.allocate(n);
     for (const name of Object.keys(columns) as (keyof typeof columns)[])
@@ -79,6 +86,8 @@ export class RecordBatchBuilder {
       count: n,
       events: this.events,
       data,
+      input_end: proof?.end ?? null,
+      input_crc: proof?.crc ?? null,
     };
     this.count = 0;
     this.events = 0;

@@ -5,6 +5,7 @@
  * which one it has.
  */
 import { mkdir } from 'node:fs/promises';
+import { checkJournalPathLength } from './format.js';
 import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
 
@@ -26,6 +27,7 @@ export function journalDisplay(location: string): string {
 export async function openRunJournal(location: string, inputPath: string, workers: number): Promise<RunJournal> {
   // pg is loaded only for a PostgreSQL journal (start-up time and memory of every other run).
   if (isPostgresUrl(location)) return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers);
+  checkJournalPathLength(location);
   await mkdir(location, { recursive: true });
   // The lock is a SQLite file: better-sqlite3 too loads only for a durable run.
   const { JournalLock } = await import('./lock.js');

@@ -7,6 +7,7 @@
  *                                 │                        │ rejections
  *                                 └─ malformed rows ───────┴─► rejects writer (input order)
  */
+import { stat } from 'node:fs/promises';
 import { inflightChunksMax, manifestEveryMs, reasonSlots } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
@@ -17,8 +18,9 @@ import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writ
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
 import { errorCode, RunError, runFailure, usageError } from '../errors.js';
-import type { Manifest } from '../journal/manifest.js';
+import { refuseUnrereadable, type Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
+import { verifyInputProofs } from '../io/input-proof.js';
 import type { RejectsSink } from './rejects-sink.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
 
@@ -76,6 +78,7 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
 }
 
 async function processSource(options: ProcessOptions): Promise<ProcessResult> {
+  if (options.journalDir !== undefined) await checkJournalInput(options.input);
   const source = await openInput(options.input);
   let journal: RunJournal | undefined;
   try {
@@ -84,8 +87,6 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     let resumed = false;
     const dir = options.journalDir;
     if (dir !== undefined) {
-      if (options.input === '-')
-        throw usageError('--journal needs an input file: standard input cannot be read again to resume');
       journal = await openRunJournal(dir, options.input, options.workers);
       ({ manifest, resumed } = journal);
       shards = manifest.shards; // a journal keeps the shard count it was written with
@@ -99,6 +100,13 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();
+      // Before anything new is committed: the input must be, byte for byte, what the journal applied.
+      if (dir !== undefined)
+        await verifyInputProofs(
+          options.input,
+          journalDisplay(dir),
+          opened.map((o, partition) => ({ partition, proofs: o.inputProofs })),
+        );
       progress.lastLine = Math.min(...opened.map((o) => o.resumeLine));
       options.onOpen?.({
         shards,
@@ -124,6 +132,16 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     await journal?.close();
     await source.close();
   }
+}
+
+/**
+ * Before the journal is created or opened: its input must be a file a resume can read again. A
+ * missing or unreadable one is left to openInput, which names what is wrong with it.
+ */
+async function checkJournalInput(input: string): Promise<void> {
+  if (input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
+  const info = await stat(input).catch(() => undefined);
+  if (info !== undefined && !info.isDirectory()) refuseUnrereadable(input, info);
 }
 
 /** A full disk under the journal: one line saying how far the run got and how to go on. */
@@ -205,7 +223,7 @@ class ChunksInFlight {
     const replies = routed.batches.map((batch, shard) =>
       batch === undefined
         ? undefined
-        : this.pool.apply(shard, batch).then((reply) => {
+        : this.pool.apply(shard, batch, routed.proof).then((reply) => {
             this.router.recycle(reply.buffer);
             this.options.onBatchApplied?.(shard, reply.applyMs);
             return { reply, shard };

@@ -4,6 +4,7 @@
  */
 import { carriesAmount, txTypes } from '../domain/transaction.js';
 import { lineOf, type RowChunk, type RowsChunk, type TextChunk } from '../io/csv-reader.js';
+import type { InputProof } from '../io/input-proof.js';
 import { inputError } from '../errors.js';
 import { reasonCode } from '../domain/rejection.js';
 import {
@@ -45,6 +46,8 @@ export interface RoutedChunk {
   readonly dataRows: number;
   /** The chunk's last input line. */
   readonly lastLine: number;
+  /** The input text up to the end of the chunk's read: committed with each of its batches. */
+  readonly proof: InputProof;
   /** Echoes a row by its number in the chunk (only when tracking rows). */
   readonly rowAt: ((row: number) => { line: number; fields: string[] }) | undefined;
 }
@@ -114,6 +117,7 @@ export class ChunkRouter {
       dataRows: this.dataRows,
       lastLine: chunk.kind === 'text' ? chunk.firstLine + chunk.lineCount - 1 : lineOf(chunk, chunk.rows.length - 1),
       rowAt: this.trackRows ? rowAt : undefined,
+      proof: chunk.proof,
     };
   }
 

@@ -1,5 +1,6 @@
 /** Messages between the parsing thread and a shard worker (one Piscina task each). */
 import type { TxBatch } from '../engine/batch.js';
+import type { InputProof } from '../io/input-proof.js';
 import type { AccountsSnapshot, RecoveryInfo } from '../engine/shard-engine.js';
 import type { FailureData } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
@@ -14,7 +15,8 @@ export interface WorkerConfig {
 
 export type WorkerTask =
   | { op: 'open' }
-  | { op: 'apply'; seq: number; batch: TxBatch }
+  /** proof: the input text up to the end of the read the batch's rows came from (stored at commit). */
+  | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof }
   | { op: 'finish' }
   /** Releases the shard's journal without a final snapshot (after a failure elsewhere). */
   | { op: 'close' };

@@ -14,6 +14,7 @@
 import { Piscina } from 'piscina';
 import { workerYoungGenerationMb } from '../constants.js';
 import type { TxBatch } from '../engine/batch.js';
+import type { InputProof } from '../io/input-proof.js';
 import { describeError, fromFailureData, RunError, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
@@ -57,8 +58,8 @@ export class ShardPool {
     );
   }
 
-  apply(shard: number, batch: TxBatch): Promise<ApplyReply> {
-    const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch };
+  apply(shard: number, batch: TxBatch, proof: InputProof): Promise<ApplyReply> {
+    const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch, proof };
     return this.enqueue(
       shard,
       () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<Reply<ApplyReply>>,

@@ -9,6 +9,7 @@ import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { TxBatch } from '../engine/batch.js';
+import type { InputProof } from '../io/input-proof.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, runFailure, RunError, toFailureData } from '../errors.js';
 import type { JournalPartition } from '../engine/journal-port.js';
@@ -32,7 +33,7 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
       case 'open':
         return ok(await open());
       case 'apply':
-        return await apply(task.seq, task.batch);
+        return await apply(task.seq, task.batch, task.proof);
       case 'finish':
         return ok(await finish());
       case 'close':
@@ -106,12 +107,12 @@ async function open(): Promise<OpenReply> {
   }
 }
 
-async function apply(seq: number, batch: TxBatch): Promise<unknown> {
+async function apply(seq: number, batch: TxBatch, proof: InputProof): Promise<unknown> {
   if (engine === undefined) throw runFailure(`shard ${config.shard}: batch before open`);
   if (seq !== nextSeq) throw runFailure(`shard ${config.shard}: batch ${seq} arrived, expected ${nextSeq}`);
   nextSeq++;
   const started = performance.now();
-  const rejected = await engine.applyBatch(batch);
+  const rejected = await engine.applyBatch(batch, proof);
   const applyMs = performance.now() - started;
   log.trace({ seq, rows: batch.count, rejected: rejected.length / 2, applyMs }, 'batch applied');
   const reply: Reply<ApplyReply> = ok({ rejected, applyMs, buffer: batch.buffer });

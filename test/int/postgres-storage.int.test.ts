@@ -14,6 +14,7 @@ import type { AccountEvent } from '../../src/domain/account.js';
 import { RunError } from '../../src/errors.js';
 import type { JournalRecord, Recovery, RowRef } from '../../src/engine/journal-port.js';
 import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
+import type { InputProof } from '../../src/io/input-proof.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';
 import { currentVersion, migrate, schemaVersion } from '../../src/journal/postgres/schema.js';
@@ -276,13 +277,17 @@ describe('a batch is applied once whatever the retries', () => {
   class CutOnce extends PostgresPartition {
     cut = false;
     when: 'after-commit' | 'before-commit' = 'after-commit';
-    protected override async writeBatch(client: pg.Client, batch: EncodedBatch): Promise<void> {
+    protected override async writeBatch(
+      client: pg.Client,
+      batch: EncodedBatch,
+      proof: InputProof | undefined,
+    ): Promise<void> {
       if (!this.cut && this.when === 'before-commit') {
         this.cut = true;
         await client.query('BEGIN');
         await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
       }
-      await super.writeBatch(client, batch);
+      await super.writeBatch(client, batch, proof);
       if (!this.cut) {
         this.cut = true;
         await client.query('SELECT pg_terminate_backend(pg_backend_pid())');

@@ -33,12 +33,14 @@ describe('worker task handler', () => {
   it('replies to a batch out of order with a failure as data, and keeps going in order', async () => {
     const { default: handleTask } = await import('../../src/pool/worker.js');
     expect(((await handleTask({ op: 'open' })) as Reply).ok).toBe(true);
-    const early = unwrapMoved(await handleTask({ op: 'apply', seq: 1, batch: oneBatch(2) }));
+    const early = unwrapMoved(await handleTask({ op: 'apply', seq: 1, batch: oneBatch(2), proof: { end: 0, crc: 0 } }));
     expect(early.ok).toBe(false);
     if (early.ok) return;
     expect(early.error).toMatchObject({ kind: 'failure', exitCode: 1 });
     expect(early.error.message).toBe('shard 0: batch 1 arrived, expected 0');
-    const inOrder = unwrapMoved(await handleTask({ op: 'apply', seq: 0, batch: oneBatch(2) }));
+    const inOrder = unwrapMoved(
+      await handleTask({ op: 'apply', seq: 0, batch: oneBatch(2), proof: { end: 0, crc: 0 } }),
+    );
     expect(inOrder.ok).toBe(true);
     const finished = (await handleTask({ op: 'finish' })) as Reply;
     expect(finished).toMatchObject({ ok: true, value: { rowsApplied: 1, eventsAppended: 1 } });

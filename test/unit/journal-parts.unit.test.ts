@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromFailureData, RunError, runFailure, toFailureData } from '../../src/errors.js';
 import { validateManifest } from '../../src/journal/manifest.js';
+import { journalFormatVersion } from '../../src/journal/format.js';
 import { openDatabase } from '../../src/journal/sqlite/schema.js';
 import { accountLayout, batchLayout, ColumnLayout, recordLayout, txPartLayout } from '../../src/layout.js';
 
@@ -44,7 +45,7 @@ describe('column layouts', () => {
 describe('the manifest schema', () => {
   const good = {
     format: 'payments-journal',
-    formatVersion: 2,
+    formatVersion: journalFormatVersion,
     shards: 2,
     input: { name: 'x.csv', size: 10, headCrc: 1, tailCrc: 2 },
     committedLine: 0,
@@ -63,7 +64,8 @@ describe('the manifest schema', () => {
     ['shards', null],
     ['committedLine', -1],
     ['complete', 1],
-    ['formatVersion', 3],
+    ['formatVersion', journalFormatVersion + 1],
+    ['formatVersion', journalFormatVersion - 1],
     ['formatVersion', 1],
   ] as const) {
     it(`refuses ${field}: ${JSON.stringify(value)} (exit 2)`, () => {

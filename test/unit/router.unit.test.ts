@@ -15,7 +15,7 @@ function viaText(text: string, shards: number, delimiter = ',') {
   const lineCount = text === '' ? 0 : text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
   // The bytes sit inside a larger buffer, as a read's do: nothing may be read past their end.
   const bytes = Buffer.from(`${text}deposit,1,1,1\n`, 'latin1').subarray(0, text.length);
-  const chunk: TextChunk = { kind: 'text', bytes, firstLine: 1, lineCount, bytesRead: 0 };
+  const chunk: TextChunk = { kind: 'text', bytes, firstLine: 1, lineCount, bytesRead: 0, proof: { end: 0, crc: 0 } };
   return summarize(router, router.route(chunk));
 }
 
@@ -24,7 +24,14 @@ function viaPapaparse(text: string, shards: number, delimiter = ',') {
   const rows = new Papa.Parser({ delimiter, newline: '\n', quoteChar: '"' }).parse(text, 0, true).data as string[][];
   const rest = text.slice(text.lastIndexOf('\n') + 1);
   if (rest.length > 0) rows.push(rest.split(delimiter));
-  const chunk: RowsChunk = { kind: 'rows', rows, firstLine: 1, lines: undefined, bytesRead: 0 };
+  const chunk: RowsChunk = {
+    kind: 'rows',
+    rows,
+    firstLine: 1,
+    lines: undefined,
+    bytesRead: 0,
+    proof: { end: 0, crc: 0 },
+  };
   return summarize(router, router.route(chunk));
 }
 
@@ -134,7 +141,14 @@ describe('the in-place text scanner', () => {
   it('echoes rejected rows after the reader has reused the chunk bytes (it keeps a copy)', () => {
     const router = new ChunkRouter(1, 'test', true);
     const bytes = Buffer.from('deposit,1,1,x\nwithdrawal, 1, 2,\ndeposit,1,3,1\n', 'latin1');
-    const routed = router.route({ kind: 'text', bytes, firstLine: 7, lineCount: 3, bytesRead: 0 });
+    const routed = router.route({
+      kind: 'text',
+      bytes,
+      firstLine: 7,
+      lineCount: 3,
+      bytesRead: 0,
+      proof: { end: 0, crc: 0 },
+    });
     bytes.fill(0x7a); // the next read lands in the same buffer
     expect(routed.rejectedKeys.map((key) => routed.rowAt!(Math.floor(key / 32)))).toEqual([
       { line: 7, fields: ['deposit', '1', '1', 'x'] },

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { AccountEvent } from '../../domain/account.js';
+import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
 import type {
   EngineState,
@@ -45,6 +46,8 @@ interface BatchInfo {
   count: number;
   events: number;
   crc: number;
+  /** The input proof committed with the batch (io/input-proof.ts); undefined when it was given none. */
+  proof: InputProof | undefined;
 }
 
 export interface PostgresPartitionOptions {
@@ -128,6 +131,7 @@ export class PostgresPartition implements JournalPartition {
       lastSeq: this.committedSeq,
       resumeLine: this.committedLine,
       torn: undefined, // a transaction commits whole or not at all: nothing is ever torn
+      inputProofs: this.batches.map((b) => b.proof),
     };
   }
 
@@ -157,7 +161,7 @@ export class PostgresPartition implements JournalPartition {
       if (journal.rows[0].shards !== this.shards)
         throw new JournalCorrupt(`${this.where}: written with ${journal.rows[0].shards} shards, not ${this.shards}`);
       const batches = await client.query(
-        'SELECT first_line, last_line, first_seq, count, events, crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
+        'SELECT first_line, last_line, first_seq, count, events, crc, input_end, input_crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
         [this.target.journal, this.shard],
       );
       return { id: journal.rows[0].id as number, batches: batches.rows };
@@ -171,6 +175,10 @@ export class PostgresPartition implements JournalPartition {
       count: r.count as number,
       events: r.events as number,
       crc: Number(r.crc),
+      proof:
+        r.input_end === null || r.input_crc === null
+          ? undefined
+          : { end: Number(r.input_end), crc: Number(r.input_crc) },
     }));
     let seq = 0;
     for (const batch of this.batches) {
@@ -316,7 +324,7 @@ export class PostgresPartition implements JournalPartition {
    * SQLite's synchronous=NORMAL may lose the last batches at a power loss). A snapshot, recorded
    * outcomes and close wait for it; its failure is reported by the next of these calls.
    */
-  async commit(): Promise<void> {
+  async commit(proof?: InputProof): Promise<void> {
     if (this.encoder.count === 0) return;
     const batch = this.encoder.take();
     if (batch.firstLine <= this.sentLine)
@@ -326,7 +334,7 @@ export class PostgresPartition implements JournalPartition {
     const sending = this.connection
       .run('committing a batch', async (client, attempt) => {
         if (attempt > 0 && (await this.alreadyCommitted(client, batch))) return;
-        await this.writeBatch(client, batch);
+        await this.writeBatch(client, batch, proof);
       })
       .then(() => {
         this.committedSeq = batch.firstSeq + batch.count - 1;
@@ -343,14 +351,14 @@ export class PostgresPartition implements JournalPartition {
     await sending;
   }
 
-  protected async writeBatch(client: pg.Client, batch: EncodedBatch): Promise<void> {
+  protected async writeBatch(client: pg.Client, batch: EncodedBatch, proof: InputProof | undefined): Promise<void> {
     await client.query('BEGIN');
     try {
       const copy = client.query(copyStreams.from(`COPY ${this.leaf} (${recordColumns}) FROM STDIN (FORMAT binary)`));
       await pipeline(Readable.from([batch.copy]), copy);
       await client.query(
-        `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, crc)
-         VALUES (${quote(this.target.journal)}, ${this.shard}, ${batch.firstLine}, ${batch.lastLine}, ${batch.firstSeq}, ${batch.count}, ${batch.events}, ${batch.crc});
+        `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, crc, input_end, input_crc)
+         VALUES (${quote(this.target.journal)}, ${this.shard}, ${batch.firstLine}, ${batch.lastLine}, ${batch.firstSeq}, ${batch.count}, ${batch.events}, ${batch.crc}, ${proof?.end ?? 'NULL'}, ${proof?.crc ?? 'NULL'});
          COMMIT`,
       );
     } catch (error) {

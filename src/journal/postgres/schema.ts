@@ -13,7 +13,8 @@
  *                   seq (rows arrive in seq order), and a row can only be committed together with
  *                   its batch's row in `batches`, whose keys are unique, so seq stays unique.
  *   batches         one row per committed batch: the idempotency key (journal, partition,
- *                   first_line), its sequence range and a CRC-32 of its records
+ *                   first_line), its sequence range and a CRC-32 of its records; since version 2
+ *                   also its input proof (input_end, input_crc: io/input-proof.ts)
  *   snapshots, snapshot_parts   a partition's accounts and transaction index as bytea parts
  *   events (view)   records in readable form (names, amounts in units) for auditors
  */
@@ -108,6 +109,14 @@ export const migrations: readonly Migration[] = [
                  'duplicate_tx','insufficient_funds','account_locked','unknown_tx','not_disputable',
                  'already_disputed','tx_charged_back','not_disputed','balance_out_of_range'])[reason + 1] AS reason
         FROM payments.records;
+    `,
+  },
+  {
+    version: 2,
+    description: 'batches: the input proof of each batch (bytes of input text before its end, their CRC-32)',
+    // Nullable: batches of journals written before have none, and such journals are not resumed.
+    sql: `
+      ALTER TABLE payments.batches ADD COLUMN input_end bigint, ADD COLUMN input_crc bigint;
     `,
   },
 ];

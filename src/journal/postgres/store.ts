@@ -11,8 +11,11 @@ import { lockJournal, runApplicationName } from './run-lock.js';
 import { currentVersion, migrate, schemaVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
 
-/** The journal format of the rows (as manifest formatVersion); the schema has its own version. */
-export const postgresJournalFormatVersion = 1;
+/**
+ * The journal format of the rows (as manifest formatVersion); the schema has its own version.
+ * 2: every batch stores its input proof; a format-1 journal is read (replay, inspect), never resumed.
+ */
+export const postgresJournalFormatVersion = 2;
 
 export const quote = (text: string): string => pg.escapeLiteral(text);
 
@@ -109,6 +112,7 @@ export class PostgresJournalStore {
       const existing = await this.find(client);
       if (existing) {
         this.checkFormat(existing);
+        this.checkResumable(existing);
         this.checkSameInput(existing, input);
         return { manifest: existing, resumed: true };
       }
@@ -209,6 +213,14 @@ export class PostgresJournalStore {
       this.target.journal,
     ]);
     return result.rows[0] ? manifestOf(result.rows[0]) : undefined;
+  }
+
+  /** A journal written without input proofs cannot show that the input is the one it applied. */
+  private checkResumable(manifest: Manifest): void {
+    if (manifest.formatVersion < postgresJournalFormatVersion)
+      throw new JournalCorrupt(
+        `${this.where}: journal format ${manifest.formatVersion}, written by an older version without input checksums, so it cannot be resumed; finish it with that version, or name a new journal (?journal=NAME)`,
+      );
   }
 
   private checkFormat(manifest: Manifest): void {

@@ -8,6 +8,7 @@
 import type Database from 'better-sqlite3';
 import { describeError, JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot } from '../../engine/journal-port.js';
+import type { InputProof } from '../../io/input-proof.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 
@@ -116,6 +117,21 @@ export function* readTail(
       throw error;
     });
   }
+}
+
+/**
+ * The input proof of every batch, in commit order. Read without the blobs: a damaged proof only
+ * fails the check against the input (exit 2), it can never make a changed input pass.
+ */
+export function readInputProofs(db: Database.Database, where: string): (InputProof | undefined)[] {
+  return guarded(where, () =>
+    (
+      db.prepare('SELECT input_end, input_crc FROM batches ORDER BY first_seq').all() as {
+        input_end: number | null;
+        input_crc: number | null;
+      }[]
+    ).map((r) => (r.input_end === null || r.input_crc === null ? undefined : { end: r.input_end, crc: r.input_crc })),
+  );
 }
 
 /** The records of input lines firstLine..lastLine (a resumed run checks its rows against them). */

@@ -55,7 +55,8 @@ export function initSchema(db: Database.Database, shard: number, shards: number,
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS batches (
         first_line INTEGER PRIMARY KEY, last_line INTEGER NOT NULL, first_seq INTEGER NOT NULL UNIQUE,
-        count INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
+        count INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL,
+        input_end INTEGER, input_crc INTEGER);
       CREATE TABLE IF NOT EXISTS snapshots (
         seq INTEGER PRIMARY KEY, line INTEGER NOT NULL, events INTEGER NOT NULL, accounts BLOB NOT NULL,
         crc INTEGER NOT NULL, tx_parts INTEGER NOT NULL);

@@ -14,9 +14,10 @@ import type { AccountEvent } from '../../domain/account.js';
 import { snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js';
 import { partitionName, partitionPath } from '../format.js';
 import type { EngineState, JournalPartition, JournalRecord, Recovery, RowRef } from '../../engine/journal-port.js';
+import type { InputProof } from '../../io/input-proof.js';
 import { RecordBatchBuilder } from '../record-codec.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import { partitionExtent, readLines, readSnapshot, readTail } from './recovery.js';
+import { partitionExtent, readInputProofs, readLines, readSnapshot, readTail } from './recovery.js';
 import { initSchema, openDatabase } from './schema.js';
 import { dropTornTail } from './torn-tail.js';
 
@@ -33,7 +34,7 @@ export class SqliteJournal implements JournalPartition {
     readonly where: string,
   ) {
     this.insertBatch = db.prepare(
-      'INSERT INTO batches (first_line, last_line, first_seq, count, events, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO batches (first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
   }
 
@@ -59,7 +60,8 @@ export class SqliteJournal implements JournalPartition {
     this.lastLine = extent.lastLine;
     this.snapshotSeq = snapshot?.seq ?? 0;
     const tail = readTail(this.db, this.where, this.snapshotSeq);
-    return { snapshot, tail, lastSeq: extent.lastSeq, resumeLine: extent.lastLine, torn };
+    const inputProofs = readInputProofs(this.db, this.where);
+    return { snapshot, tail, lastSeq: extent.lastSeq, resumeLine: extent.lastLine, torn, inputProofs };
   }
 
   recordEvent(event: AccountEvent, row: RowRef): void {
@@ -70,10 +72,20 @@ export class SqliteJournal implements JournalPartition {
     this.builder.addRejection(reasonCode, row);
   }
 
-  commit(): void {
+  commit(proof?: InputProof): void {
     if (this.builder.count === 0) return;
-    const b = this.builder.take(this.seq + 1);
-    this.insertBatch.run(b.first_line, b.last_line, b.first_seq, b.count, b.events, b.data, b.crc);
+    const b = this.builder.take(this.seq + 1, proof);
+    this.insertBatch.run(
+      b.first_line,
+      b.last_line,
+      b.first_seq,
+      b.count,
+      b.events,
+      b.data,
+      b.crc,
+      b.input_end,
+      b.input_crc,
+    );
     this.seq += b.count;
     this.lastLine = b.last_line;
   }

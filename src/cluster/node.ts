@@ -22,7 +22,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { workerYoungGenerationMb } from '../constants.js';
+import {
+  heartbeatSlackMs,
+  runnerReadyWaitMs,
+  shardThreadIdleMs,
+  shardThreadsMax,
+  shardThreadsSpare,
+  tickMsMax,
+  tickMsMin,
+  workerYoungGenerationMb,
+} from '../constants.js';
 import { describeError, usageError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import type { LogConfig } from '../ops/logger.js';
@@ -32,15 +41,6 @@ import { connectNats, type NatsSettings } from './nats.js';
 import type { WarmTask } from './shard-protocol.js';
 import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
 
-export const defaultLeaseMs = 3000;
-/** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
-const runnerReadyWaitMs = 120_000;
-/** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
-export const maxShardThreads = 64;
-/** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
-const shardThreadIdleMs = 60_000;
-/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
-const spareShardThreads = 2;
 const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
@@ -167,7 +167,7 @@ export class ClusterNode {
     this.pool = new Piscina({
       filename: shardWorkerFile,
       minThreads: 1,
-      maxThreads: maxShardThreads,
+      maxThreads: shardThreadsMax,
       // One long-running task per thread: a shard's engine lives in its task.
       concurrentTasksPerWorker: 1,
       idleTimeout: shardThreadIdleMs,
@@ -178,7 +178,7 @@ export class ClusterNode {
     const address = this.server?.address();
     const http = address !== null && typeof address === 'object' ? address?.port : undefined;
     this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');
-    const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
+    const tickMs = Math.max(tickMsMin, Math.min(tickMsMax, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
         await this.tick();
@@ -199,7 +199,7 @@ export class ClusterNode {
       const { leaseMs } = this.options;
       // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
       const { liveNodes, openRunShards, othersMinOwned, mine } = await this.serial(() =>
-        this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100),
+        this.control.heartbeat(this.id, (2 * leaseMs) / 3 + heartbeatSlackMs),
       );
       await this.reapRunners();
       await this.renewLeases(leaseMs);
@@ -236,7 +236,7 @@ export class ClusterNode {
   }
 
   /**
-   * Keeps spareShardThreads idle shard threads ready: a thread that starts when a shard is claimed
+   * Keeps shardThreadsSpare idle shard threads ready: a thread that starts when a shard is claimed
    * loads the engine and pg first (1-3 s of a takeover on this loaded 2-core machine). Tasks that
    * return at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
    */
@@ -244,7 +244,7 @@ export class ClusterNode {
     const pool = this.pool;
     if (pool === undefined || this.warming > 0 || this.options.signal.aborted) return;
     const busy = this.runners.size + this.lettingGo.size;
-    const missing = Math.min(busy + spareShardThreads, maxShardThreads) - pool.threads.length;
+    const missing = Math.min(busy + shardThreadsSpare, shardThreadsMax) - pool.threads.length;
     const warm: WarmTask = { warm: true };
     for (let i = 0; i < missing; i++) {
       this.warming++;
@@ -316,7 +316,7 @@ export class ClusterNode {
     }
     while (
       (load < fair || othersMinOwned === undefined || load <= othersMinOwned) &&
-      this.runners.size < maxShardThreads &&
+      this.runners.size < shardThreadsMax &&
       !this.options.signal.aborted
     ) {
       const claim = await this.serial(() => this.control.claim(this.id, leaseMs));

@@ -5,10 +5,9 @@
  * rows and the rate over the last few seconds (not the average since start), with thousands
  * separators; for stdin, whose size is unknown, rows and rate alone.
  */
+import { progressRateWindowMs as rateWindowMs, progressRedrawMs as redrawEveryMs } from '../constants.js';
 import type { LineSink } from './logger.js';
 
-const redrawEveryMs = 200;
-const rateWindowMs = 5000;
 const barWidth = 24;
 
 /** Made on first use: ICU's number formatter costs ~7 ms to build, at every start (measured). */

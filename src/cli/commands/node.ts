@@ -1,5 +1,6 @@
 /** `payments node --nats URL --journal postgres://… [--http PORT]`: a long-running cluster member. */
 import type { Argv, CommandModule } from 'yargs';
+import { leaseMsDefault, leaseMsMax, leaseMsMin } from '../../constants.js';
 import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
@@ -27,8 +28,8 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
         .option('lease-ms', {
           type: 'string',
           requiresArg: true,
-          default: 3000,
-          describe: 'shard lease in milliseconds: a dead node’s shards move after about this long (default 3000)',
+          default: leaseMsDefault,
+          describe: `shard lease in milliseconds: a dead node’s shards move after about this long (default ${leaseMsDefault})`,
         })
         .option('node-id', {
           type: 'string',
@@ -47,7 +48,13 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
             );
       const leaseMs = readNumber(
         argv.leaseMs,
-        { option: 'lease-ms', min: 300, max: 600_000, integer: true, example: '--lease-ms 3000' },
+        {
+          option: 'lease-ms',
+          min: leaseMsMin,
+          max: leaseMsMax,
+          integer: true,
+          example: `--lease-ms ${leaseMsDefault}`,
+        },
         rawArgv,
       );
       const logConfig = logConfigOf(argv, rawArgv, io.stderrIsTty);

@@ -42,7 +42,7 @@ export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
       const run = checkRunName(argv.run);
       const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
       await checkClusterOutputs(pathArg(argv.input), paths, rawArgv, paths.output === undefined);
-      const { result, submittedInput } = await import('../../cluster/submit.js');
+      const { result, submittedInput } = await import('../../cluster/outputs.js');
       const input = argv.rejects === undefined ? undefined : (argv.input ?? (await submittedInput(journalUrl, run)));
       const outputsOf = await result(journalUrl, run, input);
       await writeClusterOutputs(paths, outputsOf, io);

@@ -4,7 +4,7 @@
  * The input options and outputs are the single-process run's (`payments FILE`), handled the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { workersMax } from '../../constants.js';
+import { lagBatchesDefault, lagBatchesMax, shardsDefault, workersMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
@@ -26,11 +26,6 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   deleteStream: boolean;
 }
 
-export const defaultShards = 8;
-/** Batches a shard's subject may hold (stored, not yet committed by its owner): disk per run is bounded. */
-const defaultMaxLagValue = 256;
-const maxLagMax = 1_000_000;
-
 export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
   return {
     command: 'submit <input>',
@@ -47,8 +42,8 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         .option('shards', {
           type: 'string',
           requiresArg: true,
-          default: defaultShards,
-          describe: `shards of a new run, 1 to ${workersMax} (a run keeps its count); default ${defaultShards}`,
+          default: shardsDefault,
+          describe: `shards of a new run, 1 to ${workersMax} (a run keeps its count); default ${shardsDefault}`,
         })
         .option('output', {
           alias: 'o',
@@ -71,8 +66,8 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         .option('max-lag', {
           type: 'string',
           requiresArg: true,
-          default: defaultMaxLagValue,
-          describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${maxLagMax}; default ${defaultMaxLagValue}`,
+          default: lagBatchesDefault,
+          describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${lagBatchesMax}; default ${lagBatchesDefault}`,
         })
         .option('delete-stream', {
           type: 'boolean',
@@ -134,7 +129,7 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   const run = checkRunName(argv.run);
   const shards = readNumber(
     argv.shards,
-    { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
+    { option: 'shards', min: 1, max: workersMax, integer: true, example: `--shards ${shardsDefault}` },
     rawArgv,
   );
   if (argv.detach && argv.deleteStream)
@@ -148,7 +143,7 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   await checkClusterOutputs(input, { output, rejects: pathArg(argv.rejects) }, rawArgv, !argv.detach && !output);
   const maxLag = readNumber(
     argv.maxLag,
-    { option: 'max-lag', min: 1, max: maxLagMax, integer: true, example: '--max-lag 256' },
+    { option: 'max-lag', min: 1, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
     rawArgv,
   );
   return { input, journalUrl, run, shards, maxLag, delimiter };

@@ -17,14 +17,14 @@ export interface NatsSettings {
   readonly name: string;
 }
 
-export function redactNatsUrl(url: string): string {
+function redactNatsUrl(url: string): string {
   return url
     .split(',')
     .map((part) => part.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@'))
     .join(',');
 }
 
-export function natsOptions(settings: NatsSettings): NodeConnectionOptions {
+function natsOptions(settings: NatsSettings): NodeConnectionOptions {
   const servers: string[] = [];
   let user: string | undefined;
   let pass: string | undefined;

@@ -15,9 +15,9 @@ import type pg from 'pg';
 import { migrate, underSchemaLock } from '../journal/postgres/schema.js';
 
 /** The setting a fenced partition's session carries (options=-c payments_cluster.generation=G). */
-export const generationSetting = 'payments_cluster.generation';
+const generationSetting = 'payments_cluster.generation';
 /** SQLSTATE the fence raises. */
-export const fencedSqlState = 'PF001';
+const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
 /** Bumped when the DDL below changes (stored as the fence function's comment). */
 const clusterSchemaVersion = 'payments_cluster 3';

@@ -94,7 +94,7 @@ export function createProgress(terminal: TerminalWriter, totalBytes: number | un
   };
 }
 
-export function formatSeconds(seconds: number): string {
+function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s}s`;

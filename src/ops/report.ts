@@ -4,7 +4,7 @@
  */
 import type { RunSummary } from './run-summary.js';
 
-export const reportSchemaVersion = 1;
+const reportSchemaVersion = 1;
 
 export interface RunReport {
   schemaVersion: typeof reportSchemaVersion;

@@ -65,6 +65,12 @@ export const connectTimeoutMs = 10_000;
 export const controlStatementTimeoutMs = 20_000;
 
 // Cluster nodes (payments node).
+/**
+ * The longest run name (it names the journal, the stream and every subject) and node id (its control
+ * session is named `payments node <id>`, which PostgreSQL keeps to 63 bytes).
+ */
+export const runNameCharsMax = 48;
+export const nodeIdCharsMax = 48;
 /** A shard's lease: a dead node's shards move after about this long (`--lease-ms`). */
 export const leaseMsDefault = 3000;
 export const leaseMsMin = 300;
@@ -157,6 +163,7 @@ check(leaseMsMin >= 3 * tickMsMin, 'even the shortest lease is renewed at least 
 check(tickMsMin < tickMsMax, 'tick bounds');
 check(goneAfterMs >= 2 * Math.min(tickMsMax, leaseMsDefault / 3), 'a live node heartbeats twice within goneAfterMs');
 check(goneAfterMs < leaseMsDefault, 'a gone node is seen before its lease runs out (at the default lease)');
+check('payments node '.length + nodeIdCharsMax <= 63, 'a node id fits its session name');
 check(shardThreadsMax === workersMax, 'a node can run every shard of a run (a run has at most workersMax)');
 check(shardThreadsSpare >= 0 && shardThreadsSpare < shardThreadsMax, 'spare shard threads fit the pool');
 check(shardsDefault >= 1 && shardsDefault <= workersMax, 'the default shard count is one --shards accepts');

@@ -96,8 +96,9 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     if (!options.detach && (await runComplete(control, options))) {
       // Every shard applied its end marker: the journal alone answers, nothing is sent again.
       log.info({ run }, 'the run is complete: printing it from the journal (nothing is sent again)');
+      const outputs = await outputsOfRun();
       const totalMs = performance.now() - started;
-      return { outputs: await outputsOfRun(), rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
+      return { outputs, rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
     }
     const sent = await publishRun(options, nc, jsm, control, shards, started);
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };

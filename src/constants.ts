@@ -51,6 +51,103 @@ export const sqliteCacheKib = 2048;
 /** Text the inspect command buffers before writing it out. */
 export const inspectFlushChars = 1 << 16;
 
+/** Cluster shards write a snapshot at most this often, and only after clusterSnapshotRecordsMin new records. */
+export const clusterSnapshotEveryMs = 5000;
+/**
+ * A node taking a shard over replays only the records after its last snapshot, which bounds the
+ * takeover time (the single-process policy, a million records, would make a takeover replay that many).
+ */
+export const clusterSnapshotRecordsMin = 20_000;
+
+// PostgreSQL connections (journal and cluster control plane).
+/** Ceiling of the first reconnection delay; each further one doubles, up to retryDelayMaxMs (full jitter below). */
+export const retryDelayFirstMs = 100;
+export const retryDelayMaxMs = 2_000;
+/** A connection attempt that takes longer than this is abandoned (and retried). */
+export const connectTimeoutMs = 10_000;
+/** The longest a control-plane statement may run (a tick that hung would stop heartbeats and renewals). */
+export const controlStatementTimeoutMs = 20_000;
+
+// Cluster nodes (payments node).
+/**
+ * The longest run name (it names the journal, the stream and every subject) and node id (its control
+ * session is named `payments node <id>`, which PostgreSQL keeps to 63 bytes).
+ */
+export const runNameCharsMax = 48;
+export const nodeIdCharsMax = 48;
+/** A shard's lease: a dead node's shards move after about this long (`--lease-ms`). */
+export const leaseMsDefault = 3000;
+export const leaseMsMin = 300;
+export const leaseMsMax = 600_000;
+/** A node ticks (heartbeat, renewals, claims) every third of its lease, within these bounds. */
+export const tickMsMin = 100;
+export const tickMsMax = 500;
+/** A node is live while its heartbeat is younger than two ticks plus this slack. */
+export const heartbeatSlackMs = 100;
+/**
+ * A node without a control session counts as gone only once its last heartbeat is this old (two
+ * ticks at the default lease): a live node whose connection dropped heartbeats again within a tick.
+ */
+export const goneAfterMs = 1000;
+/** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
+export const runnerReadyWaitMs = 120_000;
+/** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
+export const shardThreadsMax = 64;
+/** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
+export const shardThreadIdleMs = 60_000;
+/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
+export const shardThreadsSpare = 2;
+/** Scheduling nice value of shard threads: the node's main thread (lease renewals) is served first. */
+export const shardThreadNice = 10;
+/** Batches handed to a shard's worker and not yet applied; beyond this its runner stops pulling from NATS. */
+export const batchesInFlightMax = 4;
+/** How long a stopped shard's worker may take to close its partition before it is terminated. */
+export const workerStopWaitMs = 5000;
+/** A shard consumer's read-ahead (messages) and pull-request expiry: a restarted NATS is noticed within seconds. */
+export const consumeMessagesMax = 8;
+export const consumeExpiresMs = 5000;
+
+// Submitting (payments submit, payments result).
+/** Shards of a new run (`--shards`). */
+export const shardsDefault = 8;
+/** Batches a shard's subject may hold, stored and not yet committed by its owner (`--max-lag`). */
+export const lagBatchesDefault = 256;
+export const lagBatchesMax = 1_000_000;
+/** Batches published or waiting to be, over all shards: the reader pauses beyond this. */
+export const publishesPendingMax = 64;
+/** How long one batch's publish is retried (NATS restarting) before submit gives up (exit 1). */
+export const publishRetryMs = 60_000;
+/** One publish waits this long for its PubAck. */
+export const publishTimeoutMs = 5000;
+/** Delays between tries of a publish that failed (connection lost): full jitter below the ceiling. */
+export const publishRetryDelayFirstMs = 100;
+export const publishRetryDelayMaxMs = 2000;
+/** Delays between tries of a publish refused because its shard lags (no jitter: nothing to spread). */
+export const lagRetryDelayFirstMs = 25;
+export const lagRetryDelayMaxMs = 1000;
+/** JetStream's de-duplication window for a run's stream: a re-run submit within it stores nothing twice. */
+export const streamDuplicateWindowNs = 2 * 3600 * 1e9;
+/** Room left in a message for its headers. */
+export const natsHeaderRoomBytes = 1024;
+/** The least payload a batch message carries, whatever the server's max_payload. */
+export const natsPayloadMinBytes = 4096;
+/** The max_payload assumed when the server has not said. */
+export const natsPayloadDefaultBytes = 1 << 20;
+/** How often the subjects are trimmed while publishing (and at once when a publish is refused). */
+export const streamTrimEveryMs = 500;
+/** How often submit checks whether every shard has finished. */
+export const shardsPollMs = 100;
+/** Waiting (lagging shards, unfinished shards) is logged at most this often. */
+export const waitLogEveryMs = 5000;
+/** Between two tries to reach a restarted NATS server (it is waited for as long as it takes). */
+export const natsReconnectWaitMs = 250;
+
+// Progress display (ops/progress.ts).
+/** The progress bar is redrawn at most this often. */
+export const progressRedrawMs = 200;
+/** The rate shown is measured over this window. */
+export const progressRateWindowMs = 5000;
+
 // Relations the code relies on: fail at load, not with a silently wrong number.
 const check = (ok: boolean, what: string): void => {
   if (!ok) throw new Error(`invariant: constants: ${what}`);
@@ -60,3 +157,21 @@ check(clientsMax === 1 << 16, 'client ids are u16');
 check(snapshotPartTxs % txPageEntries === 0, 'snapshot parts hold whole index pages');
 check(workersMax >= 1 && workersMax <= 256, 'workersMax is a small positive count');
 check(batchRowsInitial > 0 && readChunkBytes > 0 && inflightChunksMax > 0, 'positive sizes');
+check(retryDelayFirstMs > 0 && retryDelayFirstMs <= retryDelayMaxMs, 'retry delays grow from the first to the cap');
+check(publishRetryDelayFirstMs > 0 && publishRetryDelayFirstMs <= publishRetryDelayMaxMs, 'publish retry delays grow');
+check(lagRetryDelayFirstMs > 0 && lagRetryDelayFirstMs <= lagRetryDelayMaxMs, 'lag retry delays grow');
+check(publishRetryDelayMaxMs < publishRetryMs, 'a failed publish is tried more than once before submit gives up');
+check(leaseMsMin <= leaseMsDefault && leaseMsDefault <= leaseMsMax, 'the default lease is one --lease-ms accepts');
+// A node renews every third of its lease (clamped to the tick bounds): at least twice before it runs out.
+check(leaseMsMin >= 3 * tickMsMin, 'even the shortest lease is renewed at least twice before it runs out');
+check(tickMsMin < tickMsMax, 'tick bounds');
+check(goneAfterMs >= 2 * Math.min(tickMsMax, leaseMsDefault / 3), 'a live node heartbeats twice within goneAfterMs');
+check(goneAfterMs < leaseMsDefault, 'a gone node is seen before its lease runs out (at the default lease)');
+check('payments node '.length + nodeIdCharsMax <= 63, 'a node id fits its session name');
+check(shardThreadsMax === workersMax, 'a node can run every shard of a run (a run has at most workersMax)');
+check(shardThreadsSpare >= 0 && shardThreadsSpare < shardThreadsMax, 'spare shard threads fit the pool');
+check(shardsDefault >= 1 && shardsDefault <= workersMax, 'the default shard count is one --shards accepts');
+check(lagBatchesDefault >= 1 && lagBatchesDefault <= lagBatchesMax, 'the default --max-lag is one it accepts');
+check(batchesInFlightMax >= 1 && publishesPendingMax >= 1 && consumeMessagesMax >= 1, 'positive windows');
+check(natsHeaderRoomBytes < natsPayloadMinBytes, 'a batch message has room for its rows after its headers');
+check(clusterSnapshotRecordsMin <= snapshotEveryRecordsMin, 'a shard snapshots no less often than a single run');

@@ -60,7 +60,7 @@ export const processIo: CliIo = {
   },
 };
 
-export function stdoutError(error: unknown): Error {
+function stdoutError(error: unknown): Error {
   const code = errorCode(error);
   if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') return brokenPipe();
   if (code === 'ENOSPC') return runFailure('standard output: no space left on device (ENOSPC)');

@@ -8,15 +8,19 @@
  * JetStream's own deterministic partitioning would hash a subject token a second time, to the same
  * effect, and tie the shard count to a server-side mapping an operator must keep in step.
  */
+import { nodeIdCharsMax, runNameCharsMax } from '../constants.js';
 import { usageError } from '../errors.js';
 
-const runNamePattern = /^[A-Za-z0-9_-]{1,48}$/;
+const runNamePattern = new RegExp(`^[A-Za-z0-9_-]{1,${runNameCharsMax}}$`);
 
 export function checkRunName(run: string): string {
   if (!runNamePattern.test(run))
-    throw usageError(`--run ${JSON.stringify(run)}: a run name is 1 to 48 letters, digits, '_' or '-'`, {
-      usageHint: true,
-    });
+    throw usageError(
+      `--run ${JSON.stringify(run)}: a run name is 1 to ${runNameCharsMax} letters, digits, '_' or '-'`,
+      {
+        usageHint: true,
+      },
+    );
   return run;
 }
 
@@ -25,20 +29,23 @@ export function checkRunName(run: string): string {
  * pg_stat_activity to tell a gone node: PostgreSQL keeps application_name in 63 bytes of printable
  * ASCII (others become `?`), so an id outside that would never match and its node would look gone.
  */
-const nodeIdPattern = /^[A-Za-z0-9._-]{1,48}$/;
+const nodeIdPattern = new RegExp(`^[A-Za-z0-9._-]{1,${nodeIdCharsMax}}$`);
 
 export function checkNodeId(id: string): string {
   if (!nodeIdPattern.test(id))
-    throw usageError(`--node-id ${JSON.stringify(id)}: a node id is 1 to 48 letters, digits, '.', '_' or '-'`, {
-      usageHint: true,
-    });
+    throw usageError(
+      `--node-id ${JSON.stringify(id)}: a node id is 1 to ${nodeIdCharsMax} letters, digits, '.', '_' or '-'`,
+      {
+        usageHint: true,
+      },
+    );
   return id;
 }
 
 /** The default node id: host, pid and a random part, cut to what checkNodeId accepts. */
 export function defaultNodeId(host: string, pid: number, random: string): string {
   const tail = `-${pid}-${random}`;
-  const safeHost = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48 - tail.length) || 'node';
+  const safeHost = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, nodeIdCharsMax - tail.length) || 'node';
   return `${safeHost}${tail}`;
 }
 

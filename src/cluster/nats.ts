@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { natsReconnectWaitMs } from '../constants.js';
 import { describeError, runFailure, usageError } from '../errors.js';
+import { isNatsAuthError, isNatsTlsError } from './nats-errors.js';
 
 export interface NatsSettings {
   readonly url: string;
@@ -15,14 +17,14 @@ export interface NatsSettings {
   readonly name: string;
 }
 
-export function redactNatsUrl(url: string): string {
+function redactNatsUrl(url: string): string {
   return url
     .split(',')
     .map((part) => part.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@'))
     .join(',');
 }
 
-export function natsOptions(settings: NatsSettings): NodeConnectionOptions {
+function natsOptions(settings: NatsSettings): NodeConnectionOptions {
   const servers: string[] = [];
   let user: string | undefined;
   let pass: string | undefined;
@@ -49,7 +51,7 @@ export function natsOptions(settings: NatsSettings): NodeConnectionOptions {
     servers,
     name: settings.name,
     maxReconnectAttempts: -1, // a restarted server is waited for; JetStream keeps what it stored
-    reconnectTimeWait: 250,
+    reconnectTimeWait: natsReconnectWaitMs,
     waitOnFirstConnect: false,
   };
   if (user !== undefined) Object.assign(options, { user, pass });
@@ -74,12 +76,11 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
     return await connect(natsOptions(settings));
   } catch (error) {
     const said = describeError(error);
-    if (/authori[sz]ation|authentication|permissions/i.test(said))
+    if (isNatsAuthError(error))
       throw usageError(
         `nats ${shown}: the server refused the login (${said}); check the user and password or --nats-creds`,
       );
-    if (/certificate|self[- ]signed|tls|ssl/i.test(said))
-      throw usageError(`nats ${shown}: TLS failed (${said}); check tls:// and --nats-ca`);
+    if (isNatsTlsError(error)) throw usageError(`nats ${shown}: TLS failed (${said}); check tls:// and --nats-ca`);
     throw runFailure(`nats ${shown}: cannot connect (${said}); is the server running?`);
   }
 }

@@ -14,33 +14,34 @@
  * node's connection (the tick's and the runners' alike). HTTP: /healthz (alive), /readyz (NATS and
  * PostgreSQL connected, every shard held is recovered), /metrics (prom-client).
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { workerYoungGenerationMb } from '../constants.js';
-import { describeError, usageError } from '../errors.js';
+import {
+  heartbeatSlackMs,
+  runnerReadyWaitMs,
+  shardThreadIdleMs,
+  shardThreadsMax,
+  shardThreadsSpare,
+  tickMsMax,
+  tickMsMin,
+  workerYoungGenerationMb,
+} from '../constants.js';
+import { describeError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import type { LogConfig } from '../ops/logger.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
+import { serveNodeHttp, type NodeStatus } from './node-http.js';
+import { NodeMetrics } from './node-metrics.js';
 import type { WarmTask } from './shard-protocol.js';
-import { ShardRunner, type RunnerControl, type ShardMetrics } from './shard-runner.js';
+import { ShardRunner, type RunnerControl } from './shard-runner.js';
 
-export const defaultLeaseMs = 3000;
-/** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
-const runnerReadyWaitMs = 120_000;
-/** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
-export const maxShardThreads = 64;
-/** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
-const shardThreadIdleMs = 60_000;
-/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
-const spareShardThreads = 2;
 const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
@@ -53,61 +54,6 @@ export interface NodeOptions {
   /** How the shard worker threads log (the same level and format as `log`). */
   readonly logConfig?: LogConfig;
   readonly signal: AbortSignal;
-}
-
-class NodeMetrics implements ShardMetrics {
-  readonly registry = new Registry();
-  private readonly rows = new Counter({
-    name: 'payments_node_rows_applied_total',
-    help: 'Rows applied, by run and shard',
-    labelNames: ['run', 'shard'],
-    registers: [this.registry],
-  });
-  private readonly applySeconds = new Histogram({
-    name: 'payments_node_batch_apply_seconds',
-    help: 'Time to apply and commit one batch',
-    labelNames: ['run', 'shard'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
-  private readonly pending = new Gauge({
-    name: 'payments_node_shard_lag_messages',
-    help: 'Batches stored in the stream after the last one applied, by run and shard',
-    labelNames: ['run', 'shard'],
-    registers: [this.registry],
-  });
-  readonly ownership = new Counter({
-    name: 'payments_node_ownership_changes_total',
-    help: 'Shards claimed, released, lost or finished by this node',
-    labelNames: ['change'],
-    registers: [this.registry],
-  });
-  readonly owned = new Gauge({
-    name: 'payments_node_shards_owned',
-    help: 'Shards this node runs now',
-    registers: [this.registry],
-  });
-  readonly threads = new Gauge({
-    name: 'payments_node_shard_threads',
-    help: 'Worker threads of the node’s shard pool (each owned shard runs in one)',
-    registers: [this.registry],
-  });
-
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
-  }
-
-  rowsApplied(run: string, shard: number, rows: number): void {
-    this.rows.inc({ run, shard: String(shard) }, rows);
-  }
-
-  batchApplied(run: string, shard: number, ms: number): void {
-    this.applySeconds.observe({ run, shard: String(shard) }, ms / 1000);
-  }
-
-  lag(run: string, shard: number, pending: number): void {
-    this.pending.set({ run, shard: String(shard) }, pending);
-  }
 }
 
 export class ClusterNode {
@@ -159,7 +105,8 @@ export class ClusterNode {
   /** Runs until the signal aborts; then gives every shard back. */
   async run(): Promise<void> {
     const { options } = this;
-    if (options.http !== undefined) await this.listen(options.http);
+    if (options.http !== undefined)
+      this.server = await serveNodeHttp(options.http, () => this.status(), this.metrics.registry);
     await this.control.setup();
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
@@ -167,7 +114,7 @@ export class ClusterNode {
     this.pool = new Piscina({
       filename: shardWorkerFile,
       minThreads: 1,
-      maxThreads: maxShardThreads,
+      maxThreads: shardThreadsMax,
       // One long-running task per thread: a shard's engine lives in its task.
       concurrentTasksPerWorker: 1,
       idleTimeout: shardThreadIdleMs,
@@ -178,7 +125,7 @@ export class ClusterNode {
     const address = this.server?.address();
     const http = address !== null && typeof address === 'object' ? address?.port : undefined;
     this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');
-    const tickMs = Math.max(100, Math.min(500, Math.floor(options.leaseMs / 3)));
+    const tickMs = Math.max(tickMsMin, Math.min(tickMsMax, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
         await this.tick();
@@ -199,7 +146,7 @@ export class ClusterNode {
       const { leaseMs } = this.options;
       // A node is live while its heartbeat is younger than two ticks: a dead one drops out no later than its leases expire.
       const { liveNodes, openRunShards, othersMinOwned, mine } = await this.serial(() =>
-        this.control.heartbeat(this.id, (2 * leaseMs) / 3 + 100),
+        this.control.heartbeat(this.id, (2 * leaseMs) / 3 + heartbeatSlackMs),
       );
       await this.reapRunners();
       await this.renewLeases(leaseMs);
@@ -236,7 +183,7 @@ export class ClusterNode {
   }
 
   /**
-   * Keeps spareShardThreads idle shard threads ready: a thread that starts when a shard is claimed
+   * Keeps shardThreadsSpare idle shard threads ready: a thread that starts when a shard is claimed
    * loads the engine and pg first (1-3 s of a takeover on this loaded 2-core machine). Tasks that
    * return at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
    */
@@ -244,7 +191,7 @@ export class ClusterNode {
     const pool = this.pool;
     if (pool === undefined || this.warming > 0 || this.options.signal.aborted) return;
     const busy = this.runners.size + this.lettingGo.size;
-    const missing = Math.min(busy + spareShardThreads, maxShardThreads) - pool.threads.length;
+    const missing = Math.min(busy + shardThreadsSpare, shardThreadsMax) - pool.threads.length;
     const warm: WarmTask = { warm: true };
     for (let i = 0; i < missing; i++) {
       this.warming++;
@@ -316,7 +263,7 @@ export class ClusterNode {
     }
     while (
       (load < fair || othersMinOwned === undefined || load <= othersMinOwned) &&
-      this.runners.size < maxShardThreads &&
+      this.runners.size < shardThreadsMax &&
       !this.options.signal.aborted
     ) {
       const claim = await this.serial(() => this.control.claim(this.id, leaseMs));
@@ -356,40 +303,20 @@ export class ClusterNode {
     return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.finished);
   }
 
-  private async listen(port: number): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (path === '/readyz') {
-        const ready = this.ready;
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            ready,
-            node: this.id,
-            nats: this.nc !== undefined && !this.nc.isClosed(),
-            postgres: this.pgOk,
-            shards: [...this.runners.values()].map((r) => ({
-              run: r.claim.run,
-              shard: r.claim.shard,
-              ready: r.ready,
-              thread: r.threadId,
-            })),
-          }) + '\n',
-        );
-      } else if (path === '/metrics') {
-        this.metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-          (error: unknown) => res.writeHead(500).end(`${describeError(error)}\n`),
-        );
-      } else {
-        res.writeHead(404).end('not found\n');
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (error) => reject(usageError(`--http ${port}: ${describeError(error)}`)));
-      this.server!.listen(port, '0.0.0.0', () => resolve());
-    });
+  /** What /readyz shows. */
+  private status(): NodeStatus {
+    return {
+      ready: this.ready,
+      node: this.id,
+      nats: this.nc !== undefined && !this.nc.isClosed(),
+      postgres: this.pgOk,
+      shards: [...this.runners.values()].map((r) => ({
+        run: r.claim.run,
+        shard: r.claim.shard,
+        ready: r.ready,
+        thread: r.threadId,
+      })),
+    };
   }
 
   /** Gives every shard back (so others claim them at once), leaves, closes the connections. */

@@ -12,7 +12,7 @@
  *  - Apply: a batch whose last line the partition already holds (or was already handed over) is
  *    skipped (a re-delivery, or a batch stored twice by a re-run submit beyond JetStream's
  *    de-duplication window): applied once. Otherwise its buffer is transferred to the worker, which
- *    applies it and commits it to the journal (one fenced transaction). At most maxBatchesInFlight
+ *    applies it and commits it to the journal (one fenced transaction). At most batchesInFlightMax
  *    are with the worker: beyond that this side stops pulling from NATS (the consumer's read-ahead is
  *    bounded too), so a slow shard holds a bounded amount of memory.
  *  - The acknowledgement of a batch is its journal commit: the position lives in the journal, not in
@@ -27,19 +27,15 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { Piscina } from 'piscina';
 import type { Logger } from 'pino';
+import { batchesInFlightMax, consumeExpiresMs, consumeMessagesMax, workerStopWaitMs } from '../constants.js';
 import { describeError, fromFailureData, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { OpenReply } from '../pool/protocol.js';
-import type { Claim } from './control.js';
-import { generationSetting } from './control.js';
+import type { Claim } from './leases.js';
 import { header, streamOf, subjectOf } from './names.js';
+import { fencedJournalUrl } from './schema.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
 import { decodeBatch } from './wire.js';
-
-/** Batches handed to the worker and not yet applied; beyond this the runner stops pulling from NATS. */
-export const maxBatchesInFlight = 4;
-/** How long a stopped shard's worker may take to close its partition before it is terminated. */
-export const workerStopWaitMs = 5000;
 
 export interface ShardMetrics {
   rowsApplied(run: string, shard: number, rows: number): void;
@@ -51,14 +47,6 @@ export interface ShardMetrics {
 export interface RunnerControl {
   evictPartitionHolder(run: string, shard: number): Promise<number>;
   finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void>;
-}
-
-/** A PostgreSQL URL naming the run's journal, with the lease generation as a session setting. */
-export function fencedJournalUrl(journalUrl: string, run: string, generation: number | undefined): string {
-  const url = new URL(journalUrl);
-  url.searchParams.set('journal', run);
-  if (generation !== undefined) url.searchParams.set('options', `-c ${generationSetting}=${generation}`);
-  return url.toString();
 }
 
 interface Sent {
@@ -299,9 +287,9 @@ export class ShardRunner {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.streamSeq }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    // Bounded read-ahead; pull requests of 5 s (heartbeats every 2.5 s), so that a restarted NATS
-    // server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
-    const messages = await consumer.consume({ max_messages: 8, expires: 5000 });
+    // Bounded read-ahead; short pull requests (heartbeats every half of one), so that a restarted
+    // NATS server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
+    const messages = await consumer.consume({ max_messages: consumeMessagesMax, expires: consumeExpiresMs });
     this.stopConsumer = () => void messages.stop();
     if (this.stopping || this.taskEnd) messages.stop();
     return messages;
@@ -337,7 +325,7 @@ export class ShardRunner {
         continue;
       }
       // Backpressure: the next message is not pulled while the worker is this far behind.
-      while (this.inFlight.length >= maxBatchesInFlight && !this.stopping && !this.taskEnd) await this.changed();
+      while (this.inFlight.length >= batchesInFlightMax && !this.stopping && !this.taskEnd) await this.changed();
       if (this.stopping || this.taskEnd) break;
       const batch = decodeBatch(m.data);
       this.inFlight.push({ seq: m.seq, lastLine, pending: m.info.pending });

@@ -11,6 +11,7 @@
  */
 import { setPriority } from 'node:os';
 import { threadId, type MessagePort } from 'node:worker_threads';
+import { clusterSnapshotEveryMs, clusterSnapshotRecordsMin, shardThreadNice } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
@@ -26,21 +27,12 @@ import type {
 } from './shard-protocol.js';
 
 /**
- * A shard writes a snapshot at most this often (and only after snapshotRecordsMin new records):
- * a node taking the shard over replays only the records after it, which bounds the takeover time
- * (the single-process policy, a million records, would make a takeover replay up to that many).
- */
-export const snapshotEveryMs = 5000;
-export const snapshotRecordsMin = 20_000;
-
-/**
  * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
  * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
  * is served first; the shards still get every cycle it leaves. On Linux the nice value is a
  * per-thread attribute and setPriority() with no pid sets the calling thread's; where it cannot
  * be set, nothing changes.
  */
-export const shardThreadNice = 10;
 try {
   setPriority(shardThreadNice);
 } catch {
@@ -83,8 +75,8 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
       await engine.applyBatch({ count: message.count, buffer: message.buffer });
       const applyMs = performance.now() - t0;
       if (
-        engine.records - snapshots.records >= snapshotRecordsMin &&
-        performance.now() - snapshots.ms >= snapshotEveryMs
+        engine.records - snapshots.records >= clusterSnapshotRecordsMin &&
+        performance.now() - snapshots.ms >= clusterSnapshotEveryMs
       ) {
         await partition.writeSnapshot(engine.state());
         snapshots.records = engine.records;

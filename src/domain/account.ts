@@ -17,10 +17,6 @@ export interface AccountState {
 
 export const initialAccount: AccountState = Object.freeze({ available: 0, held: 0, locked: false });
 
-export function totalOf(account: AccountState): number {
-  return account.available + account.held;
-}
-
 export type TxKind = 'deposit' | 'withdrawal';
 /** A deposit's dispute status machine: processed ⇄ disputed → chargedBack (final). */
 export type DisputeStatus = 'processed' | 'disputed' | 'chargedBack';
@@ -81,7 +77,7 @@ export const noRecord = -1;
 
 /** A decision as one number: an EventCode (≥ 0), or rejectedCode(reason) (< 0). */
 export type DecisionCode = number;
-export const rejectedCode = (reason: RejectionReason): DecisionCode => -1 - reasonCode(reason);
+const rejectedCode = (reason: RejectionReason): DecisionCode => -1 - reasonCode(reason);
 /** The reason code of a rejected DecisionCode. */
 export const reasonCodeOf = (code: DecisionCode): number => -1 - code;
 
@@ -303,6 +299,6 @@ export function eventCodeOf(event: AccountEvent): number {
   return code;
 }
 
-export function assertNever(value: never): never {
+function assertNever(value: never): never {
   throw new Error(`unhandled variant: ${JSON.stringify(value)}`);
 }

@@ -4,8 +4,8 @@ import { Decimal } from 'decimal.js';
  * Money is an exact count of minor units (1 unit = 0.0001). A JS number holds every integer below
  * 2^53 exactly, so balances are plain numbers that must stay within ±unitsMax.
  */
-export const unitsPerWhole = 10_000;
-export const fractionDigits = 4;
+const unitsPerWhole = 10_000;
+const fractionDigits = 4;
 export const unitsMax = Number.MAX_SAFE_INTEGER; // 2^53 - 1 minor units = 900,719,925,474.0991
 
 /** Returned by parseAmountUnits when the text is not a valid amount. */

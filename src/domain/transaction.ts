@@ -21,7 +21,7 @@ for (const [name, code] of Object.entries(TxTypeCode))
   if (txTypes[code] !== name) throw new Error(`invariant: TxTypeCode.${name} is not its index in the type table`);
 
 /** The largest type code. */
-export const txTypeCodeMax = typeTable.length - 1;
+const txTypeCodeMax = typeTable.length - 1;
 if (duplicateFlag <= txTypeCodeMax) throw new Error('invariant: duplicateFlag must sit above every type code');
 
 const codesByName = new Map<string, number>(txTypes.map((name, code) => [name, code]));

@@ -152,6 +152,3 @@ export interface JournalPartition {
   /** Releases the partition. Records not committed are discarded. Safe to call twice. */
   close(): MaybePromise<void>;
 }
-
-/** Opens a shard's partition of a journal: the one thing the worker knows about the storage. */
-export type OpenPartition = (shard: number, shards: number) => MaybePromise<JournalPartition>;

@@ -7,6 +7,7 @@
  * Memory is O(clients), whatever the number of rows.
  */
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { clientIdMax, txIdMax } from '../domain/ids.js';
 
 export interface TrafficMix {
   /** Relative weights of the row kinds. */
@@ -63,7 +64,7 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
 
   const weights = [mix.deposits, mix.withdrawals, mix.disputes, mix.resolves, mix.chargebacks];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
-  const clientId = (index: number): number => (index + 1) & 0xffff;
+  const clientId = (index: number): number => (index + 1) & clientIdMax; // wraps within the u16 range
 
   let piece = 'type, client, tx, amount\n';
   for (let row = 0; row < rows; row++) {
@@ -148,9 +149,9 @@ const badRowMakers: ((below: (n: number) => number, nextTx: number, client: numb
   (_b, _tx, c) => `deposit, ${c}\n`, // malformed_row
   (_b, tx, c) => `deposit, ${c}, ${tx}, 1.0, extra\n`, // malformed_row (too many fields)
   (_b, tx, c) => `transfer, ${c}, ${tx}, 1.0\n`, // unknown_type
-  (b, tx) => `deposit, ${65536 + b(1000)}, ${tx}, 1.0\n`, // invalid_client
+  (b, tx) => `deposit, ${clientIdMax + 1 + b(1000)}, ${tx}, 1.0\n`, // invalid_client
   (_b, tx) => `withdrawal, -1, ${tx}, 1.0\n`, // invalid_client
-  (_b, _tx, c) => `deposit, ${c}, 4294967296, 1.0\n`, // invalid_tx
+  (_b, _tx, c) => `deposit, ${c}, ${txIdMax + 1}, 1.0\n`, // invalid_tx
   (_b, _tx, c) => `dispute, ${c}, x12,\n`, // invalid_tx
   (_b, tx, c) => `deposit, ${c}, ${tx},\n`, // missing_amount
   (_b, tx, c) => `withdrawal, ${c}, ${tx}, 1.23456\n`, // invalid_amount (needs rounding)

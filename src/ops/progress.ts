@@ -5,11 +5,10 @@
  * rows and the rate over the last few seconds (not the average since start), with thousands
  * separators; for stdin, whose size is unknown, rows and rate alone.
  */
+import { progressRateWindowMs as rateWindowMs, progressRedrawMs as redrawEveryMs } from '../constants.js';
 import { noteLostLogLine } from './log-format.js';
 import type { LineSink } from './logger.js';
 
-const redrawEveryMs = 200;
-const rateWindowMs = 5000;
 const barWidth = 24;
 
 /** Made on first use: ICU's number formatter costs ~7 ms to build, at every start (measured). */
@@ -99,7 +98,7 @@ export function createProgress(terminal: TerminalWriter, totalBytes: number | un
   };
 }
 
-export function formatSeconds(seconds: number): string {
+function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s}s`;

@@ -5,7 +5,7 @@
 import { lostLogLines } from './log-format.js';
 import type { RunSummary } from './run-summary.js';
 
-export const reportSchemaVersion = 1;
+const reportSchemaVersion = 1;
 
 export interface RunReport {
   schemaVersion: typeof reportSchemaVersion;

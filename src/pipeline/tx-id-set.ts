@@ -12,6 +12,8 @@
  * small arrays, each insertion a search and a move, ~100 MB and 1.8 CPU s more than sequential ids
  * on 3.75 M rows (`bench/route-only.mjs`).
  */
+import { txIdMax } from '../domain/ids.js';
+
 /** Ids a block holds in the hash before it gets a bitmap: 1,024 × ~5.3 bytes ≈ the bitmap's 8 KiB. */
 const denseAfter = 1024;
 const blocks = 65536;
@@ -64,7 +66,7 @@ export class TxIdSet {
   }
 
   private hashHas(tx: number): boolean {
-    if (tx === 0xffffffff) return this.hasTop;
+    if (tx === txIdMax) return this.hasTop;
     const key = tx + 1;
     const { slots } = this;
     const mask = slots.length - 1;
@@ -77,7 +79,7 @@ export class TxIdSet {
 
   /** Adds `tx` to the hash; true when it was there already. */
   private hashTestAndAdd(tx: number): boolean {
-    if (tx === 0xffffffff) {
+    if (tx === txIdMax) {
       if (this.hasTop) return true;
       this.hasTop = true;
       return false;

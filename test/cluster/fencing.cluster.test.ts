@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterControl } from '../../src/cluster/control.js';
-import { fencedJournalUrl } from '../../src/cluster/shard-runner.js';
+import { fencedJournalUrl } from '../../src/cluster/schema.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';

@@ -4,8 +4,9 @@
  * the server restarted (the guard in control.ts, goneNodesSql).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterControl, goneAfterMs } from '../../src/cluster/control.js';
-import { fencedJournalUrl } from '../../src/cluster/shard-runner.js';
+import { ClusterControl } from '../../src/cluster/control.js';
+import { goneAfterMs } from '../../src/constants.js';
+import { fencedJournalUrl } from '../../src/cluster/schema.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 // @ts-expect-error: a plain .mjs script without type declarations

@@ -18,7 +18,7 @@ import type { InputProof } from '../../src/io/input-proof.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { inspectPostgres, replayPostgres } from '../../src/journal/postgres/run.js';
 import { currentVersion, migrate, schemaVersion } from '../../src/journal/postgres/schema.js';
-import { ensureClusterSchema } from '../../src/cluster/control.js';
+import { ensureClusterSchema } from '../../src/cluster/schema.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 // @ts-expect-error: a plain .mjs script without type declarations

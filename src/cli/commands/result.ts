@@ -41,7 +41,7 @@ export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
       const { checkRunName } = await import('../../cluster/names.js');
       const run = checkRunName(argv.run);
       const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
-      const { result, submittedInput } = await import('../../cluster/submit.js');
+      const { result, submittedInput } = await import('../../cluster/outputs.js');
       // The file --rejects reads again (the path submit was given, by default): no output, standard
       // output included, may replace it. Without --rejects a run not found is reported by result().
       const input =

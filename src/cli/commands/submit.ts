@@ -4,7 +4,7 @@
  * The input options and outputs are the single-process run's (`payments FILE`), handled the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { workersMax } from '../../constants.js';
+import { lagBatchesDefault, lagBatchesMax, shardsDefault, workersMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
@@ -26,99 +26,100 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   deleteStream: boolean;
 }
 
-export const defaultShards = 8;
-/** Batches a shard's subject may hold (stored, not yet committed by its owner): disk per run is bounded. */
-const defaultMaxLagValue = 256;
-const maxLagMax = 1_000_000;
-
 export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
   return {
     command: 'submit <input>',
     describe: 'Send a transactions CSV to the cluster (payments node) and print the accounts',
-    builder: (y: Argv) =>
-      journalOption(withNatsOptions(y))
-        .positional('input', { type: 'string', describe: 'transactions CSV file' })
-        .option('run', {
-          type: 'string',
-          requiresArg: true,
-          demandOption: true,
-          describe: 'name of the run (letters, digits, _ -)',
-        })
-        .option('shards', {
-          type: 'string',
-          requiresArg: true,
-          default: defaultShards,
-          describe: `shards of a new run, 1 to ${workersMax} (a run keeps its count); default ${defaultShards}`,
-        })
-        .option('output', {
-          alias: 'o',
-          type: 'string',
-          requiresArg: true,
-          describe: 'write the accounts to this file',
-        })
-        .option('rejects', {
-          type: 'string',
-          requiresArg: true,
-          describe: 'write rejected rows with their reasons to this CSV file',
-        })
-        .option('delimiter', {
-          alias: 'd',
-          type: 'string',
-          requiresArg: true,
-          describe:
-            "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
-        })
-        .option('max-lag', {
-          type: 'string',
-          requiresArg: true,
-          default: defaultMaxLagValue,
-          describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${maxLagMax}; default ${defaultMaxLagValue}`,
-        })
-        .option('delete-stream', {
-          type: 'boolean',
-          default: false,
-          describe: "delete the run's stream once it is finished and printed (the journal keeps what result needs)",
-        })
-        .option('detach', {
-          type: 'boolean',
-          default: false,
-          describe: 'return once published; print later with `payments result`',
-        }) as unknown as Argv<SubmitArgs>,
-    handler: async (argv) => {
-      const request = await submitRequest(argv, rawArgv);
-      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run: request.run });
-      const { submit } = await import('../../cluster/submit.js');
-      const result = await submit({
-        ...request,
-        nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
-        log,
-        detach: argv.detach,
-        deleteStream: argv.deleteStream,
-        wantRejects: argv.rejects !== undefined,
-      });
-      if (result.outputs === undefined) {
-        log.info(
-          { rows: result.rowsRead, batches: result.batches },
-          `published; print the accounts later with: payments result --run ${request.run} --journal …`,
-        );
-        return;
-      }
-      await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
-      const seconds = result.totalMs / 1000;
-      if (result.rowsRead === undefined) return; // complete before: printed from the journal alone
-      log.info(
-        {
-          rows: result.rowsRead,
-          batches: result.batches,
-          publishSeconds: +(result.publishMs / 1000).toFixed(3),
-          lagWaitSeconds: +(result.lagWaitMs / 1000).toFixed(3),
-          seconds: +seconds.toFixed(3),
-          rowsPerSecond: Math.round(result.rowsRead / seconds),
-        },
-        `run ${request.run} complete: ${result.rowsRead} rows in ${seconds.toFixed(2)} s`,
-      );
-    },
+    builder: submitOptions,
+    handler: (argv) => runSubmit(io, rawArgv, argv),
   };
+}
+
+/** The submit command's options (the cluster's, the single-process run's outputs and delimiter, its own). */
+function submitOptions(y: Argv): Argv<SubmitArgs> {
+  return journalOption(withNatsOptions(y))
+    .positional('input', { type: 'string', describe: 'transactions CSV file' })
+    .option('run', {
+      type: 'string',
+      requiresArg: true,
+      demandOption: true,
+      describe: 'name of the run (letters, digits, _ -)',
+    })
+    .option('shards', {
+      type: 'string',
+      requiresArg: true,
+      default: shardsDefault,
+      describe: `shards of a new run, 1 to ${workersMax} (a run keeps its count); default ${shardsDefault}`,
+    })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      requiresArg: true,
+      describe: 'write the accounts to this file',
+    })
+    .option('rejects', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'write rejected rows with their reasons to this CSV file',
+    })
+    .option('delimiter', {
+      alias: 'd',
+      type: 'string',
+      requiresArg: true,
+      describe: "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
+    })
+    .option('max-lag', {
+      type: 'string',
+      requiresArg: true,
+      default: lagBatchesDefault,
+      describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${lagBatchesMax}; default ${lagBatchesDefault}`,
+    })
+    .option('delete-stream', {
+      type: 'boolean',
+      default: false,
+      describe: "delete the run's stream once it is finished and printed (the journal keeps what result needs)",
+    })
+    .option('detach', {
+      type: 'boolean',
+      default: false,
+      describe: 'return once published; print later with `payments result`',
+    }) as unknown as Argv<SubmitArgs>;
+}
+
+/** Submits the run, then writes its outputs and logs what it took (or, detached, how to print it later). */
+async function runSubmit(io: CliIo, rawArgv: readonly string[], argv: SubmitArgs): Promise<void> {
+  const request = await submitRequest(argv, rawArgv);
+  const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run: request.run });
+  const { submit } = await import('../../cluster/submit.js');
+  const result = await submit({
+    ...request,
+    nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
+    log,
+    detach: argv.detach,
+    deleteStream: argv.deleteStream,
+    wantRejects: argv.rejects !== undefined,
+  });
+  if (result.outputs === undefined) {
+    log.info(
+      { rows: result.rowsRead, batches: result.batches },
+      `published; print the accounts later with: payments result --run ${request.run} --journal …`,
+    );
+    return;
+  }
+  await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
+  const seconds = result.totalMs / 1000;
+  if (result.rowsRead === undefined) return; // complete before: printed from the journal alone
+  log.info(
+    {
+      rows: result.rowsRead,
+      batches: result.batches,
+      publishSeconds: +(result.publishMs / 1000).toFixed(3),
+      lagWaitSeconds: +(result.lagWaitMs / 1000).toFixed(3),
+      seconds: +seconds.toFixed(3),
+      rowsPerSecond: Math.round(result.rowsRead / seconds),
+    },
+    `run ${request.run} complete: ${result.rowsRead} rows in ${seconds.toFixed(2)} s`,
+  );
 }
 
 /** The submit's arguments checked before anything is sent: input, journal, run name, shards, outputs. */
@@ -134,7 +135,7 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   const run = checkRunName(argv.run);
   const shards = readNumber(
     argv.shards,
-    { option: 'shards', min: 1, max: workersMax, integer: true, example: '--shards 8' },
+    { option: 'shards', min: 1, max: workersMax, integer: true, example: `--shards ${shardsDefault}` },
     rawArgv,
   );
   if (argv.detach && argv.deleteStream)
@@ -148,7 +149,7 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   await checkClusterOutputs(input, { output, rejects: pathArg(argv.rejects) }, rawArgv, !argv.detach && !output);
   const maxLag = readNumber(
     argv.maxLag,
-    { option: 'max-lag', min: 1, max: maxLagMax, integer: true, example: '--max-lag 256' },
+    { option: 'max-lag', min: 1, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
     rawArgv,
   );
   return { input, journalUrl, run, shards, maxLag, delimiter };

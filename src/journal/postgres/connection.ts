@@ -4,15 +4,11 @@
  * user" (exit 2), and a retry loop with exponential backoff and full jitter, bounded in time.
  */
 import pg from 'pg';
+import { backoffMs } from '../../backoff.js';
+import { connectTimeoutMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
 import { pgpassPassword } from './pgpass.js';
 import type { PostgresTarget } from './url.js';
-
-/** First retry delay; each further one doubles, up to retryDelayMaxMs (full jitter below that). */
-export const retryDelayFirstMs = 100;
-export const retryDelayMaxMs = 2_000;
-/** A connection attempt that takes longer than this is abandoned (and retried). */
-export const connectTimeoutMs = 10_000;
 
 /** SQLSTATE classes and codes after which the same request on a new connection may succeed. */
 const retryableSqlStates = new Set([
@@ -164,7 +160,7 @@ export class RetryingConnection {
         if (refused) throw refused;
         if (!isConnectionLost(error)) throw failure(error, this.target, what);
         const elapsedMs = Date.now() - started;
-        const delayMs = Math.random() * Math.min(retryDelayMaxMs, retryDelayFirstMs * 2 ** attempt);
+        const delayMs = backoffMs(attempt, { firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs });
         if (elapsedMs + delayMs > this.target.retrySeconds * 1000) {
           throw runFailure(
             `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import { snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // the SQLite journal's policy
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
@@ -30,10 +31,6 @@ import { journalLockKey, lockWaitSeconds } from './run-lock.js';
 import { leafIndex, leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
 
-/** Same policy as the SQLite journal: linear total snapshot cost, bounded recovery. */
-export const snapshotEveryRecordsMin = 1_000_000;
-/** Transactions per snapshot part (4 MiB of bytea). */
-export const snapshotPartTxs = 1 << 18;
 /** Snapshots kept per partition (the newest two: one may be mid-write when a run dies). */
 const snapshotsKept = 2;
 /** Records read per COPY when recovering (bounds the memory a long tail takes). */

@@ -1,0 +1,131 @@
+/** A finished run's outputs, from its journal: the merged accounts and the rejected rows (submit's end, `payments result`). */
+import { reasonSlots } from '../constants.js';
+import { reasonOf } from '../domain/rejection.js';
+import { columnsOf } from '../engine/batch.js';
+import { describeError, inputError, usageError } from '../errors.js';
+import { openInput, readRowChunks } from '../io/csv-reader.js';
+import { formatAccounts, formatRejection, rejectsHeader } from '../io/csv-writer.js';
+import { fingerprint } from '../journal/manifest.js';
+import { replayPostgres } from '../journal/postgres/run.js';
+import { PostgresJournalStore } from '../journal/postgres/store.js';
+import { parsePostgresUrl, redactUrl } from '../journal/postgres/url.js';
+import { ChunkRouter } from '../pipeline/router.js';
+import { ClusterControl, type RunRow } from './control.js';
+import { fencedJournalUrl } from './schema.js';
+
+export interface ClusterOutputs {
+  readonly accountsCsv: string;
+  readonly rejectsCsv: string | undefined;
+}
+
+/**
+ * The merged accounts of a finished run, from its journal (each partition's final snapshot), and
+ * when `input` is given, the rejected rows: malformed rows found by routing the input again, and
+ * rows the engine rejected as the journal records them, echoed as read, in input order.
+ */
+export async function clusterOutputs(
+  control: ClusterControl,
+  journalUrl: string,
+  run: string,
+  input: string | undefined,
+): Promise<ClusterOutputs> {
+  const runRow = await control.readRun(run);
+  if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
+  const lastLines = runRow.lastLines;
+  if (!runRow.published || lastLines === null)
+    throw usageError(`run ${run}: not published completely yet; run submit again`);
+  const committed = await control.committedLines(run, runRow.shards);
+  const behind = committed.findIndex((line, shard) => line < lastLines[shard]!);
+  if (behind >= 0)
+    throw usageError(
+      `run ${run}: shard ${behind} has applied up to line ${committed[behind]} of ${lastLines[behind]}; start nodes (payments node) and try again`,
+    );
+  // Every line applied is not enough: a shard is done once its owner has checked it against the end
+  // marker (its record count), and a shard short of a batch its stream lost is never marked so.
+  const open = (await control.leases(run)).find((l) => !l.finished);
+  if (open !== undefined)
+    throw usageError(
+      `run ${run}: shard ${open.shard} is not finished (its owner has not accepted its end marker; see the nodes' logs); start nodes (payments node) and try again`,
+    );
+  const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
+  const accountsCsv = formatAccounts([...replayed.accounts].map(([client, a]) => ({ client, ...a })));
+  if (input === undefined) return { accountsCsv, rejectsCsv: undefined };
+  return { accountsCsv, rejectsCsv: await rejectsOf(control, runRow, input) };
+}
+
+/** The rejected rows, reading the input again with the delimiter the run was submitted with. */
+async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string): Promise<string> {
+  const { name: run, shards, delimiter } = runRow;
+  const rejected = await control.rejectedLines(run);
+  const source = await openInput(input);
+  const parts: string[] = [rejectsHeader];
+  try {
+    const router = new ChunkRouter(shards, source.name, true, delimiter, false);
+    for await (const chunk of readRowChunks(source, { delimiter }, { lines: 0, quotedLineBreaks: 0 })) {
+      const routed = router.route(chunk);
+      const keys = routed.rejectedKeys;
+      routed.batches.forEach((batch, shard) => {
+        if (batch === undefined) return;
+        const cols = columnsOf(batch.buffer);
+        const rows = routed.rowIndexes![shard]!;
+        for (let i = 0; i < batch.count; i++) {
+          const reason = rejected.get(cols.lines[i]!);
+          if (reason !== undefined) keys.push(rows[i]! * reasonSlots + reason);
+        }
+        router.recycle(batch.buffer);
+      });
+      keys.sort((a, b) => a - b);
+      let text = '';
+      for (const key of keys) {
+        const row = routed.rowAt!(Math.floor(key / reasonSlots));
+        text += formatRejection(row.line, router.echo(row.fields), reasonOf(key % reasonSlots));
+      }
+      parts.push(text);
+    }
+  } finally {
+    await source.close();
+  }
+  return parts.join('');
+}
+
+/** `payments result`: the outputs of a finished run, later, from anywhere with the database. */
+export async function result(journalUrl: string, run: string, input: string | undefined): Promise<ClusterOutputs> {
+  const control = new ClusterControl(
+    parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)),
+    `payments result ${run}`,
+  );
+  try {
+    if (input !== undefined) {
+      const store = new PostgresJournalStore(parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)));
+      try {
+        const manifest = await store.read();
+        const print = await fingerprint(input).catch((error: unknown) => {
+          throw inputError(`--input ${input}: ${describeError(error)}`);
+        });
+        if (
+          print.size !== manifest.input.size ||
+          print.headCrc !== manifest.input.headCrc ||
+          print.tailCrc !== manifest.input.tailCrc
+        )
+          throw usageError(
+            `--input ${input}: not the file run ${run} was submitted with (${manifest.input.name}, ${manifest.input.size} bytes)`,
+          );
+      } finally {
+        await store.close();
+      }
+    }
+    return await clusterOutputs(control, journalUrl, run, input);
+  } finally {
+    await control.close();
+  }
+}
+
+/** The path a run was submitted with (for `result --rejects` without --input). */
+export async function submittedInput(journalUrl: string, run: string): Promise<string> {
+  const store = new PostgresJournalStore(parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)));
+  try {
+    return (await store.read()).input.name;
+  } finally {
+    await store.close();
+  }
+}

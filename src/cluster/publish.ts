@@ -1,0 +1,214 @@
+/** Submit's publishing: the input routed into each shard's batches, published in order per shard, with backpressure. */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { backoffCeilingMs, backoffMs } from '../backoff.js';
+import {
+  lagRetryDelayFirstMs,
+  lagRetryDelayMaxMs,
+  natsHeaderRoomBytes,
+  natsPayloadMinBytes,
+  publishesPendingMax,
+  publishRetryDelayFirstMs,
+  publishRetryDelayMaxMs,
+  publishRetryMs,
+  publishTimeoutMs,
+} from '../constants.js';
+import { describeError, runFailure, usageError } from '../errors.js';
+import { openInput, readRowChunks, type ReadStats } from '../io/csv-reader.js';
+import type { DelimiterChoice } from '../io/delimiter.js';
+import { ChunkRouter } from '../pipeline/router.js';
+import type { ClusterControl } from './control.js';
+import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
+import { isNatsAuthError, isSubjectFull } from './nats-errors.js';
+import type { SubjectTrimmer } from './stream.js';
+import { encodeBatch, type WirePiece } from './wire.js';
+
+/** What is published, and how it is read. */
+export interface PublishRequest {
+  readonly input: string;
+  readonly run: string;
+  /** The field delimiter, and whether the user chose it (else line 1 is checked for another). */
+  readonly delimiter: DelimiterChoice;
+  readonly log: Logger;
+}
+
+/** Where to: the run's stream (through `js`), its shard count, its trimmer and its control plane. */
+export interface PublishTarget {
+  readonly js: JetStreamClient;
+  /** The server's max_payload. */
+  readonly maxPayload: number;
+  readonly shards: number;
+  readonly trimmer: SubjectTrimmer;
+  readonly control: ClusterControl;
+}
+
+export interface Published {
+  /** Per shard: how many batches it was sent, and the last line of the last one. */
+  readonly batches: number[];
+  readonly lastLines: number[];
+  readonly rowsRead: number;
+}
+
+/** Routes the whole input to the shards' subjects, then sends each shard its end marker. */
+export async function publishInput(request: PublishRequest, target: PublishTarget): Promise<Published> {
+  const { run } = request;
+  const { delimiter, explicit } = request.delimiter;
+  let delimiterRecorded = false;
+  const source = await openInput(request.input);
+  const maxBytes = Math.max(natsPayloadMinBytes, target.maxPayload - natsHeaderRoomBytes);
+  const publisher = new ShardPublisher(target.js, run, target.shards, request.log, target.trimmer);
+  let rowsRead = 0;
+  try {
+    const router = new ChunkRouter(target.shards, source.name, false, delimiter, !explicit);
+    const stats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
+    for await (const chunk of readRowChunks(source, { delimiter }, stats)) {
+      const routed = router.route(chunk);
+      rowsRead += routed.dataRows;
+      if (!delimiterRecorded) {
+        // The header passed its checks: a second submit of this run must cut the same batches.
+        const recorded = await target.control.recordDelimiter(run, delimiter);
+        if (recorded !== delimiter) throw delimiterMismatch(run, recorded, ' (its batches are in the stream)');
+        delimiterRecorded = true;
+      }
+      routed.batches.forEach((batch, shard) => {
+        if (batch === undefined) return;
+        const pieces = encodeBatch(batch, maxBytes);
+        router.recycle(batch.buffer);
+        for (const piece of pieces) publisher.send(shard, piece);
+      });
+      await publisher.throttle();
+    }
+    await publisher.end();
+    return { batches: publisher.batches, lastLines: publisher.lastLines, rowsRead };
+  } finally {
+    await publisher.settled();
+    await source.close();
+  }
+}
+
+/** A run read with another delimiter than the one it was submitted with (exit 2). */
+export function delimiterMismatch(run: string, recorded: string, why = '') {
+  const name = recorded === '\t' ? 'tab' : `'${recorded}'`;
+  return usageError(
+    `run ${run} was submitted with --delimiter ${name}${why}; submit it with the same delimiter, or under another --run`,
+  );
+}
+
+/**
+ * Each shard's batches published in order (one once the previous one's PubAck came back), shards
+ * concurrently, with at most publishesPendingMax publishes waiting in all.
+ */
+class ShardPublisher {
+  readonly batches: number[];
+  readonly lastLines: number[];
+  private readonly rows: number[];
+  private readonly tails: Promise<void>[];
+  private readonly waiting: Promise<void>[] = [];
+  private failure: unknown;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly run: string,
+    shards: number,
+    private readonly log: Logger,
+    private readonly trimmer: SubjectTrimmer,
+  ) {
+    this.batches = new Array<number>(shards).fill(0);
+    this.lastLines = new Array<number>(shards).fill(0);
+    this.rows = new Array<number>(shards).fill(0);
+    this.tails = new Array<Promise<void>>(shards).fill(Promise.resolve());
+  }
+
+  /** Publishes a piece of `shard` once its previous one is stored. */
+  send(shard: number, piece: WirePiece): void {
+    const k = this.batches[shard]!++;
+    this.lastLines[shard] = piece.lastLine;
+    this.rows[shard]! += piece.count;
+    const h = headers();
+    h.set(header.batch, String(k));
+    h.set(header.firstLine, String(piece.firstLine));
+    h.set(header.lastLine, String(piece.lastLine));
+    const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, batchMsgId(this.run, shard, k), h));
+    sent.catch((error: unknown) => (this.failure ??= error));
+    this.tails[shard] = sent;
+    this.waiting.push(sent);
+  }
+
+  /** Waits while too many publishes are pending (the reader stops: backpressure); throws the first failure. */
+  async throttle(): Promise<void> {
+    while (this.waiting.length >= publishesPendingMax) await this.waiting.shift()!.catch(() => undefined);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Once every batch is stored: each shard's end marker, with its batch count, last line and rows. */
+  async end(): Promise<void> {
+    await Promise.all(this.tails);
+    for (let shard = 0; shard < this.batches.length; shard++) {
+      const h = headers();
+      h.set(header.end, String(this.batches[shard]));
+      h.set(header.lastLine, String(this.lastLines[shard]));
+      h.set(header.rows, String(this.rows[shard]));
+      await this.publish(shard, new Uint8Array(0), endMsgId(this.run, shard), h);
+    }
+  }
+
+  /** Resolves once no publish is in flight (whatever their outcome). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.waiting);
+  }
+
+  private publish(shard: number, data: Uint8Array, msgID: string, h: MsgHdrs): Promise<void> {
+    return publishOne(
+      this.js,
+      { shard, subject: subjectOf(this.run, shard), data, msgID, headers: h },
+      this.log,
+      this.trimmer,
+    );
+  }
+}
+
+interface Message {
+  readonly shard: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly msgID: string;
+  readonly headers: MsgHdrs;
+}
+
+/**
+ * Publishes until the server stores it (a PubAck): a lost connection is retried for publishRetryMs;
+ * a refusal because the shard lags (its subject is full) is retried, same id, until it is accepted.
+ */
+async function publishOne(js: JetStreamClient, m: Message, log: Logger, trimmer: SubjectTrimmer): Promise<void> {
+  const { shard, subject } = m;
+  let started = Date.now();
+  let lagging = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const ack = await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
+      trimmer.stored(shard, ack.seq);
+      if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
+      return;
+    } catch (error) {
+      if (isSubjectFull(error)) {
+        lagging ||= performance.now();
+        await trimmer.refused(subject, attempt, performance.now() - lagging);
+        // No jitter: one submit waits for its own lagging shard, there is no crowd to spread.
+        await sleep(backoffCeilingMs(attempt, { firstMs: lagRetryDelayFirstMs, maxMs: lagRetryDelayMaxMs }));
+        started = Date.now(); // the server is there: the connection bound starts again
+        continue;
+      }
+      const said = describeError(error);
+      if (isNatsAuthError(error)) throw usageError(`nats: publishing to ${subject} refused (${said})`);
+      if (Date.now() - started > publishRetryMs)
+        throw runFailure(
+          `nats: could not publish to ${subject} for ${publishRetryMs / 1000} s (${said}); run the same submit again once the server is back (stored batches are de-duplicated)`,
+        );
+      if (attempt === 0) log.warn({ subject, err: said }, 'publish failed; retrying');
+      await sleep(backoffMs(attempt, { firstMs: publishRetryDelayFirstMs, maxMs: publishRetryDelayMaxMs }));
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

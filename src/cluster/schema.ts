@@ -1,0 +1,105 @@
+/**
+ * The cluster's tables and fence in PostgreSQL (schema payments_cluster), beside the journal they fence:
+ *   runs    one row per run: shard count, and once published, each shard's batch count and last line
+ *   leases  one row per (run, shard): the owning node, a generation bumped at every change of owner,
+ *           an expiry (the database's clock, so nodes' clocks never matter), finished, and a hint of
+ *           how far into the stream the owner got
+ *   nodes   one row per live node, with its heartbeat (for a fair share of shards)
+ * Fencing: a trigger on payments.batches and payments.snapshots refuses, inside the committing
+ * transaction, a write for a leased shard unless the session's payments_cluster.generation equals
+ * the lease's generation (the row is read FOR SHARE, so a takeover and a commit serialize). A node
+ * paused past its lease wakes up with an old generation: its commits fail, whatever it believes.
+ * Both sides (submit, and a node's shards) name a run's journal with fencedJournalUrl.
+ */
+import type pg from 'pg';
+import { migrate, underSchemaLock } from '../journal/postgres/schema.js';
+
+/** The setting a fenced partition's session carries (options=-c payments_cluster.generation=G). */
+const generationSetting = 'payments_cluster.generation';
+/** SQLSTATE the fence raises. */
+const fencedSqlState = 'PF001';
+const clusterLockKey = 0x636c7573; // "clus"
+/** Bumped when the DDL below changes (stored as the fence function's comment). */
+const clusterSchemaVersion = 'payments_cluster 3';
+
+const ddl = `
+CREATE SCHEMA IF NOT EXISTS payments_cluster;
+CREATE TABLE IF NOT EXISTS payments_cluster.runs (
+  name text PRIMARY KEY,
+  shards int NOT NULL,
+  published boolean NOT NULL DEFAULT false,
+  batches int[],
+  last_lines bigint[],
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS payments_cluster.leases (
+  run text NOT NULL REFERENCES payments_cluster.runs (name) ON DELETE CASCADE,
+  shard int NOT NULL,
+  node text,
+  generation bigint NOT NULL DEFAULT 0,
+  expires_at timestamptz NOT NULL DEFAULT '-infinity',
+  finished boolean NOT NULL DEFAULT false,
+  stream_seq bigint NOT NULL DEFAULT 0,
+  changes int NOT NULL DEFAULT 0,
+  PRIMARY KEY (run, shard)
+);
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS claimed_at timestamptz;
+-- Runs from before the column were read with ','; a new run's is recorded before its first batch.
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS delimiter text DEFAULT ',';
+ALTER TABLE payments_cluster.runs ALTER COLUMN delimiter DROP DEFAULT;
+CREATE TABLE IF NOT EXISTS payments_cluster.nodes (
+  id text PRIMARY KEY,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION payments_cluster.fence() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  owner bigint;
+  mine text := current_setting('${generationSetting}', true);
+BEGIN
+  -- A batch's INSERT and its COMMIT go in one message, so its row lock is never held across a
+  -- client's pause; a snapshot's transaction takes several round trips, and a paused owner must not
+  -- keep the lease row locked (a claim skips locked rows): read it without a lock there.
+  IF TG_TABLE_NAME = 'batches' THEN
+    SELECT generation INTO owner FROM payments_cluster.leases
+      WHERE run = NEW.journal AND shard = NEW.partition FOR SHARE;
+  ELSE
+    SELECT generation INTO owner FROM payments_cluster.leases
+      WHERE run = NEW.journal AND shard = NEW.partition;
+  END IF;
+  IF NOT FOUND THEN
+    RETURN NEW;
+  END IF;
+  IF mine IS NULL OR mine = '' OR mine::bigint <> owner THEN
+    RAISE EXCEPTION 'fenced: shard % of run % belongs to lease generation %, this session writes for %',
+      NEW.partition, NEW.journal, owner, coalesce(nullif(mine, ''), 'none')
+      USING ERRCODE = '${fencedSqlState}';
+  END IF;
+  RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION payments_cluster.fence() IS '${clusterSchemaVersion}';
+DROP TRIGGER IF EXISTS fence ON payments.batches;
+CREATE TRIGGER fence BEFORE INSERT ON payments.batches FOR EACH ROW EXECUTE FUNCTION payments_cluster.fence();
+DROP TRIGGER IF EXISTS fence ON payments.snapshots;
+CREATE TRIGGER fence BEFORE INSERT ON payments.snapshots FOR EACH ROW EXECUTE FUNCTION payments_cluster.fence();
+`;
+
+/** Creates (or brings up to date) the journal schema, then the cluster's, once per database. */
+export async function ensureClusterSchema(client: pg.Client, display: string): Promise<void> {
+  await migrate(client, display);
+  const current = async () =>
+    (await client.query(`SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`))
+      .rows[0]?.version === clusterSchemaVersion;
+  if (await current()) return;
+  // Checked again under the lock: re-creating the triggers would lock the journal's tables.
+  await underSchemaLock(client, clusterLockKey, async () => void ((await current()) || (await client.query(ddl))));
+}
+
+/** A PostgreSQL URL naming the run's journal, with the lease generation as a session setting (when given). */
+export function fencedJournalUrl(journalUrl: string, run: string, generation: number | undefined): string {
+  const url = new URL(journalUrl);
+  url.searchParams.set('journal', run);
+  if (generation !== undefined) url.searchParams.set('options', `-c ${generationSetting}=${generation}`);
+  return url.toString();
+}

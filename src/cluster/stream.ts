@@ -1,0 +1,135 @@
+/** A run's JetStream stream, from submit's side: created, trimmed to what owners have not committed, deleted. */
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { lagRetryDelayMaxMs, streamDuplicateWindowNs, streamTrimEveryMs, waitLogEveryMs } from '../constants.js';
+import { describeError, runFailure } from '../errors.js';
+import type { ClusterControl } from './control.js';
+import { streamOf, subjectsOf } from './names.js';
+import { isMessageGone, isStreamNameInUse, isStreamNotFound } from './nats-errors.js';
+
+/** Removes a finished run's stream (its journal keeps everything `result` and a second submit need). */
+export async function deleteStream(jsm: JetStreamManager, run: string, log: Logger): Promise<void> {
+  try {
+    await jsm.streams.delete(streamOf(run));
+    log.info({ stream: streamOf(run) }, 'stream deleted (--delete-stream)');
+  } catch (error) {
+    if (!isStreamNotFound(error)) throw runFailure(`nats: deleting stream ${streamOf(run)}: ${describeError(error)}`);
+  }
+}
+
+/** Creates the run's stream, unless it exists (its --max-lag then stays). */
+export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: number, log: Logger): Promise<void> {
+  const name = streamOf(run);
+  try {
+    const info = await jsm.streams.info(name);
+    const limit = info.config.max_msgs_per_subject;
+    if (limit !== maxLag)
+      log.info({ stream: name, maxLag: limit > 0 ? limit : 'none' }, 'the run’s stream exists: its --max-lag stays');
+    return;
+  } catch (error) {
+    if (!isStreamNotFound(error)) throw runFailure(`nats: stream ${name}: ${describeError(error)}`);
+  }
+  try {
+    await jsm.streams.add({
+      name,
+      subjects: [subjectsOf(run)],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      duplicate_window: streamDuplicateWindowNs,
+      max_msgs_per_subject: maxLag,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+    });
+  } catch (error) {
+    // Another submit of the same run created it first: fine.
+    if (!isStreamNameInUse(error)) throw runFailure(`nats: creating stream ${name}: ${describeError(error)}`);
+  }
+}
+
+/**
+ * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
+ * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
+ * the PubAcks, duplicates included) below the lease's stream hint (a new owner resumes at the hint,
+ * so that message is kept), and every one of a finished shard. Messages are deleted one by one
+ * rather than purged by subject: a subject purge also moves the server's consumers of that subject
+ * forward, and a consumer must only ever be moved by what it reads. Runs every streamTrimEveryMs while
+ * publishing, and at once when a publish is refused. A failure is left to the next pass (NATS or
+ * PostgreSQL restarting shows up in the publishes themselves).
+ */
+export class SubjectTrimmer {
+  /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
+  private readonly inStream: number[][];
+  private trimming: Promise<void> | undefined;
+  private lastTrimMs = 0;
+  private readonly reported = new Map<string, number>();
+  waitedMs = 0;
+
+  constructor(
+    private readonly control: ClusterControl,
+    private readonly jsm: JetStreamManager,
+    private readonly run: string,
+    shards: number,
+    private readonly log: Logger,
+  ) {
+    this.inStream = Array.from({ length: shards }, () => []);
+  }
+
+  /** Runs `work` with a trim every streamTrimEveryMs beside it. */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => void this.trim(), streamTrimEveryMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+      await this.trimming;
+    }
+  }
+
+  /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
+  stored(shard: number, seq: number): void {
+    const seqs = this.inStream[shard]!;
+    if (seqs[seqs.length - 1] !== seq) seqs.push(seq);
+  }
+
+  /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
+  async refused(subject: string, attempt: number, waitingMs: number): Promise<void> {
+    const last = this.reported.get(subject) ?? -Infinity;
+    if (performance.now() - last >= waitLogEveryMs) {
+      this.reported.set(subject, performance.now());
+      this.log.info(
+        { subject, waitingMs: Math.round(waitingMs), attempt },
+        'shard lags: its subject is full (--max-lag); waiting for its owner to commit',
+      );
+    }
+    if (performance.now() - this.lastTrimMs >= lagRetryDelayMaxMs / 4) await this.trim();
+  }
+
+  waited(subject: string, ms: number): void {
+    this.waitedMs += ms;
+    this.reported.delete(subject);
+  }
+
+  trim(): Promise<void> {
+    this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
+    return this.trimming;
+  }
+
+  private async trimOnce(): Promise<void> {
+    this.lastTrimMs = performance.now();
+    try {
+      const stream = streamOf(this.run);
+      for (const lease of await this.control.leases(this.run)) {
+        const seqs = this.inStream[lease.shard]!;
+        const below = lease.finished ? Infinity : lease.streamSeq;
+        while (seqs.length > 0 && seqs[0]! < below) {
+          await this.jsm.streams.deleteMessage(stream, seqs[0]!, false).catch((error: unknown) => {
+            if (!isMessageGone(error)) throw error;
+          });
+          seqs.shift();
+        }
+      }
+    } catch (error) {
+      this.log.debug({ err: describeError(error) }, 'trimming the stream failed; next pass');
+    }
+  }
+}

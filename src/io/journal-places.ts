@@ -8,7 +8,7 @@
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { lockFileName, manifestFileName } from '../journal/format.js';
+import { lockFileName, manifestFileName, manifestFormat } from '../journal-files.js';
 import { ancestorsOf, resolveReal } from './real-path.js';
 
 export interface JournalPlace {
@@ -78,7 +78,7 @@ async function holdsJournal(dir: string): Promise<boolean> {
   if (!info?.isFile() || info.size > manifestBytesMax) return false;
   try {
     const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { format?: unknown } | null;
-    return parsed?.format === 'payments-journal';
+    return parsed?.format === manifestFormat;
   } catch {
     return false; // a manifest.json of something else
   }

@@ -14,9 +14,7 @@ import { usageError } from '../errors.js';
  */
 export const journalFormatVersion = 3;
 
-export const manifestFileName = 'manifest.json';
-/** Held exclusively by the run writing the journal (see lock.ts). */
-export const lockFileName = 'lock.sqlite';
+export { lockFileName, manifestFileName } from '../journal-files.js';
 export const partitionPrefix = 'partition-';
 
 export function partitionPath(dir: string, shard: number): string {

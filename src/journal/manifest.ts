@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { workersMax } from '../constants.js';
 import { describeError, JournalCorrupt, usageError } from '../errors.js';
+import { manifestFormat } from '../journal-files.js';
 import { journalFormatVersion, manifestFileName, partitionPrefix } from './format.js';
 
 export interface InputFingerprint {
@@ -93,7 +94,7 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw bad('the manifest', 'an object', value);
   const m = value as Record<string, unknown>;
-  if (m.format !== 'payments-journal') throw new JournalCorrupt(`${path}: not a payments journal manifest`);
+  if (m.format !== manifestFormat) throw new JournalCorrupt(`${path}: not a payments journal manifest`);
   if (!isWhole(m.formatVersion, 1, Number.MAX_SAFE_INTEGER))
     throw bad('formatVersion', 'a whole number', m.formatVersion);
   if (m.formatVersion > journalFormatVersion)
@@ -143,7 +144,7 @@ export async function openRunManifest(
   await mkdir(dir, { recursive: true });
   const now = new Date().toISOString();
   const manifest: Manifest = {
-    format: 'payments-journal',
+    format: manifestFormat,
     formatVersion: journalFormatVersion,
     shards,
     input,

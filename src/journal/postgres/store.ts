@@ -7,6 +7,7 @@ import pg from 'pg';
 import { JournalCorrupt, usageError } from '../../errors.js';
 import type { InputFingerprint, Manifest } from '../manifest.js';
 import { RetryingConnection } from './connection.js';
+import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
 import { currentVersion, migrate, schemaVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
@@ -51,7 +52,7 @@ export interface PostgresManifest extends Manifest {
 function manifestOf(row: JournalRow): PostgresManifest {
   return {
     id: row.id,
-    format: 'payments-journal',
+    format: manifestFormat,
     formatVersion: row.format_version,
     shards: row.shards,
     input: {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Cluster benchmark (issue 13): throughput of `payments submit` end to end with 1, 2 and 3 nodes,
+// Cluster benchmark: throughput of `payments submit` end to end with 1, 2 and 3 nodes,
 // and the time from a node's SIGKILL to its shards applying batches again. Starts its own
 // PostgreSQL (scripts/test-postgres.mjs, fsync off unless --fsync) and nats-server
 // (scripts/test-nats.mjs, file storage). Usage:

@@ -1,4 +1,4 @@
-// The floor of issue 14: Node reading the file in 1 MiB reads and counting line feeds, nothing else.
+// The floor: Node reading the file in 1 MiB reads and counting line feeds, nothing else.
 //   node bench/floor.mjs FILE
 import { open } from 'node:fs/promises';
 const file = await open(process.argv[2]);

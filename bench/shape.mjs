@@ -1,4 +1,4 @@
-// Reshapes a generated CSV for the benchmarks of issue 14 (streaming, line by line):
+// Reshapes a generated CSV for the benchmarks (streaming, line by line):
 //   --three-field   drop the empty 4th field of every other dispute/resolve/chargeback row
 //   --random-tx     replace each tx id by (tx × 2654435761) mod 2^32: a bijection, so references
 //                   still match, but ids arrive in random rather than increasing order

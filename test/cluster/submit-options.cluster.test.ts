@@ -1,6 +1,6 @@
 /**
  * `submit` and `result` take the single-process run's input options and handle their outputs the
- * same way (issue 13): --delimiter (recorded with the run, so `result --rejects` reads the input as
+ * same way: --delimiter (recorded with the run, so `result --rejects` reads the input as
  * submit did), -o/--rejects checked before any work and written atomically, files renamed only after
  * standard output was written.
  */

@@ -1,5 +1,5 @@
 /**
- * Shards owned across nodes (issue 13), against a real nats-server and a real PostgreSQL started
+ * Shards owned across nodes, against a real nats-server and a real PostgreSQL started
  * by the tests' own scripts: several `payments node` processes, `payments submit`, and the
  * single-process run as the oracle. Longer fault runs: npm run test:cluster-faults.
  */

@@ -147,7 +147,7 @@ describe('payments completion', () => {
   });
 });
 
-describe('the environment (review of issue 10)', () => {
+describe('the environment', () => {
   it('an unrelated PAYMENTS_* variable does not break a run', async () => {
     const result = await runCli(['data/sample.csv', '-q'], { env: { PAYMENTS_FOO: '1', PAYMENTS_ROWS: '5' } });
     expect(result.code).toBe(0);
@@ -183,7 +183,7 @@ describe('the environment (review of issue 10)', () => {
   });
 });
 
-describe('replay and inspect check --journal and echo numbers as typed (review of issue 10)', () => {
+describe('replay and inspect check --journal and echo numbers as typed', () => {
   for (const command of ['replay', 'inspect']) {
     it(`${command} --journal naming a file or nothing is exit 2`, async () => {
       await expectMistake(

@@ -1,4 +1,4 @@
-/** Packaging and first run (issue 10): what `npm pack` ships, and `npm start` printing only the accounts. */
+/** Packaging and first run: what `npm pack` ships, and `npm start` printing only the accounts. */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

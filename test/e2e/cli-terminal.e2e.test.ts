@@ -1,4 +1,4 @@
-/** The terminal (issue 10): summary and bar under a pseudo-terminal (script(1)), NO_COLOR, JSON-only stderr off it. */
+/** The terminal: summary and bar under a pseudo-terminal (script(1)), NO_COLOR, JSON-only stderr off it. */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

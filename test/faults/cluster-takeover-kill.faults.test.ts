@@ -1,5 +1,5 @@
 /**
- * Takeover after a SIGKILL without waiting out the lease (issue 13's < 5 s target): the dead node's
+ * Takeover after a SIGKILL without waiting out the lease (well within the lease): the dead node's
  * sessions end with it, so another node claims its shards before their leases would have run out.
  * Both times come from the database (the lease's expires_at, the new lease's claimed_at).
  */

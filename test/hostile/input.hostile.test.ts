@@ -1,6 +1,6 @@
 /**
- * The input edge, tried as a careless exporter or an attacker would (issue 9 items 1, 7, 8 and
- * issue 10 "Input formats"): broken quotes, far-right header columns, a file cut while it is read,
+ * The input edge, tried as a careless exporter or an attacker would (the contract's quotes, header and
+ * input-format rules): broken quotes, far-right header columns, a file cut while it is read,
  * other delimiters and encodings, gzip, classic-Mac line endings. Each answer is a rejected row or
  * one line with an exit code, never lost rows or a partial result.
  */
@@ -56,7 +56,7 @@ function file(name: string, content: string | Buffer): string {
   return path;
 }
 
-describe('stray quotes never lose rows (issue 9 item 1)', () => {
+describe('stray quotes never lose rows', () => {
   it('the issue\'s "Acme" Inc memo: that row is malformed_row, the rows after it are applied', async () => {
     const path = file(
       'q.csv',
@@ -108,7 +108,7 @@ describe('stray quotes never lose rows (issue 9 item 1)', () => {
   });
 });
 
-describe('the header rule as SPEC states it (issue 9 item 7)', () => {
+describe('the header rule as SPEC states it', () => {
   const wide = (quoted: boolean) => {
     const names = Array.from({ length: 70 }, (_, i) => `extra${i}`);
     names[0] = 'type';
@@ -192,7 +192,7 @@ async function runTruncatedMidway(path: string, extra: string[]): Promise<CliRes
   return { code, signal, stdout, stderr, cut };
 }
 
-describe('input that changes under the run (issue 9 item 8)', () => {
+describe('input that changes under the run', () => {
   const haveProc = existsSync('/proc/self/fdinfo');
   const big = async () => {
     const path = join(tmp(), 'big.csv');
@@ -234,7 +234,7 @@ describe('input that changes under the run (issue 9 item 8)', () => {
 const plainCsv = 'type,client,tx,amount\ndeposit,1,1,5\ndeposit,2,2,7.25\nwithdrawal,1,3,1\ndispute,2,2\n';
 const plainOut = `${header}1,4.0000,0.0000,4.0000,false\n2,0.0000,7.2500,7.2500,false\n`;
 
-describe('input formats (issue 10)', () => {
+describe('input formats', () => {
   const excel = Buffer.concat([
     Buffer.from([0xef, 0xbb, 0xbf]),
     Buffer.from(plainCsv.replaceAll(',', ';').replaceAll('\n', '\r\n')),

@@ -1,4 +1,4 @@
-/** Outputs never damage anything (issue 9 items 2, 3, 6, 7; SPEC second edition "Outputs"). */
+/** Outputs never damage anything (the contract's "Outputs"). */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,

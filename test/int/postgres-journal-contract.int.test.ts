@@ -96,7 +96,8 @@ describe.each(all)('every journal partition: $name', (backend) => {
   });
 });
 
-describe.each(durable)('a durable journal partition: $name', (backend) => {
+// The durable clauses, by theme (one describe.each each).
+describe.each(durable)('a durable journal partition, recovery and numbering: $name', (backend) => {
   it('recovers from a snapshot plus the tail after it, to the state of an uninterrupted run', async () => {
     const rows = history(600);
     const batches = batchesOf(rows, 50);
@@ -156,7 +157,9 @@ describe.each(durable)('a durable journal partition: $name', (backend) => {
     expect(await stored.storedRecords()).toEqual(range(1, 300).map((n) => [n, n]));
     await p.close();
   });
+});
 
+describe.each(durable)('a durable journal partition, commits and idempotency: $name', (backend) => {
   it('commits all or nothing: a batch recorded but not committed is gone after a reopen', async () => {
     const stored = await backend.fresh();
     const first = await reopen(stored);
@@ -207,7 +210,9 @@ describe.each(durable)('a durable journal partition: $name', (backend) => {
       expect(await stored.storedRecords()).toEqual(range(1, 30).map((n) => [n, n]));
     },
   );
+});
 
+describe.each(durable)('a durable journal partition, answers for recorded lines: $name', (backend) => {
   it('answers recordedOutcomes with exactly the records of a line range', async () => {
     const stored = await backend.fresh();
     const first = await reopen(stored);
@@ -243,7 +248,9 @@ describe.each(durable)('a durable journal partition: $name', (backend) => {
     expect(error.message).toMatch(/does not match the input at line 44/);
     await second.engine.journal.close();
   });
+});
 
+describe.each(durable)('a durable journal partition, snapshots: $name', (backend) => {
   it('recovers the newest snapshot whole, then the records after it', async () => {
     const stored = await backend.fresh();
     const { p } = await reopen(stored);
@@ -296,7 +303,9 @@ describe.each(durable)('a durable journal partition: $name', (backend) => {
     expect(await applyAll(second.engine, after)).toEqual([[1, reasonCode('already_disputed')]]);
     await second.engine.journal.close();
   });
+});
 
+describe.each(durable)('a durable journal partition, damage and input proofs: $name', (backend) => {
   describe('refuses damaged storage with JournalCorrupt (exit 2) naming the partition', () => {
     /** A partition of lines 1-100 in batches of 40 (seq 1, 41, 81), damaged by `damage`. */
     async function damaged(damage: (stored: StoredPartition) => Promise<void>, snapshot = false) {

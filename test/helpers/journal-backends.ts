@@ -50,11 +50,6 @@ export interface Backend {
   fresh(): Promise<StoredPartition>;
   /** How each damage is refused (every refusal is JournalCorrupt naming the partition). */
   readonly refusals: { changedRecord: RegExp; deletedBatch: RegExp; editedSnapshot: RegExp };
-  /**
-   * Contract clauses this backend is known to break (the suite expects them to fail, so that a fix
-   * shows up as a failure to remove the entry): 'held line inside a batch'.
-   */
-  readonly knownViolations?: readonly string[];
   /** A partition whose first commit loses its connection `when`; absent where that cannot happen. */
   losingCommit?(stored: StoredPartition, when: 'after-commit' | 'before-commit'): LosingPartition;
 }
@@ -113,7 +108,6 @@ export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contra
     // The batches' key is the first line only, and commit checks no lines: a batch that starts
     // inside a held one (or at the last line committed) is stored, and the next open refuses the
     // partition ("repeats line").
-    knownViolations: ['held line inside a batch'],
   };
 }
 

@@ -75,6 +75,10 @@ export class SqliteJournal implements JournalPartition {
   commit(proof?: InputProof): void {
     if (this.builder.count === 0) return;
     const b = this.builder.take(this.seq + 1, proof);
+    // The batches table is keyed by a batch's first line alone: a batch starting at or before a line
+    // already committed would be stored beside it, a second copy that makes the partition unreadable.
+    if (b.first_line <= this.lastLine)
+      throw new Error(`invariant: ${this.where} already holds line ${b.first_line} (committed up to ${this.lastLine})`);
     this.insertBatch.run(
       b.first_line,
       b.last_line,

@@ -18,6 +18,15 @@ export function helpFile(page: string): URL {
   return new URL(`help/${page === '' ? 'payments' : page}.txt`, import.meta.url);
 }
 
+/** `payments --version`: the package's version, read without the parser. */
+export function versionAnswer(argv: readonly string[]): string | undefined {
+  if (argv.length !== 1 || (argv[0] !== '--version' && argv[0] !== '-V')) return undefined;
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return `${version}\n`;
+}
+
 /** The prerendered page for argv, or undefined when argv asks for more than a help page. */
 export function prerenderedHelp(argv: readonly string[], terminalColumns: number | undefined): string | undefined {
   if (terminalColumns !== undefined && terminalColumns < helpWrapColumns) return undefined;

@@ -100,8 +100,14 @@ describe('bad invocations and bad files', () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--workers/);
-    const version = await runCli(['--version']);
-    expect(version.code).toBe(0);
-    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+    const packageVersion = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
+    for (const flag of ['--version', '-V']) {
+      const version = await runCli([flag]);
+      expect({ flag, code: version.code, stdout: version.stdout }).toEqual({
+        flag,
+        code: 0,
+        stdout: `${packageVersion}\n`,
+      });
+    }
   });
 });

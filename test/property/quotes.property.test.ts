@@ -6,9 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readRowChunks, type InputSource, type ReadStats } from '../../src/io/csv-reader.js';
+import { readRowChunks, type ReadStats } from '../../src/io/csv-reader.js';
 import { reasonCode } from '../../src/domain/rejection.js';
 import { ChunkRouter, reasonSlots } from '../../src/pipeline/router.js';
+import { chunkedSource } from '../helpers/chunked-source.js';
 
 /** A generated line of the file, with what the model expects of it. */
 interface Line {
@@ -67,22 +68,7 @@ const file = fc
     }),
   );
 
-function source(bytes: Buffer, sizes: number[]): InputSource {
-  let at = 0;
-  let turn = 0;
-  return {
-    name: 'test',
-    sizeBytes: bytes.length,
-    read: async (buffer, offset, length) => {
-      const n = Math.min(length, bytes.length - at, sizes[turn++ % sizes.length]!);
-      bytes.copy(buffer, offset, at, at + n);
-      at += n;
-      return n;
-    },
-    consumedBytes: () => at,
-    close: async () => undefined,
-  };
-}
+const source = chunkedSource;
 
 const malformedRow = reasonCode('malformed_row');
 

@@ -10,26 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRowChunks, type InputSource } from '../../src/io/csv-reader.js';
+import { readRowChunks } from '../../src/io/csv-reader.js';
 import { verifyInputProofs } from '../../src/io/input-proof.js';
 import { JournalCorrupt } from '../../src/errors.js';
+import { chunkedSource } from '../helpers/chunked-source.js';
 
-function source(bytes: Buffer, sizes: number[]): InputSource {
-  let at = 0;
-  let turn = 0;
-  return {
-    name: 'test',
-    sizeBytes: bytes.length,
-    read: async (buffer, offset, length) => {
-      const n = Math.min(length, bytes.length - at, sizes[turn++ % sizes.length]!);
-      bytes.copy(buffer, offset, at, at + n);
-      at += n;
-      return n;
-    },
-    consumedBytes: () => at,
-    close: async () => undefined,
-  };
-}
+const source = chunkedSource;
 
 const piece = fc.constantFrom('deposit', '1', '2.5', ' ', ',', '\n', '\r\n', '"', 'é', '𝄞');
 const text = fc

@@ -6,24 +6,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { lineOf, readRowChunks, type InputSource } from '../../src/io/csv-reader.js';
+import { chunkedSource } from '../helpers/chunked-source.js';
 
-/** A source that returns the input in reads of the given sizes (cycling). */
-function source(bytes: Buffer, sizes: number[]): InputSource {
-  let at = 0;
-  let turn = 0;
-  return {
-    name: 'test',
-    sizeBytes: bytes.length,
-    read: async (buffer, offset, length) => {
-      const n = Math.min(length, bytes.length - at, sizes[turn++ % sizes.length]!);
-      bytes.copy(buffer, offset, at, at + n);
-      at += n;
-      return n;
-    },
-    consumedBytes: () => at,
-    close: async () => undefined,
-  };
-}
+const source = chunkedSource;
 
 /** Every row with its line; a text chunk is read before the next is asked for (its bytes are the read buffer). */
 async function rowsOf(input: InputSource): Promise<[number, string[]][]> {

@@ -27,14 +27,7 @@ import {
 import { TxTypeCode } from '../domain/transaction.js';
 import { clientsMax } from '../constants.js';
 import { JournalCorrupt } from '../errors.js';
-import type {
-  AccountEntry,
-  EngineState,
-  JournalPartition,
-  JournalRecord,
-  Recovery,
-  RowRef,
-} from './journal-port.js';
+import type { AccountEntry, EngineState, JournalPartition, JournalRecord, Recovery, RowRef } from './journal-port.js';
 import type { InputProof } from '../io/input-proof.js';
 import { accountLayout } from '../layout.js';
 import { columnsOf, duplicateFlag, typeMask, type TxBatch } from './batch.js';

@@ -7,7 +7,16 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { expectedRun, leases, startNode, startWorld, stopWorld, submit, until, type World } from '../helpers/cluster.js';
+import {
+  expectedRun,
+  leases,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  type World,
+} from '../helpers/cluster.js';
 
 describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
   let world: World;

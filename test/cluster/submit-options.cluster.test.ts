@@ -11,7 +11,15 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
-import { expectedRun, startNode, startWorld, stopWorld, submit, type Expected, type World } from '../helpers/cluster.js';
+import {
+  expectedRun,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  type Expected,
+  type World,
+} from '../helpers/cluster.js';
 
 describe('submit and result: the single run’s options', () => {
   let world: World;

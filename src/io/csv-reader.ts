@@ -9,7 +9,7 @@
  * endings: a UTF-16 byte order mark and classic-Mac CR-only line endings are exit 2 with a hint.
  */
 import { isAscii } from 'node:buffer';
-import { readChunkBytes, rowBytesMax } from '../constants.js';
+import { readChunkBytes, rowBytesMax, textPieceBytes } from '../constants.js';
 import { RunError, describeError, inputError, runFailure } from '../errors.js';
 import type { InputSource } from './input-source.js';
 import { ProofTracker, type InputProof } from './input-proof.js';
@@ -44,8 +44,6 @@ export interface TextChunk {
   readonly proof: InputProof;
 }
 
-/** Longest string a piece of quoted or non-ASCII text is decoded to at once (see `emit`). */
-const textPieceBytes = 64 << 10;
 
 export interface RowsChunk {
   readonly kind: 'rows';

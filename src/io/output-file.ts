@@ -8,6 +8,7 @@
  * Temporary names are `.payments-<pid>-<16 hex>.tmp` (output-names.ts): a later run writing into the
  * same directory removes those whose process is gone, so repeated crashes do not fill the disk.
  */
+import { outputFlushBytes, outputTempAttempts } from '../constants.js';
 import { randomBytes } from 'node:crypto';
 import { constants, readFileSync, unlinkSync } from 'node:fs';
 import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -17,9 +18,6 @@ import { randomHexLength, tempName, tempNamePattern, writtenInPlace } from './ou
 import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
 import { resolveReal } from './real-path.js';
 
-const tempAttempts = 5;
-/** Bytes gathered before one write(2): rejects arrive in many small pieces. */
-const flushBytes = 1 << 16;
 
 /** Every temporary file of this process not yet renamed or removed: a second signal removes them at once. */
 const liveTemps = new Set<string>();
@@ -89,7 +87,7 @@ export class OutputFile {
           liveTemps.add(tempPath);
           return new OutputFile(path, option, handle, { path: tempPath, target });
         } catch (error) {
-          if (errorCode(error) !== 'EEXIST' || attempt >= tempAttempts) throw error;
+          if (errorCode(error) !== 'EEXIST' || attempt >= outputTempAttempts) throw error;
         }
       }
     } catch (error) {
@@ -111,7 +109,7 @@ export class OutputFile {
     const buffer = typeof data === 'string' ? Buffer.from(data) : data;
     this.pending.push(buffer);
     this.pendingBytes += buffer.length;
-    if (this.pendingBytes >= flushBytes) await this.flush();
+    if (this.pendingBytes >= outputFlushBytes) await this.flush();
   }
 
   /** Writes what is left, fsyncs, and renames the temporary file over the target. */

@@ -3,6 +3,7 @@
  * every row, so they read fields as ranges of the chunk's bytes where they can (no string per field)
  * and write into a reusable `ParsedRow` instead of allocating one.
  */
+import { clientIdMax, txIdMax } from '../domain/ids.js';
 import { invalidAmount, parseAmountBytes, parseAmountUnits } from '../domain/money.js';
 import { reasonCode } from '../domain/rejection.js';
 import { carriesAmount, txTypeCode } from '../domain/transaction.js';
@@ -35,8 +36,6 @@ const invalidTx = reasonCode('invalid_tx');
 const missingAmount = reasonCode('missing_amount');
 const invalidAmountReason = reasonCode('invalid_amount');
 
-const clientMax = 0xffff;
-const txMax = 0xffffffff;
 
 /**
  * Reads the fields of one row for `judge`, without a string per field where it can: a row is
@@ -60,9 +59,9 @@ export function judge(row: RowFields, layout: ColumnLayout, out: ParsedRow): num
   if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
   const typeCode = row.typeCode(layout.type);
   if (typeCode < 0) return unknownType;
-  const client = row.whole(layout.client, clientMax);
+  const client = row.whole(layout.client, clientIdMax);
   if (client < 0) return invalidClient;
-  const tx = row.whole(layout.tx, txMax);
+  const tx = row.whole(layout.tx, txIdMax);
   if (tx < 0) return invalidTx;
   let amount = 0;
   if (carriesAmount(typeCode)) {
@@ -214,7 +213,7 @@ export function scanStandardRow(
     client = client * 10 + (c - 48);
     c = bytes[++at];
   }
-  if (at === clientStart || client > clientMax) return -1;
+  if (at === clientStart || client > clientIdMax) return -1;
   while (c === 32 || c === tab) c = bytes[++at];
   if (c !== delimiter) return -1;
   // tx
@@ -226,7 +225,7 @@ export function scanStandardRow(
     tx = tx * 10 + (c - 48);
     c = bytes[++at];
   }
-  if (at === txStart || tx > txMax) return -1;
+  if (at === txStart || tx > txIdMax) return -1;
   while (c === 32 || c === tab || c === 13) c = bytes[++at];
   let amount = 0;
   if (carriesAmount(typeCode)) {

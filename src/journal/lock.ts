@@ -14,14 +14,13 @@
  * the instants in which other starting runs read the file: without the wait, a run's commit that
  * met another's read failed as "in use", and two runs started together could both be refused.
  */
+import { lockReadersWaitMs } from '../constants.js';
 import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
 import { isMissingBinding } from './sqlite/schema.js';
 
-/** How long a step other than taking the lock waits for other runs' brief reads of the lock file. */
-const readersWaitMs = 2_000;
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -32,7 +31,7 @@ export class JournalLock {
     let db: Database.Database;
     try {
       // Absolute: a relative name starting with "file:" would be taken for a URI (see schema.ts).
-      db = new Database(resolve(path), { timeout: readersWaitMs });
+      db = new Database(resolve(path), { timeout: lockReadersWaitMs });
     } catch (error) {
       if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
       throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {
@@ -88,7 +87,7 @@ function beginAtOnce(db: Database.Database): void {
   try {
     db.exec('BEGIN IMMEDIATE');
   } finally {
-    db.pragma(`busy_timeout = ${readersWaitMs}`);
+    db.pragma(`busy_timeout = ${lockReadersWaitMs}`);
   }
 }
 

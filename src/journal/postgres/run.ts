@@ -3,6 +3,7 @@
  * (create, or check the input and resume), save progress, close. Replay and inspect read it through
  * the partitions, read-only.
  */
+import { inspectFlushChars } from '../../constants.js';
 import { evolve, initialAccount, type AccountState } from '../../domain/account.js';
 import { txTypes } from '../../domain/transaction.js';
 import { shownAmount } from '../record-codec.js';
@@ -109,7 +110,7 @@ export async function* inspectPostgres(
   shardsOf: (shards: number) => readonly number[],
   client: number | undefined,
   csvField: (text: string) => string,
-  flushChars = 1 << 16,
+  flushChars = inspectFlushChars,
 ): AsyncGenerator<string> {
   const manifest = await existingPostgresJournal(location);
   for (const shard of shardsOf(manifest.shards)) {

@@ -44,7 +44,6 @@ export interface TextChunk {
   readonly proof: InputProof;
 }
 
-
 export interface RowsChunk {
   readonly kind: 'rows';
   /** Decoded rows (blank lines included, as one field of white space). */

@@ -41,7 +41,6 @@ export class ProofTracker {
   }
 }
 
-
 interface Checkpoint {
   readonly end: number;
   readonly crc: number;

@@ -132,7 +132,6 @@ function replayHead(raw: InputSource, head: Buffer): InputSource {
   };
 }
 
-
 /**
  * Decompresses a source as it is pulled: one compressed read is inflated only when the reader asks
  * for more, so memory stays bounded (zlib's window plus one read) whatever the file size.

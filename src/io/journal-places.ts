@@ -28,7 +28,6 @@ export interface InsideJournal {
   readonly file?: string;
 }
 
-
 export const identity = (info: Stats): string => `${info.dev}:${info.ino}`;
 
 export async function journalPlace(label: string, path: string): Promise<JournalPlace> {

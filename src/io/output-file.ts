@@ -18,7 +18,6 @@ import { randomHexLength, tempName, tempNamePattern, writtenInPlace } from './ou
 import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
 import { resolveReal } from './real-path.js';
 
-
 /** Every temporary file of this process not yet renamed or removed: a second signal removes them at once. */
 const liveTemps = new Set<string>();
 

@@ -10,7 +10,6 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errorCode } from '../errors.js';
 
-
 /** A wait on a reader given up because the run was asked to stop (never a failure of the output). */
 export class OutputStopped extends Error {
   constructor(what: string) {

@@ -9,7 +9,6 @@ import { symlinksFollowedMax } from '../constants.js';
 import { lstat, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-
 const partsOf = (path: string): string[] => path.split('/').filter((p) => p !== '' && p !== '.');
 
 /** The absolute path `path` names, every link followed. */

@@ -36,7 +36,6 @@ const invalidTx = reasonCode('invalid_tx');
 const missingAmount = reasonCode('missing_amount');
 const invalidAmountReason = reasonCode('invalid_amount');
 
-
 /**
  * Reads the fields of one row for `judge`, without a string per field where it can: a row is
  * either ranges of a text chunk's bytes (ByteFields) or decoded strings (StringFields).

@@ -21,7 +21,6 @@ import { describeError, errorCode, nativeModuleMissing, RunError } from '../erro
 import { lockFileName } from './format.js';
 import { isMissingBinding } from './sqlite/schema.js';
 
-
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
 

@@ -163,7 +163,9 @@ export class PostgresPartition implements JournalPartition {
 
   /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
   async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
-    const snapshot = await this.connection.run('reading a snapshot', (client) => readSnapshot(client, this.ref, asOfLine));
+    const snapshot = await this.connection.run('reading a snapshot', (client) =>
+      readSnapshot(client, this.ref, asOfLine),
+    );
     if (snapshot) checkSnapshot(this.batches, snapshot, this.where);
     return snapshot;
   }

@@ -17,9 +17,9 @@
 import { lockReadersWaitMs } from '../constants.js';
 import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
-import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
+import { describeError, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
-import { isMissingBinding } from './sqlite/schema.js';
+import { isMissingBinding, isSqliteBusy } from './sqlite/sqlite-errors.js';
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -42,9 +42,9 @@ export class JournalLock {
       db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since TEXT NOT NULL)');
       beginAtOnce(db);
     } catch (error) {
-      const holder = busy(error) ? readHolder(db) : undefined;
+      const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
-      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
       throw new RunError(`journal ${dir}: cannot lock it (${describeError(error)})`, 1);
     }
     // Record who holds it: commit the pid, then take the write lock again at once. Between the two
@@ -55,9 +55,9 @@ export class JournalLock {
       db.exec('COMMIT');
       beginAtOnce(db);
     } catch (error) {
-      const holder = busy(error) ? readHolder(db) : undefined;
+      const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
-      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
       throw error;
     }
     return new JournalLock(db);
@@ -88,11 +88,6 @@ function beginAtOnce(db: Database.Database): void {
   } finally {
     db.pragma(`busy_timeout = ${lockReadersWaitMs}`);
   }
-}
-
-function busy(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
 function readHolder(db: Database.Database): number | undefined {

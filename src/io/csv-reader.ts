@@ -344,7 +344,7 @@ function unterminated(name: string, line: number): Error {
 }
 
 /** Line feeds in `bytes` (Buffer#indexOf is memchr: faster than decoding and searching a string). */
-export function countLineBreaks(bytes: Buffer): number {
+function countLineBreaks(bytes: Buffer): number {
   let count = 0;
   for (let at = bytes.indexOf(newlineByte); at >= 0; at = bytes.indexOf(newlineByte, at + 1)) count++;
   return count;

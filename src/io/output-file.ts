@@ -232,18 +232,6 @@ export class OutputSet {
   }
 }
 
-/** Writes `text` to `path` as one complete file (used by `generate` and single-shot outputs). */
-export async function writeOutputFile(path: string, option: string, text: string): Promise<void> {
-  const file = await OutputFile.open(path, { option });
-  try {
-    await file.write(text);
-  } catch (error) {
-    await file.discard();
-    throw error;
-  }
-  await file.commit();
-}
-
 /**
  * The file a rename must replace: a link is followed (a dangling one to the file it names), so the
  * link itself stays a link and the file it points at is written.
@@ -281,7 +269,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** A zombie has exited and only waits for its parent to reap it: kill(pid, 0) still succeeds. */
-export function isZombie(pid: number): boolean {
+function isZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // `pid (comm) S …`: comm may hold spaces and parentheses, so the state follows the last ')'.

@@ -42,7 +42,7 @@ export class UnterminatedQuote extends Error {
 }
 
 /** White space as String.prototype.trim sees it. */
-export function isTrimSpace(c: number): boolean {
+function isTrimSpace(c: number): boolean {
   if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
   if (c < 0xa0) return false;
   return (

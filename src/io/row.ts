@@ -307,7 +307,7 @@ function parseWholeBytes(bytes: Uint8Array, max: number, start: number, end: num
 }
 
 /** A whole number of digits only, at most `max`; -1 otherwise. Leading zeros are allowed. */
-export function parseWhole(text: string, max: number, start = 0, end = text.length): number {
+function parseWhole(text: string, max: number, start = 0, end = text.length): number {
   if (end <= start) return -1;
   let value = 0;
   for (let i = start; i < end; i++) {
@@ -328,7 +328,7 @@ export function isAsciiSpace(c: number): boolean {
  * A field trimmed of white space; absent fields are empty. Fields come decoded from quoted-rows.ts,
  * which already reads `deposit, "1"` (white space before an opening quote) as a quoted `1`.
  */
-export function field(fields: readonly string[], index: number): string {
+function field(fields: readonly string[], index: number): string {
   const raw = fields[index];
   return raw === undefined ? '' : raw.trim();
 }

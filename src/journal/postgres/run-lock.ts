@@ -20,7 +20,7 @@ import { RunError, errorCode, runFailure } from '../../errors.js';
 import { migrationLockKey } from './schema.js';
 
 /** The partition number that stands for the journal as a whole in its lock key. */
-export const wholeJournal = -1;
+const wholeJournal = -1;
 
 /** The two SQL expressions of the advisory-lock key of a journal's partition `shard` (or the whole journal). */
 function keyParts(journal: string, shard: number): [string, string] {

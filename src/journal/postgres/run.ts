@@ -51,7 +51,7 @@ export async function existingPostgresJournal(location: string): Promise<Postgre
 }
 
 /** Runs `fn` on one partition opened read-only (no lock: a running writer is not disturbed). */
-export async function withPostgresPartition<T>(
+async function withPostgresPartition<T>(
   location: string,
   shard: number,
   shards: number,
@@ -97,7 +97,7 @@ export async function replayPostgres(location: string, asOfLine = Number.POSITIV
 }
 
 /** The CSV line `inspect` prints for a record (header: partition,seq,line,record,type,client,tx,amount,reason). */
-export function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
+function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
   const amount = shownAmount(r);
   const record = r.event ? r.event.type : 'Rejected';
   const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));

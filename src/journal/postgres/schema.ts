@@ -22,7 +22,7 @@ import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
 import { JournalCorrupt, errorCode } from '../../errors.js';
 
-export const schemaName = 'payments';
+const schemaName = 'payments';
 /** Any advisory-lock key the tool takes starts with this (first half of a two-int key). */
 export const migrationLockKey = 0x70617900; // "pay\0"
 

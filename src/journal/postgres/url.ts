@@ -10,7 +10,7 @@
 import { pgRetrySecondsDefault } from '../../constants.js';
 import { usageError } from '../../errors.js';
 
-export const defaultJournalName = 'default';
+const defaultJournalName = 'default';
 /** A journal name is an identifier an operator types in SQL and URLs: letters, digits, `_ . -`. */
 const journalNamePattern = /^[A-Za-z0-9_.-]{1,63}$/;
 

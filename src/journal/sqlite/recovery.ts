@@ -20,7 +20,7 @@ export interface PartitionExtent {
 }
 
 /** Runs `read`, turning SQLite's own errors (a malformed file, a missing table) into JournalCorrupt. */
-export function guarded<T>(where: string, read: () => T): T {
+function guarded<T>(where: string, read: () => T): T {
   try {
     return read();
   } catch (error) {

@@ -151,6 +151,9 @@ function isWord(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
  * `delimiter` is a byte that is not white space, or a tab (then only spaces are skipped as white
  * space around fields, as splitting on tabs first and trimming after does); `maxFields` is 4
  * without a header.
+ *
+ * Longer than 70 lines on purpose: it is the per-row hot path and one pass, its cursor and partial
+ * values in locals; helpers per field would hand the cursor back through a result on every field.
  */
 export function scanStandardRow(
   bytes: Uint8Array,

@@ -148,6 +148,50 @@ export const progressRedrawMs = 200;
 /** The rate shown is measured over this window. */
 export const progressRateWindowMs = 5000;
 
+// Reading and writing files (io/).
+/** Longest string a piece of quoted or non-ASCII text is decoded to at once (io/csv-reader.ts). */
+export const textPieceBytes = 64 << 10;
+/** Bytes read from a gzip input per read (before decompression). */
+export const gzipReadBytes = 64 << 10;
+/** Bytes read per read when the input proof is checked on resume. */
+export const proofReadBytes = 1 << 20;
+/** Names tried for an output file's temporary file before giving up (each a fresh random name). */
+export const outputTempAttempts = 5;
+/** Bytes gathered before one write(2): rejects arrive in many small pieces. */
+export const outputFlushBytes = 1 << 16;
+/** How often an open retries while the FIFO has no reader. */
+export const fifoReaderPollMs = 50;
+/** Links followed before a path is called a loop (Linux's own limit is 40). */
+export const symlinksFollowedMax = 40;
+/** A manifest larger than this is not one this program wrote. */
+export const manifestBytesMax = 1 << 20;
+/**
+ * Most rows `payments generate` writes: every tx id it writes (one a deposit or withdrawal, and
+ * unknown ones up to 1,001,000 past the last) then fits in a u32, so no row is malformed that was
+ * not meant to be.
+ */
+export const generateRowsMax = 4_000_000_000;
+
+// The SQLite journal (and what both journals share).
+/** Bytes of the input's head and tail whose CRC a journal manifest records. */
+export const inputSampleBytes = 1 << 20;
+/** How long a step other than taking the lock waits for other runs' brief reads of the lock file. */
+export const lockReadersWaitMs = 2_000;
+
+// The PostgreSQL journal.
+/** How long a lost server is retried before the run stops (a restart of a few seconds is survived). */
+export const pgRetrySecondsDefault = 30;
+/** How long a lock held by a session that is going away (its run died) is waited for. */
+export const pgLockWaitSeconds = 5;
+/** A run that lost its connection waits this long for its lock: a run that took it meanwhile is refused by the partitions' locks within pgLockWaitSeconds. */
+export const pgRelockWaitSeconds = 4 * pgLockWaitSeconds;
+/** Tries of a schema migration that lost a race with another process creating the same object. */
+export const pgSchemaLockAttempts = 5;
+/** Snapshots kept per partition (the newest two: one may be mid-write when a run dies). */
+export const pgSnapshotsKept = 2;
+/** Records read per COPY when recovering (bounds the memory a long tail takes). */
+export const pgReadWindowRecords = 65_536;
+
 // Relations the code relies on: fail at load, not with a silently wrong number.
 const check = (ok: boolean, what: string): void => {
   if (!ok) throw new Error(`invariant: constants: ${what}`);

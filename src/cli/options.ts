@@ -145,7 +145,7 @@ export function readNumber(raw: unknown, rule: NumberRule, argv: readonly string
   return value;
 }
 
-export function readLogLevel(raw: unknown, argv: readonly string[]): LogLevel {
+function readLogLevel(raw: unknown, argv: readonly string[]): LogLevel {
   if (typeof raw === 'string' && (logLevels as readonly string[]).includes(raw)) return raw as LogLevel;
   throw usageError(`${sourceOf('log-level', raw, argv)}: --log-level must be one of ${logLevels.join(', ')}`, {
     usageHint: true,
@@ -163,7 +163,7 @@ export function logConfigOf(args: CommonArgs, argv: readonly string[], stderrIsT
 export const wantsStacks = (level: string | undefined): boolean => level === 'debug' || level === 'trace';
 
 /** Edit distance, for "did you mean" suggestions. */
-export function distance(a: string, b: string): number {
+function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let previous = row[0]!;

@@ -51,72 +51,20 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
   const rng = xoroshiro128plus(options.seed);
   const random = (): number => (rng.next() >>> 0) / 4294967296;
   const below = (n: number): number => Math.floor(random() * n);
-
-  const balance = new Float64Array(clients);
-  const locked = new Uint8Array(clients);
-  const depTx = new Uint32Array(clients * depositSlots);
-  const depAmount = new Float64Array(clients * depositSlots);
-  const depCount = new Uint32Array(clients);
-  const disputeTx = new Uint32Array(clients * disputeSlots);
-  const disputeAmount = new Float64Array(clients * disputeSlots);
-  const disputeCount = new Uint8Array(clients);
-  let nextTx = 1;
-
+  const model = new ClientModel(clients, random, below);
   const weights = [mix.deposits, mix.withdrawals, mix.disputes, mix.resolves, mix.chargebacks];
   const totalWeight = weights.reduce((a, b) => a + b, 0);
-  const clientId = (index: number): number => (index + 1) & clientIdMax; // wraps within the u16 range
 
   let piece = 'type, client, tx, amount\n';
   for (let row = 0; row < rows; row++) {
     if (mix.badRate > 0 && random() < mix.badRate) {
-      piece += badRow(below, nextTx, clientId(below(clients)));
+      piece += badRow(below, model.nextTx, clientId(below(clients)));
     } else {
       const c = below(clients);
-      const id = clientId(c);
       let pick = random() * totalWeight;
       let kind = 0;
       while (kind < 4 && pick >= weights[kind]!) pick -= weights[kind++]!;
-      if (kind === 2 && depCount[c] === 0) kind = 0;
-      if ((kind === 3 || kind === 4) && disputeCount[c] === 0) kind = depCount[c]! > 0 ? 2 : 0;
-      if (kind >= 2 && random() < mix.strayRefs) {
-        // An unknown tx id, or (when there is one) another client's deposit.
-        const other = below(clients);
-        const ref =
-          other !== c && depCount[other]! > 0 ? depTx[other * depositSlots]! : nextTx + 1_000_000 + below(1000);
-        piece += `${['dispute', 'resolve', 'chargeback'][kind - 2]}, ${id}, ${ref},\n`;
-      } else if (kind === 0) {
-        const amount = randomAmount(random);
-        const tx = nextTx++;
-        const slot = c * depositSlots + (depCount[c]! % depositSlots);
-        depTx[slot] = tx;
-        depAmount[slot] = amount;
-        depCount[c]!++;
-        balance[c]! += amount;
-        piece += `deposit, ${id}, ${tx}, ${formatAmount(amount)}\n`;
-      } else if (kind === 1) {
-        const overdraw = balance[c]! <= 0 || random() < mix.overdrafts;
-        const amount = overdraw
-          ? Math.max(1, balance[c]!) + 1 + below(1_000_000)
-          : Math.min(balance[c]!, randomAmount(random));
-        if (!overdraw && !locked[c]) balance[c]! -= amount;
-        piece += `withdrawal, ${id}, ${nextTx++}, ${formatAmount(amount)}\n`;
-      } else if (kind === 2) {
-        const slot = c * depositSlots + below(Math.min(depCount[c]!, depositSlots));
-        const open = disputeCount[c]!;
-        if (open < disputeSlots) {
-          disputeTx[c * disputeSlots + open] = depTx[slot]!;
-          disputeAmount[c * disputeSlots + open] = depAmount[slot]!;
-          disputeCount[c] = open + 1;
-          balance[c]! -= depAmount[slot]!;
-        }
-        piece += `dispute, ${id}, ${depTx[slot]},\n`;
-      } else {
-        const last = c * disputeSlots + disputeCount[c]! - 1;
-        disputeCount[c]!--;
-        if (kind === 3) balance[c]! += disputeAmount[last]!;
-        else locked[c] = 1;
-        piece += `${kind === 3 ? 'resolve' : 'chargeback'}, ${id}, ${disputeTx[last]},\n`;
-      }
+      piece += model.row(c, model.possibleKind(c, kind), mix);
     }
     if (piece.length >= pieceChars) {
       yield piece;
@@ -124,6 +72,111 @@ export function* generateCsv(options: GenerateOptions, pieceChars = 1 << 16): Ge
     }
   }
   if (piece.length > 0) yield piece;
+}
+
+const clientId = (index: number): number => (index + 1) & clientIdMax; // wraps within the u16 range
+
+/** Row kinds by index: deposit, withdrawal, dispute, resolve, chargeback. */
+const depositKind = 0;
+const withdrawalKind = 1;
+const disputeKind = 2;
+const resolveKind = 3;
+const chargebackKind = 4;
+
+/** Each client's balance, recent deposits, open disputes and lock; and the next tx id. */
+class ClientModel {
+  private readonly balance: Float64Array;
+  private readonly locked: Uint8Array;
+  private readonly depTx: Uint32Array;
+  private readonly depAmount: Float64Array;
+  private readonly depCount: Uint32Array;
+  private readonly disputeTx: Uint32Array;
+  private readonly disputeAmount: Float64Array;
+  private readonly disputeCount: Uint8Array;
+  nextTx = 1;
+
+  constructor(
+    private readonly clients: number,
+    private readonly random: () => number,
+    private readonly below: (n: number) => number,
+  ) {
+    this.balance = new Float64Array(clients);
+    this.locked = new Uint8Array(clients);
+    this.depTx = new Uint32Array(clients * depositSlots);
+    this.depAmount = new Float64Array(clients * depositSlots);
+    this.depCount = new Uint32Array(clients);
+    this.disputeTx = new Uint32Array(clients * disputeSlots);
+    this.disputeAmount = new Float64Array(clients * disputeSlots);
+    this.disputeCount = new Uint8Array(clients);
+  }
+
+  /** The kind picked, or one client `c` can have: no dispute without a deposit, no settling without a dispute. */
+  possibleKind(c: number, kind: number): number {
+    if (kind === disputeKind && this.depCount[c] === 0) return depositKind;
+    if ((kind === resolveKind || kind === chargebackKind) && this.disputeCount[c] === 0)
+      return this.depCount[c]! > 0 ? disputeKind : depositKind;
+    return kind;
+  }
+
+  row(c: number, kind: number, mix: TrafficMix): string {
+    const id = clientId(c);
+    if (kind >= disputeKind && this.random() < mix.strayRefs) return this.strayRef(c, id, kind);
+    if (kind === depositKind) return this.deposit(c, id);
+    if (kind === withdrawalKind) return this.withdrawal(c, id, mix.overdrafts);
+    if (kind === disputeKind) return this.dispute(c, id);
+    return this.settle(c, id, kind);
+  }
+
+  /** An unknown tx id, or (when there is one) another client's deposit. */
+  private strayRef(c: number, id: number, kind: number): string {
+    const other = this.below(this.clients);
+    const ref =
+      other !== c && this.depCount[other]! > 0
+        ? this.depTx[other * depositSlots]!
+        : this.nextTx + 1_000_000 + this.below(1000);
+    return `${['dispute', 'resolve', 'chargeback'][kind - disputeKind]}, ${id}, ${ref},\n`;
+  }
+
+  private deposit(c: number, id: number): string {
+    const amount = randomAmount(this.random);
+    const tx = this.nextTx++;
+    const slot = c * depositSlots + (this.depCount[c]! % depositSlots);
+    this.depTx[slot] = tx;
+    this.depAmount[slot] = amount;
+    this.depCount[c]!++;
+    this.balance[c]! += amount;
+    return `deposit, ${id}, ${tx}, ${formatAmount(amount)}\n`;
+  }
+
+  private withdrawal(c: number, id: number, overdrafts: number): string {
+    const overdraw = this.balance[c]! <= 0 || this.random() < overdrafts;
+    const amount = overdraw
+      ? Math.max(1, this.balance[c]!) + 1 + this.below(1_000_000)
+      : Math.min(this.balance[c]!, randomAmount(this.random));
+    if (!overdraw && !this.locked[c]) this.balance[c]! -= amount;
+    return `withdrawal, ${id}, ${this.nextTx++}, ${formatAmount(amount)}\n`;
+  }
+
+  private dispute(c: number, id: number): string {
+    const slot = c * depositSlots + this.below(Math.min(this.depCount[c]!, depositSlots));
+    const open = this.disputeCount[c]!;
+    if (open < disputeSlots) {
+      this.disputeTx[c * disputeSlots + open] = this.depTx[slot]!;
+      this.disputeAmount[c * disputeSlots + open] = this.depAmount[slot]!;
+      this.disputeCount[c] = open + 1;
+      this.balance[c]! -= this.depAmount[slot]!;
+    }
+    return `dispute, ${id}, ${this.depTx[slot]},\n`;
+  }
+
+  /** A resolve or a chargeback of the client's last open dispute. */
+  private settle(c: number, id: number, kind: number): string {
+    const last = c * disputeSlots + this.disputeCount[c]! - 1;
+    this.disputeCount[c]!--;
+    if (kind === resolveKind) this.balance[c]! += this.disputeAmount[last]!;
+    else this.locked[c] = 1;
+    return `${kind === resolveKind ? 'resolve' : 'chargeback'}, ${id}, ${this.disputeTx[last]},\n`;
+  }
 }
 
 /**

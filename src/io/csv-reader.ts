@@ -9,7 +9,7 @@
  * endings: a UTF-16 byte order mark and classic-Mac CR-only line endings are exit 2 with a hint.
  */
 import { isAscii } from 'node:buffer';
-import { readChunkBytes, rowBytesMax } from '../constants.js';
+import { readChunkBytes, rowBytesMax, textPieceBytes } from '../constants.js';
 import { RunError, describeError, inputError, runFailure } from '../errors.js';
 import type { InputSource } from './input-source.js';
 import { ProofTracker, type InputProof } from './input-proof.js';
@@ -43,9 +43,6 @@ export interface TextChunk {
   /** The input text up to the end of the read these rows came from (what a journal batch stores). */
   readonly proof: InputProof;
 }
-
-/** Longest string a piece of quoted or non-ASCII text is decoded to at once (see `emit`). */
-const textPieceBytes = 64 << 10;
 
 export interface RowsChunk {
   readonly kind: 'rows';
@@ -89,87 +86,11 @@ export async function* readRowChunks(
   options: ReadOptions = { delimiter: ',' },
   stats: ReadStats = { lines: 0, quotedLineBreaks: 0 },
 ): AsyncGenerator<RowChunk> {
-  const { delimiter } = options;
-  let carryRow = ''; // a row left open at the end of a read (a quoted field with line breaks)
-  let carryBytes = 0; // carryRow's length in the input's bytes (its text is decoded)
-  let nextLine = 1;
   let first = true;
   let lineEndingsChecked = false;
-  // Every byte handed on passes through emit once: the proof covers exactly the text read so far.
+  // Every byte handed on passes through the emitter once: the proof covers exactly the text read so far.
   const tracker = new ProofTracker();
-
-  function* emit(bytes: Buffer, final: boolean): Generator<RowChunk> {
-    const bytesRead = source.consumedBytes();
-    tracker.add(bytes);
-    const proof = tracker.proof;
-    const ascii = isAscii(bytes);
-    if (carryRow.length === 0 && ascii && bytes.indexOf(quoteByte) < 0) {
-      if (bytes.length === 0) return;
-      const lineCount = countLineBreaks(bytes) + (bytes[bytes.length - 1] === newlineByte ? 0 : 1);
-      yield { kind: 'text', bytes, firstLine: nextLine, lineCount, bytesRead, proof };
-      nextLine += lineCount;
-      stats.lines = nextLine - 1;
-      return;
-    }
-    // Split in pieces of at most textPieceBytes, carrying an open row between them: V8 places strings
-    // over ~128 KB in large-object space, which made decoding a 256 KiB read 80× slower (measured).
-    // Rows are yielded every piece rather than every read: a read's worth of decoded rows (an array
-    // and four strings each) outlived the young generation, and promoting them made GC 40% of the
-    // parsing thread on quoted input (measured); a piece's rows die young.
-    let rows: string[][] = [];
-    let lines: number[] = [];
-    let malformed: number[] = [];
-    let firstLine = nextLine;
-    const take = (): RowsChunk => {
-      let flags: Uint8Array | undefined;
-      if (malformed.length > 0) {
-        flags = new Uint8Array(rows.length);
-        for (const index of malformed) flags[index] = 1;
-      }
-      const chunk: RowsChunk = {
-        kind: 'rows',
-        rows,
-        firstLine: lines[0] ?? firstLine,
-        lines: Float64Array.from(lines),
-        malformed: flags,
-        bytesRead,
-        proof,
-      };
-      rows = [];
-      lines = [];
-      malformed = [];
-      firstLine = nextLine;
-      return chunk;
-    };
-    for (let start = 0; start < bytes.length || (final && start === 0);) {
-      const end = pieceEnd(bytes, start);
-      const last = end >= bytes.length;
-      const input = carryRow + bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
-      let split;
-      try {
-        split = splitRows(input, delimiter, nextLine, final && last);
-      } catch (error) {
-        if (error instanceof UnterminatedQuote) throw unterminated(source.name, error.line);
-        throw error;
-      }
-      const previous = carryRow.length > 0 ? { chars: carryRow.length, bytes: carryBytes } : undefined;
-      carryRow = input.substring(split.cursor);
-      carryBytes = measureCarry(source.name, { bytes, start, end, text: input }, split, previous, carryRow);
-      for (const index of split.malformed) malformed.push(rows.length + index);
-      for (let i = 0; i < split.rows.length; i++) {
-        rows.push(split.rows[i]!);
-        lines.push(split.lines[i]!);
-      }
-      nextLine = split.nextLine;
-      stats.quotedLineBreaks += split.quotedLineBreaks;
-      stats.lines = nextLine - 1;
-      start = end;
-      if (last) break;
-      if (rows.length > 0) yield take();
-    }
-    stats.lines = nextLine - 1;
-    if (rows.length > 0) yield take();
-  }
+  const emitter = new ChunkEmitter(source, options.delimiter, stats, tracker);
 
   // One buffer for the whole run: each read lands after the carried partial line, so reading
   // allocates nothing; it only grows for a line longer than itself. (A text chunk's bytes are this
@@ -182,7 +103,7 @@ export async function* readRowChunks(
         if (!lineEndingsChecked) lineEndingsChecked = checkLineEndings(source.name, buffer.subarray(0, filled));
         // One partial line fills the buffer. At rowBytesMax + 2 bytes (a longest row and its CR LF)
         // without a line feed, its row is too long; below that, make room.
-        if (filled >= rowBytesMax + 2) throw rowTooLong(source.name, nextLine);
+        if (filled >= rowBytesMax + 2) throw rowTooLong(source.name, emitter.nextLine);
         const bigger = Buffer.allocUnsafe(Math.min(buffer.length * 2, rowBytesMax + 2));
         buffer.copy(bigger, 0, 0, filled);
         buffer = bigger;
@@ -203,23 +124,147 @@ export async function* readRowChunks(
         end = checkStart(source.name, buffer, end, tracker);
       }
       const firstBreak = buffer.subarray(0, end).indexOf(newlineByte);
-      if (firstBreak >= 0 && lineBytes(buffer, 0, firstBreak) > rowBytesMax) throw rowTooLong(source.name, nextLine);
+      if (firstBreak >= 0 && lineBytes(buffer, 0, firstBreak) > rowBytesMax)
+        throw rowTooLong(source.name, emitter.nextLine);
       // (lastIndexOf counts a negative offset from the end of the buffer: never pass one.)
       const cut = end > 0 ? buffer.lastIndexOf(newlineByte, end - 1) + 1 : 0;
       if (cut > 0) {
         lineEndingsChecked = true; // a line feed within the first read: LF or CRLF endings
-        yield* emit(buffer.subarray(0, cut), false);
+        yield* emitter.emit(buffer.subarray(0, cut), false);
         buffer.copy(buffer, 0, cut, end);
       }
       filled = end - cut;
     }
     if (first && filled > 0) filled = checkStart(source.name, buffer, filled, tracker);
-    if (filled > rowBytesMax) throw rowTooLong(source.name, nextLine); // the last line, without a line feed
+    if (filled > rowBytesMax) throw rowTooLong(source.name, emitter.nextLine); // the last line, without a line feed
     if (!lineEndingsChecked) checkLineEndings(source.name, buffer.subarray(0, filled));
-    if (filled > 0 || carryRow.length > 0) yield* emit(buffer.subarray(0, filled), true);
+    if (filled > 0 || emitter.carrying) yield* emitter.emit(buffer.subarray(0, filled), true);
   } catch (error) {
     if (error instanceof RunError) throw error;
-    throw runFailure(`${source.name}: read failed after line ${nextLine - 1}: ${describeError(error)}`);
+    throw runFailure(`${source.name}: read failed after line ${emitter.nextLine - 1}: ${describeError(error)}`);
+  }
+}
+
+/**
+ * Hands on a read's complete lines: as a text chunk when they are ASCII without quotes, else as
+ * decoded rows, carrying a row left open (a quoted field with line breaks) into the next read.
+ */
+class ChunkEmitter {
+  /** The line the next row starts on. */
+  nextLine = 1;
+  private carryRow = ''; // a row left open at the end of a read (a quoted field with line breaks)
+  private carryBytes = 0; // carryRow's length in the input's bytes (its text is decoded)
+
+  constructor(
+    private readonly source: InputSource,
+    private readonly delimiter: string,
+    private readonly stats: ReadStats,
+    private readonly tracker: ProofTracker,
+  ) {}
+
+  get carrying(): boolean {
+    return this.carryRow.length > 0;
+  }
+
+  *emit(bytes: Buffer, final: boolean): Generator<RowChunk> {
+    const bytesRead = this.source.consumedBytes();
+    this.tracker.add(bytes);
+    const proof = this.tracker.proof;
+    const ascii = isAscii(bytes);
+    if (this.carryRow.length === 0 && ascii && bytes.indexOf(quoteByte) < 0) {
+      if (bytes.length === 0) return;
+      const lineCount = countLineBreaks(bytes) + (bytes[bytes.length - 1] === newlineByte ? 0 : 1);
+      yield { kind: 'text', bytes, firstLine: this.nextLine, lineCount, bytesRead, proof };
+      this.nextLine += lineCount;
+      this.stats.lines = this.nextLine - 1;
+      return;
+    }
+    yield* this.decoded(bytes, final, ascii, new PieceRows(this.nextLine, bytesRead, proof));
+  }
+
+  /**
+   * Split in pieces of at most textPieceBytes, carrying an open row between them: V8 places strings
+   * over ~128 KB in large-object space, which made decoding a 256 KiB read 80× slower (measured).
+   * Rows are yielded every piece rather than every read: a read's worth of decoded rows (an array
+   * and four strings each) outlived the young generation, and promoting them made GC 40% of the
+   * parsing thread on quoted input (measured); a piece's rows die young.
+   */
+  private *decoded(bytes: Buffer, final: boolean, ascii: boolean, rows: PieceRows): Generator<RowChunk> {
+    const { source, stats } = this;
+    for (let start = 0; start < bytes.length || (final && start === 0);) {
+      const end = pieceEnd(bytes, start);
+      const last = end >= bytes.length;
+      const input = this.carryRow + bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
+      let split;
+      try {
+        split = splitRows(input, this.delimiter, this.nextLine, final && last);
+      } catch (error) {
+        if (error instanceof UnterminatedQuote) throw unterminated(source.name, error.line);
+        throw error;
+      }
+      const previous = this.carryRow.length > 0 ? { chars: this.carryRow.length, bytes: this.carryBytes } : undefined;
+      this.carryRow = input.substring(split.cursor);
+      this.carryBytes = measureCarry(source.name, { bytes, start, end, text: input }, split, previous, this.carryRow);
+      rows.add(split);
+      this.nextLine = split.nextLine;
+      stats.quotedLineBreaks += split.quotedLineBreaks;
+      stats.lines = this.nextLine - 1;
+      start = end;
+      if (last) break;
+      if (rows.count > 0) yield rows.take(this.nextLine);
+    }
+    stats.lines = this.nextLine - 1;
+    if (rows.count > 0) yield rows.take(this.nextLine);
+  }
+}
+
+/** The decoded rows of one read gathered piece by piece, handed on as RowsChunks. */
+class PieceRows {
+  private rows: string[][] = [];
+  private lines: number[] = [];
+  private malformed: number[] = [];
+
+  constructor(
+    private firstLine: number,
+    private readonly bytesRead: number,
+    private readonly proof: InputProof,
+  ) {}
+
+  get count(): number {
+    return this.rows.length;
+  }
+
+  add(split: SplitResult): void {
+    const { rows, lines } = this;
+    for (const index of split.malformed) this.malformed.push(rows.length + index);
+    for (let i = 0; i < split.rows.length; i++) {
+      rows.push(split.rows[i]!);
+      lines.push(split.lines[i]!);
+    }
+  }
+
+  /** The rows so far as a chunk; the next ones start at `nextLine`. */
+  take(nextLine: number): RowsChunk {
+    const { rows, lines, malformed } = this;
+    let flags: Uint8Array | undefined;
+    if (malformed.length > 0) {
+      flags = new Uint8Array(rows.length);
+      for (const index of malformed) flags[index] = 1;
+    }
+    const chunk: RowsChunk = {
+      kind: 'rows',
+      rows,
+      firstLine: lines[0] ?? this.firstLine,
+      lines: Float64Array.from(lines),
+      malformed: flags,
+      bytesRead: this.bytesRead,
+      proof: this.proof,
+    };
+    this.rows = [];
+    this.lines = [];
+    this.malformed = [];
+    this.firstLine = nextLine;
+    return chunk;
   }
 }
 
@@ -347,7 +392,7 @@ function unterminated(name: string, line: number): Error {
 }
 
 /** Line feeds in `bytes` (Buffer#indexOf is memchr: faster than decoding and searching a string). */
-export function countLineBreaks(bytes: Buffer): number {
+function countLineBreaks(bytes: Buffer): number {
   let count = 0;
   for (let at = bytes.indexOf(newlineByte); at >= 0; at = bytes.indexOf(newlineByte, at + 1)) count++;
   return count;

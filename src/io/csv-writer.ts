@@ -1,7 +1,7 @@
 /** The two outputs of SPEC "Output": the accounts CSV and the rejected-rows CSV. */
 import { formatUnits } from '../domain/money.js';
 
-export const accountsHeader = 'client,available,held,total,locked\n';
+const accountsHeader = 'client,available,held,total,locked\n';
 export const rejectsHeader = 'line,type,client,tx,amount,reason\n';
 
 export interface AccountRow {
@@ -11,7 +11,7 @@ export interface AccountRow {
   locked: boolean;
 }
 
-export function formatAccount(a: AccountRow): string {
+function formatAccount(a: AccountRow): string {
   return `${a.client},${formatUnits(a.available)},${formatUnits(a.held)},${formatUnits(a.available + a.held)},${a.locked}\n`;
 }
 

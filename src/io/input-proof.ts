@@ -8,6 +8,7 @@
  * of the proof: an edit that changes the length is always caught, one that keeps it is missed with
  * a chance of 2^-32 (and the records are still compared row by row).
  */
+import { proofReadBytes } from '../constants.js';
 import { crc32 } from 'node:zlib';
 import { JournalCorrupt } from '../errors.js';
 import { openInput } from './input-source.js';
@@ -40,8 +41,6 @@ export class ProofTracker {
   }
 }
 
-const verifyReadBytes = 1 << 20;
-
 interface Checkpoint {
   readonly end: number;
   readonly crc: number;
@@ -70,7 +69,7 @@ export async function verifyInputProofs(
   if (checkpoints.length === 0) return;
   checkpoints.sort((a, b) => a.end - b.end);
   const source = await openInput(path);
-  const buffer = Buffer.allocUnsafe(verifyReadBytes);
+  const buffer = Buffer.allocUnsafe(proofReadBytes);
   let at = 0; // bytes hashed
   let crc = 0;
   let proven = 0; // end of the last proof that held
@@ -106,7 +105,7 @@ async function changed(path: string, journal: string, point: Checkpoint, proven:
  */
 async function linesAt(path: string, offsets: readonly number[]): Promise<{ lines: number }[]> {
   const source = await openInput(path);
-  const buffer = Buffer.allocUnsafe(verifyReadBytes);
+  const buffer = Buffer.allocUnsafe(proofReadBytes);
   const found: { lines: number }[] = [];
   let at = 0;
   let feeds = 0;

@@ -3,6 +3,7 @@
  * so a file that changes under the run is an error, never a partial result) or a stream (stdin),
  * with gzip-compressed input recognised by its magic bytes and decompressed as it is read.
  */
+import { gzipReadBytes } from '../constants.js';
 import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -130,8 +131,6 @@ function replayHead(raw: InputSource, head: Buffer): InputSource {
     close: () => raw.close(),
   };
 }
-
-const gzipReadBytes = 64 << 10;
 
 /**
  * Decompresses a source as it is pulled: one compressed read is inflated only when the reader asks

@@ -5,6 +5,7 @@
  * resolved path, when one of its directories is the journal directory (device and inode: a bind
  * mount or a second path to it), or when it is a journal file under another name (a hard link).
  */
+import { manifestBytesMax } from '../constants.js';
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -26,9 +27,6 @@ export interface InsideJournal {
   readonly journal: string;
   readonly file?: string;
 }
-
-/** A manifest larger than this is not one this program wrote. */
-const manifestBytesMax = 1 << 20;
 
 export const identity = (info: Stats): string => `${info.dev}:${info.ino}`;
 

@@ -8,6 +8,7 @@
  * Temporary names are `.payments-<pid>-<16 hex>.tmp` (output-names.ts): a later run writing into the
  * same directory removes those whose process is gone, so repeated crashes do not fill the disk.
  */
+import { outputFlushBytes, outputTempAttempts } from '../constants.js';
 import { randomBytes } from 'node:crypto';
 import { constants, readFileSync, unlinkSync } from 'node:fs';
 import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -16,10 +17,6 @@ import { errorCode, RunError, runFailure } from '../errors.js';
 import { randomHexLength, tempName, tempNamePattern, writtenInPlace } from './output-names.js';
 import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
 import { resolveReal } from './real-path.js';
-
-const tempAttempts = 5;
-/** Bytes gathered before one write(2): rejects arrive in many small pieces. */
-const flushBytes = 1 << 16;
 
 /** Every temporary file of this process not yet renamed or removed: a second signal removes them at once. */
 const liveTemps = new Set<string>();
@@ -89,7 +86,7 @@ export class OutputFile {
           liveTemps.add(tempPath);
           return new OutputFile(path, option, handle, { path: tempPath, target });
         } catch (error) {
-          if (errorCode(error) !== 'EEXIST' || attempt >= tempAttempts) throw error;
+          if (errorCode(error) !== 'EEXIST' || attempt >= outputTempAttempts) throw error;
         }
       }
     } catch (error) {
@@ -111,7 +108,7 @@ export class OutputFile {
     const buffer = typeof data === 'string' ? Buffer.from(data) : data;
     this.pending.push(buffer);
     this.pendingBytes += buffer.length;
-    if (this.pendingBytes >= flushBytes) await this.flush();
+    if (this.pendingBytes >= outputFlushBytes) await this.flush();
   }
 
   /** Writes what is left, fsyncs, and renames the temporary file over the target. */
@@ -235,18 +232,6 @@ export class OutputSet {
   }
 }
 
-/** Writes `text` to `path` as one complete file (used by `generate` and single-shot outputs). */
-export async function writeOutputFile(path: string, option: string, text: string): Promise<void> {
-  const file = await OutputFile.open(path, { option });
-  try {
-    await file.write(text);
-  } catch (error) {
-    await file.discard();
-    throw error;
-  }
-  await file.commit();
-}
-
 /**
  * The file a rename must replace: a link is followed (a dangling one to the file it names), so the
  * link itself stays a link and the file it points at is written.
@@ -284,7 +269,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** A zombie has exited and only waits for its parent to reap it: kill(pid, 0) still succeeds. */
-export function isZombie(pid: number): boolean {
+function isZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // `pid (comm) S …`: comm may hold spaces and parentheses, so the state follows the last ')'.

@@ -5,12 +5,10 @@
  * those threads) would wait for ever. Here the open is O_NONBLOCK, retried until a reader comes or
  * the run is stopped, and writes go through a libuv pipe stream (epoll), which a stop abandons.
  */
+import { fifoReaderPollMs } from '../constants.js';
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errorCode } from '../errors.js';
-
-/** How often an open retries while the FIFO has no reader. */
-const readerPollMs = 50;
 
 /** A wait on a reader given up because the run was asked to stop (never a failure of the output). */
 export class OutputStopped extends Error {
@@ -54,7 +52,7 @@ export async function openFifo(path: string, what: string, options: FifoOptions 
       if (signal?.aborted) throw new OutputStopped(`while waiting for a reader of ${what}`);
       if (!told) onWait?.(`${what}: waiting for a reader of the named pipe`);
       told = true;
-      await waitOrStop(readerPollMs, signal);
+      await waitOrStop(fifoReaderPollMs, signal);
       continue;
     }
     try {

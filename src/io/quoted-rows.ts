@@ -42,7 +42,7 @@ export class UnterminatedQuote extends Error {
 }
 
 /** White space as String.prototype.trim sees it. */
-export function isTrimSpace(c: number): boolean {
+function isTrimSpace(c: number): boolean {
   if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
   if (c < 0xa0) return false;
   return (
@@ -61,6 +61,9 @@ export function isTrimSpace(c: number): boolean {
 /**
  * Splits `text`, whose first row starts at `firstLine`. Unless `final`, a row that is not ended by
  * a line break is left for the next call (see `cursor`).
+ *
+ * Longer than 70 lines on purpose: it runs per character of quoted or non-ASCII input, one state
+ * machine over the text with its state (field start, quote state, line) in locals, in one pass.
  */
 export function splitRows(text: string, delimiter: string, firstLine: number, final: boolean): SplitResult {
   const delim = delimiter.charCodeAt(0);

@@ -5,11 +5,9 @@
  * and a link whose target does not exist leads to that target: that is where a new file would be
  * written, and what it must be compared by.
  */
+import { symlinksFollowedMax } from '../constants.js';
 import { lstat, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-
-/** Links followed before a path is called a loop (Linux's own limit is 40). */
-const linksMax = 40;
 
 const partsOf = (path: string): string[] => path.split('/').filter((p) => p !== '' && p !== '.');
 
@@ -28,7 +26,7 @@ export async function resolveReal(path: string): Promise<string> {
     const info = await lstat(next).catch(() => undefined);
     // The rest does not exist yet: kept as named (`missing/../x` stays so, as the kernel would refuse it).
     if (info === undefined) return [next, ...pending].join('/');
-    if (info.isSymbolicLink() && ++links <= linksMax) {
+    if (info.isSymbolicLink() && ++links <= symlinksFollowedMax) {
       const target = await readlink(next);
       pending.unshift(...partsOf(target));
       if (target.startsWith('/')) real = '/';

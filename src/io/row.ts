@@ -3,6 +3,7 @@
  * every row, so they read fields as ranges of the chunk's bytes where they can (no string per field)
  * and write into a reusable `ParsedRow` instead of allocating one.
  */
+import { clientIdMax, txIdMax } from '../domain/ids.js';
 import { invalidAmount, parseAmountBytes, parseAmountUnits } from '../domain/money.js';
 import { reasonCode } from '../domain/rejection.js';
 import { carriesAmount, txTypeCode } from '../domain/transaction.js';
@@ -35,9 +36,6 @@ const invalidTx = reasonCode('invalid_tx');
 const missingAmount = reasonCode('missing_amount');
 const invalidAmountReason = reasonCode('invalid_amount');
 
-const clientMax = 0xffff;
-const txMax = 0xffffffff;
-
 /**
  * Reads the fields of one row for `judge`, without a string per field where it can: a row is
  * either ranges of a text chunk's bytes (ByteFields) or decoded strings (StringFields).
@@ -60,9 +58,9 @@ export function judge(row: RowFields, layout: ColumnLayout, out: ParsedRow): num
   if (count < 3 || (!layout.hasHeader && count > 4)) return malformedRow;
   const typeCode = row.typeCode(layout.type);
   if (typeCode < 0) return unknownType;
-  const client = row.whole(layout.client, clientMax);
+  const client = row.whole(layout.client, clientIdMax);
   if (client < 0) return invalidClient;
-  const tx = row.whole(layout.tx, txMax);
+  const tx = row.whole(layout.tx, txIdMax);
   if (tx < 0) return invalidTx;
   let amount = 0;
   if (carriesAmount(typeCode)) {
@@ -153,6 +151,9 @@ function isWord(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
  * `delimiter` is a byte that is not white space, or a tab (then only spaces are skipped as white
  * space around fields, as splitting on tabs first and trimming after does); `maxFields` is 4
  * without a header.
+ *
+ * Longer than 70 lines on purpose: it is the per-row hot path and one pass, its cursor and partial
+ * values in locals; helpers per field would hand the cursor back through a result on every field.
  */
 export function scanStandardRow(
   bytes: Uint8Array,
@@ -214,7 +215,7 @@ export function scanStandardRow(
     client = client * 10 + (c - 48);
     c = bytes[++at];
   }
-  if (at === clientStart || client > clientMax) return -1;
+  if (at === clientStart || client > clientIdMax) return -1;
   while (c === 32 || c === tab) c = bytes[++at];
   if (c !== delimiter) return -1;
   // tx
@@ -226,7 +227,7 @@ export function scanStandardRow(
     tx = tx * 10 + (c - 48);
     c = bytes[++at];
   }
-  if (at === txStart || tx > txMax) return -1;
+  if (at === txStart || tx > txIdMax) return -1;
   while (c === 32 || c === tab || c === 13) c = bytes[++at];
   let amount = 0;
   if (carriesAmount(typeCode)) {
@@ -309,7 +310,7 @@ function parseWholeBytes(bytes: Uint8Array, max: number, start: number, end: num
 }
 
 /** A whole number of digits only, at most `max`; -1 otherwise. Leading zeros are allowed. */
-export function parseWhole(text: string, max: number, start = 0, end = text.length): number {
+function parseWhole(text: string, max: number, start = 0, end = text.length): number {
   if (end <= start) return -1;
   let value = 0;
   for (let i = start; i < end; i++) {
@@ -330,7 +331,7 @@ export function isAsciiSpace(c: number): boolean {
  * A field trimmed of white space; absent fields are empty. Fields come decoded from quoted-rows.ts,
  * which already reads `deposit, "1"` (white space before an opening quote) as a quoted `1`.
  */
-export function field(fields: readonly string[], index: number): string {
+function field(fields: readonly string[], index: number): string {
   const raw = fields[index];
   return raw === undefined ? '' : raw.trim();
 }

@@ -26,7 +26,7 @@ export function partitionPath(dir: string, shard: number): string {
  * path within 512 bytes with room for the longest suffix of its side files ("-journal"); measured,
  * 504 opens and 505 does not. Compiled in: the journal checks its paths rather than fail later.
  */
-export const sqlitePathBytesMax = 504;
+const sqlitePathBytesMax = 504;
 
 /**
  * Refuses (exit 2) a journal directory whose files' full paths SQLite would not open. SQLite

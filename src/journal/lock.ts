@@ -14,14 +14,12 @@
  * the instants in which other starting runs read the file: without the wait, a run's commit that
  * met another's read failed as "in use", and two runs started together could both be refused.
  */
+import { lockReadersWaitMs } from '../constants.js';
 import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
-import { describeError, errorCode, nativeModuleMissing, RunError } from '../errors.js';
+import { describeError, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
-import { isMissingBinding } from './sqlite/schema.js';
-
-/** How long a step other than taking the lock waits for other runs' brief reads of the lock file. */
-const readersWaitMs = 2_000;
+import { isMissingBinding, isSqliteBusy } from './sqlite/sqlite-errors.js';
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -32,7 +30,7 @@ export class JournalLock {
     let db: Database.Database;
     try {
       // Absolute: a relative name starting with "file:" would be taken for a URI (see schema.ts).
-      db = new Database(resolve(path), { timeout: readersWaitMs });
+      db = new Database(resolve(path), { timeout: lockReadersWaitMs });
     } catch (error) {
       if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
       throw new RunError(`journal ${dir}: cannot open its lock file ${path} (${describeError(error)})`, 2, {
@@ -44,9 +42,9 @@ export class JournalLock {
       db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since TEXT NOT NULL)');
       beginAtOnce(db);
     } catch (error) {
-      const holder = busy(error) ? readHolder(db) : undefined;
+      const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
-      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
       throw new RunError(`journal ${dir}: cannot lock it (${describeError(error)})`, 1);
     }
     // Record who holds it: commit the pid, then take the write lock again at once. Between the two
@@ -57,9 +55,9 @@ export class JournalLock {
       db.exec('COMMIT');
       beginAtOnce(db);
     } catch (error) {
-      const holder = busy(error) ? readHolder(db) : undefined;
+      const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
-      if (busy(error)) throw JournalLock.inUse(dir, holder);
+      if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
       throw error;
     }
     return new JournalLock(db);
@@ -88,13 +86,8 @@ function beginAtOnce(db: Database.Database): void {
   try {
     db.exec('BEGIN IMMEDIATE');
   } finally {
-    db.pragma(`busy_timeout = ${readersWaitMs}`);
+    db.pragma(`busy_timeout = ${lockReadersWaitMs}`);
   }
-}
-
-function busy(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
 function readHolder(db: Database.Database): number | undefined {

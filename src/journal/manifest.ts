@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { workersMax } from '../constants.js';
+import { inputSampleBytes, workersMax } from '../constants.js';
 import { describeError, JournalCorrupt, usageError } from '../errors.js';
 import { manifestFormat } from '../journal-files.js';
 import { journalFormatVersion, manifestFileName, partitionPrefix } from './format.js';
@@ -33,7 +33,6 @@ export interface Manifest {
 }
 
 const manifestFile = manifestFileName;
-const sampleBytes = 1 << 20;
 
 /**
  * A journal's input must be a regular file: a resume reads it again from the start, and checks it
@@ -54,12 +53,12 @@ export async function fingerprint(path: string): Promise<InputFingerprint> {
     refuseUnrereadable(path, info);
     const { size } = info;
     const read = async (position: number) => {
-      const length = Math.min(sampleBytes, size - position);
+      const length = Math.min(inputSampleBytes, size - position);
       const buffer = Buffer.alloc(Math.max(0, length));
       if (length > 0) await handle.read(buffer, 0, length, position);
       return crc32(buffer);
     };
-    return { size, headCrc: await read(0), tailCrc: await read(Math.max(0, size - sampleBytes)) };
+    return { size, headCrc: await read(0), tailCrc: await read(Math.max(0, size - inputSampleBytes)) };
   } finally {
     await handle.close();
   }

@@ -15,8 +15,8 @@ import { recordLayout } from '../layout.js';
 import type { JournalRecord, RowRef } from '../engine/journal-port.js';
 import type { InputProof } from '../io/input-proof.js';
 
-export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
-export const rejectedKind = 5;
+const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
+const rejectedKind = 5;
 const acceptedReason = 255;
 
 /** A batch row as stored: every field the checksum covers. */
@@ -34,7 +34,7 @@ export interface StoredBatch {
 }
 
 /** The checksum of a batch row: its blob, then its numeric fields. */
-export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
+function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
   return crc32(
     new Uint8Array(
       Float64Array.of(b.first_line, b.last_line, b.first_seq, b.count, b.events, b.input_end ?? -1, b.input_crc ?? -1)

@@ -6,7 +6,7 @@
 import { evolve, initialAccount, type AccountState } from '../domain/account.js';
 import { JournalCorrupt } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { partitionExtent, readSnapshot, readTail, type PartitionExtent } from './sqlite/recovery.js';
+import { partitionExtent, readSnapshot, readTail } from './sqlite/recovery.js';
 import { withPartition } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
 
@@ -48,20 +48,4 @@ export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFI
     });
   }
   return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
-}
-
-/** How far each partition of a journal got. */
-export async function journalExtents(dir: string): Promise<PartitionExtent[]> {
-  if (isPostgresUrl(dir)) {
-    const { existingPostgresJournal, withPostgresPartition } = await import('./postgres/run.js');
-    const { shards } = await existingPostgresJournal(dir);
-    const extents: PartitionExtent[] = [];
-    for (let shard = 0; shard < shards; shard++)
-      extents.push(await withPostgresPartition(dir, shard, shards, async (p) => p.extent));
-    return extents;
-  }
-  const manifest = await existingManifest(dir);
-  return Array.from({ length: manifest.shards }, (_, shard) =>
-    withPartition(dir, shard, manifest.shards, ({ db, where }) => partitionExtent(db, where)),
-  );
 }

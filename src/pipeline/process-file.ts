@@ -17,9 +17,10 @@ import { openInput, readRowChunks, type InputSource, type ReadStats } from '../i
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { ApplyReply, FinishReply } from '../pool/protocol.js';
-import { errorCode, RunError, runFailure, usageError } from '../errors.js';
+import { errorCode, runFailure, usageError } from '../errors.js';
 import { refuseUnrereadable, type Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
+import { isSqliteFull } from '../journal/sqlite/sqlite-errors.js';
 import { verifyInputProofs } from '../io/input-proof.js';
 import type { RejectsSink } from './rejects-sink.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
@@ -146,9 +147,9 @@ async function checkJournalInput(input: string): Promise<void> {
 
 /** A full disk under the journal: one line saying how far the run got and how to go on. */
 function journalFailure(error: unknown, dir: string, lastLine: number): unknown {
-  const code = error instanceof RunError ? error.code : errorCode(error);
+  const code = errorCode(error);
   const path = (error as { path?: unknown } | null)?.path;
-  if (code === 'SQLITE_FULL' || (code === 'ENOSPC' && typeof path === 'string' && path.startsWith(dir)))
+  if (isSqliteFull(error) || (code === 'ENOSPC' && typeof path === 'string' && path.startsWith(dir)))
     return runFailure(
       `journal ${journalDisplay(dir)}: disk full (${code}) after line ${lastLine}; free space and run the same command to resume`,
     );

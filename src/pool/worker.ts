@@ -15,6 +15,7 @@ import { describeError, errorCode, runFailure, RunError, toFailureData } from '.
 import type { JournalPartition } from '../engine/journal-port.js';
 import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
+import { sqliteCode } from '../journal/sqlite/sqlite-errors.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
@@ -51,8 +52,8 @@ const ok = <T>(value: T): Reply<T> => ({ ok: true, value });
 /** A failure with the partition it happened in; SQLite's code kept for the main thread's message. */
 function inShard(error: unknown): unknown {
   if (error instanceof RunError || config.journalDir === undefined) return error;
-  const code = errorCode(error);
-  if (code === undefined || !code.startsWith('SQLITE_')) return error;
+  const code = sqliteCode(error);
+  if (code === undefined) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new RunError(`${partitionName(config.journalDir, config.shard)}: ${message} (${code})`, 1, {
     kind: 'failure',

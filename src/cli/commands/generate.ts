@@ -1,6 +1,6 @@
 /** `payments generate --rows N --clients C OUT`: a synthetic dataset (see generate/generator.ts for the mix). */
 import type { Argv, CommandModule } from 'yargs';
-import { clientsMax } from '../../constants.js';
+import { clientsMax, generateRowsMax } from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { defaultMix, type TrafficMix } from '../../generate/generator.js';
 import { pathArg, type CliIo } from '../io.js';
@@ -38,11 +38,6 @@ const mixOptions: { name: keyof TrafficMix; option: string; describe: string }[]
   },
 ];
 
-/**
- * Most rows: every tx id the generator writes (one a deposit or withdrawal, and unknown ones up to
- * 1,001,000 past the last) then fits in a u32, so no row is malformed that was not meant to be.
- */
-export const generateRowsMax = 4_000_000_000;
 /** pure-rand reads a seed as a 32-bit integer (seeds 1 and 2^32 + 1 gave the same bytes). */
 const seedMax = 0xffffffff;
 

@@ -33,7 +33,7 @@ const retryableNodeCodes = new Set([
 ]);
 
 /** Whether an error means the connection (or the server) was lost, so that a retry may succeed. */
-export function isConnectionLost(error: unknown): boolean {
+function isConnectionLost(error: unknown): boolean {
   if (error instanceof RunError) return false;
   const code = errorCode(error);
   if (code !== undefined && (retryableSqlStates.has(code) || retryableNodeCodes.has(code))) return true;
@@ -47,7 +47,7 @@ export function isConnectionLost(error: unknown): boolean {
  * An error that no retry can fix, as the one line the user reads (exit 2), or undefined. The
  * messages name the redacted URL and the server's words, which never carry the password.
  */
-export function refusal(error: unknown, target: PostgresTarget): RunError | undefined {
+function refusal(error: unknown, target: PostgresTarget): RunError | undefined {
   const code = errorCode(error);
   const said = describeError(error);
   const where = `journal ${target.display}`;
@@ -91,7 +91,7 @@ function passwordFromFile(params: { host: string; port: number; database?: strin
   );
 }
 
-export async function connect(target: PostgresTarget, applicationName: string): Promise<pg.Client> {
+async function connect(target: PostgresTarget, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: target.connectionString,
     connectionTimeoutMillis: connectTimeoutMs,

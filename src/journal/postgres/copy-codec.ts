@@ -11,16 +11,16 @@ import type { AccountEvent } from '../../domain/account.js';
 import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RowRef } from '../../engine/journal-port.js';
 
-export const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
-export const rejectedKind = 5;
+const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
+const rejectedKind = 5;
 
 /** The columns of payments.records, in table order (COPY uses the same list both ways). */
 export const recordColumns = 'journal, seq, line, tx, amount, client, partition, kind, type, reason';
 const fieldCount = 10;
 /** PGCOPY\n\377\r\n\0, flags, header extension length. */
 const copySignature = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
-export const copyHeader = Buffer.concat([copySignature, Buffer.alloc(8)]);
-export const copyTrailer = Buffer.from([0xff, 0xff]);
+const copyHeader = Buffer.concat([copySignature, Buffer.alloc(8)]);
+const copyTrailer = Buffer.from([0xff, 0xff]);
 const twoTo32 = 4294967296;
 
 export interface EncodedBatch {

@@ -6,12 +6,11 @@
  * the batch's row, so a transaction whose COMMIT reached the server before the connection broke is
  * never applied twice. A session advisory lock keeps a second run off the partition.
  */
-import { crc32 } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // the SQLite journal's policy
+import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
@@ -22,30 +21,24 @@ import type {
   Recovery,
   RecoveredSnapshot,
   RowRef,
-  TxIndexPart,
 } from '../../engine/journal-port.js';
-import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { RetryingConnection } from './connection.js';
-import { RecordDecoder, RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
-import { journalLockKey, lockWaitSeconds } from './run-lock.js';
+import { RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
+import {
+  checkedLastSeq,
+  checkSnapshot,
+  fetchRecords,
+  firstBatchEndingAtOrAfter,
+  readBatches,
+  readSnapshot,
+  windowEnd,
+  type BatchInfo,
+  type PartitionRef,
+} from './partition-read.js';
+import { journalLockKey } from './run-lock.js';
 import { leafIndex, leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
-
-/** Snapshots kept per partition (the newest two: one may be mid-write when a run dies). */
-const snapshotsKept = 2;
-/** Records read per COPY when recovering (bounds the memory a long tail takes). */
-const readWindowRecords = 65_536;
-
-interface BatchInfo {
-  firstLine: number;
-  lastLine: number;
-  firstSeq: number;
-  count: number;
-  events: number;
-  crc: number;
-  /** The input proof committed with the batch (io/input-proof.ts); undefined when it was given none. */
-  proof: InputProof | undefined;
-}
 
 export interface PostgresPartitionOptions {
   readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
@@ -56,6 +49,7 @@ export interface PostgresPartitionOptions {
 export class PostgresPartition implements JournalPartition {
   private readonly connection: RetryingConnection;
   private readonly where: string;
+  private readonly ref: PartitionRef;
   private encoder!: RecordEncoder;
   private journalId = 0;
   private leaf = '';
@@ -77,6 +71,7 @@ export class PostgresPartition implements JournalPartition {
     options: PostgresPartitionOptions = {},
   ) {
     this.where = `journal ${target.display} partition ${shard}`;
+    this.ref = { journal: target.journal, shard, where: this.where };
     this.connection = new RetryingConnection(
       target,
       `payments ${target.journal} shard ${shard}`,
@@ -104,7 +99,7 @@ export class PostgresPartition implements JournalPartition {
     // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
     // server for a moment before it notices: wait a bounded time before calling the journal busy.
     try {
-      await client.query(`SET lock_timeout = '${lockWaitSeconds}s'`);
+      await client.query(`SET lock_timeout = '${pgLockWaitSeconds}s'`);
       await client.query(`SELECT pg_advisory_lock(${key})`);
       await client.query('RESET lock_timeout');
     } catch (error) {
@@ -150,42 +145,13 @@ export class PostgresPartition implements JournalPartition {
    * sequence numbers have no gap). Recovery does this first; replay and inspect too (read-only).
    */
   async load(): Promise<{ lastSeq: number; lastLine: number }> {
-    const loaded = await this.connection.run('reading the journal', async (client) => {
-      const journal = await client.query('SELECT id, shards FROM payments.journals WHERE name = $1', [
-        this.target.journal,
-      ]);
-      if (journal.rows.length === 0) throw new JournalCorrupt(`${this.where}: the journal does not exist`);
-      if (journal.rows[0].shards !== this.shards)
-        throw new JournalCorrupt(`${this.where}: written with ${journal.rows[0].shards} shards, not ${this.shards}`);
-      const batches = await client.query(
-        'SELECT first_line, last_line, first_seq, count, events, crc, input_end, input_crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
-        [this.target.journal, this.shard],
-      );
-      return { id: journal.rows[0].id as number, batches: batches.rows };
-    });
+    const loaded = await this.connection.run('reading the journal', (client) =>
+      readBatches(client, this.ref, this.shards),
+    );
     this.journalId = loaded.id;
     this.leaf = leafTable(loaded.id, this.shard);
-    this.batches = loaded.batches.map((r) => ({
-      firstLine: Number(r.first_line),
-      lastLine: Number(r.last_line),
-      firstSeq: Number(r.first_seq),
-      count: r.count as number,
-      events: r.events as number,
-      crc: Number(r.crc),
-      proof:
-        r.input_end === null || r.input_crc === null
-          ? undefined
-          : { end: Number(r.input_end), crc: Number(r.input_crc) },
-    }));
-    let seq = 0;
-    for (const batch of this.batches) {
-      if (batch.firstSeq !== seq + 1)
-        throw new JournalCorrupt(
-          `${this.where}: sequence numbers have a gap or overlap (batch at seq ${batch.firstSeq} after seq ${seq})`,
-        );
-      seq += batch.count;
-    }
-    this.committedSeq = seq;
+    this.batches = loaded.batches;
+    this.committedSeq = checkedLastSeq(this.batches, this.where);
     this.committedLine = this.batches[this.batches.length - 1]?.lastLine ?? 0;
     return { lastSeq: this.committedSeq, lastLine: this.committedLine };
   }
@@ -197,8 +163,10 @@ export class PostgresPartition implements JournalPartition {
 
   /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
   async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
-    const snapshot = await this.connection.run('reading a snapshot', (client) => this.readSnapshot(client, asOfLine));
-    if (snapshot) this.checkSnapshot(snapshot);
+    const snapshot = await this.connection.run('reading a snapshot', (client) =>
+      readSnapshot(client, this.ref, asOfLine),
+    );
+    if (snapshot) checkSnapshot(this.batches, snapshot, this.where);
     return snapshot;
   }
 
@@ -211,99 +179,23 @@ export class PostgresPartition implements JournalPartition {
     }
   }
 
-  /** A snapshot must end where a batch ends, with the events the batches count up to there. */
-  private checkSnapshot(snapshot: RecoveredSnapshot): void {
-    let events = 0;
-    for (const batch of this.batches) {
-      events += batch.events;
-      if (batch.firstSeq + batch.count - 1 === snapshot.seq) {
-        if (batch.lastLine === snapshot.line && events === snapshot.events) return;
-        break;
-      }
-    }
-    throw new JournalCorrupt(`${this.where}: the snapshot at seq ${snapshot.seq} does not match the batches`);
-  }
-
-  private async readSnapshot(client: pg.Client, asOfLine: number): Promise<RecoveredSnapshot | undefined> {
-    const found = await client.query(
-      'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3 ORDER BY seq DESC LIMIT 1',
-      [this.target.journal, this.shard, Number.isFinite(asOfLine) ? asOfLine : Number.MAX_SAFE_INTEGER],
-    );
-    const row = found.rows[0];
-    if (row === undefined) return undefined;
-    const seq = Number(row.seq);
-    const damaged = () => new JournalCorrupt(`${this.where}: the snapshot at seq ${seq} fails its checksum`);
-    if (snapshotChecksum(row.accounts) !== Number(row.crc)) throw damaged();
-    const parts = await client.query(
-      'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
-      [this.target.journal, this.shard, seq],
-    );
-    if (parts.rows.length !== row.tx_parts) throw damaged();
-    const txParts: TxIndexPart[] = [];
-    parts.rows.forEach((part, i) => {
-      if (part.part !== i || snapshotChecksum(part.data) !== Number(part.crc)) throw damaged();
-      txParts.push(decodeTxPart(part.data));
-    });
-    return { seq, line: Number(row.line), events: Number(row.events), accounts: decodeAccounts(row.accounts), txParts };
-  }
-
   /**
    * The records of `batches` (consecutive, in order), read by COPY in windows of about
-   * readWindowRecords; each batch is checked whole (count, sequence, lines, CRC-32) before any of
+   * pgReadWindowRecords; each batch is checked whole (count, sequence, lines, CRC-32) before any of
    * its records is handed out.
    */
   private async *readBatches(batches: readonly BatchInfo[]): AsyncGenerator<JournalRecord> {
     let from = 0;
     while (from < batches.length) {
-      let to = from + 1;
-      let records = batches[from]!.count;
-      while (to < batches.length && records + batches[to]!.count <= readWindowRecords) records += batches[to++]!.count;
+      const to = windowEnd(batches, from);
       const window = batches.slice(from, to);
       yield* await this.connection.run('reading the journal', (client) => this.fetch(client, window));
       from = to;
     }
   }
 
-  /** The records of consecutive `batches`, checked batch by batch as they arrive. */
-  private async fetch(client: pg.Client, batches: readonly BatchInfo[]): Promise<JournalRecord[]> {
-    const items: JournalRecord[] = [];
-    let index = 0;
-    let inBatch = 0;
-    let crc = 0;
-    const first = batches[0]!.firstSeq;
-    const lastBatch = batches[batches.length - 1]!;
-    const last = lastBatch.firstSeq + lastBatch.count - 1;
-    const decoder = new RecordDecoder(this.where, (record, tuple) => {
-      const batch = batches[index];
-      if (batch === undefined) throw new JournalCorrupt(`${this.where}: a record past seq ${last}`);
-      const fail = (what: string) =>
-        new JournalCorrupt(`${this.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) ${what}`);
-      if (record.seq !== batch.firstSeq + inBatch) throw fail(`misses seq ${batch.firstSeq + inBatch}`);
-      if (record.partition !== this.shard) throw fail(`holds a record of partition ${record.partition}`);
-      if (inBatch === 0 && record.line !== batch.firstLine) throw fail(`starts at line ${record.line}`);
-      crc = crc32(tuple, crc);
-      items.push(record);
-      if (++inBatch === batch.count) {
-        if (record.line !== batch.lastLine) throw fail(`ends at line ${record.line}, not ${batch.lastLine}`);
-        if (crc !== batch.crc) throw fail('fails its checksum (a record was changed)');
-        index++;
-        inBatch = 0;
-        crc = 0;
-      }
-    });
-    const stream = client.query(
-      copyStreams.to(
-        `COPY (SELECT ${recordColumns} FROM ${this.leaf} WHERE seq BETWEEN ${first} AND ${last} ORDER BY seq) TO STDOUT (FORMAT binary)`,
-      ),
-    );
-    for await (const chunk of stream) decoder.push(chunk as Buffer);
-    if (index !== batches.length) {
-      const batch = batches[index]!;
-      throw new JournalCorrupt(
-        `${this.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) has ${inBatch} records, not ${batch.count}`,
-      );
-    }
-    return items;
+  private fetch(client: pg.Client, batches: readonly BatchInfo[]): Promise<JournalRecord[]> {
+    return fetchRecords(client, this.ref, this.leaf, batches);
   }
 
   recordEvent(event: AccountEvent, row: RowRef): void {
@@ -410,7 +302,7 @@ export class PostgresPartition implements JournalPartition {
           'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
           [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
         );
-        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${snapshotsKept}`;
+        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept}`;
         await client.query(
           `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
           keep,
@@ -429,7 +321,7 @@ export class PostgresPartition implements JournalPartition {
   }
 
   /**
-   * Answered from a read-ahead of about readWindowRecords records (whole batches, checked), so a
+   * Answered from a read-ahead of about pgReadWindowRecords records (whole batches, checked), so a
    * resumed run reads its journal back in a few dozen COPYs rather than one per engine batch.
    */
   async recordedOutcomes(firstLine: number, lastLine: number): Promise<readonly JournalRecord[]> {
@@ -440,10 +332,7 @@ export class PostgresPartition implements JournalPartition {
       if (this.readAhead.length === 0 || this.readAhead[this.readAhead.length - 1]!.line < line) {
         const from = firstBatchEndingAtOrAfter(this.batches, line);
         if (from === this.batches.length || this.batches[from]!.firstLine > lastLine) break;
-        let to = from + 1;
-        let count = this.batches[from]!.count;
-        while (to < this.batches.length && count + this.batches[to]!.count <= readWindowRecords)
-          count += this.batches[to++]!.count;
+        const to = windowEnd(this.batches, from);
         this.readAhead = await this.connection.run('reading the journal', (client) =>
           this.fetch(client, this.batches.slice(from, to)),
         );
@@ -471,15 +360,4 @@ export class PostgresPartition implements JournalPartition {
   get id(): number {
     return this.journalId;
   }
-}
-
-function firstBatchEndingAtOrAfter(batches: readonly BatchInfo[], line: number): number {
-  let lo = 0;
-  let hi = batches.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (batches[mid]!.lastLine < line) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

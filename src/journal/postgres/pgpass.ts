@@ -15,7 +15,7 @@ export interface PasswordLookup {
   user: string;
 }
 
-export function passwordFilePath(env: NodeJS.ProcessEnv = process.env): string {
+function passwordFilePath(env: NodeJS.ProcessEnv = process.env): string {
   return env.PGPASSFILE ?? join(homedir(), '.pgpass');
 }
 

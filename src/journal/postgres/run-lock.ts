@@ -13,17 +13,14 @@
  * pg_stat_activity shows to any role. A holder on this host whose process is gone is a session the
  * server has not yet noticed is closed: that one is waited for (bounded); any other refuses at once.
  */
+import { pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { RunError, errorCode, runFailure } from '../../errors.js';
 import { migrationLockKey } from './schema.js';
 
 /** The partition number that stands for the journal as a whole in its lock key. */
-export const wholeJournal = -1;
-/** How long a lock held by a session that is going away (its run died) is waited for. */
-export const lockWaitSeconds = 5;
-/** A run that lost its connection waits this long for its lock: a run that took it meanwhile is refused by the partitions' locks within lockWaitSeconds. */
-const relockWaitSeconds = 4 * lockWaitSeconds;
+const wholeJournal = -1;
 
 /** The two SQL expressions of the advisory-lock key of a journal's partition `shard` (or the whole journal). */
 function keyParts(journal: string, shard: number): [string, string] {
@@ -95,11 +92,11 @@ export async function lockJournal(client: pg.Client, journal: string, display: s
     if (got.rows[0].ok) return;
     const waited = Date.now() - started;
     if (again) {
-      if (waited > relockWaitSeconds * 1000)
+      if (waited > pgRelockWaitSeconds * 1000)
         throw runFailure(`journal ${display}: another run holds the journal since this run's connection was lost`);
     } else {
       const holder = await lockHolder(client, journal);
-      if (!goneFromHere(holder) || waited > lockWaitSeconds * 1000) throw inUse(display, holder);
+      if (!goneFromHere(holder) || waited > pgLockWaitSeconds * 1000) throw inUse(display, holder);
     }
     await sleep(50);
   }

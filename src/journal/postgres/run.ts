@@ -3,6 +3,7 @@
  * (create, or check the input and resume), save progress, close. Replay and inspect read it through
  * the partitions, read-only.
  */
+import { inspectFlushChars } from '../../constants.js';
 import { evolve, initialAccount, type AccountState } from '../../domain/account.js';
 import { txTypes } from '../../domain/transaction.js';
 import { shownAmount } from '../record-codec.js';
@@ -50,7 +51,7 @@ export async function existingPostgresJournal(location: string): Promise<Postgre
 }
 
 /** Runs `fn` on one partition opened read-only (no lock: a running writer is not disturbed). */
-export async function withPostgresPartition<T>(
+async function withPostgresPartition<T>(
   location: string,
   shard: number,
   shards: number,
@@ -96,7 +97,7 @@ export async function replayPostgres(location: string, asOfLine = Number.POSITIV
 }
 
 /** The CSV line `inspect` prints for a record (header: partition,seq,line,record,type,client,tx,amount,reason). */
-export function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
+function inspectLine(shard: number, r: JournalRecord, csvField: (text: string) => string): string {
   const amount = shownAmount(r);
   const record = r.event ? r.event.type : 'Rejected';
   const reason = r.reason < 0 ? '' : csvField(reasonOf(r.reason));
@@ -109,7 +110,7 @@ export async function* inspectPostgres(
   shardsOf: (shards: number) => readonly number[],
   client: number | undefined,
   csvField: (text: string) => string,
-  flushChars = 1 << 16,
+  flushChars = inspectFlushChars,
 ): AsyncGenerator<string> {
   const manifest = await existingPostgresJournal(location);
   for (const shard of shardsOf(manifest.shards)) {

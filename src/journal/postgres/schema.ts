@@ -18,10 +18,11 @@
  *   snapshots, snapshot_parts   a partition's accounts and transaction index as bytea parts
  *   events (view)   records in readable form (names, amounts in units) for auditors
  */
+import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
 import { JournalCorrupt, errorCode } from '../../errors.js';
 
-export const schemaName = 'payments';
+const schemaName = 'payments';
 /** Any advisory-lock key the tool takes starts with this (first half of a two-int key). */
 export const migrationLockKey = 0x70617900; // "pay\0"
 
@@ -156,7 +157,6 @@ export async function migrate(
 
 /** SQLSTATEs of "it exists already": another process created the object while this one waited. */
 const alreadyCreatedSqlStates = new Set(['23505', '42P06', '42P07', '42710', '42723']);
-const schemaLockAttempts = 5;
 
 /**
  * Runs `body` in one transaction holding the advisory lock `key`, so that one process at a time
@@ -176,7 +176,7 @@ export async function underSchemaLock(client: pg.Client, key: number, body: () =
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       const code = errorCode(error);
-      if (attempt >= schemaLockAttempts || code === undefined || !alreadyCreatedSqlStates.has(code)) throw error;
+      if (attempt >= pgSchemaLockAttempts || code === undefined || !alreadyCreatedSqlStates.has(code)) throw error;
     }
   }
 }

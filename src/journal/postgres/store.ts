@@ -16,7 +16,7 @@ import type { PostgresTarget } from './url.js';
  * The journal format of the rows (as manifest formatVersion); the schema has its own version.
  * 2: every batch stores its input proof; a format-1 journal is read (replay, inspect), never resumed.
  */
-export const postgresJournalFormatVersion = 2;
+const postgresJournalFormatVersion = 2;
 
 export const quote = (text: string): string => pg.escapeLiteral(text);
 

@@ -7,11 +7,10 @@
  *
  * A URL is printed only through `redactUrl`: never a password, in a log, a report or an error.
  */
+import { pgRetrySecondsDefault } from '../../constants.js';
 import { usageError } from '../../errors.js';
 
-export const defaultJournalName = 'default';
-/** How long a lost server is retried before the run stops (a restart of a few seconds is survived). */
-export const defaultRetrySeconds = 30;
+const defaultJournalName = 'default';
 /** A journal name is an identifier an operator types in SQL and URLs: letters, digits, `_ . -`. */
 const journalNamePattern = /^[A-Za-z0-9_.-]{1,63}$/;
 
@@ -44,7 +43,7 @@ export function parsePostgresUrl(location: string): PostgresTarget {
     );
   }
   const retryText = params.get('retry_seconds');
-  const retrySeconds = retryText === null ? defaultRetrySeconds : Number(retryText);
+  const retrySeconds = retryText === null ? pgRetrySecondsDefault : Number(retryText);
   // Plain decimal seconds only: Number() reads '' as 0, '0x10' as 16 and '1e2' as 100.
   const plain = retryText === null || /^(\d+\.?\d*|\.\d+)$/.test(retryText);
   if (!plain || !Number.isFinite(retrySeconds) || retrySeconds < 0 || retrySeconds > 86_400) {

@@ -23,7 +23,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, errorCode, JournalCorrupt, nativeModuleMissing, runFailure } from '../../errors.js';
 import { partitionName, partitionPath } from '../format.js';
-import { checkMeta, isMissingBinding } from './schema.js';
+import { checkMeta } from './schema.js';
+import { isMissingBinding } from './sqlite-errors.js';
 
 export interface PartitionReader {
   readonly db: Database.Database;

@@ -11,6 +11,7 @@ import type { JournalRecord, RecoveredSnapshot } from '../../engine/journal-port
 import type { InputProof } from '../../io/input-proof.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { isSqliteDamage } from './sqlite-errors.js';
 
 /** How far a partition got: its last sequence number and the last input line it recorded. */
 export interface PartitionExtent {
@@ -19,17 +20,12 @@ export interface PartitionExtent {
 }
 
 /** Runs `read`, turning SQLite's own errors (a malformed file, a missing table) into JournalCorrupt. */
-export function guarded<T>(where: string, read: () => T): T {
+function guarded<T>(where: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
     if (error instanceof JournalCorrupt) throw error;
-    if (
-      error instanceof Error &&
-      error.name === 'SqliteError' &&
-      !/SQLITE_(FULL|IOERR|BUSY|LOCKED)/.test(String((error as { code?: string }).code))
-    )
-      throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+    if (isSqliteDamage(error)) throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
     throw error;
   }
 }

@@ -2,24 +2,15 @@
 import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
-import { describeError, errorCode, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
+import { describeError, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
 import { journalFormatVersion } from '../format.js';
+import { isMissingBinding, isSqliteCantOpen } from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
 // accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
 // native module loads (once per process, at the first database); every path the journal opens is
 // absolute, so none is taken for a URI by mistake.
 process.env.SQLITE_USE_URI = '1';
-
-/** better-sqlite3 installed without its compiled binding (or one built for another Node). */
-export function isMissingBinding(error: unknown): boolean {
-  const code = errorCode(error);
-  return (
-    code === 'MODULE_NOT_FOUND' ||
-    code === 'ERR_DLOPEN_FAILED' ||
-    /bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(describeError(error))
-  );
-}
 
 /** Opens a partition in WAL mode; `nativeBinding` is for tests only. */
 export function openDatabase(
@@ -33,7 +24,7 @@ export function openDatabase(
     db = new Database(resolve(path), { fileMustExist, ...(nativeBinding === undefined ? {} : { nativeBinding }) });
   } catch (error) {
     if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
-    if (fileMustExist && errorCode(error) === 'SQLITE_CANTOPEN') throw new JournalCorrupt(`${where}: missing`);
+    if (fileMustExist && isSqliteCantOpen(error)) throw new JournalCorrupt(`${where}: missing`);
     throw new JournalCorrupt(`${where}: cannot open (${describeError(error)})`);
   }
   try {

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLine, runCli, type CliResult } from '../helpers/cli.js';
+import { expectOneLine, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'payments-journal-faults-'));
 const big = join(dir, 'big.csv');
@@ -22,15 +22,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** One line on stderr (off a terminal, one JSON line: errorLine gives its words), no stack trace. */
-function expectOneLine(result: CliResult, code: number, pattern: RegExp): void {
-  expect(result.code, result.stderr).toBe(code);
-  const lines = result.stderr.trim().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(errorLine(result.stderr)).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/\n\s+at |FATAL/);
-}
 
 describe('the journal cannot lie', () => {
   it('one flipped byte anywhere in a partition: exit 2, or the exact output (never a wrong balance)', async () => {

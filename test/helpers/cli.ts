@@ -1,6 +1,7 @@
 /** Runs the built CLI as a user would: `node dist/cli/bin.js …`, capturing stdout, stderr and the exit code. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const binPath = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -44,4 +45,13 @@ export function errorLine(stderr: string): string {
   } catch {
     return last;
   }
+}
+
+/** One line on stderr (off a terminal, one JSON line: errorLine gives its words), no stack trace. */
+export function expectOneLine(result: CliResult, code: number, pattern: RegExp): void {
+  expect(result.code, result.stderr).toBe(code);
+  const lines = result.stderr.trim().split('\n');
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(errorLine(result.stderr)).toMatch(pattern);
+  expect(result.stderr).not.toMatch(/\n\s+at |FATAL/);
 }

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binPath, errorLine, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { binPath, expectOneLine, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'payments-journal-hostile-'));
 const small = join(dir, 'small.csv');
@@ -26,15 +26,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** One line on stderr (off a terminal, one JSON line: errorLine gives its words), no stack trace. */
-function expectOneLine(result: CliResult, code: number, pattern: RegExp): void {
-  expect(result.code, result.stderr).toBe(code);
-  const lines = result.stderr.trim().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(errorLine(result.stderr)).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/\n\s+at |FATAL/);
-}
 
 function spawnRun(args: string[]) {
   const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -111,6 +111,9 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   lazy('inspect', "List a client's journal records (or every record) in order, as CSV", async () =>
     (await import('./commands/inspect.js')).inspectCommand(io, argv),
   );
+  lazy('convert', 'Rewrite a PostgreSQL journal of an older version (one row a record) as batches', async () =>
+    (await import('./commands/convert.js')).convertCommand(io),
+  );
   lazy('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
     (await import('./commands/node.js')).nodeCommand(io, argv),
   );

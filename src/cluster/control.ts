@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { controlStatementTimeoutMs } from '../constants.js';
 import { RetryingConnection } from '../journal/postgres/connection.js';
+import { readRejectedLines } from '../journal/postgres/partition-read.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
 import {
   claimShard,
@@ -124,14 +125,7 @@ export class ClusterControl {
 
   /** Every rejected record of a run's journal: line → reason code. */
   async rejectedLines(run: string): Promise<Map<number, number>> {
-    return this.connection.run('reading rejections', async (c) => {
-      const r = await c.query({
-        text: 'SELECT line, reason FROM payments.records WHERE journal = $1 AND reason IS NOT NULL',
-        values: [run],
-        rowMode: 'array',
-      });
-      return new Map(r.rows.map((row: unknown[]) => [Number(row[0]), Number(row[1])]));
-    });
+    return this.connection.run('reading rejections', (c) => readRejectedLines(c, run, `journal ${run}`));
   }
 
   leases(run: string): Promise<LeaseRow[]> {

@@ -14,6 +14,14 @@ import { JournalCorrupt } from '../errors.js';
 import { recordLayout } from '../layout.js';
 import type { JournalRecord, RowRef } from '../engine/journal-port.js';
 import type { InputProof } from '../io/input-proof.js';
+import { CompactCodecError, decodeCompact, encodeCompact } from './compact-codec.js';
+
+/**
+ * How a batch's blob holds its records: as recordLayout columns (the SQLite journal: 25 bytes a
+ * record, copied, never transformed), or compact (compact-codec.ts, the PostgreSQL journal: about
+ * 9 bytes a record, which keeps the server's writes and storage small).
+ */
+export type BatchCodec = 'columns' | 'compact';
 
 const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 const rejectedKind = 5;
@@ -74,11 +82,9 @@ export class RecordBatchBuilder {
   }
 
   /** The batch row to store, numbered from `firstSeq`, with its input proof; the builder starts afresh. */
-  take(firstSeq: number, proof: InputProof | undefined): StoredBatch {
+  take(firstSeq: number, proof: InputProof | undefined, codec: BatchCodec = 'columns'): StoredBatch {
     const n = this.count;
-    const { data, columns } = recordLayout.allocate(n);
-    for (const name of Object.keys(columns) as (keyof typeof columns)[])
-      columns[name].set(this.cols[name].subarray(0, n) as never);
+    const data = codec === 'compact' ? encodeCompact(this.cols, n, this.cols.lines[0]!) : this.columnsBlob(n);
     const row = {
       first_line: this.cols.lines[0]!,
       last_line: this.cols.lines[n - 1]!,
@@ -94,6 +100,19 @@ export class RecordBatchBuilder {
     return { ...row, crc: batchChecksum(row) };
   }
 
+  /** Discards the records not taken (a run that stops). */
+  discard(): void {
+    this.count = 0;
+    this.events = 0;
+  }
+
+  private columnsBlob(n: number): Buffer {
+    const { data, columns } = recordLayout.allocate(n);
+    for (const name of Object.keys(columns) as (keyof typeof columns)[])
+      columns[name].set(this.cols[name].subarray(0, n) as never);
+    return data;
+  }
+
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
     const next = recordLayout.views(new ArrayBuffer(recordLayout.bytes(capacity)), capacity);
@@ -107,12 +126,13 @@ export class RecordBatchBuilder {
  * Decodes a stored batch; throws JournalCorrupt when its checksum, size, lines or counts do not
  * hold (records inside a batch have increasing lines from first_line to last_line).
  */
-export function decodeRecords(batch: StoredBatch, where: string): JournalRecord[] {
+export function decodeRecords(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): JournalRecord[] {
   const damaged = (what: string) =>
-    new JournalCorrupt(`${where}: the journal batch at seq ${batch.first_seq} ${what} (damaged or edited)`);
-  if (batch.data.byteLength !== recordLayout.bytes(batch.count) || batchChecksum(batch) !== batch.crc)
-    throw damaged('fails its checksum');
-  const c = recordLayout.decode(batch.data).columns;
+    new JournalCorrupt(
+      `${where}: the journal batch at seq ${batch.first_seq} (lines ${batch.first_line}-${batch.last_line}) ${what} (damaged or edited)`,
+    );
+  if (batchChecksum(batch) !== batch.crc) throw damaged('fails its checksum');
+  const c = decodeColumns(batch, codec, damaged);
   const records: JournalRecord[] = [];
   let events = 0;
   let line = -1;
@@ -143,6 +163,23 @@ export function decodeRecords(batch: StoredBatch, where: string): JournalRecord[
     throw damaged('does not span the lines it claims');
   if (events !== batch.events) throw damaged(`holds ${events} events, not ${batch.events}`);
   return records;
+}
+
+function decodeColumns(
+  batch: StoredBatch,
+  codec: BatchCodec,
+  damaged: (what: string) => JournalCorrupt,
+): ReturnType<typeof decodeCompact> {
+  if (codec === 'columns') {
+    if (batch.data.byteLength !== recordLayout.bytes(batch.count)) throw damaged('fails its checksum');
+    return recordLayout.decode(batch.data).columns;
+  }
+  try {
+    return decodeCompact(batch.data, batch.count, batch.first_line);
+  } catch (error) {
+    if (error instanceof CompactCodecError) throw damaged(`does not decode (${error.message})`);
+    throw error;
+  }
 }
 
 /** A record's amount as the inspect listing shows it: the event's, or the rejected row's. */

@@ -13,8 +13,8 @@ import type { AccountEvent } from '../../src/domain/account.js';
 import type { JournalPartition, JournalRecord, Recovery, RowRef } from '../../src/engine/journal-port.js';
 import type { InputProof } from '../../src/io/input-proof.js';
 import { partitionPath } from '../../src/journal/format.js';
-import type { EncodedBatch } from '../../src/journal/postgres/copy-codec.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { storedBatch, storedColumns } from '../../src/journal/postgres/partition-read.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { decodeRecords, type StoredBatch } from '../../src/journal/record-codec.js';
@@ -101,7 +101,7 @@ export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contra
     name: 'SQLite',
     fresh: async () => sqliteStored(join(root, `j${dirs++}`)),
     refusals: {
-      changedRecord: /journal partition 0 .*batch at seq \d+ fails its checksum/,
+      changedRecord: /journal partition 0 .*batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /journal partition 0 .*sequence numbers have gaps or overlaps/,
       editedSnapshot: /journal partition 0 .*snapshot at seq \d+ fails its checksum/,
     },
@@ -115,13 +115,13 @@ export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contra
 class CutOnce extends PostgresPartition implements LosingPartition {
   lost = false;
   when: 'after-commit' | 'before-commit' = 'after-commit';
-  protected override async writeBatch(client: pg.Client, batch: EncodedBatch, proof: InputProof | undefined) {
+  protected override async writeBatch(client: pg.Client, batch: StoredBatch) {
     if (!this.lost && this.when === 'before-commit') {
       this.lost = true;
       await client.query('BEGIN');
       await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
     }
-    await super.writeBatch(client, batch, proof);
+    await super.writeBatch(client, batch);
     if (!this.lost) {
       this.lost = true;
       await client.query('SELECT pg_terminate_backend(pg_backend_pid())');
@@ -141,15 +141,22 @@ export function postgresBackend(database: () => string): Backend {
       open: () => new PostgresPartition(target, 0, 1),
       storedRecords: async () =>
         (
-          await sql('SELECT seq, line FROM payments.records WHERE journal = $1 AND partition = 0 ORDER BY seq')
-        ).rows.map((r): [number, number] => [Number(r.seq), Number(r.line)]),
+          await sql(`SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = 0 ORDER BY first_seq`)
+        ).rows.flatMap((r) =>
+          decodeRecords(storedBatch(r) as StoredBatch, 'test', 'compact').map((d): [number, number] => [d.seq, d.line]),
+        ),
       batchCount: async () =>
         Number((await sql('SELECT count(*) AS n FROM payments.batches WHERE journal = $1')).rows[0].n),
       snapshotParts: async () =>
         (await sql('SELECT tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq DESC LIMIT 1')).rows[0]
           .tx_parts as number,
       changeRecord: async (firstSeq) => {
-        await sql('UPDATE payments.records SET amount = amount + 1 WHERE journal = $1 AND seq = $2', [firstSeq + 9]);
+        // One bit of the last byte: the last record's amount.
+        await sql(
+          `UPDATE payments.batches SET data = set_byte(data, length(data) - 1, get_byte(data, length(data) - 1) # 1)
+           WHERE journal = $1 AND first_seq = $2`,
+          [firstSeq],
+        );
       },
       deleteBatch: async (firstSeq) => {
         await sql('DELETE FROM payments.batches WHERE journal = $1 AND first_seq = $2', [firstSeq]);
@@ -171,7 +178,7 @@ export function postgresBackend(database: () => string): Backend {
       return s;
     },
     refusals: {
-      changedRecord: /partition 0: the batch at line \d+ \(seq \d+\) fails its checksum/,
+      changedRecord: /partition 0: the journal batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /partition 0: sequence numbers have a gap or overlap/,
       editedSnapshot: /partition 0: the snapshot at seq \d+ does not match/,
     },

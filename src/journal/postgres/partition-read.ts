@@ -1,13 +1,11 @@
-/** Reading a PostgreSQL journal partition back: its batches, its newest snapshot, its records by COPY (each checked). */
-import { crc32 } from 'node:zlib';
+/** Reading a PostgreSQL journal partition back: its batches, its newest snapshot, its records (each batch checked). */
 import type pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import { pgReadWindowRecords } from '../../constants.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import { RecordDecoder, recordColumns } from './copy-codec.js';
+import { decodeRecords, type StoredBatch } from '../record-codec.js';
 
 export interface BatchInfo {
   firstLine: number;
@@ -130,49 +128,79 @@ export function firstBatchEndingAtOrAfter(batches: readonly BatchInfo[], line: n
   return lo;
 }
 
-/** The records of consecutive `batches` from leaf table `leaf`, checked batch by batch as they arrive. */
+/** The records of consecutive `batches`, read in one query and each batch checked whole before use. */
 export async function fetchRecords(
   client: pg.Client,
   ref: PartitionRef,
-  leaf: string,
   batches: readonly BatchInfo[],
 ): Promise<JournalRecord[]> {
-  const items: JournalRecord[] = [];
-  let index = 0;
-  let inBatch = 0;
-  let crc = 0;
   const first = batches[0]!.firstSeq;
-  const lastBatch = batches[batches.length - 1]!;
-  const last = lastBatch.firstSeq + lastBatch.count - 1;
-  const decoder = new RecordDecoder(ref.where, (record, tuple) => {
-    const batch = batches[index];
-    if (batch === undefined) throw new JournalCorrupt(`${ref.where}: a record past seq ${last}`);
-    const fail = (what: string) =>
-      new JournalCorrupt(`${ref.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) ${what}`);
-    if (record.seq !== batch.firstSeq + inBatch) throw fail(`misses seq ${batch.firstSeq + inBatch}`);
-    if (record.partition !== ref.shard) throw fail(`holds a record of partition ${record.partition}`);
-    if (inBatch === 0 && record.line !== batch.firstLine) throw fail(`starts at line ${record.line}`);
-    crc = crc32(tuple, crc);
-    items.push(record);
-    if (++inBatch === batch.count) {
-      if (record.line !== batch.lastLine) throw fail(`ends at line ${record.line}, not ${batch.lastLine}`);
-      if (crc !== batch.crc) throw fail('fails its checksum (a record was changed)');
-      index++;
-      inBatch = 0;
-      crc = 0;
-    }
+  const last = batches[batches.length - 1]!.firstSeq;
+  const found = await client.query({
+    text: `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = $2 AND first_seq BETWEEN $3 AND $4 ORDER BY first_seq`,
+    values: [ref.journal, ref.shard, first, last],
   });
-  const stream = client.query(
-    copyStreams.to(
-      `COPY (SELECT ${recordColumns} FROM ${leaf} WHERE seq BETWEEN ${first} AND ${last} ORDER BY seq) TO STDOUT (FORMAT binary)`,
-    ),
+  const records: JournalRecord[] = [];
+  batches.forEach((batch, i) => {
+    const row = found.rows[i];
+    const stored = row === undefined ? undefined : storedBatch(row);
+    if (stored === undefined || stored.first_seq !== batch.firstSeq || stored.crc !== batch.crc)
+      throw new JournalCorrupt(
+        `${ref.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) changed while it was read`,
+      );
+    if (stored.data === null) throw legacyFormat(ref.where);
+    for (const record of decodeRecords(stored as StoredBatch, ref.where, 'compact')) records.push(record);
+  });
+  return records;
+}
+
+/** The columns of a stored batch, as StoredBatch (record-codec.ts) names them. */
+export const storedColumns = 'first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc';
+
+/** A row of payments.batches as the codec checks it (int8 columns arrive as text). */
+export function storedBatch(r: Record<string, unknown>): Omit<StoredBatch, 'data'> & { data: Buffer | null } {
+  return {
+    first_line: Number(r.first_line),
+    last_line: Number(r.last_line),
+    first_seq: Number(r.first_seq),
+    count: r.count as number,
+    events: r.events as number,
+    data: r.data as Buffer | null,
+    crc: Number(r.crc),
+    input_end: r.input_end === null ? null : Number(r.input_end),
+    input_crc: r.input_crc === null ? null : Number(r.input_crc),
+  };
+}
+
+/** A batch without data belongs to a journal in the row format, which only `payments convert` reads. */
+export function legacyFormat(where: string): JournalCorrupt {
+  return new JournalCorrupt(
+    `${where}: stored in the row format of an older version; run \`payments convert --journal URL\` on it first`,
   );
-  for await (const chunk of stream) decoder.push(chunk as Buffer);
-  if (index !== batches.length) {
-    const batch = batches[index]!;
-    throw new JournalCorrupt(
-      `${ref.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) has ${inBatch} records, not ${batch.count}`,
+}
+
+/** Every rejected record of a journal's batches, as line → reason code, each batch checked. */
+export async function readRejectedLines(
+  client: pg.Client,
+  journal: string,
+  where: string,
+): Promise<Map<number, number>> {
+  const rejected = new Map<number, number>();
+  const partitions = await client.query('SELECT DISTINCT partition FROM payments.batches WHERE journal = $1', [
+    journal,
+  ]);
+  for (const { partition } of partitions.rows as { partition: number }[]) {
+    const found = await client.query(
+      `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq`,
+      [journal, partition],
     );
+    const at = `${where} partition ${partition}`;
+    for (const row of found.rows) {
+      const stored = storedBatch(row);
+      if (stored.data === null) throw legacyFormat(at);
+      for (const r of decodeRecords(stored as StoredBatch, at, 'compact'))
+        if (r.reason >= 0) rejected.set(r.line, r.reason);
+    }
   }
-  return items;
+  return rejected;
 }

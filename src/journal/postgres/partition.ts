@@ -1,15 +1,13 @@
 /**
  * One shard's partition of a PostgreSQL journal, written by that shard's worker alone over its own
- * connection. Every commit is one transaction: the batch's records by binary COPY into the
- * partition's leaf table, and its row in payments.batches (key: journal, partition, first line).
- * If the connection is lost, the commit is retried on a new connection; a retry first looks for
- * the batch's row, so a transaction whose COMMIT reached the server before the connection broke is
- * never applied twice. A session advisory lock keeps a second run off the partition.
+ * connection. Every commit is one row of payments.batches (key: journal, partition, first line)
+ * holding the batch's records in the compact codec (compact-codec.ts) and a checksum over them
+ * and every field of the row: one INSERT, a transaction of its own, one round trip. If the
+ * connection is lost, the commit is retried on a new connection; a retry first looks for the
+ * batch's row, so an INSERT whose commit reached the server before the connection broke is never
+ * applied twice. A session advisory lock keeps a second run off the partition.
  */
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
@@ -23,8 +21,8 @@ import type {
   RowRef,
 } from '../../engine/journal-port.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { RecordBatchBuilder, type StoredBatch } from '../record-codec.js';
 import { RetryingConnection } from './connection.js';
-import { RecordEncoder, recordColumns, type EncodedBatch } from './copy-codec.js';
 import {
   checkedLastSeq,
   checkSnapshot,
@@ -37,7 +35,6 @@ import {
   type PartitionRef,
 } from './partition-read.js';
 import { journalLockKey } from './run-lock.js';
-import { leafIndex, leafTable, quote } from './store.js';
 import type { PostgresTarget } from './url.js';
 
 export interface PostgresPartitionOptions {
@@ -50,9 +47,10 @@ export class PostgresPartition implements JournalPartition {
   private readonly connection: RetryingConnection;
   private readonly where: string;
   private readonly ref: PartitionRef;
-  private encoder!: RecordEncoder;
+  private readonly builder = new RecordBatchBuilder();
+  /** The sequence number the next record gets. */
+  private nextSeq = 1;
   private journalId = 0;
-  private leaf = '';
   private batches: BatchInfo[] = [];
   private snapshotSeq = 0;
   private committedSeq = 0;
@@ -112,10 +110,9 @@ export class PostgresPartition implements JournalPartition {
 
   async recover(): Promise<Recovery> {
     await this.load();
-    if (this.committedSeq > 0) await this.summarize();
     const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
     this.snapshotSeq = snapshot?.seq ?? 0;
-    this.encoder = new RecordEncoder(this.target.journal, this.shard, this.committedSeq + 1);
+    this.nextSeq = this.committedSeq + 1;
     this.sentLine = this.committedLine;
     return {
       snapshot,
@@ -128,19 +125,6 @@ export class PostgresPartition implements JournalPartition {
   }
 
   /**
-   * Summarizes the BRIN ranges on seq filled since autovacuum last did (a run that just ended
-   * leaves up to a minute of them): a resumed run then reads its records back by range instead of
-   * scanning every unsummarized page for each read. Best effort: a role that may not is only slower.
-   */
-  private async summarize(): Promise<void> {
-    await this.connection
-      .run('summarizing the journal index', (client) =>
-        client.query(`SELECT brin_summarize_new_values('payments.${leafIndex(this.journalId, this.shard)}'::regclass)`),
-      )
-      .catch(() => undefined); // the reads that follow report a server that is gone
-  }
-
-  /**
    * Reads the journal's row and the partition's batches (checking the shard count and that the
    * sequence numbers have no gap). Recovery does this first; replay and inspect too (read-only).
    */
@@ -149,7 +133,6 @@ export class PostgresPartition implements JournalPartition {
       readBatches(client, this.ref, this.shards),
     );
     this.journalId = loaded.id;
-    this.leaf = leafTable(loaded.id, this.shard);
     this.batches = loaded.batches;
     this.committedSeq = checkedLastSeq(this.batches, this.where);
     this.committedLine = this.batches[this.batches.length - 1]?.lastLine ?? 0;
@@ -180,9 +163,8 @@ export class PostgresPartition implements JournalPartition {
   }
 
   /**
-   * The records of `batches` (consecutive, in order), read by COPY in windows of about
-   * pgReadWindowRecords; each batch is checked whole (count, sequence, lines, CRC-32) before any of
-   * its records is handed out.
+   * The records of `batches` (consecutive, in order), read in windows of about pgReadWindowRecords;
+   * each batch is checked whole (checksum, count, lines) before any of its records is handed out.
    */
   private async *readBatches(batches: readonly BatchInfo[]): AsyncGenerator<JournalRecord> {
     let from = 0;
@@ -195,15 +177,15 @@ export class PostgresPartition implements JournalPartition {
   }
 
   private fetch(client: pg.Client, batches: readonly BatchInfo[]): Promise<JournalRecord[]> {
-    return fetchRecords(client, this.ref, this.leaf, batches);
+    return fetchRecords(client, this.ref, batches);
   }
 
   recordEvent(event: AccountEvent, row: RowRef): void {
-    this.encoder.addEvent(event, row);
+    this.builder.addEvent(event, row);
   }
 
   recordRejection(reasonCode: number, row: RowRef): void {
-    this.encoder.addRejection(reasonCode, row);
+    this.builder.addRejection(reasonCode, row);
   }
 
   /**
@@ -214,20 +196,21 @@ export class PostgresPartition implements JournalPartition {
    * outcomes and close wait for it; its failure is reported by the next of these calls.
    */
   async commit(proof?: InputProof): Promise<void> {
-    if (this.encoder.count === 0) return;
-    const batch = this.encoder.take();
-    if (batch.firstLine <= this.sentLine)
-      throw new Error(`invariant: ${this.where} already holds line ${batch.firstLine} (sent up to ${this.sentLine})`);
-    this.sentLine = batch.lastLine;
+    if (this.builder.count === 0) return;
+    const batch = this.builder.take(this.nextSeq, proof, 'compact');
+    if (batch.first_line <= this.sentLine)
+      throw new Error(`invariant: ${this.where} already holds line ${batch.first_line} (sent up to ${this.sentLine})`);
+    this.nextSeq += batch.count;
+    this.sentLine = batch.last_line;
     await this.settle();
     const sending = this.connection
       .run('committing a batch', async (client, attempt) => {
         if (attempt > 0 && (await this.alreadyCommitted(client, batch))) return;
-        await this.writeBatch(client, batch, proof);
+        await this.writeBatch(client, batch);
       })
       .then(() => {
-        this.committedSeq = batch.firstSeq + batch.count - 1;
-        this.committedLine = batch.lastLine;
+        this.committedSeq = batch.first_seq + batch.count - 1;
+        this.committedLine = batch.last_line;
       });
     sending.catch(() => undefined); // reported by settle(), not as an unhandled rejection
     this.inFlight = sending;
@@ -240,32 +223,42 @@ export class PostgresPartition implements JournalPartition {
     await sending;
   }
 
-  protected async writeBatch(client: pg.Client, batch: EncodedBatch, proof: InputProof | undefined): Promise<void> {
-    await client.query('BEGIN');
-    try {
-      const copy = client.query(copyStreams.from(`COPY ${this.leaf} (${recordColumns}) FROM STDIN (FORMAT binary)`));
-      await pipeline(Readable.from([batch.copy]), copy);
-      await client.query(
-        `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, crc, input_end, input_crc)
-         VALUES (${quote(this.target.journal)}, ${this.shard}, ${batch.firstLine}, ${batch.lastLine}, ${batch.firstSeq}, ${batch.count}, ${batch.events}, ${batch.crc}, ${proof?.end ?? 'NULL'}, ${proof?.crc ?? 'NULL'});
-         COMMIT`,
-      );
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+  /**
+   * One INSERT, committed on its own: the row is the whole batch, so there is no multi-statement
+   * transaction to keep open. The lease generation column takes the session's fence setting
+   * (cluster/schema.ts), so each batch says which owner wrote it.
+   */
+  protected async writeBatch(client: pg.Client, b: StoredBatch): Promise<void> {
+    await client.query({
+      name: 'payments-insert-batch',
+      text: `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      values: [
+        this.target.journal,
+        this.shard,
+        b.first_line,
+        b.last_line,
+        b.first_seq,
+        b.count,
+        b.events,
+        b.data,
+        b.crc,
+        b.input_end,
+        b.input_crc,
+      ],
+    });
   }
 
-  /** After a lost connection: did the last attempt's COMMIT reach the server? */
-  private async alreadyCommitted(client: pg.Client, batch: EncodedBatch): Promise<boolean> {
+  /** After a lost connection: did the last attempt's commit reach the server? */
+  private async alreadyCommitted(client: pg.Client, batch: StoredBatch): Promise<boolean> {
     const found = await client.query(
       'SELECT first_seq, count, crc FROM payments.batches WHERE journal = $1 AND partition = $2 AND first_line = $3',
-      [this.target.journal, this.shard, batch.firstLine],
+      [this.target.journal, this.shard, batch.first_line],
     );
     const row = found.rows[0];
     if (row === undefined) return false;
-    if (Number(row.first_seq) !== batch.firstSeq || row.count !== batch.count || Number(row.crc) !== batch.crc)
-      throw new JournalCorrupt(`${this.where}: the batch at line ${batch.firstLine} was committed with other records`);
+    if (Number(row.first_seq) !== batch.first_seq || row.count !== batch.count || Number(row.crc) !== batch.crc)
+      throw new JournalCorrupt(`${this.where}: the batch at line ${batch.first_line} was committed with other records`);
     return true;
   }
 
@@ -274,7 +267,7 @@ export class PostgresPartition implements JournalPartition {
   }
 
   async writeSnapshot(state: EngineState): Promise<void> {
-    if (this.encoder.count > 0) throw new Error('invariant: snapshot with uncommitted records');
+    if (this.builder.count > 0) throw new Error('invariant: snapshot with uncommitted records');
     await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
@@ -352,7 +345,7 @@ export class PostgresPartition implements JournalPartition {
   async close(): Promise<void> {
     // A batch handed to commit() was committed as far as the engine knows: let it land (or fail).
     await this.settle().catch(() => undefined);
-    this.encoder?.discard();
+    this.builder.discard();
     await this.connection.drop();
   }
 

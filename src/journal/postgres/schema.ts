@@ -17,6 +17,12 @@
  *                   also its input proof (input_end, input_crc: io/input-proof.ts)
  *   snapshots, snapshot_parts   a partition's accounts and transaction index as bytea parts
  *   events (view)   records in readable form (names, amounts in units) for auditors
+ *
+ * Version 3: the unit of storage is the batch. batches.data holds a batch's records in the compact
+ * codec (journal/compact-codec.ts), its crc covers them and every field of the row, and generation
+ * names the cluster lease that wrote it. payments.records keeps only journals in the row format
+ * until `payments convert` rewrites them; events reads both, decoding batches in the database
+ * (batch_records).
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -25,6 +31,76 @@ import { JournalCorrupt, errorCode } from '../../errors.js';
 const schemaName = 'payments';
 /** Any advisory-lock key the tool takes starts with this (first half of a two-int key). */
 export const migrationLockKey = 0x70617900; // "pay\0"
+
+/** The readable columns of the events view, from a record's codes (kind 5 is a rejection). */
+function readable(t: string): string {
+  return `(ARRAY['Deposited','Withdrawn','DisputeOpened','DisputeResolved','ChargedBack','Rejected'])[${t}.kind + 1] AS record,
+          (ARRAY['deposit','withdrawal','dispute','resolve','chargeback'])[${t}.type + 1] AS type,
+          ${t}.client, ${t}.tx,
+          CASE WHEN ${t}.kind = 5 AND ${t}.type > 1 THEN NULL ELSE (${t}.amount::numeric / 10000)::numeric(20, 4) END AS amount,
+          (ARRAY['malformed_row','unknown_type','invalid_client','invalid_tx','missing_amount','invalid_amount',
+                 'duplicate_tx','insufficient_funds','account_locked','unknown_tx','not_disputable',
+                 'already_disputed','tx_charged_back','not_disputed','balance_out_of_range'])[${t}.reason + 1] AS reason`;
+}
+
+/**
+ * payments.batch_records(data, first_line, first_seq, count): one row per record of a stored batch,
+ * decoding the compact codec (journal/compact-codec.ts) in the database, for auditors' SQL. It
+ * checks no checksum: `payments inspect` reads the same records with every check.
+ */
+const batchRecordsFunction = `
+CREATE FUNCTION payments.batch_records(p_data bytea, p_first_line bigint, p_first_seq bigint, p_count integer)
+  RETURNS TABLE (seq bigint, line bigint, kind smallint, type smallint, client integer, tx bigint, amount bigint, reason smallint)
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+DECLARE
+  at integer := 0;
+  head integer;
+  b integer;
+  v bigint;
+  scale bigint;
+  field integer;
+  delta bigint;
+  cur_line bigint := p_first_line;
+  cur_tx bigint := 0;
+BEGIN
+  FOR i IN 0 .. p_count - 1 LOOP
+    head := get_byte(p_data, at);
+    at := at + 1;
+    FOR field IN 1 .. 4 LOOP
+      v := 0;
+      scale := 1;
+      LOOP
+        b := get_byte(p_data, at);
+        at := at + 1;
+        v := v + (b & 127) * scale;
+        EXIT WHEN b < 128;
+        scale := scale * 128;
+      END LOOP;
+      CASE field
+        WHEN 1 THEN cur_line := cur_line + v;
+        WHEN 2 THEN client := v;
+        WHEN 3 THEN
+          delta := CASE WHEN v % 2 = 0 THEN v / 2 ELSE -(v + 1) / 2 END;
+          cur_tx := cur_tx + delta;
+        ELSE amount := v;
+      END CASE;
+    END LOOP;
+    seq := p_first_seq + i;
+    line := cur_line;
+    tx := cur_tx;
+    type := head % 5;
+    IF head < 25 THEN
+      kind := head / 5;
+      reason := NULL;
+    ELSE
+      kind := 5;
+      reason := (head - 25) / 5;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+`;
 
 interface Migration {
   readonly version: number;
@@ -118,6 +194,27 @@ export const migrations: readonly Migration[] = [
     // Nullable: batches of journals written before have none, and such journals are not resumed.
     sql: `
       ALTER TABLE payments.batches ADD COLUMN input_end bigint, ADD COLUMN input_crc bigint;
+    `,
+  },
+  {
+    version: 3,
+    description: 'batches: the records of each batch in one compact column; events decodes them',
+    // data is null only for the batches of journals in the row format (formats 1 and 2), until
+    // `payments convert` rewrites them. Already compact: compressing it again costs and saves nothing.
+    sql: `
+      ALTER TABLE payments.batches
+        ADD COLUMN data bytea,
+        ADD COLUMN generation bigint DEFAULT nullif(current_setting('payments_cluster.generation', true), '')::bigint;
+      ALTER TABLE payments.batches ALTER COLUMN data SET STORAGE EXTERNAL;
+      ${batchRecordsFunction}
+      CREATE OR REPLACE VIEW payments.events AS
+        SELECT b.journal, b.partition::smallint, r.seq, r.line,
+          ${readable('r')}
+        FROM payments.batches b CROSS JOIN LATERAL payments.batch_records(b.data, b.first_line, b.first_seq, b.count) r
+        WHERE b.data IS NOT NULL
+        UNION ALL
+        SELECT journal, partition, seq, line, ${readable('payments.records')}
+        FROM payments.records;
     `,
   },
 ];

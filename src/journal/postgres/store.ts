@@ -13,22 +13,16 @@ import { currentVersion, migrate, schemaVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
 
 /**
- * The journal format of the rows (as manifest formatVersion); the schema has its own version.
- * 2: every batch stores its input proof; a format-1 journal is read (replay, inspect), never resumed.
+ * The journal format (as manifest formatVersion); the schema has its own version.
+ *   1  records one row each in payments.records, batches without input proofs
+ *   2  as 1, every batch with its input proof
+ *   3  each batch one row of payments.batches, its records in the compact codec
+ * Formats 1 and 2 are read only by `payments convert` (convert.ts), which rewrites them as format 3;
+ * every other command refuses them with exit 2, naming it.
  */
-const postgresJournalFormatVersion = 2;
+export const postgresJournalFormatVersion = 3;
 
 export const quote = (text: string): string => pg.escapeLiteral(text);
-
-/** The leaf table of one partition of a journal (journal ids keep the names short and safe). */
-export function leafTable(journalId: number, shard: number): string {
-  return `payments.records_j${journalId}_p${shard}`;
-}
-
-/** The BRIN index on seq of a leaf (schema-qualified only where it is created). */
-export function leafIndex(journalId: number, shard: number): string {
-  return `records_j${journalId}_p${shard}_seq`;
-}
 
 interface JournalRow {
   name: string;
@@ -81,11 +75,13 @@ export interface PostgresJournalStoreOptions {
 
 export class PostgresJournalStore {
   readonly connection: RetryingConnection;
+  private readonly localRun: boolean;
 
   constructor(
     readonly target: PostgresTarget,
     options: PostgresJournalStoreOptions = {},
   ) {
+    this.localRun = options.holdJournal === true;
     let connected = false;
     const onConnect = async (client: pg.Client): Promise<void> => {
       if (options.readOnly) await client.query('SET default_transaction_read_only = on');
@@ -113,7 +109,8 @@ export class PostgresJournalStore {
       const existing = await this.find(client);
       if (existing) {
         this.checkFormat(existing);
-        this.checkResumable(existing);
+        // A local run proves its input batch by batch; a cluster's submit checks its own way.
+        if (this.localRun) await this.checkResumable(client);
         this.checkSameInput(existing, input);
         return { manifest: existing, resumed: true };
       }
@@ -135,49 +132,18 @@ export class PostgresJournalStore {
     );
   }
 
-  /** The journal's row and its partitions' tables, in one transaction; false if another run won the race. */
+  /** The journal's row; false if another run won the race. */
   private async create(
     client: pg.Client,
     input: { name: string } & InputFingerprint,
     shards: number,
   ): Promise<boolean> {
-    await client.query('BEGIN');
-    try {
-      const inserted = await client.query(
-        `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
+    const inserted = await client.query(
+      `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id`,
-        [
-          this.target.journal,
-          postgresJournalFormatVersion,
-          shards,
-          input.name,
-          input.size,
-          input.headCrc,
-          input.tailCrc,
-        ],
-      );
-      if (inserted.rowCount === 0) {
-        await client.query('ROLLBACK');
-        return false;
-      }
-      const id = inserted.rows[0].id as number;
-      const parent = `payments.records_j${id}`;
-      await client.query(
-        `CREATE TABLE ${parent} PARTITION OF payments.records FOR VALUES IN (${quote(this.target.journal)}) PARTITION BY LIST (partition)`,
-      );
-      for (let shard = 0; shard < shards; shard++) {
-        const leaf = leafTable(id, shard);
-        await client.query(`CREATE TABLE ${leaf} PARTITION OF ${parent} FOR VALUES IN (${shard})`);
-        await client.query(
-          `CREATE INDEX ${leafIndex(id, shard)} ON ${leaf} USING brin (seq) WITH (pages_per_range = 16, autosummarize = on)`,
-        );
-      }
-      await client.query('COMMIT');
-      return true;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+      [this.target.journal, postgresJournalFormatVersion, shards, input.name, input.size, input.headCrc, input.tailCrc],
+    );
+    return inserted.rowCount === 1;
   }
 
   /** The journal for replay and inspect (never creates anything); exit 2 when there is none. */
@@ -216,11 +182,18 @@ export class PostgresJournalStore {
     return result.rows[0] ? manifestOf(result.rows[0]) : undefined;
   }
 
-  /** A journal written without input proofs cannot show that the input is the one it applied. */
-  private checkResumable(manifest: Manifest): void {
-    if (manifest.formatVersion < postgresJournalFormatVersion)
+  /**
+   * A journal with a batch stored without its input proof (written by a version before proofs, then
+   * converted) cannot show that the input is the one it applied.
+   */
+  private async checkResumable(client: pg.Client): Promise<void> {
+    const unproven = await client.query(
+      'SELECT 1 FROM payments.batches WHERE journal = $1 AND input_end IS NULL LIMIT 1',
+      [this.target.journal],
+    );
+    if (unproven.rows.length > 0)
       throw new JournalCorrupt(
-        `${this.where}: journal format ${manifest.formatVersion}, written by an older version without input checksums, so it cannot be resumed; finish it with that version, or name a new journal (?journal=NAME)`,
+        `${this.where}: written by an older version without input checksums, so it cannot be resumed; finish it with that version, or name a new journal (?journal=NAME)`,
       );
   }
 
@@ -228,6 +201,10 @@ export class PostgresJournalStore {
     if (manifest.formatVersion > postgresJournalFormatVersion)
       throw new JournalCorrupt(
         `${this.where}: written by a newer version (journal format ${manifest.formatVersion}; this program reads ${postgresJournalFormatVersion})`,
+      );
+    if (manifest.formatVersion < postgresJournalFormatVersion)
+      throw new JournalCorrupt(
+        `${this.where}: journal format ${manifest.formatVersion} (one row a record, an older version's); convert it first: payments convert --journal '${this.target.display}'`,
       );
   }
 }

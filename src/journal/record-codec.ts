@@ -42,7 +42,7 @@ export interface StoredBatch {
 }
 
 /** The checksum of a batch row: its blob, then its numeric fields. */
-function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
+export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
   return crc32(
     new Uint8Array(
       Float64Array.of(b.first_line, b.last_line, b.first_seq, b.count, b.events, b.input_end ?? -1, b.input_crc ?? -1)

@@ -168,7 +168,7 @@ export async function withDb<T>(world: World, fn: (client: pg.Client) => Promise
 export async function journalCounts(world: World, run: string): Promise<{ records: number; lines: number }> {
   return withDb(world, async (c) => {
     const r = await c.query(
-      'SELECT count(*)::int AS records, count(DISTINCT line)::int AS lines FROM payments.records WHERE journal = $1',
+      'SELECT count(*)::int AS records, count(DISTINCT line)::int AS lines FROM payments.events WHERE journal = $1',
       [run],
     );
     return r.rows[0] as { records: number; lines: number };

@@ -141,7 +141,9 @@ export function postgresBackend(database: () => string): Backend {
       open: () => new PostgresPartition(target, 0, 1),
       storedRecords: async () =>
         (
-          await sql(`SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = 0 ORDER BY first_seq`)
+          await sql(
+            `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = 0 ORDER BY first_seq`,
+          )
         ).rows.flatMap((r) =>
           decodeRecords(storedBatch(r) as StoredBatch, 'test', 'compact').map((d): [number, number] => [d.seq, d.line]),
         ),

@@ -101,7 +101,7 @@ export class PostgresCliFixture {
   /** Every partition's records are exactly seq 1..n, once each. */
   async expectGapless(journal: string): Promise<void> {
     const rows = await this.query<{ n: number; d: number; m: number }>(
-      'SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d, max(seq)::int AS m FROM payments.records WHERE journal = $1 GROUP BY partition',
+      'SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d, max(seq)::int AS m FROM payments.events WHERE journal = $1 GROUP BY partition',
       [journal],
     );
     expect(rows.length).toBeGreaterThan(0);

@@ -20,6 +20,8 @@ import { currentVersion, migrate, schemaVersion } from '../../src/journal/postgr
 import { ensureClusterSchema } from '../../src/cluster/schema.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
+import { storedBatch, storedColumns } from '../../src/journal/postgres/partition-read.js';
+import { batchChecksum, type StoredBatch } from '../../src/journal/record-codec.js';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { restartServer, startServer, stopServer } from '../../scripts/test-postgres.mjs';
 import { freshDatabase, terminateBackends, until, urlFor, withAdmin } from '../helpers/postgres.js';
@@ -79,12 +81,12 @@ async function count(sql: string, params: unknown[] = [], db = database): Promis
 
 async function expectGapless(journal: string, lines: number, db = database) {
   const n = await count(
-    'SELECT count(*) AS n FROM payments.records WHERE journal = $1 AND seq BETWEEN 1 AND $2 AND seq = line',
+    'SELECT count(*) AS n FROM payments.events WHERE journal = $1 AND seq BETWEEN 1 AND $2 AND seq = line',
     [journal, lines],
     db,
   );
   expect(n).toBe(lines);
-  expect(await count('SELECT count(*) AS n FROM payments.records WHERE journal = $1', [journal], db)).toBe(lines);
+  expect(await count('SELECT count(*) AS n FROM payments.events WHERE journal = $1', [journal], db)).toBe(lines);
 }
 
 async function refusalOf(promise: Promise<unknown>): Promise<RunError> {
@@ -232,26 +234,35 @@ describe('a partition', () => {
 
 describe('a batch is applied once whatever the retries', () => {
   // A connection lost just before or after COMMIT: postgres-journal-contract.int.test.ts.
-  it('when pg_terminate_backend cuts the connection during a COPY', async () => {
-    const journal = 'cut-copy';
+  it('when pg_terminate_backend cuts the connection while its INSERT waits', async () => {
+    const journal = 'cut-insert';
     await openJournal(journal);
     const { p } = await openPartition(journal);
-    const rows = 400_000; // one large batch, so that the COPY is still running when the cut comes
+    const rows = 100_000;
     for (let line = 1; line <= rows; line++) record(p, line);
-    const committing = p.commit();
-    let cut = 0;
-    await until(async () => {
-      cut = await withAdmin(async (c) => {
-        const r = await c.query(
-          "SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY%' AND state = 'active') t",
-          [`payments ${journal} shard 0`],
-        );
-        return r.rows[0].n as number;
+    // The batch's INSERT waits on a lock held here, so the cut finds it in flight, every time.
+    const holder = new pg.Client({ connectionString: urlFor(database) });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      const committing = p.commit();
+      await until(async () => {
+        const cut = await withAdmin(async (c) => {
+          const r = await c.query(
+            "SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+            [`payments ${journal} shard 0`],
+          );
+          return r.rows.filter((row) => row.cut === true).length;
+        }, database);
+        return cut > 0;
       });
-      return cut > 0;
-    });
-    await committing;
-    await p.settle();
+      await holder.query('COMMIT');
+      await committing;
+      await p.settle();
+    } finally {
+      await holder.end();
+    }
     expect(p.retries).toBeGreaterThan(0);
     await p.close();
     await expectGapless(journal, rows);
@@ -292,7 +303,7 @@ describe('a server restart in the middle of a sequence of batches', () => {
     const c = new (await import('pg')).default.Client({ connectionString: server.url });
     await c.connect();
     const r = await c.query(
-      "SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d, max(seq)::int AS m FROM payments.records WHERE journal = 'restart'",
+      "SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d, max(seq)::int AS m FROM payments.events WHERE journal = 'restart'",
     );
     await c.end();
     expect(r.rows[0]).toEqual({ n: 600, d: 600, m: 600 });
@@ -436,12 +447,12 @@ describe('refusals', () => {
   });
 
   describe('damaged rows (exit 2)', () => {
-    async function damaged(journal: string, sql: string): Promise<RunError> {
+    async function damaged(journal: string, damage: string | ((c: pg.Client) => Promise<unknown>)): Promise<RunError> {
       await openJournal(journal);
       const { p } = await openPartition(journal);
       await writeLines(p, 1, 100, 40);
       await p.close();
-      await withAdmin((c) => c.query(sql, [journal]), database);
+      await withAdmin((c) => (typeof damage === 'string' ? c.query(damage, [journal]) : damage(c)), database);
       return refusalOf(
         (async () => {
           const { p: again, recovery } = await openPartition(journal);
@@ -454,10 +465,49 @@ describe('refusals', () => {
       );
     }
 
-    it('a record deleted leaves its batch short', async () => {
-      const error = await damaged('dmg-delete', 'DELETE FROM payments.records WHERE journal = $1 AND seq = 50');
+    /** Rewrites the batch at seq 41 with `edit`, and a checksum made to fit (a forger's, not a disk's). */
+    const forged =
+      (journal: string, edit: (b: StoredBatch) => StoredBatch, seq = 41) =>
+      async (c: pg.Client) => {
+        const found = await c.query(
+          `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND first_seq = $2`,
+          [journal, seq],
+        );
+        const b = edit(storedBatch(found.rows[0]) as StoredBatch);
+        await c.query(
+          'UPDATE payments.batches SET data = $2, count = $3, crc = $4 WHERE journal = $1 AND first_seq = $5',
+          [journal, b.data, b.count, batchChecksum(b), seq],
+        );
+      };
+
+    it('a batch cut short, its checksum made to fit, does not decode', async () => {
+      const error = await damaged(
+        'dmg-cut',
+        forged('dmg-cut', (b) => ({ ...b, data: b.data.subarray(0, b.data.length - 1) })),
+      );
       expect(error.exitCode).toBe(2);
-      expect(error.message).toMatch(/misses seq 50|has \d+ records/);
+      expect(error.message).toMatch(
+        /partition 0: the journal batch at seq 41 \(lines 41-80\) does not decode \(the records end early\)/,
+      );
+    });
+
+    it('a batch that claims a record fewer, its checksum made to fit, does not decode', async () => {
+      const error = await damaged(
+        'dmg-count',
+        // The last batch (lines 81-100): a count one short elsewhere is a gap in the sequence numbers.
+        forged('dmg-count', (b) => ({ ...b, count: b.count - 1 }), 81),
+      );
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/batch at seq 81 .*does not decode \(\d+ bytes follow the last of 19 records\)/);
+    });
+
+    it('a batch byte flipped fails its checksum', async () => {
+      const error = await damaged(
+        'dmg-flip',
+        'UPDATE payments.batches SET data = set_byte(data, 3, get_byte(data, 3) # 4) WHERE journal = $1 AND first_seq = 41',
+      );
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(/partition 0: the journal batch at seq 41 \(lines 41-80\) fails its checksum/);
     });
   });
 });

@@ -230,7 +230,6 @@ export class PostgresPartition implements JournalPartition {
    */
   protected async writeBatch(client: pg.Client, b: StoredBatch): Promise<void> {
     await client.query({
-      name: 'payments-insert-batch',
       text: `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       values: [

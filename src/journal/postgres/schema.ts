@@ -53,6 +53,8 @@ CREATE FUNCTION payments.batch_records(p_data bytea, p_first_line bigint, p_firs
   RETURNS TABLE (seq bigint, line bigint, kind smallint, type smallint, client integer, tx bigint, amount bigint, reason smallint)
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
 DECLARE
+  -- A copy, detoasted once: get_byte on the stored value would fetch it from TOAST at every call.
+  d bytea := substring(p_data from 1);
   at integer := 0;
   head integer;
   b integer;
@@ -64,13 +66,13 @@ DECLARE
   cur_tx bigint := 0;
 BEGIN
   FOR i IN 0 .. p_count - 1 LOOP
-    head := get_byte(p_data, at);
+    head := get_byte(d, at);
     at := at + 1;
     FOR field IN 1 .. 4 LOOP
       v := 0;
       scale := 1;
       LOOP
-        b := get_byte(p_data, at);
+        b := get_byte(d, at);
         at := at + 1;
         v := v + (b & 127) * scale;
         EXIT WHEN b < 128;

@@ -65,9 +65,11 @@ export class ClusterNodeProcess {
   constructor(
     readonly id: string,
     args: string[],
+    env: NodeJS.ProcessEnv = {},
   ) {
     this.child = spawn(process.execPath, [binPath, 'node', '--node-id', id, ...args], {
       cwd: repoRoot,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
@@ -92,17 +94,21 @@ export class ClusterNodeProcess {
 export function startNode(
   world: World,
   id: string,
-  options: { leaseMs?: number; natsUrl?: string; extra?: string[] } = {},
+  options: { leaseMs?: number; natsUrl?: string; extra?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): ClusterNodeProcess {
-  const node = new ClusterNodeProcess(id, [
-    '--nats',
-    options.natsUrl ?? world.nats.url,
-    '--journal',
-    world.journal,
-    '--lease-ms',
-    String(options.leaseMs ?? 2000),
-    ...(options.extra ?? []),
-  ]);
+  const node = new ClusterNodeProcess(
+    id,
+    [
+      '--nats',
+      options.natsUrl ?? world.nats.url,
+      '--journal',
+      world.journal,
+      '--lease-ms',
+      String(options.leaseMs ?? 2000),
+      ...(options.extra ?? []),
+    ],
+    options.env,
+  );
   world.nodes.push(node);
   return node;
 }

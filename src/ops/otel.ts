@@ -3,14 +3,28 @@
  * traces. One tracer provider per thread, with a batch span processor (OTEL_BSP_* variables) and an
  * OTLP/HTTP exporter (protobuf, the standard's default, or JSON); the sampler from
  * OTEL_TRACES_SAMPLER; service.name from OTEL_SERVICE_NAME (default `payments`). Context lives in
- * AsyncLocalStorage, and crosses threads and processes as W3C trace context.
+ * AsyncLocalStorage, and crosses threads and processes as W3C trace context. Worker threads' spans
+ * arrive as records (span-relay.ts) and go out through the same processor.
  */
 import { createRequire } from 'node:module';
+import { BroadcastChannel } from 'node:worker_threads';
 import { context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+  type Resource,
+} from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { spanChannelName, type SpanRecord } from './span-relay.js';
 import { describeError } from '../errors.js';
 import {
   badTracingSetting,
@@ -65,12 +79,45 @@ function parentContext(parent: TraceCarrier | SpanHandle | undefined): Context {
   return propagation.extract(context.active(), parent);
 }
 
+const hrTime = (ms: number): [number, number] => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+
+/** A worker's finished span as the SDK's exporters read one. */
+function readableSpan(r: SpanRecord, resource: Resource): ReadableSpan {
+  const flags = r.sampled ? 1 : 0;
+  return {
+    name: r.name,
+    kind: 0, // SpanKind.INTERNAL
+    spanContext: () => ({ traceId: r.traceId, spanId: r.spanId, traceFlags: flags }),
+    parentSpanContext:
+      r.parentSpanId === undefined ? undefined : { traceId: r.traceId, spanId: r.parentSpanId, traceFlags: flags },
+    startTime: hrTime(r.startMs),
+    endTime: hrTime(r.endMs),
+    status: r.error === undefined ? { code: 0 } : { code: 2, message: r.error },
+    attributes: r.attributes,
+    links: [],
+    events: [],
+    duration: hrTime(r.endMs - r.startMs),
+    ended: true,
+    resource,
+    instrumentationScope: { name: 'payments', version },
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
+
 export async function createBackend(env: NodeJS.ProcessEnv): Promise<TraceBackend> {
   const exporter = await exporterFrom(env);
   const resource = defaultResource()
     .merge(resourceFromAttributes({ 'service.name': 'payments', 'service.version': version }))
     .merge(detectResources({ detectors: [envDetector] }));
-  const provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const processor = new BatchSpanProcessor(exporter);
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
+  const workers = new BroadcastChannel(spanChannelName);
+  workers.unref();
+  workers.onmessage = (event) => {
+    for (const record of (event as { data: SpanRecord[] }).data) processor.onEnd(readableSpan(record, resource));
+  };
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
@@ -88,6 +135,10 @@ export async function createBackend(env: NodeJS.ProcessEnv): Promise<TraceBacken
       return carrier.traceparent === undefined ? undefined : carrier;
     },
     flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    shutdown: async () => {
+      await new Promise((resolve) => setImmediate(resolve)); // spans the workers posted last
+      workers.close();
+      await provider.shutdown();
+    },
   };
 }

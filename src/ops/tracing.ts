@@ -7,9 +7,11 @@
  *
  * Spans are made at batch granularity at most (never per row). A span's context crosses threads in
  * task data and processes in NATS headers as a W3C `traceparent` (TraceCarrier), so one run is one
- * trace across submit, the nodes and their worker threads. Each thread that makes spans (the main
- * thread, every shard worker) has its own SDK and exporter: a worker flushes before it returns.
+ * trace across submit, the nodes and their worker threads. The SDK and its exporter live in the
+ * main thread; a worker thread records its spans without them and posts them to the main thread
+ * (span-relay.ts), flushing before it returns its last task.
  */
+import { isMainThread } from 'node:worker_threads';
 import { usageError } from '../errors.js';
 
 export type SpanAttributes = Record<string, string | number | boolean>;
@@ -62,7 +64,10 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!tracingWanted(env)) return false;
-  starting ??= import('./otel.js').then(({ createBackend }) => createBackend(env));
+  // The SDK in the main thread only; a worker relays its spans to it (span-relay.ts).
+  starting ??= isMainThread
+    ? import('./otel.js').then(({ createBackend }) => createBackend(env))
+    : import('./span-relay.js').then(({ relayBackend }) => relayBackend());
   backend = await starting;
   return backend !== undefined;
 }

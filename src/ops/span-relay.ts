@@ -5,7 +5,6 @@
  * BroadcastChannel; the main thread's SDK (otel.ts) exports them with its own. The trace context
  * still arrives in task data and NATS headers, and the worker's log lines name its active span.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { describeError } from '../errors.js';
@@ -77,8 +76,13 @@ function parseCarrier(carrier: TraceCarrier): { traceId: string; spanId: string;
   return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 };
 }
 
+/**
+ * The active span is a plain variable, not AsyncLocalStorage (whose promise hooks slow every
+ * promise of the thread): a worker thread runs one task at a time, so what is active while a task
+ * runs is that task's span.
+ */
 class Relay implements TraceBackend {
-  private readonly active = new AsyncLocalStorage<RelaySpan>();
+  private current: RelaySpan | undefined;
   private readonly channel = new BroadcastChannel(spanChannelName);
   private buffer: SpanRecord[] = [];
 
@@ -87,7 +91,7 @@ class Relay implements TraceBackend {
   }
 
   startSpan(name: string, attributes: SpanAttributes, parent?: TraceCarrier | SpanHandle): SpanHandle {
-    const from = parent instanceof RelaySpan ? parent : (parent ?? this.active.getStore());
+    const from = parent instanceof RelaySpan ? parent : (parent ?? this.current);
     const context =
       from instanceof RelaySpan
         ? { traceId: from.traceId, spanId: from.spanId, sampled: from.sampled }
@@ -99,16 +103,29 @@ class Relay implements TraceBackend {
   }
 
   withActive<T>(span: SpanHandle, fn: () => T): T {
-    return this.active.run(span as RelaySpan, fn);
+    const before = this.current;
+    this.current = span as RelaySpan;
+    const restore = () => {
+      if (this.current === span) this.current = before;
+    };
+    try {
+      const result = fn();
+      if (result instanceof Promise) result.then(restore, restore);
+      else restore();
+      return result;
+    } catch (error) {
+      restore();
+      throw error;
+    }
   }
 
   activeIds() {
-    const span = this.active.getStore();
+    const span = this.current;
     return span === undefined ? undefined : { trace_id: span.traceId, span_id: span.spanId };
   }
 
   activeCarrier(): TraceCarrier | undefined {
-    return this.active.getStore()?.carrier();
+    return this.current?.carrier();
   }
 
   add(record: SpanRecord): void {

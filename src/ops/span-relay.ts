@@ -7,12 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
+import { relaySpansPerPost } from '../constants.js';
 import { describeError } from '../errors.js';
 import type { SpanAttributes, SpanHandle, TraceBackend, TraceCarrier } from './tracing.js';
 
 export const spanChannelName = 'payments.spans';
-/** Spans a worker keeps before posting them (it also posts at every flush). */
-const postEvery = 64;
 
 /** A finished span as it crosses to the main thread. Times: milliseconds since the epoch. */
 export interface SpanRecord {
@@ -130,7 +129,7 @@ class Relay implements TraceBackend {
 
   add(record: SpanRecord): void {
     this.buffer.push(record);
-    if (this.buffer.length >= postEvery) this.post();
+    if (this.buffer.length >= relaySpansPerPost) this.post();
   }
 
   private post(): void {

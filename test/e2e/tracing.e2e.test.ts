@@ -100,6 +100,20 @@ describe('traces of a single run', () => {
     expect(receiver.bad).toEqual([]);
   });
 
+  it('OTEL_TRACES_SAMPLER=always_off: no span leaves, from the main thread or the workers', async () => {
+    const off = { ...tracingEnv(receiver, 'payments-unsampled'), OTEL_TRACES_SAMPLER: 'always_off' };
+    const quiet = await runCli([sample, '--journal', join(dir, 'j6')], { env: off });
+    expect(quiet.code).toBe(0);
+    // A sampled run after it, whose spans arrive: the unsampled one's would have come first.
+    const on = { ...tracingEnv(receiver, 'payments-sampled'), OTEL_TRACES_SAMPLER: 'always_on' };
+    expect((await runCli([sample, '--journal', join(dir, 'j7')], { env: on })).code).toBe(0);
+    await receiver.waitFor((all) => all.some((s) => s.service === 'payments-sampled' && s.name === 'payments.run'));
+    await receiver.waitFor((all) =>
+      all.some((s) => s.service === 'payments-sampled' && s.name === 'payments.shard.finish'),
+    );
+    expect(receiver.spans.filter((s) => s.service === 'payments-unsampled')).toEqual([]);
+  });
+
   it('a run without OTEL_* variables loads no OpenTelemetry module, in any thread, and logs no trace ids', async () => {
     const args = [sample, '--workers', '2', '--journal', join(dir, 'j2'), '-o', join(dir, 'out2.csv')];
     const without = await importsOf(args, {});

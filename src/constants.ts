@@ -142,6 +142,13 @@ export const waitLogEveryMs = 5000;
 /** Between two tries to reach a restarted NATS server (it is waited for as long as it takes). */
 export const natsReconnectWaitMs = 250;
 
+// Traces (ops/tracing.ts).
+/**
+ * Spans a worker thread keeps before posting them to the main thread's exporter (span-relay.ts):
+ * one message per this many batches' spans, and at every flush (a task's end).
+ */
+export const relaySpansPerPost = 64;
+
 // Progress display (ops/progress.ts).
 /** The progress bar is redrawn at most this often. */
 export const progressRedrawMs = 200;

@@ -12,6 +12,7 @@ import { checkOutputs, type OutputPath } from '../io/output-paths.js';
 import { OutputSet } from '../io/output-file.js';
 import { OutputStopped } from '../io/pipe-output.js';
 import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
+import { traced } from '../ops/tracing.js';
 import type { RunMetrics } from '../ops/metrics.js';
 import { createProgress, noProgress, TerminalWriter, type Progress } from '../ops/progress.js';
 import { buildReport, summaryText, type RunReport } from '../ops/report.js';
@@ -51,7 +52,13 @@ interface Finished {
 /** `pool`: workers the caller started early for this run (no journal); closed here whatever happens. */
 export async function runProcess(request: ProcessRequest, io: CliIo, pool?: ShardPool): Promise<void> {
   try {
-    await runWith(request, io, pool);
+    const journal = request.journal === undefined ? 'none' : isPostgresUrl(request.journal) ? 'postgres' : 'sqlite';
+    const attributes = {
+      'payments.input': request.input,
+      'payments.workers': request.workers,
+      'payments.journal': journal,
+    };
+    await traced('payments.run', attributes, () => runWith(request, io, pool));
   } finally {
     await pool?.close();
   }

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
 import { jsonLine } from '../ops/log-format.js';
+import { startTracing, stopTracing } from '../ops/tracing.js';
 import { printable } from '../text.js';
 import { generateCommand, generateOptionNames } from './commands/generate.js';
 import { processCommand, processOptionNames } from './commands/process.js';
@@ -55,6 +56,8 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
     environment = environmentFor(optionsOfCommand(argv[0]), booleanOptionNames);
+    // Before any logger exists (its lines then carry trace ids); a no-op unless OTEL_* ask for traces.
+    await startTracing();
     const parser = await buildParser(argv, io);
     // yargs prints the script for `completion` but then runs the default command with it as input.
     if (argv[0] === 'completion' && argv.length === 1) {
@@ -67,6 +70,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     return reportError(error, argv, io);
   } finally {
     environment?.restore();
+    await stopTracing().catch(() => undefined); // sends the spans still buffered
   }
 }
 

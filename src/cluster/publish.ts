@@ -17,6 +17,7 @@ import {
 import { describeError, runFailure, usageError } from '../errors.js';
 import { openInput, readRowChunks, type ReadStats } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
+import { activeCarrier, startSpan, type SpanHandle, type TraceCarrier } from '../ops/tracing.js';
 import { ChunkRouter } from '../pipeline/router.js';
 import type { ClusterControl } from './control.js';
 import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
@@ -106,6 +107,10 @@ class ShardPublisher {
   private readonly tails: Promise<void>[];
   private readonly waiting: Promise<void>[] = [];
   private failure: unknown;
+  /** While tracing is on: each shard's publishing span, and its context that every message carries. */
+  private readonly spans: (SpanHandle | undefined)[] = [];
+  private readonly carriers: (TraceCarrier | undefined)[] = [];
+  private readonly parent = activeCarrier();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -126,6 +131,7 @@ class ShardPublisher {
     this.lastLines[shard] = piece.lastLine;
     this.rows[shard]! += piece.count;
     const h = headers();
+    this.traceHeaders(shard, h);
     h.set(header.batch, String(k));
     h.set(header.firstLine, String(piece.firstLine));
     h.set(header.lastLine, String(piece.lastLine));
@@ -146,16 +152,38 @@ class ShardPublisher {
     await Promise.all(this.tails);
     for (let shard = 0; shard < this.batches.length; shard++) {
       const h = headers();
+      this.traceHeaders(shard, h);
       h.set(header.end, String(this.batches[shard]));
       h.set(header.lastLine, String(this.lastLines[shard]));
       h.set(header.rows, String(this.rows[shard]));
       await this.publish(shard, new Uint8Array(0), endMsgId(this.run, shard), h);
+      this.spans[shard]?.setAttributes({
+        'payments.batches': this.batches[shard]!,
+        'payments.rows': this.rows[shard]!,
+      });
+      this.spans[shard]?.end();
+      this.spans[shard] = undefined;
     }
+  }
+
+  /** The W3C context of the shard's publish span, in the message's headers (a node's spans continue the trace). */
+  private traceHeaders(shard: number, h: MsgHdrs): void {
+    if (this.parent === undefined) return; // tracing off
+    if (this.carriers[shard] === undefined) {
+      const span = startSpan('payments.publish', { 'payments.run': this.run, 'payments.shard': shard }, this.parent);
+      this.spans[shard] = span;
+      this.carriers[shard] = span?.carrier();
+    }
+    const carrier = this.carriers[shard];
+    if (carrier === undefined) return;
+    h.set('traceparent', carrier.traceparent);
+    if (carrier.tracestate) h.set('tracestate', carrier.tracestate);
   }
 
   /** Resolves once no publish is in flight (whatever their outcome). */
   async settled(): Promise<void> {
     await Promise.allSettled(this.waiting);
+    for (const span of this.spans) span?.end(this.failure ?? new Error('publishing stopped')); // unended: failed
   }
 
   private publish(shard: number, data: Uint8Array, msgID: string, h: MsgHdrs): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { LogConfig } from '../ops/logger.js';
+import type { TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply, Reply } from '../pool/protocol.js';
 
 export interface ShardTask {
@@ -19,6 +20,8 @@ export interface ShardTask {
   readonly log: LogConfig;
   /** Bound into every line the worker logs (node, run, shard, generation). */
   readonly bindings: Record<string, unknown>;
+  /** The claim's span context while the node traces (the recovery span is its child). */
+  readonly trace?: TraceCarrier;
 }
 
 /**
@@ -32,7 +35,14 @@ export interface WarmTask {
 /** Main thread → worker. */
 export type ToShardWorker =
   /** A batch's columns (batchLayout); the buffer is transferred, not copied. */
-  | { readonly type: 'batch'; readonly seq: number; readonly count: number; readonly buffer: ArrayBuffer }
+  | {
+      readonly type: 'batch';
+      readonly seq: number;
+      readonly count: number;
+      readonly buffer: ArrayBuffer;
+      /** The publishing span's context from the message's headers (submit traced it; so does the node). */
+      readonly trace?: TraceCarrier;
+    }
   /** The shard's end marker: a final snapshot, the partition closed, the task returns finished. */
   | { readonly type: 'end' }
   /** Lease lost, rebalancing, shutdown: the partition is closed, the task returns unfinished. */

@@ -30,6 +30,7 @@ import type { Logger } from 'pino';
 import { batchesInFlightMax, consumeExpiresMs, consumeMessagesMax, workerStopWaitMs } from '../constants.js';
 import { describeError, fromFailureData, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
+import { traced, tracingOn, type TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply } from '../pool/protocol.js';
 import type { Claim } from './leases.js';
 import { header, streamOf, subjectOf } from './names.js';
@@ -110,18 +111,33 @@ export class ShardRunner {
   }
 
   /** Stops reading and the worker (promptly, or it is abandoned); resolves once the shard is let go. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.stopConsumer?.();
-    this.onStop?.();
-    this.wake();
-    await this.done;
+  stop(): Promise<void> {
+    return traced('payments.node.handoff', this.spanAttributes(), async () => {
+      this.stopping = true;
+      this.stopConsumer?.();
+      this.onStop?.();
+      this.wake();
+      await this.done;
+    });
+  }
+
+  private spanAttributes() {
+    const { run, shard, generation } = this.claim;
+    return {
+      'payments.run': run,
+      'payments.shard': shard,
+      'payments.generation': generation,
+      'payments.node': this.deps.nodeId,
+    };
   }
 
   private async run(): Promise<void> {
     try {
       const started = performance.now();
-      const recovery = await this.recover();
+      // The claim: a previous owner's session ended, the worker started, the journal recovered.
+      const recovery = await traced('payments.node.claim', this.spanAttributes(), (span) =>
+        this.recover(span?.carrier()),
+      );
       if (recovery === undefined) return;
       const messages = await this.subscribe();
       if (this.stopping || this.taskEnd) return this.checkWorker();
@@ -152,7 +168,7 @@ export class ShardRunner {
   }
 
   /** Ends a paused previous owner's session, then starts the shard's worker and waits for its recovery. */
-  private async recover(): Promise<OpenReply | undefined> {
+  private async recover(trace: TraceCarrier | undefined): Promise<OpenReply | undefined> {
     const { run, shard, shards, generation } = this.claim;
     const { log, control, pool } = this.deps;
     await Promise.race([this.deps.after, this.stopped]);
@@ -174,6 +190,7 @@ export class ShardRunner {
       journalUrl: fencedJournalUrl(this.deps.journalUrl, run, generation),
       log: this.deps.logConfig,
       bindings: { node: this.deps.nodeId, run, shard, generation },
+      trace,
     };
     this.task = (
       pool.run(task, { transferList: [channel.port2], signal: this.abort.signal }) as Promise<ShardTaskReply>
@@ -330,7 +347,9 @@ export class ShardRunner {
       const batch = decodeBatch(m.data);
       this.inFlight.push({ seq: m.seq, lastLine, pending: m.info.pending });
       this.sentLine = lastLine;
-      this.send({ type: 'batch', seq: m.seq, count: batch.count, buffer: batch.buffer }, [batch.buffer]);
+      const traceparent = tracingOn() ? m.headers?.get('traceparent') : undefined;
+      const trace = traceparent ? { traceparent, tracestate: m.headers?.get('tracestate') || undefined } : undefined;
+      this.send({ type: 'batch', seq: m.seq, count: batch.count, buffer: batch.buffer, trace }, [batch.buffer]);
     }
   }
 

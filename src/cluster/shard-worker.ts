@@ -17,6 +17,8 @@ import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { createLogger } from '../ops/logger.js';
+import { flushTracing, startTracing, traced } from '../ops/tracing.js';
+import { tracedPartition } from '../pool/traced-journal.js';
 import type {
   FromShardWorker,
   ShardOutcome,
@@ -42,6 +44,7 @@ try {
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
   if ('warm' in task) return undefined;
   const { port, run, shard, shards } = task;
+  if (task.trace !== undefined) await startTracing(); // the node traces: so does this thread
   const log = createLogger(task.log, { ...task.bindings, thread: threadId });
   const inbox = new Inbox(port);
   const send = (message: FromShardWorker) => port.postMessage(message);
@@ -56,7 +59,13 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
           `journal: retrying (${describeError(error)})`,
         ),
     });
-    const { engine, recovery } = await ShardEngine.open(partition);
+    const journal = task.trace === undefined ? partition : tracedPartition(partition, shard);
+    const { engine, recovery } = await traced(
+      'payments.shard.recover',
+      { 'payments.run': run, 'payments.shard': shard },
+      () => ShardEngine.open(journal),
+      task.trace,
+    );
     send({ type: 'recovered', info: { ...recovery, recoveryMs: performance.now() - started }, threadId });
     const snapshots = { records: engine.records, ms: performance.now() };
     const outcome = (finished: boolean): ShardOutcome => ({
@@ -68,17 +77,22 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
       const message = await inbox.next();
       if (message.type === 'stop') return { ok: true, value: outcome(false) };
       if (message.type === 'end') {
-        await partition.writeSnapshot(engine.state()); // durable once it returns; closed below
+        await journal.writeSnapshot(engine.state()); // durable once it returns; closed below
         return { ok: true, value: outcome(true) };
       }
       const t0 = performance.now();
-      await engine.applyBatch({ count: message.count, buffer: message.buffer });
+      const batch = { count: message.count, buffer: message.buffer };
+      const attributes = { 'payments.run': run, 'payments.shard': shard, 'payments.rows': message.count };
+      // A batch of an untraced submit gets no span: the node does not start traces of its own per batch.
+      await (message.trace === undefined
+        ? engine.applyBatch(batch)
+        : traced('payments.shard.apply', attributes, () => engine.applyBatch(batch), message.trace));
       const applyMs = performance.now() - t0;
       if (
         engine.records - snapshots.records >= clusterSnapshotRecordsMin &&
         performance.now() - snapshots.ms >= clusterSnapshotEveryMs
       ) {
-        await partition.writeSnapshot(engine.state());
+        await journal.writeSnapshot(engine.state());
         snapshots.records = engine.records;
         snapshots.ms = performance.now();
       }
@@ -91,6 +105,7 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
     // Lets the batch in flight land (or fail: fencing), then ends the session and its lock.
     await partition?.close();
     port.close();
+    await flushTracing(); // this thread's spans, before it takes another shard or ends
   }
 }
 

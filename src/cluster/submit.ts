@@ -37,6 +37,7 @@ import { openInput } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { fingerprint } from '../journal/manifest.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
+import { traced } from '../ops/tracing.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import { connectNats, type NatsSettings } from './nats.js';
@@ -74,7 +75,12 @@ export interface SubmitResult {
   readonly lagWaitMs: number;
 }
 
-export async function submit(options: SubmitOptions): Promise<SubmitResult> {
+export function submit(options: SubmitOptions): Promise<SubmitResult> {
+  const attributes = { 'payments.run': options.run, 'payments.input': options.input };
+  return traced('payments.submit', attributes, () => submitRun(options));
+}
+
+async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
   const { run, log } = options;
   const started = performance.now();
   const target = parsePostgresUrl(fencedJournalUrl(options.journalUrl, run, undefined));
@@ -102,7 +108,7 @@ export async function submit(options: SubmitOptions): Promise<SubmitResult> {
     }
     const sent = await publishRun(options, nc, jsm, control, shards, started);
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
-    await waitForShards(control, run, log);
+    await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, run, log));
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
   } finally {
     await nc?.close().catch(() => undefined);

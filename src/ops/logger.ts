@@ -11,11 +11,15 @@
  * reader of a pipe must not keep signals from being handled); a worker thread, whose
  * process.stderr is an asynchronous pipe to the main thread, writes fd 2 synchronously, so its
  * lines are not lost when it ends.
+ *
+ * A logger made while tracing is on (ops/tracing.ts) adds trace_id and span_id to every line
+ * written inside a span.
  */
 import { isMainThread } from 'node:worker_threads';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { terminalSafeJson } from '../text.js';
 import { noteLostLogLine, prettyLine, type LogConfig } from './log-format.js';
+import { traceIds, tracingOn } from './tracing.js';
 
 export {
   colorWanted,
@@ -61,6 +65,8 @@ export function createLogger(
     formatters: { level: (label: string) => ({ level: label }) },
     // JSON escapes C0 controls but not C1 or bidi overrides, which a log `cat` to a terminal would obey.
     hooks: { streamWrite: terminalSafeJson },
+    // While tracing is on, a line written inside a span names it (trace_id, span_id).
+    ...(tracingOn() ? { mixin: traceIds } : {}),
   };
   const color = config.color ?? false;
   // A worker thread cannot see the main thread's bar: clear the line so the log is not drawn over it.

@@ -13,6 +13,7 @@ import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/reje
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { RunSummary } from '../ops/run-summary.js';
+import { activeCarrier, startSpan } from '../ops/tracing.js';
 import { openInput, readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
 import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
@@ -98,6 +99,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
       throw new Error('invariant: a started pool is for a run without a journal, with as many shards');
     }
     const pool = started ?? new ShardPool(shards, options.log ?? { level: 'silent', pretty: false }, dir);
+    pool.trace = activeCarrier(); // the run's span, while tracing is on: the workers' spans are its children
     const progress = { lastLine: 0 };
     try {
       const opened = await pool.open();
@@ -170,16 +172,25 @@ async function run(
   const readStats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
   let rowsRead = 0;
   let interrupted = false;
-  for await (const chunk of readRowChunks(source, { delimiter }, readStats)) {
-    const routed = router.route(chunk);
-    rowsRead += routed.dataRows;
-    inFlight.dispatch(routed);
-    options.onProgress?.(chunk.bytesRead, rowsRead);
-    while (inFlight.size >= inflightChunksMax) await inFlight.completeOldest();
-    if (options.signal?.aborted) {
-      interrupted = true; // a signal after the last read does not make the run incomplete
-      break;
+  // Reading and routing, until the last chunk is handed to the shards (not while they drain).
+  const reading = startSpan('payments.read', { 'payments.input': source.name });
+  try {
+    for await (const chunk of readRowChunks(source, { delimiter }, readStats)) {
+      const routed = router.route(chunk);
+      rowsRead += routed.dataRows;
+      inFlight.dispatch(routed);
+      options.onProgress?.(chunk.bytesRead, rowsRead);
+      while (inFlight.size >= inflightChunksMax) await inFlight.completeOldest();
+      if (options.signal?.aborted) {
+        interrupted = true; // a signal after the last read does not make the run incomplete
+        break;
+      }
     }
+    reading?.setAttributes({ 'payments.rows': rowsRead, 'payments.lines': readStats.lines });
+    reading?.end();
+  } catch (error) {
+    reading?.end(error);
+    throw error;
   }
   while (inFlight.size > 0) await inFlight.completeOldest();
   const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));

@@ -4,6 +4,7 @@ import type { InputProof } from '../io/input-proof.js';
 import type { AccountsSnapshot, RecoveryInfo } from '../engine/shard-engine.js';
 import type { FailureData } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
+import type { TraceCarrier } from '../ops/tracing.js';
 
 export interface WorkerConfig {
   readonly shard: number;
@@ -13,11 +14,12 @@ export interface WorkerConfig {
   readonly journalDir: string | undefined;
 }
 
+/** trace: the run's span context while tracing is on (the worker's spans are its children). */
 export type WorkerTask =
-  | { op: 'open' }
+  | { op: 'open'; trace?: TraceCarrier }
   /** proof: the input text up to the end of the read the batch's rows came from (stored at commit). */
-  | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof }
-  | { op: 'finish' }
+  | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof; trace?: TraceCarrier }
+  | { op: 'finish'; trace?: TraceCarrier }
   /** Releases the shard's journal without a final snapshot (after a failure elsewhere). */
   | { op: 'close' };
 

@@ -17,6 +17,7 @@ import type { TxBatch } from '../engine/batch.js';
 import type { InputProof } from '../io/input-proof.js';
 import { describeError, fromFailureData, RunError, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
+import type { TraceCarrier } from '../ops/tracing.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
 
 const workerFile = new URL('./worker.js', import.meta.url).href;
@@ -25,6 +26,8 @@ export class ShardPool {
   private readonly pools: Piscina[];
   private readonly nextSeq: number[];
   private readonly tails: Promise<unknown>[];
+  /** The run's span context, handed to every task while tracing is on. */
+  trace: TraceCarrier | undefined;
 
   constructor(
     readonly shards: number,
@@ -50,7 +53,7 @@ export class ShardPool {
 
   /** Opens every shard (recovering its journal partition); throws the first failure. */
   async open(): Promise<OpenReply[]> {
-    const task: WorkerTask = { op: 'open' };
+    const task: WorkerTask = { op: 'open', trace: this.trace };
     return Promise.all(
       this.pools.map((_, shard) =>
         this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<OpenReply>>),
@@ -59,7 +62,7 @@ export class ShardPool {
   }
 
   apply(shard: number, batch: TxBatch, proof: InputProof): Promise<ApplyReply> {
-    const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch, proof };
+    const task: WorkerTask = { op: 'apply', seq: this.nextSeq[shard]!++, batch, proof, trace: this.trace };
     return this.enqueue(
       shard,
       () => this.pools[shard]!.run(task, { transferList: [batch.buffer] }) as Promise<Reply<ApplyReply>>,
@@ -67,7 +70,7 @@ export class ShardPool {
   }
 
   finish(shard: number): Promise<FinishReply> {
-    const task: WorkerTask = { op: 'finish' };
+    const task: WorkerTask = { op: 'finish', trace: this.trace };
     return this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<FinishReply>>);
   }
 

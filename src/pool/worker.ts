@@ -17,7 +17,9 @@ import { NullJournal } from '../journal/null-journal.js';
 import { partitionName } from '../journal/format.js';
 import { sqliteCode } from '../journal/sqlite/sqlite-errors.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
+import { flushTracing, startTracing, traced, type TraceCarrier } from '../ops/tracing.js';
 import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
+import { tracedPartition } from './traced-journal.js';
 
 const config = workerData as WorkerConfig;
 /**
@@ -32,13 +34,19 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
   try {
     switch (task.op) {
       case 'open':
-        return ok(await open());
+        return ok(await open(task.trace));
       case 'apply':
-        return await apply(task.seq, task.batch, task.proof);
+        return await traced(
+          'payments.shard.apply',
+          { 'payments.shard': config.shard, 'payments.seq': task.seq, 'payments.rows': task.batch.count },
+          () => apply(task.seq, task.batch, task.proof),
+          task.trace,
+        );
       case 'finish':
-        return ok(await finish());
+        return ok(await traced('payments.shard.finish', { 'payments.shard': config.shard }, finish, task.trace));
       case 'close':
         await engine?.journal.close();
+        await flushTracing(); // this thread's spans, before the pool ends it
         return ok(undefined);
     }
   } catch (error) {
@@ -75,8 +83,9 @@ async function postgresPartition(location: string): Promise<JournalPartition> {
   });
 }
 
-async function open(): Promise<OpenReply> {
+async function open(trace: TraceCarrier | undefined): Promise<OpenReply> {
   const started = performance.now();
+  if (trace !== undefined) await startTracing(); // the main thread traces: so does this one
   if (config.journalDir !== undefined || config.log.level === 'debug' || config.log.level === 'trace')
     log = (await import('../ops/logger.js')).createLogger(config.log, { shard: config.shard });
   // SQLite is loaded only for a durable run: a worker without it starts smaller (RSS is per thread).
@@ -91,7 +100,12 @@ async function open(): Promise<OpenReply> {
             config.shards,
           );
   try {
-    const opened = await ShardEngine.open(journal);
+    const opened = await traced(
+      'payments.shard.recover',
+      { 'payments.shard': config.shard },
+      () => ShardEngine.open(trace === undefined ? journal : tracedPartition(journal, config.shard)),
+      trace,
+    );
     engine = opened.engine;
     const { torn } = opened.recovery;
     const recoveryMs = performance.now() - started;

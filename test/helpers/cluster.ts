@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -65,9 +66,11 @@ export class ClusterNodeProcess {
   constructor(
     readonly id: string,
     args: string[],
+    env: NodeJS.ProcessEnv = {},
   ) {
     this.child = spawn(process.execPath, [binPath, 'node', '--node-id', id, ...args], {
       cwd: repoRoot,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
@@ -92,17 +95,21 @@ export class ClusterNodeProcess {
 export function startNode(
   world: World,
   id: string,
-  options: { leaseMs?: number; natsUrl?: string; extra?: string[] } = {},
+  options: { leaseMs?: number; natsUrl?: string; extra?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): ClusterNodeProcess {
-  const node = new ClusterNodeProcess(id, [
-    '--nats',
-    options.natsUrl ?? world.nats.url,
-    '--journal',
-    world.journal,
-    '--lease-ms',
-    String(options.leaseMs ?? 2000),
-    ...(options.extra ?? []),
-  ]);
+  const node = new ClusterNodeProcess(
+    id,
+    [
+      '--nats',
+      options.natsUrl ?? world.nats.url,
+      '--journal',
+      world.journal,
+      '--lease-ms',
+      String(options.leaseMs ?? 2000),
+      ...(options.extra ?? []),
+    ],
+    options.env,
+  );
   world.nodes.push(node);
   return node;
 }
@@ -321,4 +328,16 @@ export async function nodeHttp(node: { stderr: string }): Promise<{ metrics: str
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
   return { metrics, ready };
+}
+
+/** A TCP port free on 127.0.0.1 now (a node's --http, a Prometheus). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

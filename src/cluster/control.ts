@@ -184,8 +184,8 @@ export class ClusterControl {
   }
 
   /** Gives a failed shard back with a backoff (quarantined after too many failures in a row). */
-  releaseFailed(lease: HeldLease, progressed: boolean, cause: string): Promise<ReleaseOutcome | undefined> {
-    return this.connection.run('releasing a failed shard', (c) => releaseFailed(c, lease, progressed, cause));
+  releaseFailed(lease: HeldLease, recoveredLine: number, cause: string): Promise<ReleaseOutcome | undefined> {
+    return this.connection.run('releasing a failed shard', (c) => releaseFailed(c, lease, recoveredLine, cause));
   }
 
   /** Quarantines a shard this lease holds; false when the lease moved on. */

@@ -200,11 +200,11 @@ export class ClusterNode {
       this.runners.delete(key);
       const { run, shard } = runner.claim;
       this.metrics.forget(run, shard);
-      this.metrics.ownership.inc({ change: stateOf(status) === 'failing' ? 'failed' : status.kind });
+      this.metrics.ownership.inc({ change: status.kind });
       if (status.kind !== 'failed') continue;
       const cause = describeError(status.error);
       if (/\bfenced\b/.test(cause)) this.metrics.fenced.inc();
-      const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.progressed, cause));
+      const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.recoveredLine, cause));
       if (outcome?.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
       this.log.error(
         { run, shard, err: cause, failures: outcome?.failures },

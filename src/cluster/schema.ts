@@ -63,6 +63,8 @@ ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS failures int NOT NU
 ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS retry_at timestamptz NOT NULL DEFAULT '-infinity';
 ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS quarantined boolean NOT NULL DEFAULT false;
 ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS cause text;
+-- The journal's line when the failed owner recovered: a later failure past it made progress.
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS failed_line bigint;
 -- Each submit of a run counts (its repair copies get message ids of their own), sets the run's
 -- deadline, and touches it; a run untouched and unfinished past the expiry is abandoned.
 ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS submits int NOT NULL DEFAULT 0;

@@ -30,21 +30,24 @@ export interface ReleaseOutcome {
 
 /**
  * Gives a failed shard back: its next claim waits a backoff (doubling with each failure in a row,
- * half of it jittered, up to shardRetryDelayMaxMs); `progressed` (it committed a batch) starts the
- * count again. The shardFailuresMax-th failure in a row quarantines it with `cause`.
+ * half of it jittered, up to shardRetryDelayMaxMs). A failure counts as in a row unless the failed
+ * owner recovered its journal further than the owner that failed before (`recoveredLine`: what is
+ * durable, unlike a batch handed to the journal, whose commit may still fail). The
+ * shardFailuresMax-th failure in a row quarantines it with `cause`.
  */
 export async function releaseFailed(
   c: pg.Client,
   lease: HeldLease,
-  progressed: boolean,
+  recoveredLine: number,
   cause: string,
 ): Promise<ReleaseOutcome | undefined> {
   const r = await c.query(
     `WITH next AS (
-       SELECT CASE WHEN $5 THEN 1 ELSE failures + 1 END AS failures FROM payments_cluster.leases
+       SELECT CASE WHEN $5::bigint > coalesce(failed_line, -1) THEN 1 ELSE failures + 1 END AS failures
+         FROM payments_cluster.leases
         WHERE run = $1 AND shard = $2 AND generation = $3 AND NOT finished)
      UPDATE payments_cluster.leases l
-        SET failures = next.failures, expires_at = least(l.expires_at, now()),
+        SET failures = next.failures, failed_line = greatest(l.failed_line, $5::bigint), expires_at = least(l.expires_at, now()),
             stream_seq = greatest(l.stream_seq, $4),
             retry_at = now() + least($7::float8, $6::float8 * 2 ^ (next.failures - 1)) * (0.5 + random() / 2)
                                * interval '1 millisecond',
@@ -59,7 +62,7 @@ export async function releaseFailed(
       lease.shard,
       lease.generation,
       lease.streamSeq,
-      progressed,
+      recoveredLine,
       shardRetryDelayFirstMs,
       shardRetryDelayMaxMs,
       shardFailuresMax,

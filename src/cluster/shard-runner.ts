@@ -54,8 +54,8 @@ export class ShardRunner {
   streamSeq: number;
   /** Last line the worker has applied (and handed to the journal). */
   committedLine = 0;
-  /** The journal's last line when recovered: a runner that got past it made progress. */
-  private recoveredLine = 0;
+  /** The journal's last line when recovered (-1 before): what is durable, for counting failures in a row. */
+  recoveredLine = -1;
   private current: ShardStatus = { kind: 'waiting' };
   /** The worker thread running the shard, once it has recovered. */
   threadId: number | undefined;
@@ -108,11 +108,6 @@ export class ShardRunner {
   /** Recovered and reading. */
   get ready(): boolean {
     return this.current.kind === 'running';
-  }
-
-  /** It committed a batch since it was claimed. */
-  get progressed(): boolean {
-    return this.committedLine > this.recoveredLine;
   }
 
   /** The lease it holds, with its stream hint. */
@@ -272,24 +267,18 @@ export class ShardRunner {
   private async endWorker(): Promise<void> {
     const task = this.task;
     if (task === undefined) return;
-    if (this.taskEnd === undefined && this.timing.recovered === 0) {
-      // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
-      // is terminated at once rather than waited for.
-      this.deps.log.debug(
-        { run: this.claim.run, shard: this.claim.shard },
-        'stopped while recovering; worker terminated',
-      );
-      this.abort.abort();
-      await task;
-      this.port?.close();
-      return;
-    }
-    if (this.taskEnd === undefined) this.send({ type: 'stop' });
-    if (!(await settlesWithin(task, workerStopWaitMs))) {
-      this.deps.log.error(
-        { run: this.claim.run, shard: this.claim.shard, thread: this.threadId },
-        'shard worker did not stop in time; terminated (fencing refuses anything it had in flight)',
-      );
+    const where = { run: this.claim.run, shard: this.claim.shard, thread: this.threadId };
+    // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
+    // is terminated at once rather than waited for.
+    const recovering = this.taskEnd === undefined && this.timing.recovered === 0;
+    if (recovering) this.deps.log.debug(where, 'stopped while recovering; worker terminated');
+    else if (this.taskEnd === undefined) this.send({ type: 'stop' });
+    if (recovering || !(await settlesWithin(task, workerStopWaitMs))) {
+      if (!recovering)
+        this.deps.log.error(
+          where,
+          'shard worker did not stop in time; terminated (fencing refuses anything it had in flight)',
+        );
       this.abort.abort();
       await task;
     }

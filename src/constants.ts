@@ -91,6 +91,31 @@ export const heartbeatSlackMs = 100;
 export const goneAfterMs = 1000;
 /** A claimed shard not recovered and reading by then is given up (released) and claimed afresh. */
 export const runnerReadyWaitMs = 120_000;
+/**
+ * A shard that failed is claimed again after a backoff: its ceiling doubles from the first to the
+ * last value with each failure in a row (half of it jittered), so a shard that keeps failing costs
+ * a claim every half-minute at most, never a hot loop; the shardFailuresMax-th failure in a row
+ * (about a minute of retries) quarantines it with its cause, for an operator or a submit to repair.
+ */
+export const shardRetryDelayFirstMs = 500;
+export const shardRetryDelayMaxMs = 30_000;
+export const shardFailuresMax = 6;
+/**
+ * Finished or abandoned runs (and their leases and dead letters), and nodes without a heartbeat,
+ * are deleted from the control plane after this long (`payments node --expire-seconds`): a week
+ * leaves time to print a run with `payments result`.
+ */
+export const expireSecondsDefault = 7 * 24 * 3600;
+/** How often a node deletes what expired (any node may: the deletes are idempotent). */
+export const expiryEveryMs = 60_000;
+/** How often a node refreshes its view of the cluster (unowned shards, overdue runs) for its metrics. */
+export const clusterViewEveryMs = 2000;
+/**
+ * /healthz answers 503 once the last successful control tick is older than this many leases (and
+ * at least healthTickAgeMinMs): by then the node has lost its leases, whatever it runs.
+ */
+export const healthTickAgeLeases = 2;
+export const healthTickAgeMinMs = 5000;
 /** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
 export const shardThreadsMax = 64;
 /** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
@@ -135,6 +160,11 @@ export const natsPayloadMinBytes = 4096;
 export const natsPayloadDefaultBytes = 1 << 20;
 /** How often the subjects are trimmed while publishing (and at once when a publish is refused). */
 export const streamTrimEveryMs = 500;
+/**
+ * How long submit waits for the nodes to finish the run before it gives up (exit 1, naming the
+ * shards not finished): `--deadline SECONDS`. It never waits forever.
+ */
+export const submitDeadlineSecondsDefault = 6 * 3600;
 /** How often submit checks whether every shard has finished. */
 export const shardsPollMs = 100;
 /** Waiting (lagging shards, unfinished shards) is logged at most this often. */

@@ -11,7 +11,17 @@ import { readFileSync } from 'node:fs';
 export const helpWrapColumns = 100;
 
 /** Commands with a help page of their own ('' is the main command). */
-export const helpPages = ['', 'generate', 'replay', 'inspect', 'convert', 'node', 'submit', 'result'] as const;
+export const helpPages = [
+  '',
+  'generate',
+  'replay',
+  'inspect',
+  'convert',
+  'node',
+  'submit',
+  'result',
+  'shards',
+] as const;
 
 /** The file a help page is rendered into, beside this module once built. */
 export function helpFile(page: string): URL {

@@ -39,6 +39,15 @@ function optionsOfCommand(first: string | undefined): string[] {
       return [...common, 'journal', 'client'];
     case 'completion':
       return common;
+    case 'node':
+      // The token file may be named in the environment (PAYMENTS_HTTP_TOKEN_FILE): never on the command line only.
+      return [
+        ...common,
+        ...['journal', 'nats', 'nats-creds', 'nats-ca', 'http', 'http-bind', 'http-token-file'],
+        ...['lease-ms', 'node-id', 'expire-seconds'],
+      ];
+    case 'shards':
+      return [...common, 'journal', 'run'];
     default:
       return [...common, ...processOptionNames];
   }
@@ -126,6 +135,9 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   );
   lazy('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
     (await import('./commands/result.js')).resultCommand(io, argv),
+  );
+  lazy('shards', "Show a cluster run's shards, their state and dead letters; retry quarantined shards", async () =>
+    (await import('./commands/shards.js')).shardsCommand(io),
   );
   return parser.completion(
     'completion',

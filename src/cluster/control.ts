@@ -21,6 +21,17 @@ import {
   type LeaseRow,
 } from './leases.js';
 import { ensureClusterSchema } from './schema.js';
+import { clusterView, expire, type ClusterView, type Expired } from './expiry.js';
+import {
+  addDeadLetter,
+  lift,
+  quarantine,
+  readDeadLetters,
+  releaseFailed,
+  type DeadLetter,
+  type ReleaseOutcome,
+  type StoredDeadLetter,
+} from './shard-health.js';
 
 export interface RunRow {
   name: string;
@@ -164,6 +175,60 @@ export class ClusterControl {
   /** Ends a paused previous owner's session, which still holds the partition's writer lock. */
   evictPartitionHolder(journal: string, shard: number): Promise<number> {
     return this.connection.run('evicting the previous owner', (c) => evictPartitionHolder(c, journal, shard));
+  }
+
+  /** Gives a failed shard back with a backoff (quarantined after too many failures in a row). */
+  releaseFailed(lease: HeldLease, recoveredLine: number, cause: string): Promise<ReleaseOutcome | undefined> {
+    return this.connection.run('releasing a failed shard', (c) => releaseFailed(c, lease, recoveredLine, cause));
+  }
+
+  /** Quarantines a shard this lease holds; false when the lease moved on. */
+  quarantine(lease: HeldLease, cause: string): Promise<boolean> {
+    return this.connection.run('quarantining a shard', (c) => quarantine(c, lease, cause));
+  }
+
+  /** Lifts the quarantine of these shards; returns those lifted. */
+  lift(run: string, shards: readonly number[], streamSeq?: number): Promise<number[]> {
+    return this.connection.run('lifting a quarantine', (c) => lift(c, run, shards, streamSeq));
+  }
+
+  addDeadLetter(node: string, letter: DeadLetter): Promise<boolean> {
+    return this.connection.run('keeping a dead letter', (c) => addDeadLetter(c, node, letter));
+  }
+
+  deadLetters(run: string): Promise<StoredDeadLetter[]> {
+    return this.connection.run('reading the dead letters', (c) => readDeadLetters(c, run));
+  }
+
+  expire(expireMs: number): Promise<Expired> {
+    return this.connection.run('expiring old runs and nodes', (c) => expire(c, expireMs));
+  }
+
+  clusterView(): Promise<ClusterView> {
+    return this.connection.run('reading the cluster', (c) => clusterView(c));
+  }
+
+  /**
+   * A submit of the run begins: counts it (its number names its repair copies), sets the run's
+   * deadline and touches it (a run touched is not abandoned). Returns the submit's number.
+   */
+  async beginSubmit(run: string, deadlineMs: number): Promise<number> {
+    return this.connection.run('recording the submit', async (c) => {
+      const r = await c.query(
+        `UPDATE payments_cluster.runs SET submits = submits + 1, touched_at = now(),
+                deadline_at = now() + $2 * interval '1 millisecond'
+          WHERE name = $1 RETURNING submits`,
+        [run, deadlineMs],
+      );
+      return r.rows[0].submits as number;
+    });
+  }
+
+  /** A submit still waits for the run: it is not abandoned. */
+  async touch(run: string): Promise<void> {
+    await this.connection.run('touching the run', (c) =>
+      c.query('UPDATE payments_cluster.runs SET touched_at = now() WHERE name = $1', [run]),
+    );
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,12 @@ export interface LeaseRow {
   finished: boolean;
   streamSeq: number;
   live: boolean;
+  /** Quarantined: never claimed until repaired or retried; `cause` says why. */
+  quarantined: boolean;
+  /** Why it last failed, or is quarantined. */
+  cause: string | null;
+  /** Failures in a row (a shard that progresses starts again at one). */
+  failures: number;
 }
 
 export interface Claim {
@@ -79,7 +85,7 @@ export interface Heartbeat {
 /** Shards of a run, with who holds each and whether its lease is live. */
 export async function readLeases(c: pg.Client, run: string): Promise<LeaseRow[]> {
   const r = await c.query(
-    `SELECT run, shard, node, generation, finished, stream_seq, expires_at > now() AS live
+    `SELECT run, shard, node, generation, finished, stream_seq, expires_at > now() AS live, quarantined, cause, failures
      FROM payments_cluster.leases WHERE run = $1 ORDER BY shard`,
     [run],
   );
@@ -91,6 +97,9 @@ export async function readLeases(c: pg.Client, run: string): Promise<LeaseRow[]>
     finished: row.finished,
     streamSeq: Number(row.stream_seq),
     live: row.live,
+    quarantined: row.quarantined,
+    cause: row.cause,
+    failures: row.failures,
   }));
 }
 
@@ -138,7 +147,8 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
     `WITH ${goneNodesSql},
           pick AS (
             SELECT run, shard, node AS previous, expires_at >= now() AS early FROM payments_cluster.leases
-             WHERE NOT finished AND (expires_at < now() OR node IN (SELECT id FROM gone))
+             WHERE NOT finished AND NOT quarantined AND retry_at <= now()
+               AND (expires_at < now() OR node IN (SELECT id FROM gone))
              ORDER BY run, shard LIMIT 1 FOR UPDATE SKIP LOCKED)
      UPDATE payments_cluster.leases l
         SET node = $1, generation = l.generation + 1, changes = l.changes + 1,
@@ -197,14 +207,23 @@ export async function renewLeases(
   return new Set(r.rows.map((row) => `${row.run}/${row.shard}`));
 }
 
-/** Ends a lease of this generation at once (given back), or for good (`finished`). */
+/**
+ * Ends a lease of this generation at once (given back), or for good (`finished`: the run's
+ * finished_at is set with its last shard). It expires now, which is when it became unowned.
+ */
 export async function endLease(c: pg.Client, lease: HeldLease, finished: boolean): Promise<void> {
   await c.query(
-    `UPDATE payments_cluster.leases SET finished = finished OR $5, expires_at = '-infinity',
-            stream_seq = greatest(stream_seq, $4)
+    `UPDATE payments_cluster.leases SET finished = finished OR $5, expires_at = least(expires_at, now()),
+            stream_seq = greatest(stream_seq, $4), failures = CASE WHEN $5 THEN 0 ELSE failures END
       WHERE run = $1 AND shard = $2 AND generation = $3`,
     [lease.run, lease.shard, lease.generation, lease.streamSeq, finished],
   );
+  if (finished)
+    await c.query(
+      `UPDATE payments_cluster.runs SET finished_at = now() WHERE name = $1 AND finished_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM payments_cluster.leases WHERE run = $1 AND NOT finished)`,
+      [lease.run],
+    );
 }
 
 /**

@@ -52,15 +52,26 @@ export function defaultNodeId(host: string, pid: number, random: string): string
 export const streamOf = (run: string): string => `PAYMENTS_${run}`;
 export const subjectsOf = (run: string): string => `payments.${run}.shard.*`;
 export const subjectOf = (run: string, shard: number): string => `payments.${run}.shard.${shard}`;
-/** JetStream de-duplicates on this id: a re-published batch is stored once. */
-export const batchMsgId = (run: string, shard: number, batch: number): string => `${run}.${shard}.${batch}`;
-export const endMsgId = (run: string, shard: number): string => `${run}.${shard}.end`;
+/**
+ * JetStream de-duplicates on this id: a re-published batch is stored once. A repair (a submit that
+ * republishes a quarantined shard) gives its copies ids of its own (`repair`: the submit's number),
+ * else the window would drop the very copies that replace a lost or damaged message.
+ */
+export const batchMsgId = (run: string, shard: number, batch: number, repair?: number): string =>
+  `${run}.${shard}.${batch}${repair === undefined ? '' : `.r${repair}`}`;
+export const endMsgId = (run: string, shard: number, repair?: number): string =>
+  `${run}.${shard}.end${repair === undefined ? '' : `.r${repair}`}`;
 
 /** Message headers of a batch (and of a shard's end marker). */
 export const header = {
   batch: 'Payments-Batch',
   firstLine: 'Payments-First-Line',
   lastLine: 'Payments-Last-Line',
+  /**
+   * The last line of the shard's batch before this one (0 for its first; on the end marker, its
+   * last line): the batches of a shard form a chain, so a node sees at once that one is missing.
+   */
+  prevLine: 'Payments-Prev-Line',
   /** On the end marker: how many batches the shard has. */
   end: 'Payments-End',
   /** On the end marker: how many rows the shard's batches hold (its journal must then hold as many records). */

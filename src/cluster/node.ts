@@ -22,6 +22,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import {
+  healthTickAgeLeases,
+  healthTickAgeMinMs,
   heartbeatSlackMs,
   runnerReadyWaitMs,
   shardThreadIdleMs,
@@ -37,18 +39,22 @@ import type { LogConfig } from '../ops/logger.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
-import { serveNodeHttp, type NodeStatus } from './node-http.js';
+import { serveNodeHttp, type HttpSettings, type NodeStatus } from './node-http.js';
 import { NodeMetrics } from './node-metrics.js';
+import { NodeUpkeep, sleep } from './node-upkeep.js';
 import type { WarmTask } from './shard-protocol.js';
-import { ShardRunner, type RunnerControl } from './shard-runner.js';
+import { ShardRunner } from './shard-runner.js';
+import { stateOf, type RunnerControl } from './shard-status.js';
 
 const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
   readonly nats: Omit<NatsSettings, 'name'>;
   readonly journalUrl: string;
-  readonly http?: number;
+  readonly http?: HttpSettings;
   readonly leaseMs: number;
+  /** Finished or abandoned runs, and dead nodes, are deleted after this long (expiry.ts). */
+  readonly expireMs: number;
   readonly id?: string;
   readonly log: Logger;
   /** How the shard worker threads log (the same level and format as `log`). */
@@ -59,7 +65,10 @@ export interface NodeOptions {
 export class ClusterNode {
   readonly id: string;
   private readonly control: ClusterControl;
-  private readonly metrics = new NodeMetrics();
+  private readonly metrics: NodeMetrics;
+  private readonly upkeep: NodeUpkeep;
+  /** When the last control tick succeeded (the node's start before the first). */
+  private lastTickOkMs = performance.now();
   private readonly runners = new Map<string, ShardRunner>();
   /** Runners being stopped (lease lost, shard given back) until they let go; a new claim of the shard waits. */
   private readonly lettingGo = new Map<string, Promise<void>>();
@@ -80,12 +89,18 @@ export class ClusterNode {
     this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
     this.log = options.log.child({ node: this.id });
     const target = parsePostgresUrl(options.journalUrl);
-    this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) =>
-      this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`),
-    );
+    this.metrics = new NodeMetrics({ ready: () => this.ready, tickAgeMs: () => this.tickAgeMs });
+    this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) => {
+      this.metrics.reconnected('postgres');
+      this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`);
+    });
+    const serial = <T>(call: () => Promise<T>) => this.serial(call);
+    this.upkeep = new NodeUpkeep(this.control, serial, this.metrics, this.log, options.expireMs);
     this.runnerControl = {
-      evictPartitionHolder: (run, shard) => this.serial(() => this.control.evictPartitionHolder(run, shard)),
-      finish: (run, shard, generation, seq) => this.serial(() => this.control.finish(run, shard, generation, seq)),
+      evictPartitionHolder: (run, shard) => serial(() => this.control.evictPartitionHolder(run, shard)),
+      finish: (run, shard, generation, seq) => serial(() => this.control.finish(run, shard, generation, seq)),
+      quarantine: (lease, cause) => serial(() => this.control.quarantine(lease, cause)),
+      deadLetter: (letter) => serial(() => this.control.addDeadLetter(this.id, letter)),
     };
   }
 
@@ -106,11 +121,16 @@ export class ClusterNode {
   async run(): Promise<void> {
     const { options } = this;
     if (options.http !== undefined)
-      this.server = await serveNodeHttp(options.http, () => this.status(), this.metrics.registry);
+      this.server = await serveNodeHttp(options.http, {
+        status: () => this.status(),
+        health: () => ({ ok: this.healthy, tickAgeMs: this.tickAgeMs }),
+        registry: this.metrics.registry,
+      });
     await this.control.setup();
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
+    this.upkeep.watchNats(this.nc);
     this.pool = new Piscina({
       filename: shardWorkerFile,
       minThreads: 1,
@@ -128,8 +148,11 @@ export class ClusterNode {
     const tickMs = Math.max(tickMsMin, Math.min(tickMsMax, Math.floor(options.leaseMs / 3)));
     while (!options.signal.aborted) {
       try {
+        const started = performance.now();
         await this.tick();
         this.pgOk = true;
+        this.lastTickOkMs = performance.now();
+        this.metrics.tickSeconds.observe((this.lastTickOkMs - started) / 1000);
       } catch (error) {
         this.pgOk = false;
         this.log.error({ err: describeError(error) }, 'tick failed; retrying');
@@ -154,31 +177,41 @@ export class ClusterNode {
       this.metrics.owned.set(this.runners.size);
       this.keepSpareThreads();
       this.metrics.threads.set(this.pool?.threads.length ?? 0);
+      await this.upkeep.due();
     } finally {
       this.ticking = false;
     }
   }
 
-  /** Runners that ended: finished, or failed (released for a claim to recover). */
+  /**
+   * Runners that ended: finished, quarantined (recorded by the runner), or failed: given back with a
+   * backoff before the next claim, and quarantined after too many failures in a row.
+   */
   private async reapRunners(): Promise<void> {
     for (const [key, runner] of this.runners) {
-      if (!runner.ready && runner.failed === undefined && performance.now() - runner.startedMs > runnerReadyWaitMs) {
-        runner.failed = new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`);
+      const waiting = ['waiting', 'recovering'].includes(runner.status.kind);
+      if (waiting && performance.now() - runner.startedMs > runnerReadyWaitMs) {
+        runner.fail(new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`));
         // Registered as letting go: a claim of the same shard here starts once this one has stopped.
         void this.letGo(key, runner);
       }
-      if (!runner.finished && runner.failed === undefined) continue;
+      const status = runner.status;
+      if (status.kind !== 'finished' && status.kind !== 'failed' && status.kind !== 'quarantined') continue;
       this.runners.delete(key);
-      if (runner.finished) {
-        this.metrics.ownership.inc({ change: 'finished' });
-        continue;
-      }
-      this.metrics.ownership.inc({ change: 'failed' });
+      const { run, shard } = runner.claim;
+      this.metrics.forget(run, shard);
+      this.metrics.ownership.inc({ change: status.kind });
+      if (status.kind !== 'failed') continue;
+      const cause = describeError(status.error);
+      if (/\bfenced\b/.test(cause)) this.metrics.fenced.inc();
+      const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.recoveredLine, cause));
+      if (outcome?.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
       this.log.error(
-        { run: runner.claim.run, shard: runner.claim.shard, err: describeError(runner.failed) },
-        'shard failed; released',
+        { run, shard, err: cause, failures: outcome?.failures },
+        outcome?.quarantined
+          ? 'shard failed too many times in a row; quarantined'
+          : 'shard failed; released (retried after a backoff)',
       );
-      await this.release(runner);
     }
   }
 
@@ -213,16 +246,23 @@ export class ClusterNode {
 
   private release(runner: ShardRunner): Promise<void> {
     const { run, shard, generation } = runner.claim;
+    this.metrics.forget(run, shard);
     return this.serial(() => this.control.release(run, shard, generation, runner.streamSeq));
   }
 
   /** Renews every lease held; a shard whose lease moved on is stopped at once. */
   private async renewLeases(leaseMs: number): Promise<void> {
-    const held = [...this.runners.values()].map((r) => ({ ...r.claim, streamSeq: r.streamSeq }));
-    const kept = await this.serial(() => this.control.renew(this.id, leaseMs, held));
+    const held = [...this.runners.values()].map((r) => r.lease);
+    const kept = await this.serial(async () => {
+      const started = performance.now();
+      const renewed = await this.control.renew(this.id, leaseMs, held);
+      if (held.length > 0) this.metrics.renewSeconds.observe((performance.now() - started) / 1000);
+      return renewed;
+    });
     for (const [key, runner] of this.runners) {
-      if (kept.has(key) || runner.finished) continue;
+      if (kept.has(key) || runner.status.kind === 'finished') continue;
       this.runners.delete(key);
+      this.metrics.forget(runner.claim.run, runner.claim.shard);
       this.metrics.ownership.inc({ change: 'lost' });
       this.log.warn(
         { run: runner.claim.run, shard: runner.claim.shard },
@@ -278,6 +318,7 @@ export class ClusterNode {
           { run: claim.run, shard: claim.shard, generation: claim.generation },
           'lease lost (expired before it was renewed; claimed again); restarting the shard',
         );
+        this.metrics.forget(claim.run, claim.shard);
         void this.letGo(stale.key, stale);
         load--;
       }
@@ -300,7 +341,17 @@ export class ClusterNode {
 
   get ready(): boolean {
     const natsOk = this.nc !== undefined && !this.nc.isClosed();
-    return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.finished);
+    return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished');
+  }
+
+  /** Time since the last successful control tick (since the start, before the first). */
+  private get tickAgeMs(): number {
+    return performance.now() - this.lastTickOkMs;
+  }
+
+  /** Alive: a control tick succeeded lately (a node whose ticks all fail has lost its leases by then). */
+  private get healthy(): boolean {
+    return this.tickAgeMs < Math.max(healthTickAgeMinMs, healthTickAgeLeases * this.options.leaseMs);
   }
 
   /** What /readyz shows. */
@@ -314,6 +365,7 @@ export class ClusterNode {
         run: r.claim.run,
         shard: r.claim.shard,
         ready: r.ready,
+        state: stateOf(r.status),
         thread: r.threadId,
       })),
     };
@@ -323,7 +375,7 @@ export class ClusterNode {
   private async shutdown(): Promise<void> {
     await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
     for (const runner of this.runners.values()) {
-      if (runner.finished) continue;
+      if (runner.status.kind === 'finished') continue;
       await this.release(runner).catch(() => undefined);
     }
     this.runners.clear();
@@ -334,16 +386,4 @@ export class ClusterNode {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.log.info('node left');
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

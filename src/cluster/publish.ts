@@ -32,6 +32,18 @@ export interface PublishRequest {
   /** The field delimiter, and whether the user chose it (else line 1 is checked for another). */
   readonly delimiter: DelimiterChoice;
   readonly log: Logger;
+  /** Date.now() past which a publish refused for lag is not retried (submit's --deadline). */
+  readonly deadlineAt: number;
+}
+
+/**
+ * Shards being repaired (they were quarantined: their subjects were purged): only the batches their
+ * journal lacks are published, under message ids of this submit (`submit`: its number).
+ */
+export interface Repair {
+  readonly submit: number;
+  /** Shard → the last line its journal holds. */
+  readonly committed: ReadonlyMap<number, number>;
 }
 
 /** Where to: the run's stream (through `js`), its shard count, its trimmer and its control plane. */
@@ -42,6 +54,7 @@ export interface PublishTarget {
   readonly shards: number;
   readonly trimmer: SubjectTrimmer;
   readonly control: ClusterControl;
+  readonly repair?: Repair;
 }
 
 export interface Published {
@@ -58,7 +71,7 @@ export async function publishInput(request: PublishRequest, target: PublishTarge
   let delimiterRecorded = false;
   const source = await openInput(request.input);
   const maxBytes = Math.max(natsPayloadMinBytes, target.maxPayload - natsHeaderRoomBytes);
-  const publisher = new ShardPublisher(target.js, run, target.shards, request.log, target.trimmer);
+  const publisher = new ShardPublisher(target, run, request, target.repair);
   let rowsRead = 0;
   try {
     const router = new ChunkRouter(target.shards, source.name, false, delimiter, !explicit);
@@ -111,14 +124,22 @@ class ShardPublisher {
   private readonly spans: (SpanHandle | undefined)[] = [];
   private readonly carriers: (TraceCarrier | undefined)[] = [];
   private readonly parent = activeCarrier();
+  private readonly js: JetStreamClient;
+  private readonly trimmer: SubjectTrimmer;
+  private readonly log: Logger;
+  private readonly deadlineAt: number;
 
   constructor(
-    private readonly js: JetStreamClient,
+    target: PublishTarget,
     private readonly run: string,
-    shards: number,
-    private readonly log: Logger,
-    private readonly trimmer: SubjectTrimmer,
+    request: PublishRequest,
+    private readonly repair: Repair | undefined,
   ) {
+    const { shards } = target;
+    this.js = target.js;
+    this.trimmer = target.trimmer;
+    this.log = request.log;
+    this.deadlineAt = request.deadlineAt;
     this.batches = new Array<number>(shards).fill(0);
     this.lastLines = new Array<number>(shards).fill(0);
     this.rows = new Array<number>(shards).fill(0);
@@ -128,14 +149,19 @@ class ShardPublisher {
   /** Publishes a piece of `shard` once its previous one is stored. */
   send(shard: number, piece: WirePiece): void {
     const k = this.batches[shard]!++;
+    const prevLine = this.lastLines[shard]!;
     this.lastLines[shard] = piece.lastLine;
     this.rows[shard]! += piece.count;
+    const repairing = this.repair?.committed.get(shard);
+    if (repairing !== undefined && piece.lastLine <= repairing) return; // its journal holds it
     const h = headers();
     this.traceHeaders(shard, h);
     h.set(header.batch, String(k));
+    h.set(header.prevLine, String(prevLine));
     h.set(header.firstLine, String(piece.firstLine));
     h.set(header.lastLine, String(piece.lastLine));
-    const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, batchMsgId(this.run, shard, k), h));
+    const id = batchMsgId(this.run, shard, k, this.repairOf(shard));
+    const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, id, h));
     sent.catch((error: unknown) => (this.failure ??= error));
     this.tails[shard] = sent;
     this.waiting.push(sent);
@@ -155,8 +181,9 @@ class ShardPublisher {
       this.traceHeaders(shard, h);
       h.set(header.end, String(this.batches[shard]));
       h.set(header.lastLine, String(this.lastLines[shard]));
+      h.set(header.prevLine, String(this.lastLines[shard]));
       h.set(header.rows, String(this.rows[shard]));
-      await this.publish(shard, new Uint8Array(0), endMsgId(this.run, shard), h);
+      await this.publish(shard, new Uint8Array(0), endMsgId(this.run, shard, this.repairOf(shard)), h);
       this.spans[shard]?.setAttributes({
         'payments.batches': this.batches[shard]!,
         'payments.rows': this.rows[shard]!,
@@ -180,6 +207,11 @@ class ShardPublisher {
     if (carrier.tracestate) h.set('tracestate', carrier.tracestate);
   }
 
+  /** The submit's number, for a shard being repaired (its copies get ids of their own). */
+  private repairOf(shard: number): number | undefined {
+    return this.repair?.committed.has(shard) ? this.repair.submit : undefined;
+  }
+
   /** Resolves once no publish is in flight (whatever their outcome). */
   async settled(): Promise<void> {
     await Promise.allSettled(this.waiting);
@@ -192,6 +224,7 @@ class ShardPublisher {
       { shard, subject: subjectOf(this.run, shard), data, msgID, headers: h },
       this.log,
       this.trimmer,
+      this.deadlineAt,
     );
   }
 }
@@ -208,7 +241,13 @@ interface Message {
  * Publishes until the server stores it (a PubAck): a lost connection is retried for publishRetryMs;
  * a refusal because the shard lags (its subject is full) is retried, same id, until it is accepted.
  */
-async function publishOne(js: JetStreamClient, m: Message, log: Logger, trimmer: SubjectTrimmer): Promise<void> {
+async function publishOne(
+  js: JetStreamClient,
+  m: Message,
+  log: Logger,
+  trimmer: SubjectTrimmer,
+  deadlineAt: number,
+): Promise<void> {
   const { shard, subject } = m;
   let started = Date.now();
   let lagging = 0;
@@ -221,6 +260,10 @@ async function publishOne(js: JetStreamClient, m: Message, log: Logger, trimmer:
     } catch (error) {
       if (isSubjectFull(error)) {
         lagging ||= performance.now();
+        if (Date.now() > deadlineAt)
+          throw runFailure(
+            `shard ${shard}: its subject ${subject} is full (--max-lag) and its owner did not catch up before the --deadline; see \`payments shards\``,
+          );
         await trimmer.refused(subject, attempt, performance.now() - lagging);
         // No jitter: one submit waits for its own lagging shard, there is no crowd to spread.
         await sleep(backoffCeilingMs(attempt, { firstMs: lagRetryDelayFirstMs, maxMs: lagRetryDelayMaxMs }));

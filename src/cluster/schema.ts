@@ -4,7 +4,12 @@
  *   leases  one row per (run, shard): the owning node, a generation bumped at every change of owner,
  *           an expiry (the database's clock, so nodes' clocks never matter), finished, and a hint of
  *           how far into the stream the owner got
+ *           and, for a shard that failed, its failure count, when it may be claimed again (backoff)
+ *           and whether it is quarantined (never claimed until a submit repairs it or an operator
+ *           retries it) with the cause
  *   nodes   one row per live node, with its heartbeat (for a fair share of shards)
+ *   dead_letters  the messages of a shard's subject that were not a valid batch of the run
+ * Rows expire (expiry.ts): runs finished or abandoned, and nodes without a heartbeat, after a while.
  * Fencing: a trigger on payments.batches and payments.snapshots refuses, inside the committing
  * transaction, a write for a leased shard unless the session's payments_cluster.generation equals
  * the lease's generation (the row is read FOR SHARE, so a takeover and a commit serialize). A node
@@ -20,7 +25,7 @@ const generationSetting = 'payments_cluster.generation';
 const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
 /** Bumped when the DDL below changes (stored as the fence function's comment). */
-const clusterSchemaVersion = 'payments_cluster 3';
+const clusterSchemaVersion = 'payments_cluster 4';
 
 const ddl = `
 CREATE SCHEMA IF NOT EXISTS payments_cluster;
@@ -51,6 +56,33 @@ CREATE TABLE IF NOT EXISTS payments_cluster.nodes (
   id text PRIMARY KEY,
   started_at timestamptz NOT NULL DEFAULT now(),
   heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+-- Liveness: a shard that failed waits retry_at before its next claim (backoff), and after too many
+-- failures, or a message it cannot go past, is quarantined (never claimed) with its cause.
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS failures int NOT NULL DEFAULT 0;
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS retry_at timestamptz NOT NULL DEFAULT '-infinity';
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS quarantined boolean NOT NULL DEFAULT false;
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS cause text;
+-- The journal's line when the failed owner recovered: a later failure past it made progress.
+ALTER TABLE payments_cluster.leases ADD COLUMN IF NOT EXISTS failed_line bigint;
+-- Each submit of a run counts (its repair copies get message ids of their own), sets the run's
+-- deadline, and touches it; a run untouched and unfinished past the expiry is abandoned.
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS submits int NOT NULL DEFAULT 0;
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS touched_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS finished_at timestamptz;
+-- Messages of a shard's subject that are not a valid batch of the run: never applied, kept here.
+CREATE TABLE IF NOT EXISTS payments_cluster.dead_letters (
+  run text NOT NULL REFERENCES payments_cluster.runs (name) ON DELETE CASCADE,
+  shard int NOT NULL,
+  stream_seq bigint NOT NULL,
+  batch text,
+  reason text NOT NULL,
+  detail text NOT NULL,
+  headers jsonb NOT NULL,
+  node text NOT NULL,
+  at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (run, shard, stream_seq)
 );
 CREATE OR REPLACE FUNCTION payments_cluster.fence() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE

@@ -52,7 +52,16 @@ export type ToShardWorker =
 export type FromShardWorker =
   | { readonly type: 'recovered'; readonly info: OpenReply; readonly threadId: number }
   /** A batch applied and handed to the journal (its commit lands before the next one is sent). */
-  | { readonly type: 'applied'; readonly seq: number; readonly rows: number; readonly applyMs: number };
+  | {
+      readonly type: 'applied';
+      readonly seq: number;
+      readonly rows: number;
+      /** Apply and commit; commitMs the commit alone. */
+      readonly applyMs: number;
+      readonly commitMs: number;
+    }
+  /** The journal's connection was lost and is being retried (a metric of reconnections). */
+  | { readonly type: 'retrying' };
 
 /** What the task returns (as a Reply: a failure crosses the thread boundary as data). */
 export interface ShardOutcome {

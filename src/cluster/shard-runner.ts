@@ -9,14 +9,16 @@
  *  - Read: an ordered consumer on the shard's subject from the lease's stream hint (a position at
  *    or before the first batch not committed). Ordered consumers deliver in stream order, and
  *    recreate themselves after a NATS restart from the last sequence seen.
- *  - Apply: a batch whose last line the partition already holds (or was already handed over) is
- *    skipped (a re-delivery, or a batch stored twice by a re-run submit beyond JetStream's
- *    de-duplication window): applied once. Otherwise its buffer is transferred to the worker, which
- *    applies it and commits it to the journal (one fenced transaction). At most batchesInFlightMax
- *    are with the worker: beyond that this side stops pulling from NATS (the consumer's read-ahead is
- *    bounded too), so a slow shard holds a bounded amount of memory.
- *  - The acknowledgement of a batch is its journal commit: the position lives in the journal, not in
- *    the consumer, so a new owner continues from the first batch not committed whatever was acked.
+ *  - Judge (shard-messages.ts): a batch the journal holds is skipped (applied once); what is not a
+ *    valid batch of the run is a dead letter, never applied; a batch missing or damaged, a stream
+ *    gone, or an end marker the journal does not match quarantine the shard (see shard-health.ts).
+ *  - Apply: the batch's buffer is transferred to the worker, which applies it and commits it to the
+ *    journal (one fenced transaction). At most batchesInFlightMax are with the worker: beyond that
+ *    this side stops pulling from NATS (the consumer's read-ahead is bounded too), so a slow shard
+ *    holds a bounded amount of memory.
+ *  - Status: one explicit state (ShardStatus), which the node reads to reap the runner.
+ *  - A batch is acknowledged by its journal commit: a new owner continues from the first batch the
+ *    journal lacks, whatever was acked.
  *  - End marker: the worker writes a final snapshot; then the lease is marked finished.
  *  - Stop (lease lost, rebalancing, shutdown): the worker finishes the batch it is applying, closes
  *    the partition and returns; one that does not within workerStopWaitMs is terminated (abandoned:
@@ -24,7 +26,7 @@
  *    still recovering (it has written nothing) is terminated at once.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { batchesInFlightMax, consumeExpiresMs, consumeMessagesMax, workerStopWaitMs } from '../constants.js';
@@ -32,23 +34,13 @@ import { describeError, fromFailureData, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
 import { traced, tracingOn, type TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply } from '../pool/protocol.js';
-import type { Claim } from './leases.js';
-import { header, streamOf, subjectOf } from './names.js';
+import type { Claim, HeldLease } from './leases.js';
+import { shardSpanAttributes, type RunnerControl, type ShardMetrics, type ShardStatus } from './shard-status.js';
+import { streamOf } from './names.js';
+import { settlesWithin, shardConsumer } from './shard-consumer.js';
 import { fencedJournalUrl } from './schema.js';
+import { headersOf, judge, type Verdict } from './shard-messages.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
-import { decodeBatch } from './wire.js';
-
-export interface ShardMetrics {
-  rowsApplied(run: string, shard: number, rows: number): void;
-  batchApplied(run: string, shard: number, ms: number): void;
-  lag(run: string, shard: number, pending: number): void;
-}
-
-/** The control-plane calls a runner makes (the node runs them one at a time on its connection). */
-export interface RunnerControl {
-  evictPartitionHolder(run: string, shard: number): Promise<number>;
-  finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void>;
-}
 
 interface Sent {
   readonly seq: number;
@@ -63,14 +55,13 @@ export class ShardRunner {
   streamSeq: number;
   /** Last line the worker has applied (and handed to the journal). */
   committedLine = 0;
-  ready = false;
-  finished = false;
-  failed: unknown;
+  /** The journal's last line when recovered (-1 before): what is durable, for counting failures in a row. */
+  recoveredLine = -1;
+  private current: ShardStatus = { kind: 'waiting' };
   /** The worker thread running the shard, once it has recovered. */
   threadId: number | undefined;
   readonly startedMs = performance.now();
   readonly done: Promise<void>;
-  private stopping = false;
   private stopConsumer: (() => void) | undefined;
   /** Last line handed to the worker (applied, or on its way). */
   private sentLine = 0;
@@ -101,8 +92,9 @@ export class ShardRunner {
     },
   ) {
     this.streamSeq = claim.streamSeq;
+    this.deps.metrics.shardState(claim.run, claim.shard, this.current);
     this.done = this.run().catch((error: unknown) => {
-      this.failed = error;
+      if (this.current.kind !== 'stopping') this.set({ kind: 'failed', error });
     });
   }
 
@@ -110,10 +102,42 @@ export class ShardRunner {
     return `${this.claim.run}/${this.claim.shard}`;
   }
 
+  get status(): ShardStatus {
+    return this.current;
+  }
+
+  /** Recovered and reading. */
+  get ready(): boolean {
+    return this.current.kind === 'running';
+  }
+
+  /** The lease it holds, with its stream hint. */
+  get lease(): HeldLease {
+    return { ...this.claim, streamSeq: this.streamSeq };
+  }
+
+  /** Whether the status is of this kind (a method: the compiler does not narrow it across awaits). */
+  private at(kind: ShardStatus['kind']): boolean {
+    return this.current.kind === kind;
+  }
+
+  private set(status: ShardStatus): void {
+    // An ended runner keeps its end (a stop after it changes nothing).
+    if (['finished', 'failed', 'quarantined'].includes(this.current.kind)) return;
+    this.current = status;
+    this.deps.metrics.shardState(this.claim.run, this.claim.shard, status);
+  }
+
+  /** Ends the runner with a failure (the node gives the shard back with a backoff). */
+  fail(error: unknown): void {
+    this.set({ kind: 'failed', error });
+    void this.stop();
+  }
+
   /** Stops reading and the worker (promptly, or it is abandoned); resolves once the shard is let go. */
   stop(): Promise<void> {
-    return traced('payments.node.handoff', this.spanAttributes(), async () => {
-      this.stopping = true;
+    return traced('payments.node.handoff', shardSpanAttributes(this.claim, this.deps.nodeId), async () => {
+      this.set({ kind: 'stopping' });
       this.stopConsumer?.();
       this.onStop?.();
       this.wake();
@@ -121,44 +145,32 @@ export class ShardRunner {
     });
   }
 
-  private spanAttributes() {
-    const { run, shard, generation } = this.claim;
-    return {
-      'payments.run': run,
-      'payments.shard': shard,
-      'payments.generation': generation,
-      'payments.node': this.deps.nodeId,
-    };
+  /** Reading is to end: stopped, ended, or the worker ended. */
+  private get halted(): boolean {
+    return this.current.kind !== 'running' || this.taskEnd !== undefined;
   }
 
   private async run(): Promise<void> {
     try {
       const started = performance.now();
       // The claim: a previous owner's session ended, the worker started, the journal recovered.
-      const recovery = await traced('payments.node.claim', this.spanAttributes(), (span) =>
+      const recovery = await traced('payments.node.claim', shardSpanAttributes(this.claim, this.deps.nodeId), (span) =>
         this.recover(span?.carrier()),
       );
       if (recovery === undefined) return;
       const messages = await this.subscribe();
-      if (this.stopping || this.taskEnd) return this.checkWorker();
-      this.ready = true;
+      if (messages === undefined) return;
+      if (!this.at('recovering') || this.taskEnd) return this.checkWorker();
+      this.set({ kind: 'running' });
       const { run, shard, generation } = this.claim;
-      this.deps.log.info(
-        {
-          run,
-          shard,
-          generation,
-          thread: this.threadId,
-          resumeLine: recovery.resumeLine,
-          recordsReplayed: recovery.recordsReplayed,
-          recoveryMs: Math.round(performance.now() - started),
-          // Where it went: evicting a previous session, the worker (a thread, then its own recovery).
-          evictMs: Math.round(this.timing.evicted - started),
-          workerMs: Math.round(this.timing.recovered - this.timing.evicted),
-          workerRecoveryMs: Math.round(recovery.recoveryMs),
-        },
-        'shard claimed and recovered',
-      );
+      // Where the recovery went: evicting a previous session, the worker (a thread, then its own recovery).
+      const ms = (from: number, to: number) => Math.round(to - from);
+      const { resumeLine, recordsReplayed } = recovery;
+      const [evictMs, workerMs] = [ms(started, this.timing.evicted), ms(this.timing.evicted, this.timing.recovered)];
+      const recoveryMs = ms(started, performance.now());
+      const workerRecoveryMs = Math.round(recovery.recoveryMs);
+      const at = { run, shard, generation, thread: this.threadId, resumeLine, recordsReplayed };
+      this.deps.log.info({ ...at, recoveryMs, evictMs, workerMs, workerRecoveryMs }, 'shard claimed and recovered');
       await this.applyMessages(messages);
       this.checkWorker();
     } finally {
@@ -172,12 +184,13 @@ export class ShardRunner {
     const { run, shard, shards, generation } = this.claim;
     const { log, control, pool } = this.deps;
     await Promise.race([this.deps.after, this.stopped]);
-    if (this.stopping) return undefined;
+    if (!this.at('waiting')) return undefined;
+    this.set({ kind: 'recovering' });
     log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
     const evicted = await control.evictPartitionHolder(run, shard);
     if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
     this.timing.evicted = performance.now();
-    if (this.stopping) return undefined;
+    if (!this.at('recovering')) return undefined;
     const channel = new MessageChannel();
     this.port = channel.port1;
     const recovered = new Promise<OpenReply>((resolve) => (this.onRecovered = resolve));
@@ -215,29 +228,30 @@ export class ShardRunner {
     const info = await Promise.race([recovered, this.task.then(() => undefined), this.stopped]);
     if (info === undefined) {
       this.checkWorker();
-      if (this.stopping) return undefined; // stopped while recovering
+      if (!this.at('recovering')) return undefined; // stopped while recovering
       throw runFailure(`shard ${shard} of run ${run}: the worker ended before recovering`);
     }
     this.timing.recovered = performance.now();
-    this.committedLine = this.sentLine = info.resumeLine;
+    this.committedLine = this.sentLine = this.recoveredLine = info.resumeLine;
     return info;
   }
 
   private fromWorker(message: FromShardWorker): void {
+    const { run, shard } = this.claim;
+    const { metrics } = this.deps;
     if (message.type === 'recovered') {
       this.threadId = message.threadId;
       this.onRecovered?.(message.info);
       return;
     }
+    if (message.type === 'retrying') return metrics.reconnected('postgres');
     // Replies come in the order batches were sent.
     const sent = this.inFlight.shift();
     if (sent === undefined || sent.seq !== message.seq) return;
     this.committedLine = sent.lastLine;
     this.streamSeq = sent.seq;
-    const { run, shard } = this.claim;
-    const { metrics } = this.deps;
     metrics.rowsApplied(run, shard, message.rows);
-    metrics.batchApplied(run, shard, message.applyMs);
+    metrics.batchApplied(run, shard, message.applyMs, message.commitMs);
     metrics.lag(run, shard, sent.pending);
     this.wake();
   }
@@ -260,30 +274,18 @@ export class ShardRunner {
   private async endWorker(): Promise<void> {
     const task = this.task;
     if (task === undefined) return;
-    if (this.taskEnd === undefined && this.timing.recovered === 0) {
-      // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
-      // is terminated at once rather than waited for.
-      this.deps.log.debug(
-        { run: this.claim.run, shard: this.claim.shard },
-        'stopped while recovering; worker terminated',
-      );
-      this.abort.abort();
-      await task;
-      this.port?.close();
-      return;
-    }
-    if (this.taskEnd === undefined) this.send({ type: 'stop' });
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      task.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), workerStopWaitMs))),
-    ]);
-    clearTimeout(timer);
-    if (!ended) {
-      this.deps.log.error(
-        { run: this.claim.run, shard: this.claim.shard, thread: this.threadId },
-        'shard worker did not stop in time; terminated (fencing refuses anything it had in flight)',
-      );
+    const where = { run: this.claim.run, shard: this.claim.shard, thread: this.threadId };
+    // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
+    // is terminated at once rather than waited for.
+    const recovering = this.taskEnd === undefined && this.timing.recovered === 0;
+    if (recovering) this.deps.log.debug(where, 'stopped while recovering; worker terminated');
+    else if (this.taskEnd === undefined) this.send({ type: 'stop' });
+    if (recovering || !(await settlesWithin(task, workerStopWaitMs))) {
+      if (!recovering)
+        this.deps.log.error(
+          where,
+          'shard worker did not stop in time; terminated (fencing refuses anything it had in flight)',
+        );
       this.abort.abort();
       await task;
     }
@@ -294,57 +296,51 @@ export class ShardRunner {
     this.port?.postMessage(message, transfer);
   }
 
-  /** The shard's subject, from the lease's stream position hint (or the start). */
+  /** The shard's subject, from the lease's stream position hint (or the start); undefined once quarantined (its stream is gone). */
   private async subscribe() {
     const { run, shard } = this.claim;
     this.deps.log.debug({ run, shard, resumeLine: this.committedLine }, 'journal recovered; subscribing');
-    const consumer = await this.deps.js.consumers.get(streamOf(run), {
-      filter_subjects: subjectOf(run, shard),
-      ...(this.streamSeq > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.streamSeq }
-        : { deliver_policy: DeliverPolicy.All }),
-    });
+    const consumer = await shardConsumer(this.deps.js, run, shard, this.streamSeq);
+    if (consumer === undefined) {
+      const gone = `the run's stream ${streamOf(run)} is gone (deleted before the run finished)`;
+      await this.quarantine(`${gone}; run the same submit again to publish it again`);
+      return undefined;
+    }
     // Bounded read-ahead; short pull requests (heartbeats every half of one), so that a restarted
     // NATS server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
     const messages = await consumer.consume({ max_messages: consumeMessagesMax, expires: consumeExpiresMs });
     this.stopConsumer = () => void messages.stop();
-    if (this.stopping || this.taskEnd) messages.stop();
+    if (!this.at('recovering') || this.taskEnd) messages.stop();
     return messages;
   }
 
   /**
    * Hands the shard's batches to the worker in order, skipping those the journal already holds
-   * (applied once); the end marker finishes the shard.
+   * (applied once) and keeping what is not a batch of the run as dead letters; the end marker
+   * finishes the shard, a batch missing quarantines it.
    */
   private async applyMessages(messages: AsyncIterable<JsMsg>): Promise<void> {
-    const { shard } = this.claim;
-    // Batch numbers must follow each other: a consumer that skipped messages must not go on silently
-    // (the runner fails, and the claim that follows reads again from the lease's hint).
-    let lastBatch = -1;
+    const { shard, shards } = this.claim;
     for await (const m of messages) {
-      if (this.stopping || this.taskEnd) break;
-      const end = m.headers?.get(header.end);
-      const batchNo = Number(end !== undefined && end !== '' ? end : m.headers?.get(header.batch));
-      // A message without a batch number is not one submit sent: stop rather than apply it unchecked.
-      if (!Number.isSafeInteger(batchNo) || batchNo < 0)
-        throw new Error(`a message of shard ${shard} (stream sequence ${m.seq}) has no batch number; reading again`);
-      if (lastBatch >= 0 && batchNo > lastBatch + 1)
-        throw new Error(`stream skipped batches ${lastBatch + 1} to ${batchNo - 1} of shard ${shard}; reading again`);
-      lastBatch = Math.max(lastBatch, batchNo);
-      if (end !== undefined && end !== '') {
-        await this.finishShard(m);
-        break;
-      }
-      const lastLine = Number(m.headers?.get(header.lastLine));
-      if (lastLine <= this.sentLine) {
-        // Already in the journal (applied once). The hint moves only when nothing is in flight.
+      if (this.halted) break;
+      const verdict = judge(m.headers, m.data, { shard, shards, sentLine: this.sentLine });
+      if (verdict.kind === 'duplicate' || verdict.kind === 'dead') {
+        if (verdict.kind === 'dead') await this.deadLetter(m, verdict);
+        // Passed over. The hint moves only when nothing is in flight.
         if (this.inFlight.length === 0) this.streamSeq = m.seq;
         continue;
       }
+      if (verdict.kind !== 'apply') {
+        // The batches before it land first: the shard stops where its journal is whole.
+        if (!(await this.drained())) break;
+        if (verdict.kind === 'gap') await this.quarantine(verdict.cause);
+        else await this.finishShard(m, verdict);
+        break;
+      }
       // Backpressure: the next message is not pulled while the worker is this far behind.
-      while (this.inFlight.length >= batchesInFlightMax && !this.stopping && !this.taskEnd) await this.changed();
-      if (this.stopping || this.taskEnd) break;
-      const batch = decodeBatch(m.data);
+      while (this.inFlight.length >= batchesInFlightMax && !this.halted) await this.changed();
+      if (this.halted) break;
+      const { batch, lastLine } = verdict;
       this.inFlight.push({ seq: m.seq, lastLine, pending: m.info.pending });
       this.sentLine = lastLine;
       const traceparent = tracingOn() ? m.headers?.get('traceparent') : undefined;
@@ -353,27 +349,53 @@ export class ShardRunner {
     }
   }
 
-  private async finishShard(m: JsMsg): Promise<void> {
+  /** Waits until the worker has committed every batch sent; false when reading is to end first. */
+  private async drained(): Promise<boolean> {
+    while (this.inFlight.length > 0 && !this.halted) await this.changed();
+    return !this.halted;
+  }
+
+  private async deadLetter(m: JsMsg, verdict: Extract<Verdict, { kind: 'dead' }>): Promise<void> {
+    const { run, shard } = this.claim;
+    const letter = {
+      run,
+      shard,
+      streamSeq: m.seq,
+      batch: verdict.batch,
+      reason: verdict.reason,
+      detail: verdict.detail,
+    };
+    const added = await this.deps.control.deadLetter({ ...letter, headers: headersOf(m.headers) });
+    if (!added) return; // kept already (this shard was read before)
+    this.deps.metrics.deadLetter(verdict.reason);
+    this.deps.log.warn(letter, 'not a valid batch of the run: kept as a dead letter, not applied');
+  }
+
+  /** Records the shard quarantined with its cause (unless the lease moved on: then it just stops). */
+  private async quarantine(cause: string): Promise<void> {
+    const { run, shard } = this.claim;
+    if (await this.deps.control.quarantine(this.lease, cause)) {
+      this.deps.log.error({ run, shard, cause }, 'shard quarantined');
+      this.set({ kind: 'quarantined', cause });
+    } else {
+      this.set({ kind: 'failed', error: new Error(`shard ${shard} of run ${run}: lease lost while quarantining`) });
+    }
+  }
+
+  private async finishShard(m: JsMsg, verdict: Extract<Verdict, { kind: 'end' }>): Promise<void> {
     const { run, shard, generation } = this.claim;
-    while (this.inFlight.length > 0 && !this.stopping && !this.taskEnd) await this.changed();
-    if (this.stopping || this.taskEnd) return;
-    const lastLine = Number(m.headers!.get(header.lastLine));
-    if (this.committedLine < lastLine)
-      throw new Error(`invariant: end of shard ${shard} at line ${lastLine} but committed ${this.committedLine}`);
     this.send({ type: 'end' });
     const end = await this.task!;
     if (!end.ok) throw end.error;
     // The last check before a shard counts as done: its journal holds one record per row submit
-    // routed to it. A batch the stream lost, or a consumer skipped where batch numbers could not
-    // show it (the first batch read after a claim), leaves the shard unfinished, never short.
-    const rows = m.headers?.get(header.rows);
-    if (rows !== undefined && rows !== '' && Number(rows) !== end.outcome.records)
-      throw new Error(
-        `shard ${shard} of run ${run}: its journal holds ${end.outcome.records} records but the stream sent ${rows} rows; reading again`,
+    // routed to it. A shard short of a batch is never finished: quarantined for a repair instead.
+    if (verdict.rows !== undefined && verdict.rows !== end.outcome.records)
+      return this.quarantine(
+        `its journal holds ${end.outcome.records} records but the end marker counts ${verdict.rows} rows; run the same submit again to republish what is missing`,
       );
     this.streamSeq = m.seq;
     await this.deps.control.finish(run, shard, generation, m.seq);
-    this.finished = true;
+    this.set({ kind: 'finished' });
     this.deps.log.info({ run, shard, rows: end.outcome.rowsApplied, records: end.outcome.records }, 'shard finished');
   }
 }

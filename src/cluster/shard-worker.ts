@@ -53,11 +53,13 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
     const started = performance.now();
     const target = parsePostgresUrl(task.journalUrl);
     partition = new PostgresPartition(target, shard, shards, {
-      onRetry: (attempt, delayMs, error) =>
+      onRetry: (attempt, delayMs, error) => {
+        send({ type: 'retrying' });
         log.warn(
           { run, shard, attempt, delayMs: Math.round(delayMs), code: errorCode(error) },
           `journal: retrying (${describeError(error)})`,
-        ),
+        );
+      },
     });
     const journal = task.trace === undefined ? partition : tracedPartition(partition, shard);
     const { engine, recovery } = await traced(
@@ -97,7 +99,7 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
         snapshots.ms = performance.now();
       }
       log.trace({ run, shard, seq: message.seq, rows: message.count, applyMs }, 'batch applied');
-      send({ type: 'applied', seq: message.seq, rows: message.count, applyMs });
+      send({ type: 'applied', seq: message.seq, rows: message.count, applyMs, commitMs: engine.lastCommitMs });
     }
   } catch (error) {
     return { ok: false, error: toFailureData(error) };

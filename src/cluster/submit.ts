@@ -26,6 +26,13 @@
  * is acknowledged or delivered; the owner's position is its journal, not an ack, and a new owner
  * re-reads from the hint, so removing is done by the one who knows what is committed.
  *
+ * Liveness: submit never waits forever. It gives up (exit 1) at its --deadline, naming the shards
+ * not finished and why, or as soon as a shard is quarantined (a batch missing or damaged, its
+ * stream gone, too many failures), naming the shard and the cause. Running the same submit again
+ * repairs a quarantined shard: its subject is purged, its quarantine lifted, and the batches its
+ * journal lacks are published again under message ids of this submit (the de-duplication window
+ * would drop copies under the old ids), then its end marker.
+ *
  * Here: the run registered, published, waited for. publish.ts publishes, stream.ts creates and trims
  * the stream, outputs.ts builds the outputs from the journal.
  */
@@ -33,6 +40,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { natsPayloadDefaultBytes, shardsPollMs, waitLogEveryMs } from '../constants.js';
+import { runFailure } from '../errors.js';
 import { openInput } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { fingerprint } from '../journal/manifest.js';
@@ -40,9 +48,11 @@ import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { traced } from '../ops/tracing.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
+import type { LeaseRow } from './leases.js';
+import { streamOf, subjectOf } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
-import { delimiterMismatch, publishInput } from './publish.js';
+import { delimiterMismatch, publishInput, type Repair } from './publish.js';
 import { fencedJournalUrl } from './schema.js';
 import { deleteStream, ensureStream, SubjectTrimmer } from './stream.js';
 
@@ -62,6 +72,8 @@ export interface SubmitOptions {
   readonly delimiter: DelimiterChoice;
   /** Delete the run's stream once the run is finished and its outputs are built. */
   readonly deleteStream?: boolean;
+  /** How long submit may take, publishing and waiting for the nodes (--deadline). */
+  readonly deadlineMs: number;
 }
 
 export interface SubmitResult {
@@ -90,6 +102,8 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     await control.setup();
     const shards = await openRunJournal(options, target);
     await control.addRun(run, shards);
+    const submitNo = await control.beginSubmit(run, options.deadlineMs);
+    const deadlineAt = Date.now() + options.deadlineMs;
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const jsm = await jetstreamManager(nc);
     // The outputs of the finished run, from the journal; then its stream may go.
@@ -106,9 +120,9 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       const totalMs = performance.now() - started;
       return { outputs, rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
     }
-    const sent = await publishRun(options, nc, jsm, control, shards, started);
+    const sent = await publishRun({ ...options, deadlineAt, submitNo }, nc, jsm, control, shards, started);
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
-    await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, run, log));
+    await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, options, deadlineAt));
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -118,7 +132,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
 
 /** Publishes the whole input to the run's stream (created if need be) and records it published. */
 async function publishRun(
-  options: SubmitOptions,
+  options: SubmitOptions & { deadlineAt: number; submitNo: number },
   nc: NatsConnection,
   jsm: JetStreamManager,
   control: ClusterControl,
@@ -129,7 +143,9 @@ async function publishRun(
   const js = jetstream(nc);
   const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
-  const published = await trimmer.during(() => publishInput(options, { js, maxPayload, shards, trimmer, control }));
+  const repair = await prepareRepair(options, jsm, control, shards);
+  const target = { js, maxPayload, shards, trimmer, control, repair };
+  const published = await trimmer.during(() => publishInput(options, target));
   await control.markPublished(options.run, published.batches, published.lastLines);
   const publishMs = performance.now() - started;
   const batches = published.batches.reduce((a, b) => a + b, 0);
@@ -168,17 +184,67 @@ async function runComplete(control: ClusterControl, options: SubmitOptions): Pro
   return (await control.leases(options.run)).every((l) => l.finished);
 }
 
-/** Polls the leases until every shard of the run is finished (applied its end marker). */
-async function waitForShards(control: ClusterControl, run: string, log: Logger): Promise<void> {
-  let lastReport = 0;
+/**
+ * The run's quarantined shards are repaired by this submit: their subjects purged (nobody reads a
+ * quarantined shard), their quarantine lifted (their next owner reads the subject from its start),
+ * and only what their journal lacks published again. Undefined when none is quarantined.
+ */
+async function prepareRepair(
+  options: SubmitOptions & { submitNo: number },
+  jsm: JetStreamManager,
+  control: ClusterControl,
+  shards: number,
+): Promise<Repair | undefined> {
+  const { run, log } = options;
+  const quarantined = (await control.leases(run)).filter((l) => l.quarantined);
+  if (quarantined.length === 0) return undefined;
+  const committed = await control.committedLines(run, shards);
+  for (const l of quarantined) await jsm.streams.purge(streamOf(run), { filter: subjectOf(run, l.shard) });
+  const lifted = await control.lift(
+    run,
+    quarantined.map((l) => l.shard),
+    0,
+  );
+  for (const l of quarantined)
+    log.warn(
+      { shard: l.shard, cause: l.cause, fromLine: committed[l.shard] },
+      'repairing a quarantined shard: publishing again what its journal lacks',
+    );
+  return { submit: options.submitNo, committed: new Map(lifted.map((shard) => [shard, committed[shard]!])) };
+}
+
+/** Why a shard is not finished, in a few words. */
+function whyNot(l: LeaseRow): string {
+  if (l.quarantined) return `quarantined: ${l.cause}`;
+  const owner = l.live ? `owned by node ${l.node}` : 'no live owner (are nodes running?)';
+  return l.failures > 0 ? `${owner}; failed ${l.failures} times in a row, the last: ${l.cause}` : owner;
+}
+
+/**
+ * Polls the leases until every shard of the run is finished (applied its end marker). A shard
+ * quarantined, or the deadline passed, ends the wait (exit 1, naming the shards and why).
+ */
+async function waitForShards(control: ClusterControl, options: SubmitOptions, deadlineAt: number): Promise<void> {
+  const { run, log } = options;
+  let lastReport = Date.now();
   for (;;) {
     const leases = await control.leases(run);
-    const finished = leases.filter((l) => l.finished).length;
-    if (finished === leases.length) return;
+    const open = leases.filter((l) => !l.finished);
+    if (open.length === 0) return;
+    const quarantined = open.filter((l) => l.quarantined);
+    if (quarantined.length > 0)
+      throw runFailure(
+        `run ${run}: ${quarantined.map((l) => `shard ${l.shard} ${whyNot(l)}`).join('; ')} (payments shards --run ${run} shows its dead letters)`,
+      );
+    if (Date.now() > deadlineAt)
+      throw runFailure(
+        `run ${run}: not finished within --deadline ${options.deadlineMs / 1000} s: ${open.map((l) => `shard ${l.shard} ${whyNot(l)}`).join('; ')}`,
+      );
     if (Date.now() - lastReport > waitLogEveryMs) {
-      const unowned = leases.filter((l) => !l.finished && !l.live).length;
+      await control.touch(run); // a run someone waits for is not abandoned
+      const unowned = open.filter((l) => !l.live).length;
       log.info(
-        { finished, shards: leases.length, unowned },
+        { finished: leases.length - open.length, shards: leases.length, unowned },
         unowned > 0 ? 'waiting for nodes (some shards have no live owner)' : 'waiting for shards',
       );
       lastReport = Date.now();

@@ -62,6 +62,8 @@ export class ShardEngine {
   records = 0;
   /** Accepted events among them. */
   events = 0;
+  /** How long the last batch's journal commit took (a cluster node's metric of commit time apart from apply). */
+  lastCommitMs = 0;
   /** Rows handed to applyBatch in this run. */
   rowsApplied = 0;
   /** Rows up to this line were applied by an earlier run; their recorded outcomes are reported. */
@@ -148,7 +150,9 @@ export class ShardEngine {
         rejected[r++] = reason;
       }
     }
+    const committing = performance.now();
     await this.journal.commit(proof);
+    this.lastCommitMs = performance.now() - committing;
     if (this.journal.snapshotDue(this.txs.size)) await this.journal.writeSnapshot(this.state());
     this.rowsApplied += n;
     return rejected.slice(0, r);

@@ -1,24 +1,44 @@
 /**
- * A shard's stream missing a batch (here deleted by hand) is never finished with rows missing: the
- * shard runner fails on the gap in batch numbers, the shard is released and claimed again, and the
- * run stays unfinished (`result` says which shard is behind) instead of printing a wrong balance.
+ * A shard's stream missing a batch (deleted by hand) never finishes short and never wedges: the
+ * shard is quarantined with its cause at once (no claim loop), submit exits 1 naming the shard and
+ * the cause, and running the same submit again (inside the de-duplication window) republishes
+ * what the journal lacks, lifts the quarantine, and prints the right accounts.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { errorLine, runCli } from '../helpers/cli.js';
 import {
   expectedRun,
-  leases,
+  spawnSubmit,
   startNode,
   startWorld,
   stopWorld,
   submit,
   until,
+  withDb,
   type World,
 } from '../helpers/cluster.js';
 
-describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
+async function deleteMessage(world: World, stream: string, seq: number): Promise<number> {
+  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    expect(await jsm.streams.deleteMessage(stream, seq)).toBe(true);
+    return (await jsm.streams.info(stream)).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** How many times the shard's lease changed hands (a claim loop would count up fast). */
+const changes = (world: World, run: string) =>
+  withDb(world, async (c) => {
+    const r = await c.query('SELECT changes, quarantined, cause FROM payments_cluster.leases WHERE run = $1', [run]);
+    return r.rows[0] as { changes: number; quarantined: boolean; cause: string };
+  });
+
+describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => {
   let world: World;
 
   beforeAll(async () => {
@@ -26,52 +46,39 @@ describe('a gap in a shard’s stream', { timeout: 120_000 }, () => {
   });
   afterAll(() => stopWorld(world));
 
-  it('stops the shard rather than finishing it without the missing batch', async () => {
-    const expected = await expectedRun(world, 'gap', 200_000, 81);
-    expect((await submit(world, [expected.input, '--run', 'gap', '--shards', '1', '--detach'])).code).toBe(0);
-    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const { state } = await jsm.streams.info('PAYMENTS_gap');
-      expect(state.messages).toBeGreaterThan(4); // batches 0, 1, 2, … and the end marker
-      expect(await jsm.streams.deleteMessage('PAYMENTS_gap', 3)).toBe(true); // batch 2
-    } finally {
-      await nc.close();
-    }
-    const node = startNode(world, 'gap1');
-    await until(() => /stream skipped batches 2 to 2 of shard 0/.test(node.stderr));
-    expect((await leases(world, 'gap'))[0]!.finished).toBe(false);
-    const result = await runCli(['result', '--run', 'gap', '--journal', world.journal]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/shard 0 has applied up to line/);
-    // Its shard never finishes: a node left running would keep claiming it ahead of the next test's.
-    await node.kill('SIGKILL');
-  });
-
-  it('stops the shard when its first batch is missing, which batch numbers cannot show (the end marker counts rows)', async () => {
-    const expected = await expectedRun(world, 'gap0', 200_000, 82);
-    expect((await submit(world, [expected.input, '--run', 'gap0', '--shards', '1', '--detach'])).code).toBe(0);
-    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
-    try {
-      const jsm = await jetstreamManager(nc);
-      expect(await jsm.streams.deleteMessage('PAYMENTS_gap0', 1)).toBe(true); // batch 0
-    } finally {
-      await nc.close();
-    }
-    startNode(world, 'gap2');
-    const t0 = Date.now();
-    await until(async () => {
-      if (Date.now() - t0 > 90_000) {
-        // Say what the nodes did rather than time out silently.
-        const tails = world.nodes.map((n) => `${n.id}: ${n.stderr.slice(-2000)}`).join('\n');
-        throw new Error(
-          `no node reported the short shard; leases ${JSON.stringify(await leases(world, 'gap0'))}\n${tails}`,
-        );
-      }
-      return world.nodes.some((n) => /its journal holds \d+ records but the stream sent \d+ rows/.test(n.stderr));
+  for (const [name, seq, seed] of [
+    ['gap', 3, 81], // batch 2: batch numbers show it
+    ['gap0', 1, 82], // batch 0: only the chain of lines shows it
+  ] as const)
+    it(`quarantines the shard, submit exits 1 naming it, and submitting again repairs it (${name})`, async () => {
+      const expected = await expectedRun(world, name, 200_000, seed);
+      const args = [expected.input, '--run', name, '--shards', '1'];
+      expect((await submit(world, [...args, '--detach'])).code).toBe(0);
+      expect(await deleteMessage(world, `PAYMENTS_${name}`, seq)).toBeGreaterThan(3);
+      // A submit that waits when the loss is found (started before any node, so the node finds it).
+      const waiting = spawnSubmit(world, [...args, '--deadline', '100']);
+      let stderr = '';
+      waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      await until(() => stderr.includes('"msg":"published"'));
+      const node = startNode(world, `node-${name}`);
+      const failed = await waiting.result;
+      expect(failed.code, failed.stderr).toBe(1);
+      expect(failed.stdout).toBe('');
+      expect(errorLine(failed.stderr)).toMatch(new RegExp(`run ${name}: shard 0 quarantined: .*missing`));
+      const lease = await changes(world, name);
+      expect(lease.quarantined).toBe(true);
+      // Quarantined at its first claim: nobody claims it again.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await changes(world, name)).changes).toBe(lease.changes);
+      const result = await runCli(['result', '--run', name, '--journal', world.journal]);
+      expect(result.code).toBe(2);
+      const shown = await runCli(['shards', '--run', name, '--journal', world.journal]);
+      expect(shown.stdout).toMatch(/^0,quarantined,/m);
+      // The file is the source of truth: the same submit again, inside the de-duplication window.
+      const repaired = await submit(world, [...args, '--deadline', '100']);
+      expect(repaired.code, repaired.stderr).toBe(0);
+      expect(repaired.stdout).toBe(expected.accounts);
+      expect((await changes(world, name)).quarantined).toBe(false);
+      await node.kill('SIGKILL');
     });
-    expect((await leases(world, 'gap0'))[0]!.finished).toBe(false);
-    const result = await runCli(['result', '--run', 'gap0', '--journal', world.journal]);
-    expect(result.code).toBe(2);
-  });
 });

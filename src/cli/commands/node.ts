@@ -1,6 +1,8 @@
 /** `payments node --nats URL --journal postgres://… [--http PORT]`: a long-running cluster member. */
 import type { Argv, CommandModule } from 'yargs';
-import { leaseMsDefault, leaseMsMax, leaseMsMin } from '../../constants.js';
+import { readFileSync } from 'node:fs';
+import { expireSecondsDefault, leaseMsDefault, leaseMsMax, leaseMsMin } from '../../constants.js';
+import { describeError, usageError } from '../../errors.js';
 import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
@@ -10,6 +12,9 @@ import { checkNodeId } from '../../cluster/names.js';
 interface NodeArgs extends CommonArgs, NatsArgs {
   journal: string;
   http?: string;
+  httpBind: string;
+  httpTokenFile?: string;
+  expireSeconds: string | number;
   leaseMs: string | number;
   nodeId?: string;
 }
@@ -24,6 +29,23 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
           type: 'string',
           requiresArg: true,
           describe: 'serve /healthz, /readyz and /metrics on this port',
+        })
+        .option('http-bind', {
+          type: 'string',
+          requiresArg: true,
+          default: '0.0.0.0',
+          describe: 'address the HTTP endpoints listen on (127.0.0.1: this host only)',
+        })
+        .option('http-token-file', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'file holding a bearer token that /readyz and /metrics then require',
+        })
+        .option('expire-seconds', {
+          type: 'string',
+          requiresArg: true,
+          default: expireSecondsDefault,
+          describe: `finished and abandoned runs, and dead nodes, are deleted after this long (default ${expireSecondsDefault}: a week)`,
         })
         .option('lease-ms', {
           type: 'string',
@@ -47,6 +69,11 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
     argv.http === undefined
       ? undefined
       : readNumber(argv.http, { option: 'http', min: 0, max: 65535, integer: true, example: '--http 9464' }, rawArgv);
+  const expireSeconds = readNumber(
+    argv.expireSeconds,
+    { option: 'expire-seconds', min: 1, max: 10 * 365 * 86400, integer: true, example: '--expire-seconds 86400' },
+    rawArgv,
+  );
   const leaseMs = readNumber(
     argv.leaseMs,
     {
@@ -74,8 +101,9 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
     const node = new ClusterNode({
       nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
       journalUrl,
-      http,
+      http: http === undefined ? undefined : { port: http, host: argv.httpBind, token: readToken(argv.httpTokenFile) },
       leaseMs,
+      expireMs: expireSeconds * 1000,
       id: argv.nodeId === undefined ? undefined : checkNodeId(argv.nodeId),
       log,
       logConfig,
@@ -86,4 +114,18 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
+}
+
+/** The bearer token in a file (its first line; never an argument, which `ps` shows): exit 2 when unreadable or empty. */
+function readToken(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw usageError(`--http-token-file ${file}: ${describeError(error)}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token === '') throw usageError(`--http-token-file ${file}: the file holds no token`);
+  return token;
 }

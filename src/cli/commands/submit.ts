@@ -4,7 +4,13 @@
  * The input options and outputs are the single-process run's (`payments FILE`), handled the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { lagBatchesDefault, lagBatchesMax, shardsDefault, workersMax } from '../../constants.js';
+import {
+  lagBatchesDefault,
+  lagBatchesMax,
+  shardsDefault,
+  submitDeadlineSecondsDefault,
+  workersMax,
+} from '../../constants.js';
 import { usageError } from '../../errors.js';
 import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
@@ -24,6 +30,7 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   maxLag: string | number;
   delimiter?: string;
   deleteStream: boolean;
+  deadline: string | number;
 }
 
 export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, SubmitArgs> {
@@ -78,6 +85,12 @@ function submitOptions(y: Argv): Argv<SubmitArgs> {
       type: 'boolean',
       default: false,
       describe: "delete the run's stream once it is finished and printed (the journal keeps what result needs)",
+    })
+    .option('deadline', {
+      type: 'string',
+      requiresArg: true,
+      default: submitDeadlineSecondsDefault,
+      describe: `seconds submit may take before it gives up (exit 1, naming the shards not finished); default ${submitDeadlineSecondsDefault}`,
     })
     .option('detach', {
       type: 'boolean',
@@ -152,5 +165,12 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
     { option: 'max-lag', min: 1, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
     rawArgv,
   );
-  return { input, journalUrl, run, shards, maxLag, delimiter };
+  const deadlineMs =
+    1000 *
+    readNumber(
+      argv.deadline,
+      { option: 'deadline', min: 1, max: 30 * 86400, integer: true, example: '--deadline 3600' },
+      rawArgv,
+    );
+  return { input, journalUrl, run, shards, maxLag, delimiter, deadlineMs };
 }

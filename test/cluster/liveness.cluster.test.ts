@@ -1,0 +1,179 @@
+/**
+ * Every shard ends in bounded time: a message that is not a batch of the run is a dead letter (the
+ * shard still finishes), a stream deleted under an unfinished run quarantines its shards (and a
+ * second submit repairs them), an operator retries a quarantine, submit gives up at its deadline,
+ * and a node's endpoints (token, health, metrics) and expiry.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, runCli } from '../helpers/cli.js';
+import {
+  expectedRun,
+  leases,
+  logLines,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  withDb,
+  type World,
+} from '../helpers/cluster.js';
+
+async function withNats<T>(world: World, fn: (nc: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
+  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+const shards = (world: World, run: string, extra: string[] = []) =>
+  runCli(['shards', '--run', run, '--journal', world.journal, ...extra]);
+
+describe('cluster liveness', { timeout: 120_000 }, () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(() => stopWorld(world));
+
+  it('keeps messages that are not batches of the run as dead letters and still finishes the shard', async () => {
+    const expected = await expectedRun(world, 'dead', 50_000, 91);
+    const args = [expected.input, '--run', 'dead', '--shards', '1'];
+    await withNats(world, async (nc) => {
+      // The run's stream as submit makes it, holding two foreign messages before the run's batches.
+      await (
+        await jetstreamManager(nc)
+      ).streams.add({
+        name: 'PAYMENTS_dead',
+        subjects: ['payments.dead.shard.*'],
+        max_msgs_per_subject: 256,
+        discard: DiscardPolicy.New,
+        discard_new_per_subject: true,
+      });
+      const js = jetstream(nc);
+      await js.publish('payments.dead.shard.0', new Uint8Array([1, 2, 3])); // no headers at all
+      const h = headers();
+      for (const [k, v] of Object.entries({
+        'Payments-Batch': '7',
+        'Payments-First-Line': '900000000',
+        'Payments-Last-Line': '900000000',
+        'Payments-Prev-Line': '899999999',
+      }))
+        h.set(k, v);
+      await js.publish('payments.dead.shard.0', new Uint8Array(7), { headers: h }); // not whole rows
+    });
+    const node = startNode(world, 'dead1', { extra: ['--http', '0'] });
+    const done = await submit(world, [...args, '--deadline', '100']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(expected.accounts);
+    const shown = await shards(world, 'dead');
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^0,finished,dead1,/m);
+    expect(shown.stdout).toMatch(/^0,\d+,,no-batch-number,/m);
+    expect(shown.stdout).toMatch(/^0,\d+,7,undecodable,.*Payments-Prev-Line/m);
+    const port = logLines(node).find((l) => l.msg === 'node joined')?.http;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/payments_node_dead_letters_total\{reason="no-batch-number"\} 1/);
+    expect(metrics).toMatch(/payments_node_dead_letters_total\{reason="undecodable"\} 1/);
+    // The finished shard left the node: its series are gone.
+    expect(metrics).not.toMatch(/payments_node_shard_state\{run="dead"/);
+    await node.kill('SIGKILL');
+  });
+
+  it('quarantines the shards of a deleted stream; an operator retry or a second submit lifts it', async () => {
+    const expected = await expectedRun(world, 'gone', 30_000, 92);
+    const args = [expected.input, '--run', 'gone', '--shards', '2'];
+    expect((await submit(world, [...args, '--detach'])).code).toBe(0);
+    await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_gone'));
+    const node = startNode(world, 'gone1');
+    await until(async () => (await shards(world, 'gone')).stdout.match(/,quarantined,/g)?.length === 2);
+    expect((await shards(world, 'gone')).stdout).toMatch(/stream PAYMENTS_gone is gone/);
+    expect(errorLine((await shards(world, 'gone', ['--retry', '5'])).stderr)).toMatch(
+      /--retry 5: run gone has shards 0 to 1/,
+    );
+    const retried = await shards(world, 'gone', ['--retry', '0']);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stderr).toMatch(/shard 0 of run gone: quarantine lifted/);
+    // Retried, its stream still gone: quarantined again, not looping.
+    await until(
+      async () =>
+        (await leases(world, 'gone')).every((l) => l.finished === false) &&
+        (await shards(world, 'gone')).stdout.match(/,quarantined,/g)?.length === 2,
+    );
+    const notQuarantined = await shards(world, 'gone', ['--retry', 'all']);
+    expect(notQuarantined.code).toBe(0);
+    const repaired = await submit(world, [...args, '--deadline', '100']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toBe(expected.accounts);
+    expect(errorLine((await shards(world, 'gone', ['--retry', '1'])).stderr)).toMatch(/is finished, not quarantined/);
+    await node.kill('SIGKILL');
+  });
+
+  it('gives up at the deadline when no node runs the shards, naming them', async () => {
+    for (const node of world.nodes) await node.kill('SIGKILL');
+    const expected = await expectedRun(world, 'late', 2000, 93);
+    const late = await submit(world, [expected.input, '--run', 'late', '--shards', '2', '--deadline', '2']);
+    expect(late.code).toBe(1);
+    expect(late.stdout).toBe('');
+    expect(errorLine(late.stderr)).toMatch(
+      /run late: not finished within --deadline 2 s: shard 0 no live owner.*shard 1 no live owner/,
+    );
+  });
+
+  it('serves /readyz and /metrics with the bearer token only, /healthz to all, and expires old runs', async () => {
+    const tokenFile = join(world.dir, 'token');
+    writeFileSync(tokenFile, 's3cret\n');
+    const node = startNode(world, 'http1', {
+      extra: ['--http', '0', '--http-bind', '127.0.0.1', '--http-token-file', tokenFile, '--expire-seconds', '1'],
+    });
+    await until(() => logLines(node).some((l) => l.msg === 'node joined'));
+    const port = logLines(node).find((l) => l.msg === 'node joined')?.http;
+    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+    expect((await fetch(url('/metrics'))).status).toBe(401);
+    expect((await fetch(url('/readyz'), { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const health = await fetch(url('/healthz'));
+    expect(health.status).toBe(200);
+    expect(await health.text()).toMatch(/last successful tick \d+\.\d s ago/);
+    const metrics = await (await fetch(url('/metrics'), { headers: { authorization: 'Bearer s3cret' } })).text();
+    for (const name of [
+      'payments_node_ready',
+      'payments_node_last_tick_age_seconds',
+      'payments_node_tick_seconds',
+      'payments_cluster_run_overdue',
+    ])
+      expect(metrics).toContain(name);
+    // The run that missed its deadline is overdue in every node's view.
+    await until(async () =>
+      /payments_cluster_run_overdue\{run="late"\} 1/.test(
+        await (await fetch(url('/metrics'), { headers: { authorization: 'Bearer s3cret' } })).text(),
+      ),
+    );
+    expect(
+      (
+        await runCli([
+          'node',
+          '--nats',
+          world.nats.url,
+          '--journal',
+          world.journal,
+          '--http',
+          '0',
+          '--http-token-file',
+          join(world.dir, 'none'),
+        ])
+      ).code,
+    ).toBe(2);
+    await node.kill('SIGKILL');
+    // Finished runs (older than a second) are gone with their leases and dead letters.
+    const runs = await withDb(world, async (c) => (await c.query('SELECT name FROM payments_cluster.runs')).rows);
+    expect(runs.map((r) => r.name)).not.toContain('dead');
+    expect((await shards(world, 'dead')).code).toBe(2);
+  });
+});

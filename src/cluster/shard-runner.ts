@@ -302,8 +302,9 @@ export class ShardRunner {
     this.deps.log.debug({ run, shard, resumeLine: this.committedLine }, 'journal recovered; subscribing');
     const consumer = await shardConsumer(this.deps.js, run, shard, this.streamSeq);
     if (consumer === undefined) {
-      const gone = `the run's stream ${streamOf(run)} is gone (deleted before the run finished)`;
-      await this.quarantine(`${gone}; run the same submit again to publish it again`);
+      await this.quarantine(
+        `the run's stream ${streamOf(run)} is gone (deleted before the run finished); run the same submit again to publish it again`,
+      );
       return undefined;
     }
     // Bounded read-ahead; short pull requests (heartbeats every half of one), so that a restarted

@@ -35,18 +35,18 @@ import type { LogConfig } from '../ops/logger.js';
 import { traced, tracingOn, type TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply } from '../pool/protocol.js';
 import type { Claim, HeldLease } from './leases.js';
-import { shardSpanAttributes, type RunnerControl, type ShardMetrics, type ShardStatus } from './shard-status.js';
+import {
+  shardSpanAttributes,
+  type RunnerControl,
+  type Sent,
+  type ShardMetrics,
+  type ShardStatus,
+} from './shard-status.js';
 import { streamOf } from './names.js';
 import { settlesWithin, shardConsumer } from './shard-consumer.js';
 import { fencedJournalUrl } from './schema.js';
 import { headersOf, judge, type Verdict } from './shard-messages.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
-
-interface Sent {
-  readonly seq: number;
-  readonly lastLine: number;
-  readonly pending: number;
-}
 
 type TaskEnd = { ok: true; outcome: ShardOutcome } | { ok: false; error: unknown };
 

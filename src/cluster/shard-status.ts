@@ -61,3 +61,10 @@ export function shardSpanAttributes(claim: { run: string; shard: number; generat
     'payments.node': node,
   };
 }
+
+/** A batch handed to the shard's worker: its stream sequence, last line, and the stream's backlog then. */
+export interface Sent {
+  readonly seq: number;
+  readonly lastLine: number;
+  readonly pending: number;
+}

@@ -3,9 +3,8 @@
  * journal partition run in a worker thread (shard-worker.ts: one long-running task of the node's
  * Piscina pool); this side reads the shard's JetStream subject and feeds the worker.
  *
- *  - Open: the previous owner's session (if a paused node still holds the partition's lock) is
- *    ended, then the worker opens the partition with this lease's generation as a session setting;
- *    every commit is fenced on it (control.ts). Recovery gives the last committed line.
+ *  - Open: a paused previous owner's session is ended; the worker opens the partition with this
+ *    lease's generation as a session setting, which fences every commit (schema.ts).
  *  - Read: an ordered consumer on the shard's subject from the lease's stream hint (a position at
  *    or before the first batch not committed). Ordered consumers deliver in stream order, and
  *    recreate themselves after a NATS restart from the last sequence seen.
@@ -20,10 +19,8 @@
  *  - A batch is acknowledged by its journal commit: a new owner continues from the first batch the
  *    journal lacks, whatever was acked.
  *  - End marker: the worker writes a final snapshot; then the lease is marked finished.
- *  - Stop (lease lost, rebalancing, shutdown): the worker finishes the batch it is applying, closes
- *    the partition and returns; one that does not within workerStopWaitMs is terminated (abandoned:
- *    its session dies with the thread, and fencing refuses anything it had in flight). A worker
- *    still recovering (it has written nothing) is terminated at once.
+ *  - Stop: the worker finishes its batch and closes the partition; one that does not within
+ *    workerStopWaitMs, or is still recovering, is terminated (fencing refuses what it had in flight).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';

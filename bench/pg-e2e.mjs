@@ -1,14 +1,25 @@
-// End-to-end benchmark of the PostgreSQL journal beside the SQLite one: the 3.75 M-row dataset
-// (generated once into data/generated/), the built CLI with --journal postgres://… and with
-// --journal DIR, same worker count; tx/s, peak RSS, bytes a row in the database
-// (pg_total_relation_size of the journal's tables) or on disk, and the server settings used.
+// End-to-end benchmark of the durable journals beside the in-memory run: the generator's 3.75 M
+// rows and the same rows in the spaced format with 3-field dispute rows (both made once into
+// data/generated/), the built CLI in memory, with --journal DIR (SQLite) and --journal
+// postgres://…, same worker count; wall, tx/s, peak RSS, journal bytes a row (on disk, or
+// pg_total_relation_size of every payments table in a database of the run's own), and the
+// server's cost a row: statement time (pg_stat_statements) and CPU of every postgres process.
 //
 //   node bench/pg-e2e.mjs [--url postgres://…] [--rows 3750000] [--runs 3] [--workers 2]
 //
 // Without --url it starts a throw-away server with fsync on (scripts/test-postgres.mjs --fsync
 // --stat-statements) and prints the statements that took the server's time.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +66,30 @@ if (!existsSync(data)) {
   console.error(`generating ${rows} rows into ${data} ...`);
   await run([bin, 'generate', '-n', String(rows), '-c', values.clients, '--seed', '1', '--no-progress', data]);
 }
+const spaced = join(root, 'data/generated', `tx-${rows}-spaced.csv`);
+if (!existsSync(spaced)) {
+  // ", " between fields, and dispute/resolve/chargeback rows without their empty amount field.
+  const text = readFileSync(data, 'utf8').replace(/,/g, ', ').replace(/, \n/g, '\n');
+  writeFileSync(spaced, text);
+}
+
+/** CPU-seconds of every process named postgres (the server's, whoever it serves). */
+function postgresCpuSeconds() {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
+      const f = stat.slice(close + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / 100;
+}
 
 const server = values.url ? undefined : await startServer({ fsync: true, statStatements: true });
 const url = values.url ?? server.url;
@@ -71,64 +106,84 @@ const settings = (
 
 const tmp = mkdtempSync(join(tmpdir(), 'payments-bench-pg-'));
 const results = [];
-let reference;
-for (const kind of ['sqlite', 'postgres']) {
-  const walls = [];
-  const rss = [];
-  let bytesPerRow;
-  for (let i = 0; i < runs; i++) {
-    const report = join(tmp, 'report.json');
-    const journalDir = join(tmp, 'journal');
-    rmSync(journalDir, { recursive: true, force: true });
-    const name = `bench-${Date.now()}`;
-    const location = kind === 'sqlite' ? journalDir : `${url}${url.includes('?') ? '&' : '?'}journal=${name}`;
-    if (kind === 'postgres' && server) await admin.query('SELECT pg_stat_statements_reset()');
-    const args = ['--max-semi-space-size=4', bin, data, '--workers', values.workers, '--quiet', '--report', report];
-    const { seconds, stdout } = await run([...args, '--journal', location]);
-    if (reference === undefined) reference = stdout;
-    else if (stdout !== reference) throw new Error(`output differs with the ${kind} journal`);
-    walls.push(seconds);
-    rss.push(JSON.parse(readFileSync(report, 'utf8')).peakRssBytes);
-    if (kind === 'sqlite') bytesPerRow = dirBytes(journalDir) / rows;
-    else {
-      const { id } = (await admin.query('SELECT id FROM payments.journals WHERE name = $1', [name])).rows[0];
-      const size = await admin.query(
-        `SELECT pg_total_relation_size('payments.records_j${id}') AS records,
-          (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM payments.batches t WHERE journal = $1) AS batches,
-          (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM payments.snapshot_parts t WHERE journal = $1)
-          + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM payments.snapshots t WHERE journal = $1) AS snapshots`,
-        [name],
+let database = 0;
+for (const [dataset, file] of [
+  ['generated', data],
+  ['spaced, 3-field disputes', spaced],
+]) {
+  let reference;
+  for (const kind of ['memory', 'sqlite', 'postgres']) {
+    const walls = [];
+    const rss = [];
+    const serverUs = [];
+    const serverCpuUs = [];
+    let bytesPerRow = 0;
+    for (let i = 0; i < runs; i++) {
+      const report = join(tmp, 'report.json');
+      const journalDir = join(tmp, 'journal');
+      rmSync(journalDir, { recursive: true, force: true });
+      // A database of the run's own: its size is the journal's, everything included.
+      const db = `bench_${process.pid}_${database++}`;
+      if (kind === 'postgres') await admin.query(`CREATE DATABASE ${db}`);
+      const dbUrl = new URL(url);
+      dbUrl.pathname = `/${db}`;
+      dbUrl.searchParams.set('journal', 'bench');
+      const journal =
+        kind === 'sqlite' ? ['--journal', journalDir] : kind === 'postgres' ? ['--journal', dbUrl.toString()] : [];
+      if (kind === 'postgres' && server) await admin.query('SELECT pg_stat_statements_reset()');
+      const cpuBefore = postgresCpuSeconds();
+      const args = ['--max-semi-space-size=4', bin, file, '--workers', values.workers, '--quiet', '--report', report];
+      const { seconds, stdout } = await run([...args, ...journal]);
+      const cpu = postgresCpuSeconds() - cpuBefore;
+      if (reference === undefined) reference = stdout;
+      else if (stdout !== reference) throw new Error(`output differs with the ${kind} journal`);
+      walls.push(seconds);
+      rss.push(JSON.parse(readFileSync(report, 'utf8')).peakRssBytes);
+      if (kind === 'sqlite') bytesPerRow = dirBytes(journalDir) / rows;
+      if (kind !== 'postgres') continue;
+      serverCpuUs.push((cpu / rows) * 1e6);
+      const c = new pg.Client({ connectionString: dbUrl.toString() });
+      await c.connect();
+      const size = await c.query(
+        `SELECT c.relname, pg_total_relation_size(c.oid)::bigint AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'payments' AND c.relkind IN ('r', 'p') ORDER BY 2 DESC`,
       );
-      const leafSizes = await admin.query(
-        `SELECT sum(pg_total_relation_size(c.oid))::bigint AS b FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'payments.records_j${id}'::regclass`,
-      );
-      const s = size.rows[0];
-      const recordsBytes = Number(leafSizes.rows[0].b ?? s.records);
-      bytesPerRow = (recordsBytes + Number(s.batches) + Number(s.snapshots)) / rows;
-      console.error(
-        `  records ${(recordsBytes / rows).toFixed(1)} B/row, batches ${(Number(s.batches) / 1e6).toFixed(2)} MB, snapshots ${(Number(s.snapshots) / 1e6).toFixed(1)} MB`,
-      );
-      if (server && i === runs - 1) {
-        const top = await admin.query(
-          "SELECT calls, round(total_exec_time)::int AS ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6",
+      await c.end();
+      const total = size.rows.reduce((sum, r) => sum + Number(r.b), 0);
+      bytesPerRow = total / rows;
+      console.error(`  ${size.rows.map((r) => `${r.relname} ${(Number(r.b) / 1e6).toFixed(1)} MB`).join(', ')}`);
+      if (server) {
+        const st = await admin.query(
+          "SELECT sum(total_exec_time) AS ms FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'",
         );
-        console.error('  server time by statement (pg_stat_statements, last run):');
-        for (const r of top.rows)
-          console.error(`    ${String(r.ms).padStart(7)} ms ${String(r.calls).padStart(6)} calls  ${r.query}`);
+        serverUs.push((Number(st.rows[0].ms) * 1000) / rows);
+        if (i === runs - 1) {
+          const top = await admin.query(
+            "SELECT calls, round(total_exec_time)::int AS ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 4",
+          );
+          console.error('  server time by statement (pg_stat_statements, last run):');
+          for (const r of top.rows)
+            console.error(`    ${String(r.ms).padStart(7)} ms ${String(r.calls).padStart(6)} calls  ${r.query}`);
+        }
       }
+      await admin.query(`DROP DATABASE ${db} WITH (FORCE)`);
     }
+    const wall = median(walls);
+    results.push({
+      dataset,
+      config: kind === 'memory' ? 'in memory' : kind === 'sqlite' ? '--journal DIR (SQLite)' : '--journal postgres://…',
+      wall: wall.toFixed(2),
+      runs: walls.map((s) => s.toFixed(2)).join(' / '),
+      txs: fmt(rows / wall),
+      rss: (median(rss) / 2 ** 20).toFixed(0),
+      bytes: kind === 'memory' ? '–' : bytesPerRow.toFixed(1),
+      server:
+        kind === 'postgres' && serverUs.length > 0
+          ? `${median(serverUs).toFixed(2)} / ${median(serverCpuUs).toFixed(2)}`
+          : '–',
+    });
+    console.error(`${dataset}, ${kind}: ${walls.map((s) => s.toFixed(2)).join(' / ')} s`);
   }
-  const wall = median(walls);
-  results.push({
-    config: `--workers ${values.workers} --journal ${kind === 'sqlite' ? 'DIR (SQLite)' : 'postgres://…'}`,
-    wall: wall.toFixed(2),
-    runs: walls.map((s) => s.toFixed(2)).join(' / '),
-    txs: fmt(rows / wall),
-    rss: (median(rss) / 2 ** 20).toFixed(0),
-    bytes: bytesPerRow.toFixed(1),
-  });
-  console.error(`${kind}: ${walls.map((s) => s.toFixed(2)).join(' / ')} s`);
 }
 await admin.end();
 if (server) stopServer(server);
@@ -145,6 +200,17 @@ console.log(
   `\nMachine: ${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
 );
 console.log(`Dataset: ${rows.toLocaleString('en-US')} rows; server settings: ${settings}\n`);
-console.log('| run | wall s (median) | runs | tx/s | peak RSS MiB | journal bytes/row |');
-console.log('|---|---:|---|---:|---:|---:|');
-for (const r of results) console.log(`| ${r.config} | ${r.wall} | ${r.runs} | ${r.txs} | ${r.rss} | ${r.bytes} |`);
+console.log(
+  '| dataset | run | wall s (median) | runs | tx/s | peak RSS MiB | journal bytes/row | server µs/row: statements / CPU |',
+);
+console.log('|---|---|---:|---|---:|---:|---:|---:|');
+for (const r of results)
+  console.log(
+    `| ${r.dataset} | ${r.config} | ${r.wall} | ${r.runs} | ${r.txs} | ${r.rss} | ${r.bytes} | ${r.server} |`,
+  );
+for (const dataset of new Set(results.map((r) => r.dataset))) {
+  const wall = (config) => Number(results.find((r) => r.dataset === dataset && r.config.startsWith(config)).wall);
+  console.log(
+    `${dataset}: SQLite/memory ${(wall('--journal DIR') / wall('in memory')).toFixed(2)}×, PostgreSQL/SQLite ${(wall('--journal postgres') / wall('--journal DIR')).toFixed(2)}×`,
+  );
+}

@@ -10,7 +10,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { PostgresCliFixture, runAndSignal } from '../helpers/postgres-cli.js';
+import { PostgresCliFixture, runAndSignal, runBlockedAndSignal } from '../helpers/postgres-cli.js';
 import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
 const f = new PostgresCliFixture();
@@ -47,12 +47,12 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
   it('a record changed by hand', async () => {
     await f.finish(f.url('damaged'));
     await f.query(
-      "UPDATE payments.records SET amount = amount + 1 WHERE journal = 'damaged' AND partition = 1 AND seq = 5",
+      "UPDATE payments.batches SET data = set_byte(data, 5, get_byte(data, 5) # 1) WHERE journal = 'damaged' AND partition = 1 AND first_seq = 1",
     );
     const result = await runCli([f.input, '--journal', f.url('damaged')]);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/partition 1: the batch at line \d+ \(seq 1\) fails its checksum/);
+    expect(result.stderr).toMatch(/partition 1: the journal batch at seq 1 \(lines \d+-\d+\) fails its checksum/);
     const replay = await runCli(['replay', '--journal', f.url('damaged'), '--as-of-line', '10']);
     expect(replay.code).toBe(2);
   });
@@ -122,8 +122,13 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
 
 describe('graceful stop', () => {
   it('SIGTERM: drains, commits, says how to resume, exits 143; the resumed run is exact', async () => {
-    // At once when the first batch is in: a fixed wait let a fast run finish first under load.
-    const stopped = await runAndSignal([f.input, '--journal', f.url('stop')], 0, 'SIGTERM', f.underWay('stop'));
+    // Commits are held while the signal arrives: a fast run cannot finish before it.
+    const stopped = await runBlockedAndSignal(
+      [f.input, '--journal', f.url('stop')],
+      'SIGTERM',
+      f.database,
+      f.underWay('stop'),
+    );
     expect(stopped.code).toBe(143);
     expect(stopped.stderr).toMatch(/stopped by SIGTERM after line \d+: the journal holds every row up to line \d+/);
     f.expectReference(await f.finish(f.url('stop')));

@@ -4,6 +4,7 @@
  * signalled once the journal is under way, and checks on what the database holds.
  */
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,4 +132,41 @@ export function runAndSignal(
       resolve({ code, signal: sig, stderr });
     });
   });
+}
+
+/**
+ * Starts the CLI; once `ready()` holds, blocks every journal commit (a lock on payments.batches, held
+ * from another session), sends `signal`, and lets the commits go once the CLI says it is stopping:
+ * the signal always lands while the run is under way, however fast the run is.
+ */
+export async function runBlockedAndSignal(
+  args: string[],
+  signal: NodeJS.Signals,
+  database: string,
+  ready: () => Promise<boolean>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const holder = new pg.Client({ connectionString: urlFor(database) });
+  await holder.connect();
+  try {
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let closed: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const done = new Promise<void>((resolve) =>
+      child.on('close', (code, sig) => {
+        closed = { code, signal: sig };
+        resolve();
+      }),
+    );
+    await until(async () => closed !== undefined || (await ready().catch(() => false)));
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+    child.kill(signal);
+    await until(() => closed !== undefined || stderr.includes('stopping after the batches in flight'));
+    await holder.query('COMMIT');
+    await done;
+    return { code: closed!.code, signal: closed!.signal, stderr };
+  } finally {
+    await holder.end();
+  }
 }

@@ -224,8 +224,12 @@ export const pgLockWaitSeconds = 5;
 export const pgRelockWaitSeconds = 4 * pgLockWaitSeconds;
 /** Tries of a schema migration that lost a race with another process creating the same object. */
 export const pgSchemaLockAttempts = 5;
-/** Snapshots kept per partition (the newest two: one may be mid-write when a run dies). */
-export const pgSnapshotsKept = 2;
+/**
+ * Snapshots a PostgreSQL partition keeps: the newest only. A snapshot is written, and the older one
+ * deleted, in one transaction, so it is never half there; a second copy would double the journal's
+ * largest part (`replay --as-of-line` before it replays from the start instead).
+ */
+export const pgSnapshotsKept = 1;
 /** Records read per COPY when recovering (bounds the memory a long tail takes). */
 export const pgReadWindowRecords = 65_536;
 

@@ -29,6 +29,7 @@ const reasonsMax = 14;
 const rejectedBase = kindsCount * typesCount;
 /** head, then four varints of at most 8 bytes (2^53 needs 8 groups of 7 bits). */
 const recordBytesMax = 1 + 4 * 8;
+const recordBytesMin = 1 + 4;
 const twoTo31 = 2147483648;
 
 /** Thrown on bytes that are not a batch of `count` records (the caller names the batch). */
@@ -69,6 +70,9 @@ export function encodeCompact(c: RecordColumns, count: number, firstLine: number
 
 /** Decodes `count` records into fresh recordLayout columns; throws CompactCodecError on any misfit. */
 export function decodeCompact(data: Uint8Array, count: number, firstLine: number): RecordColumns {
+  // Every record takes at least 5 bytes: a forged count is refused before anything is allocated.
+  if (!(Number.isSafeInteger(count) && count >= 0 && count * recordBytesMin <= data.length))
+    throw new CompactCodecError(`${data.length} bytes cannot hold ${count} records`);
   const c = recordLayout.views(new ArrayBuffer(recordLayout.bytes(count)), count);
   const reader = new VarintReader(data);
   let line = firstLine;

@@ -67,7 +67,7 @@ describe('journals from before input proofs', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(errorLine(result.stderr)).toMatch(
-      /written by an older version without input checksums, so it cannot be resumed; finish it with that version, or name a new journal/,
+      /has batches stored without an input checksum \(written by an older version, or by a cluster\), so it cannot be resumed; replay and inspect still read it; name a new journal/,
     );
     const replay = await runCli(['replay', '--journal', url]);
     expect(replay.code, replay.stderr).toBe(0);

@@ -6,11 +6,16 @@
  * way the older version laid them out, checksums over the records' binary COPY tuples included.
  */
 import { crc32 } from 'node:zlib';
-import type pg from 'pg';
+import fc from 'fast-check';
+import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatUnits } from '../../src/domain/money.js';
+import { encodeCompact } from '../../src/journal/compact-codec.js';
+import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { journalLockKey } from '../../src/journal/postgres/run-lock.js';
 import { migrate, migrations } from '../../src/journal/postgres/schema.js';
+import { recordLayout } from '../../src/layout.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { expectOneLine, runCli } from '../helpers/cli.js';
@@ -141,7 +146,9 @@ describe('a row-format journal', () => {
     expect((await runCli(['replay', '--journal', url('old1')])).stdout).toBe(expectedAccounts());
     const store = new PostgresJournalStore(parsePostgresUrl(url('old1')), { holdJournal: true });
     try {
-      await expect(store.openRun(fingerprint, 1)).rejects.toThrow(/without input checksums, so it cannot be resumed/);
+      await expect(store.openRun(fingerprint, 1)).rejects.toThrow(
+        /stored without an input checksum .*so it cannot be resumed/,
+      );
     } finally {
       await store.close();
     }
@@ -163,8 +170,86 @@ describe('a row-format journal', () => {
     expect(await events('bad')).toHaveLength(lines);
   });
 
+  it('is refused to a shard opened directly (as a cluster node opens it), never written', async () => {
+    await legacyJournal('old3', 2);
+    const partition = new PostgresPartition(parsePostgresUrl(url('old3')), 0, 1);
+    try {
+      await expect(partition.recover()).rejects.toThrow(/row format of an older version .*payments convert/);
+    } finally {
+      await partition.close();
+    }
+  });
+
+  it('convert refuses a journal whose partition a writer holds (exit 2), and converts it once free', async () => {
+    const holder = new pg.Client({ connectionString: urlFor(database) });
+    await holder.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock(${journalLockKey('old3', 0)})`);
+      expectOneLine(await runCli(['convert', '--journal', url('old3')]), 2, /partition 0 is in use by a writer/);
+    } finally {
+      await holder.end();
+    }
+    expect((await runCli(['convert', '--journal', url('old3')])).code).toBe(0);
+  });
+
   it('convert refuses a journal that is not there, and a SQLite directory (exit 2)', async () => {
     expectOneLine(await runCli(['convert', '--journal', url('nothing')]), 2, /no journal named "nothing"/);
     expectOneLine(await runCli(['convert', '--journal', '/tmp/some-dir']), 2, /convert reads a PostgreSQL journal/);
+  });
+});
+
+describe('payments.batch_records (SQL)', () => {
+  it('decodes every batch as the codec does, at every boundary', async () => {
+    const client = new pg.Client({ connectionString: urlFor(database) });
+    await client.connect();
+    try {
+      const edge = fc.record({
+        gap: fc.constantFrom(1, 2, 2 ** 31, 2 ** 40),
+        amount: fc.constantFrom(0, 1, 127, 128, 2 ** 31, 2 ** 53 - 1),
+        tx: fc.constantFrom(0, 1, 2 ** 31, 2 ** 32 - 1),
+        client: fc.constantFrom(0, 127, 128, 65535),
+        head: fc.constantFrom(0, 4, 24, 25, 29, 99),
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(edge, { minLength: 1, maxLength: 12 }), async (recs) => {
+          const n = recs.length;
+          const c = recordLayout.views(new ArrayBuffer(recordLayout.bytes(n)), n);
+          let line = 7;
+          recs.forEach((r, i) => {
+            if (i > 0) line += r.gap;
+            c.lines[i] = line;
+            c.amounts[i] = r.amount;
+            c.txs[i] = r.tx;
+            c.clients[i] = r.client;
+            c.types[i] = r.head % 5;
+            c.kinds[i] = r.head < 25 ? Math.floor(r.head / 5) : 5;
+            c.reasons[i] = r.head < 25 ? 255 : Math.floor((r.head - 25) / 5);
+          });
+          const data = encodeCompact(c, n, 7);
+          const rows = (await client.query('SELECT * FROM payments.batch_records($1, 7, 100, $2)', [data, n])).rows;
+          expect(
+            rows.map((r) =>
+              [r.seq, r.line, r.kind, r.type, r.client, r.tx, r.amount, r.reason].map((v) =>
+                v === null ? null : Number(v),
+              ),
+            ),
+          ).toEqual(
+            recs.map((_, i) => [
+              100 + i,
+              c.lines[i],
+              c.kinds[i],
+              c.types[i],
+              c.clients[i],
+              c.txs[i],
+              c.amounts[i],
+              c.kinds[i] === 5 ? c.reasons[i] : null,
+            ]),
+          );
+        }),
+        { numRuns: 40 },
+      );
+    } finally {
+      await client.end();
+    }
   });
 });

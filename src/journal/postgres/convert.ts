@@ -6,7 +6,8 @@
  * rows go in the same transaction, so a journal is converted whole or not at all.
  */
 import type pg from 'pg';
-import { JournalCorrupt, usageError } from '../../errors.js';
+import { JournalCorrupt, RunError, usageError } from '../../errors.js';
+import { journalLockKey } from './run-lock.js';
 import type { JournalRecord } from '../../engine/journal-port.js';
 import { RecordBatchBuilder } from '../record-codec.js';
 import { fetchLegacyRecords, legacyLeafTable } from './legacy-rows.js';
@@ -37,12 +38,40 @@ export async function convertJournal(target: PostgresTarget): Promise<Converted>
       const row = found.rows[0] as { id: number; shards: number; format_version: number } | undefined;
       if (row === undefined)
         throw usageError(`journal ${target.display}: no journal named ${JSON.stringify(target.journal)} here`);
-      if (row.format_version >= postgresJournalFormatVersion)
+      if (row.format_version > postgresJournalFormatVersion)
+        throw new JournalCorrupt(
+          `journal ${target.display}: written by a newer version (journal format ${row.format_version}; this program reads ${postgresJournalFormatVersion})`,
+        );
+      if (row.format_version === postgresJournalFormatVersion)
         return { converted: false, fromFormat: row.format_version, batches: 0, records: 0 };
-      return await inOneTransaction(client, () => convertRows(client, target, row));
+      await holdPartitions(client, target, row.shards);
+      try {
+        return await inOneTransaction(client, () => convertRows(client, target, row));
+      } finally {
+        await client.query('SELECT pg_advisory_unlock_all()');
+      }
     });
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * Every partition's writer lock (run-lock.ts): a cluster's nodes take these, not the run lock, and
+ * none may commit a batch while its journal is rewritten. Held by someone: exit 2.
+ */
+async function holdPartitions(client: pg.Client, target: PostgresTarget, shards: number): Promise<void> {
+  for (let shard = 0; shard < shards; shard++) {
+    const got = await client.query(`SELECT pg_try_advisory_lock(${journalLockKey(target.journal, shard)}) AS ok`);
+    if (got.rows[0].ok) continue;
+    await client.query('SELECT pg_advisory_unlock_all()');
+    throw new RunError(
+      `journal ${target.display}: partition ${shard} is in use by a writer; stop it, then convert`,
+      2,
+      {
+        kind: 'journal-busy',
+      },
+    );
   }
 }
 
@@ -55,7 +84,7 @@ async function convertRows(
   let records = 0;
   for (let shard = 0; shard < journal.shards; shard++) {
     const ref: PartitionRef = { journal: target.journal, shard, where: `journal ${target.display} partition ${shard}` };
-    const loaded = (await readBatches(client, ref, journal.shards)).batches;
+    const loaded = (await readBatches(client, ref, journal.shards, true)).batches;
     checkedLastSeq(loaded, ref.where);
     const leaf = legacyLeafTable(journal.id, shard);
     for (let from = 0; from < loaded.length;) {
@@ -72,6 +101,12 @@ async function convertRows(
       from = to;
     }
   }
+  const unconverted = await client.query(
+    'SELECT first_line FROM payments.batches WHERE journal = $1 AND data IS NULL LIMIT 1',
+    [target.journal],
+  );
+  if (unconverted.rows.length > 0)
+    throw new JournalCorrupt(`journal ${target.display}: a batch appeared while it was converted; convert it again`);
   await client.query(`DROP TABLE IF EXISTS payments.records_j${journal.id}`);
   await client.query('UPDATE payments.journals SET format_version = $2, updated_at = now() WHERE name = $1', [
     target.journal,

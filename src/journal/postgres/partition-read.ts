@@ -6,6 +6,7 @@ import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
+import { postgresJournalFormatVersion } from './store.js';
 
 export interface BatchInfo {
   firstLine: number;
@@ -30,9 +31,15 @@ export async function readBatches(
   client: pg.Client,
   ref: PartitionRef,
   shards: number,
+  /** For `payments convert` alone, which reads the row format. */
+  legacy = false,
 ): Promise<{ id: number; batches: BatchInfo[] }> {
-  const journal = await client.query('SELECT id, shards FROM payments.journals WHERE name = $1', [ref.journal]);
+  const journal = await client.query('SELECT id, shards, format_version FROM payments.journals WHERE name = $1', [
+    ref.journal,
+  ]);
   if (journal.rows.length === 0) throw new JournalCorrupt(`${ref.where}: the journal does not exist`);
+  // Every opener of a partition passes here (a run's workers, a cluster's shards, replay, inspect).
+  if (!legacy && journal.rows[0].format_version < postgresJournalFormatVersion) throw legacyFormat(ref.where);
   if (journal.rows[0].shards !== shards)
     throw new JournalCorrupt(`${ref.where}: written with ${journal.rows[0].shards} shards, not ${shards}`);
   const batches = await client.query(
@@ -175,7 +182,7 @@ export function storedBatch(r: Record<string, unknown>): Omit<StoredBatch, 'data
 /** A batch without data belongs to a journal in the row format, which only `payments convert` reads. */
 export function legacyFormat(where: string): JournalCorrupt {
   return new JournalCorrupt(
-    `${where}: stored in the row format of an older version; run \`payments convert --journal URL\` on it first`,
+    `${where}: stored in the row format of an older version (one row a record); convert it first: payments convert --journal URL`,
   );
 }
 

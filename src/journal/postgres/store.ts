@@ -193,7 +193,7 @@ export class PostgresJournalStore {
     );
     if (unproven.rows.length > 0)
       throw new JournalCorrupt(
-        `${this.where}: written by an older version without input checksums, so it cannot be resumed; finish it with that version, or name a new journal (?journal=NAME)`,
+        `${this.where}: has batches stored without an input checksum (written by an older version, or by a cluster), so it cannot be resumed; replay and inspect still read it; name a new journal for this run (?journal=NAME)`,
       );
   }
 

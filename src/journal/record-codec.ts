@@ -11,7 +11,7 @@ import { crc32 } from 'node:zlib';
 import type { AccountEvent } from '../domain/account.js';
 import { carriesAmount } from '../domain/transaction.js';
 import { JournalCorrupt } from '../errors.js';
-import { recordLayout } from '../layout.js';
+import { recordLayout, type Columns } from '../layout.js';
 import type { JournalRecord, RowRef } from '../engine/journal-port.js';
 import type { InputProof } from '../io/input-proof.js';
 import { CompactCodecError, decodeCompact, encodeCompact } from './compact-codec.js';
@@ -22,6 +22,8 @@ import { CompactCodecError, decodeCompact, encodeCompact } from './compact-codec
  * 9 bytes a record, which keeps the server's writes and storage small).
  */
 export type BatchCodec = 'columns' | 'compact';
+
+type RecordColumns = Columns<typeof recordLayout.spec>;
 
 const eventKinds = ['Deposited', 'Withdrawn', 'DisputeOpened', 'DisputeResolved', 'ChargedBack'] as const;
 const rejectedKind = 5;
@@ -123,45 +125,57 @@ export class RecordBatchBuilder {
 }
 
 /**
- * Decodes a stored batch; throws JournalCorrupt when its checksum, size, lines or counts do not
- * hold (records inside a batch have increasing lines from first_line to last_line).
+ * A stored batch's records as recordLayout columns, checked whole: its checksum, size, kinds, lines
+ * (rising from first_line to last_line) and event count; JournalCorrupt otherwise. For readers that
+ * want a few records of many (inspect --client) without an object per record.
  */
-export function decodeRecords(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): JournalRecord[] {
+export function decodeCheckedColumns(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): RecordColumns {
   const damaged = (what: string) =>
     new JournalCorrupt(
       `${where}: the journal batch at seq ${batch.first_seq} (lines ${batch.first_line}-${batch.last_line}) ${what} (damaged or edited)`,
     );
   if (batchChecksum(batch) !== batch.crc) throw damaged('fails its checksum');
   const c = decodeColumns(batch, codec, damaged);
-  const records: JournalRecord[] = [];
   let events = 0;
   let line = -1;
   for (let i = 0; i < batch.count; i++) {
     const kind = c.kinds[i]!;
-    const type = eventKinds[kind];
-    if (type === undefined && kind !== rejectedKind) throw damaged(`has an unknown record kind ${kind}`);
+    if (kind < rejectedKind) events++;
+    else if (kind !== rejectedKind) throw damaged(`has an unknown record kind ${kind}`);
     if (!(c.lines[i]! > line)) throw damaged('has lines out of order');
     line = c.lines[i]!;
-    const typeCode = c.types[i]!;
-    const client = c.clients[i]!;
-    const tx = c.txs[i]!;
-    if (type !== undefined) events++;
-    // One literal of one shape per record (a spread of a second object cost a resumed run more
-    // than its own rows did, measured).
-    records.push({
-      seq: batch.first_seq + i,
-      line,
-      typeCode,
-      client,
-      tx,
-      amount: carriesAmount(typeCode) ? c.amounts[i]! : 0, // disputes carry no amount of their own
-      event: type === undefined ? undefined : { type, client, tx, amount: c.amounts[i]! },
-      reason: type === undefined ? c.reasons[i]! : -1,
-    });
   }
   if (batch.count > 0 && (c.lines[0] !== batch.first_line || line !== batch.last_line))
     throw damaged('does not span the lines it claims');
   if (events !== batch.events) throw damaged(`holds ${events} events, not ${batch.events}`);
+  return c;
+}
+
+/** Record `i` of checked columns, as the engine reads it back. */
+export function recordAt(c: RecordColumns, i: number, firstSeq: number): JournalRecord {
+  const type = eventKinds[c.kinds[i]!];
+  const typeCode = c.types[i]!;
+  const client = c.clients[i]!;
+  const tx = c.txs[i]!;
+  // One literal of one shape per record (a spread of a second object cost a resumed run more
+  // than its own rows did, measured).
+  return {
+    seq: firstSeq + i,
+    line: c.lines[i]!,
+    typeCode,
+    client,
+    tx,
+    amount: carriesAmount(typeCode) ? c.amounts[i]! : 0, // disputes carry no amount of their own
+    event: type === undefined ? undefined : { type, client, tx, amount: c.amounts[i]! },
+    reason: type === undefined ? c.reasons[i]! : -1,
+  };
+}
+
+/** Decodes a stored batch, checked whole (decodeCheckedColumns), into records. */
+export function decodeRecords(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): JournalRecord[] {
+  const c = decodeCheckedColumns(batch, where, codec);
+  const records: JournalRecord[] = new Array(batch.count);
+  for (let i = 0; i < batch.count; i++) records[i] = recordAt(c, i, batch.first_seq);
   return records;
 }
 
@@ -169,7 +183,7 @@ function decodeColumns(
   batch: StoredBatch,
   codec: BatchCodec,
   damaged: (what: string) => JournalCorrupt,
-): ReturnType<typeof decodeCompact> {
+): RecordColumns {
   if (codec === 'columns') {
     if (batch.data.byteLength !== recordLayout.bytes(batch.count)) throw damaged('fails its checksum');
     return recordLayout.decode(batch.data).columns;

@@ -5,7 +5,10 @@ import type { InputProof } from '../../io/input-proof.js';
 import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import { decodeRecords, type StoredBatch } from '../record-codec.js';
+import { decodeCheckedColumns, recordAt, type StoredBatch } from '../record-codec.js';
+
+/** The record kind of a rejection (record-codec.ts). */
+const rejectedKind = 5;
 import { postgresJournalFormatVersion } from './store.js';
 
 export interface BatchInfo {
@@ -141,13 +144,25 @@ export async function fetchRecords(
   ref: PartitionRef,
   batches: readonly BatchInfo[],
 ): Promise<JournalRecord[]> {
+  const records: JournalRecord[] = [];
+  for (const { firstSeq, columns, count } of await fetchColumns(client, ref, batches))
+    for (let i = 0; i < count; i++) records.push(recordAt(columns, i, firstSeq));
+  return records;
+}
+
+/** As fetchRecords, as each batch's checked columns (no object per record). */
+export async function fetchColumns(
+  client: pg.Client,
+  ref: PartitionRef,
+  batches: readonly BatchInfo[],
+): Promise<CheckedBatch[]> {
   const first = batches[0]!.firstSeq;
   const last = batches[batches.length - 1]!.firstSeq;
   const found = await client.query({
     text: `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = $2 AND first_seq BETWEEN $3 AND $4 ORDER BY first_seq`,
     values: [ref.journal, ref.shard, first, last],
   });
-  const records: JournalRecord[] = [];
+  const checked: CheckedBatch[] = [];
   batches.forEach((batch, i) => {
     const row = found.rows[i];
     const stored = row === undefined ? undefined : storedBatch(row);
@@ -156,9 +171,16 @@ export async function fetchRecords(
         `${ref.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) changed while it was read`,
       );
     if (stored.data === null) throw legacyFormat(ref.where);
-    for (const record of decodeRecords(stored as StoredBatch, ref.where, 'compact')) records.push(record);
+    const columns = decodeCheckedColumns(stored as StoredBatch, ref.where, 'compact');
+    checked.push({ firstSeq: batch.firstSeq, count: batch.count, columns });
   });
-  return records;
+  return checked;
+}
+
+export interface CheckedBatch {
+  readonly firstSeq: number;
+  readonly count: number;
+  readonly columns: ReturnType<typeof decodeCheckedColumns>;
 }
 
 /** The columns of a stored batch, as StoredBatch (record-codec.ts) names them. */
@@ -205,8 +227,8 @@ export async function readRejectedLines(
     for (const row of found.rows) {
       const stored = storedBatch(row);
       if (stored.data === null) throw legacyFormat(at);
-      for (const r of decodeRecords(stored as StoredBatch, at, 'compact'))
-        if (r.reason >= 0) rejected.set(r.line, r.reason);
+      const c = decodeCheckedColumns(stored as StoredBatch, at, 'compact');
+      for (let i = 0; i < stored.count; i++) if (c.kinds[i] === rejectedKind) rejected.set(c.lines[i]!, c.reasons[i]!);
     }
   }
   return rejected;

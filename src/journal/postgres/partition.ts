@@ -26,6 +26,8 @@ import { RetryingConnection } from './connection.js';
 import {
   checkedLastSeq,
   checkSnapshot,
+  fetchColumns,
+  type CheckedBatch,
   fetchRecords,
   firstBatchEndingAtOrAfter,
   readBatches,
@@ -172,6 +174,17 @@ export class PostgresPartition implements JournalPartition {
       const to = windowEnd(batches, from);
       const window = batches.slice(from, to);
       yield* await this.connection.run('reading the journal', (client) => this.fetch(client, window));
+      from = to;
+    }
+  }
+
+  /** Every batch after seq `afterSeq` as checked columns, in windows (after `load`): inspect's path. */
+  async *batchColumns(afterSeq: number): AsyncGenerator<CheckedBatch> {
+    const batches = this.batches.filter((b) => b.firstSeq > afterSeq);
+    for (let from = 0; from < batches.length;) {
+      const to = windowEnd(batches, from);
+      const window = batches.slice(from, to);
+      yield* await this.connection.run('reading the journal', (client) => fetchColumns(client, this.ref, window));
       from = to;
     }
   }

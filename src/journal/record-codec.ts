@@ -43,6 +43,14 @@ export interface StoredBatch {
   readonly crc: number;
 }
 
+/** A batch row's columns, in the order of storedBatchValues: both backends store a batch by them. */
+export const storedBatchColumns = 'first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc';
+
+/** A batch row's values, in the order of storedBatchColumns. */
+export function storedBatchValues(b: StoredBatch): (number | Uint8Array | null)[] {
+  return [b.first_line, b.last_line, b.first_seq, b.count, b.events, b.data, b.crc, b.input_end, b.input_crc];
+}
+
 /** The checksum of a batch row: its blob, then its numeric fields. */
 export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
   return crc32(

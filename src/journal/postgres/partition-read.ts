@@ -5,7 +5,7 @@ import type { InputProof } from '../../io/input-proof.js';
 import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import { decodeCheckedColumns, recordAt, type StoredBatch } from '../record-codec.js';
+import { decodeCheckedColumns, recordAt, storedBatchColumns, type StoredBatch } from '../record-codec.js';
 
 /** The record kind of a rejection (record-codec.ts). */
 const rejectedKind = 5;
@@ -184,7 +184,7 @@ export interface CheckedBatch {
 }
 
 /** The columns of a stored batch, as StoredBatch (record-codec.ts) names them. */
-export const storedColumns = 'first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc';
+export const storedColumns = storedBatchColumns;
 
 /** A row of payments.batches as the codec checks it (int8 columns arrive as text). */
 export function storedBatch(r: Record<string, unknown>): Omit<StoredBatch, 'data'> & { data: Buffer | null } {

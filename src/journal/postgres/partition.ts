@@ -21,7 +21,7 @@ import type {
   RowRef,
 } from '../../engine/journal-port.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import { RecordBatchBuilder, type StoredBatch } from '../record-codec.js';
+import { RecordBatchBuilder, storedBatchColumns, storedBatchValues, type StoredBatch } from '../record-codec.js';
 import { RetryingConnection } from './connection.js';
 import {
   checkedLastSeq,
@@ -243,21 +243,9 @@ export class PostgresPartition implements JournalPartition {
    */
   protected async writeBatch(client: pg.Client, b: StoredBatch): Promise<void> {
     await client.query({
-      text: `INSERT INTO payments.batches (journal, partition, first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc)
+      text: `INSERT INTO payments.batches (journal, partition, ${storedBatchColumns})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      values: [
-        this.target.journal,
-        this.shard,
-        b.first_line,
-        b.last_line,
-        b.first_seq,
-        b.count,
-        b.events,
-        b.data,
-        b.crc,
-        b.input_end,
-        b.input_crc,
-      ],
+      values: [this.target.journal, this.shard, ...storedBatchValues(b)],
     });
   }
 

@@ -15,7 +15,7 @@ import { snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js';
 import { partitionName, partitionPath } from '../format.js';
 import type { EngineState, JournalPartition, JournalRecord, Recovery, RowRef } from '../../engine/journal-port.js';
 import type { InputProof } from '../../io/input-proof.js';
-import { RecordBatchBuilder } from '../record-codec.js';
+import { RecordBatchBuilder, storedBatchColumns, storedBatchValues } from '../record-codec.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { partitionExtent, readInputProofs, readLines, readSnapshot, readTail } from './recovery.js';
 import { initSchema, openDatabase } from './schema.js';
@@ -33,9 +33,7 @@ export class SqliteJournal implements JournalPartition {
     private readonly db: Database.Database,
     readonly where: string,
   ) {
-    this.insertBatch = db.prepare(
-      'INSERT INTO batches (first_line, last_line, first_seq, count, events, data, crc, input_end, input_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.insertBatch = db.prepare(`INSERT INTO batches (${storedBatchColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   }
 
   /** Opens (or creates) a shard's partition in `dir`. */
@@ -79,17 +77,7 @@ export class SqliteJournal implements JournalPartition {
     // already committed would be stored beside it, a second copy that makes the partition unreadable.
     if (b.first_line <= this.lastLine)
       throw new Error(`invariant: ${this.where} already holds line ${b.first_line} (committed up to ${this.lastLine})`);
-    this.insertBatch.run(
-      b.first_line,
-      b.last_line,
-      b.first_seq,
-      b.count,
-      b.events,
-      b.data,
-      b.crc,
-      b.input_end,
-      b.input_crc,
-    );
+    this.insertBatch.run(...storedBatchValues(b));
     this.seq += b.count;
     this.lastLine = b.last_line;
   }

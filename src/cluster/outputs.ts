@@ -1,6 +1,7 @@
 /** A finished run's outputs, from its journal: the merged accounts and the rejected rows (submit's end, `payments result`). */
 import { reasonSlots } from '../constants.js';
-import { reasonOf } from '../domain/rejection.js';
+import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
+import { txTypes } from '../domain/transaction.js';
 import { columnsOf } from '../engine/batch.js';
 import { describeError, inputError, usageError } from '../errors.js';
 import { openInput, readRowChunks } from '../io/csv-reader.js';
@@ -16,6 +17,19 @@ import { fencedJournalUrl } from './schema.js';
 export interface ClusterOutputs {
   readonly accountsCsv: string;
   readonly rejectsCsv: string | undefined;
+  /** What the run counted (submit's --report and --metrics); the row counts only when the input was read again. */
+  readonly counts: RunCounts;
+}
+
+export interface RunCounts {
+  readonly accounts: number;
+  readonly lockedAccounts: number;
+  /** Rows of the input and the rejected ones by reason: known once the input is read again for the rejected rows. */
+  readonly rows?: {
+    readonly read: number;
+    readonly byType: Record<string, number>;
+    readonly rejectedByReason: Record<RejectionReason, number>;
+  };
 }
 
 /**
@@ -48,21 +62,27 @@ export async function clusterOutputs(
       `run ${run}: shard ${open.shard} is not finished (its owner has not accepted its end marker; see the nodes' logs); start nodes (payments node) and try again`,
     );
   const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
-  const accountsCsv = formatAccounts([...replayed.accounts].map(([client, a]) => ({ client, ...a })));
-  if (input === undefined) return { accountsCsv, rejectsCsv: undefined };
-  return { accountsCsv, rejectsCsv: await rejectsOf(control, runRow, input) };
+  const accounts = [...replayed.accounts].map(([client, a]) => ({ client, ...a }));
+  const accountsCsv = formatAccounts(accounts);
+  const counts = { accounts: accounts.length, lockedAccounts: accounts.filter((a) => a.locked).length };
+  if (input === undefined) return { accountsCsv, rejectsCsv: undefined, counts };
+  const { csv, rows } = await rejectsOf(control, runRow, input);
+  return { accountsCsv, rejectsCsv: csv, counts: { ...counts, rows } };
 }
 
 /** The rejected rows, reading the input again with the delimiter the run was submitted with. */
-async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string): Promise<string> {
+async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string) {
   const { name: run, shards, delimiter } = runRow;
   const rejected = await control.rejectedLines(run);
   const source = await openInput(input);
   const parts: string[] = [rejectsHeader];
+  const router = new ChunkRouter(shards, source.name, true, delimiter, false);
+  const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
+  let read = 0;
   try {
-    const router = new ChunkRouter(shards, source.name, true, delimiter, false);
     for await (const chunk of readRowChunks(source, { delimiter }, { lines: 0, quotedLineBreaks: 0 })) {
       const routed = router.route(chunk);
+      read += routed.dataRows;
       const keys = routed.rejectedKeys;
       routed.batches.forEach((batch, shard) => {
         if (batch === undefined) return;
@@ -78,14 +98,17 @@ async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string)
       let text = '';
       for (const key of keys) {
         const row = routed.rowAt!(Math.floor(key / reasonSlots));
-        text += formatRejection(row.line, router.echo(row.fields), reasonOf(key % reasonSlots));
+        const reason = reasonOf(key % reasonSlots);
+        rejectedByReason[reason]++;
+        text += formatRejection(row.line, router.echo(row.fields), reason);
       }
       parts.push(text);
     }
   } finally {
     await source.close();
   }
-  return parts.join('');
+  const byType = Object.fromEntries(txTypes.map((type, code) => [type, router.rowsByType[code]!]));
+  return { csv: parts.join(''), rows: { read, byType, rejectedByReason } };
 }
 
 /** `payments result`: the outputs of a finished run, later, from anywhere with the database. */

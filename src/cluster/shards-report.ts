@@ -69,3 +69,16 @@ async function retryShards(
   if (wanted.length === 0) throw usageError(`--retry all: no shard of run ${run} is quarantined`);
   return control.lift(run, wanted);
 }
+
+/** Each shard's state in a word and its owner (submit's report). */
+export async function shardStates(journalUrl: string, run: string) {
+  const control = new ClusterControl(
+    parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)),
+    `payments submit ${run}`,
+  );
+  try {
+    return (await control.leases(run)).map((l) => ({ shard: l.shard, state: shardState(l), node: l.node }));
+  } finally {
+    await control.close();
+  }
+}

@@ -76,6 +76,59 @@ describe('submit and result: the single run’s options', () => {
     expect(readdirSync(world.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('--report and --metrics: the single run’s counts, the cluster’s timings and shard states', async () => {
+    const report = join(world.dir, 'r.report.json');
+    const metrics = join(world.dir, 'r.metrics.prom');
+    const singleReport = join(world.dir, 'r.single-report.json');
+    expect((await runCli(['-q', base.input, '--report', singleReport])).code).toBe(0);
+    const single = JSON.parse(readFileSync(singleReport, 'utf8'));
+    const got = await submit(world, [
+      base.input,
+      '--run',
+      'r',
+      '--shards',
+      '3',
+      '--report',
+      report,
+      '--metrics',
+      metrics,
+    ]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(base.accounts);
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    for (const key of [
+      'rowsRead',
+      'rowsAccepted',
+      'rowsRejected',
+      'rejectedByReason',
+      'rowsByType',
+      'accounts',
+      'lockedAccounts',
+    ])
+      expect(r[key], key).toEqual(single[key]);
+    expect(r.rowsRejected).toBeGreaterThan(0);
+    expect(r).toMatchObject({ run: 'r', sent: true, batches: expect.any(Number) });
+    expect(r.batches).toBeGreaterThan(0);
+    expect(r.shards).toEqual([0, 1, 2].map((shard) => ({ shard, state: 'finished', node: expect.any(String) })));
+    const text = readFileSync(metrics, 'utf8');
+    expect(text).toContain(`payments_rows_accepted_total{run="r"} ${single.rowsAccepted}`);
+    expect(text).toContain('payments_submit_shards{state="finished",run="r"} 3');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    // Again on the finished run: printed from the journal, the same counts, nothing sent.
+    const again = await submit(world, [base.input, '--run', 'r', '--report', report]);
+    expect(again.code).toBe(0);
+    const r2 = JSON.parse(readFileSync(report, 'utf8'));
+    expect(r2).toMatchObject({ sent: false, batches: 0, rowsRead: single.rowsRead, accounts: single.accounts });
+    // Not with --detach, and checked like every output before anything is sent.
+    const detached = await submit(world, [base.input, '--run', 'r2', '--detach', '--report', report]);
+    expect(detached.code).toBe(2);
+    expect(errorLine(detached.stderr)).toMatch(/--report and --metrics need the run finished/);
+    const onInput = await submit(world, [base.input, '--run', 'r3', '--metrics', base.input]);
+    expect(onInput.code).toBe(2);
+    expect(errorLine(onInput.stderr)).toMatch(/--metrics/);
+  });
+
   it('a complete run is printed from the journal alone; --delete-stream removes its stream', async () => {
     const streamExists = async () => {
       const nc = await connect({ servers: world.nats.url.replace('nats://', '') });

@@ -13,6 +13,9 @@ import { cameFromEnvironment, envVariable } from '../options.js';
 export interface ClusterOutputPaths {
   readonly output?: string;
   readonly rejects?: string;
+  /** submit's run report (JSON) and Prometheus text metrics. */
+  readonly report?: string;
+  readonly metrics?: string;
 }
 
 /** Checks the output paths (and standard output, when the accounts go there) against the input and each other. */
@@ -23,7 +26,7 @@ export async function checkClusterOutputs(
   writesStdout: boolean,
 ): Promise<void> {
   const outputs: OutputPath[] = [];
-  for (const option of ['output', 'rejects'] as const) {
+  for (const option of ['output', 'rejects', 'report', 'metrics'] as const) {
     const path = paths[option];
     if (path === undefined) continue;
     const fromEnv = cameFromEnvironment(option, rawArgv, option === 'output' ? ['o'] : []);
@@ -37,9 +40,12 @@ export async function writeClusterOutputs(
   paths: ClusterOutputPaths,
   csv: { readonly accountsCsv: string; readonly rejectsCsv: string | undefined },
   io: CliIo,
+  extra: { readonly report?: string; readonly metrics?: string } = {},
 ): Promise<void> {
   const outputs = new OutputSet();
   try {
+    if (paths.report !== undefined) await (await outputs.open(paths.report, '--report')).write(extra.report!);
+    if (paths.metrics !== undefined) await (await outputs.open(paths.metrics, '--metrics')).write(extra.metrics!);
     if (paths.rejects !== undefined) await (await outputs.open(paths.rejects, '--rejects')).write(csv.rejectsCsv!);
     if (paths.output !== undefined) await (await outputs.open(paths.output, '--output')).write(csv.accountsCsv);
     await outputs.finish();

@@ -26,6 +26,8 @@ interface SubmitArgs extends CommonArgs, NatsArgs {
   shards: string | number;
   rejects?: string;
   output?: string;
+  report?: string;
+  metrics?: string;
   detach: boolean;
   maxLag: string | number;
   delimiter?: string;
@@ -69,6 +71,16 @@ function submitOptions(y: Argv): Argv<SubmitArgs> {
       requiresArg: true,
       describe: 'write rejected rows with their reasons to this CSV file',
     })
+    .option('report', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'write the run report to this JSON file (rows, rejections by reason, timings, shard states)',
+    })
+    .option('metrics', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'write the run metrics to this file, Prometheus text format',
+    })
     .option('delimiter', {
       alias: 'd',
       type: 'string',
@@ -110,7 +122,8 @@ async function runSubmit(io: CliIo, rawArgv: readonly string[], argv: SubmitArgs
     log,
     detach: argv.detach,
     deleteStream: argv.deleteStream,
-    wantRejects: argv.rejects !== undefined,
+    // The report's row counts come from reading the input again, as the rejected rows do.
+    wantRejects: argv.rejects !== undefined || request.report !== undefined || request.metrics !== undefined,
   });
   if (result.outputs === undefined) {
     log.info(
@@ -119,7 +132,14 @@ async function runSubmit(io: CliIo, rawArgv: readonly string[], argv: SubmitArgs
     );
     return;
   }
-  await writeClusterOutputs({ output: pathArg(argv.output), rejects: pathArg(argv.rejects) }, result.outputs, io);
+  const extra = await reportTexts(request, result);
+  const paths = {
+    output: pathArg(argv.output),
+    rejects: pathArg(argv.rejects),
+    report: request.report,
+    metrics: request.metrics,
+  };
+  await writeClusterOutputs(paths, result.outputs, io, extra);
   const seconds = result.totalMs / 1000;
   if (result.rowsRead === undefined) return; // complete before: printed from the journal alone
   log.info(
@@ -157,9 +177,18 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
     });
   if (argv.detach && (argv.output !== undefined || argv.rejects !== undefined))
     throw usageError('--detach prints nothing: use -o/--rejects with `payments result` later', { usageHint: true });
+  const report = pathArg(argv.report);
+  const metrics = pathArg(argv.metrics);
+  if (argv.detach && (report !== undefined || metrics !== undefined))
+    throw usageError('--report and --metrics need the run finished: not with --detach', { usageHint: true });
   const delimiter = chooseDelimiter(argv.delimiter, input);
   const output = pathArg(argv.output);
-  await checkClusterOutputs(input, { output, rejects: pathArg(argv.rejects) }, rawArgv, !argv.detach && !output);
+  await checkClusterOutputs(
+    input,
+    { output, rejects: pathArg(argv.rejects), report, metrics },
+    rawArgv,
+    !argv.detach && !output,
+  );
   const maxLag = readNumber(
     argv.maxLag,
     { option: 'max-lag', min: 1, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
@@ -172,5 +201,32 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
       { option: 'deadline', min: 1, max: 30 * 86400, integer: true, example: '--deadline 3600' },
       rawArgv,
     );
-  return { input, journalUrl, run, shards, maxLag, delimiter, deadlineMs };
+  return { input, journalUrl, run, shards, maxLag, delimiter, deadlineMs, report, metrics };
+}
+
+/** The report and metrics texts, when asked for: the run's counts, timings and each shard's state at the end. */
+async function reportTexts(
+  request: Awaited<ReturnType<typeof submitRequest>>,
+  result: Awaited<ReturnType<typeof import('../../cluster/submit.js').submit>>,
+): Promise<{ report?: string; metrics?: string }> {
+  if (request.report === undefined && request.metrics === undefined) return {};
+  const { buildSubmitReport, submitMetricsText } = await import('../../cluster/submit-report.js');
+  const { shardStates } = await import('../../cluster/shards-report.js');
+  const report = buildSubmitReport(
+    {
+      run: request.run,
+      input: request.input,
+      rowsSent: result.rowsRead,
+      batches: result.batches,
+      publishMs: result.publishMs,
+      lagWaitMs: result.lagWaitMs,
+      totalMs: result.totalMs,
+      shards: await shardStates(request.journalUrl, request.run),
+    },
+    result.outputs!.counts,
+  );
+  return {
+    report: request.report === undefined ? undefined : JSON.stringify(report, null, 2) + '\n',
+    metrics: request.metrics === undefined ? undefined : await submitMetricsText(report),
+  };
 }

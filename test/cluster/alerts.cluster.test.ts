@@ -2,7 +2,8 @@
  * The alert rules against the real thing: a real Prometheus (Debian's, installed by
  * scripts/ci-prometheus.sh) scrapes real `payments node` processes every second and evaluates
  * deploy/prometheus/payments.rules.yaml; when the nodes are killed, the matching alert is seen
- * firing through Prometheus' HTTP API. The rules are loaded with every `for:` cut to 1 s (the
+ * firing through Prometheus' HTTP API; when a shard's stream loses a batch, the shard's quarantine
+ * alert fires with its run and shard. The rules are loaded with every `for:` cut to 1 s (the
  * durations themselves are unit-tested by promtool, test/int/prometheus-rules.int.test.ts).
  *
  * Needs the node metrics of the shared metrics contract (payments_node_ready, …).
@@ -14,14 +15,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/cli.js';
 import {
+  expectedRun,
   freePort,
   startNode,
   startWorld,
   stopWorld,
+  submit,
   until,
   type ClusterNodeProcess,
   type World,
 } from '../helpers/cluster.js';
+import { deleteMessage } from '../helpers/jetstream.js';
 
 interface Alert {
   labels: Record<string, string>;
@@ -105,6 +109,10 @@ describe('alerts: a real Prometheus scraping real nodes', { timeout: 180_000 }, 
   beforeAll(async () => {
     world = await startWorld();
     dir = mkdtempSync(join(tmpdir(), 'payments-prometheus-'));
+    // A run whose stream lost a batch before any node could apply it: its shard will be quarantined.
+    const expected = await expectedRun(world, 'quar', 60_000, 91);
+    expect((await submit(world, [expected.input, '--run', 'quar', '--shards', '2', '--detach'])).code).toBe(0);
+    expect(await deleteMessage(world, 'PAYMENTS_quar', 3)).toBeGreaterThan(3);
     const ports = [await freePort(), await freePort()];
     ports.forEach((port, i) => nodes.push(startNode(world, `p${i}`, { extra: ['--http', String(port)] })));
     prometheus = new Prometheus(
@@ -121,6 +129,14 @@ describe('alerts: a real Prometheus scraping real nodes', { timeout: 180_000 }, 
 
   const firing = async (name: string) =>
     (await prometheus!.alerts()).filter((a) => a.labels.alertname === name && a.state === 'firing');
+
+  it('a shard quarantined (a batch lost from its stream): its alert fires naming the run and shard', async () => {
+    // beforeAll published the run and deleted one of its batches before any node started.
+    await until(async () => (await firing('PaymentsShardQuarantined')).length === 1);
+    const [alert] = await firing('PaymentsShardQuarantined');
+    expect(alert!.labels).toMatchObject({ run: 'quar', severity: 'critical' });
+    expect(['0', '1']).toContain(alert!.labels.shard);
+  });
 
   it('no ready node: quiet while the nodes are ready, firing once they are killed', async () => {
     // Both nodes scraped; then both ready (the contract's payments_node_ready), and the rule quiet.

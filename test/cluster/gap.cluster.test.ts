@@ -4,8 +4,6 @@
  * the cause, and running the same submit again (inside the de-duplication window) republishes
  * what the journal lacks, lifts the quarantine, and prints the right accounts.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli } from '../helpers/cli.js';
 import {
@@ -19,17 +17,7 @@ import {
   withDb,
   type World,
 } from '../helpers/cluster.js';
-
-async function deleteMessage(world: World, stream: string, seq: number): Promise<number> {
-  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
-  try {
-    const jsm = await jetstreamManager(nc);
-    expect(await jsm.streams.deleteMessage(stream, seq)).toBe(true);
-    return (await jsm.streams.info(stream)).state.messages;
-  } finally {
-    await nc.close();
-  }
-}
+import { deleteMessage } from '../helpers/jetstream.js';
 
 /** How many times the shard's lease changed hands (a claim loop would count up fast). */
 const changes = (world: World, run: string) =>

@@ -2,12 +2,13 @@
 /**
  * A throw-away NATS server with JetStream (file storage) for the cluster tests and local use.
  *
- *   scripts/test-nats.mjs start [--dir D] [--tls] [--user U --password P]   prints the URL
+ *   scripts/test-nats.mjs start [--dir D] [--tls] [--verify] [--user U --password P]   prints the URL
  *   scripts/test-nats.mjs stop  [--dir D]                                   removes everything
  *
  * The server listens on a free port of 127.0.0.1 and stores its streams under D/store, so a
  * restart (stop the process, start it again on the same port and directory) keeps them. With
- * --tls, a CA and a server certificate for 127.0.0.1/localhost are made with openssl in D.
+ * --tls, a CA and a server certificate for 127.0.0.1/localhost are made with openssl in D, and a
+ * client certificate (client.pem, client.key); --verify makes the server require it (mutual TLS).
  *
  * Also a module: tests import startNats / stopNats / restartNats.
  */
@@ -97,7 +98,39 @@ function makeCertificates(dir) {
     '-out',
     'server.pem',
   ]);
-  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
+  // A client certificate signed by the same CA, for a server that verifies clients (mutual TLS).
+  run([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=payments client',
+    '-keyout',
+    'client.key',
+    '-out',
+    'client.csr',
+  ]);
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  run(
+    ['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2'].concat([
+      '-extfile',
+      'client.ext',
+      '-out',
+      'client.pem',
+    ]),
+  );
+  return certificatesIn(dir);
+}
+
+function certificatesIn(dir) {
+  return {
+    ca: join(dir, 'ca.pem'),
+    cert: join(dir, 'server.pem'),
+    key: join(dir, 'server.key'),
+    clientCert: join(dir, 'client.pem'),
+    clientKey: join(dir, 'client.key'),
+  };
 }
 
 /**
@@ -115,10 +148,10 @@ export async function startNats(options = {}) {
   ];
   let tls;
   if (options.tls) {
-    tls = existsSync(join(dir, 'ca.pem'))
-      ? { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') }
-      : makeCertificates(dir);
-    lines.push(`tls { cert_file: "${tls.cert}", key_file: "${tls.key}" }`);
+    tls = existsSync(join(dir, 'ca.pem')) ? certificatesIn(dir) : makeCertificates(dir);
+    // verify: the server refuses a client without a certificate signed by ca_file.
+    const verify = options.verify ? `, ca_file: "${tls.ca}", verify: true` : '';
+    lines.push(`tls { cert_file: "${tls.cert}", key_file: "${tls.key}"${verify} }`);
   }
   if (options.user) lines.push(`authorization { user: "${options.user}", password: "${options.password}" }`);
   writeFileSync(join(dir, 'nats.conf'), lines.join('\n') + '\n');
@@ -139,7 +172,16 @@ export async function startNats(options = {}) {
   const scheme = options.tls ? 'tls' : 'nats';
   const auth = options.user ? `${encodeURIComponent(options.user)}:${encodeURIComponent(options.password)}@` : '';
   // The options first: a restart passes the old state, whose pid must not win over the new one.
-  const state = { ...options, url: `${scheme}://${auth}127.0.0.1:${port}`, port, dir, pid: child.pid, ca: tls?.ca };
+  const state = {
+    ...options,
+    url: `${scheme}://${auth}127.0.0.1:${port}`,
+    port,
+    dir,
+    pid: child.pid,
+    ca: tls?.ca,
+    clientCert: tls?.clientCert,
+    clientKey: tls?.clientKey,
+  };
   writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
   return state;
 }
@@ -186,7 +228,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (command === 'start') {
     const state = await startNats({
       dir,
-      tls: rest.includes('--tls'),
+      tls: rest.includes('--tls') || rest.includes('--verify'),
+      verify: rest.includes('--verify'),
       user: arg('--user'),
       password: arg('--password'),
     });
@@ -195,7 +238,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const file = join(dir, 'state.json');
     if (existsSync(file)) await stopNats(JSON.parse(readFileSync(file, 'utf8')));
   } else {
-    process.stderr.write('usage: scripts/test-nats.mjs start|stop [--dir D] [--tls] [--user U --password P]\n');
+    process.stderr.write(
+      'usage: scripts/test-nats.mjs start|stop [--dir D] [--tls] [--verify] [--user U --password P]\n',
+    );
     process.exit(2);
   }
 }

@@ -21,6 +21,8 @@ export interface NatsState {
   dir: string;
   pid: number;
   ca?: string;
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface World {
@@ -32,11 +34,15 @@ export interface World {
   readonly nodes: ClusterNodeProcess[];
 }
 
-export async function startWorld(options: { tlsUser?: { user: string; password: string } } = {}): Promise<World> {
+/** `tlsUser`: NATS over TLS with a password; `verify` too: it also requires a client certificate (mutual TLS). */
+export async function startWorld(
+  options: { tlsUser?: { user: string; password: string }; verify?: boolean } = {},
+): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'payments-cluster-test-'));
   const pgState = await startServer({});
+  const { tlsUser, verify = false } = options;
   const nats = (await startNats(
-    options.tlsUser ? { tls: true, user: options.tlsUser.user, password: options.tlsUser.password } : {},
+    tlsUser ? { tls: true, verify, user: tlsUser.user, password: tlsUser.password } : {},
   )) as NatsState;
   return { dir, pgState, nats, journal: pgState.url, nodes: [] };
 }

@@ -1,12 +1,17 @@
 /** `payments node --nats URL --journal postgres://… [--http PORT]`: a long-running cluster member. */
 import type { Argv, CommandModule } from 'yargs';
-import { readFileSync } from 'node:fs';
 import { expireSecondsDefault, leaseMsDefault, leaseMsMax, leaseMsMin } from '../../constants.js';
-import { describeError, usageError } from '../../errors.js';
 import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
-import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+import {
+  checkPostgresJournal,
+  journalOption,
+  natsSettingsOf,
+  withNatsOptions,
+  type NatsArgs,
+} from './cluster-options.js';
+import { readSecretFile } from '../secret-file.js';
 import { checkNodeId } from '../../cluster/names.js';
 
 interface NodeArgs extends CommonArgs, NatsArgs {
@@ -99,7 +104,7 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
   process.once('SIGTERM', onTerm);
   try {
     const node = new ClusterNode({
-      nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
+      nats: natsSettingsOf(argv),
       journalUrl,
       http: http === undefined ? undefined : { port: http, host: argv.httpBind, token: readToken(argv.httpTokenFile) },
       leaseMs,
@@ -116,16 +121,7 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
   }
 }
 
-/** The bearer token in a file (its first line; never an argument, which `ps` shows): exit 2 when unreadable or empty. */
+/** The bearer token in a file (its first line; never an argument, which `ps` shows). */
 function readToken(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw usageError(`--http-token-file ${file}: ${describeError(error)}`);
-  }
-  const token = text.split(/\r?\n/)[0]!.trim();
-  if (token === '') throw usageError(`--http-token-file ${file}: the file holds no token`);
-  return token;
+  return file === undefined ? undefined : readSecretFile('http-token-file', file);
 }

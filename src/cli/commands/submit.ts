@@ -16,7 +16,13 @@ import { chooseDelimiter } from '../../io/delimiter.js';
 import { createLogger } from '../../ops/logger.js';
 import { pathArg, type CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
-import { checkPostgresJournal, journalOption, withNatsOptions, type NatsArgs } from './cluster-options.js';
+import {
+  checkPostgresJournal,
+  journalOption,
+  natsSettingsOf,
+  withNatsOptions,
+  type NatsArgs,
+} from './cluster-options.js';
 import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
 
 interface SubmitArgs extends CommonArgs, NatsArgs {
@@ -118,7 +124,7 @@ async function runSubmit(io: CliIo, rawArgv: readonly string[], argv: SubmitArgs
   const { submit } = await import('../../cluster/submit.js');
   const result = await submit({
     ...request,
-    nats: { url: argv.nats, credsFile: argv.natsCreds, caFile: argv.natsCa },
+    nats: natsSettingsOf(argv),
     log,
     detach: argv.detach,
     deleteStream: argv.deleteStream,

@@ -4,7 +4,7 @@
  * user" (exit 2), and a retry loop with exponential backoff and full jitter, bounded in time.
  */
 import pg from 'pg';
-import { backoffMs } from '../../backoff.js';
+import { retryPolicy } from '../../resilience.js';
 import { connectTimeoutMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
 import { pgpassPassword } from './pgpass.js';
@@ -119,8 +119,6 @@ function failure(error: unknown, target: PostgresTarget, what: string): unknown 
   return wrapped;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Runs `op` on a connection, reconnecting after a lost connection with exponential backoff and full
  * jitter for up to target.retrySeconds; then the run stops (exit 1) with what to do. `op` must be
@@ -140,38 +138,48 @@ export class RetryingConnection {
 
   async run<T>(what: string, op: (client: pg.Client, attempt: number) => Promise<T>): Promise<T> {
     const started = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (this.client === undefined) {
-          const client = await connect(this.target, this.applicationName);
-          try {
-            await this.onConnect(client);
-          } catch (error) {
-            await client.end().catch(() => undefined);
-            throw error;
+    const deadlineMs = this.target.retrySeconds * 1000;
+    // A lost connection is retried (full-jitter backoff) until the retry window has passed.
+    const policy = retryPolicy(
+      { firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs },
+      (error) =>
+        isConnectionLost(error) && refusal(error, this.target) === undefined && Date.now() - started < deadlineMs,
+    );
+    const retried = policy.onRetry(({ delay, attempt, ...reason }) => {
+      this.retries++;
+      this.onRetry(attempt, delay, 'error' in reason ? reason.error : undefined);
+    });
+    try {
+      return await policy.execute(async ({ attempt }) => {
+        try {
+          if (this.client === undefined) {
+            const client = await connect(this.target, this.applicationName);
+            try {
+              await this.onConnect(client);
+            } catch (error) {
+              await client.end().catch(() => undefined);
+              throw error;
+            }
+            this.client = client;
           }
-          this.client = client;
+          return await op(this.client, attempt);
+        } catch (error) {
+          // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
+          await this.drop();
+          throw error;
         }
-        return await op(this.client, attempt);
-      } catch (error) {
-        // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
-        await this.drop();
-        const refused = refusal(error, this.target);
-        if (refused) throw refused;
-        if (!isConnectionLost(error)) throw failure(error, this.target, what);
-        const elapsedMs = Date.now() - started;
-        const delayMs = backoffMs(attempt, { firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs });
-        if (elapsedMs + delayMs > this.target.retrySeconds * 1000) {
-          throw runFailure(
-            `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +
-              `(${describeError(error)}); what was committed is safe: run the same command again once the server is back ` +
-              `(or allow longer outages with ?retry_seconds=N)`,
-          );
-        }
-        this.retries++;
-        this.onRetry(attempt + 1, delayMs, error);
-        await sleep(delayMs);
-      }
+      });
+    } catch (error) {
+      const refused = refusal(error, this.target);
+      if (refused) throw refused;
+      if (!isConnectionLost(error)) throw failure(error, this.target, what);
+      throw runFailure(
+        `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +
+          `(${describeError(error)}); what was committed is safe: run the same command again once the server is back ` +
+          `(or allow longer outages with ?retry_seconds=N)`,
+      );
+    } finally {
+      retried.dispose();
     }
   }
 

@@ -236,8 +236,8 @@ export class ClusterNode {
   }
 
   /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
-  private letGo(key: string, runner: ShardRunner): Promise<void> {
-    const done = runner.stop().finally(() => {
+  private letGo(key: string, runner: ShardRunner, handoff = false): Promise<void> {
+    const done = runner.stop(handoff).finally(() => {
       if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
     });
     this.lettingGo.set(key, done);
@@ -287,7 +287,7 @@ export class ClusterNode {
       this.runners.delete(key);
       // Stopped and released in the background: the tick must go on renewing the other leases (a
       // stop waits for the batch being applied, or a recovery, up to workerStopWaitMs).
-      void this.letGo(key, runner)
+      void this.letGo(key, runner, true)
         .then(() => this.release(runner))
         .then(
           () =>
@@ -373,7 +373,7 @@ export class ClusterNode {
 
   /** Gives every shard back (so others claim them at once), leaves, closes the connections. */
   private async shutdown(): Promise<void> {
-    await Promise.all([...this.runners.values()].map((runner) => runner.stop()));
+    await Promise.all([...this.runners.values()].map((runner) => runner.stop(true)));
     for (const runner of this.runners.values()) {
       if (runner.status.kind === 'finished') continue;
       await this.release(runner).catch(() => undefined);

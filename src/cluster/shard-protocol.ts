@@ -45,8 +45,12 @@ export type ToShardWorker =
     }
   /** The shard's end marker: a final snapshot, the partition closed, the task returns finished. */
   | { readonly type: 'end' }
-  /** Lease lost, rebalancing, shutdown: the partition is closed, the task returns unfinished. */
-  | { readonly type: 'stop' };
+  /**
+   * Lease lost, rebalancing, shutdown: the partition is closed, the task returns unfinished. A
+   * handoff (the node is stopping, or gives the shard to another node) first writes a snapshot of
+   * what it committed, so the next owner recovers from it without replaying a record.
+   */
+  | { readonly type: 'stop'; readonly handoff?: boolean };
 
 /** Worker → main thread, in the order things happen. */
 export type FromShardWorker =
@@ -66,6 +70,8 @@ export type FromShardWorker =
 /** What the task returns (as a Reply: a failure crosses the thread boundary as data). */
 export interface ShardOutcome {
   readonly finished: boolean;
+  /** A handoff snapshot was written at the end (the next owner replays nothing). */
+  readonly handedOff?: boolean;
   readonly rowsApplied: number;
   readonly records: number;
 }

@@ -70,6 +70,7 @@ export class ShardRunner {
   private onRecovered: ((info: OpenReply) => void) | undefined;
   private waiters: (() => void)[] = [];
   private onStop: (() => void) | undefined;
+  private handoff = false;
   private readonly timing = { evicted: 0, recovered: 0 };
   private readonly stopped = new Promise<undefined>((resolve) => (this.onStop = () => resolve(undefined)));
 
@@ -131,14 +132,18 @@ export class ShardRunner {
     void this.stop();
   }
 
-  /** Stops reading and the worker (promptly, or it is abandoned); resolves once the shard is let go. */
-  stop(): Promise<void> {
+  /** Stops reading and the worker; resolves once let go. `handoff`: to another node, snapshot first. */
+  stop(handoff = false): Promise<void> {
+    this.handoff ||= handoff;
     return traced('payments.node.handoff', shardSpanAttributes(this.claim, this.deps.nodeId), async () => {
       this.set({ kind: 'stopping' });
       this.stopConsumer?.();
       this.onStop?.();
       this.wake();
       await this.done;
+      const end = this.taskEnd;
+      if (end?.ok && end.outcome.handedOff)
+        this.deps.log.info({ run: this.claim.run, shard: this.claim.shard }, 'shard handed off (snapshot written)');
     });
   }
 
@@ -276,7 +281,7 @@ export class ShardRunner {
     // is terminated at once rather than waited for.
     const recovering = this.taskEnd === undefined && this.timing.recovered === 0;
     if (recovering) this.deps.log.debug(where, 'stopped while recovering; worker terminated');
-    else if (this.taskEnd === undefined) this.send({ type: 'stop' });
+    else if (this.taskEnd === undefined) this.send({ type: 'stop', handoff: this.handoff });
     if (recovering || !(await settlesWithin(task, workerStopWaitMs))) {
       if (!recovering)
         this.deps.log.error(

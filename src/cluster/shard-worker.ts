@@ -77,7 +77,13 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
     });
     for (;;) {
       const message = await inbox.next();
-      if (message.type === 'stop') return { ok: true, value: outcome(false) };
+      if (message.type === 'stop') {
+        if (message.handoff !== true) return { ok: true, value: outcome(false) };
+        // Pekko-style handoff: what was committed, snapshotted (fenced like any write), so the
+        // next owner starts from it and replays nothing.
+        if (engine.records > snapshots.records) await journal.writeSnapshot(engine.state());
+        return { ok: true, value: { ...outcome(false), handedOff: true } };
+      }
       if (message.type === 'end') {
         await journal.writeSnapshot(engine.state()); // durable once it returns; closed below
         return { ok: true, value: outcome(true) };

@@ -34,7 +34,9 @@ export function grantScript(roles: RoleNames = defaultRoles): string {
   const { migrator, node, auditor } = roles;
   return `-- payments: grants of the node and auditor roles. Before it, as a superuser:
 --   CREATE ROLE ${migrator} LOGIN PASSWORD '…';
---   CREATE ROLE ${node} LOGIN PASSWORD '…';
+--   CREATE ROLE ${node} NOLOGIN;
+--   CREATE ROLE ${node}_a LOGIN PASSWORD '…' IN ROLE ${node};
+--     (a login role per node and per operator: a role may end its own role's sessions, not another's)
 --   CREATE ROLE ${auditor} LOGIN PASSWORD '…';
 --   GRANT CREATE ON DATABASE <database> TO ${migrator};
 -- then, as ${migrator}: payments migrate --journal postgres://${migrator}@host/<database>

@@ -159,6 +159,34 @@ describe('three roles', () => {
     });
   });
 
+  it('nodes logging in as roles of their own (members of the node role) cannot end each other’s sessions', async () => {
+    const members = [`${roles.node}_a`, `${roles.node}_b`];
+    await withAdmin(async (c) => {
+      for (const m of members) await c.query(`CREATE ROLE ${m} LOGIN PASSWORD 'member-pw' IN ROLE ${roles.node}`);
+    });
+    const connect = async (user: string) => {
+      const client = new pg.Client({ connectionString: urlFor(database, { user, password: 'member-pw' }) });
+      client.on('error', () => undefined); // the one whose session is ended below
+      await client.connect();
+      return client;
+    };
+    const [a, b, a2] = [await connect(members[0]!), await connect(members[1]!), await connect(members[0]!)];
+    try {
+      const pidOf = async (c: pg.Client) => (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      // A member has the node role's rights…
+      await a.query(`SELECT count(*) FROM payments_cluster.leases`);
+      // …but not the other member's: pg_terminate_backend of its session is refused.
+      expect(await failsWith(a, 'SELECT pg_terminate_backend($1)', [await pidOf(b)])).toBe('42501');
+      // One shared login role could (a role may end its own sessions): hence a role per node.
+      expect((await a.query('SELECT pg_terminate_backend($1) AS ok', [await pidOf(a2)])).rows[0].ok).toBe(true);
+    } finally {
+      for (const c of [a, b, a2]) await c.end().catch(() => undefined);
+      await withAdmin(async (c) => {
+        for (const m of members) await c.query(`DROP ROLE IF EXISTS ${m}`);
+      });
+    }
+  });
+
   it('the log is append-only for its owner and a superuser too', async () => {
     for (const client of [
       (fn: (c: pg.Client) => Promise<void>) => as('migrator', fn),

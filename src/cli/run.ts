@@ -22,7 +22,10 @@ import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommo
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-const commandNames = ['generate', 'replay', 'inspect', 'node', 'submit', 'result', 'completion'];
+const commandNames = [
+  ...['generate', 'replay', 'inspect', 'node', 'submit', 'result', 'completion'],
+  ...['audit', 'migrate', 'roles'],
+];
 const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
 const journalOptionNames = ['journal', 'as-of-line', 'client'];
 const booleanOptionNames = ['quiet', 'progress', 'color'];
@@ -48,6 +51,12 @@ function optionsOfCommand(first: string | undefined): string[] {
       ];
     case 'shards':
       return [...common, 'journal', 'run'];
+    case 'audit':
+      return [...common, 'journal', 'audit-log', 'since', 'action'];
+    case 'migrate':
+      return [...common, 'journal'];
+    case 'roles':
+      return common;
     default:
       return [...common, ...processOptionNames];
   }
@@ -125,7 +134,7 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
     (await import('./commands/inspect.js')).inspectCommand(io, argv),
   );
   lazy('convert', 'Rewrite a PostgreSQL journal of an older version (one row a record) as batches', async () =>
-    (await import('./commands/convert.js')).convertCommand(io),
+    (await import('./commands/convert.js')).convertCommand(io, argv),
   );
   lazy('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
     (await import('./commands/node.js')).nodeCommand(io, argv),
@@ -136,8 +145,17 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   lazy('result', 'Print the accounts (and rejected rows) of a run submitted to the cluster', async () =>
     (await import('./commands/result.js')).resultCommand(io, argv),
   );
+  lazy('audit', 'Print the audit log of operator actions (submit, result, retries, nodes, …)', async () =>
+    (await import('./commands/audit.js')).auditCommand(io),
+  );
+  lazy('migrate', 'Create or update the PostgreSQL schemas (run as the role that owns them)', async () =>
+    (await import('./commands/migrate.js')).migrateCommand(io, argv),
+  );
+  lazy('roles', 'Print the SQL granting the migrator, node and auditor roles their rights', async () =>
+    (await import('./commands/roles.js')).rolesCommand(io),
+  );
   lazy('shards', "Show a cluster run's shards, their state and dead letters; retry quarantined shards", async () =>
-    (await import('./commands/shards.js')).shardsCommand(io),
+    (await import('./commands/shards.js')).shardsCommand(io, argv),
   );
   return parser.completion(
     'completion',

@@ -36,6 +36,7 @@ import {
 import { describeError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import type { LogConfig } from '../ops/logger.js';
+import { NodeAuditTrail } from '../audit/node-trail.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
@@ -60,6 +61,7 @@ export interface NodeOptions {
   /** How the shard worker threads log (the same level and format as `log`). */
   readonly logConfig?: LogConfig;
   readonly signal: AbortSignal;
+  readonly commandLine?: readonly string[];
 }
 
 export class ClusterNode {
@@ -84,11 +86,13 @@ export class ClusterNode {
   private warming = 0;
   /** The shard worker threads; started once the node has joined. */
   private pool: Piscina | undefined;
+  private readonly audit: NodeAuditTrail;
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
     this.log = options.log.child({ node: this.id });
     const target = parsePostgresUrl(options.journalUrl);
+    this.audit = new NodeAuditTrail(options.journalUrl, this.id, this.log);
     this.metrics = new NodeMetrics({ ready: () => this.ready, tickAgeMs: () => this.tickAgeMs });
     this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) => {
       this.metrics.reconnected('postgres');
@@ -127,6 +131,7 @@ export class ClusterNode {
         registry: this.metrics.registry,
       });
     await this.control.setup();
+    await this.audit.joined(options.commandLine ?? []);
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
@@ -322,6 +327,7 @@ export class ClusterNode {
         void this.letGo(stale.key, stale);
         load--;
       }
+      void this.audit.claimed(claim);
       const runner = new ShardRunner(claim, {
         after: this.lettingGo.get(`${claim.run}/${claim.shard}`),
         journalUrl: this.options.journalUrl,
@@ -381,6 +387,7 @@ export class ClusterNode {
     this.runners.clear();
     await this.pool?.destroy().catch(() => undefined);
     await this.serial(() => this.control.leaveCluster(this.id)).catch(() => undefined);
+    await this.audit.left();
     await this.serial(() => this.control.close());
     await this.nc?.close().catch(() => undefined);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -17,7 +17,7 @@ const layers: readonly (readonly string[])[] = [
   ['io', 'ops'], // CSV bytes in and out; logging, report, metrics
   ['engine'], // a shard's state and its per-batch step; the journal port it writes through
   ['journal'], // SQLite and PostgreSQL partitions behind that port
-  ['pool'], // worker threads that each own an engine
+  ['pool', 'audit'], // worker threads that each own an engine; the audit log of operator actions
   ['pipeline', 'generate'], // read → route → batch → merge; synthetic datasets
   ['cluster'], // NATS transport, leases, nodes, submit
   ['cli'], // argument parsing and commands

@@ -15,7 +15,7 @@ interface ConvertArgs {
   logLevel: LogLevel;
 }
 
-export function convertCommand(io: CliIo): CommandModule<object, ConvertArgs> {
+export function convertCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ConvertArgs> {
   return {
     command: 'convert',
     describe: 'Rewrite a PostgreSQL journal of an older version (one row a record) as batches',
@@ -31,7 +31,10 @@ export function convertCommand(io: CliIo): CommandModule<object, ConvertArgs> {
       const target = parsePostgresUrl(argv.journal);
       const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
       const started = performance.now();
-      const result = await convertJournal(target);
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      const result = await audited(auditSinkFor(argv.journal, undefined), 'convert', rawArgv, () =>
+        convertJournal(target),
+      );
       const seconds = Math.round(performance.now() - started) / 1000;
       if (result.converted)
         log.info(

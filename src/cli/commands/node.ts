@@ -113,6 +113,7 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
       log,
       logConfig,
       signal: controller.signal,
+      commandLine: rawArgv,
     });
     await node.run();
   } finally {

@@ -18,10 +18,14 @@ interface ProcessArgs extends CommonArgs {
   journal?: string;
   output?: string;
   delimiter?: string;
+  auditLog?: string;
 }
 
 /** For "did you mean" suggestions. */
-export const processOptionNames = ['workers', 'rejects', 'journal', 'report', 'metrics', 'output', 'delimiter'];
+export const processOptionNames = [
+  ...['workers', 'rejects', 'journal', 'report', 'metrics', 'output', 'delimiter'],
+  'audit-log',
+];
 
 export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ProcessArgs> {
   const path = { type: 'string', requiresArg: true } as const;
@@ -60,6 +64,7 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
             "field delimiter, one character (default ',', or tab for .tsv files); tab may be written \\t or tab",
         })
         .option('report', { ...path, describe: 'write the run report to this JSON file' })
+        .option('audit-log', { ...path, describe: 'append this run to an audit log (JSON lines; see payments audit)' })
         .option('metrics', {
           ...path,
           describe: 'write Prometheus text-format metrics to this file',
@@ -70,13 +75,20 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
       // manifest may fix another shard count) they start now, while this thread loads the rest.
       // Not for an input that is not there: the run fails its checks at once, and closing workers
       // must wait for them to finish booting (ending them mid-boot can abort the process natively).
-      const early = request.journal === undefined && (request.input === '-' || existsSync(request.input));
+      const early =
+        request.journal === undefined &&
+        argv.auditLog === undefined && // its first record comes before anything starts
+        (request.input === '-' || existsSync(request.input));
       const pool = early
         ? new (await import('../../pool/shard-pool.js')).ShardPool(request.workers, request.log, undefined)
         : undefined;
       const run = import('../process-run.js');
       run.catch(() => pool?.close());
-      await (await run).runProcess(request, io, pool);
+      if (argv.auditLog === undefined) return (await run).runProcess(request, io, pool);
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      await audited(auditSinkFor(undefined, argv.auditLog), 'run', rawArgv, async () =>
+        (await run).runProcess(request, io, pool),
+      );
     },
   };
 }

@@ -38,21 +38,27 @@ export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
         }) as unknown as Argv<ResultArgs>,
     handler: async (argv) => {
       const journalUrl = checkPostgresJournal(argv.journal);
-      const { checkRunName } = await import('../../cluster/names.js');
-      const run = checkRunName(argv.run);
-      const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
-      const { result, submittedInput } = await import('../../cluster/outputs.js');
-      // The file --rejects reads again (the path submit was given, by default): no output, standard
-      // output included, may replace it. Without --rejects a run not found is reported by result().
-      const input =
-        pathArg(argv.input) ??
-        (await submittedInput(journalUrl, run).catch((error: unknown) => {
-          if (paths.rejects !== undefined) throw error;
-          return undefined;
-        }));
-      await checkClusterOutputs(input, paths, rawArgv, paths.output === undefined);
-      const outputsOf = await result(journalUrl, run, paths.rejects === undefined ? undefined : input);
-      await writeClusterOutputs(paths, outputsOf, io);
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      await audited(auditSinkFor(journalUrl, undefined), 'result', rawArgv, () => printResult(io, rawArgv, argv));
     },
   };
+}
+
+async function printResult(io: CliIo, rawArgv: readonly string[], argv: ResultArgs): Promise<void> {
+  const journalUrl = argv.journal;
+  const { checkRunName } = await import('../../cluster/names.js');
+  const run = checkRunName(argv.run);
+  const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
+  const { result, submittedInput } = await import('../../cluster/outputs.js');
+  // The file --rejects reads again (the path submit was given, by default): no output, standard
+  // output included, may replace it. Without --rejects a run not found is reported by result().
+  const input =
+    pathArg(argv.input) ??
+    (await submittedInput(journalUrl, run).catch((error: unknown) => {
+      if (paths.rejects !== undefined) throw error;
+      return undefined;
+    }));
+  await checkClusterOutputs(input, paths, rawArgv, paths.output === undefined);
+  const outputsOf = await result(journalUrl, run, paths.rejects === undefined ? undefined : input);
+  await writeClusterOutputs(paths, outputsOf, io);
 }

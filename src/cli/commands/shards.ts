@@ -15,7 +15,7 @@ interface ShardsArgs extends CommonArgs {
   retry?: string[];
 }
 
-export function shardsCommand(io: CliIo): CommandModule<object, ShardsArgs> {
+export function shardsCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ShardsArgs> {
   return {
     command: 'shards',
     describe: "Show a cluster run's shards, their state and dead letters; retry quarantined shards",
@@ -34,7 +34,9 @@ export function shardsCommand(io: CliIo): CommandModule<object, ShardsArgs> {
       const run = checkRunName(argv.run);
       const retry = retryOf(argv.retry);
       const { shardsReport } = await import('../../cluster/shards-report.js');
-      const { text, lifted } = await shardsReport(journalUrl, run, retry);
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      const sink = retry === undefined ? undefined : auditSinkFor(journalUrl, undefined); // a listing changes nothing
+      const { text, lifted } = await audited(sink, 'shards-retry', rawArgv, () => shardsReport(journalUrl, run, retry));
       for (const shard of lifted) io.stderr(`shard ${shard} of run ${run}: quarantine lifted\n`);
       await io.stdout(text);
     },

@@ -46,7 +46,13 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
     command: 'submit <input>',
     describe: 'Send a transactions CSV to the cluster (payments node) and print the accounts',
     builder: submitOptions,
-    handler: (argv) => runSubmit(io, rawArgv, argv),
+    handler: async (argv) => {
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      const action = argv.deleteStream ? 'delete-stream' : 'submit';
+      await audited(auditSinkFor(checkPostgresJournal(argv.journal), undefined), action, rawArgv, () =>
+        runSubmit(io, rawArgv, argv),
+      );
+    },
   };
 }
 

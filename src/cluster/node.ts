@@ -80,6 +80,8 @@ export class ClusterNode {
   /** Every control-plane statement, in order: one connection runs one at a time. */
   private controlQueue: Promise<unknown> = Promise.resolve();
   private readonly runnerControl: RunnerControl;
+  /** Runners counted in the fenced commits metric. */
+  private readonly fencedCounted = new WeakSet<ShardRunner>();
   /** Warm-up tasks not yet returned. */
   private warming = 0;
   /** The shard worker threads; started once the node has joined. */
@@ -97,7 +99,6 @@ export class ClusterNode {
     const serial = <T>(call: () => Promise<T>) => this.serial(call);
     this.upkeep = new NodeUpkeep(this.control, serial, this.metrics, this.log, options.expireMs);
     this.runnerControl = {
-      evictPartitionHolder: (run, shard) => serial(() => this.control.evictPartitionHolder(run, shard)),
       finish: (run, shard, generation, seq) => serial(() => this.control.finish(run, shard, generation, seq)),
       quarantine: (lease, cause) => serial(() => this.control.quarantine(lease, cause)),
       deadLetter: (letter) => serial(() => this.control.addDeadLetter(this.id, letter)),
@@ -203,7 +204,7 @@ export class ClusterNode {
       this.metrics.ownership.inc({ change: status.kind });
       if (status.kind !== 'failed') continue;
       const cause = describeError(status.error);
-      if (/\bfenced\b/.test(cause)) this.metrics.fenced.inc();
+      this.countFenced(runner);
       const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.recoveredLine, cause));
       if (outcome?.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
       this.log.error(
@@ -235,9 +236,19 @@ export class ClusterNode {
     }
   }
 
+  /** Counts, once, a runner whose commit the fence refused: failed, or stopped as its lease was lost. */
+  private countFenced(runner: ShardRunner): void {
+    const status = runner.status;
+    const failure = status.kind === 'failed' ? status.error : runner.workerFailure;
+    if (failure === undefined || this.fencedCounted.has(runner) || !/\bfenced\b/.test(describeError(failure))) return;
+    this.fencedCounted.add(runner);
+    this.metrics.fenced.inc();
+  }
+
   /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
   private letGo(key: string, runner: ShardRunner): Promise<void> {
     const done = runner.stop().finally(() => {
+      this.countFenced(runner);
       if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
     });
     this.lettingGo.set(key, done);

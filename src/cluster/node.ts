@@ -7,12 +7,11 @@
  *     here or elsewhere, recovers it from the journal),
  *   - gives one shard back when it holds more than its fair share (a node joined: rebalancing),
  *   - claims shards no live node owns, up to its fair share.
- * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per
- * shard: the same engine and journal partition as a single-process run's worker); this thread
- * keeps the control plane, each shard's NATS subscription, HTTP and metrics, so a tick (heartbeat,
- * renewals) never waits behind engine work. Control-plane statements run one at a time on the
- * node's connection (the tick's and the runners' alike). HTTP: /healthz (alive), /readyz (NATS and
- * PostgreSQL connected, every shard held is recovered), /metrics (prom-client).
+ * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per shard:
+ * the same engine and journal partition as a single-process run's worker); this thread keeps the
+ * control plane, each shard's NATS subscription, HTTP and metrics, so a tick never waits behind engine
+ * work. Control-plane statements run one at a time on the node's connection (the tick's and the
+ * runners' alike). HTTP: /healthz, /readyz (NATS and PostgreSQL connected, every shard recovered), /metrics.
  */
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -80,8 +79,7 @@ export class ClusterNode {
   /** Every control-plane statement, in order: one connection runs one at a time. */
   private controlQueue: Promise<unknown> = Promise.resolve();
   private readonly runnerControl: RunnerControl;
-  /** Runners counted in the fenced commits metric. */
-  private readonly fencedCounted = new WeakSet<ShardRunner>();
+  private readonly fencedCounted = new WeakSet<ShardRunner>(); // runners counted in the fenced metric
   /** Warm-up tasks not yet returned. */
   private warming = 0;
   /** The shard worker threads; started once the node has joined. */
@@ -240,9 +238,11 @@ export class ClusterNode {
   private countFenced(runner: ShardRunner): void {
     const status = runner.status;
     const failure = status.kind === 'failed' ? status.error : runner.workerFailure;
-    if (failure === undefined || this.fencedCounted.has(runner) || !/\bfenced\b/.test(describeError(failure))) return;
+    const cause = failure === undefined ? '' : describeError(failure);
+    if (this.fencedCounted.has(runner) || !/\bfenced\b/.test(cause)) return;
     this.fencedCounted.add(runner);
     this.metrics.fenced.inc();
+    this.log.warn({ run: runner.claim.run, shard: runner.claim.shard, err: cause }, 'commit refused by the fence');
   }
 
   /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
@@ -355,7 +355,7 @@ export class ClusterNode {
     return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished');
   }
 
-  /** Time since the last successful control tick (since the start, before the first). */
+  /** Since the last successful control tick (since the start, before the first). */
   private get tickAgeMs(): number {
     return performance.now() - this.lastTickOkMs;
   }

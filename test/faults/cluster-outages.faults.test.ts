@@ -84,6 +84,9 @@ describe('cluster outages', () => {
       ),
     );
     expect(changes).toBeLessThanOrEqual(3 * shards);
+    console.info(
+      `PostgreSQL outage: ${claims} claims after it over ${shards} shards; ${changes} owner changes in the run`,
+    );
     await finishAndCheck('pgdown', expected);
     for (const node of nodes) await node.kill('SIGTERM');
   });

@@ -84,8 +84,11 @@ describe.skipIf(unavailable !== undefined)(
         counter(fetchInside(ns, `http://127.0.0.1:${port}/metrics`), 'payments_node_fenced_commits_total');
       // Back on the network, the node commits what it had in hand with its old generation: refused.
       await until(() => fenced() > 0);
-      expect(logLines(inside).some((l) => /fenced/.test(String(l.err ?? '')) || /lease lost/.test(String(l.msg)))).toBe(
-        true,
+      // …and says so in its log (polled: the line may still be in the pipe when the metric is read).
+      await until(() =>
+        logLines(inside).some(
+          (l) => l.msg === 'commit refused by the fence' && /\bfenced: shard \d+ of run part\b/.test(String(l.err)),
+        ),
       );
 
       expect((await detached.result).code).toBe(0);

@@ -5,10 +5,11 @@
  *   scripts/test-nats.mjs start [--dir D] [--tls] [--verify] [--user U --password P]   prints the URL
  *   scripts/test-nats.mjs stop  [--dir D]                                   removes everything
  *
- * The server listens on a free port of 127.0.0.1 and stores its streams under D/store, so a
- * restart (stop the process, start it again on the same port and directory) keeps them. With
- * --tls, a CA and a server certificate for 127.0.0.1/localhost are made with openssl in D, and a
- * client certificate (client.pem, client.key); --verify makes the server require it (mutual TLS).
+ * The server listens on a free port of 127.0.0.1 (or the module's `host` option) and stores its
+ * streams under D/store, so a restart (stop the process, start it again on the same port and
+ * directory) keeps them. With --tls, a CA and a server certificate for 127.0.0.1/localhost are made
+ * with openssl in D, and a client certificate (client.pem, client.key); --verify makes the server
+ * require it (mutual TLS).
  *
  * Also a module: tests import startNats / stopNats / restartNats.
  */
@@ -39,9 +40,9 @@ async function freePort() {
   });
 }
 
-function portOpen(port) {
+function portOpen(port, host = '127.0.0.1') {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, host);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -141,8 +142,10 @@ export async function startNats(options = {}) {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'payments-test-nats-'));
   mkdirSync(join(dir, 'store'), { recursive: true });
   const port = options.port ?? (await freePort());
+  // `host`: another address to listen on (a network namespace's peer reaches the server there).
+  const host = options.host ?? '127.0.0.1';
   const lines = [
-    `listen: "127.0.0.1:${port}"`,
+    `listen: "${host}:${port}"`,
     `jetstream { store_dir: "${join(dir, 'store')}" }`,
     'max_payload: 1048576',
   ];
@@ -164,7 +167,7 @@ export async function startNats(options = {}) {
   child.unref();
   child.stderr.unref?.();
   const started = Date.now();
-  while (!(await portOpen(port))) {
+  while (!(await portOpen(port, host))) {
     if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode}): ${stderr}`);
     if (Date.now() - started > 20_000) throw new Error(`nats-server did not listen on ${port}: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -174,7 +177,7 @@ export async function startNats(options = {}) {
   // The options first: a restart passes the old state, whose pid must not win over the new one.
   const state = {
     ...options,
-    url: `${scheme}://${auth}127.0.0.1:${port}`,
+    url: `${scheme}://${auth}${host}:${port}`,
     port,
     dir,
     pid: child.pid,
@@ -186,10 +189,10 @@ export async function startNats(options = {}) {
   return state;
 }
 
-/** Stops the server process (SIGTERM, then waits for the port to close). Keeps the store. */
-export async function haltNats(state) {
+/** Stops the server process (SIGTERM, or `signal`; then waits for it to end). Keeps the store. */
+export async function haltNats(state, signal = 'SIGTERM') {
   try {
-    process.kill(state.pid, 'SIGTERM');
+    process.kill(state.pid, signal);
   } catch {
     return;
   }
@@ -205,9 +208,12 @@ export async function haltNats(state) {
   process.kill(state.pid, 'SIGKILL');
 }
 
-/** Stops and starts again on the same port and store (streams survive: file storage). */
-export async function restartNats(state) {
-  await haltNats(state);
+/**
+ * Stops and starts again on the same port and store (streams survive: file storage). `signal`
+ * SIGKILL is a crash: nothing is flushed or closed gracefully.
+ */
+export async function restartNats(state, signal = 'SIGTERM') {
+  await haltNats(state, signal);
   const next = await startNats({ ...state, dir: state.dir, port: state.port });
   Object.assign(state, next);
   return state;

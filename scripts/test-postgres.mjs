@@ -86,7 +86,7 @@ export function readState(dir = defaultDir) {
  * Starts a fresh server in `dir` (a new temporary directory when omitted). Returns its state:
  * { dir, dataDir, port, socketDir, url, adminUrl, password }.
  */
-export async function startServer({ dir, fsync = false, statStatements = false } = {}) {
+export async function startServer({ dir, fsync = false, statStatements = false, listen = [] } = {}) {
   const bin = postgresBinDir();
   const root = dir ?? mkdtempSync(join(tmpdir(), 'payments-pg-'));
   mkdirSync(root, { recursive: true });
@@ -111,7 +111,7 @@ export async function startServer({ dir, fsync = false, statStatements = false }
   ]);
   rmSync(pwfile);
   const settings = [
-    `listen_addresses = '127.0.0.1'`,
+    `listen_addresses = '${['127.0.0.1', ...listen].join(',')}'`,
     `unix_socket_directories = '${root}'`,
     `fsync = ${fsync ? 'on' : 'off'}`,
     `full_page_writes = ${fsync ? 'on' : 'off'}`,
@@ -121,6 +121,11 @@ export async function startServer({ dir, fsync = false, statStatements = false }
   ];
   const conf = join(dataDir, 'postgresql.auto.conf');
   writeFileSync(conf, `${readFileSync(conf, 'utf8')}${settings.join('\n')}\n`);
+  // Clients of the other addresses (a network namespace's peer) log in with the password too.
+  if (listen.length > 0) {
+    const hba = join(dataDir, 'pg_hba.conf');
+    writeFileSync(hba, `${readFileSync(hba, 'utf8')}host all all 0.0.0.0/0 scram-sha-256\n`);
+  }
   let port;
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
@@ -167,6 +172,25 @@ export function restartServer(state) {
     'fast',
     '-w',
     'restart',
+  ]);
+}
+
+/** Stops the server (fast shutdown), keeping its data and port: resumeServer starts it again. */
+export function haltServer(state) {
+  runAsOwner(join(state.bin, 'pg_ctl'), ['-D', state.dataDir, '-m', 'fast', '-w', 'stop']);
+}
+
+/** Starts a halted server again on its data and port. */
+export function resumeServer(state) {
+  runAsOwner(join(state.bin, 'pg_ctl'), [
+    '-D',
+    state.dataDir,
+    '-l',
+    join(state.dir, 'server.log'),
+    '-o',
+    `-p ${state.port}`,
+    '-w',
+    'start',
   ]);
 }
 

@@ -11,7 +11,6 @@ import type { PostgresTarget } from '../journal/postgres/url.js';
 import {
   claimShard,
   endLease,
-  evictPartitionHolder,
   heartbeat,
   readLeases,
   renewLeases,
@@ -170,11 +169,6 @@ export class ClusterControl {
 
   async finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void> {
     await this.connection.run('finishing a shard', (c) => endLease(c, { run, shard, generation, streamSeq }, true));
-  }
-
-  /** Ends a paused previous owner's session, which still holds the partition's writer lock. */
-  evictPartitionHolder(journal: string, shard: number): Promise<number> {
-    return this.connection.run('evicting the previous owner', (c) => evictPartitionHolder(c, journal, shard));
   }
 
   /** Gives a failed shard back with a backoff (quarantined after too many failures in a row). */

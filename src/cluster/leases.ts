@@ -1,7 +1,6 @@
 /** The shard leases and the nodes that hold them (payments_cluster.leases, .nodes): the queries, on one client. */
 import type pg from 'pg';
 import { goneAfterMs } from '../constants.js';
-import { migrationLockKey } from '../journal/postgres/schema.js';
 
 export interface LeaseRow {
   run: string;
@@ -50,7 +49,7 @@ const nodeApplicationPrefix = 'payments node ';
  * early until an owner has reconnected and heartbeated, and by then its session is there. A
  * claimer that just reconnected takes nothing early either: it falls back to the lease.
  *
- * What remains: an owner whose control session alone was cut (a network blip, pg_terminate_backend)
+ * What remains: an owner whose control session alone was cut (a network blip, a server-side timeout)
  * and that does not reconnect within goneAfterMs looks gone until it does; a shard taken in that window moves once more
  * than needed (fencing keeps it correct). SIGSTOP, a long GC or a network partition leave the
  * sessions in place: those owners keep their shards until the lease runs out. A pooler in
@@ -224,19 +223,4 @@ export async function endLease(c: pg.Client, lease: HeldLease, finished: boolean
           AND NOT EXISTS (SELECT 1 FROM payments_cluster.leases WHERE run = $1 AND NOT finished)`,
       [lease.run],
     );
-}
-
-/**
- * Ends the session still holding a partition's writer lock (a node paused past its lease keeps
- * its connection, and with it the advisory lock): its transaction in flight is rolled back.
- */
-export async function evictPartitionHolder(c: pg.Client, journal: string, shard: number): Promise<number> {
-  const r = await c.query(
-    `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-        AND l.classid = ((hashtext($1) # ${migrationLockKey})::bigint & 4294967295)::oid
-        AND l.objid = $2::bigint::oid AND l.pid <> pg_backend_pid()`,
-    [journal, shard],
-  );
-  return r.rows[0].n as number;
 }

@@ -7,12 +7,11 @@
  *     here or elsewhere, recovers it from the journal),
  *   - gives one shard back when it holds more than its fair share (a node joined: rebalancing),
  *   - claims shards no live node owns, up to its fair share.
- * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per
- * shard: the same engine and journal partition as a single-process run's worker); this thread
- * keeps the control plane, each shard's NATS subscription, HTTP and metrics, so a tick (heartbeat,
- * renewals) never waits behind engine work. Control-plane statements run one at a time on the
- * node's connection (the tick's and the runners' alike). HTTP: /healthz (alive), /readyz (NATS and
- * PostgreSQL connected, every shard held is recovered), /metrics (prom-client).
+ * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per shard:
+ * the same engine and journal partition as a single-process run's worker); this thread keeps the
+ * control plane, each shard's NATS subscription, HTTP and metrics, so a tick never waits behind engine
+ * work. Control-plane statements run one at a time on the node's connection (the tick's and the
+ * runners' alike). HTTP: /healthz, /readyz (NATS and PostgreSQL connected, every shard recovered), /metrics.
  */
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -82,6 +81,7 @@ export class ClusterNode {
   /** Every control-plane statement, in order: one connection runs one at a time. */
   private controlQueue: Promise<unknown> = Promise.resolve();
   private readonly runnerControl: RunnerControl;
+  private readonly fencedCounted = new WeakSet<ShardRunner>(); // runners counted in the fenced metric
   /** Warm-up tasks not yet returned. */
   private warming = 0;
   /** The shard worker threads; started once the node has joined. */
@@ -101,7 +101,6 @@ export class ClusterNode {
     const serial = <T>(call: () => Promise<T>) => this.serial(call);
     this.upkeep = new NodeUpkeep(this.control, serial, this.metrics, this.log, options.expireMs);
     this.runnerControl = {
-      evictPartitionHolder: (run, shard) => serial(() => this.control.evictPartitionHolder(run, shard)),
       finish: (run, shard, generation, seq) => serial(() => this.control.finish(run, shard, generation, seq)),
       quarantine: (lease, cause) => serial(() => this.control.quarantine(lease, cause)),
       deadLetter: (letter) => serial(() => this.control.addDeadLetter(this.id, letter)),
@@ -208,7 +207,7 @@ export class ClusterNode {
       this.metrics.ownership.inc({ change: status.kind });
       if (status.kind !== 'failed') continue;
       const cause = describeError(status.error);
-      if (/\bfenced\b/.test(cause)) this.metrics.fenced.inc();
+      this.countFenced(runner);
       const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.recoveredLine, cause));
       if (outcome?.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
       this.log.error(
@@ -240,9 +239,21 @@ export class ClusterNode {
     }
   }
 
+  /** Counts, once, a runner whose commit the fence refused: failed, or stopped as its lease was lost. */
+  private countFenced(runner: ShardRunner): void {
+    const status = runner.status;
+    const failure = status.kind === 'failed' ? status.error : runner.workerFailure;
+    const cause = failure === undefined ? '' : describeError(failure);
+    if (this.fencedCounted.has(runner) || !/\bfenced\b/.test(cause)) return;
+    this.fencedCounted.add(runner);
+    this.metrics.fenced.inc();
+    this.log.warn({ run: runner.claim.run, shard: runner.claim.shard, err: cause }, 'commit refused by the fence');
+  }
+
   /** Stops a runner no longer in the map; a new claim of its shard here starts once it has let go. */
   private letGo(key: string, runner: ShardRunner, handoff = false): Promise<void> {
     const done = runner.stop(handoff).finally(() => {
+      this.countFenced(runner);
       if (this.lettingGo.get(key) === done) this.lettingGo.delete(key);
     });
     this.lettingGo.set(key, done);
@@ -350,7 +361,7 @@ export class ClusterNode {
     return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished');
   }
 
-  /** Time since the last successful control tick (since the start, before the first). */
+  /** Since the last successful control tick (since the start, before the first). */
   private get tickAgeMs(): number {
     return performance.now() - this.lastTickOkMs;
   }

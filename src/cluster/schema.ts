@@ -12,20 +12,31 @@
  * Rows expire (expiry.ts): runs finished or abandoned, and nodes without a heartbeat, after a while.
  * Fencing: a trigger on payments.batches and payments.snapshots refuses, inside the committing
  * transaction, a write for a leased shard unless the session's payments_cluster.generation equals
- * the lease's generation (the row is read FOR SHARE, so a takeover and a commit serialize). A node
- * paused past its lease wakes up with an old generation: its commits fail, whatever it believes.
- * Both sides (submit, and a node's shards) name a run's journal with fencedJournalUrl.
+ * the lease's generation. The lease row is read FOR SHARE, batches and snapshots alike, so a
+ * takeover (whose claim skips a locked row) and a commit serialize: a write that passed the fence
+ * commits before the new owner recovers. A node paused past its lease wakes up with an old
+ * generation: its commits fail, whatever it believes. No session is ever ended to evict it, so the
+ * nodes' role needs no pg_signal_backend: a batch's INSERT and COMMIT go in one message (no lock is
+ * held across a pause), and a snapshot's transaction, whose fenced INSERT is one round trip before
+ * its COMMIT, is ended by the server (idle_in_transaction_session_timeout, set on every fenced
+ * session) if its owner pauses in between. Both sides (submit, and a node's shards) name a run's
+ * journal with fencedJournalUrl.
  */
 import type pg from 'pg';
+import { fenceSetting as generationSetting } from '../journal/postgres/run-lock.js';
 import { migrate, underSchemaLock } from '../journal/postgres/schema.js';
 
-/** The setting a fenced partition's session carries (options=-c payments_cluster.generation=G). */
-const generationSetting = 'payments_cluster.generation';
+/**
+ * A fenced session's transaction left idle this long is ended by the server: a snapshot's owner
+ * paused between its fenced INSERT and its COMMIT would otherwise keep the lease row locked, and no
+ * claim would take the shard. A live owner's transaction is never idle for more than a round trip.
+ */
+const fencedIdleInTransactionMs = 5000;
 /** SQLSTATE the fence raises. */
 const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
 /** Bumped when the DDL below changes (stored as the fence function's comment). */
-const clusterSchemaVersion = 'payments_cluster 4';
+const clusterSchemaVersion = 'payments_cluster 5';
 
 const ddl = `
 CREATE SCHEMA IF NOT EXISTS payments_cluster;
@@ -89,16 +100,10 @@ DECLARE
   owner bigint;
   mine text := current_setting('${generationSetting}', true);
 BEGIN
-  -- A batch's INSERT and its COMMIT go in one message, so its row lock is never held across a
-  -- client's pause; a snapshot's transaction takes several round trips, and a paused owner must not
-  -- keep the lease row locked (a claim skips locked rows): read it without a lock there.
-  IF TG_TABLE_NAME = 'batches' THEN
-    SELECT generation INTO owner FROM payments_cluster.leases
-      WHERE run = NEW.journal AND shard = NEW.partition FOR SHARE;
-  ELSE
-    SELECT generation INTO owner FROM payments_cluster.leases
-      WHERE run = NEW.journal AND shard = NEW.partition;
-  END IF;
+  -- Under a share lock, held until COMMIT: a claim of the shard (FOR UPDATE SKIP LOCKED) waits for
+  -- this write to commit or roll back, so the new owner recovers whatever passed the fence.
+  SELECT generation INTO owner FROM payments_cluster.leases
+    WHERE run = NEW.journal AND shard = NEW.partition FOR SHARE;
   IF NOT FOUND THEN
     RETURN NEW;
   END IF;
@@ -132,6 +137,10 @@ export async function ensureClusterSchema(client: pg.Client, display: string): P
 export function fencedJournalUrl(journalUrl: string, run: string, generation: number | undefined): string {
   const url = new URL(journalUrl);
   url.searchParams.set('journal', run);
-  if (generation !== undefined) url.searchParams.set('options', `-c ${generationSetting}=${generation}`);
+  if (generation !== undefined)
+    url.searchParams.set(
+      'options',
+      `-c ${generationSetting}=${generation} -c idle_in_transaction_session_timeout=${fencedIdleInTransactionMs}`,
+    );
   return url.toString();
 }

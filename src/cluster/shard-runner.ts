@@ -3,8 +3,8 @@
  * journal partition run in a worker thread (shard-worker.ts: one long-running task of the node's
  * Piscina pool); this side reads the shard's JetStream subject and feeds the worker.
  *
- *  - Open: a paused previous owner's session is ended; the worker opens the partition with this
- *    lease's generation as a session setting, which fences every commit (schema.ts).
+ *  - Open: the worker opens the partition with this lease's generation as a session setting, which
+ *    fences every commit (schema.ts): a paused previous owner's session is left alone, its commits fail.
  *  - Read: an ordered consumer on the shard's subject from the lease's stream hint (a position at
  *    or before the first batch not committed). Ordered consumers deliver in stream order, and
  *    recreate themselves after a NATS restart from the last sequence seen.
@@ -104,6 +104,10 @@ export class ShardRunner {
     return this.current;
   }
 
+  /** The worker's failure, if it ended with one: kept after a stop too (a stale owner's fenced commit). */
+  get workerFailure(): unknown {
+    return this.taskEnd?.ok === false ? this.taskEnd.error : undefined;
+  }
   /** Recovered and reading. */
   get ready(): boolean {
     return this.current.kind === 'running';
@@ -165,7 +169,7 @@ export class ShardRunner {
       if (!this.at('recovering') || this.taskEnd) return this.checkWorker();
       this.set({ kind: 'running' });
       const { run, shard, generation } = this.claim;
-      // Where the recovery went: evicting a previous session, the worker (a thread, then its own recovery).
+      // Where the recovery went: waiting for a previous runner here to let go, the worker (a thread, then its own recovery).
       const ms = (from: number, to: number) => Math.round(to - from);
       const { resumeLine, recordsReplayed } = recovery;
       const [evictMs, workerMs] = [ms(started, this.timing.evicted), ms(this.timing.evicted, this.timing.recovered)];
@@ -181,18 +185,15 @@ export class ShardRunner {
     }
   }
 
-  /** Ends a paused previous owner's session, then starts the shard's worker and waits for its recovery. */
+  /** Once a previous runner of the shard here has let go, starts the shard's worker and waits for its recovery. */
   private async recover(trace: TraceCarrier | undefined): Promise<OpenReply | undefined> {
     const { run, shard, shards, generation } = this.claim;
-    const { log, control, pool } = this.deps;
+    const { log, pool } = this.deps;
     await Promise.race([this.deps.after, this.stopped]);
     if (!this.at('waiting')) return undefined;
     this.set({ kind: 'recovering' });
-    log.debug({ run, shard, generation }, 'shard claimed: evicting any previous session, then recovering');
-    const evicted = await control.evictPartitionHolder(run, shard);
-    if (evicted > 0) log.warn({ run, shard, evicted }, 'ended the previous owner’s session (paused past its lease)');
+    log.debug({ run, shard, generation }, 'shard claimed: recovering');
     this.timing.evicted = performance.now();
-    if (!this.at('recovering')) return undefined;
     const channel = new MessageChannel();
     this.port = channel.port1;
     const recovered = new Promise<OpenReply>((resolve) => (this.onRecovered = resolve));

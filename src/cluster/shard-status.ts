@@ -45,7 +45,6 @@ export interface ShardMetrics {
 
 /** The control-plane calls a runner makes (the node runs them one at a time on its connection). */
 export interface RunnerControl {
-  evictPartitionHolder(run: string, shard: number): Promise<number>;
   finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void>;
   /** False when the lease moved on (another owner now). */
   quarantine(lease: HeldLease, cause: string): Promise<boolean>;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { binPath, repoRoot, runCli, type CliResult } from './cli.js';
 // @ts-expect-error: a plain .mjs script without type declarations
-import { startServer, stopServer, restartServer } from '../../scripts/test-postgres.mjs';
+import { startServer, stopServer, restartServer, haltServer, resumeServer } from '../../scripts/test-postgres.mjs';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { startNats, stopNats, restartNats } from '../../scripts/test-nats.mjs';
 
@@ -34,16 +34,22 @@ export interface World {
   readonly nodes: ClusterNodeProcess[];
 }
 
-/** `tlsUser`: NATS over TLS with a password; `verify` too: it also requires a client certificate (mutual TLS). */
+/** `tlsUser`: NATS over TLS with a password (`verify`: also a client certificate, mutual TLS); `host`: see below. */
 export async function startWorld(
-  options: { tlsUser?: { user: string; password: string }; verify?: boolean } = {},
+  options: {
+    tlsUser?: { user: string; password: string };
+    verify?: boolean;
+    /** An address of this host for the servers to listen on too (NATS there alone): a network namespace's way in. */
+    host?: string;
+  } = {},
 ): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'payments-cluster-test-'));
-  const pgState = await startServer({});
+  const pgState = await startServer(options.host ? { listen: [options.host] } : {});
   const { tlsUser, verify = false } = options;
-  const nats = (await startNats(
-    tlsUser ? { tls: true, verify, user: tlsUser.user, password: tlsUser.password } : {},
-  )) as NatsState;
+  const nats = (await startNats({
+    ...(tlsUser ? { tls: true, verify, user: tlsUser.user, password: tlsUser.password } : {}),
+    ...(options.host ? { host: options.host } : {}),
+  })) as NatsState;
   return { dir, pgState, nats, journal: pgState.url, nodes: [] };
 }
 
@@ -62,7 +68,11 @@ export async function stopWorld(world: World | undefined): Promise<void> {
 }
 
 export const restartPostgres = (world: World): void => restartServer(world.pgState);
-export const restartNatsServer = (world: World): Promise<NatsState> => restartNats(world.nats);
+export const restartNatsServer = (world: World, signal: NodeJS.Signals = 'SIGTERM'): Promise<NatsState> =>
+  restartNats(world.nats, signal);
+/** Stops PostgreSQL (fast shutdown) until resumePostgres: an outage as long as the test wants. */
+export const haltPostgres = (world: World): void => haltServer(world.pgState);
+export const resumePostgres = (world: World): void => resumeServer(world.pgState);
 
 export class ClusterNodeProcess {
   readonly child: ChildProcess;
@@ -73,8 +83,11 @@ export class ClusterNodeProcess {
     readonly id: string,
     args: string[],
     env: NodeJS.ProcessEnv = {},
+    /** A command the node runs under (e.g. `ip netns exec NS`, which execs it: the pid is the node's). */
+    wrap: string[] = [],
   ) {
-    this.child = spawn(process.execPath, [binPath, 'node', '--node-id', id, ...args], {
+    const command = [...wrap, process.execPath, binPath, 'node', '--node-id', id, ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -101,7 +114,14 @@ export class ClusterNodeProcess {
 export function startNode(
   world: World,
   id: string,
-  options: { leaseMs?: number; natsUrl?: string; extra?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    leaseMs?: number;
+    natsUrl?: string;
+    journal?: string;
+    extra?: string[];
+    env?: NodeJS.ProcessEnv;
+    wrap?: string[];
+  } = {},
 ): ClusterNodeProcess {
   const node = new ClusterNodeProcess(
     id,
@@ -109,12 +129,13 @@ export function startNode(
       '--nats',
       options.natsUrl ?? world.nats.url,
       '--journal',
-      world.journal,
+      options.journal ?? world.journal,
       '--lease-ms',
       String(options.leaseMs ?? 2000),
       ...(options.extra ?? []),
     ],
     options.env,
+    options.wrap,
   );
   world.nodes.push(node);
   return node;

@@ -5,13 +5,14 @@
  * and every field of the row: one INSERT, a transaction of its own, one round trip. If the
  * connection is lost, the commit is retried on a new connection; a retry first looks for the
  * batch's row, so an INSERT whose commit reached the server before the connection broke is never
- * applied twice. A session advisory lock keeps a second run off the partition.
+ * applied twice. A session advisory lock keeps a second run off the partition; a cluster node's
+ * session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
 import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
-import { errorCode, JournalCorrupt, RunError } from '../../errors.js';
+import { errorCode, JournalCorrupt, RunError, runFailure } from '../../errors.js';
 import type {
   EngineState,
   JournalPartition,
@@ -36,7 +37,7 @@ import {
   type BatchInfo,
   type PartitionRef,
 } from './partition-read.js';
-import { journalLockKey } from './run-lock.js';
+import { fenceSetting, generationLockKey, journalLockKey } from './run-lock.js';
 import type { PostgresTarget } from './url.js';
 
 export interface PostgresPartitionOptions {
@@ -91,16 +92,41 @@ export class PostgresPartition implements JournalPartition {
    * One writer per partition. A local run holds the journal's run lock (run-lock.ts) before its
    * workers get here, so a partition held by someone else is a session of a run that just died or a
    * cluster node: a second run is refused (exit 2).
+   *
+   * A cluster node's session carries its lease generation (cluster/schema.ts): the fence, not this
+   * lock, keeps a stale owner's writes out, so that a new owner never waits for (or has to end) the
+   * session of one paused past its lease. It holds the partition's lock shared (a local run or a
+   * conversion, which take it exclusive, stay out) and its generation's lock exclusive (a session
+   * of its own lost connection that lingers on the server is waited for). A stale owner that
+   * reconnects is refused here at once: it never gets a session on the partition again.
    */
   private async lock(client: pg.Client): Promise<void> {
-    const key = journalLockKey(this.target.journal, this.shard);
-    const got = await client.query(`SELECT pg_try_advisory_lock(${key}) AS ok`);
+    const { journal } = this.target;
+    const setting = await client.query(`SELECT current_setting('${fenceSetting}', true) AS generation`);
+    const generation = String(setting.rows[0].generation ?? '');
+    if (generation === '') return this.waitForLock(client, `pg_advisory_lock(${journalLockKey(journal, this.shard)})`);
+    const lease = await client.query(
+      'SELECT generation::text AS generation FROM payments_cluster.leases WHERE run = $1 AND shard = $2',
+      [journal, this.shard],
+    );
+    const owner = lease.rows[0]?.generation as string | undefined;
+    if (owner !== undefined && owner !== generation)
+      throw runFailure(
+        `${this.where}: fenced: shard ${this.shard} of run ${journal} belongs to lease generation ${owner}, this session writes for ${generation}`,
+      );
+    await this.waitForLock(client, `pg_advisory_lock_shared(${journalLockKey(journal, this.shard)})`);
+    await this.waitForLock(client, `pg_advisory_lock(${generationLockKey(journal, this.shard, generation)})`);
+  }
+
+  /** Takes a session advisory lock (`call`: pg_advisory_lock…(key)): at once, or after a bounded wait, or exit 2. */
+  private async waitForLock(client: pg.Client, call: string): Promise<void> {
+    const got = await client.query(`SELECT ${call.replace(/^pg_advisory_lock/, 'pg_try_advisory_lock')} AS ok`);
     if (got.rows[0].ok) return;
     // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
     // server for a moment before it notices: wait a bounded time before calling the journal busy.
     try {
       await client.query(`SET lock_timeout = '${pgLockWaitSeconds}s'`);
-      await client.query(`SELECT pg_advisory_lock(${key})`);
+      await client.query(`SELECT ${call}`);
       await client.query('RESET lock_timeout');
     } catch (error) {
       if (errorCode(error) !== '55P03') throw error;
@@ -291,11 +317,9 @@ export class PostgresPartition implements JournalPartition {
             [...keep, seq, parts++, data, snapshotChecksum(data)],
           );
         }
-        await client.query(
-          'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-          [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
-        );
-        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept}`;
+        // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
+        // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only.
+        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`;
         await client.query(
           `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
           keep,
@@ -303,6 +327,10 @@ export class PostgresPartition implements JournalPartition {
         await client.query(
           `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
           keep,
+        );
+        await client.query(
+          'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
         );
         await client.query('COMMIT');
       } catch (error) {

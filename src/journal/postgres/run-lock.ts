@@ -6,8 +6,9 @@
  * took some partitions and both were refused. The server drops the lock when the session ends (a
  * SIGKILLed run's socket is closed by its OS), so it never goes stale.
  *
- * Keys: (hashtext(journal) # migrationLockKey, shard) for a partition (the cluster takes these
- * alone: its nodes share a journal), and shard -1 for the journal as a whole.
+ * Keys: (hashtext(journal) # migrationLockKey, shard) for a partition (a cluster node holds it
+ * shared, and its lease generation's key exclusive: its nodes share a journal), and shard -1 for
+ * the journal as a whole.
  *
  * The holder is named by its connection's application_name (`payments run PID@HOST`), which
  * pg_stat_activity shows to any role. A holder on this host whose process is gone is a session the
@@ -30,6 +31,24 @@ function keyParts(journal: string, shard: number): [string, string] {
 /** The advisory-lock key of a journal's partition `shard` (or the whole journal), as SQL arguments. */
 export function journalLockKey(journal: string, shard: number): string {
   return keyParts(journal, shard).join(', ');
+}
+
+/**
+ * The session setting that carries a cluster node's lease generation (options=-c …=G): the fence
+ * (cluster/schema.ts) compares it with the lease at every write.
+ */
+export const fenceSetting = 'payments_cluster.generation';
+
+/**
+ * The advisory-lock key of one lease generation of a journal's partition, as SQL arguments: a
+ * cluster node's session holds it, so two sessions of one owner never write at once, while a new
+ * owner (another generation) never waits for a stale one.
+ */
+export function generationLockKey(journal: string, shard: number, generation: string): string {
+  return [
+    `hashtext(${pg.escapeLiteral(`${journal} generation ${generation}`)}) # ${migrationLockKey}`,
+    String(shard),
+  ].join(', ');
 }
 
 /** PostgreSQL keeps application_name in 63 bytes of printable ASCII (anything else becomes '?'). */

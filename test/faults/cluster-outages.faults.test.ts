@@ -1,0 +1,93 @@
+/**
+ * Server faults harder than a graceful restart: nats-server SIGKILLed mid-run and started again on
+ * its store, and PostgreSQL down for three leases mid-run. Each run ends with the single-process
+ * output, every well-formed row once in the journal; after the outage the shards are claimed again
+ * about once each, not in a storm.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  committedBatches,
+  expectedRun,
+  haltPostgres,
+  journalCounts,
+  leases,
+  restartNatsServer,
+  resumePostgres,
+  spawnSubmit,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  withDb,
+  type World,
+} from '../helpers/cluster.js';
+
+const leaseMs = 2000;
+
+describe('cluster outages', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(() => stopWorld(world));
+
+  async function finishAndCheck(run: string, expected: Awaited<ReturnType<typeof expectedRun>>): Promise<void> {
+    const rejects = join(world.dir, `${run}.rejects.csv`);
+    const got = await submit(world, [expected.input, '--run', run, '--rejects', rejects]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(expected.accounts);
+    expect(readFileSync(rejects, 'utf8')).toBe(expected.rejects);
+    expect(await journalCounts(world, run)).toEqual({ records: expected.wellFormed, lines: expected.wellFormed });
+  }
+
+  it('nats-server SIGKILLed mid-run and started again on its store', async () => {
+    const nodes = ['c1', 'c2'].map((id) => startNode(world, id, { leaseMs }));
+    const expected = await expectedRun(world, 'natskill', 400_000, 51);
+    const running = spawnSubmit(world, [expected.input, '--run', 'natskill']);
+    await until(async () => (await committedBatches(world, 'natskill')) > 0);
+    const before = world.nats.pid;
+    await restartNatsServer(world, 'SIGKILL');
+    expect(world.nats.pid).not.toBe(before);
+    const got = await running.result;
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe(expected.accounts);
+    await finishAndCheck('natskill', expected);
+    for (const node of nodes) await node.kill('SIGTERM');
+  });
+
+  it('PostgreSQL down for three leases mid-run: the run finishes, and no claim storm', async () => {
+    const nodes = ['o1', 'o2'].map((id) => startNode(world, id, { leaseMs }));
+    const expected = await expectedRun(world, 'pgdown', 400_000, 52);
+    const detached = spawnSubmit(world, [expected.input, '--run', 'pgdown', '--detach']);
+    await until(async () => (await committedBatches(world, 'pgdown')) > 0);
+    const generations = async () => (await leases(world, 'pgdown')).reduce((sum, l) => sum + l.generation, 0);
+    const shards = (await leases(world, 'pgdown')).length;
+    const before = await generations();
+    haltPostgres(world);
+    // Down for three leases (at least: the nodes' clock, not an assertion), then started again.
+    await new Promise((resolve) => setTimeout(resolve, 3 * leaseMs));
+    resumePostgres(world);
+    expect((await detached.result).code).toBe(0);
+    await until(async () => (await leases(world, 'pgdown')).every((l) => l.finished));
+    // Every lease ran out during the outage: each shard is claimed again once, give or take a
+    // handover (a node that took more than its share gives one back); a storm would be many more.
+    const claims = (await generations()) - before;
+    expect(claims).toBeGreaterThanOrEqual(1);
+    expect(claims).toBeLessThanOrEqual(2 * shards);
+    const changes = await withDb(world, async (c) =>
+      Number(
+        (await c.query("SELECT sum(changes)::int AS n FROM payments_cluster.leases WHERE run = 'pgdown'")).rows[0].n,
+      ),
+    );
+    expect(changes).toBeLessThanOrEqual(3 * shards);
+    console.info(
+      `PostgreSQL outage: ${claims} claims after it over ${shards} shards; ${changes} owner changes in the run`,
+    );
+    await finishAndCheck('pgdown', expected);
+    for (const node of nodes) await node.kill('SIGTERM');
+  });
+});

@@ -82,6 +82,13 @@ export const leaseMsMax = 600_000;
 /** A node ticks (heartbeat, renewals, claims) every third of its lease, within these bounds. */
 export const tickMsMin = 100;
 export const tickMsMax = 500;
+/**
+ * A node's circuit breakers (PostgreSQL: its control ticks; NATS: its connection) open after this
+ * many failures in a row, and let one attempt through after a lease (at least the minimum): while
+ * open the node is not ready and claims nothing.
+ */
+export const breakerFailuresInARow = 3;
+export const breakerHalfOpenAfterMinMs = 2000;
 /** A node is live while its heartbeat is younger than two ticks plus this slack. */
 export const heartbeatSlackMs = 100;
 /**

@@ -1,10 +1,9 @@
 /**
  * What a node does beside its shards, from its tick: now and then, refreshes its view of the
  * cluster for its metrics (unowned shards, overdue runs, quarantines lifted) and deletes what
- * expired (expiry.ts); and counts NATS reconnections. A failure here is logged and left to the next
+ * expired (expiry.ts). A failure here is logged and left to the next
  * pass: it never fails the tick (which renews the leases).
  */
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { clusterViewEveryMs, expiryEveryMs } from '../constants.js';
 import { describeError } from '../errors.js';
@@ -22,13 +21,6 @@ export class NodeUpkeep {
     private readonly log: Logger,
     private readonly expireMs: number,
   ) {}
-
-  /** Counts the connection's reconnections until it closes. */
-  watchNats(nc: NatsConnection): void {
-    void (async () => {
-      for await (const status of nc.status()) if (status.type === 'reconnect') this.metrics.reconnected('nats');
-    })().catch(() => undefined);
-  }
 
   async due(): Promise<void> {
     const now = performance.now();

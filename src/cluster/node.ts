@@ -5,8 +5,7 @@
  *     after this one was paused past its lease) stops that shard at once,
  *   - drops shards whose runner ended (finished, or failed: the lease is released, and a claim,
  *     here or elsewhere, recovers it from the journal),
- *   - gives one shard back when it holds more than its fair share (a node joined: rebalancing),
- *   - claims shards no live node owns, up to its fair share.
+ *   - gives a shard back or claims unowned ones, as the placement rules say (placement.ts).
  * Each owned shard runs in a worker thread of the node's Piscina pool (one long-running task per shard:
  * the same engine and journal partition as a single-process run's worker); this thread keeps the
  * control plane, each shard's NATS subscription, HTTP and metrics, so a tick never waits behind engine
@@ -27,7 +26,6 @@ import {
   runnerReadyWaitMs,
   shardThreadIdleMs,
   shardThreadsMax,
-  shardThreadsSpare,
   tickMsMax,
   tickMsMin,
   workerYoungGenerationMb,
@@ -36,13 +34,15 @@ import { describeError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import type { LogConfig } from '../ops/logger.js';
 import { NodeAuditTrail } from '../audit/node-trail.js';
+import { NodeBreakers } from './node-breakers.js';
+import { fairShare, givesOneBack, mayClaim } from './placement.js';
+import { SpareThreads } from './spare-threads.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { serveNodeHttp, type HttpSettings, type NodeStatus } from './node-http.js';
 import { NodeMetrics } from './node-metrics.js';
 import { NodeUpkeep, sleep } from './node-upkeep.js';
-import type { WarmTask } from './shard-protocol.js';
 import { ShardRunner } from './shard-runner.js';
 import { stateOf, type RunnerControl } from './shard-status.js';
 
@@ -83,10 +83,11 @@ export class ClusterNode {
   private readonly runnerControl: RunnerControl;
   private readonly fencedCounted = new WeakSet<ShardRunner>(); // runners counted in the fenced metric
   /** Warm-up tasks not yet returned. */
-  private warming = 0;
+  private readonly spares = new SpareThreads();
   /** The shard worker threads; started once the node has joined. */
   private pool: Piscina | undefined;
   private readonly audit: NodeAuditTrail;
+  private readonly breakers: NodeBreakers;
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
@@ -98,6 +99,9 @@ export class ClusterNode {
       this.metrics.reconnected('postgres');
       this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`);
     });
+    this.breakers = new NodeBreakers(options.leaseMs, this.metrics.registry, this.log, () =>
+      this.metrics.reconnected('nats'),
+    );
     const serial = <T>(call: () => Promise<T>) => this.serial(call);
     this.upkeep = new NodeUpkeep(this.control, serial, this.metrics, this.log, options.expireMs);
     this.runnerControl = {
@@ -134,7 +138,7 @@ export class ClusterNode {
     this.pgOk = true;
     this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     this.js = jetstream(this.nc);
-    this.upkeep.watchNats(this.nc);
+    this.breakers.watchNats(this.nc);
     this.pool = new Piscina({
       filename: shardWorkerFile,
       minThreads: 1,
@@ -153,10 +157,12 @@ export class ClusterNode {
     while (!options.signal.aborted) {
       try {
         const started = performance.now();
-        await this.tick();
-        this.pgOk = true;
-        this.lastTickOkMs = performance.now();
-        this.metrics.tickSeconds.observe((this.lastTickOkMs - started) / 1000);
+        // Through the PostgreSQL breaker: while it is open the tick is not tried (no claims, not ready).
+        if (await this.breakers.tick(() => this.tick())) {
+          this.pgOk = true;
+          this.lastTickOkMs = performance.now();
+          this.metrics.tickSeconds.observe((this.lastTickOkMs - started) / 1000);
+        }
       } catch (error) {
         this.pgOk = false;
         this.log.error({ err: describeError(error) }, 'tick failed; retrying');
@@ -177,9 +183,9 @@ export class ClusterNode {
       );
       await this.reapRunners();
       await this.renewLeases(leaseMs);
-      await this.balance(leaseMs, Math.ceil((openRunShards || 1) / liveNodes), mine, othersMinOwned);
+      if (!this.breakers.open) await this.balance(leaseMs, fairShare(openRunShards, liveNodes), mine, othersMinOwned);
       this.metrics.owned.set(this.runners.size);
-      this.keepSpareThreads();
+      if (!this.options.signal.aborted) this.spares.keep(this.pool, this.runners.size + this.lettingGo.size);
       this.metrics.threads.set(this.pool?.threads.length ?? 0);
       await this.upkeep.due();
     } finally {
@@ -216,26 +222,6 @@ export class ClusterNode {
           ? 'shard failed too many times in a row; quarantined'
           : 'shard failed; released (retried after a backoff)',
       );
-    }
-  }
-
-  /**
-   * Keeps shardThreadsSpare idle shard threads ready: a thread that starts when a shard is claimed
-   * loads the engine and pg first (1-3 s of a takeover on this loaded 2-core machine). Tasks that
-   * return at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
-   */
-  private keepSpareThreads(): void {
-    const pool = this.pool;
-    if (pool === undefined || this.warming > 0 || this.options.signal.aborted) return;
-    const busy = this.runners.size + this.lettingGo.size;
-    const missing = Math.min(busy + shardThreadsSpare, shardThreadsMax) - pool.threads.length;
-    const warm: WarmTask = { warm: true };
-    for (let i = 0; i < missing; i++) {
-      this.warming++;
-      void pool
-        .run(warm)
-        .catch(() => undefined)
-        .finally(() => this.warming--);
     }
   }
 
@@ -288,17 +274,11 @@ export class ClusterNode {
     }
   }
 
-  /**
-   * Load = the shards of open runs a node runs or has finished. Fair share: all those shards over
-   * the live nodes. A node claims while below its fair share or not above the least loaded other
-   * node (so an unowned shard always has a taker); it gives one back only when above its fair
-   * share and two above the least loaded (a node joined). The two rules never undo each other, and
-   * a node that finished its share early pulls nothing about near the end of a run (each move
-   * costs a recovery).
-   */
+  /** Gives one shard back and claims unowned ones as the placement rules say (placement.ts). */
   private async balance(leaseMs: number, fair: number, mine: number, othersMinOwned: number | undefined) {
     let load = mine;
-    if (othersMinOwned !== undefined && this.runners.size > 1 && load > fair && load - othersMinOwned >= 2) {
+    const now = () => ({ load, running: this.runners.size, othersMinOwned });
+    if (givesOneBack(now(), fair)) {
       const [key, runner] = [...this.runners].pop()!;
       this.runners.delete(key);
       // Stopped and released in the background: the tick must go on renewing the other leases (a
@@ -317,11 +297,7 @@ export class ClusterNode {
       this.metrics.ownership.inc({ change: 'released' });
       load--;
     }
-    while (
-      (load < fair || othersMinOwned === undefined || load <= othersMinOwned) &&
-      this.runners.size < shardThreadsMax &&
-      !this.options.signal.aborted
-    ) {
+    while (mayClaim(now(), fair, shardThreadsMax) && !this.options.signal.aborted) {
       const claim = await this.serial(() => this.control.claim(this.id, leaseMs));
       if (claim === undefined) break;
       // This node's own lease ran out before it was renewed (a starved machine) and the claim took
@@ -358,7 +334,12 @@ export class ClusterNode {
 
   get ready(): boolean {
     const natsOk = this.nc !== undefined && !this.nc.isClosed();
-    return natsOk && this.pgOk && [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished');
+    return (
+      natsOk &&
+      this.pgOk &&
+      !this.breakers.open &&
+      [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished')
+    );
   }
 
   /** Since the last successful control tick (since the start, before the first). */

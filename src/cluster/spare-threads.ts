@@ -1,0 +1,26 @@
+/**
+ * Keeps shardThreadsSpare idle shard threads ready: a thread that starts when a shard is claimed
+ * loads the engine and pg first (1-3 s of a takeover on a loaded 2-core machine). Tasks that return
+ * at once make the pool start them (all threads busy); they stay idle shardThreadIdleMs.
+ */
+import type { Piscina } from 'piscina';
+import { shardThreadsMax, shardThreadsSpare } from '../constants.js';
+import type { WarmTask } from './shard-protocol.js';
+
+export class SpareThreads {
+  private warming = 0;
+
+  /** Starts threads until `busy` shards plus the spares have one (at most shardThreadsMax). */
+  keep(pool: Piscina | undefined, busy: number): void {
+    if (pool === undefined || this.warming > 0) return;
+    const missing = Math.min(busy + shardThreadsSpare, shardThreadsMax) - pool.threads.length;
+    const warm: WarmTask = { warm: true };
+    for (let i = 0; i < missing; i++) {
+      this.warming++;
+      void pool
+        .run(warm)
+        .catch(() => undefined)
+        .finally(() => this.warming--);
+    }
+  }
+}

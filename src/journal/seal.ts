@@ -17,7 +17,7 @@
  * a sealed batch from a plain one (postgres/schema.ts).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { RunError } from '../errors.js';
+import { JournalCorrupt } from '../errors.js';
 
 export const sealMarker = 0xe5;
 const keyIdBytes = 8;
@@ -61,9 +61,19 @@ export function newJournalSealId(): string {
   return randomBytes(journalSealIdBytes).toString('hex');
 }
 
-/** Exit 2, never a JournalCorrupt: a torn-tail check must not drop a unit it cannot open. */
-export function sealError(message: string): RunError {
-  return new RunError(message, 2, { kind: 'journal-mismatch' });
+/**
+ * A sealed journal that cannot be opened (no key, another key, a unit failing authentication):
+ * exit 2. Apart from other damage: a torn-tail check must never drop a unit it cannot open.
+ */
+export class SealFailure extends JournalCorrupt {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SealFailure';
+  }
+}
+
+export function sealError(message: string): SealFailure {
+  return new SealFailure(message);
 }
 
 const keyList = (keys: JournalKeyring) => (keys.length === 0 ? 'none' : keys.map((k) => k.id).join(', '));
@@ -87,7 +97,7 @@ export function keyForJournal(where: string, seal: JournalSealInfo, keys: Journa
 }
 
 /** Exit 2 for a writer given keys for a journal that is not sealed: it would end up half sealed. */
-export function refuseKeyForPlainJournal(where: string): RunError {
+export function refuseKeyForPlainJournal(where: string): SealFailure {
   return sealError(
     `${where}: is not sealed, and a run must not seal only part of it; run without --journal-key-file (and PAYMENTS_JOURNAL_KEY_FILE), or seal it whole first with payments reseal --journal … --new-key-file FILE`,
   );

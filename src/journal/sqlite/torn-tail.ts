@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { JournalCorrupt } from '../../errors.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
-import type { PartitionSeal } from '../seal.js';
+import { SealFailure, type PartitionSeal } from '../seal.js';
 
 /**
  * A write cut short leaves a damaged last batch: it is dropped (with any snapshot taken after it),
@@ -20,7 +20,7 @@ export function dropTornTail(
     decodeRecords(last, where, 'columns', seal);
     return undefined;
   } catch (error) {
-    if (!(error instanceof JournalCorrupt)) throw error;
+    if (!(error instanceof JournalCorrupt) || error instanceof SealFailure) throw error;
   }
   db.transaction(() => {
     db.prepare('DELETE FROM batches WHERE first_seq = ?').run(last.first_seq);

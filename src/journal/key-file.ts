@@ -24,7 +24,7 @@ export function readKeyFile(path: string, option = '--journal-key-file'): Journa
     );
   if (bytes.byteLength > keyFileBytesMax) throw bad('is too large');
   const text = bytes.toString('latin1');
-  const body = text.endsWith('\n') && !text.endsWith('\r\n') ? text.slice(0, -1) : text;
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
   if (body.length === 0) throw bad('is empty');
   if (body.endsWith('\r')) throw bad('ends its line with a carriage return (CRLF); write it with a plain line feed');
   if (!/^[0-9a-fA-F]*$/.test(body)) throw bad('holds characters other than hex digits');

@@ -54,7 +54,7 @@ export function resealCommand(io: CliIo): CommandModule<object, ResealArgs> {
       const from = result.fromKeyId === undefined ? 'not sealed' : `key id ${result.fromKeyId}`;
       log.info(
         { ...result, seconds },
-        `journal ${display}: sealed with key id ${result.toKeyId} (was ${from}): ${result.batches} batches, ${result.snapshotParts} snapshot parts`,
+        `journal ${display}: sealed with key id ${result.toKeyId} (was ${from}): ${result.batches} batches, ${result.snapshotUnits} snapshot units`,
       );
     },
   };

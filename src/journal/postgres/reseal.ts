@@ -66,19 +66,19 @@ async function reseal(
   if (from) keyForJournal(where, from, keys);
   const to: JournalSealInfo = { journalId: from?.journalId ?? newJournalSealId(), keyId: newKey.id };
   let batches = 0;
-  let snapshotParts = 0;
+  let snapshotUnits = 0;
   for (let shard = 0; shard < (row.shards as number); shard++) {
     const at = `${where} partition ${shard}`;
     const source = from && new PartitionSeal(from, shard, keyForJournal(where, from, keys), keys);
     const sealer = new PartitionSeal(to, shard, newKey, [newKey]);
     batches += await resealBatches(client, target.journal, shard, at, source, sealer);
-    snapshotParts += await resealSnapshots(client, target.journal, shard, at, source, sealer);
+    snapshotUnits += await resealSnapshots(client, target.journal, shard, at, source, sealer);
   }
   await client.query(
     'UPDATE payments.journals SET seal_id = $2, seal_key_id = $3, updated_at = now() WHERE name = $1',
     [target.journal, to.journalId, to.keyId],
   );
-  return { partitions: row.shards as number, batches, snapshotParts, fromKeyId: from?.keyId, toKeyId: to.keyId };
+  return { partitions: row.shards as number, batches, snapshotUnits, fromKeyId: from?.keyId, toKeyId: to.keyId };
 }
 
 async function resealBatches(

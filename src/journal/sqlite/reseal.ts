@@ -30,7 +30,7 @@ import { checkMeta, openDatabase } from './schema.js';
 export interface ResealResult {
   readonly partitions: number;
   readonly batches: number;
-  readonly snapshotParts: number;
+  readonly snapshotUnits: number;
   readonly fromKeyId: string | undefined;
   readonly toKeyId: string;
 }
@@ -64,11 +64,11 @@ export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey:
     const to: JournalSealInfo = { journalId, keyId: newKey.id };
     const sources = opened.map((o) => sourceSeal(o, manifest, to, keys));
     let batches = 0;
-    let snapshotParts = 0;
+    let snapshotUnits = 0;
     opened.forEach((o, i) => {
       const counts = walk(o, sources[i], undefined); // checks everything, writes nothing
       batches += counts.batches;
-      snapshotParts += counts.parts;
+      snapshotUnits += counts.parts;
     });
     opened.forEach((o, i) => {
       const target = new PartitionSeal(to, o.shard, newKey, [newKey]);
@@ -81,7 +81,7 @@ export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey:
       })();
     });
     await writeManifest(dir, { ...manifest, formatVersion: sealedJournalFormatVersion, seal: to });
-    return { partitions: manifest.shards, batches, snapshotParts, fromKeyId: manifest.seal?.keyId, toKeyId: to.keyId };
+    return { partitions: manifest.shards, batches, snapshotUnits, fromKeyId: manifest.seal?.keyId, toKeyId: to.keyId };
   } finally {
     for (const o of opened) o.db.close();
     lock.release();

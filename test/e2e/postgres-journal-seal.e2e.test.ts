@@ -27,6 +27,9 @@ const keyId = (i: number) =>
   createHash('sha256').update(Buffer.from(keyHex[i]!, 'hex')).digest('hex').slice(0, 16);
 const withKey = (i = 0) => ['--journal-key-file', keyFile(i)];
 
+/** Tests that run the CLI a dozen times: more than the default on a shared 2-core machine. */
+const heavyTestMs = 180_000;
+
 beforeAll(async () => {
   await f.setUp('seal', 100_000);
   keyHex.forEach((hex, i) => writeFileSync(keyFile(i), `${hex}\n`));
@@ -153,130 +156,161 @@ function expectNoKey(bytes: Buffer | string): void {
 }
 
 describe.each([sqlite, postgres])('a sealed journal: $name', (b) => {
-  it('runs sealed, resumes after SIGKILL with the key, and never shows or stores the key', async () => {
-    const journal = `sealed-${b.name}`;
-    const args = [f.input, '--journal', b.location(journal), ...withKey(0), '--quiet'];
-    const killed = await runAndSignal(args, 50, 'SIGKILL', b.underWay(journal));
-    const done = await f.finish(b.location(journal), withKey(0));
-    f.expectReference(done);
-    if (killed.signal === 'SIGKILL') expect(done.stderr).toMatch(/resuming/);
-    expectNoKey(killed.stderr + done.stderr + done.accounts + readFileSync(join(f.dir, 'report.json'), 'utf8'));
-    expectNoKey(await b.storedBytes(journal));
-    // A sealed journal is not readable as a plain one: no batch holds the records in the clear.
-    const replay = await runCli(['replay', '--journal', b.location(journal), ...withKey(0)]);
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(replay.stdout).toBe(f.reference.accounts);
-    expectNoKey(replay.stderr);
-  });
+  it(
+    'runs sealed, resumes after SIGKILL with the key, and never shows or stores the key',
+    async () => {
+      const journal = `sealed-${b.name}`;
+      const args = [f.input, '--journal', b.location(journal), ...withKey(0), '--quiet'];
+      const killed = await runAndSignal(args, 50, 'SIGKILL', b.underWay(journal));
+      const done = await f.finish(b.location(journal), withKey(0));
+      f.expectReference(done);
+      if (killed.signal === 'SIGKILL') expect(done.stderr).toMatch(/resuming/);
+      expectNoKey(killed.stderr + done.stderr + done.accounts + readFileSync(join(f.dir, 'report.json'), 'utf8'));
+      expectNoKey(await b.storedBytes(journal));
+      // A sealed journal is not readable as a plain one: no batch holds the records in the clear.
+      const replay = await runCli(['replay', '--journal', b.location(journal), ...withKey(0)]);
+      expect(replay.code, replay.stderr).toBe(0);
+      expect(replay.stdout).toBe(f.reference.accounts);
+      expectNoKey(replay.stderr);
+    },
+    heavyTestMs,
+  );
 
-  it('replays --as-of-line and inspects as the same journal unsealed does', async () => {
-    const sealed = `asof-${b.name}`;
-    const plain = `plain-${b.name}`;
-    await f.finish(b.location(sealed), withKey(1));
-    await f.finish(b.location(plain));
-    for (const line of ['1', '5000', '77777']) {
-      const a = await runCli(['replay', '--journal', b.location(sealed), '--as-of-line', line, ...withKey(1)]);
-      const p = await runCli(['replay', '--journal', b.location(plain), '--as-of-line', line]);
-      expect(a.code, a.stderr).toBe(0);
-      expect(a.stdout).toBe(p.stdout);
-    }
-    const si = await runCli(['inspect', '--journal', b.location(sealed), '--client', '17'], {
-      env: { PAYMENTS_JOURNAL_KEY_FILE: keyFile(1) },
-    });
-    const pi = await runCli(['inspect', '--journal', b.location(plain), '--client', '17']);
-    expect(si.code, si.stderr).toBe(0);
-    expect(si.stdout).toBe(pi.stdout);
-    expect(si.stdout.split('\n').length).toBeGreaterThan(5);
-  });
+  it(
+    'replays --as-of-line and inspects as the same journal unsealed does',
+    async () => {
+      const sealed = `asof-${b.name}`;
+      const plain = `plain-${b.name}`;
+      await f.finish(b.location(sealed), withKey(1));
+      await f.finish(b.location(plain));
+      for (const line of ['1', '5000', '77777']) {
+        const a = await runCli(['replay', '--journal', b.location(sealed), '--as-of-line', line, ...withKey(1)]);
+        const p = await runCli(['replay', '--journal', b.location(plain), '--as-of-line', line]);
+        expect(a.code, a.stderr).toBe(0);
+        expect(a.stdout).toBe(p.stdout);
+      }
+      const si = await runCli(['inspect', '--journal', b.location(sealed), '--client', '17'], {
+        env: { PAYMENTS_JOURNAL_KEY_FILE: keyFile(1) },
+      });
+      const pi = await runCli(['inspect', '--journal', b.location(plain), '--client', '17']);
+      expect(si.code, si.stderr).toBe(0);
+      expect(si.stdout).toBe(pi.stdout);
+      expect(si.stdout.split('\n').length).toBeGreaterThan(5);
+    },
+    heavyTestMs,
+  );
 
-  it('refuses no key, another key, and an unsealed journal given a key: exit 2, one line, the key id', async () => {
-    const journal = `refusals-${b.name}`;
-    await f.finish(b.location(journal), withKey(0));
-    const id = keyId(0);
-    for (const args of [[f.input], ['replay'], ['inspect']]) {
-      const none = await runCli([...args, '--journal', b.location(journal)]);
-      expectOneLine(none, 2, new RegExp(`journal .*${journal}.*: is sealed \\(encrypted at rest\\) with key id ${id}`));
-      const other = await runCli([...args, '--journal', b.location(journal), ...withKey(1)]);
-      expectOneLine(
-        other,
-        2,
-        new RegExp(`is sealed with key id ${id}, and none of the keys given has it \\(key ids ${keyId(1)}\\)`),
+  it(
+    'refuses no key, another key, and an unsealed journal given a key: exit 2, one line, the key id',
+    async () => {
+      const journal = `refusals-${b.name}`;
+      await f.finish(b.location(journal), withKey(0));
+      const id = keyId(0);
+      for (const args of [[f.input], ['replay'], ['inspect']]) {
+        const none = await runCli([...args, '--journal', b.location(journal)]);
+        expectOneLine(
+          none,
+          2,
+          new RegExp(`journal .*${journal}.*: is sealed \\(encrypted at rest\\) with key id ${id}`),
+        );
+        const other = await runCli([...args, '--journal', b.location(journal), ...withKey(1)]);
+        expectOneLine(
+          other,
+          2,
+          new RegExp(`is sealed with key id ${id}, and none of the keys given has it \\(key ids ${keyId(1)}\\)`),
+        );
+        expect(none.stdout + other.stdout).toBe('');
+      }
+      // Several keys: the journal's is found among them (a comma list, or repeated).
+      const both = await runCli([
+        'replay',
+        '--journal',
+        b.location(journal),
+        '--journal-key-file',
+        `${keyFile(1)},${keyFile(0)}`,
+      ]);
+      expect(both.stdout).toBe(f.reference.accounts);
+      const plain = await runCli([f.input, '--journal', b.location('uninterrupted-plain'), '--quiet']);
+      expect(plain.code).toBe(0);
+      const keyed = await runCli([f.input, '--journal', b.location('uninterrupted-plain'), ...withKey(0)]);
+      expectOneLine(keyed, 2, /is not sealed, and a run must not seal only part of it/);
+    },
+    heavyTestMs,
+  );
+
+  it(
+    'refuses a flipped byte (checksum) and a unit failing authentication (checksum fixed): exit 2',
+    async () => {
+      const journal = `flipped-${b.name}`;
+      await f.finish(b.location(journal), withKey(0));
+      await b.dropSnapshots(journal);
+      await b.flipBatchByte(journal, false);
+      expectOneLine(await runCli([f.input, '--journal', b.location(journal), ...withKey(0)]), 2, /fails its checksum/);
+      await b.flipBatchByte(journal, true); // flipped back, checksum as stored
+      await b.flipBatchByte(journal, true); // flipped again, checksum made to match
+      for (const args of [[f.input], ['replay'], ['inspect']]) {
+        const result = await runCli([...args, '--journal', b.location(journal), ...withKey(0)]);
+        expectOneLine(
+          result,
+          2,
+          new RegExp(`partition 1.*the journal batch at seq 1 .*fails authentication under key id ${keyId(0)}`),
+        );
+        expect(errorLine(result.stderr)).toContain(journal);
+        // inspect streams partition 0 before it reaches the damaged batch; the others print nothing.
+        if (args[0] !== 'inspect') expect(result.stdout).toBe('');
+      }
+    },
+    heavyTestMs,
+  );
+
+  it(
+    'reseals under a new key; refuses a damaged journal and leaves it as it was',
+    async () => {
+      const journal = `reseal-${b.name}`;
+      await f.finish(b.location(journal), withKey(0));
+      const rotated = await runCli([
+        'reseal',
+        '--journal',
+        b.location(journal),
+        ...withKey(0),
+        '--new-key-file',
+        keyFile(1),
+      ]);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      expect(rotated.stderr).toContain(`sealed with key id ${keyId(1)} (was key id ${keyId(0)})`);
+      expect((await runCli(['replay', '--journal', b.location(journal), ...withKey(1)])).stdout).toBe(
+        f.reference.accounts,
       );
-      expect(none.stdout + other.stdout).toBe('');
-    }
-    // Several keys: the journal's is found among them (a comma list, or repeated).
-    const both = await runCli([
-      'replay',
-      '--journal',
-      b.location(journal),
-      '--journal-key-file',
-      `${keyFile(1)},${keyFile(0)}`,
-    ]);
-    expect(both.stdout).toBe(f.reference.accounts);
-    const plain = await runCli([f.input, '--journal', b.location('uninterrupted-plain'), '--quiet']);
-    expect(plain.code).toBe(0);
-    const keyed = await runCli([f.input, '--journal', b.location('uninterrupted-plain'), ...withKey(0)]);
-    expectOneLine(keyed, 2, /is not sealed, and a run must not seal only part of it/);
-  });
+      expectOneLine(await runCli(['replay', '--journal', b.location(journal), ...withKey(0)]), 2, new RegExp(keyId(1)));
+      // Damaged: refused whole, nothing rewritten (a stored byte is a byte of the old seal).
+      await b.flipBatchByte(journal, true);
+      const before = await b.contents(journal);
+      const refused = await runCli([
+        'reseal',
+        '--journal',
+        b.location(journal),
+        ...withKey(1),
+        '--new-key-file',
+        keyFile(0),
+      ]);
+      expectOneLine(refused, 2, /fails authentication under key id/);
+      expect(await b.contents(journal)).toBe(before);
+    },
+    heavyTestMs,
+  );
 
-  it('refuses a flipped byte (checksum) and a unit failing authentication (checksum fixed): exit 2', async () => {
-    const journal = `flipped-${b.name}`;
-    await f.finish(b.location(journal), withKey(0));
-    await b.dropSnapshots(journal);
-    await b.flipBatchByte(journal, false);
-    expectOneLine(await runCli([f.input, '--journal', b.location(journal), ...withKey(0)]), 2, /fails its checksum/);
-    await b.flipBatchByte(journal, true); // flipped back, checksum as stored
-    await b.flipBatchByte(journal, true); // flipped again, checksum made to match
-    for (const args of [[f.input], ['replay'], ['inspect']]) {
-      const result = await runCli([...args, '--journal', b.location(journal), ...withKey(0)]);
-      expectOneLine(
-        result,
-        2,
-        new RegExp(`partition 1.*the journal batch at seq 1 .*fails authentication under key id ${keyId(0)}`),
-      );
-      expect(errorLine(result.stderr)).toContain(journal);
-      // inspect streams partition 0 before it reaches the damaged batch; the others print nothing.
-      if (args[0] !== 'inspect') expect(result.stdout).toBe('');
-    }
-  });
-
-  it('reseals under a new key; refuses a damaged journal and leaves it as it was', async () => {
-    const journal = `reseal-${b.name}`;
-    await f.finish(b.location(journal), withKey(0));
-    const rotated = await runCli([
-      'reseal',
-      '--journal',
-      b.location(journal),
-      ...withKey(0),
-      '--new-key-file',
-      keyFile(1),
-    ]);
-    expect(rotated.code, rotated.stderr).toBe(0);
-    expect(rotated.stderr).toContain(`sealed with key id ${keyId(1)} (was key id ${keyId(0)})`);
-    expect((await runCli(['replay', '--journal', b.location(journal), ...withKey(1)])).stdout).toBe(
-      f.reference.accounts,
-    );
-    expectOneLine(await runCli(['replay', '--journal', b.location(journal), ...withKey(0)]), 2, new RegExp(keyId(1)));
-    // Damaged: refused whole, nothing rewritten (a stored byte is a byte of the old seal).
-    await b.flipBatchByte(journal, true);
-    const before = await b.contents(journal);
-    const refused = await runCli([
-      'reseal',
-      '--journal',
-      b.location(journal),
-      ...withKey(1),
-      '--new-key-file',
-      keyFile(0),
-    ]);
-    expectOneLine(refused, 2, /fails authentication under key id/);
-    expect(await b.contents(journal)).toBe(before);
-    // A plain journal is sealed whole by reseal, with no old key, and then needs its key.
-    const plain = `reseal-plain-${b.name}`;
-    await f.finish(b.location(plain));
-    expect((await runCli(['reseal', '--journal', b.location(plain), '--new-key-file', keyFile(0)])).code).toBe(0);
-    f.expectReference(await f.finish(b.location(plain), withKey(0)));
-    expectOneLine(await runCli(['replay', '--journal', b.location(plain)]), 2, new RegExp(keyId(0)));
-  });
+  it(
+    'seals a plain journal whole with reseal (no old key); it then needs its key',
+    async () => {
+      // A plain journal is sealed whole by reseal, with no old key, and then needs its key.
+      const plain = `reseal-plain-${b.name}`;
+      await f.finish(b.location(plain));
+      expect((await runCli(['reseal', '--journal', b.location(plain), '--new-key-file', keyFile(0)])).code).toBe(0);
+      f.expectReference(await f.finish(b.location(plain), withKey(0)));
+      expectOneLine(await runCli(['replay', '--journal', b.location(plain)]), 2, new RegExp(keyId(0)));
+    },
+    heavyTestMs,
+  );
 });
 
 describe('the key never in a process’s argv or environment, and key files refused in one line', () => {

@@ -17,7 +17,8 @@ import { storedBatch, storedColumns } from '../../src/journal/postgres/partition
 import { batchChecksum, type StoredBatch } from '../../src/journal/record-codec.js';
 import { binPath, errorLine, expectOneLine, repoRoot, runCli } from '../helpers/cli.js';
 import { PostgresCliFixture, runAndSignal } from '../helpers/postgres-cli.js';
-import { until } from '../helpers/postgres.js';
+import { until, urlFor } from '../helpers/postgres.js';
+import pg from 'pg';
 
 const f = new PostgresCliFixture();
 const keyHex = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
@@ -164,7 +165,8 @@ describe.each([sqlite, postgres])('a sealed journal: $name', (b) => {
       const killed = await runAndSignal(args, 50, 'SIGKILL', b.underWay(journal));
       const done = await f.finish(b.location(journal), withKey(0));
       f.expectReference(done);
-      if (killed.signal === 'SIGKILL') expect(done.stderr).toMatch(/resuming/);
+      expect(killed.signal, 'the run must be killed mid-run').toBe('SIGKILL');
+      expect(done.stderr).toMatch(/resuming/); // really resumed: the sealed units were read back with the key
       expectNoKey(killed.stderr + done.stderr + done.accounts + readFileSync(join(f.dir, 'report.json'), 'utf8'));
       expectNoKey(await b.storedBytes(journal));
       // A sealed journal is not readable as a plain one: no batch holds the records in the clear.
@@ -314,25 +316,45 @@ describe.each([sqlite, postgres])('a sealed journal: $name', (b) => {
 });
 
 describe('the key never in a process’s argv or environment, and key files refused in one line', () => {
-  it('a sealed run whose key file comes from the environment: only the path is in argv and environ', async () => {
-    const journal = f.url('argv');
-    const child = spawn(process.execPath, [binPath, f.input, '--journal', journal, '--quiet'], {
-      cwd: repoRoot,
-      env: { ...process.env, PAYMENTS_JOURNAL_KEY_FILE: keyFile(0) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const closed = new Promise((resolve) => child.on('close', resolve));
-    await until(async () => (await f.underWay('argv')()) || child.exitCode !== null);
-    if (child.exitCode === null) {
-      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`);
-      const environ = readFileSync(`/proc/${child.pid}/environ`);
-      expectNoKey(cmdline);
-      expectNoKey(environ);
-      expect(environ.toString()).toContain(`PAYMENTS_JOURNAL_KEY_FILE=${keyFile(0)}`);
-    }
-    await closed;
-    expect(child.exitCode).toBe(0);
-  });
+  it(
+    'a sealed run whose key file comes from the environment: only the path is in argv and environ',
+    async () => {
+      // Every commit waits on this lock: the run is alive, workers open, while its /proc is read.
+      const holder = new pg.Client({ connectionString: urlFor(f.database) });
+      await holder.connect();
+      try {
+        await f.finish(f.url('argv-created')); // the schema exists before the lock is taken
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+        const child = spawn(process.execPath, [binPath, f.input, '--journal', f.url('argv'), '--quiet'], {
+          cwd: repoRoot,
+          env: { ...process.env, PAYMENTS_JOURNAL_KEY_FILE: keyFile(0) },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        const closed = new Promise((resolve) => child.on('close', resolve));
+        await until(
+          async () =>
+            (
+              await f.query<{ n: number }>(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO payments.batches%'",
+              )
+            )[0]!.n > 0,
+        );
+        expect(child.exitCode).toBe(null);
+        const cmdline = readFileSync(`/proc/${child.pid}/cmdline`);
+        const environ = readFileSync(`/proc/${child.pid}/environ`);
+        expectNoKey(cmdline);
+        expectNoKey(environ);
+        expect(environ.toString()).toContain(`PAYMENTS_JOURNAL_KEY_FILE=${keyFile(0)}`);
+        await holder.query('COMMIT');
+        await closed;
+        expect(child.exitCode).toBe(0);
+      } finally {
+        await holder.end();
+      }
+    },
+    heavyTestMs,
+  );
 
   it('refuses a key file that is not a key, naming the file and never its content', async () => {
     const bad = join(f.dir, 'bad-key');

@@ -6,10 +6,16 @@
 // server's cost a row: statement time (pg_stat_statements) and CPU of every postgres process.
 //
 //   node bench/pg-e2e.mjs [--url postgres://…] [--rows 3750000] [--runs 3] [--workers 2]
+//                         [--sealed] [--only memory,sqlite,…] [--datasets generated,spaced]
+//
+// --sealed adds both journals sealed (--journal-key-file, a fresh key in a temporary file):
+// configurations sqlite-sealed and postgres-sealed. --only runs the named configurations alone.
+// Every run also reports the CLI's CPU seconds (user + system of the process and its threads).
 //
 // Without --url it starts a throw-away server with fsync on (scripts/test-postgres.mjs --fsync
 // --stat-statements) and prints the statements that took the server's time.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -36,8 +42,19 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
     workers: { type: 'string', default: '2' },
+    sealed: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    datasets: { type: 'string', default: 'generated,spaced' },
   },
 });
+const allKinds = ['memory', 'sqlite', 'postgres', ...(values.sealed ? ['sqlite-sealed', 'postgres-sealed'] : [])];
+const kinds = values.only === undefined ? allKinds : values.only.split(',');
+for (const k of kinds)
+  if (!['memory', 'sqlite', 'postgres', 'sqlite-sealed', 'postgres-sealed'].includes(k)) {
+    console.error(`--only: unknown configuration ${k}`);
+    process.exit(2);
+  }
+const datasets = values.datasets.split(',');
 const rows = Number(values.rows);
 const runs = Number(values.runs);
 const data = join(root, 'data/generated', `tx-${rows}.csv`);
@@ -56,6 +73,13 @@ function run(args) {
       else resolve({ seconds: (performance.now() - started) / 1000, stdout, stderr });
     });
   });
+}
+
+/** CPU seconds of this process's reaped children (cutime + cstime): a finished CLI run's, threads included. */
+function childCpuSeconds() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -105,15 +129,20 @@ const settings = (
   .join(', ');
 
 const tmp = mkdtempSync(join(tmpdir(), 'payments-bench-pg-'));
+const keyFile = join(tmp, 'journal.key');
+writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
 const results = [];
 let database = 0;
 for (const [dataset, file] of [
   ['generated', data],
   ['spaced, 3-field disputes', spaced],
-]) {
+].filter(([name]) => datasets.includes(name.split(',')[0]))) {
   let reference;
-  for (const kind of ['memory', 'sqlite', 'postgres']) {
+  for (const config of kinds) {
+    const kind = config.replace('-sealed', '');
+    const sealed = config.endsWith('-sealed') ? ['--journal-key-file', keyFile] : [];
     const walls = [];
+    const cpus = [];
     const rss = [];
     const serverUs = [];
     const serverCpuUs = [];
@@ -132,8 +161,10 @@ for (const [dataset, file] of [
         kind === 'sqlite' ? ['--journal', journalDir] : kind === 'postgres' ? ['--journal', dbUrl.toString()] : [];
       if (kind === 'postgres' && server) await admin.query('SELECT pg_stat_statements_reset()');
       const cpuBefore = postgresCpuSeconds();
+      const cliCpuBefore = childCpuSeconds();
       const args = ['--max-semi-space-size=4', bin, file, '--workers', values.workers, '--quiet', '--report', report];
-      const { seconds, stdout } = await run([...args, ...journal]);
+      const { seconds, stdout } = await run([...args, ...journal, ...sealed]);
+      cpus.push(childCpuSeconds() - cliCpuBefore);
       const cpu = postgresCpuSeconds() - cpuBefore;
       if (reference === undefined) reference = stdout;
       else if (stdout !== reference) throw new Error(`output differs with the ${kind} journal`);
@@ -171,7 +202,10 @@ for (const [dataset, file] of [
     const wall = median(walls);
     results.push({
       dataset,
-      config: kind === 'memory' ? 'in memory' : kind === 'sqlite' ? '--journal DIR (SQLite)' : '--journal postgres://…',
+      config:
+        (kind === 'memory' ? 'in memory' : kind === 'sqlite' ? '--journal DIR (SQLite)' : '--journal postgres://…') +
+        (sealed.length > 0 ? ', sealed' : ''),
+      cpu: median(cpus).toFixed(2),
       wall: wall.toFixed(2),
       runs: walls.map((s) => s.toFixed(2)).join(' / '),
       txs: fmt(rows / wall),
@@ -182,7 +216,9 @@ for (const [dataset, file] of [
           ? `${median(serverUs).toFixed(2)} / ${median(serverCpuUs).toFixed(2)}`
           : '–',
     });
-    console.error(`${dataset}, ${kind}: ${walls.map((s) => s.toFixed(2)).join(' / ')} s`);
+    console.error(
+      `${dataset}, ${config}: ${walls.map((s) => s.toFixed(2)).join(' / ')} s; CLI CPU ${cpus.map((s) => s.toFixed(2)).join(' / ')} s`,
+    );
   }
 }
 await admin.end();
@@ -201,16 +237,23 @@ console.log(
 );
 console.log(`Dataset: ${rows.toLocaleString('en-US')} rows; server settings: ${settings}\n`);
 console.log(
-  '| dataset | run | wall s (median) | runs | tx/s | peak RSS MiB | journal bytes/row | server µs/row: statements / CPU |',
+  '| dataset | run | wall s (median) | runs | CLI CPU s (median) | tx/s | peak RSS MiB | journal bytes/row | server µs/row: statements / CPU |',
 );
-console.log('|---|---|---:|---|---:|---:|---:|---:|');
+console.log('|---|---|---:|---|---:|---:|---:|---:|---:|');
 for (const r of results)
   console.log(
-    `| ${r.dataset} | ${r.config} | ${r.wall} | ${r.runs} | ${r.txs} | ${r.rss} | ${r.bytes} | ${r.server} |`,
+    `| ${r.dataset} | ${r.config} | ${r.wall} | ${r.runs} | ${r.cpu} | ${r.txs} | ${r.rss} | ${r.bytes} | ${r.server} |`,
   );
 for (const dataset of new Set(results.map((r) => r.dataset))) {
-  const wall = (config) => Number(results.find((r) => r.dataset === dataset && r.config.startsWith(config)).wall);
+  const find = (config) => results.find((r) => r.dataset === dataset && r.config === config);
+  const ratio = (a, b, field) =>
+    find(a) && find(b) ? (Number(find(a)[field]) / Number(find(b)[field])).toFixed(2) : '–';
   console.log(
-    `${dataset}: SQLite/memory ${(wall('--journal DIR') / wall('in memory')).toFixed(2)}×, PostgreSQL/SQLite ${(wall('--journal postgres') / wall('--journal DIR')).toFixed(2)}×`,
+    `${dataset}: SQLite/memory ${ratio('--journal DIR (SQLite)', 'in memory', 'wall')}×, PostgreSQL/SQLite ${ratio('--journal postgres://…', '--journal DIR (SQLite)', 'wall')}×`,
   );
+  for (const journal of ['--journal DIR (SQLite)', '--journal postgres://…'])
+    if (find(`${journal}, sealed`))
+      console.log(
+        `${dataset}: ${journal} sealed/unsealed: wall ${ratio(`${journal}, sealed`, journal, 'wall')}×, CLI CPU ${ratio(`${journal}, sealed`, journal, 'cpu')}×`,
+      );
 }

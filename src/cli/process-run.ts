@@ -24,6 +24,7 @@ import type { CliIo } from './io.js';
 import { journalDisplay } from '../journal/run-journal.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 import { envVariable } from './options.js';
+import type { JournalKeyring } from '../journal/seal.js';
 
 export interface ProcessRequest {
   readonly input: string;
@@ -35,6 +36,8 @@ export interface ProcessRequest {
   readonly report?: string;
   readonly metrics?: string;
   readonly journal?: string;
+  /** --journal-key-file: the journal's keys (the first seals a new journal). */
+  readonly journalKeys?: JournalKeyring;
   /** Options whose value came from the environment (`rejects` from PAYMENTS_REJECTS), to name the variable. */
   readonly fromEnvironment?: readonly string[];
   readonly log: LogConfig;
@@ -148,6 +151,7 @@ async function processInput(
     rejects,
     log: request.log,
     journalDir: request.journal,
+    journalKeys: request.journalKeys,
     signal: stop.signal,
     pool,
     onOpen: (info) => logRecovery(log, request.journal, info),

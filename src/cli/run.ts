@@ -23,11 +23,11 @@ import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommo
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 const commandNames = [
-  ...['generate', 'replay', 'inspect', 'node', 'submit', 'result', 'completion'],
+  ...['generate', 'replay', 'inspect', 'reseal', 'node', 'submit', 'result', 'completion'],
   ...['audit', 'migrate', 'roles'],
 ];
 const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
-const journalOptionNames = ['journal', 'as-of-line', 'client'];
+const journalOptionNames = ['journal', 'as-of-line', 'client', 'journal-key-file', 'new-key-file'];
 const booleanOptionNames = ['quiet', 'progress', 'color'];
 
 /** The options each command takes, for the PAYMENTS_* variables it may read. */
@@ -37,9 +37,11 @@ function optionsOfCommand(first: string | undefined): string[] {
     case 'generate':
       return [...common, ...generateOptionNames];
     case 'replay':
-      return [...common, 'journal', 'as-of-line'];
+      return [...common, 'journal', 'as-of-line', 'journal-key-file'];
     case 'inspect':
-      return [...common, 'journal', 'client'];
+      return [...common, 'journal', 'client', 'journal-key-file'];
+    case 'reseal':
+      return [...common, 'journal', 'journal-key-file', 'new-key-file'];
     case 'completion':
       return common;
     case 'node':
@@ -135,6 +137,9 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   );
   lazy('convert', 'Rewrite a PostgreSQL journal of an older version (one row a record) as batches', async () =>
     (await import('./commands/convert.js')).convertCommand(io, argv),
+  );
+  lazy('reseal', 'Seal a journal again under a new key (or seal one that is not sealed), atomically', async () =>
+    (await import('./commands/reseal.js')).resealCommand(io),
   );
   lazy('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
     (await import('./commands/node.js')).nodeCommand(io, argv),

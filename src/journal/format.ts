@@ -13,6 +13,11 @@ import { usageError } from '../errors.js';
  * the input against. A format-2 journal has none: it is refused, never resumed unproven.
  */
 export const journalFormatVersion = 3;
+/**
+ * 4: a sealed journal (seal.ts): format 3 with every batch and snapshot part encrypted. A journal
+ * without a key stays format 3, so that older versions still read it; they refuse a sealed one.
+ */
+export const sealedJournalFormatVersion = 4;
 
 export { lockFileName, manifestFileName } from '../journal-files.js';
 export const partitionPrefix = 'partition-';

@@ -6,7 +6,8 @@ import { txTypes } from '../domain/transaction.js';
 import { csvField } from '../io/csv-writer.js';
 import { inspectFlushChars } from '../constants.js';
 import { shownAmount } from './record-codec.js';
-import { existingManifest } from './replay.js';
+import { existingManifest, readerSeal } from './replay.js';
+import type { JournalKeyring } from './seal.js';
 import { readTail } from './sqlite/recovery.js';
 import { openPartition } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
@@ -17,22 +18,27 @@ export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,re
  * Every record the partitions hold (all of them: an unfinished run's included), or only `client`'s
  * (reading its partition alone), as CSV text in pieces of about inspectFlushChars.
  */
-export async function* inspectJournal(dir: string, client: number | undefined): AsyncGenerator<string> {
+export async function* inspectJournal(
+  dir: string,
+  client: number | undefined,
+  keys: JournalKeyring = [],
+): AsyncGenerator<string> {
   if (isPostgresUrl(dir)) {
     const only = (shards: number) =>
       client === undefined ? Array.from({ length: shards }, (_, s) => s) : [shardOf(client, shards)];
     const { inspectPostgres } = await import('./postgres/run.js');
-    yield* inspectPostgres(dir, only, client, csvField, inspectFlushChars);
+    yield* inspectPostgres(dir, only, client, csvField, inspectFlushChars, keys);
     return;
   }
   const manifest = await existingManifest(dir);
+  const sealed = readerSeal(dir, manifest, keys);
   const shards =
     client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
   for (const shard of shards) {
-    const reader = openPartition(dir, shard, manifest.shards);
+    const reader = openPartition(dir, shard, manifest.shards, sealed);
     try {
       let text = '';
-      for (const r of readTail(reader.db, reader.where, 0)) {
+      for (const r of readTail(reader.db, reader.where, 0, Number.POSITIVE_INFINITY, reader.seal)) {
         if (client !== undefined && r.client !== client) continue;
         const amount = shownAmount(r);
         const record = r.event ? r.event.type : 'Rejected';

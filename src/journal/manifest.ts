@@ -12,7 +12,14 @@ import { crc32 } from 'node:zlib';
 import { inputSampleBytes, workersMax } from '../constants.js';
 import { describeError, JournalCorrupt, usageError } from '../errors.js';
 import { manifestFormat } from '../journal-files.js';
-import { journalFormatVersion, manifestFileName, partitionPrefix } from './format.js';
+import { journalFormatVersion, manifestFileName, partitionPrefix, sealedJournalFormatVersion } from './format.js';
+import {
+  keyForJournal,
+  newJournalSealId,
+  refuseKeyForPlainJournal,
+  type JournalKeyring,
+  type JournalSealInfo,
+} from './seal.js';
 
 export interface InputFingerprint {
   size: number;
@@ -30,6 +37,8 @@ export interface Manifest {
   complete: boolean;
   createdAt: string;
   updatedAt: string;
+  /** A sealed journal's (format 4): its random id and the key id its units are sealed with. */
+  seal?: JournalSealInfo;
 }
 
 const manifestFile = manifestFileName;
@@ -96,11 +105,11 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (m.format !== manifestFormat) throw new JournalCorrupt(`${path}: not a payments journal manifest`);
   if (!isWhole(m.formatVersion, 1, Number.MAX_SAFE_INTEGER))
     throw bad('formatVersion', 'a whole number', m.formatVersion);
-  if (m.formatVersion > journalFormatVersion)
+  if (m.formatVersion > sealedJournalFormatVersion)
     throw new JournalCorrupt(
-      `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${journalFormatVersion})`,
+      `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${sealedJournalFormatVersion})`,
     );
-  if (m.formatVersion !== journalFormatVersion)
+  if (m.formatVersion !== journalFormatVersion && m.formatVersion !== sealedJournalFormatVersion)
     throw new JournalCorrupt(
       `${path}: journal format ${m.formatVersion}, an older version's (its batches carry no input checksum, so this program cannot prove a resume); this program reads ${journalFormatVersion}: use the version that wrote it, or a new --journal directory`,
     );
@@ -116,14 +125,26 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (typeof m.complete !== 'boolean') throw bad('complete', 'true or false', m.complete);
   for (const field of ['createdAt', 'updatedAt'] as const)
     if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
+  if (m.formatVersion === sealedJournalFormatVersion) {
+    const seal = m.seal as Record<string, unknown> | undefined;
+    if (typeof seal !== 'object' || seal === null) throw bad('seal', 'an object (journal format 4 is sealed)', seal);
+    if (typeof seal.journalId !== 'string' || !/^[0-9a-f]{32}$/.test(seal.journalId))
+      throw bad('seal.journalId', '32 hex digits', seal.journalId);
+    if (typeof seal.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(seal.keyId))
+      throw bad('seal.keyId', '16 hex digits', seal.keyId);
+  } else if (m.seal !== undefined) throw bad('seal', 'absent in journal format 3', m.seal);
   return m as unknown as Manifest;
 }
 
-/** Opens the journal of a run: checks an existing one against the input, or starts a new one. */
+/**
+ * Opens the journal of a run: checks an existing one against the input and the keys, or starts a
+ * new one (sealed when keys are given, under the first).
+ */
 export async function openRunManifest(
   dir: string,
   inputPath: string,
   shards: number,
+  keys: JournalKeyring = [],
 ): Promise<{ manifest: Manifest; resumed: boolean }> {
   const input = { name: inputPath, ...(await fingerprint(inputPath)) };
   const existing = await readManifest(dir);
@@ -138,19 +159,23 @@ export async function openRunManifest(
           'use a new --journal directory for this file, or remove the old one',
       );
     }
+    if (existing.seal) keyForJournal(`journal ${dir}`, existing.seal, keys);
+    else if (keys.length > 0) throw refuseKeyForPlainJournal(`journal ${dir}`);
     return { manifest: existing, resumed: true };
   }
   await mkdir(dir, { recursive: true });
   const now = new Date().toISOString();
+  const seal = keys[0] && { journalId: newJournalSealId(), keyId: keys[0].id };
   const manifest: Manifest = {
     format: manifestFormat,
-    formatVersion: journalFormatVersion,
+    formatVersion: seal ? sealedJournalFormatVersion : journalFormatVersion,
     shards,
     input,
     committedLine: 0,
     complete: false,
     createdAt: now,
     updatedAt: now,
+    ...(seal ? { seal } : {}),
   };
   await writeManifest(dir, manifest);
   return { manifest, resumed: false };

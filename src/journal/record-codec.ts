@@ -15,6 +15,7 @@ import { recordLayout, type Columns } from '../layout.js';
 import type { JournalRecord, RowRef } from '../engine/journal-port.js';
 import type { InputProof } from '../io/input-proof.js';
 import { CompactCodecError, decodeCompact, encodeCompact } from './compact-codec.js';
+import type { PartitionSeal } from './seal.js';
 
 /**
  * How a batch's blob holds its records: as recordLayout columns (the SQLite journal: 25 bytes a
@@ -62,6 +63,11 @@ export function batchChecksum(b: Omit<StoredBatch, 'crc'>): number {
   );
 }
 
+/** The fields a sealed batch's associated data binds it to (seal.ts): those its checksum covers. */
+export function batchSealFields(b: Omit<StoredBatch, 'crc' | 'data'>): number[] {
+  return [b.first_line, b.last_line, b.first_seq, b.count, b.events, b.input_end ?? -1, b.input_crc ?? -1];
+}
+
 /** Collects a batch's records in reusable typed-array columns (no object or array per record). */
 export class RecordBatchBuilder {
   private capacity = 0;
@@ -92,19 +98,26 @@ export class RecordBatchBuilder {
   }
 
   /** The batch row to store, numbered from `firstSeq`, with its input proof; the builder starts afresh. */
-  take(firstSeq: number, proof: InputProof | undefined, codec: BatchCodec = 'columns'): StoredBatch {
+  take(
+    firstSeq: number,
+    proof: InputProof | undefined,
+    codec: BatchCodec = 'columns',
+    seal?: PartitionSeal,
+  ): StoredBatch {
     const n = this.count;
-    const data = codec === 'compact' ? encodeCompact(this.cols, n, this.cols.lines[0]!) : this.columnsBlob(n);
-    const row = {
+    const plain = codec === 'compact' ? encodeCompact(this.cols, n, this.cols.lines[0]!) : this.columnsBlob(n);
+    const fields = {
       first_line: this.cols.lines[0]!,
       last_line: this.cols.lines[n - 1]!,
       first_seq: firstSeq,
       count: n,
       events: this.events,
-      data,
       input_end: proof?.end ?? null,
       input_crc: proof?.crc ?? null,
     };
+    // The checksum covers the stored (sealed) bytes: damage is found without the key.
+    const data = seal === undefined ? plain : seal.seal('batch', plain, batchSealFields(fields));
+    const row = { ...fields, data };
     this.count = 0;
     this.events = 0;
     return { ...row, crc: batchChecksum(row) };
@@ -137,13 +150,18 @@ export class RecordBatchBuilder {
  * (rising from first_line to last_line) and event count; JournalCorrupt otherwise. For readers that
  * want a few records of many (inspect --client) without an object per record.
  */
-export function decodeCheckedColumns(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): RecordColumns {
-  const damaged = (what: string) =>
-    new JournalCorrupt(
-      `${where}: the journal batch at seq ${batch.first_seq} (lines ${batch.first_line}-${batch.last_line}) ${what} (damaged or edited)`,
-    );
+export function decodeCheckedColumns(
+  batch: StoredBatch,
+  where: string,
+  codec: BatchCodec = 'columns',
+  seal?: PartitionSeal,
+): RecordColumns {
+  const unit = `${where}: the journal batch at seq ${batch.first_seq} (lines ${batch.first_line}-${batch.last_line})`;
+  const damaged = (what: string) => new JournalCorrupt(`${unit} ${what} (damaged or edited)`);
   if (batchChecksum(batch) !== batch.crc) throw damaged('fails its checksum');
-  const c = decodeColumns(batch, codec, damaged);
+  const plain =
+    seal === undefined ? batch : { ...batch, data: seal.open('batch', batch.data, batchSealFields(batch), unit) };
+  const c = decodeColumns(plain, codec, damaged);
   let events = 0;
   let line = -1;
   for (let i = 0; i < batch.count; i++) {
@@ -180,8 +198,13 @@ export function recordAt(c: RecordColumns, i: number, firstSeq: number): Journal
 }
 
 /** Decodes a stored batch, checked whole (decodeCheckedColumns), into records. */
-export function decodeRecords(batch: StoredBatch, where: string, codec: BatchCodec = 'columns'): JournalRecord[] {
-  const c = decodeCheckedColumns(batch, where, codec);
+export function decodeRecords(
+  batch: StoredBatch,
+  where: string,
+  codec: BatchCodec = 'columns',
+  seal?: PartitionSeal,
+): JournalRecord[] {
+  const c = decodeCheckedColumns(batch, where, codec, seal);
   const records: JournalRecord[] = new Array(batch.count);
   for (let i = 0; i < batch.count; i++) records[i] = recordAt(c, i, batch.first_seq);
   return records;

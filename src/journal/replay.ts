@@ -7,8 +7,9 @@ import { evolve, initialAccount, type AccountState } from '../domain/account.js'
 import { JournalCorrupt } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { partitionExtent, readSnapshot, readTail } from './sqlite/recovery.js';
-import { withPartition } from './sqlite/reader.js';
+import { withPartition, type ReaderSeal } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
+import { keyForJournal, type JournalKeyring } from './seal.js';
 
 export interface ReplayResult {
   readonly accounts: Map<number, AccountState>;
@@ -28,18 +29,30 @@ export async function existingManifest(dir: string): Promise<Manifest> {
   return manifest;
 }
 
-export async function replayJournal(dir: string, asOfLine = Number.POSITIVE_INFINITY): Promise<ReplayResult> {
-  if (isPostgresUrl(dir)) return (await import('./postgres/run.js')).replayPostgres(dir, asOfLine);
+/** A sealed journal's seal with the keys given (exit 2 when none is its key); undefined when not sealed. */
+export function readerSeal(dir: string, manifest: Manifest, keys: JournalKeyring): ReaderSeal | undefined {
+  if (manifest.seal === undefined) return undefined; // keys for a journal that is not sealed: nothing to open
+  keyForJournal(`journal ${dir}`, manifest.seal, keys);
+  return { seal: manifest.seal, keys };
+}
+
+export async function replayJournal(
+  dir: string,
+  asOfLine = Number.POSITIVE_INFINITY,
+  keys: JournalKeyring = [],
+): Promise<ReplayResult> {
+  if (isPostgresUrl(dir)) return (await import('./postgres/run.js')).replayPostgres(dir, asOfLine, keys);
   const manifest = await existingManifest(dir);
+  const sealed = readerSeal(dir, manifest, keys);
   const accounts = new Map<number, AccountState>();
   const lastLines: number[] = [];
   let recordsReplayed = 0;
   for (let shard = 0; shard < manifest.shards; shard++) {
-    withPartition(dir, shard, manifest.shards, ({ db, where }) => {
+    withPartition(dir, shard, manifest.shards, sealed, ({ db, where, seal }) => {
       lastLines.push(partitionExtent(db, where).lastLine);
-      const snapshot = readSnapshot(db, where, asOfLine);
+      const snapshot = readSnapshot(db, where, asOfLine, seal);
       for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
-      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine)) {
+      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, seal)) {
         const account = accounts.get(record.client) ?? initialAccount;
         // A rejected row still opened the account.
         accounts.set(record.client, record.event ? evolve(account, record.event) : account);

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { checkJournalPathLength } from './format.js';
 import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
+import type { JournalKeyring } from './seal.js';
 
 export interface RunJournal {
   readonly manifest: Manifest;
@@ -24,16 +25,23 @@ export function journalDisplay(location: string): string {
   return isPostgresUrl(location) ? redactUrl(location) : location;
 }
 
-export async function openRunJournal(location: string, inputPath: string, workers: number): Promise<RunJournal> {
+/** `keys`: a new journal is sealed with the first; an existing one must be sealed under one of them, or not at all when none are given. */
+export async function openRunJournal(
+  location: string,
+  inputPath: string,
+  workers: number,
+  keys: JournalKeyring = [],
+): Promise<RunJournal> {
   // pg is loaded only for a PostgreSQL journal (start-up time and memory of every other run).
-  if (isPostgresUrl(location)) return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers);
+  if (isPostgresUrl(location))
+    return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers, keys);
   checkJournalPathLength(location);
   await mkdir(location, { recursive: true });
   // The lock is a SQLite file: better-sqlite3 too loads only for a durable run.
   const { JournalLock } = await import('./lock.js');
   const lock = JournalLock.acquire(location); // one writer per journal, for the whole run
   try {
-    const { manifest, resumed } = await openRunManifest(location, inputPath, workers);
+    const { manifest, resumed } = await openRunManifest(location, inputPath, workers, keys);
     return {
       manifest,
       resumed,

@@ -22,6 +22,7 @@ import { errorCode, runFailure, usageError } from '../errors.js';
 import { refuseUnrereadable, type Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
 import { isSqliteFull } from '../journal/sqlite/sqlite-errors.js';
+import type { JournalKeyring } from '../journal/seal.js';
 import { verifyInputProofs } from '../io/input-proof.js';
 import type { RejectsSink } from './rejects-sink.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
@@ -41,6 +42,8 @@ export interface ProcessOptions {
   readonly onBatchApplied?: (shard: number, applyMs: number) => void;
   /** Directory of the durable journal (resumes what it holds); undefined: in memory. */
   readonly journalDir?: string;
+  /** Keys for a sealed journal (--journal-key-file): a new journal is sealed with the first. */
+  readonly journalKeys?: JournalKeyring;
   /** When aborted, reading stops, the batches in flight drain and the journal is flushed. */
   readonly signal?: AbortSignal;
   /** Called once every shard is open, with what journal recovery found. */
@@ -89,7 +92,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     let resumed = false;
     const dir = options.journalDir;
     if (dir !== undefined) {
-      journal = await openRunJournal(dir, options.input, options.workers);
+      journal = await openRunJournal(dir, options.input, options.workers, options.journalKeys);
       ({ manifest, resumed } = journal);
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }
@@ -102,7 +105,8 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     pool.trace = activeCarrier(); // the run's span, while tracing is on: the workers' spans are its children
     const progress = { lastLine: 0 };
     try {
-      const opened = await pool.open();
+      const seal = manifest?.seal;
+      const opened = await pool.open(seal && { seal, keys: options.journalKeys ?? [] });
       // Before anything new is committed: the input must be, byte for byte, what the journal applied.
       if (dir !== undefined)
         await verifyInputProofs(

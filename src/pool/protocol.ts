@@ -5,6 +5,13 @@ import type { AccountsSnapshot, RecoveryInfo } from '../engine/shard-engine.js';
 import type { FailureData } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { TraceCarrier } from '../ops/tracing.js';
+import type { JournalKeyring, JournalSealInfo } from '../journal/seal.js';
+
+/** A sealed journal's seal and the keys given: sent with the open task, never in argv or env. */
+export interface WorkerSeal {
+  readonly seal: JournalSealInfo;
+  readonly keys: JournalKeyring;
+}
 
 export interface WorkerConfig {
   readonly shard: number;
@@ -16,7 +23,7 @@ export interface WorkerConfig {
 
 /** trace: the run's span context while tracing is on (the worker's spans are its children). */
 export type WorkerTask =
-  | { op: 'open'; trace?: TraceCarrier }
+  | { op: 'open'; trace?: TraceCarrier; sealed?: WorkerSeal }
   /** proof: the input text up to the end of the read the batch's rows came from (stored at commit). */
   | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof; trace?: TraceCarrier }
   | { op: 'finish'; trace?: TraceCarrier }

@@ -18,7 +18,7 @@ import type { InputProof } from '../io/input-proof.js';
 import { describeError, fromFailureData, RunError, runFailure } from '../errors.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { TraceCarrier } from '../ops/tracing.js';
-import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
+import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerSeal, WorkerTask } from './protocol.js';
 
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
@@ -51,9 +51,12 @@ export class ShardPool {
     this.tails = new Array<Promise<unknown>>(shards).fill(Promise.resolve());
   }
 
-  /** Opens every shard (recovering its journal partition); throws the first failure. */
-  async open(): Promise<OpenReply[]> {
-    const task: WorkerTask = { op: 'open', trace: this.trace };
+  /**
+   * Opens every shard (recovering its journal partition); throws the first failure. A sealed
+   * journal's keys travel in this message (structured clone), not in the threads' data or env.
+   */
+  async open(sealed?: WorkerSeal): Promise<OpenReply[]> {
+    const task: WorkerTask = { op: 'open', trace: this.trace, ...(sealed ? { sealed } : {}) };
     return Promise.all(
       this.pools.map((_, shard) =>
         this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<OpenReply>>),

@@ -18,7 +18,7 @@ import { partitionName } from '../journal/format.js';
 import { sqliteCode } from '../journal/sqlite/sqlite-errors.js';
 import { isPostgresUrl, parsePostgresUrl } from '../journal/postgres/url.js';
 import { flushTracing, startTracing, traced, type TraceCarrier } from '../ops/tracing.js';
-import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerTask } from './protocol.js';
+import type { ApplyReply, FinishReply, OpenReply, Reply, WorkerConfig, WorkerSeal, WorkerTask } from './protocol.js';
 import { tracedPartition } from './traced-journal.js';
 
 const config = workerData as WorkerConfig;
@@ -34,7 +34,7 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
   try {
     switch (task.op) {
       case 'open':
-        return ok(await open(task.trace));
+        return ok(await open(task.trace, task.sealed));
       case 'apply':
         return await traced(
           'payments.shard.apply',
@@ -70,11 +70,12 @@ function inShard(error: unknown): unknown {
 }
 
 /** A PostgreSQL partition over this worker's own connection; a reconnect is logged as a warning. */
-async function postgresPartition(location: string): Promise<JournalPartition> {
+async function postgresPartition(location: string, sealed: WorkerSeal | undefined): Promise<JournalPartition> {
   const target = parsePostgresUrl(location);
   // Loaded only for a PostgreSQL journal, like SQLite for a directory (RSS per thread).
   const { PostgresPartition } = await import('../journal/postgres/partition.js');
   return new PostgresPartition(target, config.shard, config.shards, {
+    keys: sealed?.keys ?? [],
     onRetry: (attempt, delayMs, error) =>
       log.warn(
         { attempt, delayMs: Math.round(delayMs), code: errorCode(error) },
@@ -83,7 +84,7 @@ async function postgresPartition(location: string): Promise<JournalPartition> {
   });
 }
 
-async function open(trace: TraceCarrier | undefined): Promise<OpenReply> {
+async function open(trace: TraceCarrier | undefined, sealed: WorkerSeal | undefined): Promise<OpenReply> {
   const started = performance.now();
   if (trace !== undefined) await startTracing(); // the main thread traces: so does this one
   if (config.journalDir !== undefined || config.log.level === 'debug' || config.log.level === 'trace')
@@ -93,11 +94,12 @@ async function open(trace: TraceCarrier | undefined): Promise<OpenReply> {
     config.journalDir === undefined
       ? new NullJournal()
       : isPostgresUrl(config.journalDir)
-        ? await postgresPartition(config.journalDir)
+        ? await postgresPartition(config.journalDir, sealed)
         : (await import('../journal/sqlite/writer.js')).SqliteJournal.open(
             config.journalDir,
             config.shard,
             config.shards,
+            sealed,
           );
   try {
     const opened = await traced(

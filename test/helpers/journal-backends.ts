@@ -15,11 +15,22 @@ import type { InputProof } from '../../src/io/input-proof.js';
 import { partitionPath } from '../../src/journal/format.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { storedBatch, storedColumns } from '../../src/journal/postgres/partition-read.js';
-import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
+import { PostgresJournalStore, sealOfRow } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { decodeRecords, type StoredBatch } from '../../src/journal/record-codec.js';
 import { SqliteJournal } from '../../src/journal/sqlite/writer.js';
 import { urlFor, withAdmin } from './postgres.js';
+import { randomBytes } from 'node:crypto';
+import {
+  journalKey,
+  newJournalSealId,
+  PartitionSeal,
+  type JournalKey,
+  type JournalSealInfo,
+} from '../../src/journal/seal.js';
+
+/** The key of the sealed backends (a fresh one per test process). */
+export const testJournalKey: JournalKey = journalKey(randomBytes(32));
 
 /** One partition's storage, under the partition's own code. */
 export interface StoredPartition {
@@ -54,7 +65,9 @@ export interface Backend {
   losingCommit?(stored: StoredPartition, when: 'after-commit' | 'before-commit'): LosingPartition;
 }
 
-function sqliteStored(dir: string): StoredPartition {
+function sqliteStored(dir: string, seal: JournalSealInfo | undefined): StoredPartition {
+  const keys = [testJournalKey];
+  const opener = seal && new PartitionSeal(seal, 0, testJournalKey, keys);
   const withDb = <T>(use: (db: Database.Database) => T): Promise<T> => {
     const db = new Database(partitionPath(dir, 0));
     try {
@@ -64,11 +77,11 @@ function sqliteStored(dir: string): StoredPartition {
     }
   };
   return {
-    open: () => SqliteJournal.open(dir, 0, 1),
+    open: () => SqliteJournal.open(dir, 0, 1, seal && { seal, keys }),
     storedRecords: () =>
       withDb((db) =>
         (db.prepare('SELECT * FROM batches ORDER BY first_seq').all() as StoredBatch[]).flatMap((b) =>
-          decodeRecords(b, 'test').map((r): [number, number] => [r.seq, r.line]),
+          decodeRecords(b, 'test', 'columns', opener).map((r): [number, number] => [r.seq, r.line]),
         ),
       ),
     batchCount: () => withDb((db) => (db.prepare('SELECT count(*) AS n FROM batches').get() as { n: number }).n),
@@ -95,11 +108,16 @@ function sqliteStored(dir: string): StoredPartition {
   };
 }
 
-export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contract-'))): Backend {
+/** `sealed`: every partition sealed with testJournalKey (as a journal made with --journal-key-file). */
+export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contract-')), sealed = false): Backend {
   let dirs = 0;
   return {
-    name: 'SQLite',
-    fresh: async () => sqliteStored(join(root, `j${dirs++}`)),
+    name: sealed ? 'SQLite sealed' : 'SQLite',
+    fresh: async () =>
+      sqliteStored(
+        join(root, `j${dirs++}`),
+        sealed ? { journalId: newJournalSealId(), keyId: testJournalKey.id } : undefined,
+      ),
     refusals: {
       changedRecord: /journal partition 0 .*batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /journal partition 0 .*sequence numbers have gaps or overlaps/,
@@ -129,24 +147,34 @@ class CutOnce extends PostgresPartition implements LosingPartition {
   }
 }
 
-/** The PostgreSQL backend over `database()` (a database of the test server, made in beforeAll). */
-export function postgresBackend(database: () => string): Backend {
+/**
+ * The PostgreSQL backend over `database()` (a database of the test server, made in beforeAll);
+ * `sealed`: every journal sealed with testJournalKey.
+ */
+export function postgresBackend(database: () => string, sealed = false): Backend {
   let journals = 0;
+  const keys = sealed ? [testJournalKey] : [];
   const stored = (journal: string): StoredPartition & { target: ReturnType<typeof parsePostgresUrl> } => {
     const target = parsePostgresUrl(urlFor(database(), { params: { journal } }));
     const sql = async (text: string, params: unknown[] = []) =>
       withAdmin((c) => c.query(text, [journal, ...params]), database());
     return {
       target,
-      open: () => new PostgresPartition(target, 0, 1),
-      storedRecords: async () =>
-        (
+      open: () => new PostgresPartition(target, 0, 1, { keys }),
+      storedRecords: async () => {
+        const seal = sealOfRow((await sql('SELECT * FROM payments.journals WHERE name = $1')).rows[0]);
+        const opener = seal && new PartitionSeal(seal, 0, testJournalKey, keys);
+        return (
           await sql(
             `SELECT ${storedColumns} FROM payments.batches WHERE journal = $1 AND partition = 0 ORDER BY first_seq`,
           )
         ).rows.flatMap((r) =>
-          decodeRecords(storedBatch(r) as StoredBatch, 'test', 'compact').map((d): [number, number] => [d.seq, d.line]),
-        ),
+          decodeRecords(storedBatch(r) as StoredBatch, 'test', 'compact', opener).map((d): [number, number] => [
+            d.seq,
+            d.line,
+          ]),
+        );
+      },
       batchCount: async () =>
         Number((await sql('SELECT count(*) AS n FROM payments.batches WHERE journal = $1')).rows[0].n),
       snapshotParts: async () =>
@@ -171,10 +199,10 @@ export function postgresBackend(database: () => string): Backend {
     };
   };
   return {
-    name: 'PostgreSQL',
+    name: sealed ? 'PostgreSQL sealed' : 'PostgreSQL',
     fresh: async () => {
-      const s = stored(`j${journals++}`);
-      const store = new PostgresJournalStore(s.target);
+      const s = stored(`${sealed ? 's' : 'j'}${journals++}`);
+      const store = new PostgresJournalStore(s.target, { keys });
       await store.openRun({ name: 'input.csv', size: 1, headCrc: 0, tailCrc: 0 }, 1);
       await store.close();
       return s;
@@ -182,10 +210,13 @@ export function postgresBackend(database: () => string): Backend {
     refusals: {
       changedRecord: /partition 0: the journal batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /partition 0: sequence numbers have a gap or overlap/,
-      editedSnapshot: /partition 0: the snapshot at seq \d+ does not match/,
+      // Sealed, the snapshot's fields are its associated data: an edit fails authentication first.
+      editedSnapshot: sealed
+        ? /partition 0: the snapshot at seq \d+ fails authentication under key id [0-9a-f]{16}/
+        : /partition 0: the snapshot at seq \d+ does not match/,
     },
     losingCommit: (s, when) => {
-      const p = new CutOnce((s as ReturnType<typeof stored>).target, 0, 1);
+      const p = new CutOnce((s as ReturnType<typeof stored>).target, 0, 1, { keys });
       p.when = when;
       return p;
     },

@@ -32,7 +32,13 @@ beforeAll(async () => {
   database = await freshDatabase('contract');
 });
 
-const durable: Backend[] = [sqliteBackend(), postgresBackend(() => database)];
+// Each durable backend also sealed (--journal-key-file): every clause holds for a sealed journal too.
+const durable: Backend[] = [
+  sqliteBackend(),
+  postgresBackend(() => database),
+  sqliteBackend(undefined, true),
+  postgresBackend(() => database, true),
+];
 const memory = { name: 'memory (null journal)', fresh: async () => ({ open: () => new NullJournal() }) };
 const all: { name: string; fresh(): Promise<{ open(): JournalPartition }> }[] = [memory, ...durable];
 

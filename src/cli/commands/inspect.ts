@@ -5,9 +5,10 @@ import { checkOutputs } from '../../io/output-paths.js';
 import { inspectHeader, inspectJournal } from '../../journal/inspect.js';
 import type { CliIo } from '../io.js';
 import { readNumber } from '../options.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
 
-interface InspectArgs {
+interface InspectArgs extends JournalKeyArgs {
   journal: string;
   client?: string;
 }
@@ -17,7 +18,7 @@ export function inspectCommand(io: CliIo, rawArgv: readonly string[] = []): Comm
     command: 'inspect',
     describe: "List a client's journal records (or every record) in order, as CSV",
     builder: (y: Argv) =>
-      y
+      withJournalKeyOption(y)
         .option('journal', {
           type: 'string',
           demandOption: true,
@@ -42,7 +43,7 @@ export function inspectCommand(io: CliIo, rawArgv: readonly string[] = []): Comm
       if (postgres) parsePostgresUrl(argv.journal);
       const journal = postgres ? undefined : { option: '--journal', path: argv.journal, reads: true };
       await checkOutputs({ journal, stdout: true });
-      const pieces = inspectJournal(argv.journal, client);
+      const pieces = inspectJournal(argv.journal, client, journalKeysOf(argv.journalKeyFile));
       const first = await pieces.next(); // the journal opens (or fails) before anything is printed
       await io.stdout(inspectHeader);
       if (!first.done) await io.stdout(first.value);

@@ -8,8 +8,9 @@ import { chooseDelimiter } from '../../io/delimiter.js';
 import { pathArg, type CliIo } from '../io.js';
 import { cameFromEnvironment, logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import type { ProcessRequest } from '../process-run.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 
-interface ProcessArgs extends CommonArgs {
+interface ProcessArgs extends CommonArgs, JournalKeyArgs {
   input?: string;
   workers: string | number;
   rejects?: string;
@@ -23,7 +24,7 @@ interface ProcessArgs extends CommonArgs {
 
 /** For "did you mean" suggestions. */
 export const processOptionNames = [
-  ...['workers', 'rejects', 'journal', 'report', 'metrics', 'output', 'delimiter'],
+  ...['workers', 'rejects', 'journal', 'journal-key-file', 'report', 'metrics', 'output', 'delimiter'],
   'audit-log',
 ];
 
@@ -33,7 +34,7 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
     command: '$0 [input]',
     describe: 'Apply a transactions CSV (a file, or standard input) and print every account as CSV',
     builder: (y: Argv) =>
-      y
+      withJournalKeyOption(y)
         .positional('input', {
           type: 'string',
           describe: 'transactions CSV file; standard input when absent or -',
@@ -117,10 +118,21 @@ function processRequest(argv: ProcessArgs, io: CliIo, rawArgv: readonly string[]
     report: pathArg(argv.report),
     metrics: pathArg(argv.metrics),
     journal: pathArg(argv.journal),
+    journalKeys: journalKeysFor(argv, rawArgv),
     fromEnvironment: ['output', 'rejects', 'report', 'metrics', 'journal'].filter((option) =>
       cameFromEnvironment(option, rawArgv, option === 'output' ? ['o'] : []),
     ),
     log: logConfigOf(argv, rawArgv, io.stderrIsTty),
     progress: argv.progress && !argv.quiet && io.stderrIsTty,
   };
+}
+
+/** The journal's keys; on the command line without --journal they are a mistake, from the environment ignored. */
+function journalKeysFor(argv: ProcessArgs, rawArgv: readonly string[]): ProcessRequest['journalKeys'] {
+  if (argv.journalKeyFile === undefined) return undefined;
+  if (argv.journal === undefined) {
+    if (cameFromEnvironment('journal-key-file', rawArgv)) return undefined;
+    throw usageError('--journal-key-file seals a journal: it needs --journal', { usageHint: true });
+  }
+  return journalKeysOf(argv.journalKeyFile);
 }

@@ -9,9 +9,10 @@ import { replayJournal } from '../../journal/replay.js';
 import { createLogger, type LogLevel } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { readNumber } from '../options.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
 
-interface ReplayArgs {
+interface ReplayArgs extends JournalKeyArgs {
   journal: string;
   asOfLine?: string;
   logLevel: LogLevel;
@@ -22,7 +23,7 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
     command: 'replay',
     describe: 'Rebuild and print the accounts from a journal alone (no input file)',
     builder: (y: Argv) =>
-      y
+      withJournalKeyOption(y)
         .option('journal', {
           type: 'string',
           demandOption: true,
@@ -50,7 +51,7 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
       await checkOutputs({ journal, stdout: true });
       const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
       const started = performance.now();
-      const result = await replayJournal(argv.journal, asOfLine);
+      const result = await replayJournal(argv.journal, asOfLine, journalKeysOf(argv.journalKeyFile));
       if (asOfLine === undefined && result.unfinished)
         log.info(
           { lastLines: result.lastLines },

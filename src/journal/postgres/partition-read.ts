@@ -9,7 +9,8 @@ import { decodeCheckedColumns, recordAt, storedBatchColumns, type StoredBatch } 
 
 /** The record kind of a rejection (record-codec.ts). */
 const rejectedKind = 5;
-import { postgresJournalFormatVersion } from './store.js';
+import { postgresJournalFormatVersion, sealOfRow } from './store.js';
+import { keyForJournal, PartitionSeal, type JournalKeyring, type JournalSealInfo } from '../seal.js';
 
 export interface BatchInfo {
   firstLine: number;
@@ -27,6 +28,8 @@ export interface PartitionRef {
   readonly journal: string;
   readonly shard: number;
   readonly where: string;
+  /** Opens the partition's sealed units; undefined for a journal that is not sealed. */
+  readonly seal?: PartitionSeal;
 }
 
 /** The journal's id and the partition's batches, checking the shard count. */
@@ -36,10 +39,9 @@ export async function readBatches(
   shards: number,
   /** For `payments convert` alone, which reads the row format. */
   legacy = false,
-): Promise<{ id: number; batches: BatchInfo[] }> {
-  const journal = await client.query('SELECT id, shards, format_version FROM payments.journals WHERE name = $1', [
-    ref.journal,
-  ]);
+): Promise<{ id: number; batches: BatchInfo[]; seal: JournalSealInfo | undefined }> {
+  // Every column: seal_id and seal_key_id exist from schema version 4 on (a reader may meet an older one).
+  const journal = await client.query('SELECT * FROM payments.journals WHERE name = $1', [ref.journal]);
   if (journal.rows.length === 0) throw new JournalCorrupt(`${ref.where}: the journal does not exist`);
   // Every opener of a partition passes here (a run's workers, a cluster's shards, replay, inspect).
   if (!legacy && journal.rows[0].format_version < postgresJournalFormatVersion) throw legacyFormat(ref.where);
@@ -49,7 +51,7 @@ export async function readBatches(
     'SELECT first_line, last_line, first_seq, count, events, crc, input_end, input_crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
     [ref.journal, ref.shard],
   );
-  return { id: journal.rows[0].id as number, batches: batches.rows.map(batchInfo) };
+  return { id: journal.rows[0].id as number, batches: batches.rows.map(batchInfo), seal: sealOfRow(journal.rows[0]) };
 }
 
 function batchInfo(r: Record<string, unknown>): BatchInfo {
@@ -91,7 +93,8 @@ export async function readSnapshot(
   const row = found.rows[0];
   if (row === undefined) return undefined;
   const seq = Number(row.seq);
-  const damaged = () => new JournalCorrupt(`${ref.where}: the snapshot at seq ${seq} fails its checksum`);
+  const unit = `${ref.where}: the snapshot at seq ${seq}`;
+  const damaged = () => new JournalCorrupt(`${unit} fails its checksum`);
   if (snapshotChecksum(row.accounts) !== Number(row.crc)) throw damaged();
   const parts = await client.query(
     'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
@@ -101,9 +104,16 @@ export async function readSnapshot(
   const txParts: TxIndexPart[] = [];
   parts.rows.forEach((part, i) => {
     if (part.part !== i || snapshotChecksum(part.data) !== Number(part.crc)) throw damaged();
-    txParts.push(decodeTxPart(part.data));
+    txParts.push(
+      decodeTxPart(ref.seal ? ref.seal.open('txPart', part.data, [seq, i], `${unit} (index part ${i})`) : part.data),
+    );
   });
-  return { seq, line: Number(row.line), events: Number(row.events), accounts: decodeAccounts(row.accounts), txParts };
+  const line = Number(row.line);
+  const events = Number(row.events);
+  const accounts = ref.seal
+    ? ref.seal.open('accounts', row.accounts, [seq, line, events, row.tx_parts as number], unit)
+    : row.accounts;
+  return { seq, line, events, accounts: decodeAccounts(accounts), txParts };
 }
 
 /** A snapshot must end where a batch ends, with the events the batches count up to there. */
@@ -171,7 +181,7 @@ export async function fetchColumns(
         `${ref.where}: the batch at line ${batch.firstLine} (seq ${batch.firstSeq}) changed while it was read`,
       );
     if (stored.data === null) throw legacyFormat(ref.where);
-    const columns = decodeCheckedColumns(stored as StoredBatch, ref.where, 'compact');
+    const columns = decodeCheckedColumns(stored as StoredBatch, ref.where, 'compact', ref.seal);
     checked.push({ firstSeq: batch.firstSeq, count: batch.count, columns });
   });
   return checked;
@@ -208,13 +218,20 @@ export function legacyFormat(where: string): JournalCorrupt {
   );
 }
 
-/** Every rejected record of a journal's batches, as line → reason code, each batch checked. */
+/**
+ * Every rejected record of a journal's batches, as line → reason code, each batch checked. `keys`
+ * open a sealed journal (none given: a sealed journal is exit 2 naming its key id).
+ */
 export async function readRejectedLines(
   client: pg.Client,
   journal: string,
   where: string,
+  keys: JournalKeyring = [],
 ): Promise<Map<number, number>> {
   const rejected = new Map<number, number>();
+  const found = await client.query('SELECT * FROM payments.journals WHERE name = $1', [journal]);
+  const seal = found.rows[0] === undefined ? undefined : sealOfRow(found.rows[0]);
+  const key = seal && keyForJournal(where, seal, keys);
   const partitions = await client.query('SELECT DISTINCT partition FROM payments.batches WHERE journal = $1', [
     journal,
   ]);
@@ -227,7 +244,8 @@ export async function readRejectedLines(
     for (const row of found.rows) {
       const stored = storedBatch(row);
       if (stored.data === null) throw legacyFormat(at);
-      const c = decodeCheckedColumns(stored as StoredBatch, at, 'compact');
+      const partitionSeal = seal && key && new PartitionSeal(seal, partition, key, keys);
+      const c = decodeCheckedColumns(stored as StoredBatch, at, 'compact', partitionSeal);
       for (let i = 0; i < stored.count; i++) if (c.kinds[i] === rejectedKind) rejected.set(c.lines[i]!, c.reasons[i]!);
     }
   }

@@ -39,17 +39,26 @@ import {
 } from './partition-read.js';
 import { fenceSetting, generationLockKey, journalLockKey } from './run-lock.js';
 import type { PostgresTarget } from './url.js';
+import { keyForJournal, PartitionSeal, refuseKeyForPlainJournal, type JournalKeyring } from '../seal.js';
 
 export interface PostgresPartitionOptions {
   readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
   /** For replay and inspect: takes no lock (a running writer is not disturbed) and writes nothing. */
   readonly readOnly?: boolean;
+  /**
+   * Keys for a sealed journal (seal.ts): one of them must be the journal's, or opening is exit 2
+   * naming its key id. A writer given keys for a journal that is not sealed is refused (it would
+   * leave it half sealed); a reader ignores them. The cluster passes its node's keys here.
+   */
+  readonly keys?: JournalKeyring;
 }
 
 export class PostgresPartition implements JournalPartition {
   private readonly connection: RetryingConnection;
   private readonly where: string;
-  private readonly ref: PartitionRef;
+  private ref: PartitionRef;
+  private readonly keys: JournalKeyring;
+  private readonly readOnly: boolean;
   private readonly builder = new RecordBatchBuilder();
   /** The sequence number the next record gets. */
   private nextSeq = 1;
@@ -72,6 +81,8 @@ export class PostgresPartition implements JournalPartition {
     options: PostgresPartitionOptions = {},
   ) {
     this.where = `journal ${target.display} partition ${shard}`;
+    this.keys = options.keys ?? [];
+    this.readOnly = options.readOnly === true;
     this.ref = { journal: target.journal, shard, where: this.where };
     this.connection = new RetryingConnection(
       target,
@@ -162,6 +173,10 @@ export class PostgresPartition implements JournalPartition {
     );
     this.journalId = loaded.id;
     this.batches = loaded.batches;
+    if (loaded.seal) {
+      const key = keyForJournal(`journal ${this.target.display}`, loaded.seal, this.keys);
+      this.ref = { ...this.ref, seal: new PartitionSeal(loaded.seal, this.shard, key, this.keys) };
+    } else if (this.keys.length > 0 && !this.readOnly) throw refuseKeyForPlainJournal(`journal ${this.target.display}`);
     this.committedSeq = checkedLastSeq(this.batches, this.where);
     this.committedLine = this.batches[this.batches.length - 1]?.lastLine ?? 0;
     return { lastSeq: this.committedSeq, lastLine: this.committedLine };
@@ -236,7 +251,7 @@ export class PostgresPartition implements JournalPartition {
    */
   async commit(proof?: InputProof): Promise<void> {
     if (this.builder.count === 0) return;
-    const batch = this.builder.take(this.nextSeq, proof, 'compact');
+    const batch = this.builder.take(this.nextSeq, proof, 'compact', this.ref.seal);
     if (batch.first_line <= this.sentLine)
       throw new Error(`invariant: ${this.where} already holds line ${batch.first_line} (sent up to ${this.sentLine})`);
     this.nextSeq += batch.count;
@@ -297,7 +312,8 @@ export class PostgresPartition implements JournalPartition {
     await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
-    const accounts = encodeAccounts(state.accounts);
+    const plainAccounts = encodeAccounts(state.accounts);
+    const { seal } = this.ref;
     const keep = [this.target.journal, this.shard];
     await this.connection.run('writing a snapshot', async (client, attempt) => {
       if (attempt > 0) {
@@ -311,12 +327,16 @@ export class PostgresPartition implements JournalPartition {
       try {
         let parts = 0;
         for (const columns of state.txParts(snapshotPartTxs)) {
-          const data = encodeTxPart(columns);
+          const plain = encodeTxPart(columns);
+          const data = seal ? seal.seal('txPart', plain, [seq, parts]) : plain;
           await client.query(
             'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
             [...keep, seq, parts++, data, snapshotChecksum(data)],
           );
         }
+        const accounts = seal
+          ? seal.seal('accounts', plainAccounts, [seq, this.committedLine, state.events, parts])
+          : plainAccounts;
         // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
         // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only.
         const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`;

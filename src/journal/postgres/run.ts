@@ -14,6 +14,7 @@ import type { JournalRecord } from '../../engine/journal-port.js';
 import { PostgresPartition } from './partition.js';
 import { PostgresJournalStore, type PostgresManifest } from './store.js';
 import { parsePostgresUrl } from './url.js';
+import { keyForJournal, type JournalKeyring } from '../seal.js';
 
 export interface PostgresRun {
   readonly manifest: Manifest;
@@ -23,9 +24,14 @@ export interface PostgresRun {
   close(): Promise<void>;
 }
 
-export async function openPostgresRun(location: string, inputPath: string, shards: number): Promise<PostgresRun> {
+export async function openPostgresRun(
+  location: string,
+  inputPath: string,
+  shards: number,
+  keys: JournalKeyring = [],
+): Promise<PostgresRun> {
   // Holds the journal for the run, from before it is created: one run per journal.
-  const store = new PostgresJournalStore(parsePostgresUrl(location), { holdJournal: true });
+  const store = new PostgresJournalStore(parsePostgresUrl(location), { holdJournal: true, keys });
   try {
     const { manifest, resumed } = await store.openRun({ name: inputPath, ...(await fingerprint(inputPath)) }, shards);
     return {
@@ -41,10 +47,13 @@ export async function openPostgresRun(location: string, inputPath: string, shard
 }
 
 /** An existing journal (replay, inspect): exit 2 when the database holds none by that name. */
-export async function existingPostgresJournal(location: string): Promise<PostgresManifest> {
+export async function existingPostgresJournal(location: string, keys: JournalKeyring = []): Promise<PostgresManifest> {
   const store = new PostgresJournalStore(parsePostgresUrl(location), { readOnly: true });
   try {
-    return await store.read();
+    const manifest = await store.read();
+    // A sealed journal needs its key: exit 2 naming its key id before any partition is read.
+    if (manifest.seal) keyForJournal(store.where, manifest.seal, keys);
+    return manifest;
   } finally {
     await store.close();
   }
@@ -55,9 +64,10 @@ async function withPostgresPartition<T>(
   location: string,
   shard: number,
   shards: number,
+  keys: JournalKeyring,
   fn: (partition: PostgresPartition) => Promise<T>,
 ): Promise<T> {
-  const partition = new PostgresPartition(parsePostgresUrl(location), shard, shards, { readOnly: true });
+  const partition = new PostgresPartition(parsePostgresUrl(location), shard, shards, { readOnly: true, keys });
   try {
     await partition.load();
     return await fn(partition);
@@ -75,13 +85,17 @@ export interface PostgresReplay {
 }
 
 /** Accounts as they stood after input line `asOfLine`: newest snapshot at or before it, then the records. */
-export async function replayPostgres(location: string, asOfLine = Number.POSITIVE_INFINITY): Promise<PostgresReplay> {
-  const manifest = await existingPostgresJournal(location);
+export async function replayPostgres(
+  location: string,
+  asOfLine = Number.POSITIVE_INFINITY,
+  keys: JournalKeyring = [],
+): Promise<PostgresReplay> {
+  const manifest = await existingPostgresJournal(location, keys);
   const accounts = new Map<number, AccountState>();
   const lastLines: number[] = [];
   let recordsReplayed = 0;
   for (let shard = 0; shard < manifest.shards; shard++) {
-    await withPostgresPartition(location, shard, manifest.shards, async (partition) => {
+    await withPostgresPartition(location, shard, manifest.shards, keys, async (partition) => {
       lastLines.push(partition.extent.lastLine);
       const snapshot = await partition.snapshotAsOf(asOfLine);
       for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
@@ -111,10 +125,14 @@ export async function* inspectPostgres(
   client: number | undefined,
   csvField: (text: string) => string,
   flushChars = inspectFlushChars,
+  keys: JournalKeyring = [],
 ): AsyncGenerator<string> {
-  const manifest = await existingPostgresJournal(location);
+  const manifest = await existingPostgresJournal(location, keys);
   for (const shard of shardsOf(manifest.shards)) {
-    const partition = new PostgresPartition(parsePostgresUrl(location), shard, manifest.shards, { readOnly: true });
+    const partition = new PostgresPartition(parsePostgresUrl(location), shard, manifest.shards, {
+      readOnly: true,
+      keys,
+    });
     try {
       await partition.load();
       let text = '';

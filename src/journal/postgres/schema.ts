@@ -23,6 +23,11 @@
  * names the cluster lease that wrote it. payments.records keeps only journals in the row format
  * until `payments convert` rewrites them; events reads both, decoding batches in the database
  * (batch_records).
+ *
+ * Version 4: journals may be sealed (journal/seal.ts): seal_id (the random id every sealed unit's
+ * associated data names) and seal_key_id (the key id its units are sealed with); null for a journal
+ * that is not sealed. batch_records refuses a sealed batch, naming its key id, rather than decode
+ * its ciphertext: SQL has no key, and auditors read a sealed journal with `payments inspect`.
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -103,6 +108,20 @@ BEGIN
 END
 $fn$;
 `;
+
+/** batch_records as of version 4: a sealed batch (seal.ts: its first byte 0xE5) is an error, not garbage. */
+const batchRecordsRefusingSealed = batchRecordsFunction
+  .replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')
+  .replace(
+    'BEGIN\n',
+    `BEGIN
+  IF get_byte(d, 0) = 229 THEN
+    RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+      MESSAGE = format('payments.batch_records: this batch is sealed (encrypted at rest, key id %s); SQL cannot decode it: read the journal with payments inspect --journal URL --journal-key-file FILE',
+                       encode(substring(d from 2 for 8), 'hex'));
+  END IF;
+`,
+  );
 
 interface Migration {
   readonly version: number;
@@ -217,6 +236,14 @@ export const migrations: readonly Migration[] = [
         UNION ALL
         SELECT journal, partition, seq, line, ${readable('payments.records')}
         FROM payments.records;
+    `,
+  },
+  {
+    version: 4,
+    description: 'journals: sealed (encrypted at rest) or not; batch_records refuses sealed batches',
+    sql: `
+      ALTER TABLE payments.journals ADD COLUMN seal_id text, ADD COLUMN seal_key_id text;
+      ${batchRecordsRefusingSealed}
     `,
   },
 ];

@@ -11,6 +11,13 @@ import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
 import { currentVersion, migrate, schemaVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
+import {
+  keyForJournal,
+  newJournalSealId,
+  refuseKeyForPlainJournal,
+  type JournalKeyring,
+  type JournalSealInfo,
+} from '../seal.js';
 
 /**
  * The journal format (as manifest formatVersion); the schema has its own version.
@@ -37,6 +44,15 @@ interface JournalRow {
   complete: boolean;
   created_at: Date;
   updated_at: Date;
+  /** Since schema version 4; absent when read from an older schema. */
+  seal_id?: string | null;
+  seal_key_id?: string | null;
+}
+
+/** A journal row's seal: undefined for a journal that is not sealed. */
+export function sealOfRow(row: { seal_id?: unknown; seal_key_id?: unknown }): JournalSealInfo | undefined {
+  if (typeof row.seal_id !== 'string' || typeof row.seal_key_id !== 'string') return undefined;
+  return { journalId: row.seal_id, keyId: row.seal_key_id };
 }
 
 export interface PostgresManifest extends Manifest {
@@ -59,6 +75,7 @@ function manifestOf(row: JournalRow): PostgresManifest {
     complete: row.complete,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+    ...(sealOfRow(row) ? { seal: sealOfRow(row) } : {}),
   };
 }
 
@@ -71,17 +88,24 @@ export interface PostgresJournalStoreOptions {
   readonly holdJournal?: boolean;
   /** For replay and inspect: every transaction read-only, so that nothing is ever written. */
   readonly readOnly?: boolean;
+  /**
+   * Journal keys (seal.ts): a journal openRun creates is sealed with the first; one it finds must
+   * be sealed under one of them, or not sealed when none are given.
+   */
+  readonly keys?: JournalKeyring;
 }
 
 export class PostgresJournalStore {
   readonly connection: RetryingConnection;
   private readonly localRun: boolean;
+  private readonly keys: JournalKeyring;
 
   constructor(
     readonly target: PostgresTarget,
     options: PostgresJournalStoreOptions = {},
   ) {
     this.localRun = options.holdJournal === true;
+    this.keys = options.keys ?? [];
     let connected = false;
     const onConnect = async (client: pg.Client): Promise<void> => {
       if (options.readOnly) await client.query('SET default_transaction_read_only = on');
@@ -109,6 +133,8 @@ export class PostgresJournalStore {
       const existing = await this.find(client);
       if (existing) {
         this.checkFormat(existing);
+        if (existing.seal) keyForJournal(this.where, existing.seal, this.keys);
+        else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
         // A local run proves its input batch by batch; a cluster's submit checks its own way.
         if (this.localRun) await this.checkResumable(client);
         this.checkSameInput(existing, input);
@@ -138,10 +164,21 @@ export class PostgresJournalStore {
     input: { name: string } & InputFingerprint,
     shards: number,
   ): Promise<boolean> {
+    const key = this.keys[0];
     const inserted = await client.query(
-      `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id`,
-      [this.target.journal, postgresJournalFormatVersion, shards, input.name, input.size, input.headCrc, input.tailCrc],
+      `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc, seal_id, seal_key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING RETURNING id`,
+      [
+        this.target.journal,
+        postgresJournalFormatVersion,
+        shards,
+        input.name,
+        input.size,
+        input.headCrc,
+        input.tailCrc,
+        key ? newJournalSealId() : null,
+        key?.id ?? null,
+      ],
     );
     return inserted.rowCount === 1;
   }

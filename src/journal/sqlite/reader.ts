@@ -23,20 +23,32 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, errorCode, JournalCorrupt, nativeModuleMissing, runFailure } from '../../errors.js';
 import { partitionName, partitionPath } from '../format.js';
-import { checkMeta } from './schema.js';
+import { checkMeta, checkSealAgrees } from './schema.js';
+import { keyForJournal, PartitionSeal, type JournalKeyring, type JournalSealInfo } from '../seal.js';
 import { isMissingBinding } from './sqlite-errors.js';
 
 export interface PartitionReader {
   readonly db: Database.Database;
   readonly where: string;
+  /** Opens the partition's sealed units; undefined for a journal that is not sealed. */
+  seal?: PartitionSeal;
   /** Throws if the partition may have changed since it was opened (call after reading, before using what was read). */
   check(): void;
   /** Closes the database (and removes a private copy). */
   close(): void;
 }
 
-/** Opens partition `shard` of a journal of `shards`, checking it is that partition. `close` it after use. */
-export function openPartition(dir: string, shard: number, shards: number): PartitionReader {
+/** A sealed journal's seal (from its manifest) and the keys a reader was given. */
+export interface ReaderSeal {
+  readonly seal: JournalSealInfo;
+  readonly keys: JournalKeyring;
+}
+
+/**
+ * Opens partition `shard` of a journal of `shards`, checking it is that partition and sealed as its
+ * manifest says. `close` it after use.
+ */
+export function openPartition(dir: string, shard: number, shards: number, sealed?: ReaderSeal): PartitionReader {
   const where = partitionName(dir, shard);
   const path = resolve(partitionPath(dir, shard));
   const main = statOf(path, where);
@@ -47,7 +59,14 @@ export function openPartition(dir: string, shard: number, shards: number): Parti
   else if (existsSync(`${path}-shm`)) reader = sharedReader(path, where);
   else reader = privateCopyReader(path, where);
   try {
-    checkMeta(reader.db, where, shard, shards);
+    checkSealAgrees(where, checkMeta(reader.db, where, shard, shards), sealed?.seal);
+    if (sealed)
+      reader.seal = new PartitionSeal(
+        sealed.seal,
+        shard,
+        keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys),
+        sealed.keys,
+      );
   } catch (error) {
     reader.close();
     throw error;
@@ -56,8 +75,14 @@ export function openPartition(dir: string, shard: number, shards: number): Parti
 }
 
 /** Opens a partition, `use`s it, checks it did not change meanwhile, closes it. */
-export function withPartition<T>(dir: string, shard: number, shards: number, use: (reader: PartitionReader) => T): T {
-  const reader = openPartition(dir, shard, shards);
+export function withPartition<T>(
+  dir: string,
+  shard: number,
+  shards: number,
+  sealed: ReaderSeal | undefined,
+  use: (reader: PartitionReader) => T,
+): T {
+  const reader = openPartition(dir, shard, shards, sealed);
   try {
     const result = use(reader);
     reader.check();

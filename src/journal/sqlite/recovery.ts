@@ -11,6 +11,7 @@ import type { JournalRecord, RecoveredSnapshot } from '../../engine/journal-port
 import type { InputProof } from '../../io/input-proof.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import type { PartitionSeal } from '../seal.js';
 import { isSqliteDamage } from './sqlite-errors.js';
 
 /** How far a partition got: its last sequence number and the last input line it recorded. */
@@ -47,7 +48,12 @@ export function partitionExtent(db: Database.Database, where: string): Partition
 }
 
 /** The newest snapshot taken at or before `asOfLine`, checked against its checksums and the batches. */
-export function readSnapshot(db: Database.Database, where: string, asOfLine: number): RecoveredSnapshot | undefined {
+export function readSnapshot(
+  db: Database.Database,
+  where: string,
+  asOfLine: number,
+  seal?: PartitionSeal,
+): RecoveredSnapshot | undefined {
   return guarded(where, () => {
     const s = db.prepare('SELECT * FROM snapshots WHERE line <= ? ORDER BY seq DESC LIMIT 1').get(finite(asOfLine)) as
       { seq: number; line: number; events: number; accounts: Buffer; crc: number; tx_parts: number } | undefined;
@@ -71,12 +77,14 @@ export function readSnapshot(db: Database.Database, where: string, asOfLine: num
       crc: number;
     }[];
     if (parts.length !== s.tx_parts) throw damaged(`has ${parts.length} index parts, not ${s.tx_parts}`);
+    const unit = `${where}: the snapshot at seq ${s.seq}`;
     const txParts = parts.map((p, i) => {
       if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)
         throw damaged(`index part ${i} fails its checksum`);
-      return decodeTxPart(p.data);
+      return decodeTxPart(seal ? seal.open('txPart', p.data, [s.seq, i], `${unit} (index part ${i})`) : p.data);
     });
-    return { seq: s.seq, line: s.line, events: s.events, accounts: decodeAccounts(s.accounts), txParts };
+    const accounts = seal ? seal.open('accounts', s.accounts, [s.seq, s.line, s.events, s.tx_parts], unit) : s.accounts;
+    return { seq: s.seq, line: s.line, events: s.events, accounts: decodeAccounts(accounts), txParts };
   });
 }
 
@@ -89,6 +97,7 @@ export function* readTail(
   where: string,
   afterSeq: number,
   asOfLine = Number.POSITIVE_INFINITY,
+  seal?: PartitionSeal,
 ): Generator<JournalRecord> {
   try {
     const batches = db
@@ -102,7 +111,7 @@ export function* readTail(
       if (batch.first_line <= line)
         throw new JournalCorrupt(`${where}: batch at seq ${batch.first_seq} repeats line ${batch.first_line}`);
       line = batch.last_line;
-      for (const record of decodeRecords(batch, where)) {
+      for (const record of decodeRecords(batch, where, 'columns', seal)) {
         if (record.line > asOfLine) return;
         seq = record.seq;
         yield record;
@@ -131,7 +140,13 @@ export function readInputProofs(db: Database.Database, where: string): (InputPro
 }
 
 /** The records of input lines firstLine..lastLine (a resumed run checks its rows against them). */
-export function readLines(db: Database.Database, where: string, firstLine: number, lastLine: number): JournalRecord[] {
+export function readLines(
+  db: Database.Database,
+  where: string,
+  firstLine: number,
+  lastLine: number,
+  seal?: PartitionSeal,
+): JournalRecord[] {
   const batches = guarded(where, () =>
     db
       .prepare(
@@ -142,7 +157,7 @@ export function readLines(db: Database.Database, where: string, firstLine: numbe
   ) as StoredBatch[];
   const records: JournalRecord[] = [];
   for (const batch of batches)
-    for (const record of decodeRecords(batch, where))
+    for (const record of decodeRecords(batch, where, 'columns', seal))
       if (record.line >= firstLine && record.line <= lastLine) records.push(record);
   return records;
 }

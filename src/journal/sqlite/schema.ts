@@ -3,7 +3,8 @@ import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
 import { describeError, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
-import { journalFormatVersion } from '../format.js';
+import { journalFormatVersion, sealedJournalFormatVersion } from '../format.js';
+import { sealError, type JournalSealInfo } from '../seal.js';
 import { isMissingBinding, isSqliteCantOpen } from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
@@ -39,8 +40,17 @@ export function openDatabase(
   }
 }
 
-/** Creates the tables of a new partition and records what it holds; checks an existing one. */
-export function initSchema(db: Database.Database, shard: number, shards: number, where: string): void {
+/**
+ * Creates the tables of a new partition and records what it holds (sealed or not); checks an
+ * existing one, and that it is sealed as its journal is. Returns the partition's seal.
+ */
+export function initSchema(
+  db: Database.Database,
+  shard: number,
+  shards: number,
+  where: string,
+  seal?: JournalSealInfo,
+): JournalSealInfo | undefined {
   try {
     db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,18 +65,53 @@ export function initSchema(db: Database.Database, shard: number, shards: number,
         seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (seq, part));
     `);
     const insertMeta = db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
-    insertMeta.run('format_version', String(journalFormatVersion));
-    insertMeta.run('shard', String(shard));
-    insertMeta.run('shards', String(shards));
+    db.transaction(() => {
+      const fresh = db.prepare("SELECT 1 FROM meta WHERE key = 'format_version'").get() === undefined;
+      insertMeta.run('format_version', String(seal ? sealedJournalFormatVersion : journalFormatVersion));
+      insertMeta.run('shard', String(shard));
+      insertMeta.run('shards', String(shards));
+      if (fresh && seal) {
+        insertMeta.run('seal_journal_id', seal.journalId);
+        insertMeta.run('seal_key_id', seal.keyId);
+      }
+    })();
   } catch (error) {
     if (error instanceof JournalCorrupt) throw error;
     throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
   }
-  checkMeta(db, where, shard, shards);
+  const stored = checkMeta(db, where, shard, shards);
+  checkSealAgrees(where, stored, seal);
+  return stored;
 }
 
-/** Checks the partition's format version, and that it holds `shard` of `shards`. */
-export function checkMeta(db: Database.Database, where: string, shard: number, shards: number): void {
+/** A partition must be sealed exactly as its journal's manifest says: same journal, same key. */
+export function checkSealAgrees(
+  where: string,
+  stored: JournalSealInfo | undefined,
+  expected: JournalSealInfo | undefined,
+): void {
+  if (stored === undefined && expected === undefined) return;
+  if (stored === undefined)
+    throw sealError(`${where}: is not sealed, but its journal is (damaged or edited, or copied from another journal)`);
+  if (expected === undefined)
+    throw sealError(
+      `${where}: is sealed (key id ${stored.keyId}), but its journal's manifest says it is not (damaged or edited)`,
+    );
+  if (stored.journalId !== expected.journalId)
+    throw sealError(`${where}: is sealed for another journal (damaged, or copied from another journal)`);
+  if (stored.keyId !== expected.keyId)
+    throw sealError(
+      `${where}: is sealed with key id ${stored.keyId}, its journal with key id ${expected.keyId}: a reseal was interrupted; run the same payments reseal again`,
+    );
+}
+
+/** Checks the partition's format version, and that it holds `shard` of `shards`; returns its seal. */
+export function checkMeta(
+  db: Database.Database,
+  where: string,
+  shard: number,
+  shards: number,
+): JournalSealInfo | undefined {
   let rows: { key: string; value: string }[];
   try {
     rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
@@ -75,16 +120,27 @@ export function checkMeta(db: Database.Database, where: string, shard: number, s
   }
   const meta = new Map(rows.map((r) => [r.key, r.value]));
   const version = Number(meta.get('format_version'));
-  if (version > journalFormatVersion)
+  if (version > sealedJournalFormatVersion)
     throw new JournalCorrupt(
-      `${where}: written by a newer version (journal format ${version}, this program reads ${journalFormatVersion})`,
+      `${where}: written by a newer version (journal format ${version}, this program reads ${sealedJournalFormatVersion})`,
     );
-  if (version !== journalFormatVersion)
+  if (version !== journalFormatVersion && version !== sealedJournalFormatVersion)
     throw new JournalCorrupt(
-      `${where}: journal format ${meta.get('format_version') ?? 'missing'}, this program reads ${journalFormatVersion}`,
+      `${where}: journal format ${meta.get('format_version') ?? 'missing'}, this program reads ${journalFormatVersion} and ${sealedJournalFormatVersion}`,
     );
   if (meta.get('shard') !== String(shard))
     throw new JournalCorrupt(`${where}: holds shard ${meta.get('shard')}, not ${shard}`);
   if (meta.get('shards') !== String(shards))
     throw new JournalCorrupt(`${where}: written with ${meta.get('shards')} shards, not ${shards}`);
+  if (version === journalFormatVersion) return undefined;
+  const journalId = meta.get('seal_journal_id');
+  const keyId = meta.get('seal_key_id');
+  if (
+    journalId === undefined ||
+    keyId === undefined ||
+    !/^[0-9a-f]{32}$/.test(journalId) ||
+    !/^[0-9a-f]{16}$/.test(keyId)
+  )
+    throw new JournalCorrupt(`${where}: a sealed partition without a valid seal record (damaged or edited)`);
+  return { journalId, keyId };
 }

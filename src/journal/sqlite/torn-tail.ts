@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { JournalCorrupt } from '../../errors.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
+import { SealFailure, type PartitionSeal } from '../seal.js';
 
 /**
  * A write cut short leaves a damaged last batch: it is dropped (with any snapshot taken after it),
@@ -10,14 +11,16 @@ import { decodeRecords, type StoredBatch } from '../record-codec.js';
 export function dropTornTail(
   db: Database.Database,
   where: string,
+  seal?: PartitionSeal,
 ): { firstLine: number; lastLine: number } | undefined {
   const last = db.prepare('SELECT * FROM batches ORDER BY first_seq DESC LIMIT 1').get() as StoredBatch | undefined;
   if (last === undefined) return undefined;
   try {
-    decodeRecords(last, where);
+    // A unit that fails authentication is not a torn write (its checksum passed): that error stays.
+    decodeRecords(last, where, 'columns', seal);
     return undefined;
   } catch (error) {
-    if (!(error instanceof JournalCorrupt)) throw error;
+    if (!(error instanceof JournalCorrupt) || error instanceof SealFailure) throw error;
   }
   db.transaction(() => {
     db.prepare('DELETE FROM batches WHERE first_seq = ?').run(last.first_seq);

@@ -19,6 +19,7 @@ import { RecordBatchBuilder, storedBatchColumns, storedBatchValues } from '../re
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { partitionExtent, readInputProofs, readLines, readSnapshot, readTail } from './recovery.js';
 import { initSchema, openDatabase } from './schema.js';
+import { keyForJournal, PartitionSeal, type JournalKeyring, type JournalSealInfo } from '../seal.js';
 import { dropTornTail } from './torn-tail.js';
 
 export class SqliteJournal implements JournalPartition {
@@ -32,18 +33,31 @@ export class SqliteJournal implements JournalPartition {
   private constructor(
     private readonly db: Database.Database,
     readonly where: string,
+    /** Seals every unit written and opens every unit read; undefined for a journal that is not sealed. */
+    private readonly seal: PartitionSeal | undefined,
   ) {
     this.insertBatch = db.prepare(`INSERT INTO batches (${storedBatchColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   }
 
-  /** Opens (or creates) a shard's partition in `dir`. */
-  static open(dir: string, shard: number, shards: number): SqliteJournal {
+  /**
+   * Opens (or creates) a shard's partition in `dir`; `sealed`: the journal's seal (from its
+   * manifest) and the keys given, for a sealed journal.
+   */
+  static open(
+    dir: string,
+    shard: number,
+    shards: number,
+    sealed?: { seal: JournalSealInfo; keys: JournalKeyring },
+  ): SqliteJournal {
     mkdirSync(dir, { recursive: true });
     const where = partitionName(dir, shard);
     const db = openDatabase(partitionPath(dir, shard), where, false);
     try {
-      initSchema(db, shard, shards, where);
-      return new SqliteJournal(db, where);
+      initSchema(db, shard, shards, where, sealed?.seal);
+      const seal =
+        sealed &&
+        new PartitionSeal(sealed.seal, shard, keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys), sealed.keys);
+      return new SqliteJournal(db, where, seal);
     } catch (error) {
       db.close();
       throw error;
@@ -51,13 +65,13 @@ export class SqliteJournal implements JournalPartition {
   }
 
   recover(): Recovery {
-    const torn = dropTornTail(this.db, this.where);
+    const torn = dropTornTail(this.db, this.where, this.seal);
     const extent = partitionExtent(this.db, this.where);
-    const snapshot = readSnapshot(this.db, this.where, Number.POSITIVE_INFINITY);
+    const snapshot = readSnapshot(this.db, this.where, Number.POSITIVE_INFINITY, this.seal);
     this.seq = extent.lastSeq;
     this.lastLine = extent.lastLine;
     this.snapshotSeq = snapshot?.seq ?? 0;
-    const tail = readTail(this.db, this.where, this.snapshotSeq);
+    const tail = readTail(this.db, this.where, this.snapshotSeq, Number.POSITIVE_INFINITY, this.seal);
     const inputProofs = readInputProofs(this.db, this.where);
     return { snapshot, tail, lastSeq: extent.lastSeq, resumeLine: extent.lastLine, torn, inputProofs };
   }
@@ -72,7 +86,7 @@ export class SqliteJournal implements JournalPartition {
 
   commit(proof?: InputProof): void {
     if (this.builder.count === 0) return;
-    const b = this.builder.take(this.seq + 1, proof);
+    const b = this.builder.take(this.seq + 1, proof, 'columns', this.seal);
     // The batches table is keyed by a batch's first line alone: a batch starting at or before a line
     // already committed would be stored beside it, a second copy that makes the partition unreadable.
     if (b.first_line <= this.lastLine)
@@ -93,16 +107,18 @@ export class SqliteJournal implements JournalPartition {
   writeSnapshot(state: EngineState): void {
     if (this.builder.count > 0) throw new Error('invariant: snapshot with uncommitted records');
     if (this.seq === this.snapshotSeq) return;
-    const { seq, lastLine: line, db } = this;
-    const accounts = encodeAccounts(state.accounts);
+    const { seq, lastLine: line, db, seal } = this;
+    const plainAccounts = encodeAccounts(state.accounts);
     const insertPart = db.prepare('INSERT INTO snapshot_txs (seq, part, data, crc) VALUES (?, ?, ?, ?)');
     db.transaction(() => {
       let parts = 0;
       for (const part of state.txParts(snapshotPartTxs)) {
-        const data = encodeTxPart(part);
+        const plain = encodeTxPart(part);
+        const data = seal ? seal.seal('txPart', plain, [seq, parts]) : plain;
         insertPart.run(seq, parts, data, snapshotChecksum(data, seq, parts));
         parts++;
       }
+      const accounts = seal ? seal.seal('accounts', plainAccounts, [seq, line, state.events, parts]) : plainAccounts;
       db.prepare('INSERT INTO snapshots (seq, line, events, accounts, crc, tx_parts) VALUES (?, ?, ?, ?, ?, ?)').run(
         seq,
         line,
@@ -119,7 +135,7 @@ export class SqliteJournal implements JournalPartition {
   }
 
   recordedOutcomes(firstLine: number, lastLine: number): JournalRecord[] {
-    return readLines(this.db, this.where, firstLine, lastLine);
+    return readLines(this.db, this.where, firstLine, lastLine, this.seal);
   }
 
   close(): void {

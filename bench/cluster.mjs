@@ -5,10 +5,11 @@
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
 //     [--lease-ms 3000] [--skip-publish] [--skip-takeover] [--repeat N] [--runs N] [--input FILE]
-//     [--cpu-prof DIR]
+//     [--cpu-prof DIR] [--stat-statements]
 //   (--nodes 0: takeover only; --repeat: N takeovers; --runs: each measurement N times, medians
 //   reported; --input: that CSV instead of the generated one; --cpu-prof: the submit's and the
-//   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs)
+//   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs; --stat-statements:
+//   the statements that took the server longest, per measured submit)
 // Besides wall times it reports CPU seconds per million rows of every process of a submit's run:
 // submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
 // children it reaped, by pid: other servers on the machine are not counted).
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     input: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'stat-statements': { type: 'boolean', default: false },
   },
 });
 const dir = join(root, 'data/generated');
@@ -117,10 +119,11 @@ const perMillion = (seconds) => ((seconds * 1e6) / rows).toFixed(2);
 
 const logDir = mkdtempSync(join(tmpdir(), 'payments-bench-cluster-'));
 console.log(`node logs: ${logDir}`);
-const pgState = await startServer({ fsync: values.fsync });
+const pgState = await startServer({ fsync: values.fsync, statStatements: values['stat-statements'] });
 const nats = await startNats({});
 const db = new pg.Client({ connectionString: pgState.url });
 await db.connect();
+if (values['stat-statements']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 const startNodes = (n, tag) =>
   Array.from({ length: n }, (_, i) => {
     const log = openSync(join(logDir, `${tag}${i}.log`), 'w');
@@ -181,6 +184,7 @@ try {
       const nodesBefore = nodes.map((c) => cpuOf(c.pid));
       const [natsBefore, pgBefore] = [cpuOf(nats.pid), postgresCpu(pgState.dataDir)];
       const load = loadavg()[0].toFixed(1);
+      if (values['stat-statements']) await db.query('SELECT pg_stat_statements_reset()');
       const r = await run(
         [
           'submit',
@@ -223,6 +227,16 @@ try {
           ` CPU s: submit ${cpu.submit.toFixed(2)}, nodes ${cpu.nodes.map((x) => x.toFixed(2)).join(' + ')}, nats-server ${cpu.nats.toFixed(2)}, postgres ${cpu.postgres.toFixed(2)}`,
       );
       if (r.code !== 0 || !equal) process.exitCode = 1;
+      if (values['stat-statements']) {
+        const top = await db.query(
+          `SELECT calls, round(total_exec_time) AS ms, rows, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`,
+        );
+        for (const t of top.rows)
+          console.log(
+            `  ${t.ms} ms, ${t.calls} calls, ${t.rows} rows, WAL ${(Number(t.wal_bytes) / 1e6).toFixed(1)} MB: ${t.q}`,
+          );
+      }
       measured.push({ seconds: r.seconds, cpu });
       await stopNodes(nodes);
     }
@@ -237,7 +251,9 @@ try {
     });
   }
   if (table.length > 0) {
-    console.log(`\nCPU-seconds per million rows (medians of ${runs} run(s)); wall in seconds; single process ${singleWall.toFixed(2)} s`);
+    console.log(
+      `\nCPU-seconds per million rows (medians of ${runs} run(s)); wall in seconds; single process ${singleWall.toFixed(2)} s`,
+    );
     console.log('| nodes | wall | × single | submit | each node | nats-server | postgres | postgres / node |');
     console.log('|---|---|---|---|---|---|---|---|');
     for (const t of table) {

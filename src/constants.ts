@@ -138,6 +138,12 @@ export const shardsDefault = 8;
 /** Batches a shard's subject may hold, stored and not yet committed by its owner (`--max-lag`). */
 export const lagBatchesDefault = 256;
 export const lagBatchesMax = 1_000_000;
+/**
+ * A shard's rows are published in messages of about this many bytes (batchLayout rows; at most the
+ * server's max_payload less the header room): every message costs a PubAck round trip, a journal
+ * commit and a hand-off to a shard thread, so few large messages beat one per routed chunk.
+ */
+export const publishMessageBytes = 256 << 10;
 /** Batches published or waiting to be, over all shards: the reader pauses beyond this. */
 export const publishesPendingMax = 64;
 /** How long one batch's publish is retried (NATS restarting) before submit gives up (exit 1). */

@@ -14,13 +14,14 @@
 // submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
 // children it reaped, by pid: other servers on the machine are not counted).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, stopServer } from '../scripts/test-postgres.mjs';
+import { cpuOf, postgresCpu } from './proc-cpu.mjs';
 import { startNats, stopNats } from '../scripts/test-nats.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -81,35 +82,6 @@ const run = (args, { profile = false } = {}) =>
     });
   });
 
-const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-/** utime, stime, cutime, cstime of a process (ticks), or undefined once it is gone. */
-const procTimes = (pid) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-};
-/** CPU seconds of a process (all its threads). */
-const cpuOf = (pid) => (procTimes(pid)?.own ?? NaN) / clockTicks;
-/**
- * CPU seconds of the PostgreSQL server: the postmaster (its pid file's first line), the children it
- * reaped, and its live children (backends, checkpointer, WAL writer). A difference of two readings is
- * the server's CPU between them, ended backends included.
- */
-const postgresCpu = (dataDir) => {
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const own = procTimes(postmaster);
-  let ticks = own.own + own.reaped;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const t = procTimes(pid);
-    if (t?.ppid === postmaster) ticks += t.own;
-  }
-  return ticks / clockTicks;
-};
 const median = (xs) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const m = sorted.length >> 1;

@@ -4,7 +4,15 @@
 // PostgreSQL (scripts/test-postgres.mjs, fsync off unless --fsync) and nats-server
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
-//     [--lease-ms 3000] [--skip-publish] [--repeat N] (--nodes 0: takeover only; --repeat: N takeovers)
+//     [--lease-ms 3000] [--skip-publish] [--skip-takeover] [--repeat N] [--runs N] [--input FILE]
+//     [--cpu-prof DIR] [--stat-statements]
+//   (--nodes 0: takeover only; --repeat: N takeovers; --runs: each measurement N times, medians
+//   reported; --input: that CSV instead of the generated one; --cpu-prof: the submit's and the
+//   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs; --stat-statements:
+//   the statements that took the server longest, per measured submit)
+// Besides wall times it reports CPU seconds per million rows of every process of a submit's run:
+// submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
+// children it reaped, by pid: other servers on the machine are not counted).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -13,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, stopServer } from '../scripts/test-postgres.mjs';
+import { cpuOf, postgresCpu } from './proc-cpu.mjs';
 import { startNats, stopNats } from '../scripts/test-nats.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -28,16 +37,24 @@ const { values } = parseArgs({
     'lease-ms': { type: 'string', default: '3000' },
     'skip-publish': { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    'skip-takeover': { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
+    input: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'stat-statements': { type: 'boolean', default: false },
   },
 });
-const rows = Number(values.rows);
 const dir = join(root, 'data/generated');
 mkdirSync(dir, { recursive: true });
-const input = join(dir, `tx-${rows}-c${values.clients}-s1.csv`);
-if (!existsSync(input)) {
+const input = values.input ?? join(dir, `tx-${values.rows}-c${values.clients}-s1.csv`);
+const runs = Number(values.runs);
+if (!(runs >= 1)) throw new Error('--runs takes a positive count');
+const cpuOnExit = fileURLToPath(new URL('cpu-on-exit.mjs', import.meta.url));
+const profiling = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
+if (values.input === undefined && !existsSync(input)) {
   const g = spawnSync(
     process.execPath,
-    [bin, 'generate', '-q', '-n', String(rows), '-c', values.clients, '--seed', '1', input],
+    [bin, 'generate', '-q', '-n', values.rows, '-c', values.clients, '--seed', '1', input],
     {
       stdio: 'inherit',
     },
@@ -45,29 +62,47 @@ if (!existsSync(input)) {
   if (g.status !== 0) process.exit(1);
 }
 
-const run = (args) =>
+// Data rows of the input: its lines but the header (a generated file ends with a line break).
+const rows = Number(spawnSync('wc', ['-l', input], { encoding: 'utf8' }).stdout.trim().split(' ')[0]) - 1;
+
+/** Runs the CLI; `cpu` is its CPU seconds (all threads), from the line cpu-on-exit.mjs writes. */
+const run = (args, { profile = false } = {}) =>
   new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const flags = ['--import', cpuOnExit, ...(profile ? profiling : [])];
+    const child = spawn(process.execPath, [...flags, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - started) / 1000 }));
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = stderr.split('\n').find((l) => l.startsWith('{"benchCpuSeconds"'));
+      resolve({ code, stdout, stderr, seconds, cpu: cpu ? JSON.parse(cpu).benchCpuSeconds : NaN });
+    });
   });
+
+const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+};
+const perMillion = (seconds) => ((seconds * 1e6) / rows).toFixed(2);
 
 const logDir = mkdtempSync(join(tmpdir(), 'payments-bench-cluster-'));
 console.log(`node logs: ${logDir}`);
-const pgState = await startServer({ fsync: values.fsync });
+const pgState = await startServer({ fsync: values.fsync, statStatements: values['stat-statements'] });
 const nats = await startNats({});
 const db = new pg.Client({ connectionString: pgState.url });
 await db.connect();
+if (values['stat-statements']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 const startNodes = (n, tag) =>
   Array.from({ length: n }, (_, i) => {
     const log = openSync(join(logDir, `${tag}${i}.log`), 'w');
     return spawn(
       process.execPath,
       [
+        ...profiling,
         bin,
         'node',
         '--nats',
@@ -97,14 +132,122 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let single;
 try {
   console.log(
-    `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${(await import('node:os')).availableParallelism()}`,
+    `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${(await import('node:os')).availableParallelism()}, load average ${loadavg()[0].toFixed(1)}`,
   );
-  single = await run(['-q', input]);
+  const singles = [];
+  for (let i = 0; i < runs; i++) singles.push(await run(['-q', input]));
+  single = singles[0];
+  if (singles.some((s) => s.code !== 0 || s.stdout !== single.stdout)) throw new Error('single-process runs differ');
+  const singleWall = median(singles.map((s) => s.seconds));
   console.log(
-    `single process (default workers, in-memory): ${single.seconds.toFixed(1)} s, ${Math.round(rows / single.seconds)} rows/s`,
+    `single process (default workers, in-memory): median ${singleWall.toFixed(2)} s of ${runs} (${singles.map((s) => s.seconds.toFixed(2)).join(', ')}), ` +
+      `${Math.round(rows / singleWall)} rows/s, ${perMillion(median(singles.map((s) => s.cpu)))} CPU-s per M rows`,
   );
 
+  const table = [];
+  for (const n of values.nodes
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0)) {
+    const measured = [];
+    for (let i = 0; i < runs; i++) {
+      const nodes = startNodes(n, `b${n}-${i}-`);
+      await sleep(1500);
+      const nodesBefore = nodes.map((c) => cpuOf(c.pid));
+      const [natsBefore, pgBefore] = [cpuOf(nats.pid), postgresCpu(pgState.dataDir)];
+      const load = loadavg()[0].toFixed(1);
+      if (values['stat-statements']) await db.query('SELECT pg_stat_statements_reset()');
+      const r = await run(
+        [
+          'submit',
+          input,
+          '--run',
+          `bench-${n}-${Date.now()}`,
+          '--shards',
+          values.shards,
+          '--nats',
+          nats.url,
+          '--journal',
+          pgState.url,
+          '--log-level',
+          'info',
+        ],
+        { profile: true },
+      );
+      const cpu = {
+        submit: r.cpu,
+        nodes: nodes.map((c, k) => cpuOf(c.pid) - nodesBefore[k]),
+        nats: cpuOf(nats.pid) - natsBefore,
+        postgres: postgresCpu(pgState.dataDir) - pgBefore,
+      };
+      const summary =
+        r.stderr
+          .trim()
+          .split('\n')
+          .map((l) => {
+            try {
+              return JSON.parse(l);
+            } catch {
+              return {};
+            }
+          })
+          .find((l) => l.publishSeconds !== undefined) ?? {};
+      const equal = r.stdout === single.stdout;
+      console.log(
+        `submit with ${n} node(s): exit ${r.code}, ${r.seconds.toFixed(2)} s end to end, ${Math.round(rows / r.seconds)} rows/s` +
+          ` (publish done at ${summary.publishSeconds ?? '?'} s), load average ${load}, output ${equal ? 'equal to' : 'DIFFERENT from'} the single-process run;` +
+          ` CPU s: submit ${cpu.submit.toFixed(2)}, nodes ${cpu.nodes.map((x) => x.toFixed(2)).join(' + ')}, nats-server ${cpu.nats.toFixed(2)}, postgres ${cpu.postgres.toFixed(2)}`,
+      );
+      if (r.code !== 0 || !equal) process.exitCode = 1;
+      if (values['stat-statements']) {
+        const top = await db.query(
+          `SELECT calls, round(total_exec_time) AS ms, rows, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`,
+        );
+        for (const t of top.rows)
+          console.log(
+            `  ${t.ms} ms, ${t.calls} calls, ${t.rows} rows, WAL ${(Number(t.wal_bytes) / 1e6).toFixed(1)} MB: ${t.q}`,
+          );
+      }
+      measured.push({ seconds: r.seconds, cpu });
+      await stopNodes(nodes);
+    }
+    const at = (f) => median(measured.map((m) => f(m.cpu)));
+    table.push({
+      n,
+      wall: median(measured.map((m) => m.seconds)),
+      submit: at((c) => c.submit),
+      nodes: Array.from({ length: n }, (_, k) => at((c) => c.nodes[k])),
+      nats: at((c) => c.nats),
+      postgres: at((c) => c.postgres),
+    });
+  }
+  if (table.length > 0) {
+    console.log(
+      `\nCPU-seconds per million rows (medians of ${runs} run(s)); wall in seconds; single process ${singleWall.toFixed(2)} s`,
+    );
+    console.log('| nodes | wall | × single | submit | each node | nats-server | postgres | postgres / node |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const t of table) {
+      const nodeSum = t.nodes.reduce((a, b) => a + b, 0);
+      console.log(
+        `| ${t.n} | ${t.wall.toFixed(2)} | ${(t.wall / singleWall).toFixed(1)} | ${perMillion(t.submit)} | ${t.nodes.map(perMillion).join(', ')} | ` +
+          `${perMillion(t.nats)} | ${perMillion(t.postgres)} | ${((100 * t.postgres) / nodeSum).toFixed(0)} % |`,
+      );
+    }
+  }
+  if (!values['skip-takeover']) {
+    const all = [];
+    for (let round = 1; round <= Number(values.repeat); round++) all.push(...(await takeover(round)));
+    const firsts = all.map((t) => t.first);
+    console.log(
+      `takeover summary over ${all.length} shard(s): first batch again after median ${median(firsts).toFixed(2)} s ` +
+        `(min ${Math.min(...firsts).toFixed(2)}, max ${Math.max(...firsts).toFixed(2)}); claimed after median ` +
+        `${median(all.map((t) => t.claimed)).toFixed(2)} s; recovery median ${median(all.map((t) => t.recovery)).toFixed(2)} s`,
+    );
+  }
   if (!values['skip-publish']) {
+    // Last: its run is never finished, and nodes started after it would apply it beside the measured one.
     // The parser + NATS alone: a detached submit with no node running (publish, nothing applied).
     const publishOnly = await run([
       'submit',
@@ -130,60 +273,7 @@ try {
       return bytes;
     })();
     console.log(
-      `submit --detach, no node (parse + route + publish to JetStream): exit ${publishOnly.code}, ${publishOnly.seconds.toFixed(1)} s, ${Math.round(rows / publishOnly.seconds)} rows/s, stream ${(streamInfo / 1e6).toFixed(0)} MB (${(streamInfo / 1e6 / publishOnly.seconds).toFixed(0)} MB/s)`,
-    );
-  }
-  for (const n of values.nodes
-    .split(',')
-    .map(Number)
-    .filter((n) => n > 0)) {
-    const nodes = startNodes(n, `b${n}-`);
-    await sleep(1500);
-    const r = await run([
-      'submit',
-      input,
-      '--run',
-      `bench-${n}-${Date.now()}`,
-      '--shards',
-      values.shards,
-      '--nats',
-      nats.url,
-      '--journal',
-      pgState.url,
-      '--log-level',
-      'info',
-    ]);
-    const summary =
-      r.stderr
-        .trim()
-        .split('\n')
-        .map((l) => {
-          try {
-            return JSON.parse(l);
-          } catch {
-            return {};
-          }
-        })
-        .find((l) => l.publishSeconds !== undefined) ?? {};
-    console.log(
-      `submit with ${n} node(s): exit ${r.code}, ${r.seconds.toFixed(1)} s end to end, ${Math.round(rows / r.seconds)} rows/s` +
-        ` (publish done at ${summary.publishSeconds ?? '?'} s), output ${r.stdout === single.stdout ? 'equal to' : 'DIFFERENT from'} the single-process run`,
-    );
-    await stopNodes(nodes);
-  }
-  if (values.takeover) {
-    const all = [];
-    for (let round = 1; round <= Number(values.repeat); round++) all.push(...(await takeover(round)));
-    const median = (xs) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const m = sorted.length >> 1;
-      return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-    };
-    const firsts = all.map((t) => t.first);
-    console.log(
-      `takeover summary over ${all.length} shard(s): first batch again after median ${median(firsts).toFixed(2)} s ` +
-        `(min ${Math.min(...firsts).toFixed(2)}, max ${Math.max(...firsts).toFixed(2)}); claimed after median ` +
-        `${median(all.map((t) => t.claimed)).toFixed(2)} s; recovery median ${median(all.map((t) => t.recovery)).toFixed(2)} s`,
+      `submit --detach, no node (parse + route + publish to JetStream): exit ${publishOnly.code}, ${publishOnly.seconds.toFixed(1)} s, ${Math.round(rows / publishOnly.seconds)} rows/s, ${perMillion(publishOnly.cpu)} CPU-s per M rows, stream ${(streamInfo / 1e6).toFixed(0)} MB (${(streamInfo / 1e6 / publishOnly.seconds).toFixed(0)} MB/s)`,
     );
   }
 } finally {

@@ -51,8 +51,16 @@ export const sqliteCacheKib = 2048;
 /** Text the inspect command buffers before writing it out. */
 export const inspectFlushChars = 1 << 16;
 
-/** Cluster shards write a snapshot at most this often, and only after clusterSnapshotRecordsMin new records. */
+/**
+ * Cluster shards write a snapshot at most this often, only after clusterSnapshotRecordsMin new
+ * records, and only once the records since the last one reach clusterSnapshotGrowth × the records
+ * that one held. A snapshot holds the whole index: on time alone a shard slowed down (a busy
+ * machine) wrote its whole index every few seconds, the journal's largest writes growing with the
+ * square of the shard; growing by half each time, all of a shard's snapshots add up to at most three
+ * times its last, and a takeover replays at most a third of the shard's records (or clusterSnapshotRecordsMin).
+ */
 export const clusterSnapshotEveryMs = 5000;
+export const clusterSnapshotGrowth = 0.5;
 /**
  * A node taking a shard over replays only the records after its last snapshot, which bounds the
  * takeover time (the single-process policy, a million records, would make a takeover replay that many).
@@ -145,6 +153,12 @@ export const shardsDefault = 8;
 /** Batches a shard's subject may hold, stored and not yet committed by its owner (`--max-lag`). */
 export const lagBatchesDefault = 256;
 export const lagBatchesMax = 1_000_000;
+/**
+ * A shard's rows are published in messages of about this many bytes (batchLayout rows; at most the
+ * server's max_payload less the header room): every message costs a PubAck round trip, a journal
+ * commit and a hand-off to a shard thread, so few large messages beat one per routed chunk.
+ */
+export const publishMessageBytes = 256 << 10;
 /** Batches published or waiting to be, over all shards: the reader pauses beyond this. */
 export const publishesPendingMax = 64;
 /** How long one batch's publish is retried (NATS restarting) before submit gives up (exit 1). */
@@ -267,3 +281,7 @@ check(lagBatchesDefault >= 1 && lagBatchesDefault <= lagBatchesMax, 'the default
 check(batchesInFlightMax >= 1 && publishesPendingMax >= 1 && consumeMessagesMax >= 1, 'positive windows');
 check(natsHeaderRoomBytes < natsPayloadMinBytes, 'a batch message has room for its rows after its headers');
 check(clusterSnapshotRecordsMin <= snapshotEveryRecordsMin, 'a shard snapshots no less often than a single run');
+check(
+  clusterSnapshotGrowth > 0 && clusterSnapshotGrowth <= 1,
+  'a shard snapshots again once it grew by a share of at most its size',
+);

@@ -9,6 +9,7 @@ import {
   natsHeaderRoomBytes,
   natsPayloadMinBytes,
   publishesPendingMax,
+  publishMessageBytes,
   publishRetryDelayFirstMs,
   publishRetryDelayMaxMs,
   publishRetryMs,
@@ -23,7 +24,8 @@ import type { ClusterControl } from './control.js';
 import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
 import { isNatsAuthError, isSubjectFull } from './nats-errors.js';
 import type { SubjectTrimmer } from './stream.js';
-import { encodeBatch, type WirePiece } from './wire.js';
+import { batchLayout } from '../layout.js';
+import { WireGatherer, type WirePiece } from './wire.js';
 
 /** What is published, and how it is read. */
 export interface PublishRequest {
@@ -71,6 +73,10 @@ export async function publishInput(request: PublishRequest, target: PublishTarge
   let delimiterRecorded = false;
   const source = await openInput(request.input);
   const maxBytes = Math.max(natsPayloadMinBytes, target.maxPayload - natsHeaderRoomBytes);
+  const gatherer = new WireGatherer(
+    target.shards,
+    Math.max(1, Math.floor(Math.min(maxBytes, publishMessageBytes) / batchLayout.rowBytes)),
+  );
   const publisher = new ShardPublisher(target, run, request, target.repair);
   let rowsRead = 0;
   try {
@@ -87,11 +93,15 @@ export async function publishInput(request: PublishRequest, target: PublishTarge
       }
       routed.batches.forEach((batch, shard) => {
         if (batch === undefined) return;
-        const pieces = encodeBatch(batch, maxBytes);
+        const full = gatherer.add(shard, batch);
         router.recycle(batch.buffer);
-        for (const piece of pieces) publisher.send(shard, piece);
+        for (const piece of full) publisher.send(shard, piece);
       });
       await publisher.throttle();
+    }
+    for (let shard = 0; shard < target.shards; shard++) {
+      const last = gatherer.flush(shard);
+      if (last !== undefined) publisher.send(shard, last);
     }
     await publisher.end();
     return { batches: publisher.batches, lastLines: publisher.lastLines, rowsRead };

@@ -11,7 +11,7 @@
  */
 import { setPriority } from 'node:os';
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { clusterSnapshotEveryMs, clusterSnapshotRecordsMin, shardThreadNice } from '../constants.js';
+import { shardThreadNice } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
@@ -19,6 +19,7 @@ import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { createLogger } from '../ops/logger.js';
 import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
+import { snapshotDue } from './snapshot-policy.js';
 import type {
   FromShardWorker,
   ShardOutcome,
@@ -96,10 +97,7 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
         ? engine.applyBatch(batch)
         : traced('payments.shard.apply', attributes, () => engine.applyBatch(batch), message.trace));
       const applyMs = performance.now() - t0;
-      if (
-        engine.records - snapshots.records >= clusterSnapshotRecordsMin &&
-        performance.now() - snapshots.ms >= clusterSnapshotEveryMs
-      ) {
+      if (snapshotDue(engine.records, snapshots)) {
         await journal.writeSnapshot(engine.state());
         snapshots.records = engine.records;
         snapshots.ms = performance.now();

@@ -17,9 +17,12 @@ import {
   stopWorld,
   submit,
   until,
+  withDb,
   type Expected,
   type World,
 } from '../helpers/cluster.js';
+import { publishMessageBytes } from '../../src/constants.js';
+import { batchLayout } from '../../src/layout.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 
@@ -45,6 +48,18 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
     const owners = new Set((await leases(world, 'r1')).map((l) => l.node));
     expect(owners.size).toBeGreaterThan(1); // the work was spread
+    // Each shard's rows came in full messages (the last one shorter), not one per chunk the
+    // reader routed: one journal batch per message.
+    const perMessage = Math.floor(publishMessageBytes / batchLayout.rowBytes);
+    const batches = await withDb(world, async (c) => {
+      const r = await c.query(
+        'SELECT count(*)::int AS batches, sum(count)::int AS records FROM payments.batches WHERE journal = $1 GROUP BY partition',
+        ['r1'],
+      );
+      return r.rows as { batches: number; records: number }[];
+    });
+    expect(batches).toHaveLength(8);
+    for (const shard of batches) expect(shard.batches).toBe(Math.ceil(shard.records / perMessage));
     for (const node of world.nodes) expect(node.stderr).not.toMatch(/DeprecationWarning/);
   });
 

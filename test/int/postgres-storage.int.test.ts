@@ -155,6 +155,35 @@ describe('a partition', () => {
     await p.close();
   });
 
+  it('reads a snapshot’s accounts alone for a replay, leaving its transaction index unread', async () => {
+    await openJournal('accounts-only');
+    const { p } = await openPartition('accounts-only');
+    await writeLines(p, 1, 100, 50);
+    const accounts = [{ client: 3, state: { available: 500, held: 20, locked: false } }];
+    await p.writeSnapshot({
+      accounts,
+      events: 80,
+      *txParts() {
+        yield { keys: new Uint32Array([1, 2]), infos: new Uint32Array([1, 2]), amounts: new Float64Array([5, 6]) };
+      },
+    });
+    await p.close();
+    // The index part damaged: a recovery refuses it; the accounts alone are still whole.
+    await withAdmin(
+      (c) => c.query("UPDATE payments.snapshot_parts SET data = '\\x00' WHERE journal = $1", ['accounts-only']),
+      database,
+    );
+    const reader = new PostgresPartition(target('accounts-only'), 0, 1, { readOnly: true });
+    await reader.load();
+    await expect(reader.snapshotAsOf(100)).rejects.toThrow();
+    const alone = await reader.snapshotAsOf(100, false);
+    expect(alone).toMatchObject({ seq: 100, line: 100, events: 80, accounts, txParts: [] });
+    await reader.close();
+    const replay = await replayPostgres(urlFor(database, { params: { journal: 'accounts-only' } }));
+    expect(replay.accounts).toEqual(new Map([[3, accounts[0]!.state]]));
+    expect(replay.recordsReplayed).toBe(0);
+  });
+
   it("replays the accounts as of a line, and lists a client's records for inspect", async () => {
     await openJournal('replay', 2);
     for (const shard of [0, 1]) {

@@ -85,6 +85,7 @@ export async function readSnapshot(
   client: pg.Client,
   ref: PartitionRef,
   asOfLine: number,
+  txIndex = true,
 ): Promise<RecoveredSnapshot | undefined> {
   const found = await client.query(
     'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3 ORDER BY seq DESC LIMIT 1',
@@ -96,6 +97,15 @@ export async function readSnapshot(
   const unit = `${ref.where}: the snapshot at seq ${seq}`;
   const damaged = () => new JournalCorrupt(`${unit} fails its checksum`);
   if (snapshotChecksum(row.accounts) !== Number(row.crc)) throw damaged();
+  const line = Number(row.line);
+  const events = Number(row.events);
+  const accounts = decodeAccounts(
+    ref.seal
+      ? ref.seal.open('accounts', row.accounts, [seq, line, events, row.tx_parts as number], unit)
+      : row.accounts,
+  );
+  // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.
+  if (!txIndex) return { seq, line, events, accounts, txParts: [] };
   const parts = await client.query(
     'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
     [ref.journal, ref.shard, seq],
@@ -108,12 +118,7 @@ export async function readSnapshot(
       decodeTxPart(ref.seal ? ref.seal.open('txPart', part.data, [seq, i], `${unit} (index part ${i})`) : part.data),
     );
   });
-  const line = Number(row.line);
-  const events = Number(row.events);
-  const accounts = ref.seal
-    ? ref.seal.open('accounts', row.accounts, [seq, line, events, row.tx_parts as number], unit)
-    : row.accounts;
-  return { seq, line, events, accounts: decodeAccounts(accounts), txParts };
+  return { seq, line, events, accounts, txParts };
 }
 
 /** A snapshot must end where a batch ends, with the events the batches count up to there. */

@@ -187,10 +187,10 @@ export class PostgresPartition implements JournalPartition {
     return { lastSeq: this.committedSeq, lastLine: this.committedLine };
   }
 
-  /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`). */
-  async snapshotAsOf(asOfLine: number): Promise<RecoveredSnapshot | undefined> {
+  /** The newest snapshot taken at or before input line `asOfLine`, checked (after `load`); `txIndex` false: its accounts alone. */
+  async snapshotAsOf(asOfLine: number, txIndex = true): Promise<RecoveredSnapshot | undefined> {
     const snapshot = await this.connection.run('reading a snapshot', (client) =>
-      readSnapshot(client, this.ref, asOfLine),
+      readSnapshot(client, this.ref, asOfLine, txIndex),
     );
     if (snapshot) checkSnapshot(this.batches, snapshot, this.where);
     return snapshot;

@@ -97,7 +97,7 @@ export async function replayPostgres(
   for (let shard = 0; shard < manifest.shards; shard++) {
     await withPostgresPartition(location, shard, manifest.shards, keys, async (partition) => {
       lastLines.push(partition.extent.lastLine);
-      const snapshot = await partition.snapshotAsOf(asOfLine);
+      const snapshot = await partition.snapshotAsOf(asOfLine, false); // accounts only: no index is rebuilt
       for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
       for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) {
         const account = accounts.get(record.client) ?? initialAccount;

@@ -1,26 +1,21 @@
 /**
  * One owned shard on a node, seen from the node's main thread. The shard's engine and PostgreSQL
  * journal partition run in a worker thread (shard-worker.ts: one long-running task of the node's
- * Piscina pool); this side reads the shard's JetStream subject and feeds the worker.
+ * Piscina pool); this side reads the shard's JetStream subject and feeds the worker. Its state is one ShardStatus.
  *
  *  - Open: the worker opens the partition with this lease's generation as a session setting, which
  *    fences every commit (schema.ts): a paused previous owner's session is left alone, its commits fail.
- *  - Read: an ordered consumer on the shard's subject from the lease's stream hint (a position at
- *    or before the first batch not committed). Ordered consumers deliver in stream order, and
- *    recreate themselves after a NATS restart from the last sequence seen.
+ *  - Read: an ordered consumer from the lease's stream hint (at or before the first batch not
+ *    committed); it delivers in stream order and recreates itself after a NATS restart.
  *  - Judge (shard-messages.ts): a batch the journal holds is skipped (applied once); what is not a
  *    valid batch of the run is a dead letter, never applied; a batch missing or damaged, a stream
  *    gone, or an end marker the journal does not match quarantine the shard (see shard-health.ts).
- *  - Apply: the batch's buffer is transferred to the worker, which applies it and commits it to the
- *    journal (one fenced transaction). At most batchesInFlightMax are with the worker: beyond that
- *    this side stops pulling from NATS (the consumer's read-ahead is bounded too), so a slow shard
- *    holds a bounded amount of memory.
- *  - Status: one explicit state (ShardStatus), which the node reads to reap the runner.
- *  - A batch is acknowledged by its journal commit: a new owner continues from the first batch the
- *    journal lacks, whatever was acked.
- *  - End marker: the worker writes a final snapshot; then the lease is marked finished.
- *  - Stop: the worker finishes its batch and closes the partition; one that does not within
- *    workerStopWaitMs, or is still recovering, is terminated (fencing refuses what it had in flight).
+ *  - Apply: the buffer goes to the worker, which applies and commits it (one fenced transaction);
+ *    at most batchesInFlightMax are with it, so a slow shard holds bounded memory. A batch is acked
+ *    by its commit: a new owner continues from the first batch the journal lacks.
+ *  - End marker: a final snapshot; then the lease is marked finished. Stop: the worker finishes its
+ *    batch (a handoff snapshots first) and closes; one that does not within workerStopWaitMs, or is
+ *    still recovering, is terminated (fencing refuses what it had in flight).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';

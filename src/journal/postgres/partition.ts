@@ -1,12 +1,10 @@
 /**
  * One shard's partition of a PostgreSQL journal, written by that shard's worker alone over its own
  * connection. Every commit is one row of payments.batches (key: journal, partition, first line)
- * holding the batch's records in the compact codec (compact-codec.ts) and a checksum over them
- * and every field of the row: one INSERT, a transaction of its own, one round trip. If the
- * connection is lost, the commit is retried on a new connection; a retry first looks for the
- * batch's row, so an INSERT whose commit reached the server before the connection broke is never
- * applied twice. A session advisory lock keeps a second run off the partition; a cluster node's
- * session is fenced by its lease generation instead (see lock()).
+ * holding the batch's records (compact-codec.ts) and a checksum over them and every field of the
+ * row: one INSERT, one round trip. A commit retried on a new connection first looks for the batch's
+ * row, so it is never applied twice. An advisory lock keeps a second run off the partition; a
+ * cluster node's session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
 import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
@@ -100,11 +98,8 @@ export class PostgresPartition implements JournalPartition {
   }
 
   /**
-   * One writer per partition. A local run holds the journal's run lock (run-lock.ts) before its
-   * workers get here, so a partition held by someone else is a session of a run that just died or a
-   * cluster node: a second run is refused (exit 2).
-   *
-   * A cluster node's session carries its lease generation (cluster/schema.ts): the fence, not this
+   * One writer per partition. A local run holds the journal's run lock (run-lock.ts) first, so a
+   * partition held by someone else is a run that just died or a cluster node: exit 2. A cluster node's session carries its lease generation (cluster/schema.ts): the fence, not this
    * lock, keeps a stale owner's writes out, so that a new owner never waits for (or has to end) the
    * session of one paused past its lease. It holds the partition's lock shared (a local run or a
    * conversion, which take it exclusive, stay out) and its generation's lock exclusive (a session

@@ -48,8 +48,7 @@ export function backoffDelays(policy: BackoffPolicy, jitter = true): { next(): n
   let state: IBackoff<unknown> | undefined;
   return {
     next() {
-      state =
-        state === undefined ? exponential(policy, jitter).next() : state.next(undefined as never);
+      state = state === undefined ? exponential(policy, jitter).next() : state.next(undefined as never);
       return state.duration;
     },
   };

@@ -16,6 +16,7 @@ export const auditActions = [
   'result',
   'shards-retry',
   'convert',
+  'reseal',
   'node-join',
   'node-leave',
   'shard-handoff',

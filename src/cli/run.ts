@@ -139,7 +139,7 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
     (await import('./commands/convert.js')).convertCommand(io, argv),
   );
   lazy('reseal', 'Seal a journal again under a new key (or seal one that is not sealed), atomically', async () =>
-    (await import('./commands/reseal.js')).resealCommand(io),
+    (await import('./commands/reseal.js')).resealCommand(io, argv),
   );
   lazy('node', 'Join the cluster: own shards of submitted runs and apply their batches', async () =>
     (await import('./commands/node.js')).nodeCommand(io, argv),

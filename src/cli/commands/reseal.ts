@@ -18,7 +18,7 @@ interface ResealArgs extends JournalKeyArgs {
   logLevel: LogLevel;
 }
 
-export function resealCommand(io: CliIo): CommandModule<object, ResealArgs> {
+export function resealCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ResealArgs> {
   return {
     command: 'reseal',
     describe: 'Seal a journal again under a new key (or seal one that is not sealed), atomically',
@@ -45,11 +45,17 @@ export function resealCommand(io: CliIo): CommandModule<object, ResealArgs> {
       const started = performance.now();
       const postgres = isPostgresUrl(argv.journal);
       const display = postgres ? parsePostgresUrl(argv.journal).display : argv.journal;
-      const result = postgres
-        ? await (
-            await import('../../journal/postgres/reseal.js')
-          ).resealPostgres(parsePostgresUrl(argv.journal), oldKeys, newKey)
-        : await (await import('../../journal/sqlite/reseal.js')).resealSqlite(argv.journal, oldKeys, newKey);
+      // Recorded in the audit log of a PostgreSQL journal's database (a SQLite journal has none).
+      const { audited, auditSinkFor } = await import('../../audit/recorder.js');
+      const result = await audited(auditSinkFor(argv.journal, undefined), 'reseal', rawArgv, async () =>
+        postgres
+          ? (await import('../../journal/postgres/reseal.js')).resealPostgres(
+              parsePostgresUrl(argv.journal),
+              oldKeys,
+              newKey,
+            )
+          : (await import('../../journal/sqlite/reseal.js')).resealSqlite(argv.journal, oldKeys, newKey),
+      );
       const seconds = Math.round(performance.now() - started) / 1000;
       const from = result.fromKeyId === undefined ? 'not sealed' : `key id ${result.fromKeyId}`;
       log.info(

@@ -297,6 +297,18 @@ describe.each([sqlite, postgres])('a sealed journal: $name', (b) => {
       ]);
       expectOneLine(refused, 2, /fails authentication under key id/);
       expect(await b.contents(journal)).toBe(before);
+      // Both reseals are in the audit log of a PostgreSQL journal's database: done, then refused.
+      if (b.location(journal).startsWith('postgres')) {
+        const audit = await runCli(['audit', '--journal', b.location(journal), '--action', 'reseal', '--json']);
+        expect(audit.code, audit.stderr).toBe(0);
+        const mine = audit.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { phase: string; args: string[]; exitCode?: number })
+          .filter((r) => r.args.some((a) => a.includes(journal)));
+        expect(mine.map((r) => r.phase)).toEqual(['started', 'ok', 'started', 'failed']);
+        expect(mine[3]!.exitCode).toBe(2);
+      }
     },
     heavyTestMs,
   );

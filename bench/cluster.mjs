@@ -5,11 +5,12 @@
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
 //     [--lease-ms 3000] [--skip-publish] [--skip-takeover] [--repeat N] [--runs N] [--input FILE]
-//     [--cpu-prof DIR] [--stat-statements]
+//     [--cpu-prof DIR] [--stat-statements] [--signal SIGKILL|SIGTERM]
 //   (--nodes 0: takeover only; --repeat: N takeovers; --runs: each measurement N times, medians
 //   reported; --input: that CSV instead of the generated one; --cpu-prof: the submit's and the
 //   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs; --stat-statements:
-//   the statements that took the server longest, per measured submit)
+//   the statements that took the server longest, per measured submit; --signal SIGTERM: the takeover
+//   is a handoff, and its first-batch time is the shard's pause)
 // Besides wall times it reports CPU seconds per million rows of every process of a submit's run:
 // submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
 // children it reaped, by pid: other servers on the machine are not counted).
@@ -42,12 +43,14 @@ const { values } = parseArgs({
     input: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'stat-statements': { type: 'boolean', default: false },
+    signal: { type: 'string', default: 'SIGKILL' },
   },
 });
 const dir = join(root, 'data/generated');
 mkdirSync(dir, { recursive: true });
 const input = values.input ?? join(dir, `tx-${values.rows}-c${values.clients}-s1.csv`);
 const runs = Number(values.runs);
+if (!['SIGKILL', 'SIGTERM'].includes(values.signal)) throw new Error('--signal takes SIGKILL or SIGTERM');
 if (!(runs >= 1)) throw new Error('--runs takes a positive count');
 const cpuOnExit = fileURLToPath(new URL('cpu-on-exit.mjs', import.meta.url));
 const profiling = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
@@ -241,7 +244,7 @@ try {
     for (let round = 1; round <= Number(values.repeat); round++) all.push(...(await takeover(round)));
     const firsts = all.map((t) => t.first);
     console.log(
-      `takeover summary over ${all.length} shard(s): first batch again after median ${median(firsts).toFixed(2)} s ` +
+      `takeover summary (${values.signal}) over ${all.length} shard(s): first batch again after median ${median(firsts).toFixed(2)} s ` +
         `(min ${Math.min(...firsts).toFixed(2)}, max ${Math.max(...firsts).toFixed(2)}); claimed after median ` +
         `${median(all.map((t) => t.claimed)).toFixed(2)} s; recovery median ${median(all.map((t) => t.recovery)).toFixed(2)} s`,
     );
@@ -323,7 +326,7 @@ async function takeover(round) {
     await sleep(50);
   }
   const load = loadavg()[0].toFixed(1);
-  nodes[1].kill('SIGKILL');
+  nodes[1].kill(values.signal);
   const killedAt = (await db.query('SELECT clock_timestamp() AS t')).rows[0].t;
   const times = [];
   for (const shard of owned) {
@@ -359,7 +362,7 @@ async function takeover(round) {
     t.replayed = line?.recordsReplayed;
   }
   console.log(
-    `takeover ${round} after SIGKILL (lease ${values['lease-ms']} ms, load average ${load}): ` +
+    `takeover ${round} after ${values.signal} (lease ${values['lease-ms']} ms, load average ${load}): ` +
       times
         .map(
           (t) =>

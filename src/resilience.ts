@@ -9,6 +9,7 @@ import {
   ExponentialBackoff,
   circuitBreaker,
   fullJitterGenerator,
+  halfJitterGenerator,
   handleAll,
   handleWhen,
   noJitterGenerator,
@@ -25,11 +26,14 @@ export interface BackoffPolicy {
   readonly maxMs: number;
 }
 
-const exponential = (policy: BackoffPolicy, jitter: boolean) =>
+/** Full jitter: uniform below the ceiling; half: in its upper half (a spread that still waits); false: the ceiling. */
+export type Jitter = boolean | 'half';
+
+const exponential = (policy: BackoffPolicy, jitter: Jitter) =>
   new ExponentialBackoff({
     initialDelay: policy.firstMs,
     maxDelay: policy.maxMs,
-    generator: jitter ? fullJitterGenerator : noJitterGenerator,
+    generator: jitter === 'half' ? halfJitterGenerator : jitter ? fullJitterGenerator : noJitterGenerator,
   });
 
 /**
@@ -44,7 +48,7 @@ export function retryPolicy(policy: BackoffPolicy, retryable: (error: unknown) =
  * Successive delays of a backoff for a loop that waits by itself (a refused publish, a lagging
  * shard): `next()` gives the next delay in milliseconds; `jitter: false` gives the ceilings.
  */
-export function backoffDelays(policy: BackoffPolicy, jitter = true): { next(): number } {
+export function backoffDelays(policy: BackoffPolicy, jitter: Jitter = true): { next(): number } {
   let state: IBackoff<unknown> | undefined;
   return {
     next() {
@@ -55,7 +59,7 @@ export function backoffDelays(policy: BackoffPolicy, jitter = true): { next(): n
 }
 
 /** The delay of retry `attempt` (0 for the first retry) of a backoff, jittered unless `jitter` is false. */
-export function backoffMs(attempt: number, policy: BackoffPolicy, jitter = true): number {
+export function backoffMs(attempt: number, policy: BackoffPolicy, jitter: Jitter = true): number {
   const delays = backoffDelays(policy, jitter);
   let delay = delays.next();
   for (let i = 0; i < Math.min(Math.max(0, Math.floor(attempt)), 64); i++) delay = delays.next();

@@ -1,7 +1,6 @@
 /**
  * A node's circuit breakers, one per server (cockatiel, src/resilience.ts). PostgreSQL's counts the
- * node's control ticks; NATS's counts the connection's disconnections and failed reconnection
- * attempts (the client reconnects by itself). After failures in a row a breaker opens: the node
+ * node's control ticks; NATS's counts the ticks spent disconnected (the client reconnects by itself). After failures in a row a breaker opens: the node
  * then reports not ready and claims nothing, and the PostgreSQL breaker lets one tick through per
  * pause (half-open) instead of hammering a server that is down. Each breaker's state is a metric.
  */
@@ -63,23 +62,27 @@ export class NodeBreakers {
     }
   }
 
-  /** Feeds the NATS breaker from the connection's status until it closes: a disconnection or a failed attempt fails, a reconnection succeeds. */
+  /** Watches the connection's status until it closes: down from a disconnection to a reconnection. */
   watchNats(nc: NatsConnection): void {
-    const record = (ok: boolean) =>
-      this.nats
-        .execute(() => {
-          if (!ok) throw new Error('nats disconnected');
-        })
-        .catch(() => undefined);
     void (async () => {
       for await (const status of nc.status()) {
+        if (status.type === 'disconnect') this.natsDown = true;
         if (status.type === 'reconnect') {
+          this.natsDown = false;
           this.onNatsReconnect();
-          // An open breaker takes a success only once half-open.
-          while (this.nats.state === CircuitState.Open) await new Promise((r) => setTimeout(r, 100));
-          await record(true);
-        } else if (status.type === 'disconnect' || status.type === 'reconnecting') await record(false);
+        }
       }
     })().catch(() => undefined);
   }
+
+  /** Once a tick: a tick spent disconnected from NATS is a failure of its breaker, a connected one a success. */
+  async natsTick(): Promise<void> {
+    await this.nats
+      .execute(() => {
+        if (this.natsDown) throw new Error('nats disconnected');
+      })
+      .catch(() => undefined);
+  }
+
+  private natsDown = false;
 }

@@ -157,6 +157,7 @@ export class ClusterNode {
     while (!options.signal.aborted) {
       try {
         const started = performance.now();
+        await this.breakers.natsTick();
         // Through the PostgreSQL breaker: while it is open the tick is not tried (no claims, not ready).
         if (await this.breakers.tick(() => this.tick())) {
           this.pgOk = true;

@@ -2,7 +2,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { backoffCeilingMs, backoffMs } from '../backoff.js';
+import { backoffMs } from '../resilience.js';
 import {
   lagRetryDelayFirstMs,
   lagRetryDelayMaxMs,
@@ -276,7 +276,7 @@ async function publishOne(
           );
         await trimmer.refused(subject, attempt, performance.now() - lagging);
         // No jitter: one submit waits for its own lagging shard, there is no crowd to spread.
-        await sleep(backoffCeilingMs(attempt, { firstMs: lagRetryDelayFirstMs, maxMs: lagRetryDelayMaxMs }));
+        await sleep(backoffMs(attempt, { firstMs: lagRetryDelayFirstMs, maxMs: lagRetryDelayMaxMs }, false));
         started = Date.now(); // the server is there: the connection bound starts again
         continue;
       }

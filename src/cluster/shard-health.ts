@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { shardFailuresMax, shardRetryDelayFirstMs, shardRetryDelayMaxMs } from '../constants.js';
+import { backoffMs } from '../resilience.js';
 import type { HeldLease } from './leases.js';
 
 /** Why a message went to the dead letters (the metric's `reason` label: a closed set). */
@@ -49,11 +50,10 @@ export async function releaseFailed(
      UPDATE payments_cluster.leases l
         SET failures = next.failures, failed_line = greatest(l.failed_line, $5::bigint), expires_at = least(l.expires_at, now()),
             stream_seq = greatest(l.stream_seq, $4),
-            retry_at = now() + least($7::float8, $6::float8 * 2 ^ (next.failures - 1)) * (0.5 + random() / 2)
-                               * interval '1 millisecond',
-            quarantined = next.failures >= $8,
-            cause = CASE WHEN next.failures >= $8 THEN format('failed %s times in a row; the last: %s', next.failures, $9::text)
-                         ELSE $9 END
+            retry_at = now() + ($6::float8[])[least(next.failures, $7)] * interval '1 millisecond',
+            quarantined = next.failures >= $7,
+            cause = CASE WHEN next.failures >= $7 THEN format('failed %s times in a row; the last: %s', next.failures, $8::text)
+                         ELSE $8 END
        FROM next
       WHERE l.run = $1 AND l.shard = $2 AND l.generation = $3
       RETURNING l.failures, l.quarantined`,
@@ -63,8 +63,10 @@ export async function releaseFailed(
       lease.generation,
       lease.streamSeq,
       recoveredLine,
-      shardRetryDelayFirstMs,
-      shardRetryDelayMaxMs,
+      // The delay after each number of failures in a row (half jitter: the resilience library's backoff).
+      Array.from({ length: shardFailuresMax }, (_, f) =>
+        backoffMs(f, { firstMs: shardRetryDelayFirstMs, maxMs: shardRetryDelayMaxMs }, 'half'),
+      ),
       shardFailuresMax,
       cause,
     ],

@@ -1,6 +1,6 @@
 /**
  * The node's circuit breakers against real servers going away: PostgreSQL halted (its control
- * ticks fail) and NATS killed (its connection drops and fails to come back) each open their
+ * ticks fail) and NATS killed (ticks pass with its connection down) each open their
  * breaker after failures in a row: the node says not ready on /readyz, claims nothing, and shows
  * the breaker on /metrics; once the server is back the breaker closes and the node is ready again.
  */
@@ -59,7 +59,7 @@ describe('circuit breakers of a node', { timeout: 180_000 }, () => {
     await until(async () => (await readyz()) === 200);
   });
 
-  it('NATS killed: the breaker opens after failed reconnections, and closes once it is back', async () => {
+  it('NATS killed: the breaker opens after ticks spent disconnected, and closes once it is back', async () => {
     expect(await breaker('nats')).toBe('0');
     await haltNats(world.nats, 'SIGKILL');
     try {

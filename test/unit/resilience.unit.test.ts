@@ -27,6 +27,14 @@ describe('backoff', () => {
     expect(backoffMs(2.9, policy, false)).toBe(400);
   });
 
+  it('half jitter keeps each delay in the upper half of its ceiling', () => {
+    for (let i = 0; i < 100; i++) {
+      const delay = backoffMs(2, policy, 'half');
+      expect(delay).toBeGreaterThanOrEqual(200);
+      expect(delay).toBeLessThan(400);
+    }
+  });
+
   it('draws each delay uniformly below its ceiling (full jitter)', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     expect([0, 1, 2, 5].map((a) => backoffMs(a, policy))).toEqual([50, 100, 200, 1000]);

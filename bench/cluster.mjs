@@ -313,16 +313,18 @@ async function takeover(round) {
   ]);
   const victim = `${tag}1`;
   let owned = [];
+  let generations = new Map();
   while (owned.length === 0) {
     // (The tables appear once the submit or a node has created them.)
     const r = await db
       .query(
-        `SELECT l.shard FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
+        `SELECT l.shard, l.generation FROM payments_cluster.leases l WHERE l.run = $1 AND l.node = $2 AND NOT l.finished
            AND EXISTS (SELECT 1 FROM payments.batches b WHERE b.journal = l.run AND b.partition = l.shard)`,
         [runName, victim],
       )
       .catch(() => ({ rows: [] }));
     owned = r.rows.map((x) => x.shard);
+    generations = new Map(r.rows.map((x) => [x.shard, Number(x.generation)]));
     await sleep(50);
   }
   const load = loadavg()[0].toFixed(1);
@@ -332,9 +334,10 @@ async function takeover(round) {
   for (const shard of owned) {
     for (;;) {
       const r = await db.query(
+        // The next owner's first commit (a stopping node still commits the batches it had in flight).
         `SELECT extract(epoch FROM min(committed_at) - $3::timestamptz) AS s FROM payments.batches
-          WHERE journal = $1 AND partition = $2 AND committed_at > $3::timestamptz`,
-        [runName, shard, killedAt],
+          WHERE journal = $1 AND partition = $2 AND committed_at > $3::timestamptz AND generation > $4`,
+        [runName, shard, killedAt, generations.get(shard)],
       );
       const lease = await db.query(
         `SELECT finished, node, extract(epoch FROM claimed_at - $3::timestamptz) AS claimed

@@ -133,10 +133,16 @@ export class ClusterNode {
         health: () => ({ ok: this.healthy, tickAgeMs: this.tickAgeMs }),
         registry: this.metrics.registry,
       });
-    await this.control.setup();
-    await this.audit.joined(options.commandLine ?? []);
-    this.pgOk = true;
-    this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
+    try {
+      await this.control.setup();
+      await this.audit.joined(options.commandLine ?? []);
+      this.pgOk = true;
+      this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
+    } catch (error) {
+      // A node that cannot start closes what it opened, so the process ends with its error.
+      await Promise.all([this.audit.left(), this.control.close(), new Promise((r) => this.server?.close(r) ?? r(0))]);
+      throw error;
+    }
     this.js = jetstream(this.nc);
     this.breakers.watchNats(this.nc);
     this.pool = new Piscina({

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   committedBatches,
@@ -62,12 +63,26 @@ describe('cluster outages', () => {
   it('PostgreSQL down for three leases mid-run: the run finishes, and no claim storm', async () => {
     const nodes = ['o1', 'o2'].map((id) => startNode(world, id, { leaseMs }));
     const expected = await expectedRun(world, 'pgdown', 400_000, 52);
+    // The run's commits are held (the journal's tables exist since the test before), so the outage
+    // surely lands mid-run however fast the nodes are; stopping the server ends the holder too.
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    holder.on('error', () => undefined);
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
     const detached = spawnSubmit(world, [expected.input, '--run', 'pgdown', '--detach']);
-    await until(async () => (await committedBatches(world, 'pgdown')) > 0);
+    await until(async () =>
+      withDb(world, async (c) => {
+        const waiting = await c.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'`);
+        return waiting.rowCount! > 0;
+      }),
+    );
     const generations = async () => (await leases(world, 'pgdown')).reduce((sum, l) => sum + l.generation, 0);
     const shards = (await leases(world, 'pgdown')).length;
     const before = await generations();
+    expect(await committedBatches(world, 'pgdown')).toBe(0);
     haltPostgres(world);
+    await holder.end().catch(() => undefined);
     // Down for three leases (at least: the nodes' clock, not an assertion), then started again.
     await new Promise((resolve) => setTimeout(resolve, 3 * leaseMs));
     resumePostgres(world);

@@ -40,6 +40,11 @@ export class NodeAuditTrail {
       .finally(() => this.sink.close());
   }
 
+  /** Closes the trail without a record (a node that never joined). */
+  close(): Promise<void> {
+    return this.sink.close();
+  }
+
   /** A claim: recorded when the shard was another node's (its lease expired, was released, or its owner is gone). */
   async claimed(claim: { run: string; shard: number; previousOwner?: string; early?: boolean }): Promise<void> {
     const previous = claim.previousOwner;

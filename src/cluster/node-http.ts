@@ -8,6 +8,8 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { describeError, usageError } from '../errors.js';
+import type { ShardRunner } from './shard-runner.js';
+import { stateOf } from './shard-status.js';
 
 /** What /readyz shows. */
 export interface NodeStatus {
@@ -22,6 +24,17 @@ export interface NodeStatus {
     state: string;
     thread: number | undefined;
   }[];
+}
+
+/** Each shard's line of /readyz. */
+export function shardStatuses(runners: Iterable<ShardRunner>): NodeStatus['shards'] {
+  return [...runners].map((r) => ({
+    run: r.claim.run,
+    shard: r.claim.shard,
+    ready: r.ready,
+    state: stateOf(r.status),
+    thread: r.threadId,
+  }));
 }
 
 export interface HttpSettings {

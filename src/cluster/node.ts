@@ -40,11 +40,11 @@ import { SpareThreads } from './spare-threads.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
-import { serveNodeHttp, type HttpSettings, type NodeStatus } from './node-http.js';
+import { serveNodeHttp, shardStatuses, type HttpSettings, type NodeStatus } from './node-http.js';
 import { NodeMetrics } from './node-metrics.js';
 import { NodeUpkeep, sleep } from './node-upkeep.js';
 import { ShardRunner } from './shard-runner.js';
-import { stateOf, type RunnerControl } from './shard-status.js';
+import type { RunnerControl } from './shard-status.js';
 
 const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
@@ -88,6 +88,9 @@ export class ClusterNode {
   private pool: Piscina | undefined;
   private readonly audit: NodeAuditTrail;
   private readonly breakers: NodeBreakers;
+  /** Runners handing their shard to another node, and their releases, until done. */
+  private readonly handingOver = new Set<ShardRunner>();
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
@@ -140,7 +143,8 @@ export class ClusterNode {
       this.nc = await connectNats({ ...options.nats, name: `payments node ${this.id}` });
     } catch (error) {
       // A node that cannot start closes what it opened, so the process ends with its error.
-      await Promise.all([this.audit.left(), this.control.close(), new Promise((r) => this.server?.close(r) ?? r(0))]);
+      const audit = this.pgOk ? this.audit.left() : this.audit.close();
+      await Promise.all([audit, this.control.close(), new Promise((r) => this.server?.close(r) ?? r(0))]);
       throw error;
     }
     this.js = jetstream(this.nc);
@@ -234,8 +238,7 @@ export class ClusterNode {
 
   /** Counts, once, a runner whose commit the fence refused: failed, or stopped as its lease was lost. */
   private countFenced(runner: ShardRunner): void {
-    const status = runner.status;
-    const failure = status.kind === 'failed' ? status.error : runner.workerFailure;
+    const failure = runner.status.kind === 'failed' ? runner.status.error : runner.workerFailure;
     const cause = failure === undefined ? '' : describeError(failure);
     if (this.fencedCounted.has(runner) || !/\bfenced\b/.test(cause)) return;
     this.fencedCounted.add(runner);
@@ -261,7 +264,7 @@ export class ClusterNode {
 
   /** Renews every lease held; a shard whose lease moved on is stopped at once. */
   private async renewLeases(leaseMs: number): Promise<void> {
-    const held = [...this.runners.values()].map((r) => r.lease);
+    const held = [...this.runners.values(), ...this.handingOver].map((r) => r.lease);
     const kept = await this.serial(async () => {
       const started = performance.now();
       const renewed = await this.control.renew(this.id, leaseMs, held);
@@ -290,8 +293,10 @@ export class ClusterNode {
       this.runners.delete(key);
       // Stopped and released in the background: the tick must go on renewing the other leases (a
       // stop waits for the batch being applied, or a recovery, up to workerStopWaitMs).
-      void this.letGo(key, runner, true)
+      this.handingOver.add(runner); // its lease is renewed until released (the snapshot may outlast it)
+      const released = this.letGo(key, runner, true)
         .then(() => this.release(runner))
+        .finally(() => this.handingOver.delete(runner))
         .then(
           () =>
             this.log.info({ run: runner.claim.run, shard: runner.claim.shard, fair }, 'shard released (rebalancing)'),
@@ -301,6 +306,8 @@ export class ClusterNode {
               'release failed; the lease runs out instead',
             ),
         );
+      this.releasing.add(released);
+      void released.finally(() => this.releasing.delete(released));
       this.metrics.ownership.inc({ change: 'released' });
       load--;
     }
@@ -340,13 +347,12 @@ export class ClusterNode {
   }
 
   get ready(): boolean {
-    const natsOk = this.nc !== undefined && !this.nc.isClosed();
-    return (
-      natsOk &&
-      this.pgOk &&
-      !this.breakers.open &&
-      [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished')
-    );
+    const shardsReady = [...this.runners.values()].every((r) => r.ready || r.status.kind === 'finished');
+    return this.natsOk && this.pgOk && !this.breakers.open && shardsReady;
+  }
+
+  private get natsOk(): boolean {
+    return this.nc !== undefined && !this.nc.isClosed();
   }
 
   /** Since the last successful control tick (since the start, before the first). */
@@ -361,24 +367,22 @@ export class ClusterNode {
 
   /** What /readyz shows. */
   private status(): NodeStatus {
-    return {
-      ready: this.ready,
-      node: this.id,
-      nats: this.nc !== undefined && !this.nc.isClosed(),
-      postgres: this.pgOk,
-      shards: [...this.runners.values()].map((r) => ({
-        run: r.claim.run,
-        shard: r.claim.shard,
-        ready: r.ready,
-        state: stateOf(r.status),
-        thread: r.threadId,
-      })),
-    };
+    const shards = shardStatuses(this.runners.values());
+    return { ready: this.ready, node: this.id, nats: this.natsOk, postgres: this.pgOk, shards };
   }
 
   /** Gives every shard back (so others claim them at once), leaves, closes the connections. */
   private async shutdown(): Promise<void> {
+    // The leases stay renewed while the shards hand over (a final snapshot can outlast a lease).
+    let stopped = false;
+    const renewing = (async () => {
+      for (; !stopped; await new Promise((resolve) => setTimeout(resolve, tickMsMin)))
+        await this.renewLeases(this.options.leaseMs).catch(() => undefined);
+    })();
     await Promise.all([...this.runners.values()].map((runner) => runner.stop(true)));
+    await Promise.allSettled([...this.releasing, ...this.lettingGo.values()]);
+    stopped = true;
+    await renewing;
     for (const runner of this.runners.values()) {
       if (runner.status.kind === 'finished') continue;
       await this.release(runner).catch(() => undefined);

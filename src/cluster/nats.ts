@@ -23,10 +23,11 @@ export interface NatsSettings {
   readonly name: string;
 }
 
-function redactNatsUrl(url: string): string {
+/** A NATS URL list with every password replaced by `***` (parts with or without a scheme). */
+export function redactNatsUrl(url: string): string {
   return url
     .split(',')
-    .map((part) => part.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@'))
+    .map((part) => part.replace(/^(\s*(?:[a-z]+:\/\/)?[^/:@]*:)[^@/]*@/i, '$1***@'))
     .join(',');
 }
 

@@ -115,3 +115,13 @@ describe('NATS login and TLS errors', () => {
     expect(isNatsTlsError(new Error('self-signed certificate'))).toBe(true);
   });
 });
+
+describe('NATS URLs shown redacted', () => {
+  it('replaces the password of every server of a list, with or without a scheme', async () => {
+    const { redactNatsUrl } = await import('../../src/cluster/nats.js');
+    expect(redactNatsUrl('nats://a:pw1@h1:4222,c:pw2@h2,tls://u:pw3@h3')).toBe(
+      'nats://a:***@h1:4222,c:***@h2,tls://u:***@h3',
+    );
+    expect(redactNatsUrl('nats://h1:4222,h2:4222,tls://u@h3')).toBe('nats://h1:4222,h2:4222,tls://u@h3');
+  });
+});

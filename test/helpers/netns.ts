@@ -75,9 +75,10 @@ export function removeNetns(netns: Netns): void {
   }
 }
 
-/** GETs `url` from inside the namespace (curl there): a namespaced node's own HTTP port. */
+/** GETs `url` from inside the namespace (Node's fetch there, no other tool needed): a namespaced node's own HTTP port. */
 export function fetchInside(netns: Netns, url: string): string {
-  return execFileSync('ip', ['netns', 'exec', netns.name, 'curl', '-sf', '--max-time', '10', url], {
-    encoding: 'utf8',
-  });
+  const get = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(10000) })
+    .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+    .then((t) => process.stdout.write(t), () => process.exit(1))`;
+  return execFileSync('ip', ['netns', 'exec', netns.name, process.execPath, '-e', get], { encoding: 'utf8' });
 }

@@ -133,7 +133,7 @@ describe('the in-place text scanner', () => {
           };
           expect(run(() => viaText(text, shards, delimiter))).toEqual(run(() => viaPapaparse(text, shards, delimiter)));
         }),
-        { numRuns: 3000 },
+        { numRuns: 1500 },
       );
     },
   );

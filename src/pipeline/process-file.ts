@@ -1,31 +1,31 @@
 /**
- * The main job, on the parsing thread: stream the input, route rows to the shard workers with a
- * bounded number of chunks in flight, write rejected rows in input order as their chunks complete,
- * then merge every shard's accounts into one sorted list.
+ * The main job, on the parsing thread: open the journal and the shard workers, run the pipeline
+ * (pipeline.ts) into the workers (PoolSink), then merge every shard's accounts into one sorted list.
  *
- *   input ─► readRowChunks ─► ChunkRouter ─► ShardPool (one worker per shard) ─► merge ─► stdout
- *                                 │                        │ rejections
- *                                 └─ malformed rows ───────┴─► rejects writer (input order)
+ *   input ─► pipeline (read, route, batch) ─► PoolSink: ShardPool (one worker per shard) ─► merge ─► stdout
+ *                  │                                          │ rejections
+ *                  └─ malformed rows ─────────────────────────┴─► rejects writer (input order)
  */
 import { stat } from 'node:fs/promises';
-import { inflightChunksMax, manifestEveryMs, reasonSlots } from '../constants.js';
-import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
+import type { RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { RunSummary } from '../ops/run-summary.js';
-import { activeCarrier, startSpan } from '../ops/tracing.js';
-import { openInput, readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
-import { formatAccounts, formatRejection, type AccountRow } from '../io/csv-writer.js';
+import { activeCarrier } from '../ops/tracing.js';
+import { openInput, type InputSource, type ReadStats } from '../io/csv-reader.js';
+import { formatAccounts, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
-import type { ApplyReply, FinishReply } from '../pool/protocol.js';
+import type { FinishReply } from '../pool/protocol.js';
 import { errorCode, runFailure, usageError } from '../errors.js';
 import { refuseUnrereadable, type Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
 import { isSqliteFull } from '../journal/sqlite/sqlite-errors.js';
 import type { JournalKeyring } from '../journal/seal.js';
 import { verifyInputProofs } from '../io/input-proof.js';
+import { runPipeline } from './pipeline.js';
+import { PoolSink } from './pool-sink.js';
 import type { RejectsSink } from './rejects-sink.js';
-import { ChunkRouter, type RoutedChunk } from './router.js';
+import type { ChunkRouter } from './router.js';
 
 export interface ProcessOptions {
   readonly input: string;
@@ -169,113 +169,37 @@ async function run(
   journal: RunJournal | undefined,
   progress: { lastLine: number },
 ): Promise<ProcessResult> {
-  const delimiter = options.delimiter ?? ',';
-  const trackRows = options.rejects !== undefined;
-  const router = new ChunkRouter(pool.shards, source.name, trackRows, delimiter, options.sniffDelimiter ?? true);
-  const inFlight = new ChunksInFlight(router, pool, options, journal, progress);
-  const readStats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
-  let rowsRead = 0;
-  let interrupted = false;
-  // Reading and routing, until the last chunk is handed to the shards (not while they drain).
-  const reading = startSpan('payments.read', { 'payments.input': source.name });
-  try {
-    for await (const chunk of readRowChunks(source, { delimiter }, readStats)) {
-      const routed = router.route(chunk);
-      rowsRead += routed.dataRows;
-      inFlight.dispatch(routed);
-      options.onProgress?.(chunk.bytesRead, rowsRead);
-      while (inFlight.size >= inflightChunksMax) await inFlight.completeOldest();
-      if (options.signal?.aborted) {
-        interrupted = true; // a signal after the last read does not make the run incomplete
-        break;
-      }
-    }
-    reading?.setAttributes({ 'payments.rows': rowsRead, 'payments.lines': readStats.lines });
-    reading?.end();
-  } catch (error) {
-    reading?.end(error);
-    throw error;
-  }
-  while (inFlight.size > 0) await inFlight.completeOldest();
-  const finished = await Promise.all(Array.from({ length: pool.shards }, (_, shard) => pool.finish(shard)));
+  const sink = new PoolSink(pool, journal, progress, options.onBatchApplied);
+  const piped = await runPipeline(
+    {
+      source,
+      shards: pool.shards,
+      delimiter: options.delimiter ?? ',',
+      sniffDelimiter: options.sniffDelimiter ?? true,
+      rejects: options.rejects,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      traceRead: true,
+    },
+    sink,
+  );
+  const finished = piped.end;
   const accounts = mergeAccounts(finished);
   return {
-    interrupted,
-    lastLine: inFlight.lastLine,
+    interrupted: piped.interrupted,
+    lastLine: piped.lastLine,
     accountsCsv: formatAccounts(accounts),
-    summary: summarize(source, router, pool.shards, rowsRead, inFlight.rejectedByReason, finished, accounts, readStats),
+    summary: summarize(
+      source,
+      piped.router,
+      pool.shards,
+      piped.rowsRead,
+      piped.rejectedByReason,
+      finished,
+      accounts,
+      piped.readStats,
+    ),
   };
-}
-
-/**
- * The routed chunks whose batches are being applied, oldest first (the backpressure window). A
- * chunk completes once all its shards replied: its rejections are counted and written in input
- * order, and how far every shard got is saved to the journal's manifest now and then. Rows are
- * kept only to echo rejected rows, so only when a rejects file was asked for.
- */
-class ChunksInFlight {
-  readonly rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<
-    RejectionReason,
-    number
-  >;
-  lastLine = 0;
-  private readonly pending: { keys: Promise<number[]>; routed: RoutedChunk }[] = [];
-  private manifestWrittenMs = performance.now();
-
-  constructor(
-    private readonly router: ChunkRouter,
-    private readonly pool: ShardPool,
-    private readonly options: ProcessOptions,
-    private readonly journal: RunJournal | undefined,
-    private readonly progress: { lastLine: number },
-  ) {}
-
-  get size(): number {
-    return this.pending.length;
-  }
-
-  /** Hands each shard its batch of the chunk; the chunk's rejection keys arrive when all replied. */
-  dispatch(routed: RoutedChunk): void {
-    const replies = routed.batches.map((batch, shard) =>
-      batch === undefined
-        ? undefined
-        : this.pool.apply(shard, batch, routed.proof).then((reply) => {
-            this.router.recycle(reply.buffer);
-            this.options.onBatchApplied?.(shard, reply.applyMs);
-            return { reply, shard };
-          }),
-    );
-    const keys = Promise.all(replies).then((done) => rejectionKeys(routed, done));
-    keys.catch(() => undefined); // awaited in order by completeOldest; this only silences the early rejection
-    this.pending.push({ keys, routed });
-  }
-
-  async completeOldest(): Promise<void> {
-    const { keys: keysDone, routed } = this.pending.shift()!;
-    const keys = await keysDone;
-    keys.sort((a, b) => a - b);
-    let text = '';
-    for (const key of keys) {
-      const reason = reasonOf(key % reasonSlots);
-      this.rejectedByReason[reason]++;
-      if (routed.rowAt !== undefined) {
-        const row = routed.rowAt(Math.floor(key / reasonSlots));
-        text += formatRejection(row.line, this.router.echo(row.fields), reason);
-      }
-    }
-    if (this.options.rejects && text.length > 0) await this.options.rejects.write(text);
-    this.lastLine = routed.lastLine;
-    this.progress.lastLine = routed.lastLine;
-    await this.saveProgressNowAndThen();
-  }
-
-  private async saveProgressNowAndThen(): Promise<void> {
-    const manifest = this.journal?.manifest;
-    if (manifest === undefined || performance.now() - this.manifestWrittenMs <= manifestEveryMs) return;
-    manifest.committedLine = this.lastLine;
-    await this.journal!.save(manifest);
-    this.manifestWrittenMs = performance.now();
-  }
 }
 
 function summarize(
@@ -313,24 +237,6 @@ function summarize(
       quotedLineBreaks: readStats.quotedLineBreaks,
     },
   };
-}
-
-/** All of a chunk's rejections as sort keys (row index × reasonSlots + reason code). */
-function rejectionKeys(
-  routed: RoutedChunk,
-  replies: readonly ({ reply: ApplyReply; shard: number } | undefined)[],
-): number[] {
-  const keys = routed.rejectedKeys;
-  for (const item of replies) {
-    if (item === undefined) continue;
-    const pairs = item.reply.rejected;
-    const indexes = routed.rowIndexes?.[item.shard];
-    for (let p = 0; p < pairs.length; p += 2) {
-      // Without row tracking only the reasons are counted, so any row index will do.
-      keys.push((indexes === undefined ? 0 : indexes[pairs[p]!]!) * reasonSlots + pairs[p + 1]!);
-    }
-  }
-  return keys;
 }
 
 function mergeAccounts(replies: readonly FinishReply[]): AccountRow[] {

@@ -1,16 +1,16 @@
 /** A finished run's outputs, from its journal: the merged accounts and the rejected rows (submit's end, `payments result`). */
-import { reasonSlots } from '../constants.js';
-import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
+import type { RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
-import { columnsOf } from '../engine/batch.js';
+import { columnsOf, type TxBatch } from '../engine/batch.js';
 import { describeError, inputError, usageError } from '../errors.js';
-import { openInput, readRowChunks } from '../io/csv-reader.js';
-import { formatAccounts, formatRejection, rejectsHeader } from '../io/csv-writer.js';
+import { openInput } from '../io/csv-reader.js';
+import { formatAccounts, rejectsHeader } from '../io/csv-writer.js';
 import { fingerprint } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { parsePostgresUrl, redactUrl } from '../journal/postgres/url.js';
-import { ChunkRouter } from '../pipeline/router.js';
+import { runPipeline } from '../pipeline/pipeline.js';
+import type { BatchDone, BatchSink } from '../pipeline/sink.js';
 import { ClusterControl, type RunRow } from './control.js';
 import { fencedJournalUrl } from './schema.js';
 
@@ -72,43 +72,35 @@ export async function clusterOutputs(
 
 /** The rejected rows, reading the input again with the delimiter the run was submitted with. */
 async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string) {
-  const { name: run, shards, delimiter } = runRow;
-  const rejected = await control.rejectedLines(run);
+  const { shards, delimiter } = runRow;
+  const verdicts = new JournalVerdicts(await control.rejectedLines(runRow.name));
   const source = await openInput(input);
   const parts: string[] = [rejectsHeader];
-  const router = new ChunkRouter(shards, source.name, true, delimiter, false);
-  const rejectedByReason = Object.fromEntries(rejectionReasons.map((r) => [r, 0])) as Record<RejectionReason, number>;
-  let read = 0;
+  const rejects = { write: (text: string) => void parts.push(text) };
   try {
-    for await (const chunk of readRowChunks(source, { delimiter }, { lines: 0, quotedLineBreaks: 0 })) {
-      const routed = router.route(chunk);
-      read += routed.dataRows;
-      const keys = routed.rejectedKeys;
-      routed.batches.forEach((batch, shard) => {
-        if (batch === undefined) return;
-        const cols = columnsOf(batch.buffer);
-        const rows = routed.rowIndexes![shard]!;
-        for (let i = 0; i < batch.count; i++) {
-          const reason = rejected.get(cols.lines[i]!);
-          if (reason !== undefined) keys.push(rows[i]! * reasonSlots + reason);
-        }
-        router.recycle(batch.buffer);
-      });
-      keys.sort((a, b) => a - b);
-      let text = '';
-      for (const key of keys) {
-        const row = routed.rowAt!(Math.floor(key / reasonSlots));
-        const reason = reasonOf(key % reasonSlots);
-        rejectedByReason[reason]++;
-        text += formatRejection(row.line, router.echo(row.fields), reason);
-      }
-      parts.push(text);
-    }
+    const piped = await runPipeline({ source, shards, delimiter, sniffDelimiter: false, rejects }, verdicts);
+    const byType = Object.fromEntries(txTypes.map((type, code) => [type, piped.router.rowsByType[code]!]));
+    return { csv: parts.join(''), rows: { read: piped.rowsRead, byType, rejectedByReason: piped.rejectedByReason } };
   } finally {
     await source.close();
   }
-  const byType = Object.fromEntries(txTypes.map((type, code) => [type, router.rowsByType[code]!]));
-  return { csv: parts.join(''), rows: { read, byType, rejectedByReason } };
+}
+
+/** The engine's verdicts as the journal recorded them (line → reason): a batch's rows are looked up, not applied. */
+class JournalVerdicts implements BatchSink {
+  constructor(private readonly rejected: ReadonlyMap<number, number>) {}
+
+  accept(_shard: number, batch: TxBatch): BatchDone {
+    const lines = columnsOf(batch.buffer).lines;
+    const pairs: number[] = [];
+    for (let i = 0; i < batch.count; i++) {
+      const reason = this.rejected.get(lines[i]!);
+      if (reason !== undefined) pairs.push(i, reason);
+    }
+    return { buffer: batch.buffer, rejected: pairs };
+  }
+
+  async end(): Promise<void> {}
 }
 
 /** `payments result`: the outputs of a finished run, later, from anywhere with the database. */

@@ -1,4 +1,4 @@
-/** Submit's publishing: the input routed into each shard's batches, published in order per shard, with backpressure. */
+/** Submit's publishing: each shard's messages published in order, with backpressure (jetstream-sink.ts feeds them). */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -6,26 +6,20 @@ import { backoffMs } from '../resilience.js';
 import {
   lagRetryDelayFirstMs,
   lagRetryDelayMaxMs,
-  natsHeaderRoomBytes,
-  natsPayloadMinBytes,
   publishesPendingMax,
-  publishMessageBytes,
   publishRetryDelayFirstMs,
   publishRetryDelayMaxMs,
   publishRetryMs,
   publishTimeoutMs,
 } from '../constants.js';
 import { describeError, runFailure, usageError } from '../errors.js';
-import { openInput, readRowChunks, type ReadStats } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { activeCarrier, startSpan, type SpanHandle, type TraceCarrier } from '../ops/tracing.js';
-import { ChunkRouter } from '../pipeline/router.js';
 import type { ClusterControl } from './control.js';
 import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
 import { isNatsAuthError, isSubjectFull } from './nats-errors.js';
 import type { SubjectTrimmer } from './stream.js';
-import { batchLayout } from '../layout.js';
-import { WireGatherer, type WirePiece } from './wire.js';
+import type { WirePiece } from './wire.js';
 
 /** What is published, and how it is read. */
 export interface PublishRequest {
@@ -66,51 +60,6 @@ export interface Published {
   readonly rowsRead: number;
 }
 
-/** Routes the whole input to the shards' subjects, then sends each shard its end marker. */
-export async function publishInput(request: PublishRequest, target: PublishTarget): Promise<Published> {
-  const { run } = request;
-  const { delimiter, explicit } = request.delimiter;
-  let delimiterRecorded = false;
-  const source = await openInput(request.input);
-  const maxBytes = Math.max(natsPayloadMinBytes, target.maxPayload - natsHeaderRoomBytes);
-  const gatherer = new WireGatherer(
-    target.shards,
-    Math.max(1, Math.floor(Math.min(maxBytes, publishMessageBytes) / batchLayout.rowBytes)),
-  );
-  const publisher = new ShardPublisher(target, run, request, target.repair);
-  let rowsRead = 0;
-  try {
-    const router = new ChunkRouter(target.shards, source.name, false, delimiter, !explicit);
-    const stats: ReadStats = { lines: 0, quotedLineBreaks: 0 };
-    for await (const chunk of readRowChunks(source, { delimiter }, stats)) {
-      const routed = router.route(chunk);
-      rowsRead += routed.dataRows;
-      if (!delimiterRecorded) {
-        // The header passed its checks: a second submit of this run must cut the same batches.
-        const recorded = await target.control.recordDelimiter(run, delimiter);
-        if (recorded !== delimiter) throw delimiterMismatch(run, recorded, ' (its batches are in the stream)');
-        delimiterRecorded = true;
-      }
-      routed.batches.forEach((batch, shard) => {
-        if (batch === undefined) return;
-        const full = gatherer.add(shard, batch);
-        router.recycle(batch.buffer);
-        for (const piece of full) publisher.send(shard, piece);
-      });
-      await publisher.throttle();
-    }
-    for (let shard = 0; shard < target.shards; shard++) {
-      const last = gatherer.flush(shard);
-      if (last !== undefined) publisher.send(shard, last);
-    }
-    await publisher.end();
-    return { batches: publisher.batches, lastLines: publisher.lastLines, rowsRead };
-  } finally {
-    await publisher.settled();
-    await source.close();
-  }
-}
-
 /** A run read with another delimiter than the one it was submitted with (exit 2). */
 export function delimiterMismatch(run: string, recorded: string, why = '') {
   const name = recorded === '\t' ? 'tab' : `'${recorded}'`;
@@ -123,7 +72,7 @@ export function delimiterMismatch(run: string, recorded: string, why = '') {
  * Each shard's batches published in order (one once the previous one's PubAck came back), shards
  * concurrently, with at most publishesPendingMax publishes waiting in all.
  */
-class ShardPublisher {
+export class ShardPublisher {
   readonly batches: number[];
   readonly lastLines: number[];
   private readonly rows: number[];

@@ -33,8 +33,9 @@
  * journal lacks are published again under message ids of this submit (the de-duplication window
  * would drop copies under the old ids), then its end marker.
  *
- * Here: the run registered, published, waited for. publish.ts publishes, stream.ts creates and trims
- * the stream, outputs.ts builds the outputs from the journal.
+ * Here: the run registered, published, waited for. jetstream-sink.ts runs the pipeline into the
+ * stream, publish.ts publishes, stream.ts creates and trims the stream, outputs.ts builds the
+ * outputs from the journal.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -52,7 +53,8 @@ import type { LeaseRow } from './leases.js';
 import { streamOf, subjectOf } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
-import { delimiterMismatch, publishInput, type Repair } from './publish.js';
+import { publishInput } from './jetstream-sink.js';
+import { delimiterMismatch, type Repair } from './publish.js';
 import { fencedJournalUrl } from './schema.js';
 import { deleteStream, ensureStream, SubjectTrimmer } from './stream.js';
 

@@ -240,8 +240,22 @@ export async function committedBy(world: World, run: string, node: string): Prom
 }
 
 /** Polls `condition` every 50 ms until it holds (no timing assertion: the test timeout bounds it). */
-export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 50));
+/**
+ * Polls until the condition holds. With `within`, gives up after that many milliseconds with an
+ * error naming `what`, so a stuck step fails by name instead of by the test's timeout.
+ */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  within?: { ms: number; what: string | (() => string) },
+): Promise<void> {
+  const giveUpAt = within === undefined ? Infinity : Date.now() + within.ms;
+  while (!(await condition())) {
+    if (Date.now() > giveUpAt) {
+      const what = typeof within!.what === 'function' ? within!.what() : within!.what;
+      throw new Error(`waited ${within!.ms} ms for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** What the database's sessions are doing and waiting for (printed when a test is stuck). */

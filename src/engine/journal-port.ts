@@ -63,6 +63,12 @@ export interface EngineState {
   txParts(partTxs: number): Iterable<TxIndexPart>;
   /** Accepted events so far (stored with the snapshot and cross-checked on recovery). */
   readonly events: number;
+  /**
+   * The shard is finished: no batch can follow, and what is read of it later (outputs, replay)
+   * needs its accounts alone. A journal may then store the accounts without the index (most of a
+   * snapshot's bytes) and keep its newest whole snapshot for a recovery; one that cannot, stores all.
+   */
+  readonly accountsOnly?: boolean;
 }
 
 /** A snapshot as recovered. */

@@ -126,6 +126,21 @@ export interface JournalPartition {
   recordRejection(reasonCode: number, row: RowRef): void;
 
   /**
+   * Optional, and preferred by the engine when present: the same record as recordEvent (eventCode:
+   * the event's EventCode, amount: what it moved) or recordRejection (eventCode -1, reasonCode, the
+   * row's amount) from numbers alone: no event or row object per record for the GC to collect.
+   */
+  recordCodes?(
+    eventCode: number,
+    reasonCode: number,
+    line: number,
+    typeCode: number,
+    client: number,
+    tx: number,
+    amount: number,
+  ): void;
+
+  /**
    * Makes every record since the last commit durable, all or nothing: after a crash the partition
    * holds either the whole batch or none of it. Sequence numbers continue gaplessly from the last
    * commit. Recording a line the partition already holds is an error (idempotency key = line),

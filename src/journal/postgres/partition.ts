@@ -237,6 +237,18 @@ export class PostgresPartition implements JournalPartition {
     this.builder.addRejection(reasonCode, row);
   }
 
+  recordCodes(
+    eventCode: number,
+    reasonCode: number,
+    line: number,
+    typeCode: number,
+    client: number,
+    tx: number,
+    amount: number,
+  ): void {
+    this.builder.addCodes(eventCode, reasonCode, line, typeCode, client, tx, amount);
+  }
+
   /**
    * Sends the batch and returns once the previous one is durable: one batch per partition is in
    * flight while the engine applies the next, so the server's work overlaps the engine's. A crash

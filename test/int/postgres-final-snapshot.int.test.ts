@@ -10,6 +10,7 @@ import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { replayPostgres } from '../../src/journal/postgres/run.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
+import { testJournalKey } from '../helpers/journal-backends.js';
 import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
 const input = { name: 'input.csv', size: 1234, headCrc: 1, tailCrc: 2 };
@@ -49,12 +50,15 @@ const whole = (available: number, events: number): EngineState => ({
 
 const rows = (sql: string, journal: string) => withAdmin(async (c) => (await c.query(sql, [journal])).rows, database);
 
-describe('the last snapshot of a finished shard', () => {
+describe.each([
+  { journal: 'fin', keys: [] },
+  { journal: 'finsealed', keys: [testJournalKey] },
+])('the last snapshot of a finished shard ($journal)', ({ journal, keys }) => {
   it('holds the accounts alone; replays read it, a recovery starts from the whole one before it', async () => {
-    const store = new PostgresJournalStore(target('fin'));
+    const store = new PostgresJournalStore(target(journal), { keys });
     await store.openRun(input, 1);
     await store.close();
-    const p = new PostgresPartition(target('fin'), 0, 1);
+    const p = new PostgresPartition(target(journal), 0, 1, { keys });
     await p.recover();
     await writeDeposits(p, 1, 100);
     await p.writeSnapshot(whole(10_000, 100));
@@ -68,19 +72,21 @@ describe('the last snapshot of a finished shard', () => {
     });
     await p.close();
 
-    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', 'fin')).toEqual([
-      { seq: '100', tx_parts: 1 },
-      { seq: '150', tx_parts: -1 },
-    ]);
-    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', 'fin')).toEqual([{ seq: '100' }]);
+    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', journal)).toEqual(
+      [
+        { seq: '100', tx_parts: 1 },
+        { seq: '150', tx_parts: -1 },
+      ],
+    );
+    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', journal)).toEqual([{ seq: '100' }]);
 
     // Outputs: the accounts-only snapshot, nothing replayed.
-    const replay = await replayPostgres(urlFor(database, { params: { journal: 'fin' } }));
+    const replay = await replayPostgres(urlFor(database, { params: { journal } }), Number.POSITIVE_INFINITY, keys);
     expect(replay.accounts.get(1)).toEqual({ available: 15_000, held: 0, locked: false });
     expect(replay.recordsReplayed).toBe(0);
 
     // A recovery needs the index: the whole snapshot, then the 50 records after it.
-    const again = new PostgresPartition(target('fin'), 0, 1);
+    const again = new PostgresPartition(target(journal), 0, 1, { keys });
     const recovery = await again.recover();
     expect(recovery.snapshot).toMatchObject({ seq: 100, events: 100 });
     expect(recovery.snapshot!.txParts).toHaveLength(1);
@@ -89,13 +95,15 @@ describe('the last snapshot of a finished shard', () => {
     // A whole snapshot at the same seq (a handoff of the recovered shard) replaces both.
     await again.writeSnapshot(whole(15_000, 150));
     await again.close();
-    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', 'fin')).toEqual([
-      { seq: '150', tx_parts: 1 },
-    ]);
-    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', 'fin')).toEqual([{ seq: '150' }]);
+    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', journal)).toEqual(
+      [{ seq: '150', tx_parts: 1 }],
+    );
+    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', journal)).toEqual([{ seq: '150' }]);
   });
+});
 
-  it('is refused by the schema with any other negative part count', async () => {
+describe('the part count of a snapshot', () => {
+  it('is refused by the schema when negative but -1', async () => {
     const error = await withAdmin(
       (c) =>
         c.query(

@@ -63,6 +63,12 @@ export interface EngineState {
   txParts(partTxs: number): Iterable<TxIndexPart>;
   /** Accepted events so far (stored with the snapshot and cross-checked on recovery). */
   readonly events: number;
+  /**
+   * The shard is finished: no batch can follow, and what is read of it later (outputs, replay)
+   * needs its accounts alone. A journal may then store the accounts without the index (most of a
+   * snapshot's bytes) and keep its newest whole snapshot for a recovery; one that cannot, stores all.
+   */
+  readonly accountsOnly?: boolean;
 }
 
 /** A snapshot as recovered. */
@@ -118,6 +124,21 @@ export interface JournalPartition {
 
   /** Records a rejection of `row` with its reason code (buffered; durable at the next commit). */
   recordRejection(reasonCode: number, row: RowRef): void;
+
+  /**
+   * Optional, and preferred by the engine when present: the same record as recordEvent (eventCode:
+   * the event's EventCode, amount: what it moved) or recordRejection (eventCode -1, reasonCode, the
+   * row's amount) from numbers alone: no event or row object per record for the GC to collect.
+   */
+  recordCodes?(
+    eventCode: number,
+    reasonCode: number,
+    line: number,
+    typeCode: number,
+    client: number,
+    tx: number,
+    amount: number,
+  ): void;
 
   /**
    * Makes every record since the last commit durable, all or nothing: after a crash the partition

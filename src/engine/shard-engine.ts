@@ -217,6 +217,12 @@ export class ShardEngine {
     amount: number,
     moved: number,
   ): void {
+    const { journal } = this;
+    if (journal.recordCodes !== undefined) {
+      if (code < 0) journal.recordCodes(-1, reasonCodeOf(code), line, typeCode, client, tx, amount);
+      else journal.recordCodes(code, -1, line, typeCode, client, tx, moved);
+      return;
+    }
     const row: RowRef = { line, typeCode, client, tx, amount };
     if (code < 0) this.journal.recordRejection(reasonCodeOf(code), row);
     else this.journal.recordEvent(eventOf(code, client, tx, moved), row);

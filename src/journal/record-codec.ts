@@ -76,25 +76,39 @@ export class RecordBatchBuilder {
   events = 0;
 
   addEvent(event: AccountEvent, row: RowRef): void {
-    this.push(eventKinds.indexOf(event.type), event.amount, acceptedReason, row);
-    this.events++;
+    this.addCodes(eventKinds.indexOf(event.type), -1, row.line, row.typeCode, row.client, row.tx, event.amount);
   }
 
   addRejection(reason: number, row: RowRef): void {
-    this.push(rejectedKind, row.amount, reason, row);
+    this.addCodes(-1, reason, row.line, row.typeCode, row.client, row.tx, row.amount);
   }
 
-  private push(kind: number, amount: number, reason: number, row: RowRef): void {
+  /** JournalPartition.recordCodes: an event's code (and the amount it moved), or -1 and a rejection's reason. */
+  addCodes(
+    eventCode: number,
+    reason: number,
+    line: number,
+    typeCode: number,
+    client: number,
+    tx: number,
+    amount: number,
+  ): void {
     if (this.count === this.capacity) this.grow();
     const i = this.count++;
     const c = this.cols;
-    c.lines[i] = row.line;
+    c.lines[i] = line;
     c.amounts[i] = amount;
-    c.txs[i] = row.tx;
-    c.clients[i] = row.client;
-    c.kinds[i] = kind;
-    c.types[i] = row.typeCode;
-    c.reasons[i] = reason;
+    c.txs[i] = tx;
+    c.clients[i] = client;
+    c.types[i] = typeCode;
+    if (eventCode >= 0) {
+      c.kinds[i] = eventCode;
+      c.reasons[i] = acceptedReason;
+      this.events++;
+    } else {
+      c.kinds[i] = rejectedKind;
+      c.reasons[i] = reason;
+    }
   }
 
   /** The batch row to store, numbered from `firstSeq`, with its input proof; the builder starts afresh. */

@@ -15,6 +15,12 @@ export function tracedPartition(partition: JournalPartition, shard: number): Jou
     recover: () => partition.recover(),
     recordEvent: (event, row) => partition.recordEvent(event, row),
     recordRejection: (reason, row) => partition.recordRejection(reason, row),
+    ...(partition.recordCodes === undefined
+      ? {}
+      : {
+          recordCodes: (eventCode, reason, line, typeCode, client, tx, amount) =>
+            partition.recordCodes!(eventCode, reason, line, typeCode, client, tx, amount),
+        }),
     commit: (proof) =>
       activeCarrier() === undefined
         ? partition.commit(proof)

@@ -88,7 +88,8 @@ export async function readSnapshot(
   txIndex = true,
 ): Promise<RecoveredSnapshot | undefined> {
   const found = await client.query(
-    'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3 ORDER BY seq DESC LIMIT 1',
+    // A recovery needs the index: an accounts-only snapshot (snapshot-write.ts) is skipped.
+    `SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`,
     [ref.journal, ref.shard, Number.isFinite(asOfLine) ? asOfLine : Number.MAX_SAFE_INTEGER],
   );
   const row = found.rows[0];

@@ -7,7 +7,7 @@
  * cluster node's session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
-import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
+import { pgLockWaitSeconds, snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError, runFailure } from '../../errors.js';
@@ -19,9 +19,9 @@ import type {
   RecoveredSnapshot,
   RowRef,
 } from '../../engine/journal-port.js';
-import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import { RecordBatchBuilder, storedBatchColumns, storedBatchValues, type StoredBatch } from '../record-codec.js';
 import { RetryingConnection } from './connection.js';
+import { insertSnapshot } from './snapshot-write.js';
 import {
   checkedLastSeq,
   checkSnapshot,
@@ -237,6 +237,18 @@ export class PostgresPartition implements JournalPartition {
     this.builder.addRejection(reasonCode, row);
   }
 
+  recordCodes(
+    eventCode: number,
+    reasonCode: number,
+    line: number,
+    typeCode: number,
+    client: number,
+    tx: number,
+    amount: number,
+  ): void {
+    this.builder.addCodes(eventCode, reasonCode, line, typeCode, client, tx, amount);
+  }
+
   /**
    * Sends the batch and returns once the previous one is durable: one batch per partition is in
    * flight while the engine applies the next, so the server's work overlaps the engine's. A crash
@@ -307,52 +319,12 @@ export class PostgresPartition implements JournalPartition {
     await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
-    const plainAccounts = encodeAccounts(state.accounts);
-    const { seal } = this.ref;
-    const keep = [this.target.journal, this.shard];
-    await this.connection.run('writing a snapshot', async (client, attempt) => {
-      if (attempt > 0) {
-        const found = await client.query(
-          'SELECT 1 FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3',
-          [...keep, seq],
-        );
-        if (found.rows.length > 0) return;
-      }
-      await client.query('BEGIN');
-      try {
-        let parts = 0;
-        for (const columns of state.txParts(snapshotPartTxs)) {
-          const plain = encodeTxPart(columns);
-          const data = seal ? seal.seal('txPart', plain, [seq, parts]) : plain;
-          await client.query(
-            'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
-            [...keep, seq, parts++, data, snapshotChecksum(data)],
-          );
-        }
-        const accounts = seal
-          ? seal.seal('accounts', plainAccounts, [seq, this.committedLine, state.events, parts])
-          : plainAccounts;
-        // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
-        // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only.
-        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`;
-        await client.query(
-          `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
-          keep,
-        );
-        await client.query(
-          `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
-          keep,
-        );
-        await client.query(
-          'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-          [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
-        );
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
+    const line = this.committedLine;
+    await this.connection.run('writing a snapshot', (client, attempt) =>
+      insertSnapshot(client, this.ref, seq, line, state, attempt),
+    );
+    // An accounts-only snapshot is no recovery point: a later whole one is still due.
+    if (state.accountsOnly === true) return;
     this.snapshotSeq = seq;
   }
 

@@ -152,7 +152,7 @@ async function resealSnapshots(
       'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
       [journal, shard, seq],
     );
-    if (parts.rows.length !== s.tx_parts) throw damaged();
+    if (parts.rows.length !== Math.max(0, s.tx_parts as number)) throw damaged(); // -1: accounts only
     for (const [i, p] of parts.rows.entries()) {
       if (p.part !== i || snapshotChecksum(p.data) !== Number(p.crc)) throw damaged();
       const plain = from ? from.open('txPart', p.data, [seq, i], `${unit} (index part ${i})`) : p.data;

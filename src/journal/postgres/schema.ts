@@ -28,6 +28,10 @@
  * associated data names) and seal_key_id (the key id its units are sealed with); null for a journal
  * that is not sealed. batch_records refuses a sealed batch, naming its key id, rather than decode
  * its ciphertext: SQL has no key, and auditors read a sealed journal with `payments inspect`.
+ *
+ * Version 5: a snapshot may hold accounts alone (tx_parts = -1, no snapshot_parts): a finished
+ * cluster shard's last one, which outputs read. A recovery reads whole snapshots only, so an older
+ * program, which would take it for a whole one and fail on it, is kept off such a database.
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -244,6 +248,13 @@ export const migrations: readonly Migration[] = [
     sql: `
       ALTER TABLE payments.journals ADD COLUMN seal_id text, ADD COLUMN seal_key_id text;
       ${batchRecordsRefusingSealed}
+    `,
+  },
+  {
+    version: 5,
+    description: 'snapshots: tx_parts -1 marks a snapshot of the accounts alone (a finished shard)',
+    sql: `
+      ALTER TABLE payments.snapshots ADD CONSTRAINT snapshots_tx_parts CHECK (tx_parts >= -1);
     `,
   },
 ];

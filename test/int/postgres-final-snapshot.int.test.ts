@@ -1,0 +1,117 @@
+/**
+ * A finished shard's last snapshot (EngineState.accountsOnly): PostgreSQL stores its accounts
+ * alone (tx_parts = -1, no index parts), outputs and replays read it, and a recovery ignores it and
+ * starts from the newest whole snapshot, replaying the records after it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccountEvent } from '../../src/domain/account.js';
+import type { EngineState, JournalRecord, Recovery, RowRef } from '../../src/engine/journal-port.js';
+import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { replayPostgres } from '../../src/journal/postgres/run.js';
+import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
+import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
+import { testJournalKey } from '../helpers/journal-backends.js';
+import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
+
+const input = { name: 'input.csv', size: 1234, headCrc: 1, tailCrc: 2 };
+let database: string;
+
+beforeAll(async () => {
+  database = await freshDatabase('finalsnap');
+});
+
+afterAll(async () => {
+  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+});
+
+const target = (journal: string) => parsePostgresUrl(urlFor(database, { params: { journal } }));
+
+async function writeDeposits(p: PostgresPartition, from: number, to: number): Promise<void> {
+  for (let line = from; line <= to; line++) {
+    const row: RowRef = { line, typeCode: 0, client: 1, tx: line, amount: 100 };
+    p.recordEvent({ type: 'Deposited', client: 1, tx: line, amount: 100 } as AccountEvent, row);
+    if (line % 25 === 0 || line === to) await p.commit();
+  }
+}
+
+async function all(tail: Recovery['tail']): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  for await (const r of tail as AsyncIterable<JournalRecord>) out.push(r);
+  return out;
+}
+
+const whole = (available: number, events: number): EngineState => ({
+  accounts: [{ client: 1, state: { available, held: 0, locked: false } }],
+  events,
+  *txParts() {
+    yield { keys: new Uint32Array([1, 2]), infos: new Uint32Array([1, 2]), amounts: new Float64Array([100, 100]) };
+  },
+});
+
+const rows = (sql: string, journal: string) => withAdmin(async (c) => (await c.query(sql, [journal])).rows, database);
+
+describe.each([
+  { journal: 'fin', keys: [] },
+  { journal: 'finsealed', keys: [testJournalKey] },
+])('the last snapshot of a finished shard ($journal)', ({ journal, keys }) => {
+  it('holds the accounts alone; replays read it, a recovery starts from the whole one before it', async () => {
+    const store = new PostgresJournalStore(target(journal), { keys });
+    await store.openRun(input, 1);
+    await store.close();
+    const p = new PostgresPartition(target(journal), 0, 1, { keys });
+    await p.recover();
+    await writeDeposits(p, 1, 100);
+    await p.writeSnapshot(whole(10_000, 100));
+    await writeDeposits(p, 101, 150);
+    await p.writeSnapshot({
+      ...whole(15_000, 150),
+      txParts: () => {
+        throw new Error('an accounts-only snapshot must not export the index');
+      },
+      accountsOnly: true,
+    });
+    await p.close();
+
+    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', journal)).toEqual(
+      [
+        { seq: '100', tx_parts: 1 },
+        { seq: '150', tx_parts: -1 },
+      ],
+    );
+    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', journal)).toEqual([{ seq: '100' }]);
+
+    // Outputs: the accounts-only snapshot, nothing replayed.
+    const replay = await replayPostgres(urlFor(database, { params: { journal } }), Number.POSITIVE_INFINITY, keys);
+    expect(replay.accounts.get(1)).toEqual({ available: 15_000, held: 0, locked: false });
+    expect(replay.recordsReplayed).toBe(0);
+
+    // A recovery needs the index: the whole snapshot, then the 50 records after it.
+    const again = new PostgresPartition(target(journal), 0, 1, { keys });
+    const recovery = await again.recover();
+    expect(recovery.snapshot).toMatchObject({ seq: 100, events: 100 });
+    expect(recovery.snapshot!.txParts).toHaveLength(1);
+    expect((await all(recovery.tail)).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 101 + i));
+
+    // A whole snapshot at the same seq (a handoff of the recovered shard) replaces both.
+    await again.writeSnapshot(whole(15_000, 150));
+    await again.close();
+    expect(await rows('SELECT seq, tx_parts FROM payments.snapshots WHERE journal = $1 ORDER BY seq', journal)).toEqual(
+      [{ seq: '150', tx_parts: 1 }],
+    );
+    expect(await rows('SELECT seq FROM payments.snapshot_parts WHERE journal = $1', journal)).toEqual([{ seq: '150' }]);
+  });
+});
+
+describe('the part count of a snapshot', () => {
+  it('is refused by the schema when negative but -1', async () => {
+    const error = await withAdmin(
+      (c) =>
+        c.query(
+          `INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts)
+           VALUES ('fin', 0, 999, 999, 0, '\\x00', 0, -2)`,
+        ),
+      database,
+    ).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/snapshots_tx_parts/);
+  });
+});

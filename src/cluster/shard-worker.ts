@@ -121,19 +121,19 @@ class Inbox {
   private waiting: ((message: ToShardWorker) => void) | undefined;
 
   constructor(port: MessagePort) {
-    port.on('message', (message: ToShardWorker) => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (waiting) waiting(message);
-      else this.queue.push(message);
-    });
+    port.on('message', (message: ToShardWorker) => this.put(message));
     // The main thread's end closed: treat as a stop (the node is going away).
-    port.on('close', () => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (waiting) waiting({ type: 'stop' });
-      else this.queue.push({ type: 'stop' });
-    });
+    port.on('close', () => this.put({ type: 'stop' }));
+  }
+
+  private put(message: ToShardWorker): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting) return waiting(message);
+    // A stop overtakes the batches queued behind the one being applied: they were never committed
+    // nor acked, so the next owner gets them from the stream (a handoff pauses for one batch, not four).
+    if (message.type === 'stop') this.queue.splice(0, this.queue.length, ...this.queue.filter((m) => m.type !== 'batch'));
+    this.queue.push(message);
   }
 
   next(): Promise<ToShardWorker> {

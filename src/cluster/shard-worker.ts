@@ -10,7 +10,7 @@
  * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
  */
 import { setPriority } from 'node:os';
-import { threadId, type MessagePort } from 'node:worker_threads';
+import { threadId } from 'node:worker_threads';
 import { shardThreadNice } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
@@ -20,12 +20,12 @@ import { createLogger } from '../ops/logger.js';
 import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
+import { Inbox } from './shard-inbox.js';
 import type {
   FromShardWorker,
   ShardOutcome,
   ShardTask,
   ShardTaskReply,
-  ToShardWorker,
   WarmTask,
 } from './shard-protocol.js';
 
@@ -112,33 +112,5 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
     await partition?.close();
     port.close();
     await flushTracing(); // this thread's spans, before it takes another shard or ends
-  }
-}
-
-/** The port's messages as a queue the task awaits one at a time. */
-class Inbox {
-  private readonly queue: ToShardWorker[] = [];
-  private waiting: ((message: ToShardWorker) => void) | undefined;
-
-  constructor(port: MessagePort) {
-    port.on('message', (message: ToShardWorker) => this.put(message));
-    // The main thread's end closed: treat as a stop (the node is going away).
-    port.on('close', () => this.put({ type: 'stop' }));
-  }
-
-  private put(message: ToShardWorker): void {
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    if (waiting) return waiting(message);
-    // A stop overtakes the batches queued behind the one being applied: they were never committed
-    // nor acked, so the next owner gets them from the stream (a handoff pauses for one batch, not four).
-    if (message.type === 'stop') this.queue.splice(0, this.queue.length, ...this.queue.filter((m) => m.type !== 'batch'));
-    this.queue.push(message);
-  }
-
-  next(): Promise<ToShardWorker> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => (this.waiting = resolve));
   }
 }

@@ -19,7 +19,8 @@ export class Inbox {
     if (waiting) return waiting(message);
     // A stop overtakes the batches queued behind the one being applied: they were never committed
     // nor acked, so the next owner gets them from the stream (a handoff pauses for one batch, not four).
-    if (message.type === 'stop') this.queue.splice(0, this.queue.length, ...this.queue.filter((m) => m.type !== 'batch'));
+    if (message.type === 'stop')
+      this.queue.splice(0, this.queue.length, ...this.queue.filter((m) => m.type !== 'batch'));
     this.queue.push(message);
   }
 

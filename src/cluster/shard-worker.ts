@@ -21,13 +21,7 @@ import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
 import { Inbox } from './shard-inbox.js';
-import type {
-  FromShardWorker,
-  ShardOutcome,
-  ShardTask,
-  ShardTaskReply,
-  WarmTask,
-} from './shard-protocol.js';
+import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask } from './shard-protocol.js';
 
 /**
  * Shard threads run at a lower scheduling priority than the node's main thread: on a starved

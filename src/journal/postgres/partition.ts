@@ -7,7 +7,7 @@
  * cluster node's session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
-import { pgLockWaitSeconds, pgSnapshotsKept, snapshotEveryRecordsMin, snapshotPartTxs } from '../../constants.js'; // snapshot policy shared with the SQLite journal
+import { pgLockWaitSeconds, snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError, runFailure } from '../../errors.js';
@@ -19,7 +19,7 @@ import type {
   RecoveredSnapshot,
   RowRef,
 } from '../../engine/journal-port.js';
-import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { layered, writeSnapshotRows } from './snapshot-write.js';
 import { RecordBatchBuilder, storedBatchColumns, storedBatchValues, type StoredBatch } from '../record-codec.js';
 import { RetryingConnection } from './connection.js';
 import {
@@ -63,6 +63,8 @@ export class PostgresPartition implements JournalPartition {
   private journalId = 0;
   private batches: BatchInfo[] = [];
   private snapshotSeq = 0;
+  /** The newest full snapshot (0: none): the one a layered snapshot is written over. */
+  private fullSeq = 0;
   private committedSeq = 0;
   private committedLine = 0;
   /** Last line of the last batch handed to the server (committed, or in flight). */
@@ -146,6 +148,7 @@ export class PostgresPartition implements JournalPartition {
     await this.load();
     const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
     this.snapshotSeq = snapshot?.seq ?? 0;
+    this.fullSeq = snapshot?.baseSeq ?? 0;
     this.nextSeq = this.committedSeq + 1;
     this.sentLine = this.committedLine;
     return {
@@ -307,53 +310,21 @@ export class PostgresPartition implements JournalPartition {
     await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
-    const plainAccounts = encodeAccounts(state.accounts);
-    const { seal } = this.ref;
-    const keep = [this.target.journal, this.shard];
+    const at = { ...this.ref, journal: this.target.journal, seq, line: this.committedLine, fullSeq: this.fullSeq };
+    const full = !layered(state, at);
     await this.connection.run('writing a snapshot', async (client, attempt) => {
       if (attempt > 0) {
         const found = await client.query(
           'SELECT 1 FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3',
-          [...keep, seq],
+          [this.target.journal, this.shard, seq],
         );
         if (found.rows.length > 0) return;
       }
-      await client.query('BEGIN');
-      try {
-        let parts = 0;
-        for (const columns of state.txParts(snapshotPartTxs)) {
-          const plain = encodeTxPart(columns);
-          const data = seal ? seal.seal('txPart', plain, [seq, parts]) : plain;
-          await client.query(
-            'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
-            [...keep, seq, parts++, data, snapshotChecksum(data)],
-          );
-        }
-        const accounts = seal
-          ? seal.seal('accounts', plainAccounts, [seq, this.committedLine, state.events, parts])
-          : plainAccounts;
-        // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
-        // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only.
-        const stale = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`;
-        await client.query(
-          `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
-          keep,
-        );
-        await client.query(
-          `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${stale})`,
-          keep,
-        );
-        await client.query(
-          'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-          [...keep, seq, this.committedLine, state.events, accounts, snapshotChecksum(accounts), parts],
-        );
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      await writeSnapshotRows(client, state, at);
     });
     this.snapshotSeq = seq;
+    if (full) this.fullSeq = seq;
+    state.written?.(seq, full);
   }
 
   /**

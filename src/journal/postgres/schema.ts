@@ -28,6 +28,10 @@
  * associated data names) and seal_key_id (the key id its units are sealed with); null for a journal
  * that is not sealed. batch_records refuses a sealed batch, naming its key id, rather than decode
  * its ciphertext: SQL has no key, and auditors read a sealed journal with `payments inspect`.
+ *
+ * Version 5: snapshots.base_seq, null for a full snapshot. A snapshot with a base_seq holds every
+ * account but only the index entries added or changed after the full snapshot at that seq, which
+ * it is read over (snapshot-write.ts); its checksum (or sealed associated data) covers base_seq.
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -244,6 +248,13 @@ export const migrations: readonly Migration[] = [
     sql: `
       ALTER TABLE payments.journals ADD COLUMN seal_id text, ADD COLUMN seal_key_id text;
       ${batchRecordsRefusingSealed}
+    `,
+  },
+  {
+    version: 5,
+    description: 'snapshots: a snapshot may hold only the index entries changed since a full one (base_seq)',
+    sql: `
+      ALTER TABLE payments.snapshots ADD COLUMN base_seq bigint;
     `,
   },
 ];

@@ -1,0 +1,107 @@
+/**
+ * Writing a partition's snapshot (partition.ts), full or layered. A full snapshot stores every
+ * account and the whole transaction index. A layered one (base_seq set) stores every account but
+ * only the index entries added or changed since the full snapshot at base_seq, which stays until a
+ * full snapshot replaces both: when the index is large and few entries changed (a shard handed over
+ * shortly after a snapshot), it writes a small share of the bytes, and the next owner still
+ * recovers from snapshots alone (base, then delta), replaying nothing.
+ */
+import type pg from 'pg';
+import { pgSnapshotsKept, snapshotDeltaShareMax, snapshotPartTxs } from '../../constants.js';
+import type { EngineState, TxIndexPart } from '../../engine/journal-port.js';
+import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import type { PartitionSeal } from '../seal.js';
+
+/** The checksum of a snapshot's accounts: a layered one's covers its base too (an edited base_seq is refused). */
+export function accountsChecksum(accounts: Uint8Array, baseSeq: number | null): number {
+  return baseSeq === null ? snapshotChecksum(accounts) : snapshotChecksum(accounts, baseSeq);
+}
+
+/**
+ * The checksum of an index part. A layered snapshot's binds the part to its place (seq, part):
+ * snapshotChecksum with no fields comes out 0 for any blob (the full snapshot's parts keep it, as
+ * stored journals hold it), so a delta's parts must give it fields to be checked at all.
+ */
+export function partChecksum(data: Uint8Array, seq: number, part: number, layered: boolean): number {
+  return layered ? snapshotChecksum(data, seq, part) : snapshotChecksum(data);
+}
+
+/** The fields a sealed snapshot's accounts are bound to (a layered one's: its base too). */
+export function accountsFields(seq: number, line: number, events: number, parts: number, baseSeq: number | null) {
+  return baseSeq === null ? [seq, line, events, parts] : [seq, line, events, parts, baseSeq];
+}
+
+export interface SnapshotAt {
+  readonly journal: string;
+  readonly shard: number;
+  readonly seq: number;
+  readonly line: number;
+  /** The newest full snapshot the partition holds (0: none): a delta may only be layered on it. */
+  readonly fullSeq: number;
+  readonly seal?: PartitionSeal;
+}
+
+/** Whether the snapshot is stored as a delta over `at.fullSeq` (the base it names). */
+export function layered(state: EngineState, at: SnapshotAt): boolean {
+  const delta = state.txDelta;
+  return (
+    delta !== undefined &&
+    at.fullSeq > 0 &&
+    delta.baseSeq === at.fullSeq &&
+    delta.entries <= snapshotDeltaShareMax * delta.total
+  );
+}
+
+/**
+ * Writes the snapshot in one transaction, on `client` (the partition's fenced session): its index
+ * parts, then the older snapshots deleted (a delta's base kept), then its row, the fenced write.
+ */
+export async function writeSnapshotRows(client: pg.Client, state: EngineState, at: SnapshotAt): Promise<boolean> {
+  const { journal, shard, seq, line, seal } = at;
+  const delta = layered(state, at) ? state.txDelta : undefined;
+  const baseSeq = delta === undefined ? null : at.fullSeq;
+  const keep = [journal, shard];
+  const parts: Iterable<TxIndexPart> =
+    delta === undefined ? state.txParts(snapshotPartTxs) : delta.parts(snapshotPartTxs);
+  await client.query('BEGIN');
+  try {
+    let count = 0;
+    for (const columns of parts) {
+      const plain = encodeTxPart(columns);
+      const part = count++;
+      const data = seal ? seal.seal('txPart', plain, [seq, part]) : plain;
+      await client.query(
+        'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
+        [...keep, seq, part, data, partChecksum(data, seq, part, delta !== undefined)],
+      );
+    }
+    const plainAccounts = encodeAccounts(state.accounts);
+    const fields = accountsFields(seq, line, state.events, count, baseSeq);
+    const accounts = seal ? seal.seal('accounts', plainAccounts, fields) : plainAccounts;
+    // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
+    // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only. A
+    // delta keeps its base; a snapshot whose base goes, goes with it.
+    const stale =
+      baseSeq === null
+        ? `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`
+        : `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq <> ${baseSeq}`;
+    const dropped = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND (seq IN (${stale}) OR base_seq IN (${stale}))`;
+    await client.query(
+      `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${dropped})`,
+      keep,
+    );
+    await client.query(
+      `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${dropped})`,
+      keep,
+    );
+    await client.query(
+      'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts, base_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [...keep, seq, line, state.events, accounts, accountsChecksum(accounts, baseSeq), count, baseSeq],
+    );
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return baseSeq === null;
+}

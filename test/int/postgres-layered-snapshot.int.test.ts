@@ -11,8 +11,10 @@ import type { EngineState } from '../../src/engine/journal-port.js';
 import { ShardEngine } from '../../src/engine/shard-engine.js';
 import { JournalCorrupt } from '../../src/errors.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { accountsChecksum } from '../../src/journal/postgres/snapshot-write.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
+import { journalKey, type JournalKeyring } from '../../src/journal/seal.js';
 import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
 const input = { name: 'input.csv', size: 1234, headCrc: 1, tailCrc: 2 };
@@ -24,14 +26,17 @@ beforeAll(async () => {
 
 const target = (journal: string) => parsePostgresUrl(urlFor(database, { params: { journal } }));
 
-async function openJournal(journal: string): Promise<void> {
-  const store = new PostgresJournalStore(target(journal));
+/** A sealed journal's key (journal/seal.ts): its snapshots' fields bind the base too. */
+const sealed = [journalKey(new Uint8Array(32).fill(7))];
+
+async function openJournal(journal: string, keys: JournalKeyring = []): Promise<void> {
+  const store = new PostgresJournalStore(target(journal), { keys });
   await store.openRun(input, 1);
   await store.close();
 }
 
-async function open(journal: string) {
-  const partition = new PostgresPartition(target(journal), 0, 1);
+async function open(journal: string, keys: JournalKeyring = []) {
+  const partition = new PostgresPartition(target(journal), 0, 1, { keys });
   const { engine, recovery } = await ShardEngine.open(partition);
   return { partition, engine, recovery };
 }
@@ -72,9 +77,9 @@ const rows = (journal: string) =>
   );
 
 /** A journal of 20,000 lines, a full snapshot, 600 lines more and the snapshot a handoff writes. */
-async function layeredJournal(journal: string): Promise<ReturnType<typeof contents>> {
-  await openJournal(journal);
-  const { partition, engine } = await open(journal);
+async function layeredJournal(journal: string, keys: JournalKeyring = []): Promise<ReturnType<typeof contents>> {
+  await openJournal(journal, keys);
+  const { partition, engine } = await open(journal, keys);
   await apply(engine, 1, 20_000);
   await partition.writeSnapshot(engine.state());
   await apply(engine, 20_001, 20_600);
@@ -136,6 +141,36 @@ describe('a layered snapshot', () => {
     await again.partition.writeSnapshot(again.engine.state());
     await again.partition.close();
     expect(await rows('layered')).toEqual([{ seq: 30_000, base_seq: null }]);
+  });
+
+  it('is sealed like a full one, its base bound by its fields: recovered whole, refused when re-pointed', async () => {
+    const before = await layeredJournal('sealed', sealed);
+    expect((await rows('sealed')).map((r) => r.base_seq)).toEqual([null, 20_000]);
+    const layered = await open('sealed', sealed);
+    expect(layered.recovery.recordsReplayed).toBe(0);
+    expect(contents(layered.engine.state())).toEqual(before);
+    await layered.partition.close();
+    // Re-pointed, with a checksum made to match: the sealed fields still refuse it.
+    await withAdmin(
+      (c) => c.query('UPDATE payments.snapshots SET base_seq = NULL WHERE journal = $1 AND seq = 20600', ['sealed']),
+      database,
+    );
+    await withAdmin(async (c) => {
+      const row = (
+        await c.query('SELECT accounts FROM payments.snapshots WHERE journal = $1 AND seq = 20600', ['sealed'])
+      ).rows[0];
+      await c.query('UPDATE payments.snapshots SET crc = $2 WHERE journal = $1 AND seq = 20600', [
+        'sealed',
+        accountsChecksum(row.accounts, null),
+      ]);
+    }, database);
+    const partition = new PostgresPartition(target('sealed'), 0, 1, { keys: sealed });
+    const failure = await ShardEngine.open(partition).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await partition.close();
+    expect((failure as { exitCode?: number }).exitCode).toBe(2);
   });
 
   const refusals: [string, string, RegExp][] = [

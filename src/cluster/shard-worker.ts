@@ -26,14 +26,21 @@ import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask
 /**
  * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
  * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
- * is served first; the shards still get every cycle it leaves. On Linux the nice value is a
- * per-thread attribute and setPriority() with no pid sets the calling thread's; where it cannot
- * be set, nothing changes.
+ * is served first; the shards still get every cycle it leaves. A thread lowers it once its shard
+ * has recovered and committed its first batch: a claim (a handoff's pause) is not queued behind
+ * the busy shards; raising it back needs a privilege, so a reused thread stays low. On Linux the
+ * nice value is a per-thread attribute and setPriority() with no pid sets the calling thread's;
+ * where it cannot be set, nothing changes.
  */
-try {
-  setPriority(shardThreadNice);
-} catch {
-  // not permitted here: the thread runs at the process's priority
+let lowered = false;
+function lowerPriority(): void {
+  if (lowered) return;
+  lowered = true;
+  try {
+    setPriority(shardThreadNice);
+  } catch {
+    // not permitted here: the thread runs at the process's priority
+  }
 }
 
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
@@ -98,10 +105,12 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
       }
       log.trace({ run, shard, seq: message.seq, rows: message.count, applyMs }, 'batch applied');
       send({ type: 'applied', seq: message.seq, rows: message.count, applyMs, commitMs: engine.lastCommitMs });
+      lowerPriority();
     }
   } catch (error) {
     return { ok: false, error: toFailureData(error) };
   } finally {
+    lowerPriority();
     // Lets the batch in flight land (or fail: fencing), then ends the session and its lock.
     await partition?.close();
     port.close();

@@ -2,6 +2,7 @@
  * A stopping node's handoff (node.ts shutdown) and the wakeable tick that lets a successor claim a
  * released shard at once rather than at its next tick.
  */
+import type { Logger } from 'pino';
 import { tickMsMin } from '../constants.js';
 import type { ShardRunner } from './shard-runner.js';
 
@@ -43,6 +44,7 @@ export interface HandoffSteps {
   readonly renew: () => Promise<void>;
   /** Gives a stopped runner's lease back (after it left the map, so it is not renewed again). */
   readonly release: (runner: ShardRunner) => Promise<void>;
+  readonly log: Logger;
   /** Stops and releases already under way (a rebalancing, a lost lease). */
   readonly pending: () => Iterable<Promise<void>>;
 }
@@ -60,9 +62,12 @@ export async function handOverAll(steps: HandoffSteps): Promise<void> {
   })();
   await Promise.all(
     [...steps.runners].map(async ([key, runner]) => {
+      const t0 = performance.now();
       await runner.stop(true).catch(() => undefined);
       steps.runners.delete(key);
       if (runner.status.kind !== 'finished') await steps.release(runner).catch(() => undefined);
+      const { run, shard } = runner.claim;
+      steps.log.info({ run, shard, stopMs: Math.round(performance.now() - t0) }, 'shard released (node stopping)');
     }),
   );
   await Promise.allSettled([...steps.pending()]);

@@ -385,6 +385,7 @@ export class ClusterNode {
       renew: () => this.renewLeases(this.options.leaseMs),
       release: (runner) => this.release(runner),
       pending: () => [...this.releasing, ...this.lettingGo.values()],
+      log: this.log,
     });
     this.runners.clear();
     await this.pool?.destroy().catch(() => undefined);

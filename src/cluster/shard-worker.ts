@@ -83,7 +83,9 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
         if (message.handoff !== true) return { ok: true, value: outcome(false) };
         // Pekko-style handoff: what was committed, snapshotted (fenced like any write), so the
         // next owner starts from it and replays nothing.
+        const t0 = performance.now();
         if (engine.records > snapshots.records) await journal.writeSnapshot(engine.state());
+        log.debug({ run, shard, snapshotMs: Math.round(performance.now() - t0) }, 'handoff snapshot written');
         return { ok: true, value: { ...outcome(false), handedOff: true } };
       }
       if (message.type === 'end') {

@@ -251,6 +251,12 @@ export const pgSchemaLockAttempts = 5;
  * largest part (`replay --as-of-line` before it replays from the start instead).
  */
 export const pgSnapshotsKept = 1;
+/**
+ * A PostgreSQL snapshot is layered on the last full one (only the index entries added or changed
+ * since) while those are at most this share of the index; a larger change writes a full one, so
+ * recovery reads at most 1.25 × the index and the delta never outgrows its use.
+ */
+export const snapshotDeltaShareMax = 0.25;
 /** Records read per COPY when recovering (bounds the memory a long tail takes). */
 export const pgReadWindowRecords = 65_536;
 

@@ -42,6 +42,9 @@ export interface RunRow {
   delimiter: string;
 }
 
+/** NOTIFY channel of released leases (a hint only: a claim still goes through claimShard). */
+const releasedChannel = 'payments_cluster_released';
+
 /** The control plane's queries, over one retrying connection. */
 export class ClusterControl {
   readonly connection: RetryingConnection;
@@ -50,10 +53,16 @@ export class ClusterControl {
     readonly target: PostgresTarget,
     applicationName: string,
     onRetry?: (attempt: number, delayMs: number, error: unknown) => void,
+    /** Called when any node releases a lease (NOTIFY): a claim need not wait for the next tick. */
+    onReleased?: () => void,
   ) {
     // A control query never waits long (a tick that hung would stop heartbeats and renewals).
-    const onConnect = async (c: pg.Client) =>
-      void (await c.query(`SET statement_timeout = ${controlStatementTimeoutMs}`));
+    const onConnect = async (c: pg.Client) => {
+      await c.query(`SET statement_timeout = ${controlStatementTimeoutMs}`);
+      if (onReleased === undefined) return;
+      c.on('notification', (n) => n.channel === releasedChannel && onReleased());
+      await c.query(`LISTEN ${releasedChannel}`);
+    };
     this.connection = new RetryingConnection(target, applicationName, onConnect, onRetry);
   }
 
@@ -164,7 +173,10 @@ export class ClusterControl {
 
   /** Gives a shard back (rebalancing, shutdown): the next claim takes it at once. */
   async release(run: string, shard: number, generation: number, streamSeq: number): Promise<void> {
-    await this.connection.run('releasing a shard', (c) => endLease(c, { run, shard, generation, streamSeq }, false));
+    await this.connection.run('releasing a shard', async (c) => {
+      await endLease(c, { run, shard, generation, streamSeq }, false);
+      await c.query(`SELECT pg_notify('${releasedChannel}', $1)`, [`${run}/${shard}`]);
+    });
   }
 
   async finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void> {

@@ -42,7 +42,8 @@ import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { serveNodeHttp, shardStatuses, type HttpSettings, type NodeStatus } from './node-http.js';
 import { NodeMetrics } from './node-metrics.js';
-import { NodeUpkeep, sleep } from './node-upkeep.js';
+import { NodeUpkeep } from './node-upkeep.js';
+import { handOverAll, TickTimer } from './node-handoff.js';
 import { ShardRunner } from './shard-runner.js';
 import type { RunnerControl } from './shard-status.js';
 
@@ -91,6 +92,7 @@ export class ClusterNode {
   /** Runners handing their shard to another node, and their releases, until done. */
   private readonly handingOver = new Set<ShardRunner>();
   private readonly releasing = new Set<Promise<void>>();
+  private readonly tickTimer = new TickTimer();
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id ?? defaultNodeId(hostname(), process.pid, randomBytes(3).toString('hex'));
@@ -98,10 +100,12 @@ export class ClusterNode {
     const target = parsePostgresUrl(options.journalUrl);
     this.audit = new NodeAuditTrail(options.journalUrl, this.id, this.log);
     this.metrics = new NodeMetrics({ ready: () => this.ready, tickAgeMs: () => this.tickAgeMs });
-    this.control = new ClusterControl(target, `payments node ${this.id}`, (attempt, delayMs, error) => {
+    const onRetry = (attempt: number, delayMs: number, error: unknown) => {
       this.metrics.reconnected('postgres');
       this.log.warn({ attempt, delayMs: Math.round(delayMs) }, `control: retrying (${describeError(error)})`);
-    });
+    };
+    // A lease released anywhere: the next tick (and its claims) now, not up to a tick later.
+    this.control = new ClusterControl(target, `payments node ${this.id}`, onRetry, () => this.tickTimer.wake());
     this.breakers = new NodeBreakers(options.leaseMs, this.metrics.registry, this.log, () =>
       this.metrics.reconnected('nats'),
     );
@@ -178,7 +182,7 @@ export class ClusterNode {
         this.pgOk = false;
         this.log.error({ err: describeError(error) }, 'tick failed; retrying');
       }
-      await sleep(tickMs, options.signal);
+      await this.tickTimer.sleep(tickMs, options.signal);
     }
     await this.shutdown();
   }
@@ -373,23 +377,18 @@ export class ClusterNode {
 
   /** Gives every shard back (so others claim them at once), leaves, closes the connections. */
   private async shutdown(): Promise<void> {
-    // The leases stay renewed while the shards hand over (a final snapshot can outlast a lease).
-    let stopped = false;
-    const renewing = (async () => {
-      for (; !stopped; await new Promise((resolve) => setTimeout(resolve, tickMsMin)))
-        await this.renewLeases(this.options.leaseMs).catch(() => undefined);
-    })();
-    await Promise.all([...this.runners.values()].map((runner) => runner.stop(true)));
-    await Promise.allSettled([...this.releasing, ...this.lettingGo.values()]);
-    stopped = true;
-    await renewing;
-    for (const runner of this.runners.values()) {
-      if (runner.status.kind === 'finished') continue;
-      await this.release(runner).catch(() => undefined);
-    }
+    // Out of the live nodes first: the others' fair share counts without this node, so they may
+    // claim each shard as soon as it is released (its leases, renewed below, keep it its own till then).
+    await this.serial(() => this.control.leaveCluster(this.id)).catch(() => undefined);
+    await handOverAll({
+      runners: this.runners,
+      renew: () => this.renewLeases(this.options.leaseMs),
+      release: (runner) => this.release(runner),
+      pending: () => [...this.releasing, ...this.lettingGo.values()],
+      log: this.log,
+    });
     this.runners.clear();
     await this.pool?.destroy().catch(() => undefined);
-    await this.serial(() => this.control.leaveCluster(this.id)).catch(() => undefined);
     await this.audit.left();
     await this.serial(() => this.control.close());
     await this.nc?.close().catch(() => undefined);

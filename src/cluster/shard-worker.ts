@@ -10,7 +10,7 @@
  * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
  */
 import { setPriority } from 'node:os';
-import { threadId, type MessagePort } from 'node:worker_threads';
+import { threadId } from 'node:worker_threads';
 import { shardThreadNice } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
@@ -20,26 +20,27 @@ import { createLogger } from '../ops/logger.js';
 import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
-import type {
-  FromShardWorker,
-  ShardOutcome,
-  ShardTask,
-  ShardTaskReply,
-  ToShardWorker,
-  WarmTask,
-} from './shard-protocol.js';
+import { Inbox } from './shard-inbox.js';
+import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask } from './shard-protocol.js';
 
 /**
  * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
  * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
- * is served first; the shards still get every cycle it leaves. On Linux the nice value is a
- * per-thread attribute and setPriority() with no pid sets the calling thread's; where it cannot
- * be set, nothing changes.
+ * is served first; the shards still get every cycle it leaves. A thread lowers it once its shard
+ * has recovered and committed its first batch: a claim (a handoff's pause) is not queued behind
+ * the busy shards; raising it back needs a privilege, so a reused thread stays low. On Linux the
+ * nice value is a per-thread attribute and setPriority() with no pid sets the calling thread's;
+ * where it cannot be set, nothing changes.
  */
-try {
-  setPriority(shardThreadNice);
-} catch {
-  // not permitted here: the thread runs at the process's priority
+let lowered = false;
+function lowerPriority(): void {
+  if (lowered) return;
+  lowered = true;
+  try {
+    setPriority(shardThreadNice);
+  } catch {
+    // not permitted here: the thread runs at the process's priority
+  }
 }
 
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
@@ -82,7 +83,9 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
         if (message.handoff !== true) return { ok: true, value: outcome(false) };
         // Pekko-style handoff: what was committed, snapshotted (fenced like any write), so the
         // next owner starts from it and replays nothing.
+        const t0 = performance.now();
         if (engine.records > snapshots.records) await journal.writeSnapshot(engine.state());
+        log.debug({ run, shard, snapshotMs: Math.round(performance.now() - t0) }, 'handoff snapshot written');
         return { ok: true, value: { ...outcome(false), handedOff: true } };
       }
       if (message.type === 'end') {
@@ -106,41 +109,15 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
       }
       log.trace({ run, shard, seq: message.seq, rows: message.count, applyMs }, 'batch applied');
       send({ type: 'applied', seq: message.seq, rows: message.count, applyMs, commitMs: engine.lastCommitMs });
+      lowerPriority();
     }
   } catch (error) {
     return { ok: false, error: toFailureData(error) };
   } finally {
+    lowerPriority();
     // Lets the batch in flight land (or fail: fencing), then ends the session and its lock.
     await partition?.close();
     port.close();
     await flushTracing(); // this thread's spans, before it takes another shard or ends
-  }
-}
-
-/** The port's messages as a queue the task awaits one at a time. */
-class Inbox {
-  private readonly queue: ToShardWorker[] = [];
-  private waiting: ((message: ToShardWorker) => void) | undefined;
-
-  constructor(port: MessagePort) {
-    port.on('message', (message: ToShardWorker) => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (waiting) waiting(message);
-      else this.queue.push(message);
-    });
-    // The main thread's end closed: treat as a stop (the node is going away).
-    port.on('close', () => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (waiting) waiting({ type: 'stop' });
-      else this.queue.push({ type: 'stop' });
-    });
-  }
-
-  next(): Promise<ToShardWorker> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => (this.waiting = resolve));
   }
 }

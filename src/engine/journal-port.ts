@@ -69,6 +69,22 @@ export interface EngineState {
    * snapshot's bytes) and keep its newest whole snapshot for a recovery; one that cannot, stores all.
    */
   readonly accountsOnly?: boolean;
+  /**
+   * The index entries added or changed since the full snapshot at seq `baseSeq`, when the engine
+   * keeps track of them (it does after recovering from, or writing, a snapshot that `written`
+   * called full): a journal may store only these, layered on that snapshot.
+   */
+  readonly txDelta?: TxDelta;
+  /** Told once the snapshot at `seq` is durable; `full` false when it holds txDelta alone. */
+  written?(seq: number, full: boolean): void;
+}
+
+export interface TxDelta {
+  readonly baseSeq: number;
+  /** Entries the delta holds (at most), and in the whole index: which is cheaper to store. */
+  readonly entries: number;
+  readonly total: number;
+  parts(partTxs: number): Iterable<TxIndexPart>;
 }
 
 /** A snapshot as recovered. */
@@ -80,6 +96,13 @@ export interface RecoveredSnapshot {
   readonly events: number;
   readonly accounts: readonly AccountEntry[];
   readonly txParts: readonly TxIndexPart[];
+  /**
+   * Where the index is layered (a journal that stores deltas says so): `txParts` are the full
+   * snapshot at seq `baseSeq` (this snapshot itself when `txDelta` is absent), and `txDelta` the
+   * entries added or changed after it, applied over it.
+   */
+  readonly baseSeq?: number;
+  readonly txDelta?: readonly TxIndexPart[];
 }
 
 /** What a partition holds when opened. */

@@ -66,6 +66,8 @@ export class ShardEngine {
   lastCommitMs = 0;
   /** Rows handed to applyBatch in this run. */
   rowsApplied = 0;
+  /** The full snapshot the index's changes are kept against (for a layered snapshot), if any. */
+  private txBaseSeq: number | undefined;
   /** Rows up to this line were applied by an earlier run; their recorded outcomes are reported. */
   private resumeLine = 0;
   /**
@@ -91,6 +93,12 @@ export class ShardEngine {
         engine.locked[slot] = state.locked ? 1 : 0;
       }
       for (const part of snapshot.txParts) engine.txs.importPart(part);
+      // A journal that layers snapshots: what changes from its full one on is kept (the delta's entries too).
+      if (snapshot.baseSeq !== undefined) {
+        engine.txs.markClean();
+        engine.txBaseSeq = snapshot.baseSeq;
+      }
+      for (const part of snapshot.txDelta ?? []) engine.txs.importDelta(part);
       engine.records = snapshot.seq;
       engine.events = snapshot.events;
     }
@@ -293,8 +301,23 @@ export class ShardEngine {
 
   /** The state a snapshot stores. */
   state(): EngineState {
-    const { txs } = this;
-    return { accounts: this.accountEntries(), events: this.events, txParts: (partTxs) => txs.exportParts(partTxs) };
+    const { txs, txBaseSeq } = this;
+    const entries = txs.deltaSize;
+    const txDelta =
+      entries === undefined || txBaseSeq === undefined
+        ? undefined
+        : { baseSeq: txBaseSeq, entries, total: txs.size, parts: (partTxs: number) => txs.exportDelta(partTxs) };
+    return {
+      accounts: this.accountEntries(),
+      events: this.events,
+      txParts: (partTxs) => txs.exportParts(partTxs),
+      txDelta,
+      written: (seq, full) => {
+        if (!full) return;
+        txs.markClean();
+        this.txBaseSeq = seq;
+      },
+    };
   }
 
   accountEntries(): AccountEntry[] {

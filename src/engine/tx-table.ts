@@ -52,8 +52,15 @@ export class TxTable {
   private readonly withdrawalClients: Uint16Array[] = [];
   private readonly outOfOrder = new TxHashTable();
   private found = Found.Deposit;
-  /** The position (pages) or slot handle (hash) of the last successful `find`. */
+  /** The position (pages) or slot handle (hash) of the last successful `find`, and its tx id. */
   private foundAt = 0;
+  private foundTx = 0;
+  /**
+   * Since markClean (for a snapshot layered on the last full one): the page counts then, and the
+   * ids of entries changed or stored out of order since (undefined: not tracked).
+   */
+  private clean: { deposits: number; withdrawals: number } | undefined;
+  private changed: Set<number> | undefined;
 
   get size(): number {
     return this.deposits.count + this.withdrawals.count + this.outOfOrder.size;
@@ -71,6 +78,7 @@ export class TxTable {
 
   /** The info word of `tx` (0: no record); then foundAmount/setFoundInfo address that record. */
   find(tx: number): number {
+    this.foundTx = tx;
     // An id is in one of the three: ask the largest first (random ids live in the hash, and a miss
     // in the pages' directory is a cache miss of its own); deposits before withdrawals, as disputes
     // name deposits.
@@ -126,6 +134,7 @@ export class TxTable {
           throw new Error('invariant: a deposit record changes only its status');
         const hiStatus = this.depositHiStatus[page]!;
         hiStatus[i] = (hiStatus[i]! & hiMask) | (infoStatus(info) << statusShift);
+        this.changed?.add(this.foundTx);
         return;
       }
       case Found.Withdrawal:
@@ -134,6 +143,7 @@ export class TxTable {
         return;
       default:
         this.outOfOrder.setInfoAt(this.foundAt, info);
+        this.changed?.add(this.foundTx);
     }
   }
 
@@ -145,9 +155,76 @@ export class TxTable {
     if (infoWithdrawal(info)) {
       if (infoStatus(info) !== StatusCode.processed) throw new Error('invariant: a withdrawal is never disputed');
       if (tx > this.withdrawals.lastKey) this.appendWithdrawal(tx, infoClient(info));
-      else this.outOfOrder.upsert(tx, info, 0);
+      else this.putOutOfOrder(tx, info, 0);
     } else if (tx > this.deposits.lastKey) this.appendDeposit(tx, info, amount);
-    else this.outOfOrder.upsert(tx, info, amount);
+    else this.putOutOfOrder(tx, info, amount);
+  }
+
+  private putOutOfOrder(tx: number, info: number, amount: number): void {
+    this.outOfOrder.upsert(tx, info, amount);
+    this.changed?.add(tx);
+  }
+
+  /** Starts (again) keeping what changes from here on, for exportDelta. */
+  markClean(): void {
+    this.clean = { deposits: this.deposits.count, withdrawals: this.withdrawals.count };
+    this.changed = new Set();
+  }
+
+  /** Entries exportDelta would hand out (at most); undefined when not tracked. */
+  get deltaSize(): number | undefined {
+    const { clean, changed } = this;
+    if (clean === undefined || changed === undefined) return undefined;
+    return this.deposits.count - clean.deposits + this.withdrawals.count - clean.withdrawals + changed.size;
+  }
+
+  /**
+   * What was added or changed since markClean, as parts of at most `partEntries`: the deposits and
+   * withdrawals appended to the pages since, in id order, then every entry changed or stored out of
+   * order since. importDelta over the table as it was at markClean gives this table's entries.
+   */
+  *exportDelta(partEntries: number): Generator<TxColumns> {
+    const { clean, changed } = this;
+    if (clean === undefined || changed === undefined) throw new Error('invariant: no delta kept');
+    const perPart = Math.max(pageSize, partEntries - (partEntries % pageSize));
+    const ranges: [SortedIds, number][] = [
+      [this.deposits, clean.deposits],
+      [this.withdrawals, clean.withdrawals],
+    ];
+    for (const [ids, start] of ranges) {
+      for (let from = start; from < ids.count; from += perPart) {
+        const n = Math.min(perPart, ids.count - from);
+        const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
+        ids.idsInto(from, part.keys);
+        for (let i = 0; i < n; i++) {
+          part.infos[i] = this.find(part.keys[i]!);
+          part.amounts[i] = this.foundAmount();
+        }
+        yield part;
+      }
+    }
+    const keys = [...changed];
+    for (let from = 0; from < keys.length; from += perPart) {
+      const n = Math.min(perPart, keys.length - from);
+      const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
+      for (let i = 0; i < n; i++) {
+        const tx = keys[from + i]!;
+        part.keys[i] = tx;
+        part.infos[i] = this.find(tx);
+        part.amounts[i] = this.foundAmount();
+      }
+      yield part;
+    }
+  }
+
+  /** Applies exportDelta's parts, in order: a new entry is stored, a known one takes the delta's status. */
+  importDelta({ keys, infos, amounts }: TxColumns): void {
+    for (let i = 0; i < keys.length; i++) {
+      const info = infos[i]!;
+      if (info === 0) throw new Error('invariant: a delta entry without a record');
+      if (this.find(keys[i]!) === 0) this.put(keys[i]!, info, amounts[i]!);
+      else this.setFoundInfo(info);
+    }
   }
 
   get(tx: number): TxRecord | undefined {
@@ -178,7 +255,7 @@ export class TxTable {
         this.setFoundInfo(info);
         return;
       default:
-        this.outOfOrder.upsert(tx, info, infoWithdrawal(info) ? 0 : record.amount);
+        this.putOutOfOrder(tx, info, infoWithdrawal(info) ? 0 : record.amount);
     }
   }
 

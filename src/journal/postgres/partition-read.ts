@@ -4,12 +4,13 @@ import { pgReadWindowRecords } from '../../constants.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
-import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
+import { decodeAccounts, decodeTxPart } from '../snapshot-codec.js';
 import { decodeCheckedColumns, recordAt, storedBatchColumns, type StoredBatch } from '../record-codec.js';
 
 /** The record kind of a rejection (record-codec.ts). */
 const rejectedKind = 5;
 import { postgresJournalFormatVersion, sealOfRow } from './store.js';
+import { accountsChecksum, accountsFields, partChecksum } from './snapshot-write.js';
 import { keyForJournal, PartitionSeal, type JournalKeyring, type JournalSealInfo } from '../seal.js';
 
 export interface BatchInfo {
@@ -80,7 +81,7 @@ export function checkedLastSeq(batches: readonly BatchInfo[], where: string): nu
   return seq;
 }
 
-/** The newest snapshot taken at or before input line `asOfLine`, its checksums checked. */
+/** The newest snapshot taken at or before input line `asOfLine`, its checksums checked (a layered one read over its base). */
 export async function readSnapshot(
   client: pg.Client,
   ref: PartitionRef,
@@ -89,37 +90,66 @@ export async function readSnapshot(
 ): Promise<RecoveredSnapshot | undefined> {
   const found = await client.query(
     // A recovery needs the index: an accounts-only snapshot (snapshot-write.ts) is skipped.
-    `SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`,
+    `SELECT seq, line, events, accounts, crc, tx_parts, base_seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND line <= $3${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`,
     [ref.journal, ref.shard, Number.isFinite(asOfLine) ? asOfLine : Number.MAX_SAFE_INTEGER],
   );
   const row = found.rows[0];
   if (row === undefined) return undefined;
-  const seq = Number(row.seq);
-  const unit = `${ref.where}: the snapshot at seq ${seq}`;
-  const damaged = () => new JournalCorrupt(`${unit} fails its checksum`);
-  if (snapshotChecksum(row.accounts) !== Number(row.crc)) throw damaged();
-  const line = Number(row.line);
-  const events = Number(row.events);
-  const accounts = decodeAccounts(
-    ref.seal
-      ? ref.seal.open('accounts', row.accounts, [seq, line, events, row.tx_parts as number], unit)
-      : row.accounts,
-  );
+  const { seq, line, events, accounts, parts } = openSnapshotRow(ref, row);
+  const baseSeq = row.base_seq === null ? seq : Number(row.base_seq);
   // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.
   if (!txIndex) return { seq, line, events, accounts, txParts: [] };
+  if (baseSeq === seq)
+    return { seq, line, events, accounts, txParts: await readTxParts(client, ref, seq, parts), baseSeq };
+  const unit = `${ref.where}: the snapshot at seq ${seq}`;
+  const base = await client.query(
+    'SELECT seq, line, events, accounts, crc, tx_parts, base_seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3',
+    [ref.journal, ref.shard, baseSeq],
+  );
+  if (base.rows[0] === undefined || base.rows[0].base_seq !== null || !(baseSeq < seq))
+    throw new JournalCorrupt(`${unit} is layered on a full snapshot at seq ${baseSeq} that the journal does not hold`);
+  const baseParts = openSnapshotRow(ref, base.rows[0]).parts;
+  const txParts = await readTxParts(client, ref, baseSeq, baseParts);
+  const txDelta = await readTxParts(client, ref, seq, parts, true);
+  return { seq, line, events, accounts, txParts, baseSeq, txDelta };
+}
+
+/** A snapshot row's accounts, checked (and opened when sealed). */
+function openSnapshotRow(ref: PartitionRef, row: Record<string, unknown>) {
+  const seq = Number(row.seq);
+  const unit = `${ref.where}: the snapshot at seq ${seq}`;
+  const baseSeq = row.base_seq === null ? null : Number(row.base_seq);
+  const stored = row.accounts as Buffer;
+  if (accountsChecksum(stored, baseSeq) !== Number(row.crc)) throw new JournalCorrupt(`${unit} fails its checksum`);
+  const line = Number(row.line);
+  const events = Number(row.events);
+  const parts = row.tx_parts as number;
+  const fields = accountsFields(seq, line, events, parts, baseSeq);
+  const accounts = decodeAccounts(ref.seal ? ref.seal.open('accounts', stored, fields, unit) : stored);
+  return { seq, line, events, accounts, parts };
+}
+
+/** The index parts stored with the snapshot at `seq`, each checked. */
+async function readTxParts(
+  client: pg.Client,
+  ref: PartitionRef,
+  seq: number,
+  count: number,
+  layered = false,
+): Promise<TxIndexPart[]> {
+  const unit = `${ref.where}: the snapshot at seq ${seq}`;
   const parts = await client.query(
     'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
     [ref.journal, ref.shard, seq],
   );
-  if (parts.rows.length !== row.tx_parts) throw damaged();
-  const txParts: TxIndexPart[] = [];
-  parts.rows.forEach((part, i) => {
-    if (part.part !== i || snapshotChecksum(part.data) !== Number(part.crc)) throw damaged();
-    txParts.push(
-      decodeTxPart(ref.seal ? ref.seal.open('txPart', part.data, [seq, i], `${unit} (index part ${i})`) : part.data),
+  if (parts.rows.length !== count) throw new JournalCorrupt(`${unit} fails its checksum`);
+  return parts.rows.map((part, i) => {
+    if (part.part !== i || partChecksum(part.data, seq, i, layered) !== Number(part.crc))
+      throw new JournalCorrupt(`${unit} fails its checksum`);
+    return decodeTxPart(
+      ref.seal ? ref.seal.open('txPart', part.data, [seq, i], `${unit} (index part ${i})`) : part.data,
     );
   });
-  return { seq, line, events, accounts, txParts };
 }
 
 /** A snapshot must end where a batch ends, with the events the batches count up to there. */

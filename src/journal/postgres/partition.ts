@@ -19,9 +19,9 @@ import type {
   RecoveredSnapshot,
   RowRef,
 } from '../../engine/journal-port.js';
+import { layered, writeSnapshotRows } from './snapshot-write.js';
 import { RecordBatchBuilder, storedBatchColumns, storedBatchValues, type StoredBatch } from '../record-codec.js';
 import { RetryingConnection } from './connection.js';
-import { insertSnapshot } from './snapshot-write.js';
 import {
   checkedLastSeq,
   checkSnapshot,
@@ -63,6 +63,8 @@ export class PostgresPartition implements JournalPartition {
   private journalId = 0;
   private batches: BatchInfo[] = [];
   private snapshotSeq = 0;
+  /** The newest full snapshot (0: none): the one a layered snapshot is written over. */
+  private fullSeq = 0;
   private committedSeq = 0;
   private committedLine = 0;
   /** Last line of the last batch handed to the server (committed, or in flight). */
@@ -146,6 +148,7 @@ export class PostgresPartition implements JournalPartition {
     await this.load();
     const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
     this.snapshotSeq = snapshot?.seq ?? 0;
+    this.fullSeq = snapshot?.baseSeq ?? 0;
     this.nextSeq = this.committedSeq + 1;
     this.sentLine = this.committedLine;
     return {
@@ -319,13 +322,25 @@ export class PostgresPartition implements JournalPartition {
     await this.settle();
     const seq = this.committedSeq;
     if (seq === this.snapshotSeq) return;
-    const line = this.committedLine;
-    await this.connection.run('writing a snapshot', (client, attempt) =>
-      insertSnapshot(client, this.ref, seq, line, state, attempt),
-    );
+    const at = { ...this.ref, journal: this.target.journal, seq, line: this.committedLine, fullSeq: this.fullSeq };
+    const accountsOnly = state.accountsOnly === true;
+    const full = !accountsOnly && !layered(state, at);
+    await this.connection.run('writing a snapshot', async (client, attempt) => {
+      if (attempt > 0) {
+        // A retry after a lost COMMIT: the snapshot may be stored already.
+        const found = await client.query(
+          'SELECT 1 FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3 AND (tx_parts >= 0) = $4',
+          [this.target.journal, this.shard, seq, !accountsOnly],
+        );
+        if (found.rows.length > 0) return;
+      }
+      await writeSnapshotRows(client, state, at);
+    });
     // An accounts-only snapshot is no recovery point: a later whole one is still due.
-    if (state.accountsOnly === true) return;
+    if (accountsOnly) return;
     this.snapshotSeq = seq;
+    if (full) this.fullSeq = seq;
+    state.written?.(seq, full);
   }
 
   /**

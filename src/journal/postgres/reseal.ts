@@ -5,6 +5,7 @@
  * damaged journal is refused and the transaction rolled back, leaving the journal as it was.
  */
 import type pg from 'pg';
+import { accountsChecksum, accountsFields, partChecksum } from './snapshot-write.js';
 import { JournalCorrupt, usageError } from '../../errors.js';
 import { batchChecksum, batchSealFields, decodeCheckedColumns, type StoredBatch } from '../record-codec.js';
 import {
@@ -15,7 +16,6 @@ import {
   type JournalKeyring,
   type JournalSealInfo,
 } from '../seal.js';
-import { snapshotChecksum } from '../snapshot-codec.js';
 import { checkedLastSeq, legacyFormat, storedBatch, storedColumns, type BatchInfo } from './partition-read.js';
 import { PostgresJournalStore, postgresJournalFormatVersion, sealOfRow } from './store.js';
 import { migrate } from './schema.js';
@@ -133,7 +133,7 @@ async function resealSnapshots(
   to: PartitionSeal,
 ): Promise<number> {
   const snapshots = await client.query(
-    'SELECT seq, line, events, accounts, crc, tx_parts FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq',
+    'SELECT seq, line, events, accounts, crc, tx_parts, base_seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 ORDER BY seq',
     [journal, shard],
   );
   let units = 0;
@@ -141,12 +141,13 @@ async function resealSnapshots(
     const seq = Number(s.seq);
     const unit = `${at}: the snapshot at seq ${seq}`;
     const damaged = () => new JournalCorrupt(`${unit} fails its checksum (damaged or edited)`);
-    if (snapshotChecksum(s.accounts) !== Number(s.crc)) throw damaged();
-    const fields = [seq, Number(s.line), Number(s.events), s.tx_parts as number];
+    const baseSeq = s.base_seq === null ? null : Number(s.base_seq);
+    if (accountsChecksum(s.accounts, baseSeq) !== Number(s.crc)) throw damaged();
+    const fields = accountsFields(seq, Number(s.line), Number(s.events), s.tx_parts as number, baseSeq);
     const accounts = to.seal('accounts', from ? from.open('accounts', s.accounts, fields, unit) : s.accounts, fields);
     await client.query(
       'UPDATE payments.snapshots SET accounts = $4, crc = $5 WHERE journal = $1 AND partition = $2 AND seq = $3',
-      [journal, shard, seq, accounts, snapshotChecksum(accounts)],
+      [journal, shard, seq, accounts, accountsChecksum(accounts, baseSeq)],
     );
     const parts = await client.query(
       'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',
@@ -154,12 +155,12 @@ async function resealSnapshots(
     );
     if (parts.rows.length !== Math.max(0, s.tx_parts as number)) throw damaged(); // -1: accounts only
     for (const [i, p] of parts.rows.entries()) {
-      if (p.part !== i || snapshotChecksum(p.data) !== Number(p.crc)) throw damaged();
+      if (p.part !== i || partChecksum(p.data, seq, i, baseSeq !== null) !== Number(p.crc)) throw damaged();
       const plain = from ? from.open('txPart', p.data, [seq, i], `${unit} (index part ${i})`) : p.data;
       const data = to.seal('txPart', plain, [seq, i]);
       await client.query(
         'UPDATE payments.snapshot_parts SET data = $5, crc = $6 WHERE journal = $1 AND partition = $2 AND seq = $3 AND part = $4',
-        [journal, shard, seq, i, data, snapshotChecksum(data)],
+        [journal, shard, seq, i, data, partChecksum(data, seq, i, baseSeq !== null)],
       );
       units++;
     }

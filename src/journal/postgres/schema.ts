@@ -32,6 +32,10 @@
  * Version 5: a snapshot may hold accounts alone (tx_parts = -1, no snapshot_parts): a finished
  * cluster shard's last one, which outputs read. A recovery reads whole snapshots only, so an older
  * program, which would take it for a whole one and fail on it, is kept off such a database.
+ *
+ * Version 6: snapshots.base_seq, null for a full snapshot. A snapshot with a base_seq holds every
+ * account but only the index entries added or changed after the full snapshot at that seq, which
+ * it is read over (snapshot-write.ts); its checksum (or sealed associated data) covers base_seq.
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -255,6 +259,13 @@ export const migrations: readonly Migration[] = [
     description: 'snapshots: tx_parts -1 marks a snapshot of the accounts alone (a finished shard)',
     sql: `
       ALTER TABLE payments.snapshots ADD CONSTRAINT snapshots_tx_parts CHECK (tx_parts >= -1);
+    `,
+  },
+  {
+    version: 6,
+    description: 'snapshots: a snapshot may hold only the index entries changed since a full one (base_seq)',
+    sql: `
+      ALTER TABLE payments.snapshots ADD COLUMN base_seq bigint;
     `,
   },
 ];

@@ -1,74 +1,126 @@
 /**
- * Writing one snapshot of a PostgreSQL partition, in one transaction. A whole snapshot stores the
- * accounts and the transaction index in parts (tx_parts >= 0); an accounts-only one (a finished
- * shard's last: EngineState.accountsOnly) stores tx_parts = -1 and no parts, and leaves the newest
- * whole snapshot in place, so that a recovery (which reads whole snapshots only) replays from it.
+ * Writing a partition's snapshot (partition.ts), full or layered. A full snapshot stores every
+ * account and the whole transaction index. A layered one (base_seq set) stores every account but
+ * only the index entries added or changed since the full snapshot at base_seq, which stays until a
+ * full snapshot replaces both: when the index is large and few entries changed (a shard handed over
+ * shortly after a snapshot), it writes a small share of the bytes, and the next owner still
+ * recovers from snapshots alone (base, then delta), replaying nothing.
+ *
+ * An accounts-only snapshot (a finished shard's last: EngineState.accountsOnly) stores tx_parts = -1
+ * and no parts, and leaves the newest whole snapshot in place, so that a recovery (which reads whole
+ * snapshots only) replays from it; outputs read the accounts alone.
  */
 import type pg from 'pg';
-import { pgSnapshotsKept, snapshotPartTxs } from '../../constants.js';
-import type { EngineState } from '../../engine/journal-port.js';
+import { pgSnapshotsKept, snapshotDeltaShareMax, snapshotPartTxs } from '../../constants.js';
+import type { EngineState, TxIndexPart } from '../../engine/journal-port.js';
 import { encodeAccounts, encodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
-import type { PartitionRef } from './partition-read.js';
+import type { PartitionSeal } from '../seal.js';
 
 /** tx_parts of a snapshot that holds the accounts alone. */
 export const accountsOnlyParts = -1;
 
-/** Stores the snapshot of `state` at (seq, line); the caller retries on a new connection. */
-export async function insertSnapshot(
-  client: pg.Client,
-  ref: PartitionRef,
-  seq: number,
-  line: number,
-  state: EngineState,
-  attempt: number,
-): Promise<void> {
-  const keep = [ref.journal, ref.shard];
+/** The checksum of a snapshot's accounts: a layered one's covers its base too (an edited base_seq is refused). */
+export function accountsChecksum(accounts: Uint8Array, baseSeq: number | null): number {
+  return baseSeq === null ? snapshotChecksum(accounts) : snapshotChecksum(accounts, baseSeq);
+}
+
+/**
+ * The checksum of an index part. A layered snapshot's binds the part to its place (seq, part):
+ * snapshotChecksum with no fields comes out 0 for any blob (the full snapshot's parts keep it, as
+ * stored journals hold it), so a delta's parts must give it fields to be checked at all.
+ */
+export function partChecksum(data: Uint8Array, seq: number, part: number, layered: boolean): number {
+  return layered ? snapshotChecksum(data, seq, part) : snapshotChecksum(data);
+}
+
+/** The fields a sealed snapshot's accounts are bound to (a layered one's: its base too). */
+export function accountsFields(seq: number, line: number, events: number, parts: number, baseSeq: number | null) {
+  return baseSeq === null ? [seq, line, events, parts] : [seq, line, events, parts, baseSeq];
+}
+
+export interface SnapshotAt {
+  readonly journal: string;
+  readonly shard: number;
+  readonly seq: number;
+  readonly line: number;
+  /** The newest full snapshot the partition holds (0: none): a delta may only be layered on it. */
+  readonly fullSeq: number;
+  readonly seal?: PartitionSeal;
+}
+
+/** Whether the snapshot is stored as a delta over `at.fullSeq` (the base it names). */
+export function layered(state: EngineState, at: SnapshotAt): boolean {
+  const delta = state.txDelta;
+  return (
+    delta !== undefined &&
+    state.accountsOnly !== true &&
+    at.fullSeq > 0 &&
+    delta.baseSeq === at.fullSeq &&
+    delta.entries <= snapshotDeltaShareMax * delta.total
+  );
+}
+
+/**
+ * Writes the snapshot in one transaction, on `client` (the partition's fenced session): its index
+ * parts, then the older snapshots deleted (a delta's base kept), then its row, the fenced write.
+ * Returns whether it was a full snapshot (an accounts-only one is neither full nor layered).
+ */
+export async function writeSnapshotRows(client: pg.Client, state: EngineState, at: SnapshotAt): Promise<boolean> {
+  const { journal, shard, seq, line, seal } = at;
+  const delta = layered(state, at) ? state.txDelta : undefined;
+  const baseSeq = delta === undefined ? null : at.fullSeq;
+  const keep = [journal, shard];
   const accountsOnly = state.accountsOnly === true;
-  if (attempt > 0) {
-    const found = await client.query(
-      'SELECT 1 FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3 AND (tx_parts >= 0) = $4',
-      [...keep, seq, !accountsOnly],
-    );
-    if (found.rows.length > 0) return;
-  }
-  const plainAccounts = encodeAccounts(state.accounts);
-  const { seal } = ref;
+  const parts: Iterable<TxIndexPart> = accountsOnly
+    ? []
+    : delta === undefined
+      ? state.txParts(snapshotPartTxs)
+      : delta.parts(snapshotPartTxs);
   await client.query('BEGIN');
   try {
-    let parts = 0;
-    if (!accountsOnly)
-      for (const columns of state.txParts(snapshotPartTxs)) {
-        const plain = encodeTxPart(columns);
-        const data = seal ? seal.seal('txPart', plain, [seq, parts]) : plain;
-        await client.query(
-          'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
-          [...keep, seq, parts++, data, snapshotChecksum(data)],
-        );
-      }
-    const txParts = accountsOnly ? accountsOnlyParts : parts;
-    const accounts = seal ? seal.seal('accounts', plainAccounts, [seq, line, state.events, txParts]) : plainAccounts;
-    // The older snapshots go first: the INSERT below is the fenced write (the trigger reads the
-    // lease row FOR SHARE, held until COMMIT), so the lease is locked for one round trip only.
-    // Accounts-only snapshots are always stale here (one at this seq is rewritten; they have no
-    // parts); whole ones only when a whole one is written, beyond the newest pgSnapshotsKept.
-    const where = 'FROM payments.snapshots WHERE journal = $1 AND partition = $2';
-    const staleWhole = `SELECT seq ${where} AND tx_parts >= 0 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1}`;
-    if (!accountsOnly)
-      await client.query(
-        `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${staleWhole})`,
-        keep,
-      );
+    // The older snapshots go first, before any part is written (an accounts-only snapshot may have
+    // this seq: its replacement's parts must not go with it), and before the snapshot's own INSERT,
+    // the fenced write (the trigger reads the lease row FOR SHARE, held until COMMIT), so the lease
+    // is locked for one round trip only. A delta keeps its base; a snapshot whose base goes, goes
+    // with it. An accounts-only snapshot replaces the previous one alone; a whole one replaces it
+    // too, and the whole ones beyond the newest pgSnapshotsKept.
+    const from = 'FROM payments.snapshots WHERE journal = $1 AND partition = $2';
+    const stale = accountsOnly
+      ? `SELECT seq ${from} AND tx_parts < 0`
+      : baseSeq === null
+        ? `SELECT seq ${from} AND tx_parts < 0 UNION ALL (SELECT seq ${from} AND tx_parts >= 0 ORDER BY seq DESC OFFSET ${pgSnapshotsKept - 1})`
+        : `SELECT seq ${from} AND seq <> ${baseSeq}`;
+    const dropped = `SELECT seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND (seq IN (${stale}) OR base_seq IN (${stale}))`;
     await client.query(
-      `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND (tx_parts < 0${accountsOnly ? '' : ` OR seq IN (${staleWhole})`})`,
+      `DELETE FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq IN (${dropped})`,
       keep,
     );
     await client.query(
-      'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [...keep, seq, line, state.events, accounts, snapshotChecksum(accounts), txParts],
+      `DELETE FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq IN (${dropped})`,
+      keep,
+    );
+    let count = 0;
+    for (const columns of parts) {
+      const plain = encodeTxPart(columns);
+      const part = count++;
+      const data = seal ? seal.seal('txPart', plain, [seq, part]) : plain;
+      await client.query(
+        'INSERT INTO payments.snapshot_parts (journal, partition, seq, part, data, crc) VALUES ($1, $2, $3, $4, $5, $6)',
+        [...keep, seq, part, data, partChecksum(data, seq, part, delta !== undefined)],
+      );
+    }
+    const plainAccounts = encodeAccounts(state.accounts);
+    const txParts = accountsOnly ? accountsOnlyParts : count;
+    const fields = accountsFields(seq, line, state.events, txParts, baseSeq);
+    const accounts = seal ? seal.seal('accounts', plainAccounts, fields) : plainAccounts;
+    await client.query(
+      'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts, base_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [...keep, seq, line, state.events, accounts, accountsChecksum(accounts, baseSeq), txParts, baseSeq],
     );
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+  return baseSeq === null && !accountsOnly;
 }

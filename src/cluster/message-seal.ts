@@ -70,10 +70,15 @@ export function sealMessage(key: JournalKey, run: string, shard: number, h: Boun
   return out;
 }
 
-/** The plain body of a sealed run's message, authenticated, or why it is refused. */
+/**
+ * The plain body of a message of `run`, sealed under its key (`runKeyId`), authenticated; or why it
+ * is refused. A body sealed under any other key is refused even when the node has that key: a
+ * node's keys may be shared with other runs, and only the run's own key speaks for its submit.
+ */
 export function openMessage(
   keys: JournalKeyring,
   run: string,
+  runKeyId: string,
   shard: number,
   h: BoundHeaders | undefined,
   sealed: Uint8Array,
@@ -82,9 +87,12 @@ export function openMessage(
   if (body.byteLength < sealOverheadBytes || body[0] !== sealMarker)
     return { reason: 'not-sealed', detail: `not sealed, but run ${run} is sealed` };
   const keyId = body.toString('hex', 1, 1 + keyIdBytes);
-  const key = keys.find((k) => k.id === keyId);
+  const key = keyId === runKeyId ? keys.find((k) => k.id === keyId) : undefined;
   if (key === undefined)
-    return { reason: 'unknown-key', detail: `sealed with unknown key id ${keyId} (this node has no key with that id)` };
+    return {
+      reason: 'unknown-key',
+      detail: `sealed with unknown key id ${keyId} (run ${run} is sealed with key id ${runKeyId}${keyId === runKeyId ? ', which this node lacks' : ''})`,
+    };
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.key, body.subarray(1 + keyIdBytes, headBytes));
     decipher.setAAD(associatedData(run, shard, h));

@@ -54,7 +54,7 @@ function count(h: HeaderSource | undefined, key: string): number | undefined {
 export function judge(h: HeaderSource | undefined, body: Uint8Array, at: ShardPosition, seal?: RunSeal): Verdict {
   let data = body;
   if (seal?.keyId !== undefined) {
-    const opened = openMessage(seal.keys, seal.run, at.shard, h, body);
+    const opened = openMessage(seal.keys, seal.run, seal.keyId, at.shard, h, body);
     if (!('plain' in opened))
       return { kind: 'dead', reason: opened.reason, detail: opened.detail, batch: h?.get(header.batch) || undefined };
     data = opened.plain;

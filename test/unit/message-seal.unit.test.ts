@@ -39,19 +39,19 @@ describe('sealing a message', () => {
   const sealed = sealMessage(key, 'run-a', 0, headersOf(batchHeaders), plain);
 
   it('round trips, hides the body, names its key id and uses a fresh nonce each time', () => {
-    const opened = openMessage([other, key], 'run-a', 0, headersOf(batchHeaders), sealed);
+    const opened = openMessage([other, key], 'run-a', key.id, 0, headersOf(batchHeaders), sealed);
     expect('plain' in opened && Buffer.compare(opened.plain, Buffer.from(plain))).toBe(0);
     expect(sealed.toString('hex', 1, 9)).toBe(key.id);
     expect(sealed.includes(Buffer.from(plain).subarray(0, 16))).toBe(false);
     const again = sealMessage(key, 'run-a', 0, headersOf(batchHeaders), plain);
     expect(again.subarray(9, 21).equals(sealed.subarray(9, 21))).toBe(false);
     const end = sealMessage(key, 'run-a', 0, headersOf(endHeaders), new Uint8Array(0));
-    expect(openMessage([key], 'run-a', 0, headersOf(endHeaders), end)).toEqual({ plain: Buffer.alloc(0) });
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(endHeaders), end)).toEqual({ plain: Buffer.alloc(0) });
   });
 
   it('refuses another run, another shard, and each bound header changed, added or removed', () => {
     const refused = (run: string, shard: number, h: Record<string, string>) =>
-      openMessage([key], run, shard, headersOf(h), sealed);
+      openMessage([key], run, key.id, shard, headersOf(h), sealed);
     expect(refused('run-b', 0, batchHeaders)).toMatchObject({ reason: 'unauthenticated' });
     expect(refused('run-a', 1, batchHeaders)).toMatchObject({ reason: 'unauthenticated' });
     for (const name of Object.keys(batchHeaders)) {
@@ -70,7 +70,7 @@ describe('sealing a message', () => {
     for (let at = 9; at < sealed.byteLength; at++) {
       const bad = Buffer.from(sealed);
       bad[at]! ^= 0x01;
-      expect(openMessage([key], 'run-a', 0, headersOf(batchHeaders), bad)).toMatchObject({
+      expect(openMessage([key], 'run-a', key.id, 0, headersOf(batchHeaders), bad)).toMatchObject({
         reason: 'unauthenticated',
       });
     }
@@ -79,13 +79,23 @@ describe('sealing a message', () => {
   it('names an unknown key id, and a body that is not sealed', () => {
     const unknown = Buffer.from(sealed);
     unknown.write(other.id, 1, 'hex');
-    expect(openMessage([key], 'run-a', 0, headersOf(batchHeaders), unknown)).toEqual({
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(batchHeaders), unknown)).toEqual({
       reason: 'unknown-key',
-      detail: `sealed with unknown key id ${other.id} (this node has no key with that id)`,
+      detail: `sealed with unknown key id ${other.id} (run run-a is sealed with key id ${key.id})`,
     });
-    expect(openMessage([other], 'run-a', 0, headersOf(batchHeaders), sealed)).toMatchObject({ reason: 'unknown-key' });
-    expect(openMessage([key], 'run-a', 0, headersOf(batchHeaders), plain)).toMatchObject({ reason: 'not-sealed' });
-    expect(openMessage([key], 'run-a', 0, headersOf(endHeaders), new Uint8Array(0))).toMatchObject({
+    expect(openMessage([other], 'run-a', key.id, 0, headersOf(batchHeaders), sealed)).toEqual({
+      reason: 'unknown-key',
+      detail: `sealed with unknown key id ${key.id} (run run-a is sealed with key id ${key.id}, which this node lacks)`,
+    });
+    // Under a key the node has, but not the run's: refused all the same.
+    const foreign = sealMessage(other, 'run-a', 0, headersOf(batchHeaders), plain);
+    expect(openMessage([key, other], 'run-a', key.id, 0, headersOf(batchHeaders), foreign)).toMatchObject({
+      reason: 'unknown-key',
+    });
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(batchHeaders), plain)).toMatchObject({
+      reason: 'not-sealed',
+    });
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(endHeaders), new Uint8Array(0))).toMatchObject({
       reason: 'not-sealed',
     });
   });
@@ -112,6 +122,10 @@ describe('judging a sealed run’s message', () => {
     expect(judge(h, wire([2, 5]), at, seal)).toMatchObject({ kind: 'dead', reason: 'not-sealed', batch: '3' });
     const foreign = sealMessage(other, 'run-a', 0, h, wire([2, 5]));
     expect(judge(h, foreign, at, seal)).toMatchObject({ kind: 'dead', reason: 'unknown-key' });
+    expect(judge(h, foreign, at, { ...seal, keys: [key, other] })).toMatchObject({
+      kind: 'dead',
+      reason: 'unknown-key',
+    });
     const moved = headersOf({ ...batchHeaders, 'Payments-Prev-Line': '0' });
     expect(judge(moved, sealed, { ...at, sentLine: 0 }, seal)).toMatchObject({
       kind: 'dead',

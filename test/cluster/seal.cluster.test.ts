@@ -168,7 +168,9 @@ describe('sealed cluster runs', { timeout: 180_000 }, () => {
     const keyless = await runCli(['result', '--run', run, '--journal', world.journal]);
     expect(keyless.code).toBe(2);
     expect(errorLine(keyless.stderr)).toMatch(new RegExp(`sealed .*key id ${keyA.key.id}.*--journal-key-file`));
-    for (const text of [done.stdout, done.stderr, again.stderr, keyless.stderr, n1.stderr, n2.stderr])
+    const shown = await runCli(['shards', '--run', run, '--journal', world.journal]);
+    expect(shown.stdout).toMatch(/^0,\d+,0,not-sealed,"?not sealed, but run sealed is sealed/m);
+    for (const text of [done.stdout, done.stderr, again.stderr, keyless.stderr, n1.stderr, n2.stderr, shown.stdout])
       for (const secret of [keyA.hex, keyB.hex]) expect(text).not.toContain(secret);
     await n1.kill('SIGKILL');
     await n2.kill('SIGKILL');

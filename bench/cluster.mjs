@@ -5,17 +5,19 @@
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
 //     [--lease-ms 3000] [--skip-publish] [--skip-takeover] [--repeat N] [--runs N] [--input FILE]
-//     [--cpu-prof DIR] [--stat-statements] [--signal SIGKILL|SIGTERM]
+//     [--cpu-prof DIR] [--stat-statements] [--signal SIGKILL|SIGTERM] [--sealed]
 //   (--nodes 0: takeover only; --repeat: N takeovers; --runs: each measurement N times, medians
 //   reported; --input: that CSV instead of the generated one; --cpu-prof: the submit's and the
 //   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs; --stat-statements:
 //   the statements that took the server longest, per measured submit; --signal SIGTERM: the takeover
-//   is a handoff, and its first-batch time is the shard's pause)
+//   is a handoff, and its first-batch time is the shard's pause; --sealed: every run sealed with a
+//   random key, --journal-key-file to submit and nodes, so plain and sealed CPU can be compared)
 // Besides wall times it reports CPU seconds per million rows of every process of a submit's run:
 // submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
 // children it reaped, by pid: other servers on the machine are not counted).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     'stat-statements': { type: 'boolean', default: false },
     signal: { type: 'string', default: 'SIGKILL' },
+    sealed: { type: 'boolean', default: false },
   },
 });
 const dir = join(root, 'data/generated');
@@ -94,6 +97,10 @@ const perMillion = (seconds) => ((seconds * 1e6) / rows).toFixed(2);
 
 const logDir = mkdtempSync(join(tmpdir(), 'payments-bench-cluster-'));
 console.log(`node logs: ${logDir}`);
+const keyFile = join(logDir, 'journal.key');
+if (values.sealed) writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+/** Given to nodes and submits: a sealed run's journal and messages need the key. */
+const keyArgs = values.sealed ? ['--journal-key-file', keyFile] : [];
 const pgState = await startServer({ fsync: values.fsync, statStatements: values['stat-statements'] });
 const nats = await startNats({});
 const db = new pg.Client({ connectionString: pgState.url });
@@ -116,6 +123,7 @@ const startNodes = (n, tag) =>
         `${tag}${i}`,
         '--lease-ms',
         values['lease-ms'],
+        ...keyArgs,
       ],
       {
         stdio: ['ignore', 'ignore', log],
@@ -163,6 +171,7 @@ try {
       const r = await run(
         [
           'submit',
+          ...keyArgs,
           input,
           '--run',
           `bench-${n}-${Date.now()}`,
@@ -254,6 +263,7 @@ try {
     // The parser + NATS alone: a detached submit with no node running (publish, nothing applied).
     const publishOnly = await run([
       'submit',
+      ...keyArgs,
       input,
       '--run',
       `bench-publish-${Date.now()}`,
@@ -299,6 +309,7 @@ async function takeover(round) {
   // publisher, so once it is published the run is nearly over and a takeover has nothing to do).
   const publishing = run([
     'submit',
+    ...keyArgs,
     input,
     '-q',
     '--run',

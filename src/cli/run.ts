@@ -49,7 +49,7 @@ function optionsOfCommand(first: string | undefined): string[] {
       return [
         ...common,
         ...['journal', 'nats', 'nats-creds', 'nats-ca', 'http', 'http-bind', 'http-token-file'],
-        ...['lease-ms', 'node-id', 'expire-seconds'],
+        ...['lease-ms', 'node-id', 'expire-seconds', 'journal-key-file'],
       ];
     case 'shards':
       return [...common, 'journal', 'run'];

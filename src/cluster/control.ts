@@ -8,6 +8,7 @@ import { controlStatementTimeoutMs } from '../constants.js';
 import { RetryingConnection } from '../journal/postgres/connection.js';
 import { readRejectedLines } from '../journal/postgres/partition-read.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
+import type { JournalKeyring } from '../journal/seal.js';
 import {
   claimShard,
   endLease,
@@ -142,9 +143,9 @@ export class ClusterControl {
     });
   }
 
-  /** Every rejected record of a run's journal: line → reason code. */
-  async rejectedLines(run: string): Promise<Map<number, number>> {
-    return this.connection.run('reading rejections', (c) => readRejectedLines(c, run, `journal ${run}`));
+  /** Every rejected record of a run's journal: line → reason code (`keys`: a sealed journal's). */
+  async rejectedLines(run: string, keys: JournalKeyring = []): Promise<Map<number, number>> {
+    return this.connection.run('reading rejections', (c) => readRejectedLines(c, run, `journal ${run}`, keys));
   }
 
   leases(run: string): Promise<LeaseRow[]> {

@@ -28,6 +28,8 @@ export interface Claim {
   previousOwner?: string;
   /** Taken before the lease ran out, its owner being gone (see goneNodesSql). */
   early?: boolean;
+  /** The key id the run's journal is sealed with: its messages are sealed too (message-seal.ts); undefined when not sealed. */
+  sealKeyId?: string;
 }
 
 /** A node's control connection is named this plus the node id (node.ts): it is how a node is seen alive. */
@@ -154,7 +156,8 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
             expires_at = now() + $2 * interval '1 millisecond', claimed_at = now()
        FROM pick, payments_cluster.runs r
       WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run
-      RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards, pick.previous, pick.early`,
+      RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards, pick.previous, pick.early,
+                (SELECT seal_key_id FROM payments.journals WHERE name = l.run) AS seal_key_id`,
     [node, leaseMs],
   );
   const row = r.rows[0];
@@ -167,6 +170,7 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
     streamSeq: Number(row.stream_seq),
     previousOwner: row.previous ?? undefined,
     early: row.early,
+    ...(row.seal_key_id ? { sealKeyId: row.seal_key_id as string } : {}),
   };
 }
 

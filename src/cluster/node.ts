@@ -62,6 +62,7 @@ export interface NodeOptions {
   readonly logConfig?: LogConfig;
   readonly signal: AbortSignal;
   readonly commandLine?: readonly string[];
+  readonly keys?: import('../journal/seal.js').JournalKeyring; // sealed runs' keys (message-seal.ts)
 }
 
 export class ClusterNode {
@@ -128,8 +129,7 @@ export class ClusterNode {
     return result;
   }
 
-  /** Every line names this node (and the shard, where there is one). */
-  readonly log: Logger;
+  readonly log: Logger; // every line names this node (and the shard, where there is one)
 
   /** Runs until the signal aborts; then gives every shard back. */
   async run(): Promise<void> {
@@ -343,6 +343,7 @@ export class ClusterNode {
         logConfig: this.options.logConfig ?? { level: this.log.level as LogConfig['level'], pretty: false },
         nodeId: this.id,
         metrics: this.metrics,
+        keys: this.options.keys ?? [],
       });
       this.runners.set(runner.key, runner);
       this.metrics.ownership.inc({ change: 'claimed' });

@@ -8,6 +8,7 @@ import { formatAccounts, rejectsHeader } from '../io/csv-writer.js';
 import { fingerprint } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
+import type { JournalKeyring } from '../journal/seal.js';
 import { parsePostgresUrl, redactUrl } from '../journal/postgres/url.js';
 import { runPipeline } from '../pipeline/pipeline.js';
 import type { BatchDone, BatchSink } from '../pipeline/sink.js';
@@ -42,6 +43,7 @@ export async function clusterOutputs(
   journalUrl: string,
   run: string,
   input: string | undefined,
+  keys: JournalKeyring = [],
 ): Promise<ClusterOutputs> {
   const runRow = await control.readRun(run);
   if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
@@ -61,19 +63,19 @@ export async function clusterOutputs(
     throw usageError(
       `run ${run}: shard ${open.shard} is not finished (its owner has not accepted its end marker; see the nodes' logs); start nodes (payments node) and try again`,
     );
-  const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined));
+  const replayed = await replayPostgres(fencedJournalUrl(journalUrl, run, undefined), undefined, keys);
   const accounts = [...replayed.accounts].map(([client, a]) => ({ client, ...a }));
   const accountsCsv = formatAccounts(accounts);
   const counts = { accounts: accounts.length, lockedAccounts: accounts.filter((a) => a.locked).length };
   if (input === undefined) return { accountsCsv, rejectsCsv: undefined, counts };
-  const { csv, rows } = await rejectsOf(control, runRow, input);
+  const { csv, rows } = await rejectsOf(control, runRow, input, keys);
   return { accountsCsv, rejectsCsv: csv, counts: { ...counts, rows } };
 }
 
 /** The rejected rows, reading the input again with the delimiter the run was submitted with. */
-async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string) {
+async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string, keys: JournalKeyring) {
   const { shards, delimiter } = runRow;
-  const verdicts = new JournalVerdicts(await control.rejectedLines(runRow.name));
+  const verdicts = new JournalVerdicts(await control.rejectedLines(runRow.name, keys));
   const source = await openInput(input);
   const parts: string[] = [rejectsHeader];
   const rejects = { write: (text: string) => void parts.push(text) };
@@ -104,7 +106,12 @@ class JournalVerdicts implements BatchSink {
 }
 
 /** `payments result`: the outputs of a finished run, later, from anywhere with the database. */
-export async function result(journalUrl: string, run: string, input: string | undefined): Promise<ClusterOutputs> {
+export async function result(
+  journalUrl: string,
+  run: string,
+  input: string | undefined,
+  keys: JournalKeyring = [],
+): Promise<ClusterOutputs> {
   const control = new ClusterControl(
     parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)),
     `payments result ${run}`,
@@ -129,7 +136,7 @@ export async function result(journalUrl: string, run: string, input: string | un
         await store.close();
       }
     }
-    return await clusterOutputs(control, journalUrl, run, input);
+    return await clusterOutputs(control, journalUrl, run, input, keys);
   } finally {
     await control.close();
   }

@@ -20,6 +20,7 @@ import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
 import { isNatsAuthError, isSubjectFull } from './nats-errors.js';
 import type { SubjectTrimmer } from './stream.js';
 import type { WirePiece } from './wire.js';
+import type { MessageSealer } from './message-seal.js';
 
 /** What is published, and how it is read. */
 export interface PublishRequest {
@@ -51,6 +52,8 @@ export interface PublishTarget {
   readonly trimmer: SubjectTrimmer;
   readonly control: ClusterControl;
   readonly repair?: Repair;
+  /** A sealed run's: seals every message body (message-seal.ts). */
+  readonly seal?: MessageSealer;
 }
 
 export interface Published {
@@ -87,6 +90,7 @@ export class ShardPublisher {
   private readonly trimmer: SubjectTrimmer;
   private readonly log: Logger;
   private readonly deadlineAt: number;
+  private readonly seal: MessageSealer | undefined;
 
   constructor(
     target: PublishTarget,
@@ -99,6 +103,7 @@ export class ShardPublisher {
     this.trimmer = target.trimmer;
     this.log = request.log;
     this.deadlineAt = request.deadlineAt;
+    this.seal = target.seal;
     this.batches = new Array<number>(shards).fill(0);
     this.lastLines = new Array<number>(shards).fill(0);
     this.rows = new Array<number>(shards).fill(0);
@@ -177,7 +182,9 @@ export class ShardPublisher {
     for (const span of this.spans) span?.end(this.failure ?? new Error('publishing stopped')); // unended: failed
   }
 
-  private publish(shard: number, data: Uint8Array, msgID: string, h: MsgHdrs): Promise<void> {
+  private publish(shard: number, plain: Uint8Array, msgID: string, h: MsgHdrs): Promise<void> {
+    // Sealed here, once per message, after its headers are set (they are its associated data).
+    const data = this.seal === undefined ? plain : this.seal(shard, h, plain);
     return publishOne(
       this.js,
       { shard, subject: subjectOf(this.run, shard), data, msgID, headers: h },

@@ -11,7 +11,8 @@ import { backoffMs } from '../resilience.js';
 import type { HeldLease } from './leases.js';
 
 /** Why a message went to the dead letters (the metric's `reason` label: a closed set). */
-export type DeadLetterReason = 'no-batch-number' | 'bad-headers' | 'undecodable' | 'check-failed';
+export type DeadLetterReason =
+  'no-batch-number' | 'bad-headers' | 'undecodable' | 'check-failed' | 'not-sealed' | 'unknown-key' | 'unauthenticated';
 
 export interface DeadLetter {
   readonly run: string;

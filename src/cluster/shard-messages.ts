@@ -5,7 +5,9 @@
  *   duplicate  a batch the journal holds already (a re-delivery, or a copy a submit stored again)
  *   end        the end marker, whose last line closes the chain
  *   dead       not a valid batch of the run: no batch number, bad headers, a body that does not
- *              decode, or one that fails a check (lines, types, amounts, clients of another shard).
+ *              decode, or one that fails a check (lines, types, amounts, clients of another shard);
+ *              in a sealed run also a body that is not sealed, is sealed under a key the node lacks
+ *              or does not authenticate (message-seal.ts).
  *              Kept as a dead letter, never applied; the runner goes on.
  *   gap        a valid message that does not follow the chain: a batch of the run is missing (or
  *              was damaged, hence dead), and a money ledger cannot skip one: the shard is quarantined.
@@ -16,6 +18,7 @@ import { duplicateFlag, typeMask } from '../constants.js';
 import type { TxBatch } from '../engine/batch.js';
 import { columnsOf } from '../engine/batch.js';
 import { header } from './names.js';
+import { openMessage, type RunSeal } from './message-seal.js';
 import type { DeadLetterReason } from './shard-health.js';
 import { decodeBatch } from './wire.js';
 
@@ -47,7 +50,15 @@ function count(h: HeaderSource | undefined, key: string): number | undefined {
   return /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
 }
 
-export function judge(h: HeaderSource | undefined, data: Uint8Array, at: ShardPosition): Verdict {
+/** `seal`: how the run's messages are opened (a sealed run's are, before anything else is read of them). */
+export function judge(h: HeaderSource | undefined, body: Uint8Array, at: ShardPosition, seal?: RunSeal): Verdict {
+  let data = body;
+  if (seal?.keyId !== undefined) {
+    const opened = openMessage(seal.keys, seal.run, seal.keyId, at.shard, h, body);
+    if (!('plain' in opened))
+      return { kind: 'dead', reason: opened.reason, detail: opened.detail, batch: h?.get(header.batch) || undefined };
+    data = opened.plain;
+  }
   const end = count(h, header.end);
   if (end !== undefined) return judgeEnd(h, end, at);
   const batchNo = count(h, header.batch);

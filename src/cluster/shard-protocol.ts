@@ -5,6 +5,7 @@
  * task is given. Replies reuse the single-process pool's shapes (src/pool/protocol.ts).
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { JournalKeyring } from '../journal/seal.js';
 import type { LogConfig } from '../ops/logger.js';
 import type { TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply, Reply } from '../pool/protocol.js';
@@ -17,6 +18,8 @@ export interface ShardTask {
   readonly shards: number;
   /** The run's journal URL, carrying the lease generation as a session setting (the fence). */
   readonly journalUrl: string;
+  /** The node's journal keys (a sealed run's partition is opened with them). */
+  readonly keys: JournalKeyring;
   readonly log: LogConfig;
   /** Bound into every line the worker logs (node, run, shard, generation). */
   readonly bindings: Record<string, unknown>;

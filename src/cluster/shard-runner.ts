@@ -37,7 +37,9 @@ import {
 import { streamOf } from './names.js';
 import { settlesWithin, shardConsumer } from './shard-consumer.js';
 import { fencedJournalUrl } from './schema.js';
-import { headersOf, judge, type Verdict } from './shard-messages.js';
+import { judge, type Verdict } from './shard-messages.js';
+import { keepDeadLetter } from './dead-letter.js';
+import { missingRunKey, type RunSeal } from './message-seal.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
 
 type TaskEnd = { ok: true; outcome: ShardOutcome } | { ok: false; error: unknown };
@@ -82,6 +84,7 @@ export class ShardRunner {
       readonly logConfig: LogConfig;
       readonly nodeId: string;
       readonly metrics: ShardMetrics;
+      readonly keys: RunSeal['keys']; // a sealed run's journal and messages need its key
     },
   ) {
     this.streamSeq = claim.streamSeq;
@@ -186,6 +189,8 @@ export class ShardRunner {
     const { log, pool } = this.deps;
     await Promise.race([this.deps.after, this.stopped]);
     if (!this.at('waiting')) return undefined;
+    const missing = missingRunKey({ run, keyId: this.claim.sealKeyId, keys: this.deps.keys });
+    if (missing !== undefined) return void (await this.quarantine(missing)); // another key would not come
     this.set({ kind: 'recovering' });
     log.debug({ run, shard, generation }, 'shard claimed: recovering');
     this.timing.evicted = performance.now();
@@ -199,6 +204,7 @@ export class ShardRunner {
       shard,
       shards,
       journalUrl: fencedJournalUrl(this.deps.journalUrl, run, generation),
+      keys: this.claim.sealKeyId === undefined ? [] : this.deps.keys, // a plain journal refuses keys
       log: this.deps.logConfig,
       bindings: { node: this.deps.nodeId, run, shard, generation },
       trace,
@@ -319,12 +325,13 @@ export class ShardRunner {
    * finishes the shard, a batch missing quarantines it.
    */
   private async applyMessages(messages: AsyncIterable<JsMsg>): Promise<void> {
-    const { shard, shards } = this.claim;
+    const { run, shard, shards, sealKeyId } = this.claim;
+    const seal = { run, keyId: sealKeyId, keys: this.deps.keys };
     for await (const m of messages) {
       if (this.halted) break;
-      const verdict = judge(m.headers, m.data, { shard, shards, sentLine: this.sentLine });
+      const verdict = judge(m.headers, m.data, { shard, shards, sentLine: this.sentLine }, seal);
       if (verdict.kind === 'duplicate' || verdict.kind === 'dead') {
-        if (verdict.kind === 'dead') await this.deadLetter(m, verdict);
+        if (verdict.kind === 'dead') await keepDeadLetter(this.deps, this.claim, m, verdict);
         // Passed over. The hint moves only when nothing is in flight.
         if (this.inFlight.length === 0) this.streamSeq = m.seq;
         continue;
@@ -352,22 +359,6 @@ export class ShardRunner {
   private async drained(): Promise<boolean> {
     while (this.inFlight.length > 0 && !this.halted) await this.changed();
     return !this.halted;
-  }
-
-  private async deadLetter(m: JsMsg, verdict: Extract<Verdict, { kind: 'dead' }>): Promise<void> {
-    const { run, shard } = this.claim;
-    const letter = {
-      run,
-      shard,
-      streamSeq: m.seq,
-      batch: verdict.batch,
-      reason: verdict.reason,
-      detail: verdict.detail,
-    };
-    const added = await this.deps.control.deadLetter({ ...letter, headers: headersOf(m.headers) });
-    if (!added) return; // kept already (this shard was read before)
-    this.deps.metrics.deadLetter(verdict.reason);
-    this.deps.log.warn(letter, 'not a valid batch of the run: kept as a dead letter, not applied');
   }
 
   /** Records the shard quarantined with its cause (unless the lease moved on: then it just stops). */

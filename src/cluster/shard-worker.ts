@@ -55,6 +55,7 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
     const started = performance.now();
     const target = parsePostgresUrl(task.journalUrl);
     partition = new PostgresPartition(target, shard, shards, {
+      keys: task.keys,
       onRetry: (attempt, delayMs, error) => {
         send({ type: 'retrying' });
         log.warn(

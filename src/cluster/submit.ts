@@ -46,6 +46,7 @@ import { openInput } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { fingerprint } from '../journal/manifest.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
+import { keyForJournal, type JournalKey, type JournalKeyring } from '../journal/seal.js';
 import { traced } from '../ops/tracing.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
@@ -54,6 +55,7 @@ import { streamOf, subjectOf } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
 import { publishInput } from './jetstream-sink.js';
+import { messageSealer } from './message-seal.js';
 import { delimiterMismatch, type Repair } from './publish.js';
 import { fencedJournalUrl } from './schema.js';
 import { deleteStream, ensureStream, SubjectTrimmer } from './stream.js';
@@ -76,6 +78,8 @@ export interface SubmitOptions {
   readonly deleteStream?: boolean;
   /** How long submit may take, publishing and waiting for the nodes (--deadline). */
   readonly deadlineMs: number;
+  /** Journal keys: a new run is sealed with the first (its journal, and every message: message-seal.ts). */
+  readonly keys?: JournalKeyring;
 }
 
 export interface SubmitResult {
@@ -102,7 +106,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
   let nc: NatsConnection | undefined;
   try {
     await control.setup();
-    const shards = await openRunJournal(options, target);
+    const { shards, sealKey } = await openRunJournal(options, target);
     await control.addRun(run, shards);
     const submitNo = await control.beginSubmit(run, options.deadlineMs);
     const deadlineAt = Date.now() + options.deadlineMs;
@@ -111,7 +115,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     // The outputs of the finished run, from the journal; then its stream may go.
     const outputsOfRun = async () => {
       const input = options.wantRejects ? options.input : undefined;
-      const outputs = await clusterOutputs(control, options.journalUrl, run, input);
+      const outputs = await clusterOutputs(control, options.journalUrl, run, input, options.keys);
       if (options.deleteStream) await deleteStream(jsm, run, log);
       return outputs;
     };
@@ -122,7 +126,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       const totalMs = performance.now() - started;
       return { outputs, rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
     }
-    const sent = await publishRun({ ...options, deadlineAt, submitNo }, nc, jsm, control, shards, started);
+    const sent = await publishRun({ ...options, deadlineAt, submitNo, sealKey }, nc, jsm, control, shards, started);
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
     await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, options, deadlineAt));
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
@@ -134,7 +138,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
 
 /** Publishes the whole input to the run's stream (created if need be) and records it published. */
 async function publishRun(
-  options: SubmitOptions & { deadlineAt: number; submitNo: number },
+  options: SubmitOptions & { deadlineAt: number; submitNo: number; sealKey: JournalKey | undefined },
   nc: NatsConnection,
   jsm: JetStreamManager,
   control: ClusterControl,
@@ -146,7 +150,8 @@ async function publishRun(
   const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
   const repair = await prepareRepair(options, jsm, control, shards);
-  const target = { js, maxPayload, shards, trimmer, control, repair };
+  const seal = options.sealKey && messageSealer(options.sealKey, options.run);
+  const target = { js, maxPayload, shards, trimmer, control, repair, seal };
   const published = await trimmer.during(() => publishInput(options, target));
   await control.markPublished(options.run, published.batches, published.lastLines);
   const publishMs = performance.now() - started;
@@ -158,11 +163,17 @@ async function publishRun(
   return { rowsRead: published.rowsRead, batches, publishMs, lagWaitMs: trimmer.waitedMs };
 }
 
-/** The run's journal for this input (created, or checked to be for the same input); its shard count. */
-async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof parsePostgresUrl>): Promise<number> {
+/**
+ * The run's journal for this input (created, sealed when keys are given, or checked to be for the
+ * same input and sealed likewise); its shard count, and the key its messages are sealed with.
+ */
+async function openRunJournal(
+  options: SubmitOptions,
+  target: ReturnType<typeof parsePostgresUrl>,
+): Promise<{ shards: number; sealKey: JournalKey | undefined }> {
   const source = await openInput(options.input); // exit 2 when missing, before anything is created
   await source.close();
-  const store = new PostgresJournalStore(target);
+  const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
   try {
     const input = { name: options.input, ...(await fingerprint(options.input)) };
     const { manifest, resumed } = await store.openRun(input, options.shards);
@@ -171,7 +182,8 @@ async function openRunJournal(options: SubmitOptions, target: ReturnType<typeof 
         { run: options.run, shards: manifest.shards },
         'run exists: publishing again (stored batches are de-duplicated)',
       );
-    return manifest.shards;
+    const sealKey = manifest.seal && keyForJournal(store.where, manifest.seal, options.keys);
+    return { shards: manifest.shards, sealKey };
   } finally {
     await store.close();
   }

@@ -12,9 +12,10 @@ import {
   type NatsArgs,
 } from './cluster-options.js';
 import { readSecretFile } from '../secret-file.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 import { checkNodeId } from '../../cluster/names.js';
 
-interface NodeArgs extends CommonArgs, NatsArgs {
+interface NodeArgs extends CommonArgs, NatsArgs, JournalKeyArgs {
   journal: string;
   http?: string;
   httpBind: string;
@@ -29,7 +30,7 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
     command: 'node',
     describe: 'Join the cluster: own shards of submitted runs and apply their batches (runs until stopped)',
     builder: (y: Argv) =>
-      journalOption(withNatsOptions(y))
+      withJournalKeyOption(journalOption(withNatsOptions(y)))
         .option('http', {
           type: 'string',
           requiresArg: true,
@@ -70,6 +71,7 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
 /** Checks the options, then runs the node until SIGINT or SIGTERM (it then gives its shards back). */
 async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): Promise<void> {
   const journalUrl = checkPostgresJournal(argv.journal);
+  const keys = journalKeysOf(argv.journalKeyFile); // a sealed run's shards need its key (else quarantined)
   const http =
     argv.http === undefined
       ? undefined
@@ -114,6 +116,7 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
       logConfig,
       signal: controller.signal,
       commandLine: rawArgv,
+      keys,
     });
     await node.run();
   } finally {

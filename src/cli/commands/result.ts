@@ -4,8 +4,9 @@ import { pathArg, type CliIo } from '../io.js';
 import type { CommonArgs } from '../options.js';
 import { checkPostgresJournal, journalOption } from './cluster-options.js';
 import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 
-interface ResultArgs extends CommonArgs {
+interface ResultArgs extends CommonArgs, JournalKeyArgs {
   journal: string;
   run: string;
   output?: string;
@@ -18,7 +19,7 @@ export function resultCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
     command: 'result',
     describe: 'Print the accounts (and rejected rows) of a run submitted to the cluster',
     builder: (y: Argv) =>
-      journalOption(y)
+      withJournalKeyOption(journalOption(y))
         .option('run', { type: 'string', requiresArg: true, demandOption: true, describe: 'name of the run' })
         .option('output', {
           alias: 'o',
@@ -49,6 +50,7 @@ async function printResult(io: CliIo, rawArgv: readonly string[], argv: ResultAr
   const { checkRunName } = await import('../../cluster/names.js');
   const run = checkRunName(argv.run);
   const paths = { output: pathArg(argv.output), rejects: pathArg(argv.rejects) };
+  const keys = journalKeysOf(argv.journalKeyFile);
   const { result, submittedInput } = await import('../../cluster/outputs.js');
   // The file --rejects reads again (the path submit was given, by default): no output, standard
   // output included, may replace it. Without --rejects a run not found is reported by result().
@@ -59,6 +61,6 @@ async function printResult(io: CliIo, rawArgv: readonly string[], argv: ResultAr
       return undefined;
     }));
   await checkClusterOutputs(input, paths, rawArgv, paths.output === undefined);
-  const outputsOf = await result(journalUrl, run, paths.rejects === undefined ? undefined : input);
+  const outputsOf = await result(journalUrl, run, paths.rejects === undefined ? undefined : input, keys);
   await writeClusterOutputs(paths, outputsOf, io);
 }

@@ -24,8 +24,9 @@ import {
   type NatsArgs,
 } from './cluster-options.js';
 import { checkClusterOutputs, writeClusterOutputs } from './cluster-outputs.js';
+import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 
-interface SubmitArgs extends CommonArgs, NatsArgs {
+interface SubmitArgs extends CommonArgs, NatsArgs, JournalKeyArgs {
   input?: string;
   journal: string;
   run: string;
@@ -58,7 +59,7 @@ export function submitCommand(io: CliIo, rawArgv: readonly string[]): CommandMod
 
 /** The submit command's options (the cluster's, the single-process run's outputs and delimiter, its own). */
 function submitOptions(y: Argv): Argv<SubmitArgs> {
-  return journalOption(withNatsOptions(y))
+  return withJournalKeyOption(journalOption(withNatsOptions(y)))
     .positional('input', { type: 'string', describe: 'transactions CSV file' })
     .option('run', {
       type: 'string',
@@ -126,11 +127,13 @@ function submitOptions(y: Argv): Argv<SubmitArgs> {
 /** Submits the run, then writes its outputs and logs what it took (or, detached, how to print it later). */
 async function runSubmit(io: CliIo, rawArgv: readonly string[], argv: SubmitArgs): Promise<void> {
   const request = await submitRequest(argv, rawArgv);
+  const keys = journalKeysOf(argv.journalKeyFile); // exit 2 naming a file that is not a key, before anything is sent
   const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty), { role: 'submit', run: request.run });
   const { submit } = await import('../../cluster/submit.js');
   const result = await submit({
     ...request,
     nats: natsSettingsOf(argv),
+    keys,
     log,
     detach: argv.detach,
     deleteStream: argv.deleteStream,

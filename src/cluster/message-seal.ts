@@ -1,0 +1,134 @@
+/**
+ * Sealing of a sealed run's messages on the wire (AES-256-GCM, node:crypto): the body of every
+ * message submit publishes to a shard's subject, batches and end markers alike, is
+ *
+ *   0xE5 | key id (8 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)
+ *
+ * the layout of a sealed journal unit (journal/seal.ts), under the key that seals the run's journal.
+ * The nonce is 96 random bits per message: a message is published again with the same headers by a
+ * second submit or a repair, so a nonce derived from its place would repeat under one key. The
+ * associated data binds the body to its run, its shard and every header a node judges it by (batch
+ * number, previous, first and last line; on an end marker its batch count, last line and row count),
+ * so a body moved to another run, shard or position, or headers edited, fail authentication.
+ *
+ * A run is sealed when its journal is (payments.journals.seal_key_id): a node then opens each
+ * message before judging it, and one that is not sealed, is sealed under a key it lacks or does not
+ * authenticate is a dead letter, never applied (shard-messages.ts).
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { sealMarker, sealOverheadBytes, type JournalKey, type JournalKeyring } from '../journal/seal.js';
+import { header } from './names.js';
+
+const keyIdBytes = 8;
+const nonceBytes = 12;
+const tagBytes = 16;
+const headBytes = 1 + keyIdBytes + nonceBytes;
+/** Distinguishes a message's associated data from a journal unit's (whose first byte is 1 to 3). */
+const messageDomain = 0x4d;
+/** The headers the associated data binds, in this order (an absent one binds as absent). */
+const boundHeaders = [header.batch, header.prevLine, header.firstLine, header.lastLine, header.end, header.rows];
+
+/** What the associated data reads a message's headers through (a JsMsg's or a MsgHdrs). */
+export interface BoundHeaders {
+  get(key: string): string;
+}
+
+/** Why a message of a sealed run is refused. */
+export type MessageSealRefusal =
+  | { readonly reason: 'not-sealed'; readonly detail: string }
+  | { readonly reason: 'unknown-key'; readonly detail: string }
+  | { readonly reason: 'unauthenticated'; readonly detail: string };
+
+function associatedData(run: string, shard: number, h: BoundHeaders | undefined): Buffer {
+  const parts: Buffer[] = [Buffer.from([messageDomain])];
+  const field = (text: string | undefined) => {
+    const bytes = Buffer.from(text ?? '', 'utf8');
+    const head = Buffer.alloc(5);
+    head[0] = text === undefined ? 0 : 1;
+    head.writeUInt32BE(bytes.byteLength, 1);
+    parts.push(head, bytes);
+  };
+  field(run);
+  field(String(shard));
+  for (const name of boundHeaders) field(h?.get(name) || undefined);
+  return Buffer.concat(parts);
+}
+
+/** Seals the body of a message of `run`'s `shard` with these headers (set before sealing). */
+export function sealMessage(key: JournalKey, run: string, shard: number, h: BoundHeaders, plain: Uint8Array): Buffer {
+  const nonce = randomBytes(nonceBytes);
+  const cipher = createCipheriv('aes-256-gcm', key.key, nonce);
+  cipher.setAAD(associatedData(run, shard, h));
+  const out = Buffer.allocUnsafe(headBytes + plain.byteLength + tagBytes);
+  out[0] = sealMarker;
+  out.write(key.id, 1, 'hex');
+  nonce.copy(out, 1 + keyIdBytes);
+  let at = headBytes;
+  at += cipher.update(plain).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return out;
+}
+
+/**
+ * The plain body of a message of `run`, sealed under its key (`runKeyId`), authenticated; or why it
+ * is refused. A body sealed under any other key is refused even when the node has that key: a
+ * node's keys may be shared with other runs, and only the run's own key speaks for its submit.
+ */
+export function openMessage(
+  keys: JournalKeyring,
+  run: string,
+  runKeyId: string,
+  shard: number,
+  h: BoundHeaders | undefined,
+  sealed: Uint8Array,
+): { readonly plain: Buffer } | MessageSealRefusal {
+  const body = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  if (body.byteLength < sealOverheadBytes || body[0] !== sealMarker)
+    return { reason: 'not-sealed', detail: `not sealed, but run ${run} is sealed` };
+  const keyId = body.toString('hex', 1, 1 + keyIdBytes);
+  const key = keyId === runKeyId ? keys.find((k) => k.id === keyId) : undefined;
+  if (key === undefined)
+    return {
+      reason: 'unknown-key',
+      detail: `sealed with unknown key id ${keyId} (run ${run} is sealed with key id ${runKeyId}${keyId === runKeyId ? ', which this node lacks' : ''})`,
+    };
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key.key, body.subarray(1 + keyIdBytes, headBytes));
+    decipher.setAAD(associatedData(run, shard, h));
+    decipher.setAuthTag(body.subarray(body.byteLength - tagBytes));
+    const plain = decipher.update(body.subarray(headBytes, body.byteLength - tagBytes));
+    const tail = decipher.final();
+    return { plain: tail.byteLength === 0 ? plain : Buffer.concat([plain, tail]) };
+  } catch {
+    return {
+      reason: 'unauthenticated',
+      detail: `does not authenticate under key id ${keyId} (damaged, edited, or moved from another run, shard or position)`,
+    };
+  }
+}
+
+/** How a node opens a run's messages: the run's seal key id (undefined: not sealed) and the node's keys. */
+export interface RunSeal {
+  readonly run: string;
+  readonly keyId: string | undefined;
+  readonly keys: JournalKeyring;
+}
+
+/**
+ * Why a node cannot run a shard of this run (its journal sealed with a key the node was not given),
+ * or undefined when it can: the shard is quarantined with this cause, never retried in a loop.
+ */
+export function missingRunKey(seal: RunSeal): string | undefined {
+  if (seal.keyId === undefined || seal.keys.some((k) => k.id === seal.keyId)) return undefined;
+  const mine = seal.keys.length === 0 ? 'none' : seal.keys.map((k) => k.id).join(', ');
+  return `run ${seal.run} is sealed with key id ${seal.keyId}, and this node has no key with that id (its key ids: ${mine}); start nodes with that key (--journal-key-file), then run the same submit again`;
+}
+
+/** Seals a message body of one shard of a run, given its headers. */
+export type MessageSealer = (shard: number, h: BoundHeaders, plain: Uint8Array) => Uint8Array;
+
+/** The sealer of `run`'s messages under `key` (the key its journal is sealed with). */
+export function messageSealer(key: JournalKey, run: string): MessageSealer {
+  return (shard, h, plain) => sealMessage(key, run, shard, h, plain);
+}

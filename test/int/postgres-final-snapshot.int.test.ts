@@ -115,3 +115,69 @@ describe('the part count of a snapshot', () => {
     expect(String(error)).toMatch(/snapshots_tx_parts/);
   });
 });
+
+describe('a whole snapshot of a journal that is not sealed', () => {
+  it.each([
+    [
+      'its accounts',
+      'UPDATE payments.snapshots SET accounts = set_byte(accounts, 9, get_byte(accounts, 9) # 1) WHERE journal = $1',
+    ],
+    [
+      'an index part',
+      'UPDATE payments.snapshot_parts SET data = set_byte(data, 9, get_byte(data, 9) # 1) WHERE journal = $1',
+    ],
+  ])('with a byte of %s changed is refused by its checksum, not read', async (what, damage) => {
+    const journal = `whole${what.length}`;
+    const store = new PostgresJournalStore(target(journal), { keys: [] });
+    await store.openRun(input, 1);
+    await store.close();
+    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    await p.recover();
+    await writeDeposits(p, 1, 100);
+    await p.writeSnapshot(whole(10_000, 100));
+    await p.close();
+    await withAdmin((c) => c.query(damage, [journal]), database);
+    const again = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    await expect(again.recover()).rejects.toThrow(/snapshot at seq 100 fails its checksum/);
+    await again.close().catch(() => undefined);
+  });
+});
+
+describe('a database of schema version 6', () => {
+  it('loses its snapshots (stored with checksum 0) on migration and recovers by replaying the batches', async () => {
+    const journal = 'v6';
+    const store = new PostgresJournalStore(target(journal), { keys: [] });
+    await store.openRun(input, 1);
+    await store.close();
+    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    await p.recover();
+    await writeDeposits(p, 1, 100);
+    await p.writeSnapshot(whole(10_000, 100));
+    await p.close();
+    // As version 6 left it: its whole snapshots' checksums were 0.
+    await withAdmin(async (c) => {
+      await c.query('DELETE FROM payments.schema_migrations WHERE version = 7');
+      await c.query('UPDATE payments.snapshots SET crc = 0');
+      await c.query('UPDATE payments.snapshot_parts SET crc = 0');
+    }, database);
+    // Readers never migrate: they refuse, naming the command.
+    await expect(
+      replayPostgres(urlFor(database, { params: { journal } }), Number.POSITIVE_INFINITY, []),
+    ).rejects.toThrow(/schema is version 6, older than this program's 7; run payments migrate/);
+    // A run (or a node) opens the journal first, which migrates.
+    const reopened = new PostgresJournalStore(target(journal), { keys: [] });
+    await reopened.openRun(input, 1);
+    await reopened.close();
+    const again = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    const recovery = await again.recover();
+    expect(recovery.snapshot).toBeUndefined();
+    expect((await all(recovery.tail)).map((r) => r.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 1 + i));
+    await again.close();
+    expect(
+      await rows('SELECT max(version) AS v FROM payments.schema_migrations WHERE $1::text IS NOT NULL', journal),
+    ).toEqual([{ v: 7 }]);
+    expect(await rows('SELECT count(*)::int AS n FROM payments.snapshots WHERE journal = $1', journal)).toEqual([
+      { n: 0 },
+    ]);
+  });
+});

@@ -36,6 +36,10 @@
  * Version 6: snapshots.base_seq, null for a full snapshot. A snapshot with a base_seq holds every
  * account but only the index entries added or changed after the full snapshot at that seq, which
  * it is read over (snapshot-write.ts); its checksum (or sealed associated data) covers base_seq.
+ *
+ * Version 7: the snapshots are dropped. Up to version 6 a whole snapshot's checksums were stored as
+ * 0 whatever its bytes (snapshot-codec.ts), so its damage went unnoticed; snapshots are a cache of
+ * the batches, which stay, so the next run or recovery replays them and writes checked snapshots.
  */
 import { pgSchemaLockAttempts } from '../../constants.js';
 import type pg from 'pg';
@@ -268,9 +272,19 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE payments.snapshots ADD COLUMN base_seq bigint;
     `,
   },
+  {
+    version: 7,
+    description: 'snapshots dropped: whole snapshots were stored with a checksum of 0 (the batches replay them)',
+    sql: `
+      DELETE FROM payments.snapshot_parts;
+      DELETE FROM payments.snapshots;
+    `,
+  },
 ];
 
 export const schemaVersion = migrations[migrations.length - 1]!.version;
+/** The first version whose snapshots all have real checksums: readers of an older one refuse it. */
+export const snapshotsCheckedVersion = 7;
 
 /**
  * Brings the database's `payments` schema to this program's version (creating it on first use),

@@ -24,11 +24,7 @@ export function accountsChecksum(accounts: Uint8Array, baseSeq: number | null): 
   return baseSeq === null ? snapshotChecksum(accounts) : snapshotChecksum(accounts, baseSeq);
 }
 
-/**
- * The checksum of an index part. A layered snapshot's binds the part to its place (seq, part):
- * snapshotChecksum with no fields comes out 0 for any blob (the full snapshot's parts keep it, as
- * stored journals hold it), so a delta's parts must give it fields to be checked at all.
- */
+/** The checksum of an index part; a layered snapshot's binds the part to its place (seq, part) too. */
 export function partChecksum(data: Uint8Array, seq: number, part: number, layered: boolean): number {
   return layered ? snapshotChecksum(data, seq, part) : snapshotChecksum(data);
 }

@@ -9,7 +9,7 @@ import type { InputFingerprint, Manifest } from '../manifest.js';
 import { RetryingConnection } from './connection.js';
 import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
-import { currentVersion, migrate, schemaVersion } from './schema.js';
+import { currentVersion, migrate, schemaVersion, snapshotsCheckedVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
 import {
   keyForJournal,
@@ -194,6 +194,12 @@ export class PostgresJournalStore {
       if (manifest === undefined)
         throw usageError(`${this.where}: no journal named ${JSON.stringify(this.target.journal)} here`);
       this.checkFormat(manifest);
+      // Snapshots of an older schema may carry a checksum of 0 (schema.ts, version 7): reading
+      // never migrates, so the reader is told to.
+      if (version < snapshotsCheckedVersion)
+        throw usageError(
+          `${this.where}: the database's payments schema is version ${version}, older than this program's ${schemaVersion}; run payments migrate --journal URL (as the schema's owner) first`,
+        );
       return manifest;
     });
   }

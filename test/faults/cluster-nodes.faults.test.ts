@@ -58,7 +58,8 @@ describe('cluster faults', () => {
 
   it('a node joining mid-run takes a share of the shards', async () => {
     const first = startNode(world, 'j1');
-    const expected = await expectedRun(world, 'join', 1_200_000, 32);
+    // Large enough that the run is still going once the joiner is up (a faster engine finished 1.2 M rows first).
+    const expected = await expectedRun(world, 'join', 2_400_000, 32);
     const detached = spawnSubmit(world, [expected.input, '--run', 'join', '--detach']);
     await until(async () => (await committedBy(world, 'join', 'j1')) > 0);
     const joiner = startNode(world, 'j2');

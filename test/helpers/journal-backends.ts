@@ -210,10 +210,8 @@ export function postgresBackend(database: () => string, sealed = false): Backend
     refusals: {
       changedRecord: /partition 0: the journal batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /partition 0: sequence numbers have a gap or overlap/,
-      // Sealed, the snapshot's fields are its associated data: an edit fails authentication first.
-      editedSnapshot: sealed
-        ? /partition 0: the snapshot at seq \d+ fails authentication under key id [0-9a-f]{16}/
-        : /partition 0: the snapshot at seq \d+ does not match/,
+      // The snapshot's checksum covers the fields stored beside it (sealed, its associated data too).
+      editedSnapshot: /partition 0: the snapshot at seq \d+ fails its checksum/,
     },
     losingCommit: (s, when) => {
       const p = new CutOnce((s as ReturnType<typeof stored>).target, 0, 1, { keys });

@@ -181,3 +181,30 @@ describe('a database of schema version 6', () => {
     ]);
   });
 });
+
+describe('the fields stored beside a snapshot of a journal that is not sealed', () => {
+  it.each([
+    [
+      'an accounts-only snapshot made to look whole',
+      'UPDATE payments.snapshots SET tx_parts = 0 WHERE journal = $1 AND seq = 150',
+    ],
+    ['its line', 'UPDATE payments.snapshots SET line = 140 WHERE journal = $1 AND seq = 100'],
+    ['its events', 'UPDATE payments.snapshots SET events = 99 WHERE journal = $1 AND seq = 100'],
+  ])('are covered by its checksum: %s is refused', async (what, edit) => {
+    const journal = `fields${what.length}`;
+    const store = new PostgresJournalStore(target(journal), { keys: [] });
+    await store.openRun(input, 1);
+    await store.close();
+    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    await p.recover();
+    await writeDeposits(p, 1, 100);
+    await p.writeSnapshot(whole(10_000, 100));
+    await writeDeposits(p, 101, 150);
+    await p.writeSnapshot({ ...whole(15_000, 150), accountsOnly: true });
+    await p.close();
+    await withAdmin((c) => c.query(edit, [journal]), database);
+    const again = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+    await expect(again.recover()).rejects.toThrow(/fails its checksum/);
+    await again.close().catch(() => undefined);
+  });
+});

@@ -11,7 +11,7 @@ import type { EngineState } from '../../src/engine/journal-port.js';
 import { ShardEngine } from '../../src/engine/shard-engine.js';
 import { JournalCorrupt } from '../../src/errors.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
-import { accountsChecksum } from '../../src/journal/postgres/snapshot-write.js';
+import { accountsChecksum, accountsFields } from '../../src/journal/postgres/snapshot-write.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { journalKey, type JournalKeyring } from '../../src/journal/seal.js';
@@ -157,11 +157,14 @@ describe('a layered snapshot', () => {
     );
     await withAdmin(async (c) => {
       const row = (
-        await c.query('SELECT accounts FROM payments.snapshots WHERE journal = $1 AND seq = 20600', ['sealed'])
+        await c.query(
+          'SELECT accounts, line, events, tx_parts FROM payments.snapshots WHERE journal = $1 AND seq = 20600',
+          ['sealed'],
+        )
       ).rows[0];
       await c.query('UPDATE payments.snapshots SET crc = $2 WHERE journal = $1 AND seq = 20600', [
         'sealed',
-        accountsChecksum(row.accounts, null),
+        accountsChecksum(row.accounts, accountsFields(20600, Number(row.line), Number(row.events), row.tx_parts, null)),
       ]);
     }, database);
     const partition = new PostgresPartition(target('sealed'), 0, 1, { keys: sealed });

@@ -120,11 +120,11 @@ function openSnapshotRow(ref: PartitionRef, row: Record<string, unknown>) {
   const unit = `${ref.where}: the snapshot at seq ${seq}`;
   const baseSeq = row.base_seq === null ? null : Number(row.base_seq);
   const stored = row.accounts as Buffer;
-  if (accountsChecksum(stored, baseSeq) !== Number(row.crc)) throw new JournalCorrupt(`${unit} fails its checksum`);
   const line = Number(row.line);
   const events = Number(row.events);
   const parts = row.tx_parts as number;
   const fields = accountsFields(seq, line, events, parts, baseSeq);
+  if (accountsChecksum(stored, fields) !== Number(row.crc)) throw new JournalCorrupt(`${unit} fails its checksum`);
   const accounts = decodeAccounts(ref.seal ? ref.seal.open('accounts', stored, fields, unit) : stored);
   return { seq, line, events, accounts, parts };
 }

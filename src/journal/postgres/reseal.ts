@@ -142,12 +142,12 @@ async function resealSnapshots(
     const unit = `${at}: the snapshot at seq ${seq}`;
     const damaged = () => new JournalCorrupt(`${unit} fails its checksum (damaged or edited)`);
     const baseSeq = s.base_seq === null ? null : Number(s.base_seq);
-    if (accountsChecksum(s.accounts, baseSeq) !== Number(s.crc)) throw damaged();
     const fields = accountsFields(seq, Number(s.line), Number(s.events), s.tx_parts as number, baseSeq);
+    if (accountsChecksum(s.accounts, fields) !== Number(s.crc)) throw damaged();
     const accounts = to.seal('accounts', from ? from.open('accounts', s.accounts, fields, unit) : s.accounts, fields);
     await client.query(
       'UPDATE payments.snapshots SET accounts = $4, crc = $5 WHERE journal = $1 AND partition = $2 AND seq = $3',
-      [journal, shard, seq, accounts, accountsChecksum(accounts, baseSeq)],
+      [journal, shard, seq, accounts, accountsChecksum(accounts, fields)],
     );
     const parts = await client.query(
       'SELECT part, data, crc FROM payments.snapshot_parts WHERE journal = $1 AND partition = $2 AND seq = $3 ORDER BY part',

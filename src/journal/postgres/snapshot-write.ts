@@ -19,9 +19,13 @@ import type { PartitionSeal } from '../seal.js';
 /** tx_parts of a snapshot that holds the accounts alone. */
 export const accountsOnlyParts = -1;
 
-/** The checksum of a snapshot's accounts: a layered one's covers its base too (an edited base_seq is refused). */
-export function accountsChecksum(accounts: Uint8Array, baseSeq: number | null): number {
-  return baseSeq === null ? snapshotChecksum(accounts) : snapshotChecksum(accounts, baseSeq);
+/**
+ * The checksum of a snapshot's accounts and every field stored beside them (accountsFields): an
+ * edited seq, line, events, part count (an accounts-only snapshot made to look whole) or base_seq
+ * is refused, as its damaged bytes are.
+ */
+export function accountsChecksum(accounts: Uint8Array, fields: readonly number[]): number {
+  return snapshotChecksum(accounts, ...fields);
 }
 
 /** The checksum of an index part; a layered snapshot's binds the part to its place (seq, part) too. */
@@ -111,7 +115,7 @@ export async function writeSnapshotRows(client: pg.Client, state: EngineState, a
     const accounts = seal ? seal.seal('accounts', plainAccounts, fields) : plainAccounts;
     await client.query(
       'INSERT INTO payments.snapshots (journal, partition, seq, line, events, accounts, crc, tx_parts, base_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [...keep, seq, line, state.events, accounts, accountsChecksum(accounts, baseSeq), txParts, baseSeq],
+      [...keep, seq, line, state.events, accounts, accountsChecksum(accounts, fields), txParts, baseSeq],
     );
     await client.query('COMMIT');
   } catch (error) {

@@ -116,6 +116,18 @@ describe('the part count of a snapshot', () => {
   });
 });
 
+/** An unsealed journal's partition after 100 deposits and a whole snapshot of them (left open). */
+async function unsealedWithSnapshotAt100(journal: string): Promise<PostgresPartition> {
+  const store = new PostgresJournalStore(target(journal), { keys: [] });
+  await store.openRun(input, 1);
+  await store.close();
+  const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
+  await p.recover();
+  await writeDeposits(p, 1, 100);
+  await p.writeSnapshot(whole(10_000, 100));
+  return p;
+}
+
 describe('a whole snapshot of a journal that is not sealed', () => {
   it.each([
     [
@@ -128,13 +140,7 @@ describe('a whole snapshot of a journal that is not sealed', () => {
     ],
   ])('with a byte of %s changed is refused by its checksum, not read', async (what, damage) => {
     const journal = `whole${what.length}`;
-    const store = new PostgresJournalStore(target(journal), { keys: [] });
-    await store.openRun(input, 1);
-    await store.close();
-    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
-    await p.recover();
-    await writeDeposits(p, 1, 100);
-    await p.writeSnapshot(whole(10_000, 100));
+    const p = await unsealedWithSnapshotAt100(journal);
     await p.close();
     await withAdmin((c) => c.query(damage, [journal]), database);
     const again = new PostgresPartition(target(journal), 0, 1, { keys: [] });
@@ -146,13 +152,7 @@ describe('a whole snapshot of a journal that is not sealed', () => {
 describe('a database of schema version 6', () => {
   it('loses its snapshots (stored with checksum 0) on migration and recovers by replaying the batches', async () => {
     const journal = 'v6';
-    const store = new PostgresJournalStore(target(journal), { keys: [] });
-    await store.openRun(input, 1);
-    await store.close();
-    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
-    await p.recover();
-    await writeDeposits(p, 1, 100);
-    await p.writeSnapshot(whole(10_000, 100));
+    const p = await unsealedWithSnapshotAt100(journal);
     await p.close();
     // As version 6 left it: its whole snapshots' checksums were 0.
     await withAdmin(async (c) => {
@@ -192,13 +192,7 @@ describe('the fields stored beside a snapshot of a journal that is not sealed', 
     ['its events', 'UPDATE payments.snapshots SET events = 99 WHERE journal = $1 AND seq = 100'],
   ])('are covered by its checksum: %s is refused', async (what, edit) => {
     const journal = `fields${what.length}`;
-    const store = new PostgresJournalStore(target(journal), { keys: [] });
-    await store.openRun(input, 1);
-    await store.close();
-    const p = new PostgresPartition(target(journal), 0, 1, { keys: [] });
-    await p.recover();
-    await writeDeposits(p, 1, 100);
-    await p.writeSnapshot(whole(10_000, 100));
+    const p = await unsealedWithSnapshotAt100(journal);
     await writeDeposits(p, 101, 150);
     await p.writeSnapshot({ ...whole(15_000, 150), accountsOnly: true });
     await p.close();

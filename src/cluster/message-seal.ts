@@ -15,14 +15,9 @@
  * message before judging it, and one that is not sealed, is sealed under a key it lacks or does not
  * authenticate is a dead letter, never applied (shard-messages.ts).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { sealMarker, sealOverheadBytes, type JournalKey, type JournalKeyring } from '../journal/seal.js';
+import { openUnit, sealUnit, unitKeyId, type JournalKey, type JournalKeyring } from '../journal/seal.js';
 import { header } from './names.js';
 
-const keyIdBytes = 8;
-const nonceBytes = 12;
-const tagBytes = 16;
-const headBytes = 1 + keyIdBytes + nonceBytes;
 /** Distinguishes a message's associated data from a journal unit's (whose first byte is 1 to 3). */
 const messageDomain = 0x4d;
 /** The headers the associated data binds, in this order (an absent one binds as absent). */
@@ -56,18 +51,7 @@ function associatedData(run: string, shard: number, h: BoundHeaders | undefined)
 
 /** Seals the body of a message of `run`'s `shard` with these headers (set before sealing). */
 export function sealMessage(key: JournalKey, run: string, shard: number, h: BoundHeaders, plain: Uint8Array): Buffer {
-  const nonce = randomBytes(nonceBytes);
-  const cipher = createCipheriv('aes-256-gcm', key.key, nonce);
-  cipher.setAAD(associatedData(run, shard, h));
-  const out = Buffer.allocUnsafe(headBytes + plain.byteLength + tagBytes);
-  out[0] = sealMarker;
-  out.write(key.id, 1, 'hex');
-  nonce.copy(out, 1 + keyIdBytes);
-  let at = headBytes;
-  at += cipher.update(plain).copy(out, at);
-  at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
-  return out;
+  return sealUnit(key, associatedData(run, shard, h), plain);
 }
 
 /**
@@ -83,10 +67,8 @@ export function openMessage(
   h: BoundHeaders | undefined,
   sealed: Uint8Array,
 ): { readonly plain: Buffer } | MessageSealRefusal {
-  const body = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-  if (body.byteLength < sealOverheadBytes || body[0] !== sealMarker)
-    return { reason: 'not-sealed', detail: `not sealed, but run ${run} is sealed` };
-  const keyId = body.toString('hex', 1, 1 + keyIdBytes);
+  const keyId = unitKeyId(sealed);
+  if (keyId === undefined) return { reason: 'not-sealed', detail: `not sealed, but run ${run} is sealed` };
   const key = keyId === runKeyId ? keys.find((k) => k.id === keyId) : undefined;
   if (key === undefined)
     return {
@@ -94,12 +76,7 @@ export function openMessage(
       detail: `sealed with unknown key id ${keyId} (run ${run} is sealed with key id ${runKeyId}${keyId === runKeyId ? ', which this node lacks' : ''})`,
     };
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key.key, body.subarray(1 + keyIdBytes, headBytes));
-    decipher.setAAD(associatedData(run, shard, h));
-    decipher.setAuthTag(body.subarray(body.byteLength - tagBytes));
-    const plain = decipher.update(body.subarray(headBytes, body.byteLength - tagBytes));
-    const tail = decipher.final();
-    return { plain: tail.byteLength === 0 ? plain : Buffer.concat([plain, tail]) };
+    return { plain: openUnit(key, associatedData(run, shard, h), sealed) };
   } catch {
     return {
       reason: 'unauthenticated',

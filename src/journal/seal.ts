@@ -134,18 +134,7 @@ export class PartitionSeal {
   }
 
   seal(kind: UnitKind, plain: Uint8Array, fields: readonly number[]): Buffer {
-    const nonce = randomBytes(nonceBytes);
-    const cipher = createCipheriv('aes-256-gcm', this.sealKey.key, nonce);
-    cipher.setAAD(this.associatedData(kind, fields));
-    const out = Buffer.allocUnsafe(headBytes + plain.byteLength + tagBytes);
-    out[0] = sealMarker;
-    out.write(this.sealKey.id, 1, 'hex');
-    nonce.copy(out, 1 + keyIdBytes);
-    let at = headBytes;
-    at += cipher.update(plain).copy(out, at);
-    at += cipher.final().copy(out, at);
-    cipher.getAuthTag().copy(out, at);
-    return out;
+    return sealUnit(this.sealKey, this.associatedData(kind, fields), plain);
   }
 
   /**
@@ -154,27 +143,51 @@ export class PartitionSeal {
    */
   open(kind: UnitKind, sealed: Uint8Array, fields: readonly number[], what: string): Buffer {
     const unit = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-    if (unit.byteLength < sealOverheadBytes || unit[0] !== sealMarker)
-      throw sealError(`${what} is not sealed in a sealed journal (damaged or edited)`);
-    const keyId = unit.toString('hex', 1, 1 + keyIdBytes);
+    const keyId = unitKeyId(unit);
+    if (keyId === undefined) throw sealError(`${what} is not sealed in a sealed journal (damaged or edited)`);
     const key = this.keys.find((k) => k.id === keyId);
     if (key === undefined)
       throw sealError(
         `${what} is sealed with key id ${keyId}, and none of the keys given has it (key ids ${keyList(this.keys)}); give that key with --journal-key-file`,
       );
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.key, unit.subarray(1 + keyIdBytes, headBytes));
-      decipher.setAAD(this.associatedData(kind, fields));
-      decipher.setAuthTag(unit.subarray(unit.byteLength - tagBytes));
-      const body = decipher.update(unit.subarray(headBytes, unit.byteLength - tagBytes));
-      const tail = decipher.final();
-      return tail.byteLength === 0 ? body : Buffer.concat([body, tail]);
+      return openUnit(key, this.associatedData(kind, fields), unit);
     } catch {
       throw sealError(
         `${what} fails authentication under key id ${keyId} (damaged, edited, or moved from another place or journal)`,
       );
     }
   }
+}
+
+/**
+ * A sealed unit, journal or message: 0xE5 | key id (8 bytes) | random nonce (12) | ciphertext | tag (16),
+ * AES-256-GCM with `associatedData` bound to it.
+ */
+export function sealUnit(key: JournalKey, associatedData: Buffer, plain: Uint8Array): Buffer {
+  const nonce = randomBytes(nonceBytes);
+  const cipher = createCipheriv('aes-256-gcm', key.key, nonce);
+  cipher.setAAD(associatedData);
+  const out = Buffer.allocUnsafe(headBytes + plain.byteLength + tagBytes);
+  out[0] = sealMarker;
+  out.write(key.id, 1, 'hex');
+  nonce.copy(out, 1 + keyIdBytes);
+  let at = headBytes;
+  at += cipher.update(plain).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return out;
+}
+
+/** The plain text of a sealed unit (unitKeyId names its key); throws when it fails authentication. */
+export function openUnit(key: JournalKey, associatedData: Buffer, sealed: Uint8Array): Buffer {
+  const unit = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  const decipher = createDecipheriv('aes-256-gcm', key.key, unit.subarray(1 + keyIdBytes, headBytes));
+  decipher.setAAD(associatedData);
+  decipher.setAuthTag(unit.subarray(unit.byteLength - tagBytes));
+  const body = decipher.update(unit.subarray(headBytes, unit.byteLength - tagBytes));
+  const tail = decipher.final();
+  return tail.byteLength === 0 ? body : Buffer.concat([body, tail]);
 }
 
 /** The key id a sealed unit names (for messages), or undefined for one that is not sealed. */

@@ -37,7 +37,7 @@ export const manifestEveryMs = 1000;
  * rows took 256 s instead of 60); this keeps it linear, and recovery never replays more records
  * than the snapshot holds.
  */
-export const snapshotEveryRecordsMin = 1_000_000;
+export const snapshotEveryRecordsMin = 4_000_000;
 /**
  * Transactions per snapshot part (4 MiB): no blob nears SQLite's 1 GB limit and no buffer holds the
  * whole index (each part exists three times while written: columns, blob, SQLite's copy).

@@ -3,21 +3,58 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { workersMax } from '../constants.js';
 import { usageError } from '../errors.js';
+import type { BatchCodec } from './record-codec.js';
 
 /**
- * 2: checksums cover every stored field (batch lines, sequence numbers and counts; snapshot
- * sequence number, line, event count and part count), not only the blobs.
+ * The formats a journal directory has had. Every partition and the manifest carry the version;
+ * a journal keeps the version it was created with, so that the version that wrote it can still
+ * read it, and this program reads and resumes each as it was written:
+ *
+ * - 2: checksums cover every stored field (batch lines, sequence numbers and counts; snapshot
+ *   sequence number, line, event count and part count), not only the blobs. Refused: its batches
+ *   carry no input proof, so a resume could not be proven.
+ * - 3: every batch stores the input proof of its read (io/input-proof.ts), which a resumed run
+ *   checks the input against. Batches in the columns codec; every snapshot whole.
+ * - 4: format 3 sealed (seal.ts): every batch and snapshot part encrypted.
+ * - 5: batches in the compact codec (about a third of the bytes), and a finished partition's last
+ *   snapshot may hold its accounts alone (tx_parts = -1), as the PostgreSQL journal's do. A version
+ *   that reads only 3 and 4 says it was written by a newer one instead of misreading it.
+ * - 6: format 5 sealed.
  */
-/**
- * 3: every batch stores the input proof of its read (io/input-proof.ts), which a resumed run checks
- * the input against. A format-2 journal has none: it is refused, never resumed unproven.
- */
-export const journalFormatVersion = 3;
-/**
- * 4: a sealed journal (seal.ts): format 3 with every batch and snapshot part encrypted. A journal
- * without a key stays format 3, so that older versions still read it; they refuse a sealed one.
- */
-export const sealedJournalFormatVersion = 4;
+export interface JournalFormat {
+  readonly version: number;
+  readonly sealed: boolean;
+  readonly codec: BatchCodec;
+  /** A snapshot of the accounts alone may close a finished partition. */
+  readonly accountsOnlySnapshots: boolean;
+}
+
+const formats: readonly JournalFormat[] = [
+  { version: 3, sealed: false, codec: 'columns', accountsOnlySnapshots: false },
+  { version: 4, sealed: true, codec: 'columns', accountsOnlySnapshots: false },
+  { version: 5, sealed: false, codec: 'compact', accountsOnlySnapshots: true },
+  { version: 6, sealed: true, codec: 'compact', accountsOnlySnapshots: true },
+];
+
+/** The format of a new journal. */
+export const journalFormatVersion = 5;
+export const sealedJournalFormatVersion = 6;
+/** The oldest format this program reads, and the newest. */
+export const oldestJournalFormatVersion = 3;
+export const newestJournalFormatVersion = sealedJournalFormatVersion;
+
+/** The format of `version`; undefined for one this program does not read. */
+export function journalFormat(version: number): JournalFormat | undefined {
+  return formats.find((f) => f.version === version);
+}
+
+/** The version a journal of `version` has once sealed (a reseal keeps the codec and snapshots). */
+export function sealedVersionOf(version: number): number {
+  const format = journalFormat(version);
+  const sealed = format && formats.find((f) => f.sealed && f.codec === format.codec);
+  if (sealed === undefined) throw new Error(`invariant: no sealed form of journal format ${version}`);
+  return sealed.version;
+}
 
 export { lockFileName, manifestFileName } from '../journal-files.js';
 export const partitionPrefix = 'partition-';

@@ -35,10 +35,10 @@ export async function* inspectJournal(
   const shards =
     client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
   for (const shard of shards) {
-    const reader = openPartition(dir, shard, manifest.shards, sealed);
+    const reader = openPartition(dir, shard, manifest, sealed);
     try {
       let text = '';
-      for (const r of readTail(reader.db, reader.where, 0, Number.POSITIVE_INFINITY, reader.seal)) {
+      for (const r of readTail(reader.db, reader.where, 0, Number.POSITIVE_INFINITY, reader)) {
         if (client !== undefined && r.client !== client) continue;
         const amount = shownAmount(r);
         const record = r.event ? r.event.type : 'Rejected';

@@ -12,7 +12,15 @@ import { crc32 } from 'node:zlib';
 import { inputSampleBytes, workersMax } from '../constants.js';
 import { describeError, JournalCorrupt, usageError } from '../errors.js';
 import { manifestFormat } from '../journal-files.js';
-import { journalFormatVersion, manifestFileName, partitionPrefix, sealedJournalFormatVersion } from './format.js';
+import {
+  journalFormat,
+  journalFormatVersion,
+  manifestFileName,
+  newestJournalFormatVersion,
+  oldestJournalFormatVersion,
+  partitionPrefix,
+  sealedJournalFormatVersion,
+} from './format.js';
 import {
   keyForJournal,
   newJournalSealId,
@@ -105,13 +113,14 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (m.format !== manifestFormat) throw new JournalCorrupt(`${path}: not a payments journal manifest`);
   if (!isWhole(m.formatVersion, 1, Number.MAX_SAFE_INTEGER))
     throw bad('formatVersion', 'a whole number', m.formatVersion);
-  if (m.formatVersion > sealedJournalFormatVersion)
+  if (m.formatVersion > newestJournalFormatVersion)
     throw new JournalCorrupt(
-      `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${sealedJournalFormatVersion})`,
+      `${path}: written by a newer version (journal format ${m.formatVersion}; this program reads ${oldestJournalFormatVersion} to ${newestJournalFormatVersion})`,
     );
-  if (m.formatVersion !== journalFormatVersion && m.formatVersion !== sealedJournalFormatVersion)
+  const format = journalFormat(m.formatVersion);
+  if (format === undefined)
     throw new JournalCorrupt(
-      `${path}: journal format ${m.formatVersion}, an older version's (its batches carry no input checksum, so this program cannot prove a resume); this program reads ${journalFormatVersion}: use the version that wrote it, or a new --journal directory`,
+      `${path}: journal format ${m.formatVersion}, an older version's (its batches carry no input checksum, so this program cannot prove a resume); this program reads ${oldestJournalFormatVersion} to ${newestJournalFormatVersion}: use the version that wrote it, or a new --journal directory`,
     );
   if (!isWhole(m.shards, 1, workersMax)) throw bad('shards', `a whole number from 1 to ${workersMax}`, m.shards);
   const input = m.input as Record<string, unknown> | undefined;
@@ -125,14 +134,14 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (typeof m.complete !== 'boolean') throw bad('complete', 'true or false', m.complete);
   for (const field of ['createdAt', 'updatedAt'] as const)
     if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
-  if (m.formatVersion === sealedJournalFormatVersion) {
+  if (format.sealed) {
     const seal = m.seal as Record<string, unknown> | undefined;
-    if (typeof seal !== 'object' || seal === null) throw bad('seal', 'an object (journal format 4 is sealed)', seal);
+    if (typeof seal !== 'object' || seal === null) throw bad('seal', `an object (journal format ${m.formatVersion} is sealed)`, seal);
     if (typeof seal.journalId !== 'string' || !/^[0-9a-f]{32}$/.test(seal.journalId))
       throw bad('seal.journalId', '32 hex digits', seal.journalId);
     if (typeof seal.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(seal.keyId))
       throw bad('seal.keyId', '16 hex digits', seal.keyId);
-  } else if (m.seal !== undefined) throw bad('seal', 'absent in journal format 3', m.seal);
+  } else if (m.seal !== undefined) throw bad('seal', `absent in journal format ${m.formatVersion}`, m.seal);
   return m as unknown as Manifest;
 }
 

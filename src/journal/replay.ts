@@ -48,11 +48,13 @@ export async function replayJournal(
   const lastLines: number[] = [];
   let recordsReplayed = 0;
   for (let shard = 0; shard < manifest.shards; shard++) {
-    withPartition(dir, shard, manifest.shards, sealed, ({ db, where, seal }) => {
+    withPartition(dir, shard, manifest, sealed, (reader) => {
+      const { db, where } = reader;
       lastLines.push(partitionExtent(db, where).lastLine);
-      const snapshot = readSnapshot(db, where, asOfLine, seal);
+      // Accounts are all a replay rebuilds: any snapshot will do, its transaction index unread.
+      const snapshot = readSnapshot(db, where, asOfLine, reader, false);
       for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
-      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, seal)) {
+      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, reader)) {
         const account = accounts.get(record.client) ?? initialAccount;
         // A rejected row still opened the account.
         accounts.set(record.client, record.event ? evolve(account, record.event) : account);

@@ -106,7 +106,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     const progress = { lastLine: 0 };
     try {
       const seal = manifest?.seal;
-      const opened = await pool.open(seal && { seal, keys: options.journalKeys ?? [] });
+      const opened = await pool.open(seal && { seal, keys: options.journalKeys ?? [] }, manifest?.formatVersion);
       // Before anything new is committed: the input must be, byte for byte, what the journal applied.
       if (dir !== undefined)
         await verifyInputProofs(

@@ -23,7 +23,8 @@ export interface WorkerConfig {
 
 /** trace: the run's span context while tracing is on (the worker's spans are its children). */
 export type WorkerTask =
-  | { op: 'open'; trace?: TraceCarrier; sealed?: WorkerSeal }
+  /** formatVersion: a journal directory's format, from its manifest (a partition is created in it, or must have it). */
+  | { op: 'open'; trace?: TraceCarrier; sealed?: WorkerSeal; formatVersion?: number }
   /** proof: the input text up to the end of the read the batch's rows came from (stored at commit). */
   | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof; trace?: TraceCarrier }
   | { op: 'finish'; trace?: TraceCarrier }

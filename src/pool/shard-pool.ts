@@ -55,8 +55,13 @@ export class ShardPool {
    * Opens every shard (recovering its journal partition); throws the first failure. A sealed
    * journal's keys travel in this message (structured clone), not in the threads' data or env.
    */
-  async open(sealed?: WorkerSeal): Promise<OpenReply[]> {
-    const task: WorkerTask = { op: 'open', trace: this.trace, ...(sealed ? { sealed } : {}) };
+  async open(sealed?: WorkerSeal, formatVersion?: number): Promise<OpenReply[]> {
+    const task: WorkerTask = {
+      op: 'open',
+      trace: this.trace,
+      ...(sealed ? { sealed } : {}),
+      ...(formatVersion === undefined ? {} : { formatVersion }),
+    };
     return Promise.all(
       this.pools.map((_, shard) =>
         this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<OpenReply>>),

@@ -12,12 +12,13 @@ import type pg from 'pg';
 import type { AccountEvent } from '../../src/domain/account.js';
 import type { JournalPartition, JournalRecord, Recovery, RowRef } from '../../src/engine/journal-port.js';
 import type { InputProof } from '../../src/io/input-proof.js';
-import { partitionPath } from '../../src/journal/format.js';
+import { journalFormat, partitionPath } from '../../src/journal/format.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
 import { storedBatch, storedColumns } from '../../src/journal/postgres/partition-read.js';
 import { PostgresJournalStore, sealOfRow } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { decodeRecords, type StoredBatch } from '../../src/journal/record-codec.js';
+import { checkMeta } from '../../src/journal/sqlite/schema.js';
 import { SqliteJournal } from '../../src/journal/sqlite/writer.js';
 import { urlFor, withAdmin } from './postgres.js';
 import { randomBytes } from 'node:crypto';
@@ -61,11 +62,13 @@ export interface Backend {
   fresh(): Promise<StoredPartition>;
   /** How each damage is refused (every refusal is JournalCorrupt naming the partition). */
   readonly refusals: { changedRecord: RegExp; deletedBatch: RegExp; editedSnapshot: RegExp };
+  /** A finished partition's last snapshot may hold its accounts alone (else it is written whole). */
+  readonly accountsOnlySnapshots: boolean;
   /** A partition whose first commit loses its connection `when`; absent where that cannot happen. */
   losingCommit?(stored: StoredPartition, when: 'after-commit' | 'before-commit'): LosingPartition;
 }
 
-function sqliteStored(dir: string, seal: JournalSealInfo | undefined): StoredPartition {
+function sqliteStored(dir: string, seal: JournalSealInfo | undefined, formatVersion?: number): StoredPartition {
   const keys = [testJournalKey];
   const opener = seal && new PartitionSeal(seal, 0, testJournalKey, keys);
   const withDb = <T>(use: (db: Database.Database) => T): Promise<T> => {
@@ -77,13 +80,14 @@ function sqliteStored(dir: string, seal: JournalSealInfo | undefined): StoredPar
     }
   };
   return {
-    open: () => SqliteJournal.open(dir, 0, 1, seal && { seal, keys }),
+    open: () => SqliteJournal.open(dir, 0, 1, seal && { seal, keys }, formatVersion),
     storedRecords: () =>
-      withDb((db) =>
-        (db.prepare('SELECT * FROM batches ORDER BY first_seq').all() as StoredBatch[]).flatMap((b) =>
-          decodeRecords(b, 'test', 'columns', opener).map((r): [number, number] => [r.seq, r.line]),
-        ),
-      ),
+      withDb((db) => {
+        const { codec } = checkMeta(db, 'test', 0, 1).format; // the partition's own codec
+        return (db.prepare('SELECT * FROM batches ORDER BY first_seq').all() as StoredBatch[]).flatMap((b) =>
+          decodeRecords(b, 'test', codec, opener).map((r): [number, number] => [r.seq, r.line]),
+        );
+      }),
     batchCount: () => withDb((db) => (db.prepare('SELECT count(*) AS n FROM batches').get() as { n: number }).n),
     snapshotParts: () =>
       withDb(
@@ -108,21 +112,31 @@ function sqliteStored(dir: string, seal: JournalSealInfo | undefined): StoredPar
   };
 }
 
-/** `sealed`: every partition sealed with testJournalKey (as a journal made with --journal-key-file). */
-export function sqliteBackend(root = mkdtempSync(join(tmpdir(), 'payments-contract-')), sealed = false): Backend {
+/**
+ * `sealed`: every partition sealed with testJournalKey (as a journal made with --journal-key-file);
+ * `formatVersion`: an older journal format to write (one made by an older version, resumed).
+ */
+export function sqliteBackend(
+  root = mkdtempSync(join(tmpdir(), 'payments-contract-')),
+  sealed = false,
+  formatVersion?: number,
+): Backend {
   let dirs = 0;
+  const name = sealed ? 'SQLite sealed' : 'SQLite';
   return {
-    name: sealed ? 'SQLite sealed' : 'SQLite',
+    name: formatVersion === undefined ? name : `${name}, format ${formatVersion}`,
     fresh: async () =>
       sqliteStored(
         join(root, `j${dirs++}`),
         sealed ? { journalId: newJournalSealId(), keyId: testJournalKey.id } : undefined,
+        formatVersion,
       ),
     refusals: {
       changedRecord: /journal partition 0 .*batch at seq \d+ \(lines \d+-\d+\) fails its checksum/,
       deletedBatch: /journal partition 0 .*sequence numbers have gaps or overlaps/,
       editedSnapshot: /journal partition 0 .*snapshot at seq \d+ fails its checksum/,
     },
+    accountsOnlySnapshots: formatVersion === undefined || journalFormat(formatVersion)?.accountsOnlySnapshots === true,
     // The batches' key is the first line only, and commit checks no lines: a batch that starts
     // inside a held one (or at the last line committed) is stored, and the next open refuses the
     // partition ("repeats line").
@@ -213,6 +227,7 @@ export function postgresBackend(database: () => string, sealed = false): Backend
       // The snapshot's checksum covers the fields stored beside it (sealed, its associated data too).
       editedSnapshot: /partition 0: the snapshot at seq \d+ fails its checksum/,
     },
+    accountsOnlySnapshots: true,
     losingCommit: (s, when) => {
       const p = new CutOnce((s as ReturnType<typeof stored>).target, 0, 1, { keys });
       p.when = when;

@@ -68,6 +68,43 @@ describe('the journal cannot lie', () => {
     expect(again.stderr).toMatch(/journal partition 0/);
   });
 
+  it("a partition's format edited to an older one: exit 2 from every command, its batches never read in another codec", async () => {
+    const journal = join(dir, 'format-edited');
+    expect((await runCli([big, '--journal', journal, '--workers', '2', '--quiet'])).code).toBe(0);
+    const db = new Database(join(journal, 'partition-1.sqlite'));
+    db.prepare("UPDATE meta SET value = '3' WHERE key = 'format_version'").run();
+    db.close();
+    for (const args of [
+      [big, '--journal', journal, '--workers', '2'],
+      ['replay', '--journal', journal],
+      ['inspect', '--journal', journal], // every record: both partitions
+    ])
+      expectOneLine(
+        await runCli(args),
+        2,
+        /journal partition 1 .*journal format 3, but its journal's manifest says 5 \(damaged or edited\)/,
+      );
+  });
+
+  it('a journal whose manifest and partitions were all edited to the older format: exit 2, never a balance', async () => {
+    const journal = join(dir, 'format-edited-all');
+    expect((await runCli([big, '--journal', journal, '--workers', '2', '--quiet'])).code).toBe(0);
+    const manifestPath = join(journal, 'manifest.json');
+    writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), formatVersion: 3 }));
+    for (const shard of [0, 1]) {
+      const db = new Database(join(journal, `partition-${shard}.sqlite`));
+      db.prepare("UPDATE meta SET value = '3' WHERE key = 'format_version'").run();
+      db.close();
+    }
+    // Compact batches read as columns: the layout does not fit, so the batch is refused.
+    for (const args of [['replay', '--journal', journal], [big, '--journal', journal, '--workers', '2']]) {
+      const result = await runCli(args);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(/journal partition \d/);
+    }
+  });
+
   it("a dropped table: exit 2 with SQLite's own words and the partition, not [object Object]", async () => {
     const journal = join(dir, 'dropped');
     expect((await runCli([small, '--journal', journal, '--workers', '2', '--quiet'])).code).toBe(0);

@@ -38,6 +38,10 @@ const durable: Backend[] = [
   postgresBackend(() => database),
   sqliteBackend(undefined, true),
   postgresBackend(() => database, true),
+  // Journals in the formats older versions wrote (columns codec, whole snapshots only) are still
+  // read and resumed in their own format.
+  sqliteBackend(undefined, false, 3),
+  sqliteBackend(undefined, true, 4),
 ];
 const memory = { name: 'memory (null journal)', fresh: async () => ({ open: () => new NullJournal() }) };
 const all: { name: string; fresh(): Promise<{ open(): JournalPartition }> }[] = [memory, ...durable];
@@ -252,6 +256,15 @@ describe.each(durable)('a durable journal partition, answers for recorded lines:
   });
 });
 
+/** One index part holding `keys` (each a deposit of 500). */
+function part(keys: number[]) {
+  return {
+    keys: new Uint32Array(keys),
+    infos: new Uint32Array(keys.length).fill(1),
+    amounts: new Float64Array(keys.length).fill(500),
+  };
+}
+
 describe.each(durable)('a durable journal partition, snapshots: $name', (backend) => {
   it('recovers the newest snapshot whole, then the records after it', async () => {
     const stored = await backend.fresh();
@@ -276,6 +289,51 @@ describe.each(durable)('a durable journal partition, snapshots: $name', (backend
     expect(recovery.snapshot!.txParts.map((part) => [...part.keys])).toEqual([[5, 6]]);
     expect(tail.map((r) => r.line)).toEqual(range(301, 350));
     await again.close();
+  });
+
+  it("keeps a finished partition's accounts-alone snapshot apart: a recovery replays from the last whole one", async () => {
+    const stored = await backend.fresh();
+    const { p } = await reopen(stored);
+    const accounts = (available: number) => [{ client: 3, state: { available, held: 0, locked: false } }];
+    await writeLines(p, 1, 200, 100);
+    await p.writeSnapshot({ accounts: accounts(1), events: 160, txParts: () => [part([1, 2])] });
+    await writeLines(p, 201, 300, 100);
+    await p.writeSnapshot({ accounts: accounts(2), events: 240, txParts: () => [part([5, 6])], accountsOnly: true });
+    await p.close();
+    expect(await stored.snapshotParts()).toBe(backend.accountsOnlySnapshots ? -1 : 1);
+    const { p: again, recovery, tail } = await reopen(stored);
+    if (backend.accountsOnlySnapshots) {
+      // The index is not in the last snapshot: the whole one before it, and the records after.
+      expect(recovery.snapshot).toMatchObject({ seq: 200, line: 200, events: 160 });
+      expect(recovery.snapshot!.txParts.map((t) => [...t.keys])).toEqual([[1, 2]]);
+      expect(tail.map((r) => r.line)).toEqual(range(201, 300));
+    } else {
+      expect(recovery.snapshot).toMatchObject({ seq: 300, line: 300, events: 240 });
+      expect(recovery.snapshot!.txParts.map((t) => [...t.keys])).toEqual([[5, 6]]);
+      expect(tail).toEqual([]);
+    }
+    await again.close();
+  });
+
+  it("refuses an accounts-alone snapshot whose recorded fields were edited, though a recovery does not use it", async () => {
+    if (!backend.accountsOnlySnapshots) return;
+    const stored = await backend.fresh();
+    const { p } = await reopen(stored);
+    await writeLines(p, 1, 100, 40);
+    await p.writeSnapshot({ accounts: [], events: 80, txParts: () => [], accountsOnly: true });
+    await p.close();
+    await stored.editSnapshotEvents();
+    const error = await refusal(
+      (async () => {
+        const p = stored.open();
+        try {
+          await drain((await p.recover()).tail);
+        } finally {
+          await p.close();
+        }
+      })(),
+    );
+    expect(error.message).toMatch(backend.refusals.editedSnapshot);
   });
 
   it('writes and recovers a snapshot of several index parts', async () => {

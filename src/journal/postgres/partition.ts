@@ -147,6 +147,9 @@ export class PostgresPartition implements JournalPartition {
   async recover(): Promise<Recovery> {
     await this.load();
     const snapshot = await this.snapshotAsOf(Number.POSITIVE_INFINITY);
+    // A newer snapshot of the accounts alone (a finished partition's last) is no recovery point,
+    // but it is what replay reads: checked now, its damage is refused here rather than later.
+    await this.snapshotAsOf(Number.POSITIVE_INFINITY, false);
     this.snapshotSeq = snapshot?.seq ?? 0;
     this.fullSeq = snapshot?.baseSeq ?? 0;
     this.nextSeq = this.committedSeq + 1;

@@ -22,21 +22,28 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, errorCode, JournalCorrupt, nativeModuleMissing, runFailure } from '../../errors.js';
-import { partitionName, partitionPath } from '../format.js';
-import { checkMeta, checkSealAgrees } from './schema.js';
+import { partitionName, partitionPath, type JournalFormat } from '../format.js';
+import type { StoredUnits } from './recovery.js';
+import { checkFormatAgrees, checkMeta, checkSealAgrees } from './schema.js';
 import { keyForJournal, PartitionSeal, type JournalKeyring, type JournalSealInfo } from '../seal.js';
 import { isMissingBinding } from './sqlite-errors.js';
 
-export interface PartitionReader {
+/** An open partition; as StoredUnits, how its batches and snapshots are read. */
+export interface PartitionReader extends StoredUnits {
   readonly db: Database.Database;
   readonly where: string;
+  /** The partition's format (its batch codec), checked against its manifest's. */
+  readonly format: JournalFormat;
   /** Opens the partition's sealed units; undefined for a journal that is not sealed. */
-  seal?: PartitionSeal;
+  readonly seal?: PartitionSeal;
   /** Throws if the partition may have changed since it was opened (call after reading, before using what was read). */
   check(): void;
   /** Closes the database (and removes a private copy). */
   close(): void;
 }
+
+/** An open database, before its meta rows say how to read it. */
+type OpenDatabase = Omit<PartitionReader, 'format' | 'seal'>;
 
 /** A sealed journal's seal (from its manifest) and the keys a reader was given. */
 export interface ReaderSeal {
@@ -44,45 +51,49 @@ export interface ReaderSeal {
   readonly keys: JournalKeyring;
 }
 
+/** What a journal's manifest says of its partitions. */
+export interface PartitionsOf {
+  readonly shards: number;
+  readonly formatVersion: number;
+}
+
 /**
- * Opens partition `shard` of a journal of `shards`, checking it is that partition and sealed as its
- * manifest says. `close` it after use.
+ * Opens partition `shard` of a journal, checking it is that partition, of the format its manifest
+ * says (a partition's format says how its batches are encoded: one edited would be misread) and
+ * sealed as its manifest says. `close` it after use.
  */
-export function openPartition(dir: string, shard: number, shards: number, sealed?: ReaderSeal): PartitionReader {
+export function openPartition(dir: string, shard: number, journal: PartitionsOf, sealed?: ReaderSeal): PartitionReader {
   const where = partitionName(dir, shard);
   const path = resolve(partitionPath(dir, shard));
   const main = statOf(path, where);
   if (main === undefined) throw new JournalCorrupt(`${where}: missing`);
   const wal = statOf(`${path}-wal`, where);
-  let reader: PartitionReader;
-  if (wal === undefined || wal.size === 0) reader = immutableReader(path, where, main, wal);
-  else if (existsSync(`${path}-shm`)) reader = sharedReader(path, where);
-  else reader = privateCopyReader(path, where);
+  let opened: OpenDatabase;
+  if (wal === undefined || wal.size === 0) opened = immutableReader(path, where, main, wal);
+  else if (existsSync(`${path}-shm`)) opened = sharedReader(path, where);
+  else opened = privateCopyReader(path, where);
   try {
-    checkSealAgrees(where, checkMeta(reader.db, where, shard, shards), sealed?.seal);
-    if (sealed)
-      reader.seal = new PartitionSeal(
-        sealed.seal,
-        shard,
-        keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys),
-        sealed.keys,
-      );
+    const meta = checkMeta(opened.db, where, shard, journal.shards);
+    checkSealAgrees(where, meta.seal, sealed?.seal);
+    checkFormatAgrees(where, meta.format.version, journal.formatVersion);
+    const seal =
+      sealed && new PartitionSeal(sealed.seal, shard, keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys), sealed.keys);
+    return { ...opened, format: meta.format, ...(seal ? { seal } : {}) };
   } catch (error) {
-    reader.close();
+    opened.close();
     throw error;
   }
-  return reader;
 }
 
 /** Opens a partition, `use`s it, checks it did not change meanwhile, closes it. */
 export function withPartition<T>(
   dir: string,
   shard: number,
-  shards: number,
+  journal: PartitionsOf,
   sealed: ReaderSeal | undefined,
   use: (reader: PartitionReader) => T,
 ): T {
-  const reader = openPartition(dir, shard, shards, sealed);
+  const reader = openPartition(dir, shard, journal, sealed);
   try {
     const result = use(reader);
     reader.check();
@@ -111,7 +122,7 @@ function openReadOnly(name: string, where: string): Database.Database {
   }
 }
 
-function immutableReader(path: string, where: string, main: Stats, wal: Stats | undefined): PartitionReader {
+function immutableReader(path: string, where: string, main: Stats, wal: Stats | undefined): OpenDatabase {
   // SQLITE_USE_URI=1 (schema.ts) lets the name carry `immutable`; a path never starts with "file:".
   const db = openReadOnly(`${pathToFileURL(path).href}?immutable=1`, where);
   const same = (a: Stats | undefined, b: Stats | undefined) =>
@@ -128,12 +139,12 @@ function immutableReader(path: string, where: string, main: Stats, wal: Stats | 
   };
 }
 
-function sharedReader(path: string, where: string): PartitionReader {
+function sharedReader(path: string, where: string): OpenDatabase {
   const db = openReadOnly(path, where);
   return { db, where, check: () => undefined, close: () => db.close() };
 }
 
-function privateCopyReader(path: string, where: string): PartitionReader {
+function privateCopyReader(path: string, where: string): OpenDatabase {
   const scratch = mkdtempSync(join(tmpdir(), 'payments-journal-read-'));
   const copy = join(scratch, 'partition.sqlite');
   let db: Database.Database;

@@ -9,10 +9,20 @@ import type Database from 'better-sqlite3';
 import { describeError, JournalCorrupt } from '../../errors.js';
 import type { JournalRecord, RecoveredSnapshot } from '../../engine/journal-port.js';
 import type { InputProof } from '../../io/input-proof.js';
+import type { JournalFormat } from '../format.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
 import { decodeAccounts, decodeTxPart, snapshotChecksum } from '../snapshot-codec.js';
 import type { PartitionSeal } from '../seal.js';
 import { isSqliteDamage } from './sqlite-errors.js';
+
+/** How a partition's stored units are read: by its format (the batch codec), and its seal (undefined: not sealed). */
+export interface StoredUnits {
+  readonly format: JournalFormat;
+  readonly seal?: PartitionSeal | undefined;
+}
+
+/** tx_parts of a snapshot of the accounts alone (a finished partition's last; journal format 5 and later). */
+export const accountsOnlyParts = -1;
 
 /** How far a partition got: its last sequence number and the last input line it recorded. */
 export interface PartitionExtent {
@@ -47,17 +57,25 @@ export function partitionExtent(db: Database.Database, where: string): Partition
   });
 }
 
-/** The newest snapshot taken at or before `asOfLine`, checked against its checksums and the batches. */
+/**
+ * The newest snapshot taken at or before `asOfLine`, checked against its checksums and the batches.
+ * `txIndex` false (replay): a snapshot of the accounts alone will do, and the index is left unread.
+ * A recovery needs the index, so it reads whole snapshots only.
+ */
 export function readSnapshot(
   db: Database.Database,
   where: string,
   asOfLine: number,
-  seal?: PartitionSeal,
+  units: StoredUnits,
+  txIndex = true,
 ): RecoveredSnapshot | undefined {
   return guarded(where, () => {
-    const s = db.prepare('SELECT * FROM snapshots WHERE line <= ? ORDER BY seq DESC LIMIT 1').get(finite(asOfLine)) as
+    const s = db
+      .prepare(`SELECT * FROM snapshots WHERE line <= ?${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`)
+      .get(finite(asOfLine)) as
       { seq: number; line: number; events: number; accounts: Buffer; crc: number; tx_parts: number } | undefined;
     if (s === undefined) return undefined;
+    const { seal } = units;
     const damaged = (what: string) =>
       new JournalCorrupt(`${where}: the snapshot at seq ${s.seq} ${what} (damaged or edited)`);
     if (snapshotChecksum(s.accounts, s.seq, s.line, s.events, s.tx_parts) !== s.crc)
@@ -76,14 +94,21 @@ export function readSnapshot(
       data: Buffer;
       crc: number;
     }[];
-    if (parts.length !== s.tx_parts) throw damaged(`has ${parts.length} index parts, not ${s.tx_parts}`);
+    const accountsOnly = s.tx_parts === accountsOnlyParts;
+    if (accountsOnly && !units.format.accountsOnlySnapshots)
+      throw damaged(`holds accounts alone, which journal format ${units.format.version} never stores`);
+    if (accountsOnly ? parts.length !== 0 : parts.length !== s.tx_parts)
+      throw damaged(`has ${parts.length} index parts, not ${Math.max(0, s.tx_parts)}`);
     const unit = `${where}: the snapshot at seq ${s.seq}`;
-    const txParts = parts.map((p, i) => {
-      if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)
-        throw damaged(`index part ${i} fails its checksum`);
-      return decodeTxPart(seal ? seal.open('txPart', p.data, [s.seq, i], `${unit} (index part ${i})`) : p.data);
-    });
     const accounts = seal ? seal.open('accounts', s.accounts, [s.seq, s.line, s.events, s.tx_parts], unit) : s.accounts;
+    // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.
+    const txParts = txIndex
+      ? parts.map((p, i) => {
+          if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)
+            throw damaged(`index part ${i} fails its checksum`);
+          return decodeTxPart(seal ? seal.open('txPart', p.data, [s.seq, i], `${unit} (index part ${i})`) : p.data);
+        })
+      : [];
     return { seq: s.seq, line: s.line, events: s.events, accounts: decodeAccounts(accounts), txParts };
   });
 }
@@ -96,8 +121,8 @@ export function* readTail(
   db: Database.Database,
   where: string,
   afterSeq: number,
-  asOfLine = Number.POSITIVE_INFINITY,
-  seal?: PartitionSeal,
+  asOfLine: number,
+  units: StoredUnits,
 ): Generator<JournalRecord> {
   try {
     const batches = db
@@ -111,7 +136,7 @@ export function* readTail(
       if (batch.first_line <= line)
         throw new JournalCorrupt(`${where}: batch at seq ${batch.first_seq} repeats line ${batch.first_line}`);
       line = batch.last_line;
-      for (const record of decodeRecords(batch, where, 'columns', seal)) {
+      for (const record of decodeRecords(batch, where, units.format.codec, units.seal)) {
         if (record.line > asOfLine) return;
         seq = record.seq;
         yield record;
@@ -145,7 +170,7 @@ export function readLines(
   where: string,
   firstLine: number,
   lastLine: number,
-  seal?: PartitionSeal,
+  units: StoredUnits,
 ): JournalRecord[] {
   const batches = guarded(where, () =>
     db
@@ -157,7 +182,7 @@ export function readLines(
   ) as StoredBatch[];
   const records: JournalRecord[] = [];
   for (const batch of batches)
-    for (const record of decodeRecords(batch, where, 'columns', seal))
+    for (const record of decodeRecords(batch, where, units.format.codec, units.seal))
       if (record.line >= firstLine && record.line <= lastLine) records.push(record);
   return records;
 }

@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { JournalCorrupt } from '../../errors.js';
-import { partitionName, partitionPath, sealedJournalFormatVersion } from '../format.js';
+import { partitionName, partitionPath, sealedVersionOf, type JournalFormat } from '../format.js';
 import { JournalLock } from '../lock.js';
 import { writeManifest, type Manifest } from '../manifest.js';
 import { batchChecksum, batchSealFields, decodeCheckedColumns, type StoredBatch } from '../record-codec.js';
@@ -44,6 +44,8 @@ interface Opened {
   readonly shard: number;
   /** The partition's seal as stored; undefined when it is not sealed. */
   readonly stored: JournalSealInfo | undefined;
+  /** Its format as stored (a reseal keeps the codec: format 3 becomes 4, 5 becomes 6). */
+  readonly format: JournalFormat;
 }
 
 export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey: JournalKey): Promise<ResealResult> {
@@ -57,7 +59,8 @@ export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey:
     for (let shard = 0; shard < manifest.shards; shard++) {
       const where = partitionName(dir, shard);
       const db = openDatabase(partitionPath(dir, shard), where, true);
-      opened.push({ db, where, shard, stored: checkMeta(db, where, shard, manifest.shards) });
+      const meta = checkMeta(db, where, shard, manifest.shards);
+      opened.push({ db, where, shard, stored: meta.seal, format: meta.format });
     }
     // A first seal cut short left partitions sealed under a journal id the manifest never got.
     const journalId = manifest.seal?.journalId ?? opened.find((o) => o.stored)?.stored?.journalId ?? newJournalSealId();
@@ -75,12 +78,12 @@ export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey:
       o.db.transaction(() => {
         walk(o, sources[i], target);
         const meta = o.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-        meta.run('format_version', String(sealedJournalFormatVersion));
+        meta.run('format_version', String(sealedVersionOf(o.format.version)));
         meta.run('seal_journal_id', to.journalId);
         meta.run('seal_key_id', to.keyId);
       })();
     });
-    await writeManifest(dir, { ...manifest, formatVersion: sealedJournalFormatVersion, seal: to });
+    await writeManifest(dir, { ...manifest, formatVersion: sealedVersionOf(manifest.formatVersion), seal: to });
     return { partitions: manifest.shards, batches, snapshotUnits, fromKeyId: manifest.seal?.keyId, toKeyId: to.keyId };
   } finally {
     for (const o of opened) o.db.close();
@@ -130,7 +133,7 @@ function walk(
     if (rows.length === 0) break;
     for (const b of rows) {
       // Checksum, authentication and every record: a damaged batch (a torn last one too) is refused.
-      decodeCheckedColumns(b, where, 'columns', from);
+      decodeCheckedColumns(b, where, o.format.codec, from);
       if (to) {
         const plain = from ? from.open('batch', b.data, batchSealFields(b), where) : b.data;
         const data = to.seal('batch', plain, batchSealFields(b));
@@ -168,8 +171,10 @@ function walk(
       data: Buffer;
       crc: number;
     }[];
-    if (txParts.length !== s.tx_parts)
-      throw new JournalCorrupt(`${unit} has ${txParts.length} index parts, not ${s.tx_parts}`);
+    if (s.tx_parts < 0 && !o.format.accountsOnlySnapshots)
+      throw new JournalCorrupt(`${unit} holds accounts alone, which journal format ${o.format.version} never stores`);
+    if (txParts.length !== Math.max(0, s.tx_parts)) // -1: the accounts alone
+      throw new JournalCorrupt(`${unit} has ${txParts.length} index parts, not ${Math.max(0, s.tx_parts)}`);
     txParts.forEach((p, i) => {
       if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)
         throw new JournalCorrupt(`${unit} index part ${i} fails its checksum (damaged or edited)`);

@@ -3,7 +3,14 @@ import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
 import { describeError, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
-import { journalFormatVersion, sealedJournalFormatVersion } from '../format.js';
+import {
+  journalFormat,
+  journalFormatVersion,
+  newestJournalFormatVersion,
+  oldestJournalFormatVersion,
+  sealedJournalFormatVersion,
+  type JournalFormat,
+} from '../format.js';
 import { sealError, type JournalSealInfo } from '../seal.js';
 import { isMissingBinding, isSqliteCantOpen } from './sqlite-errors.js';
 
@@ -40,9 +47,15 @@ export function openDatabase(
   }
 }
 
+/** What a partition's meta rows say it is: its format, and its seal (undefined: not sealed). */
+export interface PartitionMeta {
+  readonly format: JournalFormat;
+  readonly seal: JournalSealInfo | undefined;
+}
+
 /**
- * Creates the tables of a new partition and records what it holds (sealed or not); checks an
- * existing one, and that it is sealed as its journal is. Returns the partition's seal.
+ * Creates the tables of a new partition and records what it holds (its journal's format, sealed or
+ * not); checks an existing one, and that it has its journal's format and seal.
  */
 export function initSchema(
   db: Database.Database,
@@ -50,7 +63,8 @@ export function initSchema(
   shards: number,
   where: string,
   seal?: JournalSealInfo,
-): JournalSealInfo | undefined {
+  formatVersion = seal ? sealedJournalFormatVersion : journalFormatVersion,
+): PartitionMeta {
   try {
     db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,7 +81,7 @@ export function initSchema(
     const insertMeta = db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
     db.transaction(() => {
       const fresh = db.prepare("SELECT 1 FROM meta WHERE key = 'format_version'").get() === undefined;
-      insertMeta.run('format_version', String(seal ? sealedJournalFormatVersion : journalFormatVersion));
+      insertMeta.run('format_version', String(formatVersion));
       insertMeta.run('shard', String(shard));
       insertMeta.run('shards', String(shards));
       if (fresh && seal) {
@@ -80,8 +94,17 @@ export function initSchema(
     throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
   }
   const stored = checkMeta(db, where, shard, shards);
-  checkSealAgrees(where, stored, seal);
+  checkSealAgrees(where, stored.seal, seal);
+  checkFormatAgrees(where, stored.format.version, formatVersion);
   return stored;
+}
+
+/** A partition must have its journal's format: the format says how its batches are encoded. */
+export function checkFormatAgrees(where: string, stored: number, expected: number): void {
+  if (stored !== expected)
+    throw new JournalCorrupt(
+      `${where}: journal format ${stored}, but its journal's manifest says ${expected} (damaged or edited)`,
+    );
 }
 
 /** A partition must be sealed exactly as its journal's manifest says: same journal, same key. */
@@ -105,13 +128,8 @@ export function checkSealAgrees(
     );
 }
 
-/** Checks the partition's format version, and that it holds `shard` of `shards`; returns its seal. */
-export function checkMeta(
-  db: Database.Database,
-  where: string,
-  shard: number,
-  shards: number,
-): JournalSealInfo | undefined {
+/** Checks the partition's format version, and that it holds `shard` of `shards`; returns its format and seal. */
+export function checkMeta(db: Database.Database, where: string, shard: number, shards: number): PartitionMeta {
   let rows: { key: string; value: string }[];
   try {
     rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
@@ -120,19 +138,20 @@ export function checkMeta(
   }
   const meta = new Map(rows.map((r) => [r.key, r.value]));
   const version = Number(meta.get('format_version'));
-  if (version > sealedJournalFormatVersion)
+  if (version > newestJournalFormatVersion)
     throw new JournalCorrupt(
-      `${where}: written by a newer version (journal format ${version}, this program reads ${sealedJournalFormatVersion})`,
+      `${where}: written by a newer version (journal format ${version}, this program reads ${oldestJournalFormatVersion} to ${newestJournalFormatVersion})`,
     );
-  if (version !== journalFormatVersion && version !== sealedJournalFormatVersion)
+  const format = journalFormat(version);
+  if (format === undefined)
     throw new JournalCorrupt(
-      `${where}: journal format ${meta.get('format_version') ?? 'missing'}, this program reads ${journalFormatVersion} and ${sealedJournalFormatVersion}`,
+      `${where}: journal format ${meta.get('format_version') ?? 'missing'}, this program reads ${oldestJournalFormatVersion} to ${newestJournalFormatVersion}`,
     );
   if (meta.get('shard') !== String(shard))
     throw new JournalCorrupt(`${where}: holds shard ${meta.get('shard')}, not ${shard}`);
   if (meta.get('shards') !== String(shards))
     throw new JournalCorrupt(`${where}: written with ${meta.get('shards')} shards, not ${shards}`);
-  if (version === journalFormatVersion) return undefined;
+  if (!format.sealed) return { format, seal: undefined };
   const journalId = meta.get('seal_journal_id');
   const keyId = meta.get('seal_key_id');
   if (
@@ -142,5 +161,5 @@ export function checkMeta(
     !/^[0-9a-f]{16}$/.test(keyId)
   )
     throw new JournalCorrupt(`${where}: a sealed partition without a valid seal record (damaged or edited)`);
-  return { journalId, keyId };
+  return { format, seal: { journalId, keyId } };
 }

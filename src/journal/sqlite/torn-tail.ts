@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { JournalCorrupt } from '../../errors.js';
 import { decodeRecords, type StoredBatch } from '../record-codec.js';
-import { SealFailure, type PartitionSeal } from '../seal.js';
+import { SealFailure } from '../seal.js';
+import type { StoredUnits } from './recovery.js';
 
 /**
  * A write cut short leaves a damaged last batch: it is dropped (with any snapshot taken after it),
@@ -11,13 +12,13 @@ import { SealFailure, type PartitionSeal } from '../seal.js';
 export function dropTornTail(
   db: Database.Database,
   where: string,
-  seal?: PartitionSeal,
+  units: StoredUnits,
 ): { firstLine: number; lastLine: number } | undefined {
   const last = db.prepare('SELECT * FROM batches ORDER BY first_seq DESC LIMIT 1').get() as StoredBatch | undefined;
   if (last === undefined) return undefined;
   try {
     // A unit that fails authentication is not a torn write (its checksum passed): that error stays.
-    decodeRecords(last, where, 'columns', seal);
+    decodeRecords(last, where, units.format.codec, units.seal);
     return undefined;
   } catch (error) {
     if (!(error instanceof JournalCorrupt) || error instanceof SealFailure) throw error;

@@ -83,7 +83,7 @@ export async function runPipeline<End>(options: PipelineOptions, sink: BatchSink
     throw error;
   }
   while (inFlight.size > 0) await inFlight.completeOldest();
-  const end = await sink.end();
+  const end = await sink.end(interrupted);
   const { rejectedByReason, lastLine } = inFlight;
   return { end, router, rowsRead, rejectedByReason, interrupted, lastLine, readStats };
 }

@@ -42,7 +42,9 @@ export class PoolSink implements BatchSink<FinishReply[]> {
     this.manifestWrittenMs = performance.now();
   }
 
-  end(): Promise<FinishReply[]> {
-    return Promise.all(Array.from({ length: this.pool.shards }, (_, shard) => this.pool.finish(shard)));
+  end(interrupted: boolean): Promise<FinishReply[]> {
+    return Promise.all(
+      Array.from({ length: this.pool.shards }, (_, shard) => this.pool.finish(shard, !interrupted)),
+    );
   }
 }

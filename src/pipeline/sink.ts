@@ -27,8 +27,11 @@ export interface BatchSink<End = void> {
   ready?(): Promise<void>;
   /** A chunk whose batches are all done and whose rejections are written, in input order. */
   completed?(lastLine: number): Promise<void>;
-  /** After the last chunk completed (also when the run was interrupted): the sink's own result. */
-  end(): Promise<End>;
+  /**
+   * After the last chunk completed (also when the run was interrupted: `interrupted` true, more
+   * rows are to come in a resumed run): the sink's own result.
+   */
+  end(interrupted: boolean): Promise<End>;
 }
 
 /** Where rejected rows go, as rejects-file text in input order (a RejectsSink, or a string). */

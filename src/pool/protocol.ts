@@ -27,7 +27,8 @@ export type WorkerTask =
   | { op: 'open'; trace?: TraceCarrier; sealed?: WorkerSeal; formatVersion?: number }
   /** proof: the input text up to the end of the read the batch's rows came from (stored at commit). */
   | { op: 'apply'; seq: number; batch: TxBatch; proof: InputProof; trace?: TraceCarrier }
-  | { op: 'finish'; trace?: TraceCarrier }
+  /** complete: the input was read to its end; false after a stop, when a resumed run goes on. */
+  | { op: 'finish'; complete: boolean; trace?: TraceCarrier }
   /** Releases the shard's journal without a final snapshot (after a failure elsewhere). */
   | { op: 'close' };
 

@@ -77,8 +77,9 @@ export class ShardPool {
     );
   }
 
-  finish(shard: number): Promise<FinishReply> {
-    const task: WorkerTask = { op: 'finish', trace: this.trace };
+  /** `complete`: the input was read to its end (else a resumed run goes on from here). */
+  finish(shard: number, complete: boolean): Promise<FinishReply> {
+    const task: WorkerTask = { op: 'finish', complete, trace: this.trace };
     return this.enqueue(shard, () => this.pools[shard]!.run(task) as Promise<Reply<FinishReply>>);
   }
 

@@ -43,7 +43,9 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
           task.trace,
         );
       case 'finish':
-        return ok(await traced('payments.shard.finish', { 'payments.shard': config.shard }, finish, task.trace));
+        return ok(
+          await traced('payments.shard.finish', { 'payments.shard': config.shard }, () => finish(task.complete), task.trace),
+        );
       case 'close':
         await engine?.journal.close();
         await flushTracing(); // this thread's spans, before the pool ends it
@@ -142,12 +144,12 @@ async function apply(seq: number, batch: TxBatch, proof: InputProof): Promise<un
   return Piscina.move({ [Piscina.transferableSymbol]: [batch.buffer], [Piscina.valueSymbol]: reply } as never);
 }
 
-async function finish(): Promise<FinishReply> {
+async function finish(complete: boolean): Promise<FinishReply> {
   if (engine === undefined) throw runFailure(`shard ${config.shard}: finish before open`);
-  // A final snapshot of the accounts alone (where the journal's format allows it; whole otherwise):
-  // replay and the outputs read nothing else. No row can follow the last, so the transaction index,
-  // most of a snapshot's bytes, is left out; a recovery replays from the last whole snapshot.
-  await engine.journal.writeSnapshot({ ...engine.state(), accountsOnly: true });
+  // A run stopped early resumes from here: a whole snapshot. A finished one ends with its accounts
+  // alone (where the journal's format allows it): no row can follow the last, and replay reads
+  // nothing else; the transaction index, most of a snapshot's bytes, is left out.
+  await engine.journal.writeSnapshot({ ...engine.state(), accountsOnly: complete });
   await engine.journal.close();
   log.debug(
     {

@@ -221,6 +221,8 @@ describe('graceful stop', () => {
         ),
       );
       const resumed = await finish(journal);
+      // The stop wrote a whole snapshot (not the accounts alone of a finished run): nothing replayed.
+      expect(resumed.stderr).toContain('"recordsReplayed":0');
       expect(resumed.accounts).toBe(reference.accounts);
       expect(resumed.rejects).toBe(reference.rejects);
       expect(resumed.records).toBe(reference.records);

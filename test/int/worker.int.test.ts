@@ -42,7 +42,7 @@ describe('worker task handler', () => {
       await handleTask({ op: 'apply', seq: 0, batch: oneBatch(2), proof: { end: 0, crc: 0 } }),
     );
     expect(inOrder.ok).toBe(true);
-    const finished = (await handleTask({ op: 'finish' })) as Reply;
+    const finished = (await handleTask({ op: 'finish', complete: true })) as Reply;
     expect(finished).toMatchObject({ ok: true, value: { rowsApplied: 1, eventsAppended: 1 } });
   });
 });

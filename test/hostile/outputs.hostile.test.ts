@@ -382,8 +382,9 @@ describe('review: a second signal exits at once', () => {
 describe('review: stale temporary files of a zombie process', () => {
   it('are removed (kill(pid, 0) succeeds for a zombie, /proc says Z)', async () => {
     const dir = tmp();
-    // `sleep 0` becomes a zombie: its parent is exec'd into `sleep 30`, which never reaps it.
-    const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sleep 0.3` becomes a zombie: its parent is exec'd into `sleep 30`, which never reaps it (it
+    // outlives the exec: one that ended before it could be reaped by bash, and vanish).
+    const parent = spawn('bash', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(
         await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(String(d)))),

@@ -11,6 +11,8 @@ import type { EngineState } from '../../src/engine/journal-port.js';
 import { ShardEngine } from '../../src/engine/shard-engine.js';
 import { JournalCorrupt } from '../../src/errors.js';
 import { PostgresPartition } from '../../src/journal/postgres/partition.js';
+import { resealPostgres } from '../../src/journal/postgres/reseal.js';
+import { replayPostgres } from '../../src/journal/postgres/run.js';
 import { accountsChecksum, accountsFields } from '../../src/journal/postgres/snapshot-write.js';
 import { PostgresJournalStore } from '../../src/journal/postgres/store.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
@@ -203,6 +205,15 @@ describe('a layered snapshot', () => {
       /layered on a full snapshot at seq 20000 that the journal does not hold/,
     ],
   ];
+  it('whose base is gone is refused by replay and reseal too, which read no index', async () => {
+    await layeredJournal('orphan');
+    await withAdmin((c) => c.query('DELETE FROM payments.snapshots WHERE journal = $1 AND seq = 20000', ['orphan']), database);
+    const orphaned = /layered on a full snapshot at seq 20000 that the journal does not hold/;
+    const url = urlFor(database, { params: { journal: 'orphan' } });
+    await expect(replayPostgres(url)).rejects.toThrow(orphaned);
+    await expect(resealPostgres(target('orphan'), [], journalKey(new Uint8Array(32).fill(9)))).rejects.toThrow(orphaned);
+  });
+
   for (const [what, edit, message] of refusals)
     it(`is refused with exit 2, not misread: ${what}`, async () => {
       const journal = `refused-${refusals.findIndex((r) => r[0] === what)}`;

@@ -97,18 +97,19 @@ export async function readSnapshot(
   if (row === undefined) return undefined;
   const { seq, line, events, accounts, parts } = openSnapshotRow(ref, row);
   const baseSeq = row.base_seq === null ? seq : Number(row.base_seq);
-  // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.
-  if (!txIndex) return { seq, line, events, accounts, txParts: [] };
   if (baseSeq === seq)
-    return { seq, line, events, accounts, txParts: await readTxParts(client, ref, seq, parts), baseSeq };
+    // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.
+    return { seq, line, events, accounts, txParts: txIndex ? await readTxParts(client, ref, seq, parts) : [], baseSeq };
   const unit = `${ref.where}: the snapshot at seq ${seq}`;
   const base = await client.query(
     'SELECT seq, line, events, accounts, crc, tx_parts, base_seq FROM payments.snapshots WHERE journal = $1 AND partition = $2 AND seq = $3',
     [ref.journal, ref.shard, baseSeq],
   );
-  if (base.rows[0] === undefined || base.rows[0].base_seq !== null || !(baseSeq < seq))
+  // A layered snapshot without its base is damage, even to a reader that needs its accounts alone.
+  if (base.rows[0] === undefined || base.rows[0].base_seq !== null || !(baseSeq < seq) || base.rows[0].tx_parts < 0)
     throw new JournalCorrupt(`${unit} is layered on a full snapshot at seq ${baseSeq} that the journal does not hold`);
   const baseParts = openSnapshotRow(ref, base.rows[0]).parts;
+  if (!txIndex) return { seq, line, events, accounts, txParts: [] };
   const txParts = await readTxParts(client, ref, baseSeq, baseParts);
   const txDelta = await readTxParts(client, ref, seq, parts, true);
   return { seq, line, events, accounts, txParts, baseSeq, txDelta };

@@ -137,11 +137,15 @@ async function resealSnapshots(
     [journal, shard],
   );
   let units = 0;
+  const full = new Set<number>(); // seqs of the full snapshots seen (a layered one's base comes first)
   for (const s of snapshots.rows) {
     const seq = Number(s.seq);
     const unit = `${at}: the snapshot at seq ${seq}`;
     const damaged = () => new JournalCorrupt(`${unit} fails its checksum (damaged or edited)`);
     const baseSeq = s.base_seq === null ? null : Number(s.base_seq);
+    if (baseSeq !== null && !full.has(baseSeq))
+      throw new JournalCorrupt(`${unit} is layered on a full snapshot at seq ${baseSeq} that the journal does not hold`);
+    if (baseSeq === null && (s.tx_parts as number) >= 0) full.add(seq);
     const fields = accountsFields(seq, Number(s.line), Number(s.events), s.tx_parts as number, baseSeq);
     if (accountsChecksum(s.accounts, fields) !== Number(s.crc)) throw damaged();
     const accounts = to.seal('accounts', from ? from.open('accounts', s.accounts, fields, unit) : s.accounts, fields);

@@ -48,6 +48,12 @@ describe('cluster: shards in worker threads', () => {
     const held = await leases(world, 'th1');
     expect(held.every((l) => l.node === 'w' && l.generation === 1 && l.finished)).toBe(true);
 
+    // The node counts a shard finished just after its lease says so (which is what submit waits for).
+    const allFinished = /^payments_node_ownership_changes_total\{change="finished"\} 8$/m;
+    await until(async () => allFinished.test((await nodeHttp(node)).metrics), {
+      ms: 10_000,
+      what: 'the node to count all 8 shards finished',
+    });
     const { metrics, ready } = await nodeHttp(node);
     expect(ready).toBe(200);
     expect(metrics).toMatch(/^payments_node_shard_threads [1-9]/m);

@@ -136,7 +136,8 @@ export function validateManifest(value: unknown, path: string): Manifest {
     if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
   if (format.sealed) {
     const seal = m.seal as Record<string, unknown> | undefined;
-    if (typeof seal !== 'object' || seal === null) throw bad('seal', `an object (journal format ${m.formatVersion} is sealed)`, seal);
+    if (typeof seal !== 'object' || seal === null)
+      throw bad('seal', `an object (journal format ${m.formatVersion} is sealed)`, seal);
     if (typeof seal.journalId !== 'string' || !/^[0-9a-f]{32}$/.test(seal.journalId))
       throw bad('seal.journalId', '32 hex digits', seal.journalId);
     if (typeof seal.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(seal.keyId))

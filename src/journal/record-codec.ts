@@ -230,7 +230,8 @@ function decodeColumns(
   damaged: (what: string) => JournalCorrupt,
 ): RecordColumns {
   if (codec === 'columns') {
-    if (batch.data.byteLength !== recordLayout.bytes(batch.count)) throw damaged('fails its checksum');
+    if (batch.data.byteLength !== recordLayout.bytes(batch.count))
+      throw damaged(`does not decode (${batch.data.byteLength} bytes are not ${batch.count} records of columns)`);
     return recordLayout.decode(batch.data).columns;
   }
   try {

@@ -43,8 +43,6 @@ export class PoolSink implements BatchSink<FinishReply[]> {
   }
 
   end(interrupted: boolean): Promise<FinishReply[]> {
-    return Promise.all(
-      Array.from({ length: this.pool.shards }, (_, shard) => this.pool.finish(shard, !interrupted)),
-    );
+    return Promise.all(Array.from({ length: this.pool.shards }, (_, shard) => this.pool.finish(shard, !interrupted)));
   }
 }

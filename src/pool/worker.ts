@@ -44,7 +44,12 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
         );
       case 'finish':
         return ok(
-          await traced('payments.shard.finish', { 'payments.shard': config.shard }, () => finish(task.complete), task.trace),
+          await traced(
+            'payments.shard.finish',
+            { 'payments.shard': config.shard },
+            () => finish(task.complete),
+            task.trace,
+          ),
         );
       case 'close':
         await engine?.journal.close();

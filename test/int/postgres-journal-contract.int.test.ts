@@ -315,7 +315,7 @@ describe.each(durable)('a durable journal partition, snapshots: $name', (backend
     await again.close();
   });
 
-  it("refuses an accounts-alone snapshot whose recorded fields were edited, though a recovery does not use it", async () => {
+  it('refuses an accounts-alone snapshot whose recorded fields were edited, though a recovery does not use it', async () => {
     if (!backend.accountsOnlySnapshots) return;
     const stored = await backend.fresh();
     const { p } = await reopen(stored);

@@ -207,11 +207,16 @@ describe('a layered snapshot', () => {
   ];
   it('whose base is gone is refused by replay and reseal too, which read no index', async () => {
     await layeredJournal('orphan');
-    await withAdmin((c) => c.query('DELETE FROM payments.snapshots WHERE journal = $1 AND seq = 20000', ['orphan']), database);
+    await withAdmin(
+      (c) => c.query('DELETE FROM payments.snapshots WHERE journal = $1 AND seq = 20000', ['orphan']),
+      database,
+    );
     const orphaned = /layered on a full snapshot at seq 20000 that the journal does not hold/;
     const url = urlFor(database, { params: { journal: 'orphan' } });
     await expect(replayPostgres(url)).rejects.toThrow(orphaned);
-    await expect(resealPostgres(target('orphan'), [], journalKey(new Uint8Array(32).fill(9)))).rejects.toThrow(orphaned);
+    await expect(resealPostgres(target('orphan'), [], journalKey(new Uint8Array(32).fill(9)))).rejects.toThrow(
+      orphaned,
+    );
   });
 
   for (const [what, edit, message] of refusals)

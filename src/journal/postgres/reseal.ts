@@ -144,7 +144,9 @@ async function resealSnapshots(
     const damaged = () => new JournalCorrupt(`${unit} fails its checksum (damaged or edited)`);
     const baseSeq = s.base_seq === null ? null : Number(s.base_seq);
     if (baseSeq !== null && !full.has(baseSeq))
-      throw new JournalCorrupt(`${unit} is layered on a full snapshot at seq ${baseSeq} that the journal does not hold`);
+      throw new JournalCorrupt(
+        `${unit} is layered on a full snapshot at seq ${baseSeq} that the journal does not hold`,
+      );
     if (baseSeq === null && (s.tx_parts as number) >= 0) full.add(seq);
     const fields = accountsFields(seq, Number(s.line), Number(s.events), s.tx_parts as number, baseSeq);
     if (accountsChecksum(s.accounts, fields) !== Number(s.crc)) throw damaged();

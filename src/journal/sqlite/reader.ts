@@ -77,7 +77,8 @@ export function openPartition(dir: string, shard: number, journal: PartitionsOf,
     checkSealAgrees(where, meta.seal, sealed?.seal);
     checkFormatAgrees(where, meta.format.version, journal.formatVersion);
     const seal =
-      sealed && new PartitionSeal(sealed.seal, shard, keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys), sealed.keys);
+      sealed &&
+      new PartitionSeal(sealed.seal, shard, keyForJournal(`journal ${dir}`, sealed.seal, sealed.keys), sealed.keys);
     return { ...opened, format: meta.format, ...(seal ? { seal } : {}) };
   } catch (error) {
     opened.close();

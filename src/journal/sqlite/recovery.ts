@@ -71,7 +71,9 @@ export function readSnapshot(
 ): RecoveredSnapshot | undefined {
   return guarded(where, () => {
     const s = db
-      .prepare(`SELECT * FROM snapshots WHERE line <= ?${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`)
+      .prepare(
+        `SELECT * FROM snapshots WHERE line <= ?${txIndex ? ' AND tx_parts >= 0' : ''} ORDER BY seq DESC LIMIT 1`,
+      )
       .get(finite(asOfLine)) as
       { seq: number; line: number; events: number; accounts: Buffer; crc: number; tx_parts: number } | undefined;
     if (s === undefined) return undefined;
@@ -94,6 +96,7 @@ export function readSnapshot(
       data: Buffer;
       crc: number;
     }[];
+    if (s.tx_parts < accountsOnlyParts) throw damaged(`records ${s.tx_parts} index parts`);
     const accountsOnly = s.tx_parts === accountsOnlyParts;
     if (accountsOnly && !units.format.accountsOnlySnapshots)
       throw damaged(`holds accounts alone, which journal format ${units.format.version} never stores`);

@@ -24,8 +24,8 @@ import {
   type JournalSealInfo,
 } from '../seal.js';
 import { snapshotChecksum } from '../snapshot-codec.js';
-import { partitionExtent } from './recovery.js';
-import { checkMeta, openDatabase } from './schema.js';
+import { accountsOnlyParts, partitionExtent } from './recovery.js';
+import { checkFormatAgrees, checkMeta, openDatabase } from './schema.js';
 
 export interface ResealResult {
   readonly partitions: number;
@@ -60,6 +60,10 @@ export async function resealSqlite(dir: string, oldKeys: JournalKeyring, newKey:
       const where = partitionName(dir, shard);
       const db = openDatabase(partitionPath(dir, shard), where, true);
       const meta = checkMeta(db, where, shard, manifest.shards);
+      // The manifest's format, or (after an interrupted reseal) its sealed form: anything else would
+      // have its batches decoded with another codec.
+      if (meta.format.version !== sealedVersionOf(manifest.formatVersion))
+        checkFormatAgrees(where, meta.format.version, manifest.formatVersion);
       opened.push({ db, where, shard, stored: meta.seal, format: meta.format });
     }
     // A first seal cut short left partitions sealed under a journal id the manifest never got.
@@ -171,9 +175,12 @@ function walk(
       data: Buffer;
       crc: number;
     }[];
+    if (s.tx_parts < accountsOnlyParts)
+      throw new JournalCorrupt(`${unit} records ${s.tx_parts} index parts (damaged or edited)`);
     if (s.tx_parts < 0 && !o.format.accountsOnlySnapshots)
       throw new JournalCorrupt(`${unit} holds accounts alone, which journal format ${o.format.version} never stores`);
-    if (txParts.length !== Math.max(0, s.tx_parts)) // -1: the accounts alone
+    if (txParts.length !== Math.max(0, s.tx_parts))
+      // -1: the accounts alone
       throw new JournalCorrupt(`${unit} has ${txParts.length} index parts, not ${Math.max(0, s.tx_parts)}`);
     txParts.forEach((p, i) => {
       if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)

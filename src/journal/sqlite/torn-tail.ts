@@ -1,28 +1,16 @@
 import type Database from 'better-sqlite3';
-import { JournalCorrupt } from '../../errors.js';
-import { decodeRecords, type StoredBatch } from '../record-codec.js';
-import { SealFailure } from '../seal.js';
-import type { StoredUnits } from './recovery.js';
+import { batchChecksum, type StoredBatch } from '../record-codec.js';
 
 /**
- * A write cut short leaves a damaged last batch: it is dropped (with any snapshot taken after it),
- * and its rows are applied again from the input. Damage anywhere else is not a torn write, and
- * recovery reports it instead.
+ * A write cut short leaves a last batch that fails its checksum: it is dropped (with any snapshot
+ * taken after it), and its rows are applied again from the input. A last batch whose checksum holds
+ * was written whole: if it does not decode or authenticate (read with another codec, or sealed by
+ * another key), recovery refuses it, and nothing is deleted. Damage anywhere else is not a torn
+ * write either, and recovery reports it.
  */
-export function dropTornTail(
-  db: Database.Database,
-  where: string,
-  units: StoredUnits,
-): { firstLine: number; lastLine: number } | undefined {
+export function dropTornTail(db: Database.Database): { firstLine: number; lastLine: number } | undefined {
   const last = db.prepare('SELECT * FROM batches ORDER BY first_seq DESC LIMIT 1').get() as StoredBatch | undefined;
-  if (last === undefined) return undefined;
-  try {
-    // A unit that fails authentication is not a torn write (its checksum passed): that error stays.
-    decodeRecords(last, where, units.format.codec, units.seal);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof JournalCorrupt) || error instanceof SealFailure) throw error;
-  }
+  if (last === undefined || batchChecksum(last) === last.crc) return undefined;
   db.transaction(() => {
     db.prepare('DELETE FROM batches WHERE first_seq = ?').run(last.first_seq);
     db.prepare('DELETE FROM snapshot_txs WHERE seq >= ?').run(last.first_seq);

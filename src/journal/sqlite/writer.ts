@@ -77,7 +77,7 @@ export class SqliteJournal implements JournalPartition {
   }
 
   recover(): Recovery {
-    const torn = dropTornTail(this.db, this.where, this.units);
+    const torn = dropTornTail(this.db);
     const extent = partitionExtent(this.db, this.where);
     const snapshot = readSnapshot(this.db, this.where, Number.POSITIVE_INFINITY, this.units);
     // A newer snapshot of the accounts alone (a finished partition's last) is no recovery point,

@@ -44,6 +44,20 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   if (!condition()) throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Edits the format version of a 2-partition journal's manifest and of both its partitions. */
+function setFormat(journal: string, version: number): void {
+  const manifestPath = join(journal, 'manifest.json');
+  writeFileSync(
+    manifestPath,
+    JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), formatVersion: version }),
+  );
+  for (const shard of [0, 1]) {
+    const db = new Database(join(journal, `partition-${shard}.sqlite`));
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version'").run(String(version));
+    db.close();
+  }
+}
+
 describe('the journal cannot lie', () => {
   it("a snapshot's line edited through SQLite: exit 2 naming the partition, nothing applied twice", async () => {
     const journal = join(dir, 'snapshot-line');
@@ -89,16 +103,7 @@ describe('the journal cannot lie', () => {
   it('a journal whose manifest and partitions were all edited to the older format: exit 2, never a balance', async () => {
     const journal = join(dir, 'format-edited-all');
     expect((await runCli([big, '--journal', journal, '--workers', '2', '--quiet'])).code).toBe(0);
-    const manifestPath = join(journal, 'manifest.json');
-    writeFileSync(
-      manifestPath,
-      JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), formatVersion: 3 }),
-    );
-    for (const shard of [0, 1]) {
-      const db = new Database(join(journal, `partition-${shard}.sqlite`));
-      db.prepare("UPDATE meta SET value = '3' WHERE key = 'format_version'").run();
-      db.close();
-    }
+    setFormat(journal, 3);
     // Compact batches read as columns: the layout does not fit, so the batch is refused. Its
     // checksum holds, so it is no torn write: nothing is deleted.
     for (const args of [
@@ -114,15 +119,7 @@ describe('the journal cannot lie', () => {
       expect(result.stderr).not.toMatch(/torn/);
     }
     // Put back, the journal is whole: the refusals deleted nothing.
-    writeFileSync(
-      manifestPath,
-      JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), formatVersion: 5 }),
-    );
-    for (const shard of [0, 1]) {
-      const db = new Database(join(journal, `partition-${shard}.sqlite`));
-      db.prepare("UPDATE meta SET value = '5' WHERE key = 'format_version'").run();
-      db.close();
-    }
+    setFormat(journal, 5);
     const replayed = await runCli(['replay', '--journal', journal, '--quiet']);
     expect(replayed.code, replayed.stderr).toBe(0);
     expect(replayed.stdout).toBe(reference.big);

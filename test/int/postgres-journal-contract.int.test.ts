@@ -63,6 +63,20 @@ async function refusal(promise: Promise<unknown>): Promise<JournalCorrupt> {
   return error as JournalCorrupt;
 }
 
+/** Opens `stored` and recovers it whole, which must be refused. */
+function recoveryRefusal(stored: { open(): JournalPartition }): Promise<JournalCorrupt> {
+  return refusal(
+    (async () => {
+      const p = stored.open();
+      try {
+        await drain((await p.recover()).tail);
+      } finally {
+        await p.close();
+      }
+    })(),
+  );
+}
+
 describe.each(all)('every journal partition: $name', (backend) => {
   it('recovers a fresh partition empty', async () => {
     const { p, recovery, tail } = await reopen(await backend.fresh());
@@ -323,16 +337,7 @@ describe.each(durable)('a durable journal partition, snapshots: $name', (backend
     await p.writeSnapshot({ accounts: [], events: 80, txParts: () => [], accountsOnly: true });
     await p.close();
     await stored.editSnapshotEvents();
-    const error = await refusal(
-      (async () => {
-        const p = stored.open();
-        try {
-          await drain((await p.recover()).tail);
-        } finally {
-          await p.close();
-        }
-      })(),
-    );
+    const error = await recoveryRefusal(stored);
     expect(error.message).toMatch(backend.refusals.editedSnapshot);
   });
 
@@ -375,16 +380,7 @@ describe.each(durable)('a durable journal partition, damage and input proofs: $n
       if (snapshot) await p.writeSnapshot({ accounts: [], events: 80, txParts: () => [] });
       await p.close();
       await damage(stored);
-      return refusal(
-        (async () => {
-          const p = stored.open();
-          try {
-            await drain((await p.recover()).tail);
-          } finally {
-            await p.close();
-          }
-        })(),
-      );
+      return recoveryRefusal(stored);
     }
 
     it('a record changed in a batch', async () => {

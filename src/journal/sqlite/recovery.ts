@@ -24,6 +24,22 @@ export interface StoredUnits {
 /** tx_parts of a snapshot of the accounts alone (a finished partition's last; journal format 5 and later). */
 export const accountsOnlyParts = -1;
 
+/**
+ * Checks the index-part count a snapshot row records against its partition's format and the parts
+ * stored with it (none for the accounts alone); throws what `damaged` makes otherwise.
+ */
+export function checkSnapshotParts(
+  recorded: number,
+  stored: number,
+  format: JournalFormat,
+  damaged: (what: string) => Error,
+): void {
+  if (recorded < accountsOnlyParts) throw damaged(`records ${recorded} index parts`);
+  if (recorded === accountsOnlyParts && !format.accountsOnlySnapshots)
+    throw damaged(`holds accounts alone, which journal format ${format.version} never stores`);
+  if (stored !== Math.max(0, recorded)) throw damaged(`has ${stored} index parts, not ${Math.max(0, recorded)}`);
+}
+
 /** How far a partition got: its last sequence number and the last input line it recorded. */
 export interface PartitionExtent {
   readonly lastSeq: number;
@@ -96,12 +112,7 @@ export function readSnapshot(
       data: Buffer;
       crc: number;
     }[];
-    if (s.tx_parts < accountsOnlyParts) throw damaged(`records ${s.tx_parts} index parts`);
-    const accountsOnly = s.tx_parts === accountsOnlyParts;
-    if (accountsOnly && !units.format.accountsOnlySnapshots)
-      throw damaged(`holds accounts alone, which journal format ${units.format.version} never stores`);
-    if (accountsOnly ? parts.length !== 0 : parts.length !== s.tx_parts)
-      throw damaged(`has ${parts.length} index parts, not ${Math.max(0, s.tx_parts)}`);
+    checkSnapshotParts(s.tx_parts, parts.length, units.format, damaged);
     const unit = `${where}: the snapshot at seq ${s.seq}`;
     const accounts = seal ? seal.open('accounts', s.accounts, [s.seq, s.line, s.events, s.tx_parts], unit) : s.accounts;
     // Replaying accounts needs no transaction index: most of a snapshot's bytes, left unread.

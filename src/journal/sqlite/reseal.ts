@@ -24,7 +24,7 @@ import {
   type JournalSealInfo,
 } from '../seal.js';
 import { snapshotChecksum } from '../snapshot-codec.js';
-import { accountsOnlyParts, partitionExtent } from './recovery.js';
+import { checkSnapshotParts, partitionExtent } from './recovery.js';
 import { checkFormatAgrees, checkMeta, openDatabase } from './schema.js';
 
 export interface ResealResult {
@@ -175,13 +175,12 @@ function walk(
       data: Buffer;
       crc: number;
     }[];
-    if (s.tx_parts < accountsOnlyParts)
-      throw new JournalCorrupt(`${unit} records ${s.tx_parts} index parts (damaged or edited)`);
-    if (s.tx_parts < 0 && !o.format.accountsOnlySnapshots)
-      throw new JournalCorrupt(`${unit} holds accounts alone, which journal format ${o.format.version} never stores`);
-    if (txParts.length !== Math.max(0, s.tx_parts))
-      // -1: the accounts alone
-      throw new JournalCorrupt(`${unit} has ${txParts.length} index parts, not ${Math.max(0, s.tx_parts)}`);
+    checkSnapshotParts(
+      s.tx_parts,
+      txParts.length,
+      o.format,
+      (what) => new JournalCorrupt(`${unit} ${what} (damaged or edited)`),
+    );
     txParts.forEach((p, i) => {
       if (p.part !== i || snapshotChecksum(p.data, s.seq, p.part) !== p.crc)
         throw new JournalCorrupt(`${unit} index part ${i} fails its checksum (damaged or edited)`);

@@ -168,6 +168,12 @@ export class ClusterNode {
     const http = address !== null && typeof address === 'object' ? address?.port : undefined;
     this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');
     const tickMs = Math.max(tickMsMin, Math.min(tickMsMax, Math.floor(options.leaseMs / 3)));
+    // On the signal every shard stops reading at once, not after the tick in progress and the
+    // leaving below: the batch being applied is the only one a handoff waits for.
+    const halt = () => {
+      for (const runner of this.runners.values()) runner.halt(true);
+    };
+    options.signal.addEventListener('abort', halt, { once: true });
     while (!options.signal.aborted) {
       try {
         const started = performance.now();

@@ -24,7 +24,12 @@ export class Inbox {
     this.queue.push(message);
   }
 
-  next(): Promise<ToShardWorker> {
+  /**
+   * The next message, after one turn of the event loop: messages posted while the worker was busy
+   * (applying a batch) are then in the queue, so a 'stop' among them overtakes the batches before it.
+   */
+  async next(): Promise<ToShardWorker> {
+    await new Promise(setImmediate);
     const queued = this.queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     return new Promise((resolve) => (this.waiting = resolve));

@@ -134,14 +134,23 @@ export class ShardRunner {
     void this.stop();
   }
 
+  /**
+   * Stops reading at once, without waiting: the worker gets its 'stop' once the batch it applies is
+   * done, and the batches sent ahead of it are never applied (the next owner reads them from the
+   * stream). A stopping node calls it on the signal, before anything else it does on the way out.
+   */
+  halt(handoff = false): void {
+    this.handoff ||= handoff;
+    this.set({ kind: 'stopping' });
+    this.stopConsumer?.();
+    this.onStop?.();
+    this.wake();
+  }
+
   /** Stops reading and the worker; resolves once let go. `handoff`: to another node, snapshot first. */
   stop(handoff = false): Promise<void> {
-    this.handoff ||= handoff;
     return traced('payments.node.handoff', shardSpanAttributes(this.claim, this.deps.nodeId), async () => {
-      this.set({ kind: 'stopping' });
-      this.stopConsumer?.();
-      this.onStop?.();
-      this.wake();
+      this.halt(handoff);
       await this.done;
       const end = this.taskEnd;
       if (end?.ok && end.outcome.handedOff)

@@ -36,6 +36,18 @@ describe('the shard worker’s inbox', () => {
     port2.close();
   });
 
+  it('lets a stop overtake a batch posted while the worker was busy and asked for the next at once', async () => {
+    // The worker applies a batch (its event loop busy) while the next batch and the stop are
+    // posted; then it asks for the next message in the same turn. The stop still comes first.
+    const { port1, port2 } = new MessageChannel();
+    const inbox = new Inbox(port2);
+    port1.postMessage(batch(2));
+    port1.postMessage({ type: 'stop', handoff: true });
+    expect(await inbox.next()).toEqual({ type: 'stop', handoff: true });
+    port1.close();
+    port2.close();
+  });
+
   it('keeps an end queued before a stop (the final snapshot is not skipped)', async () => {
     const { inbox, port1, port2 } = await filled([{ type: 'end' }, { type: 'stop' }]);
     expect((await inbox.next()).type).toBe('end');

@@ -138,10 +138,14 @@ export const healthTickAgeMinMs = 5000;
 export const shardThreadsMax = 64;
 /** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
 export const shardThreadIdleMs = 60_000;
-/** Idle shard threads a node keeps ready for shards it claims (a takeover claims a few at once). */
-export const shardThreadsSpare = 2;
-/** Scheduling nice value of shard threads: the node's main thread (lease renewals) is served first. */
-export const shardThreadNice = 10;
+/**
+ * Idle shard threads a node keeps ready for shards it claims. A stopping node's shards are released
+ * within a fraction of a second of each other and a successor often takes several: with two ready,
+ * the last of them waited for a thread to start (about 1 s on a loaded 2-core machine).
+ */
+export const shardThreadsSpare = 4;
+/** A ready shard thread's warm-up waits this long after the thread starts (cluster/shard-worker.ts). */
+export const warmUpDelayMs = 3_000;
 /** Batches handed to a shard's worker and not yet applied; beyond this its runner stops pulling from NATS. */
 export const batchesInFlightMax = 4;
 /** How long a stopped shard's worker may take to close its partition before it is terminated. */

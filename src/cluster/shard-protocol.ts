@@ -33,6 +33,8 @@ export interface ShardTask {
  */
 export interface WarmTask {
   readonly warm: true;
+  /** When the thread warms up: at once on an idle node, later on a busy one (shard-worker.ts). */
+  readonly warmUpAfterMs: number;
 }
 
 /** Main thread → worker. */

@@ -9,9 +9,8 @@
  * and returns; 'end' writes the final snapshot first. A failure (fenced commit, lost database past
  * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
  */
-import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
-import { shardThreadNice } from '../constants.js';
+import { warmUpDelayMs } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
@@ -21,30 +20,36 @@ import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
 import { Inbox } from './shard-inbox.js';
+import { warmUpShardThread } from './thread-warm-up.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask } from './shard-protocol.js';
 
 /**
- * Shard threads run at a lower scheduling priority than the node's main thread: on a starved
- * machine (more runnable threads than cores) the main thread's tick, which renews the leases,
- * is served first; the shards still get every cycle it leaves. A thread lowers it once its shard
- * has recovered and committed its first batch: a claim (a handoff's pause) is not queued behind
- * the busy shards; raising it back needs a privilege, so a reused thread stays low. On Linux the
- * nice value is a per-thread attribute and setPriority() with no pid sets the calling thread's;
- * where it cannot be set, nothing changes.
+ * A ready thread warms up (thread-warm-up.ts) once: at once when a warm task from an idle node says
+ * so, else warmUpDelayMs after it started. On a busy node threads start as claims come, and a
+ * warm-up then would take the CPU those claims' recoveries need. A thread given a shard first is
+ * warmed by the shard, and skips it.
  */
-let lowered = false;
-function lowerPriority(): void {
-  if (lowered) return;
-  lowered = true;
-  try {
-    setPriority(shardThreadNice);
-  } catch {
-    // not permitted here: the thread runs at the process's priority
-  }
+let warmUpDone = false;
+let warmUpTimer: NodeJS.Timeout | undefined;
+let warmUpAt = Infinity;
+function warmUpAfter(ms: number): void {
+  if (warmUpDone || performance.now() + ms >= warmUpAt) return;
+  clearTimeout(warmUpTimer);
+  warmUpAt = performance.now() + ms;
+  warmUpTimer = setTimeout(() => {
+    warmUpDone = true;
+    warmUpShardThread().catch(() => undefined); // a failed warm-up only leaves the thread cold
+  }, ms).unref();
 }
+warmUpAfter(warmUpDelayMs);
 
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
-  if ('warm' in task) return undefined;
+  if ('warm' in task) {
+    warmUpAfter(task.warmUpAfterMs);
+    return undefined;
+  }
+  warmUpDone = true;
+  clearTimeout(warmUpTimer);
   const { port, run, shard, shards } = task;
   if (task.trace !== undefined) await startTracing(); // the node traces: so does this thread
   const log = createLogger(task.log, { ...task.bindings, thread: threadId });
@@ -110,12 +115,10 @@ export default async function runShard(task: ShardTask | WarmTask): Promise<Shar
       }
       log.trace({ run, shard, seq: message.seq, rows: message.count, applyMs }, 'batch applied');
       send({ type: 'applied', seq: message.seq, rows: message.count, applyMs, commitMs: engine.lastCommitMs });
-      lowerPriority();
     }
   } catch (error) {
     return { ok: false, error: toFailureData(error) };
   } finally {
-    lowerPriority();
     // Lets the batch in flight land (or fail: fencing), then ends the session and its lock.
     await partition?.close();
     port.close();

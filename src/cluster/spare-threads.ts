@@ -2,7 +2,8 @@
  * Keeps shardThreadsSpare idle shard threads ready: a thread that starts when a shard is claimed
  * loads the engine and pg first (1-3 s of a takeover on a loaded 2-core machine), then runs its first
  * rows in the interpreter. A warm task makes the pool start a thread (all threads busy), which loads
- * the modules and runs the warm-up (thread-warm-up.ts); the thread then stays idle shardThreadIdleMs.
+ * the modules and warms up (thread-warm-up.ts: at once on an idle node, a few seconds later on a
+ * busy one); the thread then stays idle shardThreadIdleMs.
  */
 import type { Piscina } from 'piscina';
 import { shardThreadsMax, shardThreadsSpare, warmUpDelayMs } from '../constants.js';

@@ -344,6 +344,7 @@ export class ClusterNode {
         journalUrl: this.options.journalUrl,
         js: this.js!,
         pool: this.pool!,
+        readyThreads: this.spares,
         control: this.runnerControl,
         log: this.log,
         logConfig: this.options.logConfig ?? { level: this.log.level as LogConfig['level'], pretty: false },

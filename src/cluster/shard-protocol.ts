@@ -35,6 +35,9 @@ export interface WarmTask {
   readonly warm: true;
   /** When the thread warms up: at once on an idle node, later on a busy one (shard-worker.ts). */
   readonly warmUpAfterMs: number;
+  /** The group's count of tasks that have a thread (shared), and its size (spare-threads.ts). */
+  readonly arrived: Int32Array;
+  readonly together: number;
 }
 
 /** Main thread → worker. */

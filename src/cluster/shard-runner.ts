@@ -79,6 +79,8 @@ export class ShardRunner {
       readonly journalUrl: string;
       readonly js: JetStreamClient;
       readonly pool: Piscina;
+      /** The node's ready threads: a group held while threads start lets go, so this task gets one. */
+      readonly readyThreads?: { release(): void };
       readonly control: RunnerControl;
       readonly log: Logger;
       readonly logConfig: LogConfig;
@@ -218,6 +220,7 @@ export class ShardRunner {
       bindings: { node: this.deps.nodeId, run, shard, generation },
       trace,
     };
+    this.deps.readyThreads?.release();
     this.task = (
       pool.run(task, { transferList: [channel.port2], signal: this.abort.signal }) as Promise<ShardTaskReply>
     ).then(

@@ -20,6 +20,7 @@ import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
 import { Inbox } from './shard-inbox.js';
+import { warmTogether } from './spare-threads.js';
 import { warmUpShardThread } from './thread-warm-up.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask } from './shard-protocol.js';
 
@@ -45,6 +46,7 @@ warmUpAfter(warmUpDelayMs);
 
 export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
   if ('warm' in task) {
+    warmTogether(task);
     warmUpAfter(task.warmUpAfterMs);
     return undefined;
   }

@@ -96,6 +96,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
 
 /** The yargs parser: common options, the commands, examples, and strict, one-line argument errors. */
 async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
+  // yargs would set aside what follows `--` and the run would read standard input instead: refused.
+  if (argv.includes('--') && !argv.includes('--get-yargs-completions'))
+    throw usageError('"--" is not accepted; to name a file that begins with "-", write ./ before it', {
+      usageHint: true,
+    });
   const { default: yargs } = await import('yargs');
   const instance = yargs(argv.map((arg) => (arg === '-' ? stdinArg : arg)));
   // Numbers are declared as strings (to echo a bad one as typed): "[string]" beside them would mislead.

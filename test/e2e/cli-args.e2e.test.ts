@@ -133,6 +133,18 @@ describe('common options on every command', () => {
   });
 });
 
+describe('"--"', () => {
+  it('is refused (exit 2, one line), not taken as "read standard input"', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'payments-dashdash-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'type,client,tx,amount\ndeposit,1,1,5\n');
+    const result = await runCli(['--', input]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(errorLine(result.stderr)).toMatch(/"--" is not accepted/);
+  });
+});
+
 describe('payments completion', () => {
   it('prints a bash/zsh completion script and nothing else', async () => {
     const result = await runCli(['completion']);

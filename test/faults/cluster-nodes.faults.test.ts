@@ -58,8 +58,9 @@ describe('cluster faults', () => {
 
   it('a node joining mid-run takes a share of the shards', async () => {
     const first = startNode(world, 'j1');
-    // Large enough that the run is still going once the joiner is up (a faster engine finished 1.2 M rows first).
-    const expected = await expectedRun(world, 'join', 2_400_000, 32);
+    // Large enough that the run is still going once the joiner is up (faster nodes finished 1.2 M, then
+    // 2.4 M rows before the joiner had a shard).
+    const expected = await expectedRun(world, 'join', 4_800_000, 32);
     const detached = spawnSubmit(world, [expected.input, '--run', 'join', '--detach']);
     await until(async () => (await committedBy(world, 'join', 'j1')) > 0);
     const joiner = startNode(world, 'j2');

@@ -31,7 +31,7 @@ export class Inbox {
   async next(): Promise<ToShardWorker> {
     await new Promise(setImmediate);
     const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
+    if (queued !== undefined) return queued;
     return new Promise((resolve) => (this.waiting = resolve));
   }
 }

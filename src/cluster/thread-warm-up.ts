@@ -9,7 +9,7 @@
  * it, a snapshot encoded and decoded, and an engine recovered from it. Nothing is stored or sent;
  * the state is dropped.
  */
-import { duplicateFlag } from '../constants.js';
+import { duplicateFlag, snapshotPartTxs } from '../constants.js';
 import type { AccountEvent } from '../domain/account.js';
 import { TxTypeCode } from '../domain/transaction.js';
 import { BatchBuilder, BufferPool } from '../engine/batch.js';
@@ -17,7 +17,6 @@ import type { EngineState, JournalPartition, JournalRecord, Recovery, RowRef } f
 import { ShardEngine } from '../engine/shard-engine.js';
 import { decodeCheckedColumns, RecordBatchBuilder } from '../journal/record-codec.js';
 import { decodeAccounts, decodeTxPart, encodeAccounts, encodeTxPart } from '../journal/snapshot-codec.js';
-import { snapshotPartTxs } from '../constants.js';
 
 /** Rows and batches of the warm-up: about as many as V8 needs to compile the apply loop (measured). */
 export const warmUpBatches = 4;

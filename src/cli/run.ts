@@ -18,7 +18,15 @@ import { generateCommand, generateOptionNames } from './commands/generate.js';
 import { processCommand, processOptionNames } from './commands/process.js';
 import { helpWrapColumns } from './help-text.js';
 import { processIo, stdinArg, type CliIo } from './io.js';
-import { closest, environmentFor, envPrefix, envVariable, wantsStacks, withCommonOptions } from './options.js';
+import {
+  closest,
+  environmentFor,
+  envPrefix,
+  envVariable,
+  refuseRepeatedOptions,
+  wantsStacks,
+  withCommonOptions,
+} from './options.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -117,6 +125,7 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
       `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
     )
     .strict()
+    .middleware((args) => refuseRepeatedOptions(args), true)
     .version(version)
     .help()
     .alias('h', 'help')

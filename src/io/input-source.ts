@@ -48,7 +48,14 @@ async function fileSource(path: string): Promise<InputSource> {
       name: path,
       sizeBytes: regular ? start.size : undefined,
       async read(buffer, offset, length) {
-        const n = (await handle.read(buffer, offset, length, null)).bytesRead;
+        const n = await handle.read(buffer, offset, length, null).then(
+          (result) => result.bytesRead,
+          (error: unknown) => {
+            // Nothing read yet: the file is unreadable (exit 2). Part-way: an I/O failure (exit 1).
+            if (consumed === 0) throw inputError(`${path}: cannot read (${describeError(error)})`);
+            throw runFailure(`${path}: read failed after ${consumed} bytes (${describeError(error)})`);
+          },
+        );
         consumed += n;
         if (!regular) return n;
         if (consumed > start.size) throw changed();

@@ -87,6 +87,17 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
   it('generate with - and a bad value never shows the stdin token', () =>
     expectMistake(['generate', '-n', 'x', '-c', '2', '-'], /-n x: --rows must be a whole number/));
   it('too many files', () => expectMistake(['a.csv', 'b.csv'], /too many arguments|unexpected argument "b\.csv"/));
+  it('an option given twice is refused, named by its long spelling, whichever spellings were used', async () => {
+    await expectMistake(['a.csv', '--output', 'o1.csv', '--output', 'o2.csv'], /: --output is given more than once$/);
+    await expectMistake(['a.csv', '-o', 'o1.csv', '--output', 'o2.csv'], /: --output is given more than once$/);
+    await expectMistake(['a.csv', '--rejects', 'r1.csv', '--rejects=r2.csv'], /: --rejects is given more than once$/);
+    await expectMistake(['submit', 'a.csv', '--run', 'x', '--run', 'y'], /: --run is given more than once$/);
+  });
+  it('several key files are allowed (a rotation reads under old and new keys)', () =>
+    expectMistake(
+      ['a.csv', '--journal-key-file', 'k1', '--journal-key-file', 'k2'],
+      /--journal-key-file seals a journal: it needs --journal/,
+    ));
 });
 
 describe('common options on every command', () => {

@@ -61,6 +61,10 @@ describe('bad invocations and bad files', () => {
   it('a missing file: exit 2, named', () =>
     expectUsageError(['no/such/file.csv'], /no\/such\/file\.csv: no such file/));
   it('a directory: exit 2', () => expectUsageError(['test'], /test: is a directory/));
+  // Linux: /proc/self/mem opens, and its first read fails (offset 0 is never mapped).
+  it.runIf(process.platform === 'linux')('a file whose first read fails: exit 2, named, with the cause', () =>
+    expectUsageError(['/proc/self/mem'], /: \/proc\/self\/mem: cannot read \(EIO/),
+  );
   it('a header without client: exit 2 with file and line', () =>
     expectUsageError(['-'], /stdin:2: the header has no "client" column/, '\nTYPE,1,2,3\n'));
   it('a header without tx: exit 2', () =>

@@ -104,6 +104,11 @@ const keyArgs = values.sealed ? ['--journal-key-file', keyFile] : [];
 const pgState = await startServer({ fsync: values.fsync, statStatements: values['stat-statements'] });
 const nats = await startNats({});
 const db = new pg.Client({ connectionString: pgState.url });
+/** Sessions the server has opened so far (every connection forks a backend: CPU of its own). */
+const sessionCount = async () => {
+  await db.query('SELECT pg_stat_force_next_flush()');
+  return Number((await db.query('SELECT sum(sessions) AS n FROM pg_stat_database')).rows[0].n);
+};
 await db.connect();
 if (values['stat-statements']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 const startNodes = (n, tag) =>
@@ -168,6 +173,7 @@ try {
       const [natsBefore, pgBefore] = [cpuOf(nats.pid), postgresCpu(pgState.dataDir)];
       const load = loadavg()[0].toFixed(1);
       if (values['stat-statements']) await db.query('SELECT pg_stat_statements_reset()');
+      const sessionsBefore = await sessionCount();
       const r = await run(
         [
           'submit',
@@ -211,6 +217,7 @@ try {
           ` CPU s: submit ${cpu.submit.toFixed(2)}, nodes ${cpu.nodes.map((x) => x.toFixed(2)).join(' + ')}, nats-server ${cpu.nats.toFixed(2)}, postgres ${cpu.postgres.toFixed(2)}`,
       );
       if (r.code !== 0 || !equal) process.exitCode = 1;
+      console.log(`  PostgreSQL sessions opened during the run: ${(await sessionCount()) - sessionsBefore}`);
       if (values['stat-statements']) {
         const top = await db.query(
           `SELECT calls, round(total_exec_time) AS ms, rows, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q

@@ -80,7 +80,7 @@ export class ShardRunner {
       readonly js: JetStreamClient;
       readonly pool: Piscina;
       /** The node's ready threads: a group held while threads start lets go, so this task gets one. */
-      readonly readyThreads?: { release(): void };
+      readonly readyThreads?: { release(): Promise<void> };
       readonly control: RunnerControl;
       readonly log: Logger;
       readonly logConfig: LogConfig;
@@ -202,6 +202,9 @@ export class ShardRunner {
     if (!this.at('waiting')) return undefined;
     const missing = missingRunKey({ run, keyId: this.claim.sealKeyId, keys: this.deps.keys });
     if (missing !== undefined) return void (await this.quarantine(missing)); // another key would not come
+    // A ready thread held by a warm-up group is freed first, so the task runs on it.
+    await this.deps.readyThreads?.release();
+    if (!this.at('waiting')) return undefined;
     this.set({ kind: 'recovering' });
     log.debug({ run, shard, generation }, 'shard claimed: recovering');
     this.timing.evicted = performance.now();
@@ -220,7 +223,6 @@ export class ShardRunner {
       bindings: { node: this.deps.nodeId, run, shard, generation },
       trace,
     };
-    this.deps.readyThreads?.release();
     this.task = (
       pool.run(task, { transferList: [channel.port2], signal: this.abort.signal }) as Promise<ShardTaskReply>
     ).then(

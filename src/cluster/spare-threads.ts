@@ -5,7 +5,7 @@
  * finds none idle. So when fewer than the spares are idle, as many warm tasks as there are spares
  * are run together, and each holds its thread until all have one (warmTogether): the idle threads
  * take some, the pool starts threads for the rest, and all end idle. A claim meanwhile ends the
- * wait at once (release), so the threads held are free for it. Each thread then warms up
+ * wait at once (release) and runs its task once the threads held are idle again. Each thread then warms up
  * (thread-warm-up.ts: at once on an idle node, a few seconds later on a busy one) and stays idle
  * up to shardThreadIdleMs.
  */
@@ -15,17 +15,47 @@ import type { WarmTask } from './shard-protocol.js';
 
 /** How long a warm task waits for the others of its group (a pool that cannot start more threads). */
 export const warmTogetherMaxMs = 5_000;
+/** How long a claim waits for the threads a group held to be idle again (a reply takes a few ms). */
+export const releaseWaitMaxMs = 200;
+
+/** A group of warm tasks under way. */
+interface WarmGroup {
+  /** Tasks that reached their thread (the workers count themselves in). */
+  readonly arrived: Int32Array;
+  readonly together: number;
+  /** Tasks of the group that have returned. */
+  settled: number;
+  /** Tasks that held a thread when the group was released: those threads are what a claim waits for. */
+  held: number | undefined;
+  readonly waiting: Array<() => void>;
+}
 
 export class SpareThreads {
   private warming = 0;
-  /** The count shared by the group of warm tasks under way, if any. */
-  private group: Int32Array | undefined;
+  private group: WarmGroup | undefined;
 
-  /** Ends the wait of the group under way: its threads are idle again at once (a claim needs one). */
-  release(): void {
-    if (this.group === undefined) return;
-    Atomics.store(this.group, 0, shardThreadsMax + 1);
-    Atomics.notify(this.group, 0);
+  /**
+   * Ends the wait of the group under way, and resolves once the threads it held are idle again
+   * (at most releaseWaitMaxMs). A task run before then finds no idle thread: the pool would start
+   * a new one for it, and place it on that thread, still loading, rather than on one freed a
+   * moment later (its balancer takes the threads that are starting first).
+   */
+  release(): Promise<void> {
+    const group = this.group;
+    if (group === undefined) return Promise.resolve();
+    if (group.held === undefined) {
+      group.held = Math.min(Atomics.load(group.arrived, 0), group.together);
+      Atomics.store(group.arrived, 0, shardThreadsMax + 1);
+      Atomics.notify(group.arrived, 0);
+    }
+    if (group.settled >= group.held) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, releaseWaitMaxMs);
+      group.waiting.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Makes sure `spares` threads are idle besides the `busy` shards' (at most shardThreadsMax in all). */
@@ -34,17 +64,32 @@ export class SpareThreads {
     const threads = pool.threads.length;
     if (threads - busy >= spares || threads >= shardThreadsMax) return;
     const together = Math.min(spares, shardThreadsMax - busy);
-    const arrived = new Int32Array(new SharedArrayBuffer(4));
-    this.group = arrived;
+    const group: WarmGroup = {
+      arrived: new Int32Array(new SharedArrayBuffer(4)),
+      together,
+      settled: 0,
+      held: undefined,
+      waiting: [],
+    };
+    this.group = group;
     // Threads started while the node runs shards come with claims: their warm-up waits.
-    const warm: WarmTask = { warm: true, warmUpAfterMs: busy === 0 ? 0 : warmUpDelayMs, arrived, together };
+    const warm: WarmTask = {
+      warm: true,
+      warmUpAfterMs: busy === 0 ? 0 : warmUpDelayMs,
+      arrived: group.arrived,
+      together,
+    };
     for (let i = 0; i < together; i++) {
       this.warming++;
       void pool
         .run(warm)
         .catch(() => undefined)
         .finally(() => {
+          group.settled++;
           if (--this.warming === 0) this.group = undefined;
+          // (The pool marks a thread idle before the task's promise settles.)
+          if (this.group !== group || (group.held !== undefined && group.settled >= group.held))
+            for (const wake of group.waiting.splice(0)) wake();
         });
     }
   }

@@ -61,12 +61,44 @@ describe('ready shard threads', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect((spares as unknown as { warming: number }).warming).toBeGreaterThan(0);
       const released = performance.now();
-      spares.release();
+      await spares.release();
       await settled(spares);
       expect((spares as unknown as { warming: number }).warming).toBe(0);
       expect(performance.now() - released).toBeLessThan(warmTogetherMaxMs / 2);
     } finally {
       await small.destroy();
     }
+  });
+
+  it('a claim runs on a thread the group held, not on one the pool starts for it', async () => {
+    const fresh = new Piscina({ filename: worker, minThreads: 1, maxThreads: 8, idleTimeout: 60_000 });
+    try {
+      const spares = new SpareThreads();
+      spares.keep(fresh, 0, 3);
+      await settled(spares);
+      expect(fresh.threads.length).toBe(3);
+      // Three more: the three idle threads are held while the pool starts three new ones.
+      spares.keep(fresh, 0, 6);
+      const group = (spares as unknown as { group: { arrived: Int32Array } }).group;
+      for (let i = 0; i < 200 && Atomics.load(group.arrived, 0) < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(Atomics.load(group.arrived, 0)).toBe(3);
+      await spares.release();
+      // Run at once, the task would find no idle thread and the pool would start a seventh.
+      const claim = {
+        warm: true,
+        warmUpAfterMs: 60_000,
+        arrived: new Int32Array(new SharedArrayBuffer(4)),
+        together: 1,
+      };
+      await fresh.run(claim);
+      expect(fresh.threads.length).toBe(6);
+      await settled(spares);
+    } finally {
+      await fresh.destroy();
+    }
+  });
+
+  it('a release with no group under way resolves at once', async () => {
+    await new SpareThreads().release();
   });
 });

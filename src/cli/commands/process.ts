@@ -48,9 +48,9 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
           alias: 'w',
           type: 'string',
           requiresArg: true,
-          default: Math.min(availableParallelism(), workersMax),
-          defaultDescription: 'number of cores',
-          describe: `worker threads (shards), 1 to ${workersMax}; default: the number of cores. The output is the same for any count`,
+          default: defaultWorkers(),
+          defaultDescription: 'cores less one',
+          describe: `worker threads (shards), 1 to ${workersMax}; default: the number of cores less one (at least 1), leaving the main thread, which parses, a core of its own. The output is the same for any count`,
         })
         .option('rejects', { ...path, describe: 'write rejected rows with their reasons to this CSV file' })
         .option('journal', {
@@ -135,4 +135,13 @@ function journalKeysFor(argv: ProcessArgs, rawArgv: readonly string[]): ProcessR
     throw usageError('--journal-key-file seals a journal: it needs --journal', { usageHint: true });
   }
   return journalKeysOf(argv.journalKeyFile);
+}
+
+/**
+ * The main thread reads and routes every row, which costs more than applying it: it needs a core of
+ * its own, and a worker beyond the cores left only competes with it (on 2 cores, 1 worker runs the
+ * 3.75 M-row file 18-25 % faster than 2, whatever its shape; with a SQLite journal they are equal).
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores - 1, workersMax));
 }

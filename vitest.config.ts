@@ -39,6 +39,10 @@ export default defineConfig({
     // suite's time (vitest's default on 2 cores is one), and the timing-sensitive tests poll for
     // conditions rather than sleeping, so they hold under the load.
     maxWorkers: 2,
+    // Runs of the CLI (spawned ones inherit it) use two workers whatever the machine's cores, so
+    // that journals have two partitions, as the tests that damage or kill one expect. The default
+    // itself is tested with the variable removed (test/e2e/cli.e2e.test.ts).
+    env: { PAYMENTS_WORKERS: '2' },
     projects: [
       ...tier('unit'),
       ...tier('property'),

@@ -190,16 +190,17 @@ export function closest(word: string, candidates: readonly string[]): string | u
   return best;
 }
 
-/** Options that may be given more than once: several key files, so that a journal can be read during a rotation. */
+/** Options that may be given more than once besides those declared as arrays: several key files, so that a journal can be read during a rotation. */
 const repeatableOptions: ReadonlySet<string> = new Set(['journal-key-file', 'journalKeyFile']);
 
 /**
  * Refuses an option given twice (`--output a.csv --output b.csv`): yargs would pass both as an
  * array, and which one a command used would be a guess. Named by its long spelling when it has one.
  */
-export function refuseRepeatedOptions(args: Readonly<Record<string, unknown>>): void {
+export function refuseRepeatedOptions(args: Readonly<Record<string, unknown>>, arrays: readonly string[] = []): void {
   const repeated = Object.keys(args).filter(
-    (key) => key !== '_' && key !== '$0' && Array.isArray(args[key]) && !repeatableOptions.has(key),
+    (key) =>
+      key !== '_' && key !== '$0' && Array.isArray(args[key]) && !repeatableOptions.has(key) && !arrays.includes(key),
   );
   if (repeated.length === 0) return;
   const name = repeated.find((key) => key.length > 1 && !/[A-Z]/.test(key)) ?? repeated[0]!;

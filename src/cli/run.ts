@@ -31,45 +31,49 @@ import {
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 const commandNames = [
-  ...['generate', 'replay', 'inspect', 'reseal', 'node', 'submit', 'result', 'completion'],
-  ...['audit', 'migrate', 'roles'],
+  ...['generate', 'replay', 'inspect', 'convert', 'reseal', 'node', 'submit', 'result', 'completion'],
+  ...['audit', 'migrate', 'roles', 'shards'],
 ];
 const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'color', 'no-color', 'help', 'version'];
 const journalOptionNames = ['journal', 'as-of-line', 'client', 'journal-key-file', 'new-key-file'];
-const booleanOptionNames = ['quiet', 'progress', 'color'];
+const booleanOptionNames = ['quiet', 'progress', 'color', 'detach', 'delete-stream', 'json', 'print'];
 
-/** The options each command takes, for the PAYMENTS_* variables it may read. */
-function optionsOfCommand(first: string | undefined): string[] {
+const natsOptionNames = ['nats', 'nats-creds', 'nats-ca', 'nats-cert', 'nats-key', 'nats-password-file'];
+
+/**
+ * The options of each command besides the common ones, for the PAYMENTS_* variables it may read (a
+ * test compares them with each command's --help). The commands whose modules load lazily are
+ * listed here, so that reading the environment does not load them.
+ */
+const commandOptionNames: Readonly<Record<string, readonly string[]>> = {
+  generate: generateOptionNames,
+  replay: ['journal', 'as-of-line', 'journal-key-file'],
+  inspect: ['journal', 'client', 'journal-key-file'],
+  reseal: ['journal', 'journal-key-file', 'new-key-file'],
+  convert: ['journal'],
+  completion: [],
+  // The token file may be named in the environment (PAYMENTS_HTTP_TOKEN_FILE): never on the command line only.
+  node: [
+    ...natsOptionNames,
+    ...['journal', 'journal-key-file', 'http', 'http-bind', 'http-token-file', 'expire-seconds', 'lease-ms', 'node-id'],
+  ],
+  submit: [
+    ...natsOptionNames,
+    ...['journal', 'journal-key-file', 'run', 'shards', 'output', 'rejects', 'report', 'metrics', 'delimiter'],
+    ...['max-lag', 'delete-stream', 'deadline', 'detach'],
+  ],
+  result: ['journal', 'journal-key-file', 'run', 'output', 'rejects', 'input'],
+  shards: ['journal', 'run', 'retry'],
+  audit: ['journal', 'audit-log', 'since', 'action', 'json'],
+  migrate: ['journal'],
+  roles: ['migrator', 'node', 'auditor', 'print'],
+};
+
+/** The options a command takes (the main command's when `first` names none), for the PAYMENTS_* variables it may read. */
+export function optionsOfCommand(first: string | undefined): string[] {
   const common = commonOptionNames.filter((o) => !o.startsWith('no-') && o !== 'help' && o !== 'version');
-  switch (first) {
-    case 'generate':
-      return [...common, ...generateOptionNames];
-    case 'replay':
-      return [...common, 'journal', 'as-of-line', 'journal-key-file'];
-    case 'inspect':
-      return [...common, 'journal', 'client', 'journal-key-file'];
-    case 'reseal':
-      return [...common, 'journal', 'journal-key-file', 'new-key-file'];
-    case 'completion':
-      return common;
-    case 'node':
-      // The token file may be named in the environment (PAYMENTS_HTTP_TOKEN_FILE): never on the command line only.
-      return [
-        ...common,
-        ...['journal', 'nats', 'nats-creds', 'nats-ca', 'http', 'http-bind', 'http-token-file'],
-        ...['lease-ms', 'node-id', 'expire-seconds', 'journal-key-file'],
-      ];
-    case 'shards':
-      return [...common, 'journal', 'run'];
-    case 'audit':
-      return [...common, 'journal', 'audit-log', 'since', 'action'];
-    case 'migrate':
-      return [...common, 'journal'];
-    case 'roles':
-      return common;
-    default:
-      return [...common, ...processOptionNames];
-  }
+  const own = first !== undefined && Object.hasOwn(commandOptionNames, first) ? commandOptionNames[first]! : undefined;
+  return [...common, ...(own ?? processOptionNames)];
 }
 
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
@@ -119,25 +123,32 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
   const parser = withCommonOptions(instance)
     .scriptName('payments')
     .usage('$0 [input] [options]\n\nApply a transactions CSV (a file, or standard input) and print the accounts.');
-  return withExamples(withCommands(parser, io, argv))
-    .env(envPrefix)
-    .epilogue(
-      `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
-    )
-    .strict()
-    .middleware((args) => refuseRepeatedOptions(args), true)
-    .version(version)
-    .help()
-    .alias('h', 'help')
-    .alias('V', 'version')
-    .wrap(Math.min(helpWrapColumns, process.stdout.columns ?? helpWrapColumns))
-    .exitProcess(false)
-    .fail((message, error) => {
-      // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.
-      if (error !== undefined && error !== null && error.name !== 'YError') throw error;
-      throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
-    });
+  return (
+    withExamples(withCommands(parser, io, argv))
+      .env(envPrefix)
+      .epilogue(
+        `Every option can also be set in the environment as ${envPrefix}_<OPTION>, e.g. ${envVariable('workers')}=4.`,
+      )
+      .strict()
+      // (Options declared as arrays, such as `shards --retry`, are repeatable by design.)
+      .middleware((args) => refuseRepeatedOptions(args, declaredArrays(instance)), true)
+      .version(version)
+      .help()
+      .alias('h', 'help')
+      .alias('V', 'version')
+      .wrap(Math.min(helpWrapColumns, process.stdout.columns ?? helpWrapColumns))
+      .exitProcess(false)
+      .fail((message, error) => {
+        // yargs' own argument errors (YError) are usage errors; anything else a handler threw passes through.
+        if (error !== undefined && error !== null && error.name !== 'YError') throw error;
+        throw usageError(explainYargs(message ?? error?.message ?? 'invalid arguments'), { usageHint: true });
+      })
+  );
 }
+
+/** The options declared as arrays (yargs has getOptions; @types/yargs 17 does not know it). */
+const declaredArrays = (parser: Argv): readonly string[] =>
+  (parser as unknown as { getOptions(): { array: string[] } }).getOptions().array;
 
 function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   const lazy = (name: string, describe: string, load: () => Promise<CommandModule<any, any>>) =>

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/run.js';
+import { optionsOfCommand, run } from '../../src/cli/run.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
@@ -92,6 +92,11 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
     await expectMistake(['a.csv', '-o', 'o1.csv', '--output', 'o2.csv'], /: --output is given more than once$/);
     await expectMistake(['a.csv', '--rejects', 'r1.csv', '--rejects=r2.csv'], /: --rejects is given more than once$/);
     await expectMistake(['submit', 'a.csv', '--run', 'x', '--run', 'y'], /: --run is given more than once$/);
+  });
+  it('shards --retry is repeatable (an array option): not refused as given twice', async () => {
+    // The journal is checked after the arguments: its error shows they were accepted.
+    const args = ['shards', '--run', 'r', '--journal', 'somedir', '--retry', '0', '--retry', '1'];
+    await expectMistake(args, /--journal somedir: the cluster needs a PostgreSQL URL/);
   });
   it('several key files are allowed (a rotation reads under old and new keys)', () =>
     expectMistake(
@@ -230,5 +235,30 @@ describe('replay and inspect check --journal and echo numbers as typed', () => {
     expectMistake(
       ['inspect', '--journal', tmp(), '--client', '1.5'],
       /^payments: --client 1\.5: --client must be a whole number from 0 to 65535/,
+    ));
+});
+
+describe('options from the environment', () => {
+  const commands = ['', 'generate', 'replay', 'inspect', 'convert', 'reseal', 'node', 'submit', 'result'];
+  const more = ['shards', 'audit', 'migrate', 'roles'];
+  it.each([...commands, ...more])(
+    'every option of "%s" may come from the environment, and no other',
+    async (command) => {
+      const help = await runCli([...(command === '' ? [] : [command]), '--help']);
+      expect(help.code, help.stderr).toBe(0);
+      const shown = [...help.stdout.matchAll(/^\s+(?:-\w, )?--([a-z-]+)/gm)].map((m) => m[1]!);
+      const offered = shown.filter((o) => o !== 'help' && o !== 'version');
+      expect(new Set(optionsOfCommand(command === '' ? undefined : command))).toEqual(new Set(offered));
+    },
+  );
+  it('a variable of the main command does not break another command', async () => {
+    const result = await runCli(['roles'], { env: { PAYMENTS_WORKERS: '3', PAYMENTS_REJECTS: 'r.csv' } });
+    expect(result.code, result.stderr).toBe(0);
+  });
+  it('PAYMENTS_NATS_PASSWORD_FILE reaches a node (it used to be dropped as not an option of it)', () =>
+    expectMistake(
+      ['node', '--nats', 'nats://127.0.0.1:1', '--journal', 'postgres://127.0.0.1:1/x'],
+      /--nats-password-file \/nonexistent\/password: ENOENT/,
+      { PAYMENTS_NATS_PASSWORD_FILE: '/nonexistent/password' },
     ));
 });

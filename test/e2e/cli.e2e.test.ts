@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { errorLine, repoRoot, runCli } from '../helpers/cli.js';
@@ -113,5 +113,16 @@ describe('bad invocations and bad files', () => {
         stdout: `${packageVersion}\n`,
       });
     }
+  });
+});
+
+describe('the default worker count', () => {
+  it('is the cores less one (at least 1) when neither -w nor PAYMENTS_WORKERS says', async () => {
+    const report = join(tmp(), 'report.json');
+    const result = await runCli([join(repoRoot, 'data/sample.csv'), '--report', report, '-q'], {
+      env: { PAYMENTS_WORKERS: undefined },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(report, 'utf8')).workers).toBe(Math.max(1, availableParallelism() - 1));
   });
 });

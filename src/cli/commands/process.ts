@@ -140,7 +140,7 @@ function journalKeysFor(argv: ProcessArgs, rawArgv: readonly string[]): ProcessR
 /**
  * The main thread reads and routes every row, which costs more than applying it: it needs a core of
  * its own, and a worker beyond the cores left only competes with it (on 2 cores, 1 worker runs the
- * 3.75 M-row file 18-25 % faster than 2, whatever its shape; with a SQLite journal they are equal).
+ * 3.75 M-row file 18-25 % faster than 2, whatever its shape, and journaled runs too: docs/decisions.md 85).
  */
 export function defaultWorkers(cores = availableParallelism()): number {
   return Math.max(1, Math.min(cores - 1, workersMax));

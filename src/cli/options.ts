@@ -197,11 +197,20 @@ const repeatableOptions: ReadonlySet<string> = new Set(['journal-key-file', 'jou
  * Refuses an option given twice (`--output a.csv --output b.csv`): yargs would pass both as an
  * array, and which one a command used would be a guess. Named by its long spelling when it has one.
  */
-export function refuseRepeatedOptions(args: Readonly<Record<string, unknown>>, arrays: readonly string[] = []): void {
+export function refuseRepeatedOptions(
+  args: Readonly<Record<string, unknown>>,
+  declared: { readonly arrays: readonly string[]; readonly keys: readonly string[] } | undefined = undefined,
+): void {
   const repeated = Object.keys(args).filter(
     (key) =>
-      key !== '_' && key !== '$0' && Array.isArray(args[key]) && !repeatableOptions.has(key) && !arrays.includes(key),
+      key !== '_' &&
+      key !== '$0' &&
+      Array.isArray(args[key]) &&
+      !repeatableOptions.has(key) &&
+      !(declared?.arrays.includes(key) ?? false),
   );
+  // An option the command does not have gets the parser's answer (unknown, or another command's).
+  if (declared !== undefined && !repeated.some((key) => declared.keys.includes(key))) return;
   if (repeated.length === 0) return;
   const name = repeated.find((key) => key.length > 1 && !/[A-Z]/.test(key)) ?? repeated[0]!;
   throw usageError(`${name.length === 1 ? '-' : '--'}${name} is given more than once`, { usageHint: true });

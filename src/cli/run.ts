@@ -84,10 +84,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       await io.stdout(`${version}\n`);
       return 0;
     }
-    checkCommandTypo(argv);
+    const command = commandWord(argv);
+    checkCommandTypo(command);
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
-    environment = environmentFor(optionsOfCommand(argv[0]), booleanOptionNames);
+    environment = environmentFor(optionsOfCommand(command), booleanOptionNames);
     // Before any logger exists (its lines then carry trace ids); a no-op unless OTEL_* ask for traces.
     await startTracing();
     const parser = await buildParser(argv, io);
@@ -131,7 +132,7 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
       )
       .strict()
       // (Options declared as arrays, such as `shards --retry`, are repeatable by design.)
-      .middleware((args) => refuseRepeatedOptions(args, declaredArrays(instance)), true)
+      .middleware((args) => refuseRepeatedOptions(args, declaredOptions(instance)), true)
       .version(version)
       .help()
       .alias('h', 'help')
@@ -146,9 +147,13 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
   );
 }
 
-/** The options declared as arrays (yargs has getOptions; @types/yargs 17 does not know it). */
-const declaredArrays = (parser: Argv): readonly string[] =>
-  (parser as unknown as { getOptions(): { array: string[] } }).getOptions().array;
+/** The command's declared options, and those of them declared as arrays (getOptions: yargs has it, @types/yargs 17 does not). */
+function declaredOptions(parser: Argv): { arrays: readonly string[]; keys: readonly string[] } {
+  const options = (
+    parser as unknown as { getOptions(): { array: string[]; key: Record<string, unknown> } }
+  ).getOptions();
+  return { arrays: options.array, keys: Object.keys(options.key) };
+}
 
 function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   const lazy = (name: string, describe: string, load: () => Promise<CommandModule<any, any>>) =>
@@ -263,9 +268,21 @@ function logLevelOf(argv: readonly string[]): string | undefined {
   );
 }
 
+/** The common options that may come before a command's name (`payments -q roles`); --log-level takes a value. */
+const leadingFlags = ['-q', '--quiet', '--progress', '--no-progress', '--color', '--no-color'];
+
+/** The first argument after any common options: the command's name, or the main command's first argument. */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--log-level') i++;
+    else if (!leadingFlags.includes(arg) && !arg.startsWith('--log-level=')) return arg;
+  }
+  return undefined;
+}
+
 /** `payments genrate …` would otherwise be read as an input file named "genrate". */
-function checkCommandTypo(argv: readonly string[]): void {
-  const first = argv[0];
+function checkCommandTypo(first: string | undefined): void {
   if (first === undefined || first.startsWith('-') || commandNames.includes(first)) return;
   if (/[./\\]/.test(first) || existsSync(first)) return; // a path
   const near = closest(first, commandNames);

@@ -4,6 +4,7 @@
  * with gzip-compressed input recognised by its magic bytes and decompressed as it is read.
  */
 import { gzipReadBytes } from '../constants.js';
+import { fstatSync, read, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -24,7 +25,7 @@ export interface InputSource {
  * A missing, unreadable or directory input is exit 2.
  */
 export async function openInput(path: string): Promise<InputSource> {
-  const raw = path === '-' ? streamSource('stdin', process.stdin) : await fileSource(path);
+  const raw = path === '-' ? stdinSource() : await fileSource(path);
   try {
     return await decompressIfGzip(raw);
   } catch (error) {
@@ -78,6 +79,39 @@ async function fileSource(path: string): Promise<InputSource> {
     if (code === 'EISDIR') throw inputError(`${path}: is a directory, not a CSV file`);
     throw inputError(`${path}: cannot open (${describeError(error)})`);
   }
+}
+
+/**
+ * Standard input. Redirected from a file (`< file`), it is read with fs calls on descriptor 0, so a
+ * read error is an error: node's stream over it ends quietly on some (EIO, EISDIR), and the run
+ * would print no accounts with exit 0. A directory is exit 2; a pipe or terminal is read as a stream.
+ */
+function stdinSource(): InputSource {
+  let info: Stats | undefined;
+  try {
+    info = fstatSync(0);
+  } catch {
+    info = undefined; // no descriptor 0: the stream says what happens
+  }
+  if (info?.isDirectory()) throw inputError('stdin: is a directory, not a CSV file');
+  if (info === undefined || !info.isFile()) return streamSource('stdin', process.stdin);
+  let consumed = 0;
+  return {
+    name: 'stdin',
+    sizeBytes: undefined, // a redirected file may be read from an offset: no progress bar by size
+    read: (buffer, offset, length) =>
+      new Promise((resolve, reject) =>
+        read(0, buffer, offset, length, null, (error, n) => {
+          if (error === null) {
+            consumed += n;
+            resolve(n);
+          } else if (consumed === 0) reject(inputError(`stdin: cannot read (${describeError(error)})`));
+          else reject(runFailure(`stdin: read failed after ${consumed} bytes (${describeError(error)})`));
+        }),
+      ),
+    consumedBytes: () => consumed,
+    close: async () => undefined, // descriptor 0 stays the process's
+  };
 }
 
 /** A stream (stdin) read through the same interface as a file. */

@@ -262,3 +262,12 @@ describe('options from the environment', () => {
       { PAYMENTS_NATS_PASSWORD_FILE: '/nonexistent/password' },
     ));
 });
+
+describe('common options before the command name', () => {
+  it('do not hide the command from the environment: PAYMENTS_WORKERS does not break -q roles', async () => {
+    const result = await runCli(['-q', 'roles'], { env: { PAYMENTS_WORKERS: '3' } });
+    expect(result.code, result.stderr).toBe(0);
+  });
+  it('an unknown option given twice still gets its suggestion', () =>
+    expectMistake(['a.csv', '--outptu', 'a', '--outptu', 'b'], /unknown option --outptu; did you mean --output\?/));
+});

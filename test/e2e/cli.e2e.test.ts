@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { errorLine, repoRoot, runCli } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
 const fixtureDirs = ['test/fixtures/spec-examples', 'test/fixtures/cases'].map((d) => join(repoRoot, d));
 const cases = fixtureDirs.flatMap((dir) =>
@@ -61,6 +62,28 @@ describe('bad invocations and bad files', () => {
   it('a missing file: exit 2, named', () =>
     expectUsageError(['no/such/file.csv'], /no\/such\/file\.csv: no such file/));
   it('a directory: exit 2', () => expectUsageError(['test'], /test: is a directory/));
+  it('standard input redirected from a directory: exit 2, not an empty account list', async () => {
+    const dir = tmp();
+    const fd = openSync(dir, 'r');
+    try {
+      const child = spawnSync(process.execPath, [binPath, '-q'], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+      expect(child.status).toBe(2);
+      expect(child.stdout).toBe('');
+      expect(errorLine(child.stderr)).toMatch(/stdin: is a directory/);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  it('standard input redirected from a file is read as the file', async () => {
+    const fd = openSync(join(repoRoot, 'data/sample.csv'), 'r');
+    try {
+      const child = spawnSync(process.execPath, [binPath, '-q'], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+      expect(child.status, child.stderr).toBe(0);
+      expect(child.stdout).toBe(readFileSync(join(repoRoot, 'data/sample.expected.csv'), 'utf8'));
+    } finally {
+      closeSync(fd);
+    }
+  });
   // Linux: /proc/self/mem opens, and its first read fails (offset 0 is never mapped).
   it.runIf(process.platform === 'linux')('a file whose first read fails: exit 2, named, with the cause', () =>
     expectUsageError(['/proc/self/mem'], /: \/proc\/self\/mem: cannot read \(EIO/),

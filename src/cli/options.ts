@@ -199,18 +199,16 @@ const repeatableOptions: ReadonlySet<string> = new Set(['journal-key-file', 'jou
  */
 export function refuseRepeatedOptions(
   args: Readonly<Record<string, unknown>>,
-  declared: { readonly arrays: readonly string[]; readonly keys: readonly string[] } | undefined = undefined,
+  declared?: { readonly arrays: readonly string[]; readonly keys: readonly string[] },
 ): void {
+  // An option the command does not have is left to the parser's answer (unknown, or another command's).
   const repeated = Object.keys(args).filter(
     (key) =>
       key !== '_' &&
-      key !== '$0' &&
       Array.isArray(args[key]) &&
       !repeatableOptions.has(key) &&
-      !(declared?.arrays.includes(key) ?? false),
+      (declared === undefined || (declared.keys.includes(key) && !declared.arrays.includes(key))),
   );
-  // An option the command does not have gets the parser's answer (unknown, or another command's).
-  if (declared !== undefined && !repeated.some((key) => declared.keys.includes(key))) return;
   if (repeated.length === 0) return;
   const name = repeated.find((key) => key.length > 1 && !/[A-Z]/.test(key)) ?? repeated[0]!;
   throw usageError(`${name.length === 1 ? '-' : '--'}${name} is given more than once`, { usageHint: true });

@@ -52,9 +52,7 @@ async function fileSource(path: string): Promise<InputSource> {
         const n = await handle.read(buffer, offset, length, null).then(
           (result) => result.bytesRead,
           (error: unknown) => {
-            // Nothing read yet: the file is unreadable (exit 2). Part-way: an I/O failure (exit 1).
-            if (consumed === 0) throw inputError(`${path}: cannot read (${describeError(error)})`);
-            throw runFailure(`${path}: read failed after ${consumed} bytes (${describeError(error)})`);
+            throw readFailure(path, consumed, error);
           },
         );
         consumed += n;
@@ -105,13 +103,18 @@ function stdinSource(): InputSource {
           if (error === null) {
             consumed += n;
             resolve(n);
-          } else if (consumed === 0) reject(inputError(`stdin: cannot read (${describeError(error)})`));
-          else reject(runFailure(`stdin: read failed after ${consumed} bytes (${describeError(error)})`));
+          } else reject(readFailure('stdin', consumed, error));
         }),
       ),
     consumedBytes: () => consumed,
     close: async () => undefined, // descriptor 0 stays the process's
   };
+}
+
+/** A read that failed: with nothing read yet the input is unreadable (exit 2); part-way, an I/O failure (exit 1). */
+function readFailure(name: string, consumed: number, error: unknown): RunError {
+  if (consumed === 0) return inputError(`${name}: cannot read (${describeError(error)})`);
+  return runFailure(`${name}: read failed after ${consumed} bytes (${describeError(error)})`);
 }
 
 /** A stream (stdin) read through the same interface as a file. */

@@ -269,7 +269,10 @@ function logLevelOf(argv: readonly string[]): string | undefined {
 }
 
 /** The common options that may come before a command's name (`payments -q roles`); --log-level takes a value. */
-const leadingFlags = ['-q', '--quiet', '--progress', '--no-progress', '--color', '--no-color'];
+const leadingFlags = [
+  '-q',
+  ...commonOptionNames.filter((o) => !['log-level', 'help', 'version'].includes(o)).map((o) => `--${o}`),
+];
 
 /** The first argument after any common options: the command's name, or the main command's first argument. */
 export function commandWord(argv: readonly string[]): string | undefined {

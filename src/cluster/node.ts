@@ -17,18 +17,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import {
   healthTickAgeLeases,
   healthTickAgeMinMs,
   heartbeatSlackMs,
   runnerReadyWaitMs,
-  shardThreadIdleMs,
   shardThreadsMax,
   tickMsMax,
   tickMsMin,
-  workerYoungGenerationMb,
 } from '../constants.js';
 import { describeError } from '../errors.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
@@ -36,7 +34,7 @@ import type { LogConfig } from '../ops/logger.js';
 import { NodeAuditTrail } from '../audit/node-trail.js';
 import { NodeBreakers } from './node-breakers.js';
 import { fairShare, givesOneBack, mayClaim } from './placement.js';
-import { SpareThreads } from './spare-threads.js';
+import { shardThreadPool, SpareThreads } from './spare-threads.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
@@ -46,8 +44,6 @@ import { NodeUpkeep } from './node-upkeep.js';
 import { handOverAll, TickTimer } from './node-handoff.js';
 import { ShardRunner } from './shard-runner.js';
 import type { RunnerControl } from './shard-status.js';
-
-const shardWorkerFile = new URL('./shard-worker.js', import.meta.url).href;
 
 export interface NodeOptions {
   readonly nats: Omit<NatsSettings, 'name'>;
@@ -153,17 +149,7 @@ export class ClusterNode {
     }
     this.js = jetstream(this.nc);
     this.breakers.watchNats(this.nc);
-    this.pool = new Piscina({
-      filename: shardWorkerFile,
-      minThreads: 1,
-      maxThreads: shardThreadsMax,
-      // One long-running task per thread: a shard's engine lives in its task.
-      concurrentTasksPerWorker: 1,
-      idleTimeout: shardThreadIdleMs,
-      // The event loop runs between tasks too (a task's last socket closes after it returns).
-      atomics: 'disabled',
-      resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMb },
-    });
+    this.pool = shardThreadPool();
     const address = this.server?.address();
     const http = address !== null && typeof address === 'object' ? address?.port : undefined;
     this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');

@@ -18,28 +18,19 @@
  *    still recovering, is terminated (fencing refuses what it had in flight).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import type { Piscina } from 'piscina';
-import type { Logger } from 'pino';
+import type { JsMsg } from '@nats-io/jetstream';
 import { batchesInFlightMax, consumeExpiresMs, consumeMessagesMax, workerStopWaitMs } from '../constants.js';
 import { describeError, fromFailureData, runFailure } from '../errors.js';
-import type { LogConfig } from '../ops/logger.js';
 import { traced, tracingOn, type TraceCarrier } from '../ops/tracing.js';
 import type { OpenReply } from '../pool/protocol.js';
 import type { Claim, HeldLease } from './leases.js';
-import {
-  shardSpanAttributes,
-  type RunnerControl,
-  type Sent,
-  type ShardMetrics,
-  type ShardStatus,
-} from './shard-status.js';
+import { shardSpanAttributes, type RunnerDeps, type Sent, type ShardStatus } from './shard-status.js';
 import { streamOf } from './names.js';
 import { settlesWithin, shardConsumer } from './shard-consumer.js';
 import { fencedJournalUrl } from './schema.js';
 import { judge, type Verdict } from './shard-messages.js';
 import { keepDeadLetter } from './dead-letter.js';
-import { missingRunKey, type RunSeal } from './message-seal.js';
+import { missingRunKey } from './message-seal.js';
 import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, ToShardWorker } from './shard-protocol.js';
 
 type TaskEnd = { ok: true; outcome: ShardOutcome } | { ok: false; error: unknown };
@@ -73,21 +64,7 @@ export class ShardRunner {
 
   constructor(
     readonly claim: Claim,
-    private readonly deps: {
-      /** Starts once this settles (the same shard's previous runner in this node has let go). */
-      readonly after?: Promise<void>;
-      readonly journalUrl: string;
-      readonly js: JetStreamClient;
-      readonly pool: Piscina;
-      /** The node's ready threads: a group held while threads start lets go, so this task gets one. */
-      readonly readyThreads?: { release(): Promise<void> };
-      readonly control: RunnerControl;
-      readonly log: Logger;
-      readonly logConfig: LogConfig;
-      readonly nodeId: string;
-      readonly metrics: ShardMetrics;
-      readonly keys: RunSeal['keys']; // a sealed run's journal and messages need its key
-    },
+    private readonly deps: RunnerDeps,
   ) {
     this.streamSeq = claim.streamSeq;
     this.deps.metrics.shardState(claim.run, claim.shard, this.current);

@@ -1,5 +1,10 @@
 /** A shard runner's status (an explicit union, not flags), and what a runner needs from its node. */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { LogConfig } from '../ops/logger.js';
 import type { HeldLease } from './leases.js';
+import type { RunSeal } from './message-seal.js';
 import type { DeadLetter, DeadLetterReason } from './shard-health.js';
 
 /** What a shard is on this node, one at a time (the metric's `state` label names the node's view of it). */
@@ -66,4 +71,21 @@ export interface Sent {
   readonly seq: number;
   readonly lastLine: number;
   readonly pending: number;
+}
+
+/** What a shard's runner (shard-runner.ts) works with, from its node. */
+export interface RunnerDeps {
+  /** Starts once this settles (the same shard's previous runner in this node has let go). */
+  readonly after?: Promise<void>;
+  readonly journalUrl: string;
+  readonly js: JetStreamClient;
+  readonly pool: Piscina;
+  /** The node's ready threads: a group held while threads start lets go, so this task gets one. */
+  readonly readyThreads?: { release(): Promise<void> };
+  readonly control: RunnerControl;
+  readonly log: Logger;
+  readonly logConfig: LogConfig;
+  readonly nodeId: string;
+  readonly metrics: ShardMetrics;
+  readonly keys: RunSeal['keys']; // a sealed run's journal and messages need its key
 }

@@ -9,14 +9,34 @@
  * (thread-warm-up.ts: at once on an idle node, a few seconds later on a busy one) and stays idle
  * up to shardThreadIdleMs.
  */
-import type { Piscina } from 'piscina';
-import { shardThreadsMax, shardThreadsSpare, warmUpDelayMs } from '../constants.js';
+import { Piscina } from 'piscina';
+import {
+  shardThreadIdleMs,
+  shardThreadsMax,
+  shardThreadsSpare,
+  warmUpDelayMs,
+  workerYoungGenerationMb,
+} from '../constants.js';
 import type { WarmTask } from './shard-protocol.js';
 
 /** How long a warm task waits for the others of its group (a pool that cannot start more threads). */
 export const warmTogetherMaxMs = 5_000;
 /** How long a claim waits for the threads a group held to be idle again (a reply takes a few ms). */
 export const releaseWaitMaxMs = 200;
+
+/** A node's pool of shard threads: one long-running task (a shard's engine) per thread. */
+export function shardThreadPool(): Piscina {
+  return new Piscina({
+    filename: new URL('./shard-worker.js', import.meta.url).href,
+    minThreads: 1,
+    maxThreads: shardThreadsMax,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: shardThreadIdleMs,
+    // The event loop runs between tasks too (a task's last socket closes after it returns).
+    atomics: 'disabled',
+    resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMb },
+  });
+}
 
 /** A group of warm tasks under way. */
 interface WarmGroup {

@@ -1,7 +1,8 @@
 /**
  * The layer rule of src/, enforced: a folder imports only from folders in a lower layer (and from
  * itself). Type-only imports count too: a type shared by two layers lives in the lower one.
- * docs/architecture.md draws the same table.
+ * docs/architecture.md draws the same table. And no file of src/ grows past filesLinesMax lines: a
+ * file a reader can hold in mind at once.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -64,6 +65,7 @@ function importsOf(file: string): Edge[] {
 }
 
 const edges = sourceFiles(srcDir).flatMap(importsOf);
+const filesLinesMax = 400;
 
 describe('layers of src/', () => {
   it('finds the imports it judges', () => {
@@ -76,5 +78,15 @@ describe('layers of src/', () => {
       .filter((e) => e.from !== e.to && layerOf(e.to) >= layerOf(e.from))
       .map((e) => `${e.file} imports ${e.specifier} (${e.from} may not import ${e.to})`);
     expect(wrongWay).toEqual([]);
+  });
+
+  it(`no file is longer than ${filesLinesMax} lines`, () => {
+    const files = sourceFiles(srcDir);
+    expect(files.length).toBeGreaterThan(100);
+    const long = files
+      .map((file) => ({ file: relative(srcDir, file), lines: readFileSync(file, 'utf8').split('\n').length - 1 }))
+      .filter((f) => f.lines > filesLinesMax)
+      .map((f) => `${f.file}: ${f.lines} lines`);
+    expect(long).toEqual([]);
   });
 });

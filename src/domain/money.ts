@@ -1,11 +1,9 @@
-import { Decimal } from 'decimal.js';
-
 /**
  * Money is an exact count of minor units (1 unit = 0.0001). A JS number holds every integer below
  * 2^53 exactly, so balances are plain numbers that must stay within ±unitsMax.
  */
-const unitsPerWhole = 10_000;
-const fractionDigits = 4;
+export const unitsPerWhole = 10_000;
+export const fractionDigits = 4;
 export const unitsMax = Number.MAX_SAFE_INTEGER; // 2^53 - 1 minor units = 900,719,925,474.0991
 
 /** Returned by parseAmountUnits when the text is not a valid amount. */
@@ -24,7 +22,7 @@ const wholeMax = Math.floor(unitsMax / unitsPerWhole);
  *
  * Written by hand because it runs once per row on the parsing thread, where decimal.js was the
  * largest cost after papaparse itself (see README, "Performance"). It is checked against
- * `parseAmountUnitsDecimal`, the decimal.js reference, by a property test. Its bytes twin,
+ * `parseAmountUnitsDecimal` (money-reference.ts), the decimal.js reference, by a property test. Its bytes twin,
  * parseAmountBytes below, is the same grammar: change both or neither.
  */
 export function parseAmountUnits(text: string, start = 0, end = text.length): number {
@@ -108,23 +106,13 @@ export function parseAmountBytes(bytes: Uint8Array, start: number, end: number):
   return units;
 }
 
-const amountGrammar = /^(?:\d+\.?\d*|\.\d+)$/;
-
-/** The reference conversion with decimal.js: same contract as parseAmountUnits. */
-export function parseAmountUnitsDecimal(text: string): number {
-  if (!amountGrammar.test(text)) return invalidAmount;
-  const units = new Decimal(text).times(unitsPerWhole);
-  if (!units.isInteger() || units.lte(0) || units.gt(unitsMax)) return invalidAmount;
-  return units.toNumber();
-}
-
 /**
  * Formats minor units as a decimal with exactly four fraction digits (`-2.5000`).
  *
  * Integer arithmetic, by hand: every output balance goes through here, and decimal.js took ~4 µs a
  * value (65,535 accounts: 0.8 s of a run's tail, measured). Exact for every safe integer: `%` of
  * two integers is exact, and so is dividing the multiple of 10,000 that is left. Checked against
- * `formatUnitsDecimal`, the decimal.js reference, by a property test.
+ * `formatUnitsDecimal` (money-reference.ts), the decimal.js reference, by a property test.
  */
 export function formatUnits(units: number): string {
   if (!Number.isSafeInteger(units)) throw new Error(`balance ${units} is not an exact count of minor units`);
@@ -136,17 +124,6 @@ export function formatUnits(units: number): string {
 
 /** The four fraction digits of 0…9999, zero-padded (built once: 10,000 short strings). */
 const fractionText = Array.from({ length: unitsPerWhole }, (_, n) => String(n).padStart(fractionDigits, '0'));
-
-/** The reference formatting with decimal.js: same contract as formatUnits. */
-export function formatUnitsDecimal(units: number): string {
-  if (!Number.isSafeInteger(units)) throw new Error(`balance ${units} is not an exact count of minor units`);
-  return new Decimal(units === 0 ? 0 : units).dividedBy(unitsPerWhole).toFixed(fractionDigits);
-}
-
-/** Minor units from a decimal string, for tests and the generator (exact, via decimal.js). */
-export function unitsOf(text: string): number {
-  return new Decimal(text).times(unitsPerWhole).toNumber();
-}
 
 export function inRange(units: number): boolean {
   return units >= -unitsMax && units <= unitsMax;

@@ -13,7 +13,7 @@ import {
   type AccountState,
   type TxRecord,
 } from '../../src/domain/account.js';
-import { unitsOf } from '../../src/domain/money.js';
+import { unitsOf } from '../../src/domain/money-reference.js';
 import type { RejectionReason } from '../../src/domain/rejection.js';
 
 const client = 1;

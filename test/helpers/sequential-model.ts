@@ -15,7 +15,8 @@ import {
   type AccountState,
   type TxRecord,
 } from '../../src/domain/account.js';
-import { invalidAmount, parseAmountUnitsDecimal } from '../../src/domain/money.js';
+import { invalidAmount } from '../../src/domain/money.js';
+import { parseAmountUnitsDecimal } from '../../src/domain/money-reference.js';
 
 export function runSequentialModel(text: string): { accounts: string; rejects: string } {
   const accounts = new Map<number, AccountState>();

@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  formatUnits,
-  invalidAmount,
-  parseAmountUnits,
-  parseAmountUnitsDecimal,
-  formatUnitsDecimal,
-  unitsMax,
-} from '../../src/domain/money.js';
+import { formatUnits, invalidAmount, parseAmountUnits, unitsMax } from '../../src/domain/money.js';
+import { formatUnitsDecimal, parseAmountUnitsDecimal } from '../../src/domain/money-reference.js';
 
 describe('parseAmountUnits (SPEC amount grammar)', () => {
   it.each([

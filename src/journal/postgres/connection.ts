@@ -3,7 +3,7 @@
  * from it: errors sorted into "the server went away, retry" and "this will never work, tell the
  * user" (exit 2), and a retry loop with exponential backoff and full jitter, bounded in time.
  */
-import pg from 'pg';
+import pg from './pg.js';
 import { retryPolicy } from '../../resilience.js';
 import { connectTimeoutMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';

@@ -16,7 +16,7 @@
  */
 import { pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
 import { hostname } from 'node:os';
-import pg from 'pg';
+import pg from './pg.js';
 import { RunError, errorCode, runFailure } from '../../errors.js';
 import { migrationLockKey } from './schema.js';
 

@@ -3,7 +3,7 @@
  * payments.journals naming its shard count and input fingerprint, and its partitions' tables.
  * Used by the main thread; each shard's worker then opens its own partition (partition.ts).
  */
-import pg from 'pg';
+import pg from './pg.js';
 import { JournalCorrupt, usageError } from '../../errors.js';
 import type { InputFingerprint, Manifest } from '../manifest.js';
 import { RetryingConnection } from './connection.js';

@@ -41,8 +41,9 @@ export default defineConfig({
     maxWorkers: 2,
     // Runs of the CLI (spawned ones inherit it) use two workers whatever the machine's cores, so
     // that journals have two partitions, as the tests that damage or kill one expect. The default
-    // itself is tested with the variable removed (test/e2e/cli.e2e.test.ts).
-    env: { PAYMENTS_WORKERS: '2' },
+    // itself is tested with the variable removed (test/e2e/cli.e2e.test.ts). Nodes run two shard
+    // threads, so that their shards share threads on any machine.
+    env: { PAYMENTS_WORKERS: '2', PAYMENTS_THREADS: '2' },
     projects: [
       ...tier('unit'),
       ...tier('property'),

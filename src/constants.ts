@@ -134,21 +134,14 @@ export const clusterViewEveryMs = 2000;
  */
 export const healthTickAgeLeases = 2;
 export const healthTickAgeMinMs = 5000;
-/** Shard worker threads a node runs at most (the most shards a run has): it claims no more at once. */
-export const shardThreadsMax = 64;
-/** A shard worker thread left idle this long exits (kept a while: the next claim starts faster). */
-export const shardThreadIdleMs = 60_000;
 /**
- * Idle shard threads a node keeps ready for shards it claims. A stopping node's shards are released
- * within a fraction of a second of each other and a successor often takes several: with two ready,
- * the last of them waited for a thread to start (about 1 s on a loaded 2-core machine).
+ * Shards a node runs at once at most (the most shards a run has): it claims no more. Also the most
+ * shard threads it may be given (`payments node --threads`).
  */
-export const shardThreadsSpare = 4;
-/** A ready shard thread's warm-up waits this long after the thread starts (cluster/shard-worker.ts). */
-export const warmUpDelayMs = 3_000;
+export const shardThreadsMax = 64;
 /** Batches handed to a shard's worker and not yet applied; beyond this its runner stops pulling from NATS. */
 export const batchesInFlightMax = 4;
-/** How long a stopped shard's worker may take to close its partition before it is terminated. */
+/** How long a stopped shard's task may take to close its partition before its runner stops waiting for it. */
 export const workerStopWaitMs = 5000;
 /** A shard consumer's read-ahead (messages) and pull-request expiry: a restarted NATS is noticed within seconds. */
 export const consumeMessagesMax = 8;
@@ -288,7 +281,6 @@ check(goneAfterMs >= 2 * Math.min(tickMsMax, leaseMsDefault / 3), 'a live node h
 check(goneAfterMs < leaseMsDefault, 'a gone node is seen before its lease runs out (at the default lease)');
 check('payments node '.length + nodeIdCharsMax <= 63, 'a node id fits its session name');
 check(shardThreadsMax === workersMax, 'a node can run every shard of a run (a run has at most workersMax)');
-check(shardThreadsSpare >= 0 && shardThreadsSpare < shardThreadsMax, 'spare shard threads fit the pool');
 check(shardsDefault >= 1 && shardsDefault <= workersMax, 'the default shard count is one --shards accepts');
 check(lagBatchesDefault >= 1 && lagBatchesDefault <= lagBatchesMax, 'the default --max-lag is one it accepts');
 check(batchesInFlightMax >= 1 && publishesPendingMax >= 1 && consumeMessagesMax >= 1, 'positive windows');

@@ -55,7 +55,17 @@ const commandOptionNames: Readonly<Record<string, readonly string[]>> = {
   // The token file may be named in the environment (PAYMENTS_HTTP_TOKEN_FILE): never on the command line only.
   node: [
     ...natsOptionNames,
-    ...['journal', 'journal-key-file', 'http', 'http-bind', 'http-token-file', 'expire-seconds', 'lease-ms', 'node-id'],
+    ...[
+      'journal',
+      'journal-key-file',
+      'http',
+      'http-bind',
+      'http-token-file',
+      'expire-seconds',
+      'lease-ms',
+      'threads',
+      'node-id',
+    ],
   ],
   submit: [
     ...natsOptionNames,

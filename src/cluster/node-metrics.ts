@@ -60,7 +60,7 @@ export class NodeMetrics implements ShardMetrics {
   });
   readonly threads = new Gauge({
     name: 'payments_node_shard_threads',
-    help: 'Worker threads of the node’s shard pool (each owned shard runs in one)',
+    help: 'Shard threads of the node (started with it; its owned shards share them)',
     registers: this.registers,
   });
   readonly tickSeconds = new Histogram({

@@ -34,7 +34,7 @@ import type { LogConfig } from '../ops/logger.js';
 import { NodeAuditTrail } from '../audit/node-trail.js';
 import { NodeBreakers } from './node-breakers.js';
 import { fairShare, givesOneBack, mayClaim } from './placement.js';
-import { shardThreadPool, SpareThreads } from './spare-threads.js';
+import { shardThreadPool } from './shard-threads.js';
 import { ClusterControl } from './control.js';
 import { defaultNodeId } from './names.js';
 import { connectNats, type NatsSettings } from './nats.js';
@@ -50,6 +50,8 @@ export interface NodeOptions {
   readonly journalUrl: string;
   readonly http?: HttpSettings;
   readonly leaseMs: number;
+  /** Shard threads: started with the node, shared by the shards it runs (shard-threads.ts). */
+  readonly threads: number;
   /** Finished or abandoned runs, and dead nodes, are deleted after this long (expiry.ts). */
   readonly expireMs: number;
   readonly id?: string;
@@ -80,8 +82,6 @@ export class ClusterNode {
   private controlQueue: Promise<unknown> = Promise.resolve();
   private readonly runnerControl: RunnerControl;
   private readonly fencedCounted = new WeakSet<ShardRunner>(); // runners counted in the fenced metric
-  /** Warm-up tasks not yet returned. */
-  private readonly spares = new SpareThreads();
   /** The shard worker threads; started once the node has joined. */
   private pool: Piscina | undefined;
   private readonly audit: NodeAuditTrail;
@@ -149,7 +149,7 @@ export class ClusterNode {
     }
     this.js = jetstream(this.nc);
     this.breakers.watchNats(this.nc);
-    this.pool = shardThreadPool();
+    this.pool = shardThreadPool(options.threads);
     const address = this.server?.address();
     const http = address !== null && typeof address === 'object' ? address?.port : undefined;
     this.log.info({ leaseMs: options.leaseMs, http }, 'node joined');
@@ -192,7 +192,6 @@ export class ClusterNode {
       await this.renewLeases(leaseMs);
       if (!this.breakers.open) await this.balance(leaseMs, fairShare(openRunShards, liveNodes), mine, othersMinOwned);
       this.metrics.owned.set(this.runners.size);
-      if (!this.options.signal.aborted) this.spares.keep(this.pool, this.runners.size + this.lettingGo.size);
       this.metrics.threads.set(this.pool?.threads.length ?? 0);
       await this.upkeep.due();
     } finally {
@@ -330,7 +329,6 @@ export class ClusterNode {
         journalUrl: this.options.journalUrl,
         js: this.js!,
         pool: this.pool!,
-        readyThreads: this.spares,
         control: this.runnerControl,
         log: this.log,
         logConfig: this.options.logConfig ?? { level: this.log.level as LogConfig['level'], pretty: false },

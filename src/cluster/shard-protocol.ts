@@ -27,19 +27,6 @@ export interface ShardTask {
   readonly trace?: TraceCarrier;
 }
 
-/**
- * A task that only starts a thread (and loads the engine's modules in it): a node keeps one idle
- * thread ready, so that a shard it claims (a takeover) does not wait for a thread to start.
- */
-export interface WarmTask {
-  readonly warm: true;
-  /** When the thread warms up: at once on an idle node, later on a busy one (shard-worker.ts). */
-  readonly warmUpAfterMs: number;
-  /** The group's count of tasks that have a thread (shared), and its size (spare-threads.ts). */
-  readonly arrived: Int32Array;
-  readonly together: number;
-}
-
 /** Main thread → worker. */
 export type ToShardWorker =
   /** A batch's columns (batchLayout); the buffer is transferred, not copied. */

@@ -1,7 +1,7 @@
 /**
  * One owned shard on a node, seen from the node's main thread. The shard's engine and PostgreSQL
- * journal partition run in a worker thread (shard-worker.ts: one long-running task of the node's
- * Piscina pool); this side reads the shard's JetStream subject and feeds the worker. Its state is one ShardStatus.
+ * journal partition run in one of the node's shard threads (shard-worker.ts: one long-running task
+ * of its pool, which a thread shares with other shards: shard-threads.ts); this side reads the shard's JetStream subject and feeds the worker. Its state is one ShardStatus.
  *
  *  - Open: the worker opens the partition with this lease's generation as a session setting, which
  *    fences every commit (schema.ts): a paused previous owner's session is left alone, its commits fail.
@@ -14,8 +14,9 @@
  *    at most batchesInFlightMax are with it, so a slow shard holds bounded memory. A batch is acked
  *    by its commit: a new owner continues from the first batch the journal lacks.
  *  - End marker: a final snapshot; then the lease is marked finished. Stop: the worker finishes its
- *    batch (a handoff snapshots first) and closes; one that does not within workerStopWaitMs, or is
- *    still recovering, is terminated (fencing refuses what it had in flight).
+ *    batch (a handoff snapshots first) and closes. One still recovering is not waited for (it reads
+ *    the stop once recovered), nor one that has not stopped within workerStopWaitMs: it ends on its
+ *    own, and fencing refuses anything it had in flight. A shard sharing a thread is never terminated.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -52,7 +53,6 @@ export class ShardRunner {
   private sentLine = 0;
   private readonly inFlight: Sent[] = [];
   private port: MessagePort | undefined;
-  private readonly abort = new AbortController();
   private task: Promise<TaskEnd> | undefined;
   private taskEnd: TaskEnd | undefined;
   private onRecovered: ((info: OpenReply) => void) | undefined;
@@ -179,9 +179,6 @@ export class ShardRunner {
     if (!this.at('waiting')) return undefined;
     const missing = missingRunKey({ run, keyId: this.claim.sealKeyId, keys: this.deps.keys });
     if (missing !== undefined) return void (await this.quarantine(missing)); // another key would not come
-    // A ready thread held by a warm-up group is freed first, so the task runs on it.
-    await this.deps.readyThreads?.release();
-    if (!this.at('waiting')) return undefined;
     this.set({ kind: 'recovering' });
     log.debug({ run, shard, generation }, 'shard claimed: recovering');
     this.timing.evicted = performance.now();
@@ -200,16 +197,12 @@ export class ShardRunner {
       bindings: { node: this.deps.nodeId, run, shard, generation },
       trace,
     };
-    this.task = (
-      pool.run(task, { transferList: [channel.port2], signal: this.abort.signal }) as Promise<ShardTaskReply>
-    ).then(
+    this.task = (pool.run(task, { transferList: [channel.port2] }) as Promise<ShardTaskReply>).then(
       (reply): TaskEnd =>
         reply.ok ? { ok: true, outcome: reply.value } : { ok: false, error: fromFailureData(reply.error) },
       (error: unknown): TaskEnd => ({
         ok: false,
-        error: this.abort.signal.aborted
-          ? runFailure(`shard ${shard} of run ${run}: its worker did not stop in time; abandoned`)
-          : runFailure(`shard ${shard} of run ${run}: the worker thread failed: ${describeError(error)}`),
+        error: runFailure(`shard ${shard} of run ${run}: the worker thread failed: ${describeError(error)}`),
       }),
     );
     void this.task.then((end) => {
@@ -265,25 +258,24 @@ export class ShardRunner {
     for (const resolve of this.waiters.splice(0)) resolve();
   }
 
-  /** Asks the worker to stop (unless it ended); terminates it if it has not within workerStopWaitMs. */
+  /**
+   * Asks the shard's task to stop (unless it ended) and waits for it, at most workerStopWaitMs. Its
+   * thread runs other shards too, so it is never terminated: one still recovering (a rebalancing, a
+   * lost lease; a recovery only reads) is not waited for, and reads the stop once recovered; one
+   * that does not stop in time ends on its own, its writes refused by the fence.
+   */
   private async endWorker(): Promise<void> {
     const task = this.task;
     if (task === undefined) return;
     const where = { run: this.claim.run, shard: this.claim.shard, thread: this.threadId };
-    // Stopped while recovering (a rebalancing, a lost lease): a recovery only reads, so the worker
-    // is terminated at once rather than waited for.
     const recovering = this.taskEnd === undefined && this.timing.recovered === 0;
-    if (recovering) this.deps.log.debug(where, 'stopped while recovering; worker terminated');
-    else if (this.taskEnd === undefined) this.send({ type: 'stop', handoff: this.handoff });
-    if (recovering || !(await settlesWithin(task, workerStopWaitMs))) {
-      if (!recovering)
-        this.deps.log.error(
-          where,
-          'shard worker did not stop in time; terminated (fencing refuses anything it had in flight)',
-        );
-      this.abort.abort();
-      await task;
-    }
+    if (this.taskEnd === undefined) this.send({ type: 'stop', handoff: this.handoff });
+    if (recovering) this.deps.log.debug(where, 'stopped while recovering; the task ends once recovered');
+    else if (!(await settlesWithin(task, workerStopWaitMs)))
+      this.deps.log.error(
+        where,
+        'shard task did not stop in time; left to end on its own (fencing refuses anything it had in flight)',
+      );
     this.port?.close();
   }
 

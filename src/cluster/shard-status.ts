@@ -80,8 +80,6 @@ export interface RunnerDeps {
   readonly journalUrl: string;
   readonly js: JetStreamClient;
   readonly pool: Piscina;
-  /** The node's ready threads: a group held while threads start lets go, so this task gets one. */
-  readonly readyThreads?: { release(): Promise<void> };
   readonly control: RunnerControl;
   readonly log: Logger;
   readonly logConfig: LogConfig;

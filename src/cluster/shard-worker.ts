@@ -1,16 +1,15 @@
 /**
- * A node's owned shard, in a worker thread (one long-running Piscina task per shard): the same
- * engine (ShardEngine) over the shard's PostgreSQL journal partition as a single-process run's
+ * A node's owned shard, in one of its shard threads (one long-running Piscina task per shard,
+ * several to a thread: shard-threads.ts): the same engine (ShardEngine) over the shard's PostgreSQL journal partition as a single-process run's
  * worker. Recovery, apply, fenced commits, snapshots and the final snapshot all run here, so the
  * node's main thread (leases, heartbeats, NATS, HTTP) never waits behind engine work.
  *
  * The main thread sends batches over the task's MessagePort, in stream order, a bounded number
  * ahead; each is applied and acknowledged ('applied') in that order. 'stop' closes the partition
- * and returns; 'end' writes the final snapshot first. A failure (fenced commit, lost database past
+ * and returns (so does the port closing); 'end' writes the final snapshot first. A failure (fenced commit, lost database past
  * the retry bound, a corrupt journal) is returned as data (toFailureData), never thrown across.
  */
 import { threadId } from 'node:worker_threads';
-import { warmUpDelayMs } from '../constants.js';
 import { ShardEngine } from '../engine/shard-engine.js';
 import { describeError, errorCode, toFailureData } from '../errors.js';
 import { PostgresPartition } from '../journal/postgres/partition.js';
@@ -20,37 +19,19 @@ import { flushTracing, startTracing, traced } from '../ops/tracing.js';
 import { tracedPartition } from '../pool/traced-journal.js';
 import { snapshotDue } from './snapshot-policy.js';
 import { Inbox } from './shard-inbox.js';
-import { warmTogether } from './spare-threads.js';
 import { warmUpShardThread } from './thread-warm-up.js';
-import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply, WarmTask } from './shard-protocol.js';
+import type { FromShardWorker, ShardOutcome, ShardTask, ShardTaskReply } from './shard-protocol.js';
 
 /**
- * A ready thread warms up (thread-warm-up.ts) once: at once when a warm task from an idle node says
- * so, else warmUpDelayMs after it started. On a busy node threads start as claims come, and a
- * warm-up then would take the CPU those claims' recoveries need. A thread given a shard first is
- * warmed by the shard, and skips it.
+ * A thread warms up (thread-warm-up.ts) once, as it starts: the node starts its threads before it
+ * claims anything. A thread given a shard first is warmed by the shard, and skips it.
  */
-let warmUpDone = false;
-let warmUpTimer: NodeJS.Timeout | undefined;
-let warmUpAt = Infinity;
-function warmUpAfter(ms: number): void {
-  if (warmUpDone || performance.now() + ms >= warmUpAt) return;
-  clearTimeout(warmUpTimer);
-  warmUpAt = performance.now() + ms;
-  warmUpTimer = setTimeout(() => {
-    warmUpDone = true;
-    warmUpShardThread().catch(() => undefined); // a failed warm-up only leaves the thread cold
-  }, ms).unref();
-}
-warmUpAfter(warmUpDelayMs);
+const warmUpTimer = setTimeout(() => {
+  warmUpShardThread().catch(() => undefined); // a failed warm-up only leaves the thread cold
+}, 0).unref();
 
-export default async function runShard(task: ShardTask | WarmTask): Promise<ShardTaskReply | undefined> {
-  if ('warm' in task) {
-    warmTogether(task);
-    warmUpAfter(task.warmUpAfterMs);
-    return undefined;
-  }
-  warmUpDone = true;
+/** One owned shard, for as long as the node runs it; a thread runs several of these at once (shard-threads.ts). */
+export default async function runShard(task: ShardTask): Promise<ShardTaskReply> {
   clearTimeout(warmUpTimer);
   const { port, run, shard, shards } = task;
   if (task.trace !== undefined) await startTracing(); // the node traces: so does this thread

@@ -17,7 +17,16 @@ import { shardOf } from '../../src/domain/ids.js';
 import { journalKey, type JournalKey } from '../../src/journal/seal.js';
 import { batchLayout } from '../../src/layout.js';
 import { errorLine, runCli } from '../helpers/cli.js';
-import { expectedRun, startNode, startWorld, stopWorld, submit, withDb, type World } from '../helpers/cluster.js';
+import {
+  expectedRun,
+  startNode,
+  startWorld,
+  stopWorld,
+  submit,
+  until,
+  withDb,
+  type World,
+} from '../helpers/cluster.js';
 
 /** A key file as `openssl rand -hex 32` writes it, and the key. */
 function keyFile(world: World, name: string): { file: string; key: JournalKey; hex: string } {
@@ -197,10 +206,17 @@ describe('sealed cluster runs', { timeout: 180_000 }, () => {
     const cause = `run ${run} is sealed with key id ${keyA.key.id}, and this node has no key with that id (its key ids: ${keyB.key.id})`;
     expect(errorLine(refused.stderr)).toMatch(/run locked: shard \d quarantined: run locked is sealed with key id/);
     expect(errorLine(refused.stderr)).toContain(cause);
-    const causes = await withDb(world, async (c) => {
-      const r = await c.query('SELECT quarantined, cause FROM payments_cluster.leases WHERE run = $1', [run]);
-      return r.rows as { quarantined: boolean; cause: string }[];
+    const quarantines = () =>
+      withDb(world, async (c) => {
+        const r = await c.query('SELECT quarantined, cause FROM payments_cluster.leases WHERE run = $1', [run]);
+        return r.rows as { quarantined: boolean; cause: string }[];
+      });
+    // submit ends at the first quarantine; the node records the other shard's within a tick.
+    await until(async () => (await quarantines()).filter((l) => l.quarantined).length === 2, {
+      ms: 10_000,
+      what: 'both shards quarantined',
     });
+    const causes = await quarantines();
     expect(causes).toHaveLength(2);
     for (const l of causes) expect(l.quarantined && l.cause.startsWith(cause)).toBe(true);
     // Not a crash, not a loop: the node runs on, and nothing of the run was committed.

@@ -43,13 +43,19 @@ describe('cluster faults', () => {
 
   it('SIGKILL two nodes, one after the other', async () => {
     const nodes = ['k1', 'k2', 'k3'].map((id) => startNode(world, id));
-    const expected = await expectedRun(world, 'kill2', 400_000, 31);
+    const expected = await expectedRun(world, 'kill2', 1_600_000, 31);
     // Killed while the run is being published: nodes keep up with the publisher, and no shard
     // finishes before its end marker (the last message), so they are caught mid-run.
     const detached = spawnSubmit(world, [expected.input, '--run', 'kill2', '--detach']);
-    await until(async () => (await committedBy(world, 'kill2', 'k2')) > 0);
+    await until(async () => (await committedBy(world, 'kill2', 'k2')) > 0, {
+      ms: 60_000,
+      what: 'k2 to commit a batch of a shard not finished',
+    });
     await nodes[1]!.kill('SIGKILL');
-    await until(async () => (await committedBy(world, 'kill2', 'k3')) > 1);
+    await until(async () => (await committedBy(world, 'kill2', 'k3')) > 1, {
+      ms: 60_000,
+      what: 'k3 to commit two batches of shards not finished',
+    });
     await nodes[2]!.kill('SIGKILL');
     expect((await detached.result).code).toBe(0);
     await finishAndCheck('kill2', expected);

@@ -132,7 +132,18 @@ describe('deploy/kubernetes', () => {
       .map((k) => `--${k.slice('PAYMENTS_'.length).toLowerCase().replace(/_/g, '-')}`);
     expect(options.length).toBeGreaterThan(3);
     // Whole option names: --lease must not pass for --lease-ms.
-    for (const option of [...options, '--node-id']) expect(help, option).toMatch(new RegExp(`${option}(?![\\w-])`));
+    for (const option of [...options, '--node-id', '--threads'])
+      expect(help, option).toMatch(new RegExp(`${option}(?![\\w-])`));
+  });
+
+  it('gives a node one shard thread a requested core (a container sees the host cores)', () => {
+    const node = podSpec.containers.find((c: Any) => c.name === 'node');
+    const threads = node.env.find((e: Any) => e.name === 'PAYMENTS_THREADS');
+    expect(threads.valueFrom.resourceFieldRef).toEqual({
+      containerName: 'node',
+      resource: 'requests.cpu',
+      divisor: '1',
+    });
   });
 
   it('lets the nodes reach only DNS, NATS, PostgreSQL and OTLP; only Prometheus reaches them', () => {

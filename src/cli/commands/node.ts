@@ -1,6 +1,7 @@
 /** `payments node --nats URL --journal postgres://… [--http PORT]`: a long-running cluster member. */
 import type { Argv, CommandModule } from 'yargs';
-import { expireSecondsDefault, leaseMsDefault, leaseMsMax, leaseMsMin } from '../../constants.js';
+import { expireSecondsDefault, leaseMsDefault, leaseMsMax, leaseMsMin, shardThreadsMax } from '../../constants.js';
+import { defaultShardThreads } from '../../cluster/shard-threads.js';
 import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
@@ -22,6 +23,7 @@ interface NodeArgs extends CommonArgs, NatsArgs, JournalKeyArgs {
   httpTokenFile?: string;
   expireSeconds: string | number;
   leaseMs: string | number;
+  threads: string | number;
   nodeId?: string;
 }
 
@@ -59,6 +61,13 @@ export function nodeCommand(io: CliIo, rawArgv: readonly string[]): CommandModul
           default: leaseMsDefault,
           describe: `shard lease in milliseconds: a dead node’s shards move after about this long (default ${leaseMsDefault})`,
         })
+        .option('threads', {
+          type: 'string',
+          requiresArg: true,
+          default: defaultShardThreads(),
+          defaultDescription: 'cores',
+          describe: `shard threads, 1 to ${shardThreadsMax}, started with the node; the shards it runs share them (default: one a core)`,
+        })
         .option('node-id', {
           type: 'string',
           requiresArg: true,
@@ -92,6 +101,11 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
     },
     rawArgv,
   );
+  const threads = readNumber(
+    argv.threads,
+    { option: 'threads', min: 1, max: shardThreadsMax, integer: true, example: '--threads 2' },
+    rawArgv,
+  );
   const logConfig = logConfigOf(argv, rawArgv, io.stderrIsTty);
   const log = createLogger(logConfig, { role: 'node' });
   const { ClusterNode } = await import('../../cluster/node.js');
@@ -110,6 +124,7 @@ async function runNode(io: CliIo, rawArgv: readonly string[], argv: NodeArgs): P
       journalUrl,
       http: http === undefined ? undefined : { port: http, host: argv.httpBind, token: readToken(argv.httpTokenFile) },
       leaseMs,
+      threads,
       expireMs: expireSeconds * 1000,
       id: argv.nodeId === undefined ? undefined : checkNodeId(argv.nodeId),
       log,

@@ -77,6 +77,14 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
     expectMistake(['data/sample.csv'], /^payments: PAYMENTS_WORKERS=abc: --workers must be/, {
       PAYMENTS_WORKERS: 'abc',
     }));
+  it('node --threads takes 1 to 64, from the command line or PAYMENTS_THREADS, checked before connecting', async () => {
+    const node = ['node', '--nats', 'nats://127.0.0.1:1', '--journal', 'postgres://127.0.0.1:1/payments'];
+    await expectMistake([...node, '--threads', '0'], /--threads 0: --threads must be a whole number from 1 to 64/);
+    await expectMistake([...node, '--threads', '65'], /--threads 65: --threads must be a whole number from 1 to 64/);
+    await expectMistake(node, /^payments: PAYMENTS_THREADS=two: --threads must be a whole number/, {
+      PAYMENTS_THREADS: 'two',
+    });
+  });
   it('an option missing its value is an error, not the default', () =>
     expectMistake(['data/sample.csv', '--workers'], /--workers needs a value/));
   it('a bad log level is one line', () =>

@@ -208,7 +208,8 @@ export class ClusterNode {
       const waiting = ['waiting', 'recovering'].includes(runner.status.kind);
       if (waiting && performance.now() - runner.startedMs > runnerReadyWaitMs) {
         runner.fail(new Error(`not recovered within ${runnerReadyWaitMs / 1000} s`));
-        // Registered as letting go: a claim of the same shard here starts once this one has stopped.
+        // Registered as letting go: a claim of the same shard here starts once this one has let go
+        // (its task, if still recovering, ends moments later: its session is ended, and fenced).
         void this.letGo(key, runner);
       }
       const status = runner.status;
@@ -311,7 +312,7 @@ export class ClusterNode {
       if (claim === undefined) break;
       // This node's own lease ran out before it was renewed (a starved machine) and the claim took
       // the shard again: the old runner's generation is stale. It is stopped, and the new one
-      // starts once it has let go (a shard never runs twice in one node).
+      // starts once it has let go (an old task still ending has had its session ended, and is fenced).
       const stale = this.runners.get(`${claim.run}/${claim.shard}`);
       if (stale !== undefined) {
         this.metrics.ownership.inc({ change: 'lost' });

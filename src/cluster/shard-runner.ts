@@ -14,9 +14,9 @@
  *    at most batchesInFlightMax are with it, so a slow shard holds bounded memory. A batch is acked
  *    by its commit: a new owner continues from the first batch the journal lacks.
  *  - End marker: a final snapshot; then the lease is marked finished. Stop: the worker finishes its
- *    batch (a handoff snapshots first) and closes. One still recovering is not waited for (it reads
- *    the stop once recovered), nor one that has not stopped within workerStopWaitMs: it ends on its
- *    own, and fencing refuses anything it had in flight. A shard sharing a thread is never terminated.
+ *    batch (a handoff snapshots first) and closes. One still recovering is not waited for, nor one
+ *    that has not stopped within workerStopWaitMs: closing the port ends its session, so it returns
+ *    at once, and fencing refuses anything it had in flight. A shard sharing a thread is never terminated.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -211,8 +211,8 @@ export class ShardRunner {
       if (!end.ok) this.stopConsumer?.();
       this.wake();
     });
-    // A stop does not wait for the recovery: the worker gets 'stop' (it reads it once recovered)
-    // and is terminated if that takes longer than workerStopWaitMs.
+    // A stop does not wait for the recovery: the worker gets 'stop', and its session ends with the
+    // port (endWorker), so the recovery fails at once.
     const info = await Promise.race([recovered, this.task.then(() => undefined), this.stopped]);
     if (info === undefined) {
       this.checkWorker();
@@ -260,9 +260,10 @@ export class ShardRunner {
 
   /**
    * Asks the shard's task to stop (unless it ended) and waits for it, at most workerStopWaitMs. Its
-   * thread runs other shards too, so it is never terminated: one still recovering (a rebalancing, a
-   * lost lease; a recovery only reads) is not waited for, and reads the stop once recovered; one
-   * that does not stop in time ends on its own, its writes refused by the fence.
+   * thread runs other shards too, so it is never terminated; closing the port ends the task's
+   * session instead (shard-worker.ts), so whatever it waits for fails and it returns. One still
+   * recovering (a rebalancing, a lost lease; a recovery only reads) is not waited for; one that
+   * does not stop in time is left to end that way, anything it had in flight refused by the fence.
    */
   private async endWorker(): Promise<void> {
     const task = this.task;
@@ -274,7 +275,7 @@ export class ShardRunner {
     else if (!(await settlesWithin(task, workerStopWaitMs)))
       this.deps.log.error(
         where,
-        'shard task did not stop in time; left to end on its own (fencing refuses anything it had in flight)',
+        'shard task did not stop in time; its session is ended (fencing refuses anything it had in flight)',
       );
     this.port?.close();
   }

@@ -39,6 +39,10 @@ export default async function runShard(task: ShardTask): Promise<ShardTaskReply>
   const inbox = new Inbox(port);
   const send = (message: FromShardWorker) => port.postMessage(message);
   let partition: PostgresPartition | undefined;
+  // The runner closes its end once it no longer waits for this task (stopped while recovering, or
+  // not stopped in time): whatever the session waits for then fails at once, so the task ends and
+  // frees its place on the thread, which it shares with other shards.
+  port.once('close', () => partition?.abandon());
   try {
     const started = performance.now();
     const target = parsePostgresUrl(task.journalUrl);

@@ -1,9 +1,9 @@
 /**
- * Warms a ready shard thread's compiled code before it is given a shard. A fresh thread runs the
+ * Warms a node's shard thread's compiled code as the node starts, before any shard. A fresh thread runs the
  * engine in V8's interpreter until enough rows have passed to compile it: its first batches cost
  * 10-20 times a warm thread's (measured: 25-38 ms against 1.5-5 ms for 11,400 rows). On a busy
  * machine that is a large part of a handoff's pause: the successor's recovery and first batch,
- * and the stopping owner's batch in flight and final snapshot when its thread is new. So a ready
+ * and the stopping owner's batch in flight and final snapshot when its thread is new. So each
  * thread runs synthetic rows through the same code a shard runs, once: apply and record
  * (ShardEngine, RecordBatchBuilder and the compact codec), the batch read back as a recovery reads
  * it, a snapshot encoded and decoded, and an engine recovered from it. Nothing is stored or sent;

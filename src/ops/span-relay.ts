@@ -5,6 +5,7 @@
  * BroadcastChannel; the main thread's SDK (otel.ts) exports them with its own. The trace context
  * still arrives in task data and NATS headers, and the worker's log lines name its active span.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { relaySpansPerPost } from '../constants.js';
@@ -76,12 +77,12 @@ function parseCarrier(carrier: TraceCarrier): { traceId: string; spanId: string;
 }
 
 /**
- * The active span is a plain variable, not AsyncLocalStorage (whose promise hooks slow every
- * promise of the thread): a worker thread runs one task at a time, so what is active while a task
- * runs is that task's span.
+ * The active span follows each task's own async chain (AsyncLocalStorage): a cluster node's shard
+ * thread runs several shards at once, and one shard's commit must not land in another's trace. A
+ * thread pays for it only while tracing is on (this backend exists only then).
  */
 class Relay implements TraceBackend {
-  private current: RelaySpan | undefined;
+  private readonly active = new AsyncLocalStorage<RelaySpan>();
   private readonly channel = new BroadcastChannel(spanChannelName);
   private buffer: SpanRecord[] = [];
 
@@ -90,7 +91,7 @@ class Relay implements TraceBackend {
   }
 
   startSpan(name: string, attributes: SpanAttributes, parent?: TraceCarrier | SpanHandle): SpanHandle {
-    const from = parent instanceof RelaySpan ? parent : (parent ?? this.current);
+    const from = parent instanceof RelaySpan ? parent : (parent ?? this.active.getStore());
     const context =
       from instanceof RelaySpan
         ? { traceId: from.traceId, spanId: from.spanId, sampled: from.sampled }
@@ -102,29 +103,16 @@ class Relay implements TraceBackend {
   }
 
   withActive<T>(span: SpanHandle, fn: () => T): T {
-    const before = this.current;
-    this.current = span as RelaySpan;
-    const restore = () => {
-      if (this.current === span) this.current = before;
-    };
-    try {
-      const result = fn();
-      if (result instanceof Promise) result.then(restore, restore);
-      else restore();
-      return result;
-    } catch (error) {
-      restore();
-      throw error;
-    }
+    return this.active.run(span as RelaySpan, fn);
   }
 
   activeIds() {
-    const span = this.current;
+    const span = this.active.getStore();
     return span === undefined ? undefined : { trace_id: span.traceId, span_id: span.spanId };
   }
 
   activeCarrier(): TraceCarrier | undefined {
-    return this.current?.carrier();
+    return this.active.getStore()?.carrier();
   }
 
   add(record: SpanRecord): void {

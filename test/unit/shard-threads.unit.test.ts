@@ -4,7 +4,7 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { shardThreadsMax } from '../../src/constants.js';
 import { defaultShardThreads, shardThreadPool } from '../../src/cluster/shard-threads.js';
@@ -28,7 +28,7 @@ describe('shard threads', () => {
     expect(defaultShardThreads(500)).toBe(shardThreadsMax);
   });
 
-  it('start with the pool, and run five shards at once on two threads', async () => {
+  it('start with the pool, run five shards at once on two threads, and end a task once its port closes', async () => {
     // A "server" that accepts and never answers: each shard's recovery waits on its session there.
     const sockets: Socket[] = [];
     const server = createServer((socket) => sockets.push(socket));
@@ -36,6 +36,7 @@ describe('shard threads', () => {
     const { port } = server.address() as { port: number };
     const pool = shardThreadPool(2, worker);
     const tasks: Promise<unknown>[] = [];
+    const ports: MessagePort[] = [];
     try {
       await until(() => pool.threads.length === 2, 'the two threads to start');
       for (let shard = 0; shard < 5; shard++) {
@@ -50,11 +51,22 @@ describe('shard threads', () => {
           log: { level: 'silent', pretty: false },
           bindings: {},
         };
-        tasks.push(pool.run(task, { transferList: [channel.port2] }).catch(() => undefined));
+        tasks.push(pool.run(task, { transferList: [channel.port2] }).catch((error: unknown) => error));
+        ports.push(channel.port1);
       }
       // Every shard opened its session while the others wait on theirs: five tasks under way at once.
       await until(() => sockets.length === 5, 'five journal sessions');
       expect(pool.threads.length).toBe(2);
+      // Its runner gives up (closes the port): the session it waits on ends, and the task returns
+      // at once with a failure, long before the 10 s connect timeout, freeing its thread's share.
+      const started = Date.now();
+      for (const port of ports) port.close();
+      const replies = (await Promise.all(tasks)) as { ok: boolean; error?: { message: string } }[];
+      expect(Date.now() - started).toBeLessThan(5000);
+      for (const reply of replies) {
+        expect(reply.ok).toBe(false);
+        expect(reply.error?.message).toMatch(/the session was abandoned/);
+      }
     } finally {
       await pool.destroy();
       for (const socket of sockets) socket.destroy();

@@ -91,7 +91,11 @@ function passwordFromFile(params: { host: string; port: number; database?: strin
   );
 }
 
-async function connect(target: PostgresTarget, applicationName: string): Promise<pg.Client> {
+async function connect(
+  target: PostgresTarget,
+  applicationName: string,
+  connecting: (client: pg.Client | undefined) => void = () => undefined,
+): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: target.connectionString,
     connectionTimeoutMillis: connectTimeoutMs,
@@ -101,11 +105,14 @@ async function connect(target: PostgresTarget, applicationName: string): Promise
   });
   // An idle connection that dies reports here; the next query then fails and is retried.
   client.on('error', () => undefined);
+  connecting(client);
   try {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;
+  } finally {
+    connecting(undefined);
   }
   return client;
 }
@@ -126,6 +133,9 @@ function failure(error: unknown, target: PostgresTarget, what: string): unknown 
  */
 export class RetryingConnection {
   private client: pg.Client | undefined;
+  /** A client still connecting: abandon() ends it too. */
+  private connecting: pg.Client | undefined;
+  private abandoned = false;
   retries = 0;
 
   constructor(
@@ -143,7 +153,10 @@ export class RetryingConnection {
     const policy = retryPolicy(
       { firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs },
       (error) =>
-        isConnectionLost(error) && refusal(error, this.target) === undefined && Date.now() - started < deadlineMs,
+        !this.abandoned &&
+        isConnectionLost(error) &&
+        refusal(error, this.target) === undefined &&
+        Date.now() - started < deadlineMs,
     );
     const retried = policy.onRetry(({ delay, attempt, ...reason }) => {
       this.retries++;
@@ -152,9 +165,12 @@ export class RetryingConnection {
     try {
       return await policy.execute(async ({ attempt }) => {
         try {
+          if (this.abandoned) throw runFailure(`journal ${this.target.display}: ${what}: the session was abandoned`);
           if (this.client === undefined) {
-            const client = await connect(this.target, this.applicationName);
+            const client = await connect(this.target, this.applicationName, (c) => (this.connecting = c));
             try {
+              if (this.abandoned)
+                throw runFailure(`journal ${this.target.display}: ${what}: the session was abandoned`);
               await this.onConnect(client);
             } catch (error) {
               await client.end().catch(() => undefined);
@@ -170,6 +186,7 @@ export class RetryingConnection {
         }
       });
     } catch (error) {
+      if (this.abandoned) throw runFailure(`journal ${this.target.display}: ${what}: the session was abandoned`);
       const refused = refusal(error, this.target);
       if (refused) throw refused;
       if (!isConnectionLost(error)) throw failure(error, this.target, what);
@@ -181,6 +198,23 @@ export class RetryingConnection {
     } finally {
       retried.dispose();
     }
+  }
+
+  /**
+   * Ends the session at once, whatever it is waiting for (its query fails, nothing is retried), and
+   * refuses any later use: for a task its owner has given up on. The socket is destroyed rather
+   * than closed politely: a server that no longer answers would never see the goodbye.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    // The socket only, not end() as well: a client told to end before it has connected never
+    // settles its connect(); a destroyed socket fails the connect, or the query under way.
+    for (const client of [this.client, this.connecting]) {
+      (
+        client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined
+      )?.connection?.stream?.destroy();
+    }
+    this.client = undefined;
   }
 
   /** Closes the connection (an open transaction is rolled back by the server). */

@@ -375,6 +375,11 @@ export class PostgresPartition implements JournalPartition {
     return records;
   }
 
+  /** Ends the session at once (what it waits for fails): its owner has stopped waiting for it. */
+  abandon(): void {
+    this.connection.abandon();
+  }
+
   async close(): Promise<void> {
     // A batch handed to commit() was committed as far as the engine knows: let it land (or fail).
     await this.settle().catch(() => undefined);

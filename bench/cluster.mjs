@@ -5,20 +5,23 @@
 // (scripts/test-nats.mjs, file storage). Usage:
 //   npm run build && node bench/cluster.mjs [--rows 3750000] [--clients 10000] [--nodes 1,2,3] [--fsync]
 //     [--lease-ms 3000] [--skip-publish] [--skip-takeover] [--repeat N] [--runs N] [--input FILE]
-//     [--cpu-prof DIR] [--stat-statements] [--signal SIGKILL|SIGTERM] [--sealed]
+//     [--cpu-prof DIR] [--stat-statements] [--signal SIGKILL|SIGTERM] [--sealed] [--node-threads N|split]
 //   (--nodes 0: takeover only; --repeat: N takeovers; --runs: each measurement N times, medians
 //   reported; --input: that CSV instead of the generated one; --cpu-prof: the submit's and the
 //   nodes' V8 CPU profiles into DIR, one per thread, for bench/profile-top.mjs; --stat-statements:
 //   the statements that took the server longest, per measured submit; --signal SIGTERM: the takeover
 //   is a handoff, and its first-batch time is the shard's pause; --sealed: every run sealed with a
-//   random key, --journal-key-file to submit and nodes, so plain and sealed CPU can be compared)
+//   random key, --journal-key-file to submit and nodes, so plain and sealed CPU can be compared;
+//   --node-threads: each node's shard threads (node --threads), or split: the machine's cores
+//   shared out among the nodes running at once, as nodes sized to their share of one machine;
+//   unset: the node's default, a thread per core)
 // Besides wall times it reports CPU seconds per million rows of every process of a submit's run:
 // submit, each node, nats-server, and the PostgreSQL server (postmaster, its backends and the
 // children it reaped, by pid: other servers on the machine are not counted).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +50,7 @@ const { values } = parseArgs({
     'stat-statements': { type: 'boolean', default: false },
     signal: { type: 'string', default: 'SIGKILL' },
     sealed: { type: 'boolean', default: false },
+    'node-threads': { type: 'string' },
   },
 });
 const dir = join(root, 'data/generated');
@@ -55,6 +59,9 @@ const input = values.input ?? join(dir, `tx-${values.rows}-c${values.clients}-s1
 const runs = Number(values.runs);
 if (!['SIGKILL', 'SIGTERM'].includes(values.signal)) throw new Error('--signal takes SIGKILL or SIGTERM');
 if (!(runs >= 1)) throw new Error('--runs takes a positive count');
+const nodeThreads = values['node-threads'];
+if (nodeThreads !== undefined && nodeThreads !== 'split' && !(Number.isInteger(Number(nodeThreads)) && Number(nodeThreads) >= 1))
+  throw new Error('--node-threads takes a positive count or split');
 const cpuOnExit = fileURLToPath(new URL('cpu-on-exit.mjs', import.meta.url));
 const profiling = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
 if (values.input === undefined && !existsSync(input)) {
@@ -111,6 +118,12 @@ const sessionCount = async () => {
 };
 await db.connect();
 if (values['stat-statements']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+/** node --threads for n nodes on this machine (none: the node's default). */
+const threadArgs = (n) => {
+  if (nodeThreads === undefined) return [];
+  const threads = nodeThreads === 'split' ? Math.max(1, Math.floor(availableParallelism() / n)) : Number(nodeThreads);
+  return ['--threads', String(threads)];
+};
 const startNodes = (n, tag) =>
   Array.from({ length: n }, (_, i) => {
     const log = openSync(join(logDir, `${tag}${i}.log`), 'w');
@@ -129,6 +142,7 @@ const startNodes = (n, tag) =>
         '--lease-ms',
         values['lease-ms'],
         ...keyArgs,
+        ...threadArgs(n),
       ],
       {
         stdio: ['ignore', 'ignore', log],
@@ -148,7 +162,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let single;
 try {
   console.log(
-    `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${(await import('node:os')).availableParallelism()}, load average ${loadavg()[0].toFixed(1)}`,
+    `input: ${input} (${rows} rows), server: PostgreSQL 15 fsync=${values.fsync ? 'on' : 'off'}, nats-server 2.9 file storage; nproc=${availableParallelism()}${nodeThreads === undefined ? '' : `, node threads ${nodeThreads}`}, load average ${loadavg()[0].toFixed(1)}`,
   );
   const singles = [];
   for (let i = 0; i < runs; i++) singles.push(await run(['-q', input]));

@@ -35,6 +35,8 @@ export interface ProcessRequest {
   readonly rejects?: string;
   readonly report?: string;
   readonly metrics?: string;
+  /** --audit-log: appended to (the run's records), so an output like the others. */
+  readonly auditLog?: string;
   readonly journal?: string;
   /** --journal-key-file: the journal's keys (the first seals a new journal). */
   readonly journalKeys?: JournalKeyring;
@@ -67,12 +69,20 @@ export async function runProcess(request: ProcessRequest, io: CliIo, pool?: Shar
   }
 }
 
-async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | undefined): Promise<void> {
+/**
+ * The output rule for every path the run writes (exit 2 before anything is read or written). The
+ * command checks it before an audit log gets the run's first record; the run checks it again.
+ */
+export async function checkRunPaths(request: ProcessRequest): Promise<void> {
   // A PostgreSQL journal is checked (URL, journal name) here and reached when the run opens it.
   const postgres = request.journal !== undefined && isPostgresUrl(request.journal);
   if (postgres) parsePostgresUrl(request.journal!);
   const journal = request.journal === undefined || postgres ? undefined : named(request, 'journal', request.journal);
   await checkOutputs({ input: request.input, outputs: outputPaths(request), journal, stdout: !request.output });
+}
+
+async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | undefined): Promise<void> {
+  await checkRunPaths(request);
   const terminal = io.stderrIsTty ? new TerminalWriter() : undefined;
   const log = createLogger(request.log, {}, terminal ?? stderrSink);
   const stop = onStopSignals(log, request.journal !== undefined);
@@ -113,6 +123,7 @@ function outputPaths(request: ProcessRequest): OutputPath[] {
     const path = request[option];
     if (path !== undefined) paths.push(named(request, option, path));
   }
+  if (request.auditLog !== undefined) paths.push(named(request, 'audit-log', request.auditLog));
   return paths;
 }
 

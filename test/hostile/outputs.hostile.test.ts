@@ -39,13 +39,28 @@ async function expectRefused(args: string[], pattern: RegExp) {
 }
 
 describe('an output path that would destroy the input is refused before reading (exit 2)', () => {
-  for (const option of ['--rejects', '--report', '--metrics', '--output']) {
+  for (const option of ['--rejects', '--report', '--metrics', '--output', '--audit-log']) {
     it(`${option} naming the input`, async () => {
       const { input } = withInput();
       await expectRefused([input, option, input], new RegExp(`${option} .*in\\.csv: is the same file as the input`));
       expect(readFileSync(input, 'utf8')).toBe(sample);
     });
   }
+  it('--audit-log naming another output, or standard output: refused before its first record', async () => {
+    const { dir, input } = withInput();
+    const accounts = join(dir, 'accounts.csv');
+    await expectRefused(
+      [input, '-o', accounts, '--audit-log', accounts],
+      /--audit-log .*accounts\.csv: is the same file as --output/,
+    );
+    expect(existsSync(accounts)).toBe(false);
+    const result = spawnSync('bash', ['-c', `node '${binPath}' -q '${input}' --audit-log /dev/stdout > '${accounts}'`], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--audit-log \/dev\/stdout: is the same file as standard output/);
+    expect(readFileSync(accounts, 'utf8')).toBe('');
+  });
   it('--rejects through a symbolic link to the input', async () => {
     const { dir, input } = withInput();
     symlinkSync(input, join(dir, 'link.csv'));

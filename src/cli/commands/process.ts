@@ -86,6 +86,8 @@ export function processCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
       const run = import('../process-run.js');
       run.catch(() => pool?.close());
       if (argv.auditLog === undefined) return (await run).runProcess(request, io, pool);
+      // The audit log is written first: its path is checked with the outputs before that.
+      await (await run).checkRunPaths(request);
       const { audited, auditSinkFor } = await import('../../audit/recorder.js');
       await audited(auditSinkFor(undefined, argv.auditLog), 'run', rawArgv, async () =>
         (await run).runProcess(request, io, pool),
@@ -117,9 +119,10 @@ function processRequest(argv: ProcessArgs, io: CliIo, rawArgv: readonly string[]
     rejects: pathArg(argv.rejects),
     report: pathArg(argv.report),
     metrics: pathArg(argv.metrics),
+    auditLog: pathArg(argv.auditLog),
     journal: pathArg(argv.journal),
     journalKeys: journalKeysFor(argv, rawArgv),
-    fromEnvironment: ['output', 'rejects', 'report', 'metrics', 'journal'].filter((option) =>
+    fromEnvironment: ['output', 'rejects', 'report', 'metrics', 'audit-log', 'journal'].filter((option) =>
       cameFromEnvironment(option, rawArgv, option === 'output' ? ['o'] : []),
     ),
     log: logConfigOf(argv, rawArgv, io.stderrIsTty),

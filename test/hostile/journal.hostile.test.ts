@@ -123,6 +123,7 @@ describe('the journal cannot lie', () => {
     const replayed = await runCli(['replay', '--journal', journal, '--quiet']);
     expect(replayed.code, replayed.stderr).toBe(0);
     expect(replayed.stdout).toBe(reference.big);
+    expect(replayed.stderr).toBe(''); // --quiet: warnings and errors only
     const again = await runCli([big, '--journal', journal, '--workers', '2', '--quiet']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe(reference.big);

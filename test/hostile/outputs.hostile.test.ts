@@ -54,9 +54,13 @@ describe('an output path that would destroy the input is refused before reading 
       /--audit-log .*accounts\.csv: is the same file as --output/,
     );
     expect(existsSync(accounts)).toBe(false);
-    const result = spawnSync('bash', ['-c', `node '${binPath}' -q '${input}' --audit-log /dev/stdout > '${accounts}'`], {
-      encoding: 'utf8',
-    });
+    const result = spawnSync(
+      'bash',
+      ['-c', `node '${binPath}' -q '${input}' --audit-log /dev/stdout > '${accounts}'`],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(result.status).toBe(2);
     expect(errorLine(result.stderr)).toMatch(/--audit-log \/dev\/stdout: is the same file as standard output/);
     expect(readFileSync(accounts, 'utf8')).toBe('');

@@ -7,12 +7,12 @@ import type { Argv, CommandModule } from 'yargs';
 import { usageError } from '../../errors.js';
 import { convertJournal } from '../../journal/postgres/convert.js';
 import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
-import { createLogger, type LogLevel } from '../../ops/logger.js';
+import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
+import { logConfigOf, type CommonArgs } from '../options.js';
 
-interface ConvertArgs {
+interface ConvertArgs extends CommonArgs {
   journal: string;
-  logLevel: LogLevel;
 }
 
 export function convertCommand(io: CliIo, rawArgv: readonly string[]): CommandModule<object, ConvertArgs> {
@@ -29,7 +29,7 @@ export function convertCommand(io: CliIo, rawArgv: readonly string[]): CommandMo
       if (!isPostgresUrl(argv.journal))
         throw usageError('--journal: convert reads a PostgreSQL journal (postgres://…); a SQLite journal needs none');
       const target = parsePostgresUrl(argv.journal);
-      const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
+      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty));
       const started = performance.now();
       const { audited, auditSinkFor } = await import('../../audit/recorder.js');
       const result = await audited(auditSinkFor(argv.journal, undefined), 'convert', rawArgv, () =>

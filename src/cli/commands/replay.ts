@@ -6,16 +6,15 @@ import type { Argv, CommandModule } from 'yargs';
 import { formatAccounts } from '../../io/csv-writer.js';
 import { checkOutputs } from '../../io/output-paths.js';
 import { replayJournal } from '../../journal/replay.js';
-import { createLogger, type LogLevel } from '../../ops/logger.js';
+import { createLogger } from '../../ops/logger.js';
 import type { CliIo } from '../io.js';
-import { readNumber } from '../options.js';
+import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
 import { isPostgresUrl, parsePostgresUrl } from '../../journal/postgres/url.js';
 
-interface ReplayArgs extends JournalKeyArgs {
+interface ReplayArgs extends JournalKeyArgs, CommonArgs {
   journal: string;
   asOfLine?: string;
-  logLevel: LogLevel;
 }
 
 export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): CommandModule<object, ReplayArgs> {
@@ -49,7 +48,7 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
       if (postgres) parsePostgresUrl(argv.journal);
       const journal = postgres ? undefined : { option: '--journal', path: argv.journal, reads: true };
       await checkOutputs({ journal, stdout: true });
-      const log = createLogger({ level: argv.logLevel, pretty: io.stderrIsTty });
+      const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty));
       const started = performance.now();
       const result = await replayJournal(argv.journal, asOfLine, journalKeysOf(argv.journalKeyFile));
       if (asOfLine === undefined && result.unfinished)

@@ -10,6 +10,7 @@ import { RunError } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { checkOutputs, type OutputPath } from '../io/output-paths.js';
 import { OutputSet } from '../io/output-file.js';
+import { InputStopped } from '../io/input-source.js';
 import { OutputStopped } from '../io/pipe-output.js';
 import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
 import { traced } from '../ops/tracing.js';
@@ -103,14 +104,16 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   } catch (error) {
     progress.stop();
     await outputs.discard();
-    throw error instanceof OutputStopped && stop.stoppedBy ? stoppedOnOutput(request, stop.stoppedBy, error) : error;
+    const waiting = error instanceof OutputStopped || error instanceof InputStopped;
+    throw waiting && stop.stoppedBy ? stoppedWaiting(request, stop.stoppedBy, error) : error;
   } finally {
     stop.dispose();
   }
 }
 
 /** A stop that gave up waiting on an output's reader (a FIFO, standard output): 130 / 143 all the same. */
-function stoppedOnOutput(request: ProcessRequest, by: StopSignal, error: OutputStopped): RunError {
+/** A stop while a named pipe had no reader (an output) or no writer (the input) yet. */
+function stoppedWaiting(request: ProcessRequest, by: StopSignal, error: Error): RunError {
   const how = request.journal
     ? 'the journal keeps every row applied; run the same command again to finish'
     : 'nothing was saved (run with --journal DIR to make a run resumable)';

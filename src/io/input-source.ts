@@ -4,8 +4,8 @@
  * with gzip-compressed input recognised by its magic bytes and decompressed as it is read.
  */
 import { gzipReadBytes } from '../constants.js';
-import { fstatSync, read, type Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, read, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { RunError, describeError, errorCode, inputError, runFailure } from '../errors.js';
@@ -20,12 +20,20 @@ export interface InputSource {
   close(): Promise<void>;
 }
 
+/** A stop signal came while the input (a named pipe) had no writer yet: nothing was read. */
+export class InputStopped extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'InputStopped';
+  }
+}
+
 /**
  * Opens a path or `-` (stdin) and looks at its first bytes: gzip data is decompressed on the fly.
- * A missing, unreadable or directory input is exit 2.
+ * A missing, unreadable or directory input is exit 2. `signal` ends a wait for a named pipe's writer.
  */
-export async function openInput(path: string): Promise<InputSource> {
-  const raw = path === '-' ? stdinSource() : await fileSource(path);
+export async function openInput(path: string, signal?: AbortSignal): Promise<InputSource> {
+  const raw = path === '-' ? stdinSource() : await fileSource(path, signal);
   try {
     return await decompressIfGzip(raw);
   } catch (error) {
@@ -34,11 +42,11 @@ export async function openInput(path: string): Promise<InputSource> {
   }
 }
 
-async function fileSource(path: string): Promise<InputSource> {
+async function fileSource(path: string, signal: AbortSignal | undefined): Promise<InputSource> {
   try {
     const info = await stat(path);
     if (info.isDirectory()) throw inputError(`${path}: is a directory, not a CSV file`);
-    const handle = await open(path, 'r');
+    const handle = info.isFIFO() ? await openPipe(path, signal) : await open(path, 'r');
     // Size and identity of what was opened: a file that shrinks, grows or is replaced while it is
     // read gives exit 1 before its last bytes are used (so a cut last line is never applied).
     const start = await handle.stat();
@@ -70,12 +78,37 @@ async function fileSource(path: string): Promise<InputSource> {
       close: () => handle.close(),
     };
   } catch (error) {
-    if (error instanceof RunError) throw error;
+    if (error instanceof RunError || error instanceof InputStopped) throw error;
     const code = errorCode(error);
     if (code === 'ENOENT') throw inputError(`${path}: no such file`);
     if (code === 'EACCES' || code === 'EPERM') throw inputError(`${path}: permission denied`);
     if (code === 'EISDIR') throw inputError(`${path}: is a directory, not a CSV file`);
     throw inputError(`${path}: cannot open (${describeError(error)})`);
+  }
+}
+
+/**
+ * Opening a named pipe waits, in a libuv thread, for a writer; the process cannot end while it
+ * does. A stop signal meanwhile opens the pipe for writing and closes it at once, which ends the
+ * wait (the read side then sees no writer), and the run stops as it would mid-read.
+ */
+async function openPipe(path: string, signal: AbortSignal | undefined): Promise<FileHandle> {
+  const opening = open(path, 'r');
+  const release = () => {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // the open finished meanwhile (ENXIO: no reader waits any more)
+    }
+  };
+  signal?.addEventListener('abort', release, { once: true });
+  try {
+    const handle = await opening;
+    if (signal?.aborted !== true) return handle;
+    await handle.close();
+    throw new InputStopped(`while waiting for a writer of the named pipe ${path}`);
+  } finally {
+    signal?.removeEventListener('abort', release);
   }
 }
 

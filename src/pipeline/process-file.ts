@@ -84,7 +84,7 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
 
 async function processSource(options: ProcessOptions): Promise<ProcessResult> {
   if (options.journalDir !== undefined) await checkJournalInput(options.input);
-  const source = await openInput(options.input);
+  const source = await openInput(options.input, options.signal);
   let journal: RunJournal | undefined;
   try {
     let shards = options.workers;

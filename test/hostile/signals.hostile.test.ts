@@ -124,6 +124,29 @@ function allRejected(dir: string, rows: number): string {
   return input;
 }
 
+describe('the first signal stops in bounded time when the input waits on its writer', () => {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    it(`a FIFO input nobody writes: ${signal} is exit ${code} at once, nothing written`, async () => {
+      const dir = tmp();
+      const fifo = fifoIn(dir);
+      const run = start([fifo, '-w', '1', '-o', join(dir, 'accounts.csv')]);
+      const pid = run.child.pid!;
+      await until(() => catchesSigterm(pid) && blockedOnPipe(pid), 'the run to wait for a writer');
+      run.child.kill(signal);
+      expect(await run.ended()).toEqual({ code, signal: null });
+      expect(errorLine(run.stderr())).toMatch(
+        new RegExp(
+          `^payments: stopped by ${signal} while waiting for a writer of the named pipe .*fifo: nothing was saved`,
+        ),
+      );
+      expect(readdirSync(dir)).toEqual(['fifo']);
+    });
+  }
+});
+
 describe('the first signal stops in bounded time when an output waits on its reader', () => {
   for (const option of ['--rejects', '--output', '--report']) {
     it(`${option} naming a FIFO nobody opens: exit 143, nothing written, no file left`, async () => {

@@ -111,8 +111,10 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   }
 }
 
-/** A stop that gave up waiting on an output's reader (a FIFO, standard output): 130 / 143 all the same. */
-/** A stop while a named pipe had no reader (an output) or no writer (the input) yet. */
+/**
+ * A stop that gave up waiting on an output's reader (a FIFO, standard output) or on the writer of a
+ * FIFO input: 130 / 143 all the same.
+ */
 function stoppedWaiting(request: ProcessRequest, by: StopSignal, error: Error): RunError {
   const how = request.journal
     ? 'the journal keeps every row applied; run the same command again to finish'

@@ -93,6 +93,9 @@ async function fileSource(path: string, signal: AbortSignal | undefined): Promis
  * wait (the read side then sees no writer), and the run stops as it would mid-read.
  */
 async function openPipe(path: string, signal: AbortSignal | undefined): Promise<FileHandle> {
+  const stopped = () => new InputStopped(`while waiting for a writer of the named pipe ${path}`);
+  const aborted = () => signal?.aborted === true;
+  if (aborted()) throw stopped(); // stopped before the wait began: the event is past
   const opening = open(path, 'r');
   const release = () => {
     try {
@@ -104,9 +107,9 @@ async function openPipe(path: string, signal: AbortSignal | undefined): Promise<
   signal?.addEventListener('abort', release, { once: true });
   try {
     const handle = await opening;
-    if (signal?.aborted !== true) return handle;
+    if (!aborted()) return handle;
     await handle.close();
-    throw new InputStopped(`while waiting for a writer of the named pipe ${path}`);
+    throw stopped();
   } finally {
     signal?.removeEventListener('abort', release);
   }

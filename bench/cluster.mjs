@@ -60,7 +60,11 @@ const runs = Number(values.runs);
 if (!['SIGKILL', 'SIGTERM'].includes(values.signal)) throw new Error('--signal takes SIGKILL or SIGTERM');
 if (!(runs >= 1)) throw new Error('--runs takes a positive count');
 const nodeThreads = values['node-threads'];
-if (nodeThreads !== undefined && nodeThreads !== 'split' && !(Number.isInteger(Number(nodeThreads)) && Number(nodeThreads) >= 1))
+if (
+  nodeThreads !== undefined &&
+  nodeThreads !== 'split' &&
+  !(Number.isInteger(Number(nodeThreads)) && Number(nodeThreads) >= 1)
+)
   throw new Error('--node-threads takes a positive count or split');
 const cpuOnExit = fileURLToPath(new URL('cpu-on-exit.mjs', import.meta.url));
 const profiling = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];

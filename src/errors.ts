@@ -34,6 +34,18 @@ export interface RunErrorOptions {
   readonly code?: string;
 }
 
+/**
+ * A wait on a pipe given up because the run was asked to stop: an output's reader that never came
+ * or stopped reading, or the input FIFO's writer that never came. Never a failure of the file; the
+ * run turns it into exit 130 / 143 by the signal.
+ */
+export class StoppedWaiting extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'StoppedWaiting';
+  }
+}
+
 export class RunError extends Error {
   readonly usageHint: boolean;
   readonly kind: FailureKind;

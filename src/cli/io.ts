@@ -1,11 +1,10 @@
 /** Where the CLI reads and writes: injectable, so tests can call `run(argv, io)` in-process. */
-import { brokenPipe, errorCode, runFailure } from '../errors.js';
-import { OutputStopped } from '../io/pipe-output.js';
+import { brokenPipe, errorCode, runFailure, StoppedWaiting } from '../errors.js';
 
 export interface CliIo {
   /**
    * Rejects with a RunError: exit 141 for a closed pipe (EPIPE), exit 1 for anything else; with
-   * OutputStopped when `signal` (a stop request) comes while the reader has not taken it all.
+   * StoppedWaiting when `signal` (a stop request) comes while the reader has not taken it all.
    */
   stdout(text: string, signal?: AbortSignal): Promise<void>;
   stderr(text: string): void;
@@ -40,7 +39,7 @@ export const processIo: CliIo = {
       // cannot be taken back).
       const onAbort = () => {
         stdoutAbandoned = true;
-        reject(new OutputStopped('while standard output was not being read'));
+        reject(new StoppedWaiting('while standard output was not being read'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       process.stdout.write(text, (error) => {

@@ -6,12 +6,10 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { RunError } from '../errors.js';
+import { RunError, StoppedWaiting } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { checkOutputs, type OutputPath } from '../io/output-paths.js';
 import { OutputSet } from '../io/output-file.js';
-import { InputStopped } from '../io/input-source.js';
-import { OutputStopped } from '../io/pipe-output.js';
 import { createLogger, stderrSink, type LogConfig } from '../ops/logger.js';
 import { traced } from '../ops/tracing.js';
 import type { RunMetrics } from '../ops/metrics.js';
@@ -104,8 +102,7 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
   } catch (error) {
     progress.stop();
     await outputs.discard();
-    const waiting = error instanceof OutputStopped || error instanceof InputStopped;
-    throw waiting && stop.stoppedBy ? stoppedWaiting(request, stop.stoppedBy, error) : error;
+    throw error instanceof StoppedWaiting && stop.stoppedBy ? stoppedWaiting(request, stop.stoppedBy, error) : error;
   } finally {
     stop.dispose();
   }
@@ -115,7 +112,7 @@ async function runWith(request: ProcessRequest, io: CliIo, pool: ShardPool | und
  * A stop that gave up waiting on an output's reader (a FIFO, standard output) or on the writer of a
  * FIFO input: 130 / 143 all the same.
  */
-function stoppedWaiting(request: ProcessRequest, by: StopSignal, error: Error): RunError {
+function stoppedWaiting(request: ProcessRequest, by: StopSignal, error: StoppedWaiting): RunError {
   const how = request.journal
     ? 'the journal keeps every row applied; run the same command again to finish'
     : 'nothing was saved (run with --journal DIR to make a run resumable)';

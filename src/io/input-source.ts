@@ -8,7 +8,7 @@ import { closeSync, constants, fstatSync, openSync, read, type Stats } from 'nod
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { RunError, describeError, errorCode, inputError, runFailure } from '../errors.js';
+import { RunError, StoppedWaiting, describeError, errorCode, inputError, runFailure } from '../errors.js';
 
 export interface InputSource {
   readonly name: string;
@@ -18,14 +18,6 @@ export interface InputSource {
   /** Bytes taken from the file or stream so far (compressed bytes for gzip input), for progress. */
   consumedBytes(): number;
   close(): Promise<void>;
-}
-
-/** A stop signal came while the input (a named pipe) had no writer yet: nothing was read. */
-export class InputStopped extends Error {
-  constructor(what: string) {
-    super(what);
-    this.name = 'InputStopped';
-  }
 }
 
 /**
@@ -78,7 +70,7 @@ async function fileSource(path: string, signal: AbortSignal | undefined): Promis
       close: () => handle.close(),
     };
   } catch (error) {
-    if (error instanceof RunError || error instanceof InputStopped) throw error;
+    if (error instanceof RunError || error instanceof StoppedWaiting) throw error;
     const code = errorCode(error);
     if (code === 'ENOENT') throw inputError(`${path}: no such file`);
     if (code === 'EACCES' || code === 'EPERM') throw inputError(`${path}: permission denied`);
@@ -93,7 +85,7 @@ async function fileSource(path: string, signal: AbortSignal | undefined): Promis
  * wait (the read side then sees no writer), and the run stops as it would mid-read.
  */
 async function openPipe(path: string, signal: AbortSignal | undefined): Promise<FileHandle> {
-  const stopped = () => new InputStopped(`while waiting for a writer of the named pipe ${path}`);
+  const stopped = () => new StoppedWaiting(`while waiting for a writer of the named pipe ${path}`);
   const aborted = () => signal?.aborted === true;
   if (aborted()) throw stopped(); // stopped before the wait began: the event is past
   const opening = open(path, 'r');

@@ -13,9 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { constants, readFileSync, unlinkSync } from 'node:fs';
 import { lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errorCode, RunError, runFailure } from '../errors.js';
+import { errorCode, RunError, runFailure, StoppedWaiting } from '../errors.js';
 import { randomHexLength, tempName, tempNamePattern, writtenInPlace } from './output-names.js';
-import { openFifo, OutputStopped, type FifoOptions, type OutputHandle } from './pipe-output.js';
+import { openFifo, type FifoOptions, type OutputHandle } from './pipe-output.js';
 import { resolveReal } from './real-path.js';
 
 /** Every temporary file of this process not yet renamed or removed: a second signal removes them at once. */
@@ -35,7 +35,7 @@ export function removeTempFilesSync(): void {
 
 /** One line for a failed write: a full disk says so in words. */
 function writeFailure(label: string, error: unknown): Error {
-  if (error instanceof RunError || error instanceof OutputStopped) return error;
+  if (error instanceof RunError || error instanceof StoppedWaiting) return error;
   const code = errorCode(error);
   if (code === 'ENOSPC') return runFailure(`${label}: no space left on device (ENOSPC)`);
   if (code === 'EDQUOT') return runFailure(`${label}: disk quota exceeded (EDQUOT)`);
@@ -210,7 +210,7 @@ export class OutputSet {
       for (const file of this.files) await file.finish();
       // Its reader got only part: the run cannot end as if complete.
       const abandoned = this.files.find((file) => file.abandoned);
-      if (abandoned) throw new OutputStopped(`while ${abandoned.option} ${abandoned.path} was not being read`);
+      if (abandoned) throw new StoppedWaiting(`while ${abandoned.option} ${abandoned.path} was not being read`);
     } catch (error) {
       await this.discard();
       throw error;

@@ -8,15 +8,7 @@
 import { fifoReaderPollMs } from '../constants.js';
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { errorCode } from '../errors.js';
-
-/** A wait on a reader given up because the run was asked to stop (never a failure of the output). */
-export class OutputStopped extends Error {
-  constructor(what: string) {
-    super(what);
-    this.name = 'OutputStopped';
-  }
-}
+import { errorCode, StoppedWaiting } from '../errors.js';
 
 /** The part of a FileHandle an OutputFile uses, so a pipe can stand in for a file. */
 export interface OutputHandle {
@@ -38,7 +30,7 @@ export interface FifoOptions {
 
 /**
  * Opens a FIFO for writing once a reader has it open. A stop request ends the wait with
- * OutputStopped and, once the FIFO is open, abandons its writes.
+ * StoppedWaiting and, once the FIFO is open, abandons its writes.
  */
 export async function openFifo(path: string, what: string, options: FifoOptions = {}): Promise<OutputHandle> {
   const { signal, onWait } = options;
@@ -49,7 +41,7 @@ export async function openFifo(path: string, what: string, options: FifoOptions 
       fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
       if (errorCode(error) !== 'ENXIO') throw error; // ENXIO: no reader yet
-      if (signal?.aborted) throw new OutputStopped(`while waiting for a reader of ${what}`);
+      if (signal?.aborted) throw new StoppedWaiting(`while waiting for a reader of ${what}`);
       if (!told) onWait?.(`${what}: waiting for a reader of the named pipe`);
       told = true;
       await waitOrStop(fifoReaderPollMs, signal);

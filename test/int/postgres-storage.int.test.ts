@@ -225,6 +225,43 @@ describe('a partition', () => {
     );
   });
 
+  it('reads every partition over one session for replay and for inspect: a server backend each is costly to start', async () => {
+    await openJournal('one-session', 4);
+    for (const shard of [0, 1, 2, 3]) {
+      const { p } = await openPartition('one-session', shard, 4);
+      await writeLines(p, 1 + shard * 10, 10 + shard * 10, 4);
+      await p.close();
+    }
+    const url = urlFor(database, { params: { journal: 'one-session' } });
+    // Sessions the server has started for this file's database (each ended backend reports its own).
+    const sessions = () =>
+      withAdmin(async (c) => {
+        await c.query('SELECT pg_stat_clear_snapshot()');
+        return Number(
+          (await c.query('SELECT sessions FROM pg_stat_database WHERE datname = $1', [database])).rows[0].sessions,
+        );
+      });
+    const opened = async (read: () => Promise<unknown>) => {
+      const before = await sessions();
+      await read();
+      await until(async () => (await sessions()) > before);
+      await new Promise((r) => setTimeout(r, 300)); // a second session would have reported by now
+      return (await sessions()) - before;
+    };
+    expect(await opened(() => replayPostgres(url))).toBe(1);
+    expect(
+      await opened(async () => {
+        for await (const _ of inspectPostgres(
+          url,
+          () => [0, 1, 2, 3],
+          undefined,
+          (t) => t,
+        ))
+          void _;
+      }),
+    ).toBe(1);
+  });
+
   it('is replayed and inspected by a role that may only read (USAGE on the schema, SELECT on its tables)', async () => {
     const secret = 'reader-pw-3k9';
     await withAdmin(async (c) => {

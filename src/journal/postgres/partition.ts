@@ -49,10 +49,24 @@ export interface PostgresPartitionOptions {
    * leave it half sealed); a reader ignores them. The cluster passes its node's keys here.
    */
   readonly keys?: JournalKeyring;
+  /**
+   * A read-only session (readerSession()) shared by a reader of several partitions, which closes
+   * it itself: every session is a server backend of its own to start. Only with readOnly.
+   */
+  readonly session?: RetryingConnection;
+}
+
+/** A read-only session for reading a journal's partitions one after another (replay, inspect, outputs). */
+export function readerSession(target: PostgresTarget): RetryingConnection {
+  return new RetryingConnection(target, `payments ${target.journal} reader`, (client) =>
+    client.query('SET default_transaction_read_only = on').then(() => undefined),
+  );
 }
 
 export class PostgresPartition implements JournalPartition {
   private readonly connection: RetryingConnection;
+  /** False for a shared reader session: its owner ends it. */
+  private readonly ownsConnection: boolean;
   private readonly where: string;
   private ref: PartitionRef;
   private readonly keys: JournalKeyring;
@@ -84,15 +98,19 @@ export class PostgresPartition implements JournalPartition {
     this.keys = options.keys ?? [];
     this.readOnly = options.readOnly === true;
     this.ref = { journal: target.journal, shard, where: this.where };
-    this.connection = new RetryingConnection(
-      target,
-      `payments ${target.journal} shard ${shard}`,
-      (client) =>
-        options.readOnly
-          ? client.query('SET default_transaction_read_only = on').then(() => undefined)
-          : this.lock(client),
-      options.onRetry,
-    );
+    if (options.session !== undefined && !this.readOnly) throw new Error('invariant: a shared session only reads');
+    this.ownsConnection = options.session === undefined;
+    this.connection =
+      options.session ??
+      new RetryingConnection(
+        target,
+        `payments ${target.journal} shard ${shard}`,
+        (client) =>
+          options.readOnly
+            ? client.query('SET default_transaction_read_only = on').then(() => undefined)
+            : this.lock(client),
+        options.onRetry,
+      );
   }
 
   get retries(): number {
@@ -384,7 +402,7 @@ export class PostgresPartition implements JournalPartition {
     // A batch handed to commit() was committed as far as the engine knows: let it land (or fail).
     await this.settle().catch(() => undefined);
     this.builder.discard();
-    await this.connection.drop();
+    if (this.ownsConnection) await this.connection.drop();
   }
 
   /** The journal's id in payments.journals (its tables are named after it). */

@@ -11,7 +11,8 @@ import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
 import { fingerprint, type Manifest } from '../manifest.js';
 import type { JournalRecord } from '../../engine/journal-port.js';
-import { PostgresPartition } from './partition.js';
+import type { RetryingConnection } from './connection.js';
+import { PostgresPartition, readerSession } from './partition.js';
 import { PostgresJournalStore, type PostgresManifest } from './store.js';
 import { parsePostgresUrl } from './url.js';
 import { keyForJournal, type JournalKeyring } from '../seal.js';
@@ -47,8 +48,12 @@ export async function openPostgresRun(
 }
 
 /** An existing journal (replay, inspect): exit 2 when the database holds none by that name. */
-export async function existingPostgresJournal(location: string, keys: JournalKeyring = []): Promise<PostgresManifest> {
-  const store = new PostgresJournalStore(parsePostgresUrl(location), { readOnly: true });
+export async function existingPostgresJournal(
+  location: string,
+  keys: JournalKeyring = [],
+  session?: RetryingConnection,
+): Promise<PostgresManifest> {
+  const store = new PostgresJournalStore(parsePostgresUrl(location), { readOnly: true, session });
   try {
     const manifest = await store.read();
     // A sealed journal needs its key: exit 2 naming its key id before any partition is read.
@@ -65,9 +70,10 @@ async function withPostgresPartition<T>(
   shard: number,
   shards: number,
   keys: JournalKeyring,
+  session: RetryingConnection,
   fn: (partition: PostgresPartition) => Promise<T>,
 ): Promise<T> {
-  const partition = new PostgresPartition(parsePostgresUrl(location), shard, shards, { readOnly: true, keys });
+  const partition = new PostgresPartition(parsePostgresUrl(location), shard, shards, { readOnly: true, keys, session });
   try {
     await partition.load();
     return await fn(partition);
@@ -90,24 +96,29 @@ export async function replayPostgres(
   asOfLine = Number.POSITIVE_INFINITY,
   keys: JournalKeyring = [],
 ): Promise<PostgresReplay> {
-  const manifest = await existingPostgresJournal(location, keys);
-  const accounts = new Map<number, AccountState>();
-  const lastLines: number[] = [];
-  let recordsReplayed = 0;
-  for (let shard = 0; shard < manifest.shards; shard++) {
-    await withPostgresPartition(location, shard, manifest.shards, keys, async (partition) => {
-      lastLines.push(partition.extent.lastLine);
-      const snapshot = await partition.snapshotAsOf(asOfLine, false); // accounts only: no index is rebuilt
-      for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
-      for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) {
-        const account = accounts.get(record.client) ?? initialAccount;
-        // A rejected row still opened the account.
-        accounts.set(record.client, record.event ? evolve(account, record.event) : account);
-        recordsReplayed++;
-      }
-    });
+  const session = readerSession(parsePostgresUrl(location)); // one for every partition, in turn
+  try {
+    const manifest = await existingPostgresJournal(location, keys, session);
+    const accounts = new Map<number, AccountState>();
+    const lastLines: number[] = [];
+    let recordsReplayed = 0;
+    for (let shard = 0; shard < manifest.shards; shard++) {
+      await withPostgresPartition(location, shard, manifest.shards, keys, session, async (partition) => {
+        lastLines.push(partition.extent.lastLine);
+        const snapshot = await partition.snapshotAsOf(asOfLine, false); // accounts only: no index is rebuilt
+        for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
+        for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) {
+          const account = accounts.get(record.client) ?? initialAccount;
+          // A rejected row still opened the account.
+          accounts.set(record.client, record.event ? evolve(account, record.event) : account);
+          recordsReplayed++;
+        }
+      });
+    }
+    return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
+  } finally {
+    await session.drop();
   }
-  return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
 }
 
 /** The CSV line `inspect` prints for a record (header: partition,seq,line,record,type,client,tx,amount,reason). */
@@ -127,29 +138,35 @@ export async function* inspectPostgres(
   flushChars = inspectFlushChars,
   keys: JournalKeyring = [],
 ): AsyncGenerator<string> {
-  const manifest = await existingPostgresJournal(location, keys);
-  for (const shard of shardsOf(manifest.shards)) {
-    const partition = new PostgresPartition(parsePostgresUrl(location), shard, manifest.shards, {
-      readOnly: true,
-      keys,
-    });
-    try {
-      await partition.load();
-      let text = '';
-      // Column by column: a client's few records are found without an object for every record.
-      for await (const { firstSeq, count, columns } of partition.batchColumns(0)) {
-        for (let i = 0; i < count; i++) {
-          if (client !== undefined && columns.clients[i] !== client) continue;
-          text += inspectLine(shard, recordAt(columns, i, firstSeq), csvField);
+  const session = readerSession(parsePostgresUrl(location)); // one for every partition, in turn
+  try {
+    const manifest = await existingPostgresJournal(location, keys, session);
+    for (const shard of shardsOf(manifest.shards)) {
+      const partition = new PostgresPartition(parsePostgresUrl(location), shard, manifest.shards, {
+        readOnly: true,
+        keys,
+        session,
+      });
+      try {
+        await partition.load();
+        let text = '';
+        // Column by column: a client's few records are found without an object for every record.
+        for await (const { firstSeq, count, columns } of partition.batchColumns(0)) {
+          for (let i = 0; i < count; i++) {
+            if (client !== undefined && columns.clients[i] !== client) continue;
+            text += inspectLine(shard, recordAt(columns, i, firstSeq), csvField);
+          }
+          if (text.length > flushChars) {
+            yield text;
+            text = '';
+          }
         }
-        if (text.length > flushChars) {
-          yield text;
-          text = '';
-        }
+        if (text.length > 0) yield text;
+      } finally {
+        await partition.close();
       }
-      if (text.length > 0) yield text;
-    } finally {
-      await partition.close();
     }
+  } finally {
+    await session.drop();
   }
 }

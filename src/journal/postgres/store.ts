@@ -93,10 +93,13 @@ export interface PostgresJournalStoreOptions {
    * be sealed under one of them, or not sealed when none are given.
    */
   readonly keys?: JournalKeyring;
+  /** A read-only session (partition.ts, readerSession()) its owner ends; only with readOnly. */
+  readonly session?: RetryingConnection;
 }
 
 export class PostgresJournalStore {
   readonly connection: RetryingConnection;
+  private readonly ownsConnection: boolean;
   private readonly localRun: boolean;
   private readonly keys: JournalKeyring;
 
@@ -113,7 +116,10 @@ export class PostgresJournalStore {
       connected = true;
     };
     const name = options.holdJournal ? runApplicationName() : `payments ${target.journal}`;
-    this.connection = new RetryingConnection(target, name, onConnect, options.onRetry);
+    if (options.session !== undefined && options.readOnly !== true)
+      throw new Error('invariant: a shared session only reads');
+    this.ownsConnection = options.session === undefined;
+    this.connection = options.session ?? new RetryingConnection(target, name, onConnect, options.onRetry);
   }
 
   get where(): string {
@@ -215,7 +221,7 @@ export class PostgresJournalStore {
   }
 
   async close(): Promise<void> {
-    await this.connection.drop();
+    if (this.ownsConnection) await this.connection.drop();
   }
 
   private async find(client: pg.Client): Promise<PostgresManifest | undefined> {

@@ -11,11 +11,12 @@
  * socket), except a character device: what a terminal or /dev/null receives is not kept as a file.
  */
 import { constants, fstatSync, type Stats } from 'node:fs';
-import { access, readlink, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { access, open, readlink, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { errorCode, inputError, RunError } from '../errors.js';
 import { identity, journalAround, journalPlace, type JournalPlace } from './journal-places.js';
-import { sampleTempPath, writtenInPlace } from './output-names.js';
+import { randomHexLength, sampleTempPath, tempName, writtenInPlace } from './output-names.js';
 import { resolveReal } from './real-path.js';
 
 export interface OutputPath {
@@ -199,6 +200,28 @@ async function checkDirectory(option: string, path: string, real: string): Promi
     (error: unknown) => errorCode(error),
   );
   if (temp === 'ENAMETOOLONG') throw tooLong(option, path);
+  await probeCreate(option, path, dir);
+}
+
+/**
+ * Creates and removes a temporary file where the writer will put its own. access() answers yes to
+ * root in a directory nothing can be created in (sysfs, procfs, an immutable directory); only
+ * trying tells, and it must be told before the input is read, not after.
+ */
+async function probeCreate(option: string, path: string, dir: string): Promise<void> {
+  const probe = join(dir, tempName(process.pid, randomBytes(randomHexLength / 2).toString('hex')));
+  let file;
+  try {
+    file = await open(probe, 'wx', 0o600);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENAMETOOLONG') throw tooLong(option, path);
+    throw inputError(
+      `${option} ${path}: no file can be created in the directory ${dirname(path)} (${code ?? String(error)})`,
+    );
+  }
+  await file.close();
+  await unlink(probe).catch(() => undefined);
 }
 
 async function checkWritable(option: string, path: string, target: string): Promise<void> {

@@ -428,3 +428,22 @@ describe('review: stale temporary files of a zombie process', () => {
     }
   });
 });
+
+describe('review: a directory where no file can be created is refused before reading, root included', () => {
+  // access() answers yes to root in sysfs and procfs; only creating a file there tells.
+  for (const [option, dir] of [
+    ['-o', '/sys'],
+    ['--rejects', '/proc'],
+  ] as const) {
+    it.skipIf(!existsSync(join(dir, 'self')) && !existsSync(join(dir, 'kernel')))(
+      `${option} ${dir}/x.csv: exit 2`,
+      async () => {
+        const { input } = withInput();
+        await expectRefused(
+          [input, option, `${dir}/x.csv`],
+          new RegExp(`${dir}/x\\.csv: .*(no file can be created|not writable)`),
+        );
+      },
+    );
+  }
+});

@@ -113,7 +113,11 @@ if (values.sealed) writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`
 /** Given to nodes and submits: a sealed run's journal and messages need the key. */
 const keyArgs = values.sealed ? ['--journal-key-file', keyFile] : [];
 const pgState = await startServer({ fsync: values.fsync, statStatements: values['stat-statements'] });
-const nats = await startNats({});
+// A NATS server that does not start (not installed) leaves no PostgreSQL server running behind it.
+const nats = await startNats({}).catch((error) => {
+  stopServer(pgState);
+  throw error;
+});
 const db = new pg.Client({ connectionString: pgState.url });
 /** Sessions the server has opened so far (every connection forks a backend: CPU of its own). */
 const sessionCount = async () => {

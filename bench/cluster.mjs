@@ -166,6 +166,21 @@ const stopNodes = async (nodes) => {
   }
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits until the nodes have started (modules loaded, shard threads warmed up: over 1 CPU-s each
+ * on 2 cores), seen as their CPU falling to an idle node's few ms a second, so a measured run
+ * counts a running node's work and not its start. At least 1.5 s, at most 15 s.
+ */
+const settled = async (nodes) => {
+  await sleep(1500);
+  let before = nodes.map((c) => cpuOf(c.pid));
+  for (let waited = 0; waited < 13_500; waited += 300) {
+    await sleep(300);
+    const now = nodes.map((c) => cpuOf(c.pid));
+    if (now.every((x, k) => x - before[k] < 0.03)) return;
+    before = now;
+  }
+};
 
 let single;
 try {
@@ -190,7 +205,7 @@ try {
     const measured = [];
     for (let i = 0; i < runs; i++) {
       const nodes = startNodes(n, `b${n}-${i}-`);
-      await sleep(1500);
+      await settled(nodes);
       const nodesBefore = nodes.map((c) => cpuOf(c.pid));
       const [natsBefore, pgBefore] = [cpuOf(nats.pid), postgresCpu(pgState.dataDir)];
       const load = loadavg()[0].toFixed(1);

@@ -126,6 +126,15 @@ function failure(error: unknown, target: PostgresTarget, what: string): unknown 
   return wrapped;
 }
 
+/** A session's setup for readers: every transaction read-only, so that nothing is ever written. */
+export const readOnly = (client: pg.Client): Promise<void> =>
+  client.query('SET default_transaction_read_only = on').then(() => undefined);
+
+/** A read-only session for reading a journal's partitions one after another (replay, inspect, outputs). */
+export function readerSession(target: PostgresTarget): RetryingConnection {
+  return new RetryingConnection(target, `payments ${target.journal} reader`, readOnly);
+}
+
 /**
  * Runs `op` on a connection, reconnecting after a lost connection with exponential backoff and full
  * jitter for up to target.retrySeconds; then the run stops (exit 1) with what to do. `op` must be

@@ -21,7 +21,7 @@ import type {
 } from '../../engine/journal-port.js';
 import { layered, writeSnapshotRows } from './snapshot-write.js';
 import { RecordBatchBuilder, storedBatchColumns, storedBatchValues, type StoredBatch } from '../record-codec.js';
-import { RetryingConnection } from './connection.js';
+import { readOnly, RetryingConnection } from './connection.js';
 import {
   checkedLastSeq,
   checkSnapshot,
@@ -54,13 +54,6 @@ export interface PostgresPartitionOptions {
    * it itself: every session is a server backend of its own to start. Only with readOnly.
    */
   readonly session?: RetryingConnection;
-}
-
-/** A read-only session for reading a journal's partitions one after another (replay, inspect, outputs). */
-export function readerSession(target: PostgresTarget): RetryingConnection {
-  return new RetryingConnection(target, `payments ${target.journal} reader`, (client) =>
-    client.query('SET default_transaction_read_only = on').then(() => undefined),
-  );
 }
 
 export class PostgresPartition implements JournalPartition {
@@ -100,17 +93,9 @@ export class PostgresPartition implements JournalPartition {
     this.ref = { journal: target.journal, shard, where: this.where };
     if (options.session !== undefined && !this.readOnly) throw new Error('invariant: a shared session only reads');
     this.ownsConnection = options.session === undefined;
-    this.connection =
-      options.session ??
-      new RetryingConnection(
-        target,
-        `payments ${target.journal} shard ${shard}`,
-        (client) =>
-          options.readOnly
-            ? client.query('SET default_transaction_read_only = on').then(() => undefined)
-            : this.lock(client),
-        options.onRetry,
-      );
+    const onConnect = this.readOnly ? readOnly : (client: pg.Client) => this.lock(client);
+    const name = `payments ${target.journal} shard ${shard}`;
+    this.connection = options.session ?? new RetryingConnection(target, name, onConnect, options.onRetry);
   }
 
   get retries(): number {

@@ -6,7 +6,7 @@
 import pg from './pg.js';
 import { JournalCorrupt, usageError } from '../../errors.js';
 import type { InputFingerprint, Manifest } from '../manifest.js';
-import { RetryingConnection } from './connection.js';
+import { readOnly, RetryingConnection } from './connection.js';
 import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
 import { currentVersion, migrate, schemaVersion, snapshotsCheckedVersion } from './schema.js';
@@ -111,7 +111,7 @@ export class PostgresJournalStore {
     this.keys = options.keys ?? [];
     let connected = false;
     const onConnect = async (client: pg.Client): Promise<void> => {
-      if (options.readOnly) await client.query('SET default_transaction_read_only = on');
+      if (options.readOnly) await readOnly(client);
       if (options.holdJournal) await lockJournal(client, target.journal, target.display, connected);
       connected = true;
     };

@@ -63,7 +63,13 @@ export function refuseUnrereadable(path: string, info: { isFile(): boolean; isFI
   );
 }
 
-export async function fingerprint(path: string): Promise<InputFingerprint> {
+/**
+ * The input as a run reads it: its size and CRC-32s of its first and last bytes. A delimiter other
+ * than `,` is folded into the first CRC, since the same bytes read with another delimiter are
+ * other rows: a journal resumed with another -d would keep the first reading's balances beside
+ * the second reading's rejections. A `,` run's fingerprint is the bytes' alone, as it always was.
+ */
+export async function fingerprint(path: string, delimiter = ','): Promise<InputFingerprint> {
   const handle = await open(path, 'r');
   try {
     const info = await handle.stat();
@@ -75,7 +81,9 @@ export async function fingerprint(path: string): Promise<InputFingerprint> {
       if (length > 0) await handle.read(buffer, 0, length, position);
       return crc32(buffer);
     };
-    return { size, headCrc: await read(0), tailCrc: await read(Math.max(0, size - inputSampleBytes)) };
+    const head = await read(0);
+    const headCrc = delimiter === ',' ? head : crc32(Buffer.from(`delimiter ${delimiter}`), head);
+    return { size, headCrc, tailCrc: await read(Math.max(0, size - inputSampleBytes)) };
   } finally {
     await handle.close();
   }
@@ -146,6 +154,15 @@ export function validateManifest(value: unknown, path: string): Manifest {
   return m as unknown as Manifest;
 }
 
+/** Why a journal written for `was` cannot go on with `now`, or undefined when it can. */
+export function inputDiffers(was: { name: string } & InputFingerprint, now: InputFingerprint): string | undefined {
+  if (was.size === now.size && was.headCrc === now.headCrc && was.tailCrc === now.tailCrc) return undefined;
+  // Same size and last bytes, other first bytes: most often the same file read with another -d.
+  const how =
+    was.size === now.size && was.tailCrc === now.tailCrc ? ', or for this file read with another delimiter (-d)' : '';
+  return `this journal was written for a different input (${was.name}, ${was.size} bytes)${how}`;
+}
+
 /**
  * Opens the journal of a run: checks an existing one against the input and the keys, or starts a
  * new one (sealed when keys are given, under the first).
@@ -155,20 +172,16 @@ export async function openRunManifest(
   inputPath: string,
   shards: number,
   keys: JournalKeyring = [],
+  delimiter = ',',
 ): Promise<{ manifest: Manifest; resumed: boolean }> {
-  const input = { name: inputPath, ...(await fingerprint(inputPath)) };
+  const input = { name: inputPath, ...(await fingerprint(inputPath, delimiter)) };
   const existing = await readManifest(dir);
   if (existing) {
-    const same =
-      existing.input.size === input.size &&
-      existing.input.headCrc === input.headCrc &&
-      existing.input.tailCrc === input.tailCrc;
-    if (!same) {
+    const differs = inputDiffers(existing.input, input);
+    if (differs)
       throw new JournalCorrupt(
-        `${dir}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
-          'use a new --journal directory for this file, or remove the old one',
+        `${dir}: ${differs}; use a new --journal directory for this file, or remove the old one`,
       );
-    }
     if (existing.seal) keyForJournal(`journal ${dir}`, existing.seal, keys);
     else if (keys.length > 0) throw refuseKeyForPlainJournal(`journal ${dir}`);
     return { manifest: existing, resumed: true };

@@ -31,17 +31,18 @@ export async function openRunJournal(
   inputPath: string,
   workers: number,
   keys: JournalKeyring = [],
+  delimiter = ',',
 ): Promise<RunJournal> {
   // pg is loaded only for a PostgreSQL journal (start-up time and memory of every other run).
   if (isPostgresUrl(location))
-    return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers, keys);
+    return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers, keys, delimiter);
   checkJournalPathLength(location);
   await mkdir(location, { recursive: true });
   // The lock is a SQLite file: better-sqlite3 too loads only for a durable run.
   const { JournalLock } = await import('./lock.js');
   const lock = JournalLock.acquire(location); // one writer per journal, for the whole run
   try {
-    const { manifest, resumed } = await openRunManifest(location, inputPath, workers, keys);
+    const { manifest, resumed } = await openRunManifest(location, inputPath, workers, keys, delimiter);
     return {
       manifest,
       resumed,

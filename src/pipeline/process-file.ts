@@ -92,7 +92,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
     let resumed = false;
     const dir = options.journalDir;
     if (dir !== undefined) {
-      journal = await openRunJournal(dir, options.input, options.workers, options.journalKeys);
+      journal = await openRunJournal(dir, options.input, options.workers, options.journalKeys, options.delimiter);
       ({ manifest, resumed } = journal);
       shards = manifest.shards; // a journal keeps the shard count it was written with
     }

@@ -172,6 +172,24 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     expect(replay.code).toBe(2);
   });
 
+  it('the same input read with another delimiter (-d): exit 2, the first reading is not kept', async () => {
+    // Read with ';', every row is malformed: resuming a ','-journal would keep its balances beside
+    // the second reading's rejections.
+    const input = join(dir, 'delimited.csv');
+    writeFileSync(input, 'type,client,tx,amount\ndeposit,1,1,10\nwithdrawal,1,2,3\n');
+    const journal = join(dir, 'read-with-comma');
+    expect((await runCli([input, '--journal', journal, '-q'])).stdout).toContain('1,7.0000,0.0000,7.0000,false');
+    const other = await runCli([input, '--journal', journal, '-d', ';', '-q']);
+    expect(other.code).toBe(2);
+    expect(other.stdout).toBe('');
+    expect(other.stderr).toMatch(
+      /written for a different input .*, or for this file read with another delimiter \(-d\)/,
+    );
+    const same = await runCli([input, '--journal', journal, '-d', ',', '-q']);
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain('1,7.0000,0.0000,7.0000,false');
+  });
+
   it('a journal written for another input', async () => {
     const other = join(dir, 'other.csv');
     writeFileSync(other, 'type,client,tx,amount\ndeposit,1,1,1\n');

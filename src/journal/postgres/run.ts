@@ -30,11 +30,13 @@ export async function openPostgresRun(
   inputPath: string,
   shards: number,
   keys: JournalKeyring = [],
+  delimiter = ',',
 ): Promise<PostgresRun> {
   // Holds the journal for the run, from before it is created: one run per journal.
   const store = new PostgresJournalStore(parsePostgresUrl(location), { holdJournal: true, keys });
   try {
-    const { manifest, resumed } = await store.openRun({ name: inputPath, ...(await fingerprint(inputPath)) }, shards);
+    const input = { name: inputPath, ...(await fingerprint(inputPath, delimiter)) };
+    const { manifest, resumed } = await store.openRun(input, shards);
     return {
       manifest,
       resumed,

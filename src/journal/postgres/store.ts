@@ -5,7 +5,7 @@
  */
 import pg from './pg.js';
 import { JournalCorrupt, usageError } from '../../errors.js';
-import type { InputFingerprint, Manifest } from '../manifest.js';
+import { inputDiffers, type InputFingerprint, type Manifest } from '../manifest.js';
 import { readOnly, RetryingConnection } from './connection.js';
 import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
@@ -153,14 +153,10 @@ export class PostgresJournalStore {
   }
 
   private checkSameInput(existing: PostgresManifest, input: InputFingerprint): void {
-    const same =
-      existing.input.size === input.size &&
-      existing.input.headCrc === input.headCrc &&
-      existing.input.tailCrc === input.tailCrc;
-    if (same) return;
+    const differs = inputDiffers(existing.input, input);
+    if (differs === undefined) return;
     throw new JournalCorrupt(
-      `${this.where}: this journal was written for a different input (${existing.input.name}, ${existing.input.size} bytes); ` +
-        'name a new journal for this file (?journal=NAME), or drop the old one',
+      `${this.where}: ${differs}; name a new journal for this file (?journal=NAME), or drop the old one`,
     );
   }
 

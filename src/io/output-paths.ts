@@ -12,7 +12,7 @@
  */
 import { constants, fstatSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { access, open, readlink, stat, unlink } from 'node:fs/promises';
+import { access, lstat, open, readlink, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errorCode, inputError, RunError } from '../errors.js';
 import { identity, journalAround, journalPlace, type JournalPlace } from './journal-places.js';
@@ -143,6 +143,10 @@ async function checkJournal(journal: string, reads: boolean): Promise<void> {
   const info = await statOrUndefined(journal, '--journal');
   if (info === undefined) {
     if (reads) throw inputError(`--journal ${journal}: does not exist (a journal is a directory written by --journal)`);
+    if ((await lstat(journal).catch(() => undefined))?.isSymbolicLink())
+      throw inputError(
+        `--journal ${journal}: is a symbolic link to nothing; name a directory, or where one may be created`,
+      );
     await checkDirectory('--journal', journal, await resolveReal(journal));
     return;
   }
@@ -194,12 +198,14 @@ async function checkDirectory(option: string, path: string, real: string): Promi
   }
   if (!info.isDirectory()) throw inputError(`${option} ${path}: ${dirname(path)} is not a directory`);
   await checkWritable(option, path, dir);
-  if (option === '--journal') return;
-  const temp = await stat(sampleTempPath(dir)).then(
-    () => undefined,
-    (error: unknown) => errorCode(error),
-  );
-  if (temp === 'ENAMETOOLONG') throw tooLong(option, path);
+  if (option !== '--journal') {
+    const temp = await stat(sampleTempPath(dir)).then(
+      () => undefined,
+      (error: unknown) => errorCode(error),
+    );
+    if (temp === 'ENAMETOOLONG') throw tooLong(option, path);
+  }
+  // A journal directory too: Node's mkdir({ recursive }) never returns in procfs.
   await probeCreate(option, path, dir);
 }
 

@@ -447,3 +447,28 @@ describe('review: a directory where no file can be created is refused before rea
     );
   }
 });
+
+describe('review: a journal directory that cannot be made is exit 2 before reading', () => {
+  // Node's mkdir({ recursive: true }) spins forever in procfs: the run must never get that far.
+  const journalRun = (journal: string) => {
+    const { input } = withInput();
+    return spawnSync(process.execPath, [binPath, input, '--journal', journal, '-q'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
+    });
+  };
+  it.skipIf(!existsSync('/proc/self'))('--journal /proc/x', () => {
+    const result = journalRun('/proc/x');
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--journal \/proc\/x: (no file can be created|.*not writable)/);
+  });
+  it('--journal naming a dangling symbolic link', () => {
+    const link = join(tmp(), 'dangling');
+    symlinkSync(join(tmp(), 'nowhere', 'journal'), link);
+    const result = journalRun(link);
+    expect(result.status).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/is a symbolic link to nothing/);
+    expect(result.stdout).toBe('');
+  });
+});

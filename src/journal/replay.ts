@@ -5,7 +5,7 @@
  */
 import { evolve, initialAccount, type AccountState } from '../domain/account.js';
 import { JournalCorrupt } from '../errors.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { completeThrough, readManifest, type Manifest } from './manifest.js';
 import { partitionExtent, readSnapshot, readTail } from './sqlite/recovery.js';
 import { withPartition, type ReaderSeal } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
@@ -19,6 +19,8 @@ export interface ReplayResult {
   readonly lastLines: readonly number[];
   /** The journal's run did not finish (the manifest says so). */
   readonly unfinished: boolean;
+  /** Every line up to here is in every partition: all of them for a finished run. */
+  readonly completeThrough: number;
 }
 
 /** The manifest of an existing journal, or a usage-level error when there is none. */
@@ -62,5 +64,13 @@ export async function replayJournal(
       }
     });
   }
-  return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
+  const through = completeThrough(manifest, lastLines);
+  return {
+    accounts,
+    partitions: manifest.shards,
+    recordsReplayed,
+    lastLines,
+    unfinished: !manifest.complete,
+    completeThrough: through,
+  };
 }

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binPath, repoRoot, runCli } from '../helpers/cli.js';
+import { binPath, errorLine, repoRoot, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'payments-journal-'));
 const input = join(dir, 'input.csv');
@@ -287,6 +287,26 @@ describe('shards and signals', () => {
 });
 
 describe('replay and inspect', () => {
+  it('of an unfinished run: --as-of-line past what every partition holds is exit 2; up to it, the engine on those lines', async () => {
+    const journal = join(dir, 'unfinished-as-of');
+    const killed = await runAndSignal([input, '--journal', journal, '--workers', '2', '--quiet'], 50, 'SIGKILL', () =>
+      existsSync(join(journal, 'partition-1.sqlite-wal')),
+    );
+    expect(killed.signal, 'the run must be killed mid-run').toBe('SIGKILL');
+    const past = await runCli(['replay', '--journal', journal, '--as-of-line', '300001', '-q']);
+    expect(past.code).toBe(2);
+    expect(past.stdout).toBe('');
+    const held = /hold every line only up to line (\d+)/.exec(errorLine(past.stderr));
+    expect(held, past.stderr).not.toBeNull();
+    const line = Number(held![1]);
+    // The engine on the input's first `line` lines gives what the journal says of them.
+    const head = join(dir, 'unfinished-head.csv');
+    writeFileSync(head, readFileSync(input, 'utf8').split('\n').slice(0, line).join('\n') + '\n');
+    const asOf = await runCli(['replay', '--journal', journal, '--as-of-line', String(line), '-q']);
+    expect(asOf.code, asOf.stderr).toBe(0);
+    expect(asOf.stdout).toBe((await runCli([head, '-q'])).stdout);
+  });
+
   it('replay of the whole journal equals the original output', async () => {
     const replay = await runCli(['replay', '--journal', join(dir, 'uninterrupted')]);
     expect(replay.code).toBe(0);

@@ -7,6 +7,7 @@ import { formatAccounts } from '../../io/csv-writer.js';
 import { checkOutputs } from '../../io/output-paths.js';
 import { replayJournal } from '../../journal/replay.js';
 import { createLogger } from '../../ops/logger.js';
+import { usageError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { logConfigOf, readNumber, type CommonArgs } from '../options.js';
 import { journalKeysOf, withJournalKeyOption, type JournalKeyArgs } from '../journal-keys.js';
@@ -51,6 +52,11 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
       const log = createLogger(logConfigOf(argv, rawArgv, io.stderrIsTty));
       const started = performance.now();
       const result = await replayJournal(argv.journal, asOfLine, journalKeysOf(argv.journalKeyFile));
+      // Accounts "as of line N" that lack rows up to N would be a wrong answer, not a partial one.
+      if (asOfLine !== undefined && asOfLine > result.completeThrough)
+        throw usageError(
+          `--as-of-line ${asOfLine}: the journal's run did not finish, and its partitions hold every line only up to line ${result.completeThrough}; ask for a line up to ${result.completeThrough}, or finish the run first (the same command again)`,
+        );
       if (asOfLine === undefined && result.unfinished)
         log.info(
           { lastLines: result.lastLines },

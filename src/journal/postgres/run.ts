@@ -9,7 +9,7 @@ import { txTypes } from '../../domain/transaction.js';
 import { recordAt, shownAmount } from '../record-codec.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
-import { fingerprint, type Manifest } from '../manifest.js';
+import { completeThrough, fingerprint, type Manifest } from '../manifest.js';
 import type { JournalRecord } from '../../engine/journal-port.js';
 import { readerSession, type RetryingConnection } from './connection.js';
 import { PostgresPartition } from './partition.js';
@@ -90,6 +90,7 @@ export interface PostgresReplay {
   readonly recordsReplayed: number;
   readonly lastLines: readonly number[];
   readonly unfinished: boolean;
+  readonly completeThrough: number;
 }
 
 /** Accounts as they stood after input line `asOfLine`: newest snapshot at or before it, then the records. */
@@ -117,7 +118,15 @@ export async function replayPostgres(
         }
       });
     }
-    return { accounts, partitions: manifest.shards, recordsReplayed, lastLines, unfinished: !manifest.complete };
+    const through = completeThrough(manifest, lastLines);
+    return {
+      accounts,
+      partitions: manifest.shards,
+      recordsReplayed,
+      lastLines,
+      unfinished: !manifest.complete,
+      completeThrough: through,
+    };
   } finally {
     await session.drop();
   }

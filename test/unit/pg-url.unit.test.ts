@@ -56,6 +56,17 @@ describe('a journal URL', () => {
     expect(redactUrl('postgres://u:s3cret@h/db?journal=j')).toBe('postgres://u:***@h/db?journal=j');
     expect(redactUrl('postgres://h/db?password=s3cret&sslpassword=k')).not.toMatch(/s3cret|=k/);
     expect(redactUrl('postgres://u:s3cret@[bad')).not.toContain('s3cret');
+    // An unencoded '/' or '@' in the password: never printed, whether the URL parses or not.
+    for (const url of [
+      'postgres://u:SEC/RET2@127.0.0.1:5432/db',
+      'postgres://u:123/RET@h/db',
+      'postgres://u:p@ss/w@h/db?journal=j',
+      'postgres://u:a/b@c@h:5432/db',
+    ]) {
+      const shown = redactUrl(url);
+      expect(shown, url).not.toMatch(/RET|ss\/w|a\/b/);
+      expect(shown, url).toContain('***');
+    }
   });
 });
 

@@ -60,15 +60,19 @@ export function parsePostgresUrl(location: string): PostgresTarget {
 
 /** The URL without its password (in the authority or as a `password` parameter). */
 export function redactUrl(location: string): string {
+  // By hand: anything from "//user:" to the last "@" (a password may hold an unencoded '/' or '@';
+  // cutting too much is safe), and every pass…= parameter.
+  const byHand = () => location.replace(/(\/\/[^/:@]*:).*@/, '$1***@').replace(/(pass[^=&]*=)[^&]*/gi, '$1***');
   try {
     const url = new URL(location);
+    // An '@' after the authority: `u:12/x@h` parses as host u, port 12, path /x@h; the password is in the path.
+    if (`${url.pathname}${url.search}${url.hash}`.includes('@')) return byHand();
     if (url.password !== '') url.password = '***';
     for (const key of [...url.searchParams.keys()]) {
       if (/pass/i.test(key)) url.searchParams.set(key, '***');
     }
     return url.toString();
   } catch {
-    // Not parseable: cut anything between "//user:" and "@" by hand.
-    return location.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@').replace(/(pass[^=&]*=)[^&]*/gi, '$1***');
+    return byHand();
   }
 }

@@ -25,6 +25,13 @@ describe('a journal URL', () => {
     expect(plain.retrySeconds).toBe(30);
   });
 
+  it("passes libpq's parameters to the driver", () => {
+    const t = parsePostgresUrl(
+      'postgres://db/p?host=/run/postgresql&connect_timeout=5&sslrootcert=/ca.pem&options=-c%20x%3D1',
+    );
+    expect(t.connectionString).toContain('connect_timeout=5');
+  });
+
   it('gives sslmode its libpq meaning', () => {
     expect(parsePostgresUrl('postgres://db/p?sslmode=require').connectionString).toMatch(/uselibpqcompat=true/);
   });
@@ -39,6 +46,10 @@ describe('a journal URL', () => {
     ['postgres://db/p?retry_seconds=1e2', /retry_seconds/],
     ['postgres://db/p?retry_seconds=%205', /retry_seconds/],
     ['postgres://u:secret@[bad/p', /not a valid PostgreSQL URL/],
+    // A typo is not a run quietly written to the default journal; a repeat is not a guess.
+    ['postgres://u:secret@db/p?jurnal=run-42', /unknown parameter "jurnal"/],
+    ['postgres://u:secret@db/p?journal=x&journal=y', /journal is given more than once/],
+    ['postgres://u:secret@db/p?sslmode=require&sslmode=disable', /sslmode is given more than once/],
   ])('refuses %s (exit 2) without its password', (url, message) => {
     let error: unknown;
     try {

@@ -23,6 +23,23 @@ export interface PostgresTarget {
   readonly display: string;
 }
 
+/** Our own parameters, taken out of the URL before the driver sees it. */
+const ownParameters = ['journal', 'retry_seconds'];
+/**
+ * libpq's connection key words, and node-postgres's own: passed to the driver as they are. Any other
+ * name is refused, so that a typo (`jurnal=run-42`) is not a run quietly written to another journal.
+ */
+const driverParameters = new Set([
+  ...['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'passfile', 'require_auth', 'channel_binding'],
+  ...['connect_timeout', 'client_encoding', 'options', 'application_name', 'fallback_application_name'],
+  ...['keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout'],
+  ...['replication', 'gssencmode', 'sslmode', 'requiressl', 'sslcompression', 'sslcert', 'sslkey', 'sslpassword'],
+  ...['sslcertmode', 'sslrootcert', 'sslcrl', 'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version'],
+  ...['ssl_max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'target_session_attrs'],
+  ...['load_balance_hosts', 'ssl', 'uselibpqcompat', 'statement_timeout', 'query_timeout', 'lock_timeout'],
+  'idle_in_transaction_session_timeout',
+]);
+
 export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
@@ -35,6 +52,17 @@ export function parsePostgresUrl(location: string): PostgresTarget {
     throw usageError(`--journal ${redactUrl(location)}: not a valid PostgreSQL URL`, { usageHint: true });
   }
   const params = url.searchParams;
+  for (const key of new Set(params.keys())) {
+    if (!ownParameters.includes(key) && !driverParameters.has(key))
+      throw usageError(
+        `--journal ${redactUrl(location)}: unknown parameter ${JSON.stringify(key)} (ours: journal, retry_seconds; or one of libpq's, such as sslmode)`,
+        { usageHint: true },
+      );
+    if (params.getAll(key).length > 1)
+      throw usageError(`--journal ${redactUrl(location)}: the parameter ${key} is given more than once`, {
+        usageHint: true,
+      });
+  }
   const journal = params.get('journal') ?? defaultJournalName;
   if (!journalNamePattern.test(journal)) {
     throw usageError(

@@ -221,10 +221,20 @@ export async function endLease(c: pg.Client, lease: HeldLease, finished: boolean
       WHERE run = $1 AND shard = $2 AND generation = $3`,
     [lease.run, lease.shard, lease.generation, lease.streamSeq, finished],
   );
-  if (finished)
+  if (finished) {
     await c.query(
       `UPDATE payments_cluster.runs SET finished_at = now() WHERE name = $1 AND finished_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM payments_cluster.leases WHERE run = $1 AND NOT finished)`,
       [lease.run],
     );
+    // The run's journal says so too, as a local run's does: replay --as-of-line may then ask for any
+    // line, and the journal outlives the run's cluster rows (expiry.ts).
+    await c.query(
+      `UPDATE payments.journals j SET complete = true, updated_at = now(),
+              committed_line = greatest(j.committed_line, (SELECT max(l) FROM unnest(r.last_lines) l))
+         FROM payments_cluster.runs r
+        WHERE j.name = $1 AND r.name = $1 AND r.finished_at IS NOT NULL AND NOT j.complete`,
+      [lease.run],
+    );
+  }
 }

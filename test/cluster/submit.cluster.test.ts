@@ -82,6 +82,20 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
   });
 
+  it("marks the run's journal finished: replay answers for any line, past the last one too", async () => {
+    const row = await withDb(world, async (c) => {
+      const r = await c.query('SELECT complete FROM payments.journals WHERE name = $1', ['r1']);
+      return r.rows[0] as { complete: boolean };
+    });
+    expect(row.complete).toBe(true);
+    const url = new URL(world.journal);
+    url.searchParams.set('journal', 'r1');
+    const past = readFileSync(small.input, 'utf8').split('\n').length + 5;
+    const replay = await runCli(['replay', '--journal', url.toString(), '--as-of-line', String(past), '-q']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toBe(small.accounts);
+  });
+
   it('SIGKILL of a node mid-run: its shards are taken over and the output is still the same', async () => {
     const mid = await expectedRun(world, 'mid', 600_000, 12);
     const victim = world.nodes.find((n) => n.id === 'b')!;

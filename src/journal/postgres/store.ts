@@ -192,9 +192,14 @@ export class PostgresJournalStore {
       if (version === undefined)
         throw usageError(`${this.where}: no payments journal in this database (no payments schema)`);
       if (version > schemaVersion) await migrate(client, this.target.display); // refuses, naming both versions
-      const manifest = await this.find(client);
-      if (manifest === undefined)
+      const found = await this.find(client);
+      if (found === undefined)
         throw usageError(`${this.where}: no journal named ${JSON.stringify(this.target.journal)} here`);
+      // A cluster run finished before its nodes marked its journal so is finished all the same.
+      const manifest =
+        found.complete || !(await clusterRunFinished(client, this.target.journal))
+          ? found
+          : { ...found, complete: true };
       this.checkFormat(manifest);
       // Snapshots of an older schema may carry a checksum of 0 (schema.ts, version 7): reading
       // never migrates, so the reader is told to.
@@ -251,5 +256,17 @@ export class PostgresJournalStore {
       throw new JournalCorrupt(
         `${this.where}: journal format ${manifest.formatVersion} (one row a record, an older version's); convert it first: payments convert --journal '${this.target.display}'`,
       );
+  }
+}
+
+/** Whether the cluster finished a run of this name (false where there is no cluster schema, or no right to read it). */
+async function clusterRunFinished(client: pg.Client, run: string): Promise<boolean> {
+  try {
+    const r = await client.query('SELECT finished_at IS NOT NULL AS done FROM payments_cluster.runs WHERE name = $1', [
+      run,
+    ]);
+    return r.rows[0]?.done === true;
+  } catch {
+    return false;
   }
 }

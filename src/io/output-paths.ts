@@ -11,12 +11,11 @@
  * socket), except a character device: what a terminal or /dev/null receives is not kept as a file.
  */
 import { constants, fstatSync, type Stats } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { access, lstat, open, readlink, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, readlink, stat, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { errorCode, inputError, RunError } from '../errors.js';
 import { identity, journalAround, journalPlace, type JournalPlace } from './journal-places.js';
-import { randomHexLength, sampleTempPath, tempName, writtenInPlace } from './output-names.js';
+import { sampleTempPath, writtenInPlace } from './output-names.js';
 import { resolveReal } from './real-path.js';
 
 export interface OutputPath {
@@ -143,10 +142,6 @@ async function checkJournal(journal: string, reads: boolean): Promise<void> {
   const info = await statOrUndefined(journal, '--journal');
   if (info === undefined) {
     if (reads) throw inputError(`--journal ${journal}: does not exist (a journal is a directory written by --journal)`);
-    if ((await lstat(journal).catch(() => undefined))?.isSymbolicLink())
-      throw inputError(
-        `--journal ${journal}: is a symbolic link to nothing; name a directory, or where one may be created`,
-      );
     await checkDirectory('--journal', journal, await resolveReal(journal));
     return;
   }
@@ -205,29 +200,38 @@ async function checkDirectory(option: string, path: string, real: string): Promi
     );
     if (temp === 'ENAMETOOLONG') throw tooLong(option, path);
   }
-  // A journal directory too: Node's mkdir({ recursive }) never returns in procfs.
-  await probeCreate(option, path, dir);
+  await refusePseudoFilesystem(option, path, dir);
 }
 
 /**
- * Creates and removes a temporary file where the writer will put its own. access() answers yes to
- * root in a directory nothing can be created in (sysfs, procfs, an immutable directory); only
- * trying tells, and it must be told before the input is read, not after.
+ * Kernel filesystems (statfs magic numbers) in which no file can be created: access() answers yes to
+ * root in them, so the run would fail only at its end, and Node's mkdir({ recursive }) never returns
+ * in procfs. Asked with statfs, which creates nothing.
  */
-async function probeCreate(option: string, path: string, dir: string): Promise<void> {
-  const probe = join(dir, tempName(process.pid, randomBytes(randomHexLength / 2).toString('hex')));
-  let file;
-  try {
-    file = await open(probe, 'wx', 0o600);
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENAMETOOLONG') throw tooLong(option, path);
+const pseudoFilesystems = new Map([
+  [0x9fa0, 'procfs'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x62656570, 'configfs'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0xf97cff8c, 'selinuxfs'],
+  [0x1cd1, 'devpts'],
+  [0x6e736673, 'nsfs'],
+]);
+
+async function refusePseudoFilesystem(option: string, path: string, dir: string): Promise<void> {
+  const type = (await statfs(dir).catch(() => undefined))?.type;
+  const name = type === undefined ? undefined : pseudoFilesystems.get(type);
+  if (name !== undefined)
     throw inputError(
-      `${option} ${path}: no file can be created in the directory ${dirname(path)} (${code ?? String(error)})`,
+      `${option} ${path}: ${dirname(path)} is in ${name}, where no file can be created; choose another directory`,
     );
-  }
-  await file.close();
-  await unlink(probe).catch(() => undefined);
 }
 
 async function checkWritable(option: string, path: string, target: string): Promise<void> {

@@ -5,6 +5,7 @@
  * which one it has.
  */
 import { mkdir } from 'node:fs/promises';
+import { resolveReal } from '../io/real-path.js';
 import { checkJournalPathLength } from './format.js';
 import { openRunManifest, writeManifest, type Manifest } from './manifest.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
@@ -37,7 +38,8 @@ export async function openRunJournal(
   if (isPostgresUrl(location))
     return (await import('./postgres/run.js')).openPostgresRun(location, inputPath, workers, keys, delimiter);
   checkJournalPathLength(location);
-  await mkdir(location, { recursive: true });
+  // Through a dangling link too: the directory it names is made, and the link stays a link.
+  await mkdir(await resolveReal(location), { recursive: true });
   // The lock is a SQLite file: better-sqlite3 too loads only for a durable run.
   const { JournalLock } = await import('./lock.js');
   const lock = JournalLock.acquire(location); // one writer per journal, for the whole run

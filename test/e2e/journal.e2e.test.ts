@@ -289,8 +289,16 @@ describe('shards and signals', () => {
 describe('replay and inspect', () => {
   it('of an unfinished run: --as-of-line past what every partition holds is exit 2; up to it, the engine on those lines', async () => {
     const journal = join(dir, 'unfinished-as-of');
-    const killed = await runAndSignal([input, '--journal', journal, '--workers', '2', '--quiet'], 50, 'SIGKILL', () =>
-      existsSync(join(journal, 'partition-1.sqlite-wal')),
+    // Killed once both partitions have committed batches (a partition being created is not yet readable).
+    const written = (shard: number) => {
+      const wal = join(journal, `partition-${shard}.sqlite-wal`);
+      return existsSync(wal) && statSync(wal).size > 1 << 16;
+    };
+    const killed = await runAndSignal(
+      [input, '--journal', journal, '--workers', '2', '--quiet'],
+      20,
+      'SIGKILL',
+      () => written(0) && written(1),
     );
     expect(killed.signal, 'the run must be killed mid-run').toBe('SIGKILL');
     const past = await runCli(['replay', '--journal', journal, '--as-of-line', '300001', '-q']);

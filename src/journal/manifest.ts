@@ -159,7 +159,9 @@ export function inputDiffers(was: { name: string } & InputFingerprint, now: Inpu
   if (was.size === now.size && was.headCrc === now.headCrc && was.tailCrc === now.tailCrc) return undefined;
   // Same size and last bytes, other first bytes: most often the same file read with another -d.
   const how =
-    was.size === now.size && was.tailCrc === now.tailCrc ? ', or for this file read with another delimiter (-d)' : '';
+    was.size === now.size && was.tailCrc === now.tailCrc
+      ? ", or for this file read with another delimiter (-d; a journal of a run not read with ',' begun by an earlier release is refused too)"
+      : '';
   return `this journal was written for a different input (${was.name}, ${was.size} bytes)${how}`;
 }
 

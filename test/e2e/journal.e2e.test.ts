@@ -183,7 +183,7 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     expect(other.code).toBe(2);
     expect(other.stdout).toBe('');
     expect(other.stderr).toMatch(
-      /written for a different input .*, or for this file read with another delimiter \(-d\)/,
+      /written for a different input .*, or for this file read with another delimiter \(-d;/,
     );
     const same = await runCli([input, '--journal', journal, '-d', ',', '-q']);
     expect(same.code).toBe(0);

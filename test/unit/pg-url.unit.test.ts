@@ -48,6 +48,8 @@ describe('a journal URL', () => {
     ['postgres://u:secret@[bad/p', /not a valid PostgreSQL URL/],
     // A typo is not a run quietly written to the default journal; a repeat is not a guess.
     ['postgres://u:secret@db/p?jurnal=run-42', /unknown parameter "jurnal"/],
+    ['postgres://u:secret@db/p?dbname=prod', /parameter dbname is not supported here/],
+    ['postgres://u:secret@db/p?requiressl=1', /parameter requiressl is not supported here/],
     ['postgres://u:secret@db/p?journal=x&journal=y', /journal is given more than once/],
     ['postgres://u:secret@db/p?sslmode=require&sslmode=disable', /sslmode is given more than once/],
   ])('refuses %s (exit 2) without its password', (url, message) => {

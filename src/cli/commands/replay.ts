@@ -55,7 +55,7 @@ export function replayCommand(io: CliIo, rawArgv: readonly string[] = []): Comma
       // Accounts "as of line N" that lack rows up to N would be a wrong answer, not a partial one.
       if (asOfLine !== undefined && asOfLine > result.completeThrough)
         throw usageError(
-          `--as-of-line ${asOfLine}: the journal's run did not finish, and its partitions hold every line only up to line ${result.completeThrough}; ask for a line up to ${result.completeThrough}, or finish the run first (the same command again)`,
+          `--as-of-line ${asOfLine}: the journal's run did not finish, and its partitions hold every line only up to line ${result.completeThrough}; ask for a line up to ${result.completeThrough}, or resume the run first (the command that wrote the journal; for a cluster run, its nodes or submit)`,
         );
       if (asOfLine === undefined && result.unfinished)
         log.info(

@@ -259,14 +259,21 @@ export class PostgresJournalStore {
   }
 }
 
-/** Whether the cluster finished a run of this name (false where there is no cluster schema, or no right to read it). */
+/**
+ * Whether the cluster finished a run of this name: false where there is no cluster schema or no
+ * right to read it (an auditor's role), asked of the catalogs so that nothing fails in the server's
+ * log. Any other failure (a lost connection) is the caller's, and retried.
+ */
 async function clusterRunFinished(client: pg.Client, run: string): Promise<boolean> {
-  try {
-    const r = await client.query('SELECT finished_at IS NOT NULL AS done FROM payments_cluster.runs WHERE name = $1', [
-      run,
-    ]);
-    return r.rows[0]?.done === true;
-  } catch {
-    return false;
-  }
+  const readable = await client.query(
+    `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'payments_cluster') THEN false
+                 WHEN NOT has_schema_privilege('payments_cluster', 'USAGE') THEN false
+                 ELSE to_regclass('payments_cluster.runs') IS NOT NULL
+                      AND has_table_privilege('payments_cluster.runs', 'SELECT') END AS readable`,
+  );
+  if (readable.rows[0]?.readable !== true) return false;
+  const r = await client.query('SELECT finished_at IS NOT NULL AS done FROM payments_cluster.runs WHERE name = $1', [
+    run,
+  ]);
+  return r.rows[0]?.done === true;
 }

@@ -26,18 +26,24 @@ export interface PostgresTarget {
 /** Our own parameters, taken out of the URL before the driver sees it. */
 const ownParameters = ['journal', 'retry_seconds'];
 /**
- * libpq's connection key words, and node-postgres's own: passed to the driver as they are. Any other
- * name is refused, so that a typo (`jurnal=run-42`) is not a run quietly written to another journal.
+ * The parameters node-postgres reads (libpq's names): passed to the driver as they are. Any other
+ * name is refused, so that a typo (`jurnal=run-42`) is not a run quietly written to another
+ * journal, and a libpq setting the driver would ignore (`dbname`, `requiressl`, `target_session_attrs`)
+ * is not taken for one in force.
  */
 const driverParameters = new Set([
-  ...['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'passfile', 'require_auth', 'channel_binding'],
-  ...['connect_timeout', 'client_encoding', 'options', 'application_name', 'fallback_application_name'],
-  ...['keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout'],
-  ...['replication', 'gssencmode', 'sslmode', 'requiressl', 'sslcompression', 'sslcert', 'sslkey', 'sslpassword'],
-  ...['sslcertmode', 'sslrootcert', 'sslcrl', 'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version'],
+  ...['host', 'port', 'user', 'password', 'options', 'application_name', 'fallback_application_name'],
+  ...['client_encoding', 'connect_timeout', 'keepalives', 'keepalives_idle', 'ssl', 'sslmode', 'sslcert'],
+  ...['sslkey', 'sslrootcert', 'sslnegotiation', 'uselibpqcompat', 'statement_timeout', 'query_timeout'],
+  ...['lock_timeout', 'idle_in_transaction_session_timeout'],
+]);
+/** libpq's other key words: known, but not honoured by the driver. */
+const libpqOnlyParameters = new Set([
+  ...['hostaddr', 'dbname', 'passfile', 'require_auth', 'channel_binding', 'keepalives_interval'],
+  ...['keepalives_count', 'tcp_user_timeout', 'replication', 'gssencmode', 'requiressl', 'sslcompression'],
+  ...['sslpassword', 'sslcertmode', 'sslcrl', 'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version'],
   ...['ssl_max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'target_session_attrs'],
-  ...['load_balance_hosts', 'ssl', 'uselibpqcompat', 'statement_timeout', 'query_timeout', 'lock_timeout'],
-  'idle_in_transaction_session_timeout',
+  'load_balance_hosts',
 ]);
 
 export function isPostgresUrl(location: string): boolean {
@@ -53,9 +59,14 @@ export function parsePostgresUrl(location: string): PostgresTarget {
   }
   const params = url.searchParams;
   for (const key of new Set(params.keys())) {
+    if (libpqOnlyParameters.has(key))
+      throw usageError(
+        `--journal ${redactUrl(location)}: libpq's parameter ${key} is not supported here (the driver would ignore it)`,
+        { usageHint: true },
+      );
     if (!ownParameters.includes(key) && !driverParameters.has(key))
       throw usageError(
-        `--journal ${redactUrl(location)}: unknown parameter ${JSON.stringify(key)} (ours: journal, retry_seconds; or one of libpq's, such as sslmode)`,
+        `--journal ${redactUrl(location)}: unknown parameter ${JSON.stringify(key)} (ours: journal, retry_seconds; the driver's: sslmode, sslrootcert, host, connect_timeout, application_name, ...)`,
         { usageHint: true },
       );
     if (params.getAll(key).length > 1)

@@ -225,13 +225,3 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
     throw error;
   }
 }
-
-/**
- * How far every partition is known to hold the run: a finished run, all of it; an unfinished one,
- * the line the manifest last recorded as applied by every shard, or the partition that got least
- * far, whichever is later. Past it, a partition may lack rows of its shard the run never reached.
- */
-export function completeThrough(manifest: Manifest, lastLines: readonly number[]): number {
-  if (manifest.complete) return Number.POSITIVE_INFINITY;
-  return Math.max(manifest.committedLine, Math.min(...lastLines));
-}

@@ -3,25 +3,15 @@
  * partitions hold), through the same evolve as live processing. How far a run got is read from the
  * partitions themselves, not from the manifest's committedLine (which lags by up to a second).
  */
-import { evolve, initialAccount, type AccountState } from '../domain/account.js';
 import { JournalCorrupt } from '../errors.js';
-import { completeThrough, readManifest, type Manifest } from './manifest.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { AccountReplay, type ReplayResult } from './replay-fold.js';
 import { partitionExtent, readSnapshot, readTail } from './sqlite/recovery.js';
 import { withPartition, type ReaderSeal } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
 import { keyForJournal, type JournalKeyring } from './seal.js';
 
-export interface ReplayResult {
-  readonly accounts: Map<number, AccountState>;
-  readonly partitions: number;
-  readonly recordsReplayed: number;
-  /** The last input line each partition recorded. */
-  readonly lastLines: readonly number[];
-  /** The journal's run did not finish (the manifest says so). */
-  readonly unfinished: boolean;
-  /** Every line up to here is in every partition: all of them for a finished run. */
-  readonly completeThrough: number;
-}
+export type { ReplayResult } from './replay-fold.js';
 
 /** The manifest of an existing journal, or a usage-level error when there is none. */
 export async function existingManifest(dir: string): Promise<Manifest> {
@@ -46,31 +36,15 @@ export async function replayJournal(
   if (isPostgresUrl(dir)) return (await import('./postgres/run.js')).replayPostgres(dir, asOfLine, keys);
   const manifest = await existingManifest(dir);
   const sealed = readerSeal(dir, manifest, keys);
-  const accounts = new Map<number, AccountState>();
-  const lastLines: number[] = [];
-  let recordsReplayed = 0;
+  const replay = new AccountReplay();
   for (let shard = 0; shard < manifest.shards; shard++) {
     withPartition(dir, shard, manifest, sealed, (reader) => {
       const { db, where } = reader;
-      lastLines.push(partitionExtent(db, where).lastLine);
       // Accounts are all a replay rebuilds: any snapshot will do, its transaction index unread.
       const snapshot = readSnapshot(db, where, asOfLine, reader, false);
-      for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
-      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, reader)) {
-        const account = accounts.get(record.client) ?? initialAccount;
-        // A rejected row still opened the account.
-        accounts.set(record.client, record.event ? evolve(account, record.event) : account);
-        recordsReplayed++;
-      }
+      replay.partition(partitionExtent(db, where).lastLine, snapshot?.accounts);
+      for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, reader)) replay.apply(record);
     });
   }
-  const through = completeThrough(manifest, lastLines);
-  return {
-    accounts,
-    partitions: manifest.shards,
-    recordsReplayed,
-    lastLines,
-    unfinished: !manifest.complete,
-    completeThrough: through,
-  };
+  return replay.result(manifest);
 }

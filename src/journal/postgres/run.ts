@@ -4,12 +4,12 @@
  * the partitions, read-only.
  */
 import { inspectFlushChars } from '../../constants.js';
-import { evolve, initialAccount, type AccountState } from '../../domain/account.js';
 import { txTypes } from '../../domain/transaction.js';
 import { recordAt, shownAmount } from '../record-codec.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
-import { completeThrough, fingerprint, type Manifest } from '../manifest.js';
+import { fingerprint, type Manifest } from '../manifest.js';
+import { AccountReplay, type ReplayResult } from '../replay-fold.js';
 import type { JournalRecord } from '../../engine/journal-port.js';
 import { readerSession, type RetryingConnection } from './connection.js';
 import { PostgresPartition } from './partition.js';
@@ -84,49 +84,24 @@ async function withPostgresPartition<T>(
   }
 }
 
-export interface PostgresReplay {
-  readonly accounts: Map<number, AccountState>;
-  readonly partitions: number;
-  readonly recordsReplayed: number;
-  readonly lastLines: readonly number[];
-  readonly unfinished: boolean;
-  readonly completeThrough: number;
-}
-
 /** Accounts as they stood after input line `asOfLine`: newest snapshot at or before it, then the records. */
 export async function replayPostgres(
   location: string,
   asOfLine = Number.POSITIVE_INFINITY,
   keys: JournalKeyring = [],
-): Promise<PostgresReplay> {
+): Promise<ReplayResult> {
   const session = readerSession(parsePostgresUrl(location)); // one for every partition, in turn
   try {
     const manifest = await existingPostgresJournal(location, keys, session);
-    const accounts = new Map<number, AccountState>();
-    const lastLines: number[] = [];
-    let recordsReplayed = 0;
+    const replay = new AccountReplay();
     for (let shard = 0; shard < manifest.shards; shard++) {
       await withPostgresPartition(location, shard, manifest.shards, keys, session, async (partition) => {
-        lastLines.push(partition.extent.lastLine);
         const snapshot = await partition.snapshotAsOf(asOfLine, false); // accounts only: no index is rebuilt
-        for (const { client, state } of snapshot?.accounts ?? []) accounts.set(client, state);
-        for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) {
-          const account = accounts.get(record.client) ?? initialAccount;
-          // A rejected row still opened the account.
-          accounts.set(record.client, record.event ? evolve(account, record.event) : account);
-          recordsReplayed++;
-        }
+        replay.partition(partition.extent.lastLine, snapshot?.accounts);
+        for await (const record of partition.records(snapshot?.seq ?? 0, asOfLine)) replay.apply(record);
       });
     }
-    const through = completeThrough(manifest, lastLines);
-    return {
-      accounts,
-      partitions: manifest.shards,
-      recordsReplayed,
-      lastLines,
-      unfinished: !manifest.complete,
-      completeThrough: through,
-    };
+    return replay.result(manifest);
   } finally {
     await session.drop();
   }

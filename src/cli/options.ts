@@ -114,6 +114,35 @@ export function environmentFor(
   };
 }
 
+/**
+ * The command line's on/off options as the environment's: `--quiet=1` and `--color=FALSE` mean what
+ * they say (yargs would take them as neither), anything else is exit 2 naming the option; `--no-X`
+ * of an option that takes a value (`--no-rejects`) is exit 2 saying so, not a path named "false".
+ * Returns the arguments with such booleans spelled true/false.
+ */
+export function normaliseBooleanFlags(
+  argv: readonly string[],
+  options: readonly string[],
+  booleans: readonly string[],
+): string[] {
+  return argv.map((arg) => {
+    const match = /^--(no-)?([a-z][a-z-]*)(=(.*))?$/s.exec(arg);
+    if (match === null || !options.includes(match[2]!)) return arg;
+    const [, negated, option, , value] = match;
+    if (!booleans.includes(option!)) {
+      if (negated === undefined) return arg;
+      throw usageError(`${arg}: --${option} takes a value; it has no --no-${option} form`, { usageHint: true });
+    }
+    if (value === undefined) return arg;
+    const spelled = asciiLowerCase(value.trim());
+    const normal = Object.hasOwn(envBooleans, spelled) ? envBooleans[spelled] : undefined;
+    if (normal === undefined)
+      throw usageError(`${arg}: --${option} must be true or false (or 1 / 0)`, { usageHint: true });
+    // --no-X=1 is --X=false: yargs knows --no-X alone.
+    return `--${option}=${negated === undefined ? normal : normal === 'true' ? 'false' : 'true'}`;
+  });
+}
+
 export const envVariable = (option: string): string => `${envPrefix}_${option.replace(/-/g, '_').toUpperCase()}`;
 
 export interface NumberRule {

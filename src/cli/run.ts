@@ -23,6 +23,7 @@ import {
   environmentFor,
   envPrefix,
   envVariable,
+  normaliseBooleanFlags,
   refuseRepeatedOptions,
   wantsStacks,
   withCommonOptions,
@@ -38,6 +39,7 @@ const commonOptionNames = ['quiet', 'log-level', 'progress', 'no-progress', 'col
 const journalOptionNames = ['journal', 'as-of-line', 'client', 'journal-key-file', 'new-key-file'];
 const booleanOptionNames = ['quiet', 'progress', 'color', 'detach', 'delete-stream', 'json', 'print'];
 
+const completionDescription = 'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)';
 const natsOptionNames = ['nats', 'nats-creds', 'nats-ca', 'nats-cert', 'nats-key', 'nats-password-file'];
 
 /**
@@ -99,14 +101,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
     environment = environmentFor(optionsOfCommand(command), booleanOptionNames);
+    if (command === 'completion') return await completionOnly(argv, io);
+    argv = normaliseBooleanFlags(argv, optionsOfCommand(command), booleanOptionNames);
     // Before any logger exists (its lines then carry trace ids); a no-op unless OTEL_* ask for traces.
     await startTracing();
     const parser = await buildParser(argv, io);
-    // yargs prints the script for `completion` but then runs the default command with it as input.
-    if (argv[0] === 'completion' && argv.length === 1) {
-      parser.showCompletionScript();
-      return 0;
-    }
     await parser.parseAsync();
     return 0;
   } catch (error) {
@@ -115,6 +114,21 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     environment?.restore();
     await stopTracing().catch(() => undefined); // sends the spans still buffered
   }
+}
+
+/**
+ * `payments completion` prints the script, and takes nothing else: yargs would print the script
+ * and then run the default command with the extra word as its input.
+ */
+async function completionOnly(argv: readonly string[], io: CliIo): Promise<number> {
+  const rest = argv.slice(argv.indexOf('completion') + 1);
+  if (rest.length > 0 && rest.every((arg) => arg === '--help' || arg === '-h')) {
+    await io.stdout(`payments completion\n\n${completionDescription}\n`);
+    return 0;
+  }
+  if (rest.length > 0) throw usageError(`completion takes no arguments: ${rest[0]}`, { usageHint: true });
+  (await buildParser(argv, io)).showCompletionScript();
+  return 0;
 }
 
 /** The yargs parser: common options, the commands, examples, and strict, one-line argument errors. */
@@ -202,10 +216,7 @@ function withCommands(parser: Argv, io: CliIo, argv: readonly string[]): Argv {
   lazy('shards', "Show a cluster run's shards, their state and dead letters; retry quarantined shards", async () =>
     (await import('./commands/shards.js')).shardsCommand(io, argv),
   );
-  return parser.completion(
-    'completion',
-    'Print a bash/zsh completion script (add `source <(payments completion)` to ~/.bashrc)',
-  );
+  return parser.completion('completion', completionDescription);
 }
 
 function withExamples(parser: Argv): Argv {

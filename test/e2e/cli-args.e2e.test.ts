@@ -177,6 +177,13 @@ describe('payments completion', () => {
     expect(result.stdout).toMatch(/###-begin-payments-completions-###/);
     expect(result.stdout).toMatch(/complete .* payments/);
   });
+  it('takes nothing else: an extra word is exit 2 with no script; --help describes it', async () => {
+    await expectMistake(['completion', 'extra'], /^payments: completion takes no arguments: extra$/);
+    const help = await runCli(['completion', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^payments completion\n\nPrint a bash\/zsh completion script/);
+    expect(help.stdout).not.toContain('###-begin');
+  });
   it('completes command and option names', async () => {
     const result = await runCli(['--get-yargs-completions', 'payments', 'generate', '--']);
     expect(result.stdout.split('\n')).toEqual(expect.arrayContaining(['--rows', '--clients', '--bad-rate']));
@@ -216,6 +223,32 @@ describe('the environment', () => {
       expect(result.stdout).toBe(expected);
       expect(result.stderr === '').toBe(quiet);
     }
+  });
+});
+
+describe('on/off options on the command line', () => {
+  it('--quiet=1/true/0/false and --no-quiet=1 mean what they say; anything else names the option', async () => {
+    for (const [flag, quiet] of [
+      ['--quiet=1', true],
+      ['--quiet=TRUE', true],
+      ['--quiet=0', false],
+      ['--quiet=false', false],
+      ['--no-quiet=1', false],
+      ['--no-quiet=0', true],
+    ] as const) {
+      const result = await runCli(['data/sample.csv', flag]);
+      expect(result.code, flag).toBe(0);
+      expect(result.stdout).toBe(expected);
+      expect(result.stderr === '', flag).toBe(quiet);
+    }
+    await expectMistake(['data/sample.csv', '--quiet=yes'], /^payments: --quiet=yes: --quiet must be true or false/);
+  });
+  it('--no-X of an option that takes a value is exit 2 saying so, not a file named "false"', async () => {
+    await expectMistake(
+      ['data/sample.csv', '--no-rejects'],
+      /^payments: --no-rejects: --rejects takes a value; it has no --no-rejects form$/,
+    );
+    await expectMistake(['generate', '--no-rows', join(tmp(), 'x.csv')], /^payments: --no-rows: --rows takes a value/);
   });
 });
 

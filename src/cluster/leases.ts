@@ -24,6 +24,8 @@ export interface Claim {
   shards: number;
   generation: number;
   streamSeq: number;
+  /** The id of the run's journal (payments.journals.id): its messages are stamped with it. */
+  journalId: number;
   /** The node that held the lease before (undefined for a shard never claimed). */
   previousOwner?: string;
   /** Taken before the lease ran out, its owner being gone (see goneNodesSql). */
@@ -154,10 +156,10 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
      UPDATE payments_cluster.leases l
         SET node = $1, generation = l.generation + 1, changes = l.changes + 1,
             expires_at = now() + $2 * interval '1 millisecond', claimed_at = now()
-       FROM pick, payments_cluster.runs r
-      WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run
+       FROM pick, payments_cluster.runs r, payments.journals j
+      WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run AND j.name = l.run
       RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards, pick.previous, pick.early,
-                (SELECT seal_key_id FROM payments.journals WHERE name = l.run) AS seal_key_id`,
+                j.seal_key_id, j.id AS journal_id`,
     [node, leaseMs],
   );
   const row = r.rows[0];
@@ -168,6 +170,7 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
     shards: row.shards,
     generation: Number(row.generation),
     streamSeq: Number(row.stream_seq),
+    journalId: row.journal_id,
     previousOwner: row.previous ?? undefined,
     early: row.early,
     ...(row.seal_key_id ? { sealKeyId: row.seal_key_id as string } : {}),

@@ -21,7 +21,10 @@ import { header } from './names.js';
 /** Distinguishes a message's associated data from a journal unit's (whose first byte is 1 to 3). */
 const messageDomain = 0x4d;
 /** The headers the associated data binds, in this order (an absent one binds as absent). */
-const boundHeaders = [header.batch, header.prevLine, header.firstLine, header.lastLine, header.end, header.rows];
+const boundHeaders = [
+  ...[header.batch, header.prevLine, header.firstLine, header.lastLine, header.end, header.rows],
+  header.journal, // last: a message sealed before it existed binds it as absent
+];
 
 /** What the associated data reads a message's headers through (a JsMsg's or a MsgHdrs). */
 export interface BoundHeaders {

@@ -56,11 +56,14 @@ export const subjectOf = (run: string, shard: number): string => `payments.${run
  * JetStream de-duplicates on this id: a re-published batch is stored once. A repair (a submit that
  * republishes a quarantined shard) gives its copies ids of its own (`repair`: the submit's number),
  * else the window would drop the very copies that replace a lost or damaged message.
+ * The journal's id (payments.journals.id, new for every journal made) is in it too: a run name
+ * used again after its journal was removed, its stream left, must not see its own batches dropped
+ * as copies of the earlier run's.
  */
-export const batchMsgId = (run: string, shard: number, batch: number, repair?: number): string =>
-  `${run}.${shard}.${batch}${repair === undefined ? '' : `.r${repair}`}`;
-export const endMsgId = (run: string, shard: number, repair?: number): string =>
-  `${run}.${shard}.end${repair === undefined ? '' : `.r${repair}`}`;
+export const batchMsgId = (run: string, journal: number, shard: number, batch: number, repair?: number): string =>
+  `${run}.j${journal}.${shard}.${batch}${repair === undefined ? '' : `.r${repair}`}`;
+export const endMsgId = (run: string, journal: number, shard: number, repair?: number): string =>
+  `${run}.j${journal}.${shard}.end${repair === undefined ? '' : `.r${repair}`}`;
 
 /** Message headers of a batch (and of a shard's end marker). */
 export const header = {
@@ -76,4 +79,10 @@ export const header = {
   end: 'Payments-End',
   /** On the end marker: how many rows the shard's batches hold (its journal must then hold as many records). */
   rows: 'Payments-Rows',
+  /**
+   * The id of the journal the run applies into (payments.journals.id): a message stamped for
+   * another journal of the same name (an earlier run, its journal since removed, its stream not)
+   * is not a message of this run.
+   */
+  journal: 'Payments-Journal',
 } as const;

@@ -49,6 +49,8 @@ export interface PublishTarget {
   /** The server's max_payload. */
   readonly maxPayload: number;
   readonly shards: number;
+  /** The id of the run's journal (payments.journals.id): stamped on every message, part of its id. */
+  readonly journal: number;
   readonly trimmer: SubjectTrimmer;
   readonly control: ClusterControl;
   readonly repair?: Repair;
@@ -91,6 +93,7 @@ export class ShardPublisher {
   private readonly log: Logger;
   private readonly deadlineAt: number;
   private readonly seal: MessageSealer | undefined;
+  private readonly journal: number;
 
   constructor(
     target: PublishTarget,
@@ -104,6 +107,7 @@ export class ShardPublisher {
     this.log = request.log;
     this.deadlineAt = request.deadlineAt;
     this.seal = target.seal;
+    this.journal = target.journal;
     this.batches = new Array<number>(shards).fill(0);
     this.lastLines = new Array<number>(shards).fill(0);
     this.rows = new Array<number>(shards).fill(0);
@@ -120,11 +124,12 @@ export class ShardPublisher {
     if (repairing !== undefined && piece.lastLine <= repairing) return; // its journal holds it
     const h = headers();
     this.traceHeaders(shard, h);
+    h.set(header.journal, String(this.journal));
     h.set(header.batch, String(k));
     h.set(header.prevLine, String(prevLine));
     h.set(header.firstLine, String(piece.firstLine));
     h.set(header.lastLine, String(piece.lastLine));
-    const id = batchMsgId(this.run, shard, k, this.repairOf(shard));
+    const id = batchMsgId(this.run, this.journal, shard, k, this.repairOf(shard));
     const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, id, h));
     sent.catch((error: unknown) => (this.failure ??= error));
     this.tails[shard] = sent;
@@ -143,11 +148,12 @@ export class ShardPublisher {
     for (let shard = 0; shard < this.batches.length; shard++) {
       const h = headers();
       this.traceHeaders(shard, h);
+      h.set(header.journal, String(this.journal));
       h.set(header.end, String(this.batches[shard]));
       h.set(header.lastLine, String(this.lastLines[shard]));
       h.set(header.prevLine, String(this.lastLines[shard]));
       h.set(header.rows, String(this.rows[shard]));
-      await this.publish(shard, new Uint8Array(0), endMsgId(this.run, shard, this.repairOf(shard)), h);
+      await this.publish(shard, new Uint8Array(0), endMsgId(this.run, this.journal, shard, this.repairOf(shard)), h);
       this.spans[shard]?.setAttributes({
         'payments.batches': this.batches[shard]!,
         'payments.rows': this.rows[shard]!,

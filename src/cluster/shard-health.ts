@@ -12,7 +12,14 @@ import type { HeldLease } from './leases.js';
 
 /** Why a message went to the dead letters (the metric's `reason` label: a closed set). */
 export type DeadLetterReason =
-  'no-batch-number' | 'bad-headers' | 'undecodable' | 'check-failed' | 'not-sealed' | 'unknown-key' | 'unauthenticated';
+  | 'no-batch-number'
+  | 'bad-headers'
+  | 'other-journal'
+  | 'undecodable'
+  | 'check-failed'
+  | 'not-sealed'
+  | 'unknown-key'
+  | 'unauthenticated';
 
 export interface DeadLetter {
   readonly run: string;

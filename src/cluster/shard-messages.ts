@@ -4,7 +4,8 @@
  *   apply      the next batch of the shard's chain (its previous line is the last line handed on)
  *   duplicate  a batch the journal holds already (a re-delivery, or a copy a submit stored again)
  *   end        the end marker, whose last line closes the chain
- *   dead       not a valid batch of the run: no batch number, bad headers, a body that does not
+ *   dead       not a valid batch of the run: stamped for another journal of the run's name (or not
+ *              stamped at all), no batch number, bad headers, a body that does not
  *              decode, or one that fails a check (lines, types, amounts, clients of another shard);
  *              in a sealed run also a body that is not sealed, is sealed under a key the node lacks
  *              or does not authenticate (message-seal.ts).
@@ -41,6 +42,8 @@ export interface ShardPosition {
   readonly shard: number;
   readonly shards: number;
   readonly sentLine: number;
+  /** The id of the run's journal (payments.journals.id): every message must carry it. */
+  readonly journal: number;
 }
 
 /** A header as a whole number >= 0, undefined when absent, NaN when not one. */
@@ -59,6 +62,19 @@ export function judge(h: HeaderSource | undefined, body: Uint8Array, at: ShardPo
       return { kind: 'dead', reason: opened.reason, detail: opened.detail, batch: h?.get(header.batch) || undefined };
     data = opened.plain;
   }
+  // Before anything it says is believed: a batch or an end marker of another journal of this name
+  // (an earlier run's, left in the stream) would otherwise be applied to this one's.
+  const journal = h?.get(header.journal) ?? '';
+  if (journal !== String(at.journal))
+    return {
+      kind: 'dead',
+      reason: 'other-journal',
+      detail:
+        journal === ''
+          ? `no journal id (${header.journal}): not published for this run's journal (${at.journal})`
+          : `published for journal ${journal}, not this run's (${at.journal}): an earlier run of this name, its messages left in the stream`,
+      batch: h?.get(header.batch) || undefined,
+    };
   const end = count(h, header.end);
   if (end !== undefined) return judgeEnd(h, end, at);
   const batchNo = count(h, header.batch);

@@ -309,11 +309,11 @@ export class ShardRunner {
    * finishes the shard, a batch missing quarantines it.
    */
   private async applyMessages(messages: AsyncIterable<JsMsg>): Promise<void> {
-    const { run, shard, shards, sealKeyId } = this.claim;
+    const { run, shard, shards, sealKeyId, journalId } = this.claim;
     const seal = { run, keyId: sealKeyId, keys: this.deps.keys };
     for await (const m of messages) {
       if (this.halted) break;
-      const verdict = judge(m.headers, m.data, { shard, shards, sentLine: this.sentLine }, seal);
+      const verdict = judge(m.headers, m.data, { shard, shards, sentLine: this.sentLine, journal: journalId }, seal);
       if (verdict.kind === 'duplicate' || verdict.kind === 'dead') {
         if (verdict.kind === 'dead') await keepDeadLetter(this.deps, this.claim, m, verdict);
         // Passed over. The hint moves only when nothing is in flight.

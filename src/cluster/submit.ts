@@ -106,7 +106,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
   let nc: NatsConnection | undefined;
   try {
     await control.setup();
-    const { shards, sealKey } = await openRunJournal(options, target);
+    const { shards, sealKey, journalId } = await openRunJournal(options, target);
     await control.addRun(run, shards);
     const submitNo = await control.beginSubmit(run, options.deadlineMs);
     const deadlineAt = Date.now() + options.deadlineMs;
@@ -126,7 +126,14 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       const totalMs = performance.now() - started;
       return { outputs, rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
     }
-    const sent = await publishRun({ ...options, deadlineAt, submitNo, sealKey }, nc, jsm, control, shards, started);
+    const sent = await publishRun(
+      { ...options, deadlineAt, submitNo, sealKey, journalId },
+      nc,
+      jsm,
+      control,
+      shards,
+      started,
+    );
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
     await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, options, deadlineAt));
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
@@ -138,7 +145,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
 
 /** Publishes the whole input to the run's stream (created if need be) and records it published. */
 async function publishRun(
-  options: SubmitOptions & { deadlineAt: number; submitNo: number; sealKey: JournalKey | undefined },
+  options: SubmitOptions & { deadlineAt: number; submitNo: number; sealKey: JournalKey | undefined; journalId: number },
   nc: NatsConnection,
   jsm: JetStreamManager,
   control: ClusterControl,
@@ -151,7 +158,7 @@ async function publishRun(
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
   const repair = await prepareRepair(options, jsm, control, shards);
   const seal = options.sealKey && messageSealer(options.sealKey, options.run);
-  const target = { js, maxPayload, shards, trimmer, control, repair, seal };
+  const target = { js, maxPayload, shards, journal: options.journalId, trimmer, control, repair, seal };
   const published = await trimmer.during(() => publishInput(options, target));
   await control.markPublished(options.run, published.batches, published.lastLines);
   const publishMs = performance.now() - started;
@@ -170,7 +177,7 @@ async function publishRun(
 async function openRunJournal(
   options: SubmitOptions,
   target: ReturnType<typeof parsePostgresUrl>,
-): Promise<{ shards: number; sealKey: JournalKey | undefined }> {
+): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number }> {
   const source = await openInput(options.input); // exit 2 when missing, before anything is created
   await source.close();
   const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
@@ -183,7 +190,7 @@ async function openRunJournal(
         'run exists: publishing again (stored batches are de-duplicated)',
       );
     const sealKey = manifest.seal && keyForJournal(store.where, manifest.seal, options.keys);
-    return { shards: manifest.shards, sealKey };
+    return { shards: manifest.shards, sealKey, journalId: manifest.id };
   } finally {
     await store.close();
   }

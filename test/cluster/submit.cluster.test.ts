@@ -4,7 +4,7 @@
  * single-process run as the oracle. Longer fault runs: npm run test:cluster-faults.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { errorLine, runCli } from '../helpers/cli.js';
 import {
   freezeMidRun,
   expectedRun,
@@ -80,6 +80,43 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toBe(small.accounts);
     expect(await journalCounts(world, 'r1')).toEqual({ records: small.wellFormed, lines: small.wellFormed });
+  });
+
+  it('a run name used again, its journal removed and its stream kept: the new file, never the old batches', async () => {
+    const first = await expectedRun(world, 'again-a', 20_000, 31);
+    const second = await expectedRun(world, 'again-b', 20_000, 32);
+    const done = await submit(world, [first.input, '--run', 'again']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(first.accounts);
+    // Removed as the operations guide says; the stream, with the first run's messages, stays.
+    await withDb(world, async (c) => {
+      for (const table of ['batches', 'snapshots', 'snapshot_parts'])
+        await c.query(`DELETE FROM payments.${table} WHERE journal = $1`, ['again']);
+      await c.query('DELETE FROM payments.journals WHERE name = $1', ['again']);
+      await c.query('DELETE FROM payments_cluster.runs WHERE name = $1', ['again']);
+    });
+    const reused = await submit(world, [second.input, '--run', 'again', '--deadline', '120']);
+    expect(reused.code, reused.stderr).toBe(0);
+    expect(reused.stdout).toBe(second.accounts);
+    expect(await journalCounts(world, 'again')).toEqual({ records: second.wellFormed, lines: second.wellFormed });
+    const letters = await withDb(world, async (c) => {
+      const r = await c.query('SELECT DISTINCT reason FROM payments_cluster.dead_letters WHERE run = $1', ['again']);
+      return r.rows.map((row: { reason: string }) => row.reason);
+    });
+    expect(letters.every((reason) => reason === 'other-journal')).toBe(true);
+  });
+
+  it("refuses to submit into a single-process run's journal (exit 2), which it would apply into wrongly", async () => {
+    const url = new URL(world.journal);
+    url.searchParams.set('journal', 'local1');
+    const local = await runCli([small.input, '-q', '--journal', url.toString()]);
+    expect(local.code, local.stderr).toBe(0);
+    const refused = await submit(world, [small.input, '--run', 'local1']);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(errorLine(refused.stderr)).toMatch(
+      /journal .*local1.*: is the journal of a single-process run \(payments FILE --journal\), so a cluster run cannot apply into it/,
+    );
   });
 
   it("marks the run's journal finished: replay answers for any line, past the last one too", async () => {

@@ -15,6 +15,7 @@ function headersOf(values: Record<string, string>): HeaderSource {
 }
 
 const batchHeaders = {
+  'Payments-Journal': '7',
   'Payments-Batch': '3',
   'Payments-Prev-Line': '1',
   'Payments-First-Line': '2',
@@ -112,7 +113,7 @@ describe('sealing a message', () => {
 });
 
 describe('judging a sealed run’s message', () => {
-  const at = { shard: 0, shards: 1, sentLine: 1 };
+  const at = { shard: 0, shards: 1, sentLine: 1, journal: 7 };
   const seal = { run: 'run-a', keyId: key.id, keys: [key] };
   const h = headersOf(batchHeaders);
 
@@ -136,7 +137,12 @@ describe('judging a sealed run’s message', () => {
   });
 
   it('dead-letters a plain end marker: it could otherwise finish the shard', () => {
-    const end = headersOf({ 'Payments-End': '1', 'Payments-Last-Line': '1', 'Payments-Rows': '1' });
+    const end = headersOf({
+      'Payments-Journal': '7',
+      'Payments-End': '1',
+      'Payments-Last-Line': '1',
+      'Payments-Rows': '1',
+    });
     expect(judge(end, new Uint8Array(0), at, seal)).toMatchObject({ kind: 'dead', reason: 'not-sealed' });
     const sealedEnd = sealMessage(key, 'run-a', 0, end, new Uint8Array(0));
     expect(judge(end, sealedEnd, at, seal)).toEqual({ kind: 'end', lastLine: 1, rows: 1 });

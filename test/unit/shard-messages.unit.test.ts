@@ -24,12 +24,13 @@ function wire(lines: number[], client = 1): Uint8Array {
 
 const batch = (no: number, prev: number, first: number, last: number) =>
   headersOf({
+    'Payments-Journal': '7',
     'Payments-Batch': String(no),
     'Payments-Prev-Line': String(prev),
     'Payments-First-Line': String(first),
     'Payments-Last-Line': String(last),
   });
-const at = (sentLine: number) => ({ shard: 0, shards: 1, sentLine });
+const at = (sentLine: number) => ({ shard: 0, shards: 1, sentLine, journal: 7 });
 
 describe('judging a shard’s message', () => {
   it('applies the batch that follows the chain, skips one the journal holds', () => {
@@ -42,16 +43,26 @@ describe('judging a shard’s message', () => {
     expect(judge(batch(1, 5, 7, 9), wire([7, 9]), at(0))).toMatchObject({ kind: 'gap' });
     expect(judge(batch(2, 9, 11, 12), wire([11, 12]), at(5))).toMatchObject({ kind: 'gap' });
     const end = (last: number) =>
-      headersOf({ 'Payments-End': '2', 'Payments-Last-Line': String(last), 'Payments-Rows': '4' });
+      headersOf({
+        'Payments-Journal': '7',
+        'Payments-End': '2',
+        'Payments-Last-Line': String(last),
+        'Payments-Rows': '4',
+      });
     expect(judge(end(9), new Uint8Array(0), at(5)).kind).toBe('gap');
     expect(judge(end(9), new Uint8Array(0), at(9))).toEqual({ kind: 'end', lastLine: 9, rows: 4 });
   });
 
   it('keeps what is not a valid batch of the run as a dead letter', () => {
     const dead = (h: HeaderSource | undefined, data: Uint8Array, shards = 1) =>
-      judge(h, data, { shard: 0, shards, sentLine: 0 });
-    expect(dead(undefined, new Uint8Array(3))).toMatchObject({ kind: 'dead', reason: 'no-batch-number' });
-    expect(dead(headersOf({ 'Payments-Batch': 'x' }), new Uint8Array(3))).toMatchObject({ reason: 'no-batch-number' });
+      judge(h, data, { shard: 0, shards, sentLine: 0, journal: 7 });
+    expect(dead(undefined, new Uint8Array(3))).toMatchObject({ kind: 'dead', reason: 'other-journal' });
+    expect(dead(headersOf({ 'Payments-Journal': '7' }), new Uint8Array(3))).toMatchObject({
+      reason: 'no-batch-number',
+    });
+    expect(dead(headersOf({ 'Payments-Journal': '7', 'Payments-Batch': 'x' }), new Uint8Array(3))).toMatchObject({
+      reason: 'no-batch-number',
+    });
     expect(dead(batch(0, 0, 5, 2), wire([2, 5]))).toMatchObject({ reason: 'bad-headers' });
     expect(dead(batch(0, 0, 2, 5), new Uint8Array(7))).toMatchObject({ reason: 'undecodable' });
     expect(dead(batch(0, 0, 2, 6), wire([2, 5]))).toMatchObject({ reason: 'check-failed' });
@@ -63,5 +74,34 @@ describe('judging a shard’s message', () => {
     cols.kinds[0] = 9;
     const body = new Uint8Array(cols.kinds.buffer);
     expect(dead(batch(0, 0, 2, 5), body)).toMatchObject({ reason: 'check-failed' });
+  });
+
+  it('takes nothing from a message of another journal of the run’s name, or of none: batches and end markers', () => {
+    const stamped = (journal: string | undefined, values: Record<string, string>) =>
+      headersOf(journal === undefined ? values : { 'Payments-Journal': journal, ...values });
+    const end = { 'Payments-End': '0', 'Payments-Last-Line': '0', 'Payments-Prev-Line': '0', 'Payments-Rows': '0' };
+    const first = {
+      'Payments-Batch': '0',
+      'Payments-Prev-Line': '0',
+      'Payments-First-Line': '2',
+      'Payments-Last-Line': '5',
+    };
+    for (const journal of [undefined, '', '6', '07', ' 7']) {
+      // A stray end marker at the shard's start would otherwise finish it empty.
+      expect(judge(stamped(journal, end), new Uint8Array(0), at(0))).toMatchObject({
+        kind: 'dead',
+        reason: 'other-journal',
+      });
+      expect(judge(stamped(journal, first), wire([2, 5]), at(0))).toMatchObject({
+        kind: 'dead',
+        reason: 'other-journal',
+        batch: '0',
+      });
+    }
+    expect(judge(stamped('6', first), wire([2, 5]), at(0))).toMatchObject({
+      detail: expect.stringContaining('published for journal 6, not this run’s (7)'.replace('’', "'")),
+    });
+    expect(judge(stamped('7', end), new Uint8Array(0), at(0))).toEqual({ kind: 'end', lastLine: 0, rows: 0 });
+    expect(judge(stamped('7', first), wire([2, 5]), at(0)).kind).toBe('apply');
   });
 });

@@ -143,6 +143,7 @@ export class PostgresJournalStore {
         else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
         // A local run proves its input batch by batch; a cluster's submit checks its own way.
         if (this.localRun) await this.checkResumable(client);
+        else await this.checkNotLocalRun(client);
         this.checkSameInput(existing, input);
         return { manifest: existing, resumed: true };
       }
@@ -230,6 +231,21 @@ export class PostgresJournalStore {
       this.target.journal,
     ]);
     return result.rows[0] ? manifestOf(result.rows[0]) : undefined;
+  }
+
+  /**
+   * A single-process run's batches carry input proofs, which a cluster's never do: a run submitted
+   * under that name would apply into partitions of another reading of the input.
+   */
+  private async checkNotLocalRun(client: pg.Client): Promise<void> {
+    const proven = await client.query(
+      'SELECT 1 FROM payments.batches WHERE journal = $1 AND input_end IS NOT NULL LIMIT 1',
+      [this.target.journal],
+    );
+    if (proven.rows.length > 0)
+      throw new JournalCorrupt(
+        `${this.where}: is the journal of a single-process run (payments FILE --journal), so a cluster run cannot apply into it; resume it that way, or submit under another --run`,
+      );
   }
 
   /**

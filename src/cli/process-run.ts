@@ -174,9 +174,13 @@ async function processInput(
   progress.stop();
   const stoppedBy = stop.stoppedBy;
   if (result.interrupted && stoppedBy !== undefined) {
-    const how = request.journal
-      ? `the journal holds every row up to line ${result.lastLine}; run the same command again to resume`
-      : 'nothing was saved (run with --journal DIR to make a run resumable)';
+    const held = result.journal;
+    const how =
+      held === undefined
+        ? 'nothing was saved (run with --journal DIR to make a run resumable)'
+        : held.complete
+          ? 'the journal holds the whole input (its run had finished)'
+          : `the journal holds every row up to line ${held.heldLine}; run the same command again to resume`;
     throw new RunError(`stopped by ${stoppedBy} after line ${result.lastLine}: ${how}`, signalExitCodes[stoppedBy]);
   }
   const wallSeconds = (performance.now() - started) / 1000;

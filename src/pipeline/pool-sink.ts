@@ -34,9 +34,11 @@ export class PoolSink implements BatchSink<FinishReply[]> {
   }
 
   async completed(lastLine: number): Promise<void> {
-    this.progress.lastLine = lastLine;
+    // A resumed run first re-reads the lines its journal holds: how far it got never goes back.
+    this.progress.lastLine = Math.max(this.progress.lastLine, lastLine);
     const manifest = this.journal?.manifest;
     if (manifest === undefined || performance.now() - this.manifestWrittenMs <= manifestEveryMs) return;
+    if (lastLine <= manifest.committedLine) return;
     manifest.committedLine = lastLine;
     await this.journal!.save(manifest);
     this.manifestWrittenMs = performance.now();

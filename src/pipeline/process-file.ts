@@ -72,6 +72,11 @@ export interface ProcessResult {
   interrupted: boolean;
   /** The last input line whose rows every shard has applied. */
   lastLine: number;
+  /**
+   * With a journal: the last line it holds every row of (a resumed run re-reads the lines before
+   * it, so this may be past lastLine), and whether it holds the whole input.
+   */
+  journal?: { readonly heldLine: number; readonly complete: boolean };
 }
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
@@ -125,9 +130,12 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
       });
       const result = await run(source, pool, options, journal, progress);
       if (manifest) {
-        manifest.committedLine = result.lastLine;
-        manifest.complete = !result.interrupted;
+        // Never set back: a run stopped while it re-reads what the journal holds got less far
+        // than the journal had (a finished journal stays finished).
+        manifest.committedLine = Math.max(manifest.committedLine, progress.lastLine, result.lastLine);
+        manifest.complete ||= !result.interrupted;
         await journal!.save(manifest);
+        return { ...result, journal: { heldLine: manifest.committedLine, complete: manifest.complete } };
       }
       return result;
     } catch (error) {

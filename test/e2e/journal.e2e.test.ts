@@ -32,7 +32,7 @@ function runAndSignal(
   args: string[],
   delayMs: number,
   signal: NodeJS.Signals,
-  ready: () => boolean = () => true,
+  ready: (stderr: string) => boolean = () => true,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -40,7 +40,7 @@ function runAndSignal(
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     let timer: NodeJS.Timeout;
     const poll = () => {
-      timer = ready() ? setTimeout(() => child.kill(signal), delayMs) : setTimeout(poll, 10);
+      timer = ready(stderr) ? setTimeout(() => child.kill(signal), delayMs) : setTimeout(poll, 10);
     };
     poll();
     child.on('close', (code, sig) => {
@@ -246,6 +246,51 @@ describe('graceful stop', () => {
       expect(resumed.records).toBe(reference.records);
     },
   );
+});
+
+describe('a stop while a run re-reads what its journal holds', () => {
+  const manifestOf = (journal: string) =>
+    JSON.parse(readFileSync(join(journal, 'manifest.json'), 'utf8')) as { committedLine: number; complete: boolean };
+
+  it('of a finished journal: says it holds the whole input, and it stays finished', async () => {
+    const journal = join(dir, 'stop-finished');
+    await finish(journal);
+    const before = manifestOf(journal);
+    expect(before.complete).toBe(true);
+    // Once the run has said it re-reads a finished journal (its handlers are in place by then).
+    const stopped = await runAndSignal([input, '--journal', journal], 50, 'SIGTERM', (stderr) =>
+      stderr.includes('its run had finished'),
+    );
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(stopped.stderr).toMatch(
+      /stopped by SIGTERM after line \d+: the journal holds the whole input \(its run had finished\)/,
+    );
+    expect(manifestOf(journal)).toMatchObject({ complete: true, committedLine: before.committedLine });
+    const replayed = await runCli(['replay', '--journal', journal]);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toBe(reference.accounts);
+    expect(replayed.stderr).not.toMatch(/did not finish/);
+  });
+
+  it('of an unfinished one: names the line the journal holds, never less than before', async () => {
+    const journal = join(dir, 'stop-twice');
+    const first = await runAndSignal([input, '--journal', journal], 150, 'SIGTERM', () =>
+      existsSync(join(journal, 'partition-0.sqlite')),
+    );
+    expect(first.code, first.stderr).toBe(143);
+    const held = manifestOf(journal).committedLine;
+    expect(held).toBeGreaterThan(0);
+    const second = await runAndSignal([input, '--journal', journal], 0, 'SIGTERM', (stderr) =>
+      stderr.includes('resuming'),
+    );
+    expect(second.code, second.stderr).toBe(143);
+    const said = Number(/the journal holds every row up to line (\d+)/.exec(second.stderr)?.[1]);
+    expect(said).toBeGreaterThanOrEqual(held);
+    expect(manifestOf(journal).committedLine).toBe(said);
+    const resumed = await finish(journal);
+    expect(resumed.accounts).toBe(reference.accounts);
+    expect(resumed.rejects).toBe(reference.rejects);
+  });
 });
 
 describe('shards and signals', () => {

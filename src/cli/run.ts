@@ -339,7 +339,8 @@ function explainYargs(message: string): string {
     return parts.join('; ');
   }
   const missing = /^Not enough arguments following: (.+)$/.exec(text);
-  if (missing) return `--${kebab(missing[1]!)} needs a value`;
+  // As typed: a short option (-o) by its letter, not as "--o".
+  if (missing) return `${missing[1]!.length === 1 ? '-' : '--'}${kebab(missing[1]!)} needs a value`;
   const tooMany = /^Too many non-option arguments: got (\d+), maximum of (\d+)$/.exec(text);
   if (tooMany) return `too many arguments: expected at most ${tooMany[2]} file name(s), got ${tooMany[1]}`;
   return text.replace(/\s*\n\s*/g, ' ');

@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { describeError, nativeModuleMissing, RunError } from '../errors.js';
 import { lockFileName } from './format.js';
-import { isMissingBinding, isSqliteBusy } from './sqlite/sqlite-errors.js';
+import { isMissingBinding, isSqliteBusy, isSqliteFull } from './sqlite/sqlite-errors.js';
 
 export class JournalLock {
   private constructor(private readonly db: Database.Database) {}
@@ -45,7 +45,7 @@ export class JournalLock {
       const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
       if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
-      throw new RunError(`journal ${dir}: cannot lock it (${describeError(error)})`, 1);
+      throw JournalLock.cannotLock(dir, error);
     }
     // Record who holds it: commit the pid, then take the write lock again at once. Between the two
     // statements another run could win the lock; then this one reports it as the holder.
@@ -58,9 +58,19 @@ export class JournalLock {
       const holder = isSqliteBusy(error) ? readHolder(db) : undefined;
       db.close();
       if (isSqliteBusy(error)) throw JournalLock.inUse(dir, holder);
-      throw error;
+      throw JournalLock.cannotLock(dir, error);
     }
     return new JournalLock(db);
+  }
+
+  /** Exit 1, naming the journal; a full disk says how to go on (nothing was applied yet). */
+  private static cannotLock(dir: string, error: unknown): RunError {
+    if (isSqliteFull(error))
+      return new RunError(
+        `journal ${dir}: disk full (SQLITE_FULL) while taking its lock; free space and run the same command to resume`,
+        1,
+      );
+    return new RunError(`journal ${dir}: cannot lock it (${describeError(error)})`, 1);
   }
 
   private static inUse(dir: string, pid: number | undefined): RunError {

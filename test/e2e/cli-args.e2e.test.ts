@@ -87,6 +87,10 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
   });
   it('an option missing its value is an error, not the default', () =>
     expectMistake(['data/sample.csv', '--workers'], /--workers needs a value/));
+  it('a short option missing its value is named as typed (-o, not --o)', async () => {
+    await expectMistake(['data/sample.csv', '-o'], /^payments: -o needs a value$/);
+    await expectMistake(['data/sample.csv', '-w'], /^payments: -w needs a value$/);
+  });
   it('a bad log level is one line', () =>
     expectMistake(
       ['data/sample.csv', '--log-level', 'loud'],

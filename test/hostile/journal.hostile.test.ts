@@ -278,6 +278,27 @@ describe('a full disk', () => {
       rmSync(journal, { recursive: true, force: true });
     }
   });
+
+  it('run again on the still-full disk: the same one line, naming the journal, not SQLite alone', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const journal = join(mount, 'again');
+    const first = await runCli([big, '--journal', journal, '--quiet']);
+    expect(first.code, first.stderr).toBe(1);
+    const filler = join(mount, 'filler');
+    try {
+      for (let i = 0; ; i++) writeFileSync(filler, Buffer.alloc(64 << 10), { flag: i === 0 ? 'w' : 'a' });
+    } catch {
+      // ENOSPC: the disk is full to the last block
+    }
+    const again = await runCli([big, '--journal', journal, '--quiet']);
+    expectOneLine(
+      again,
+      1,
+      /^payments: journal .*again: disk full \((SQLITE_FULL|ENOSPC)\).*; free space and run the same command to resume$/,
+    );
+    rmSync(filler, { force: true });
+    rmSync(journal, { recursive: true, force: true });
+  });
 });
 
 describe('replay and inspect of a journal killed mid-run', () => {

@@ -106,11 +106,14 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
   let nc: NatsConnection | undefined;
   try {
     await control.setup();
+    // Before the run is registered: a NATS that cannot be reached must not leave a run the nodes
+    // would claim and quarantine (its stream never made).
+    await (await openInput(options.input)).close(); // a missing input is exit 2 before any server is asked
+    nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const { shards, sealKey, journalId } = await openRunJournal(options, target);
     await control.addRun(run, shards);
     const submitNo = await control.beginSubmit(run, options.deadlineMs);
     const deadlineAt = Date.now() + options.deadlineMs;
-    nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const jsm = await jetstreamManager(nc);
     // The outputs of the finished run, from the journal; then its stream may go.
     const outputsOfRun = async () => {

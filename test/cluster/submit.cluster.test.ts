@@ -119,6 +119,19 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     );
   });
 
+  it('a NATS that cannot be reached leaves no run for the nodes to claim (exit 1, one line)', async () => {
+    const unreachable = await submit(world, [small.input, '--run', 'nonats'], 'nats://127.0.0.1:1');
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout).toBe('');
+    expect(errorLine(unreachable.stderr)).toMatch(/nats .*127\.0\.0\.1:1: cannot connect/);
+    const rows = await withDb(world, async (c) => {
+      const runs = await c.query('SELECT 1 FROM payments_cluster.runs WHERE name = $1', ['nonats']);
+      const journals = await c.query('SELECT 1 FROM payments.journals WHERE name = $1', ['nonats']);
+      return runs.rows.length + journals.rows.length;
+    });
+    expect(rows).toBe(0);
+  });
+
   it("marks the run's journal finished: replay answers for any line, past the last one too", async () => {
     const row = await withDb(world, async (c) => {
       const r = await c.query('SELECT complete FROM payments.journals WHERE name = $1', ['r1']);

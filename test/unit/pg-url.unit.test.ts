@@ -32,6 +32,14 @@ describe('a journal URL', () => {
     expect(t.connectionString).toContain('connect_timeout=5');
   });
 
+  it('takes only the sslmode words the driver honours as libpq does', () => {
+    for (const mode of ['disable', 'prefer', 'require', 'verify-full'])
+      expect(() => parsePostgresUrl(`postgres://db/p?sslmode=${mode}`)).not.toThrow();
+    for (const mode of ['bogus', 'allow', 'no-verify', 'REQUIRE', ''])
+      expect(() => parsePostgresUrl(`postgres://u:secret@db/p?sslmode=${mode}`)).toThrow(
+        /sslmode ".*" must be one of disable, prefer, require, verify-ca, verify-full$/,
+      );
+  });
   it('gives sslmode its libpq meaning', () => {
     expect(parsePostgresUrl('postgres://db/p?sslmode=require').connectionString).toMatch(/uselibpqcompat=true/);
   });

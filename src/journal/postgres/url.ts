@@ -90,12 +90,24 @@ export function parsePostgresUrl(location: string): PostgresTarget {
       usageHint: true,
     });
   }
+  // The driver reads any other word as TLS with full verification, or as no TLS: it must be one of these.
+  const sslmode = params.get('sslmode');
+  if (sslmode !== null && !sslModes.includes(sslmode))
+    throw usageError(
+      `--journal ${redactUrl(location)}: sslmode ${JSON.stringify(sslmode)} must be one of ${sslModes.join(', ')}`,
+      {
+        usageHint: true,
+      },
+    );
   params.delete('journal');
   params.delete('retry_seconds');
   // libpq's sslmode semantics (require = encrypt without verifying), not pg's stricter aliases.
   if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
   return { connectionString: url.toString(), journal, retrySeconds, display: redactUrl(location) };
 }
+
+/** libpq's sslmode words the driver honours as libpq does (`allow` it does not). */
+const sslModes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** The URL without its password (in the authority or as a `password` parameter). */
 export function redactUrl(location: string): string {

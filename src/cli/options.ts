@@ -126,6 +126,8 @@ export function normaliseBooleanFlags(
   booleans: readonly string[],
 ): string[] {
   return argv.map((arg) => {
+    // -q is the one short on/off option: -q=1 is --quiet=1.
+    if (arg.startsWith('-q=') && options.includes('quiet')) arg = `--quiet${arg.slice(2)}`;
     const match = /^--(no-)?([a-z][a-z-]*)(=(.*))?$/s.exec(arg);
     if (match === null || !options.includes(match[2]!)) return arg;
     const [, negated, option, , value] = match;

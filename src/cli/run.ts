@@ -102,7 +102,9 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
     environment = environmentFor(optionsOfCommand(command), booleanOptionNames);
     if (command === 'completion') return await completionOnly(argv, io);
-    argv = normaliseBooleanFlags(argv, optionsOfCommand(command), booleanOptionNames);
+    // What a shell's completion asks is left as typed: a half-written --quiet= is not a mistake.
+    if (!argv.includes('--get-yargs-completions'))
+      argv = normaliseBooleanFlags(argv, optionsOfCommand(command), booleanOptionNames);
     // Before any logger exists (its lines then carry trace ids); a no-op unless OTEL_* ask for traces.
     await startTracing();
     const parser = await buildParser(argv, io);
@@ -121,7 +123,8 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
  * and then run the default command with the extra word as its input.
  */
 async function completionOnly(argv: readonly string[], io: CliIo): Promise<number> {
-  const rest = argv.slice(argv.indexOf('completion') + 1);
+  // Common options (-q, --no-color, ...) may stand on either side of the word; nothing else may.
+  const rest = argv.slice(argv.indexOf('completion') + 1).filter((arg) => !isCommonFlag(arg));
   if (rest.length > 0 && rest.every((arg) => arg === '--help' || arg === '-h')) {
     await io.stdout(`payments completion\n\n${completionDescription}\n`);
     return 0;
@@ -130,6 +133,9 @@ async function completionOnly(argv: readonly string[], io: CliIo): Promise<numbe
   (await buildParser(argv, io)).showCompletionScript();
   return 0;
 }
+
+const isCommonFlag = (arg: string): boolean =>
+  leadingFlags.includes(arg) || arg.startsWith('--log-level=') || commonBooleanWithValue.test(arg);
 
 /** The yargs parser: common options, the commands, examples, and strict, one-line argument errors. */
 async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
@@ -290,6 +296,8 @@ function logLevelOf(argv: readonly string[]): string | undefined {
 }
 
 /** The common options that may come before a command's name (`payments -q roles`); --log-level takes a value. */
+/** A common on/off option spelled with a value (`--quiet=1`, `--no-color=0`, `-q=1`): not the command. */
+const commonBooleanWithValue = /^(--(no-)?(quiet|progress|color)|-q)=/;
 const leadingFlags = [
   '-q',
   ...commonOptionNames.filter((o) => !['log-level', 'help', 'version'].includes(o)).map((o) => `--${o}`),
@@ -300,7 +308,8 @@ export function commandWord(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--log-level') i++;
-    else if (!leadingFlags.includes(arg) && !arg.startsWith('--log-level=')) return arg;
+    else if (!leadingFlags.includes(arg) && !arg.startsWith('--log-level=') && !commonBooleanWithValue.test(arg))
+      return arg;
   }
   return undefined;
 }

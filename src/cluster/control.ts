@@ -72,6 +72,18 @@ export class ClusterControl {
   }
 
   /** Registers a run and its shards' leases (nothing changes when it exists). */
+  /**
+   * Removes the control rows (run, leases, dead letters) of an earlier run of this name, whose
+   * journal is gone: a new journal was just made for it. They would otherwise say the run is
+   * published and finished, and the new journal's empty accounts would be printed as its result.
+   */
+  async forgetEarlierRun(run: string): Promise<boolean> {
+    return this.connection.run('forgetting an earlier run', async (c) => {
+      const r = await c.query('DELETE FROM payments_cluster.runs WHERE name = $1', [run]);
+      return (r.rowCount ?? 0) > 0;
+    });
+  }
+
   async addRun(run: string, shards: number): Promise<void> {
     await this.connection.run('registering the run', async (c) => {
       await c.query('INSERT INTO payments_cluster.runs (name, shards) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [

@@ -25,7 +25,7 @@ export interface Claim {
   generation: number;
   streamSeq: number;
   /** The id of the run's journal (payments.journals.id): its messages are stamped with it. */
-  journalId: number;
+  journalId?: number;
   /** The node that held the lease before (undefined for a shard never claimed). */
   previousOwner?: string;
   /** Taken before the lease ran out, its owner being gone (see goneNodesSql). */
@@ -156,10 +156,11 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
      UPDATE payments_cluster.leases l
         SET node = $1, generation = l.generation + 1, changes = l.changes + 1,
             expires_at = now() + $2 * interval '1 millisecond', claimed_at = now()
-       FROM pick, payments_cluster.runs r, payments.journals j
-      WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run AND j.name = l.run
+       FROM pick, payments_cluster.runs r
+      WHERE l.run = pick.run AND l.shard = pick.shard AND r.name = l.run
       RETURNING l.run, l.shard, l.generation, l.stream_seq, r.shards, pick.previous, pick.early,
-                j.seal_key_id, j.id AS journal_id`,
+                (SELECT seal_key_id FROM payments.journals WHERE name = l.run) AS seal_key_id,
+                (SELECT id FROM payments.journals WHERE name = l.run) AS journal_id`,
     [node, leaseMs],
   );
   const row = r.rows[0];
@@ -170,7 +171,9 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
     shards: row.shards,
     generation: Number(row.generation),
     streamSeq: Number(row.stream_seq),
-    journalId: row.journal_id,
+    // None when the run's journal was removed under it: the shard then fails visibly (and is
+    // quarantined), and takes no message.
+    ...(row.journal_id === null ? {} : { journalId: row.journal_id as number }),
     previousOwner: row.previous ?? undefined,
     early: row.early,
     ...(row.seal_key_id ? { sealKeyId: row.seal_key_id as string } : {}),

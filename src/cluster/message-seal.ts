@@ -21,10 +21,7 @@ import { header } from './names.js';
 /** Distinguishes a message's associated data from a journal unit's (whose first byte is 1 to 3). */
 const messageDomain = 0x4d;
 /** The headers the associated data binds, in this order (an absent one binds as absent). */
-const boundHeaders = [
-  ...[header.batch, header.prevLine, header.firstLine, header.lastLine, header.end, header.rows],
-  header.journal, // last: a message sealed before it existed binds it as absent
-];
+const boundHeaders = [header.batch, header.prevLine, header.firstLine, header.lastLine, header.end, header.rows];
 
 /** What the associated data reads a message's headers through (a JsMsg's or a MsgHdrs). */
 export interface BoundHeaders {
@@ -49,6 +46,10 @@ function associatedData(run: string, shard: number, h: BoundHeaders | undefined)
   field(run);
   field(String(shard));
   for (const name of boundHeaders) field(h?.get(name) || undefined);
+  // The journal id is bound when present, and adds nothing when absent: a message sealed before
+  // it existed authenticates as it did (and is then refused as of no journal).
+  const journal = h?.get(header.journal) || undefined;
+  if (journal !== undefined) field(journal);
   return Buffer.concat(parts);
 }
 

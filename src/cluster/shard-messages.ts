@@ -42,8 +42,8 @@ export interface ShardPosition {
   readonly shard: number;
   readonly shards: number;
   readonly sentLine: number;
-  /** The id of the run's journal (payments.journals.id): every message must carry it. */
-  readonly journal: number;
+  /** The id of the run's journal (payments.journals.id): every message must carry it (none: its journal is gone). */
+  readonly journal: number | undefined;
 }
 
 /** A header as a whole number >= 0, undefined when absent, NaN when not one. */
@@ -65,7 +65,7 @@ export function judge(h: HeaderSource | undefined, body: Uint8Array, at: ShardPo
   // Before anything it says is believed: a batch or an end marker of another journal of this name
   // (an earlier run's, left in the stream) would otherwise be applied to this one's.
   const journal = h?.get(header.journal) ?? '';
-  if (journal !== String(at.journal))
+  if (at.journal === undefined || journal !== String(at.journal))
     return {
       kind: 'dead',
       reason: 'other-journal',

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { lagRetryDelayMaxMs, streamDuplicateWindowNs, streamTrimEveryMs, waitLogEveryMs } from '../constants.js';
 import { describeError, runFailure } from '../errors.js';
 import type { ClusterControl } from './control.js';
-import { streamOf, subjectsOf } from './names.js';
+import { header, streamOf, subjectOf, subjectsOf } from './names.js';
 import { isMessageGone, isStreamNameInUse, isStreamNotFound } from './nats-errors.js';
 
 /** Removes a finished run's stream (its journal keeps everything `result` and a second submit need). */
@@ -14,6 +14,39 @@ export async function deleteStream(jsm: JetStreamManager, run: string, log: Logg
     log.info({ stream: streamOf(run) }, 'stream deleted (--delete-stream)');
   } catch (error) {
     if (!isStreamNotFound(error)) throw runFailure(`nats: deleting stream ${streamOf(run)}: ${describeError(error)}`);
+  }
+}
+
+/**
+ * Empties the stream of an earlier run of this name, whose journal is gone (a new journal was just
+ * made): its messages are of another journal and would never be applied, yet fill the subjects up
+ * to --max-lag, where this run's could not be stored.
+ */
+export async function purgeEarlierRun(
+  jsm: JetStreamManager,
+  run: string,
+  target: { readonly journal: number; readonly shards: number },
+  log: Logger,
+): Promise<void> {
+  try {
+    // A submit of this very journal may have begun meanwhile: its messages are not purged.
+    for (let shard = 0; shard < target.shards; shard++) {
+      const last = await jsm.streams
+        .getMessage(streamOf(run), { last_by_subj: subjectOf(run, shard) })
+        .catch((error: unknown) => {
+          if (isMessageGone(error)) return null;
+          throw error;
+        });
+      if (last?.header?.get(header.journal) === String(target.journal)) return;
+    }
+    const purged = await jsm.streams.purge(streamOf(run));
+    if (purged.purged > 0)
+      log.warn(
+        { stream: streamOf(run), messages: purged.purged },
+        "purged an earlier run's messages (its journal was removed, its stream was not)",
+      );
+  } catch (error) {
+    if (!isStreamNotFound(error)) throw runFailure(`nats: purging stream ${streamOf(run)}: ${describeError(error)}`);
   }
 }
 

@@ -58,7 +58,7 @@ import { publishInput } from './jetstream-sink.js';
 import { messageSealer } from './message-seal.js';
 import { delimiterMismatch, type Repair } from './publish.js';
 import { fencedJournalUrl } from './schema.js';
-import { deleteStream, ensureStream, SubjectTrimmer } from './stream.js';
+import { deleteStream, ensureStream, purgeEarlierRun, SubjectTrimmer } from './stream.js';
 
 export interface SubmitOptions {
   readonly input: string;
@@ -110,11 +110,17 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     // would claim and quarantine (its stream never made).
     await (await openInput(options.input)).close(); // a missing input is exit 2 before any server is asked
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
-    const { shards, sealKey, journalId } = await openRunJournal(options, target);
+    const { shards, sealKey, journalId, resumed } = await openRunJournal(options, target);
+    const jsm = await jetstreamManager(nc);
+    if (!resumed) {
+      // A new journal under a name used before: what the earlier run left is not of this one.
+      if (await control.forgetEarlierRun(run))
+        log.warn({ run }, "removed an earlier run's control rows (its journal was gone)");
+      await purgeEarlierRun(jsm, run, { journal: journalId, shards }, log);
+    }
     await control.addRun(run, shards);
     const submitNo = await control.beginSubmit(run, options.deadlineMs);
     const deadlineAt = Date.now() + options.deadlineMs;
-    const jsm = await jetstreamManager(nc);
     // The outputs of the finished run, from the journal; then its stream may go.
     const outputsOfRun = async () => {
       const input = options.wantRejects ? options.input : undefined;
@@ -180,7 +186,7 @@ async function publishRun(
 async function openRunJournal(
   options: SubmitOptions,
   target: ReturnType<typeof parsePostgresUrl>,
-): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number }> {
+): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number; resumed: boolean }> {
   const source = await openInput(options.input); // exit 2 when missing, before anything is created
   await source.close();
   const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
@@ -193,7 +199,7 @@ async function openRunJournal(
         'run exists: publishing again (stored batches are de-duplicated)',
       );
     const sealKey = manifest.seal && keyForJournal(store.where, manifest.seal, options.keys);
-    return { shards: manifest.shards, sealKey, journalId: manifest.id };
+    return { shards: manifest.shards, sealKey, journalId: manifest.id, resumed };
   } finally {
     await store.close();
   }

@@ -246,6 +246,20 @@ describe('on/off options on the command line', () => {
       expect(result.stderr === '', flag).toBe(quiet);
     }
     await expectMistake(['data/sample.csv', '--quiet=yes'], /^payments: --quiet=yes: --quiet must be true or false/);
+    // The short spelling, and a common option before the command, are read the same way.
+    const short = await runCli(['data/sample.csv', '-q=1']);
+    expect(short.code).toBe(0);
+    expect(short.stderr).toBe('');
+    await expectMistake(['data/sample.csv', '-q=yes'], /--quiet must be true or false/);
+    await expectMistake(['--quiet=1', 'completion', 'extra'], /^payments: completion takes no arguments: extra$/);
+    const quietCompletion = await runCli(['completion', '-q']);
+    expect(quietCompletion.code).toBe(0);
+    expect(quietCompletion.stdout).toMatch(/###-begin-payments-completions-###/);
+  });
+  it('a half-typed --quiet= while the shell completes is not a mistake', async () => {
+    const result = await runCli(['--get-yargs-completions', 'payments', 'data/sample.csv', '--quiet=']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
   });
   it('--no-X of an option that takes a value is exit 2 saying so, not a file named "false"', async () => {
     await expectMistake(

@@ -67,6 +67,16 @@ describe('sealing a message', () => {
     expect(refused('run-a', 0, { ...batchHeaders, traceparent: 'x' })).toHaveProperty('plain');
   });
 
+  it('binds the journal id when a message has one, and adds nothing for one sealed before it existed', () => {
+    const { 'Payments-Journal': _journal, ...earlier } = batchHeaders;
+    const old = sealMessage(key, 'run-a', 0, headersOf(earlier), wire([2, 5]));
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(earlier), old)).toHaveProperty('plain');
+    // Stamped afterwards, it no longer authenticates: a journal id cannot be put on a message.
+    expect(openMessage([key], 'run-a', key.id, 0, headersOf(batchHeaders), old)).toMatchObject({
+      reason: 'unauthenticated',
+    });
+  });
+
   it('refuses a flipped byte anywhere in nonce, ciphertext or tag', () => {
     for (let at = 9; at < sealed.byteLength; at++) {
       const bad = Buffer.from(sealed);

@@ -106,7 +106,10 @@ export function parsePostgresUrl(location: string): PostgresTarget {
   return { connectionString: url.toString(), journal, retrySeconds, display: redactUrl(location) };
 }
 
-/** libpq's sslmode words the driver honours as libpq does (`allow` it does not). */
+/**
+ * libpq's sslmode words the driver knows. `allow` it does not; `prefer` it takes as `require`
+ * (TLS, not verified): a server without TLS is refused, where libpq would go on in plain text.
+ */
 const sslModes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** The URL without its password (in the authority or as a `password` parameter). */

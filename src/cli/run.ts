@@ -295,9 +295,9 @@ function logLevelOf(argv: readonly string[]): string | undefined {
   );
 }
 
-/** The common options that may come before a command's name (`payments -q roles`); --log-level takes a value. */
 /** A common on/off option spelled with a value (`--quiet=1`, `--no-color=0`, `-q=1`): not the command. */
 const commonBooleanWithValue = /^(--(no-)?(quiet|progress|color)|-q)=/;
+/** The common options that may come before a command's name (`payments -q roles`); --log-level takes a value. */
 const leadingFlags = [
   '-q',
   ...commonOptionNames.filter((o) => !['log-level', 'help', 'version'].includes(o)).map((o) => `--${o}`),

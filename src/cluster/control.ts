@@ -71,7 +71,6 @@ export class ClusterControl {
     await this.connection.run('creating the cluster schema', (c) => ensureClusterSchema(c, this.target.display));
   }
 
-  /** Registers a run and its shards' leases (nothing changes when it exists). */
   /**
    * Removes the control rows (run, leases, dead letters) of an earlier run of this name, whose
    * journal is gone: a new journal was just made for it. They would otherwise say the run is
@@ -84,6 +83,7 @@ export class ClusterControl {
     });
   }
 
+  /** Registers a run and its shards' leases (nothing changes when it exists). */
   async addRun(run: string, shards: number): Promise<void> {
     await this.connection.run('registering the run', async (c) => {
       await c.query('INSERT INTO payments_cluster.runs (name, shards) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [

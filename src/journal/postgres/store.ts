@@ -238,11 +238,7 @@ export class PostgresJournalStore {
    * under that name would apply into partitions of another reading of the input.
    */
   private async checkNotLocalRun(client: pg.Client): Promise<void> {
-    const proven = await client.query(
-      'SELECT 1 FROM payments.batches WHERE journal = $1 AND input_end IS NOT NULL LIMIT 1',
-      [this.target.journal],
-    );
-    if (proven.rows.length > 0)
+    if (await this.hasBatches(client, { proven: true }))
       throw new JournalCorrupt(
         `${this.where}: is the journal of a single-process run (payments FILE --journal), so a cluster run cannot apply into it; resume it that way, or submit under another --run`,
       );
@@ -253,14 +249,19 @@ export class PostgresJournalStore {
    * converted) cannot show that the input is the one it applied.
    */
   private async checkResumable(client: pg.Client): Promise<void> {
-    const unproven = await client.query(
-      'SELECT 1 FROM payments.batches WHERE journal = $1 AND input_end IS NULL LIMIT 1',
-      [this.target.journal],
-    );
-    if (unproven.rows.length > 0)
+    if (await this.hasBatches(client, { proven: false }))
       throw new JournalCorrupt(
         `${this.where}: has batches stored without an input checksum (written by an older version, or by a cluster), so it cannot be resumed; replay and inspect still read it; name a new journal for this run (?journal=NAME)`,
       );
+  }
+
+  /** Whether the journal holds a batch with (or without) an input proof. */
+  private async hasBatches(client: pg.Client, { proven }: { proven: boolean }): Promise<boolean> {
+    const found = await client.query(
+      `SELECT 1 FROM payments.batches WHERE journal = $1 AND input_end IS ${proven ? 'NOT NULL' : 'NULL'} LIMIT 1`,
+      [this.target.journal],
+    );
+    return found.rows.length > 0;
   }
 
   private checkFormat(manifest: Manifest): void {

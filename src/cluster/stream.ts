@@ -20,16 +20,19 @@ export async function deleteStream(jsm: JetStreamManager, run: string, log: Logg
 /**
  * Empties the stream of an earlier run of this name, whose journal is gone (a new journal was just
  * made): its messages are of another journal and would never be applied, yet fill the subjects up
- * to --max-lag, where this run's could not be stored.
+ * to --max-lag, where this run's could not be stored. Only on evidence of such a run: its control
+ * rows were there (`earlierRun`), or a subject's last message is stamped with another journal's id.
+ * Not when a submit of this very journal has begun publishing there meanwhile, and not for messages
+ * stamped by nothing (they are dead letters, read once and passed over).
  */
 export async function purgeEarlierRun(
   jsm: JetStreamManager,
   run: string,
-  target: { readonly journal: number; readonly shards: number },
+  target: { readonly journal: number; readonly shards: number; readonly earlierRun: boolean },
   log: Logger,
 ): Promise<void> {
   try {
-    // A submit of this very journal may have begun meanwhile: its messages are not purged.
+    let earlier = target.earlierRun;
     for (let shard = 0; shard < target.shards; shard++) {
       const last = await jsm.streams
         .getMessage(streamOf(run), { last_by_subj: subjectOf(run, shard) })
@@ -37,8 +40,11 @@ export async function purgeEarlierRun(
           if (isMessageGone(error)) return null;
           throw error;
         });
-      if (last?.header?.get(header.journal) === String(target.journal)) return;
+      const stamp = last?.header?.get(header.journal) || undefined;
+      if (stamp === String(target.journal)) return; // a submit of this very journal has begun
+      if (stamp !== undefined) earlier = true;
     }
+    if (!earlier) return;
     const purged = await jsm.streams.purge(streamOf(run));
     if (purged.purged > 0)
       log.warn(

@@ -114,9 +114,9 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     const jsm = await jetstreamManager(nc);
     if (!resumed) {
       // A new journal under a name used before: what the earlier run left is not of this one.
-      if (await control.forgetEarlierRun(run))
-        log.warn({ run }, "removed an earlier run's control rows (its journal was gone)");
-      await purgeEarlierRun(jsm, run, { journal: journalId, shards }, log);
+      const earlierRun = await control.forgetEarlierRun(run);
+      if (earlierRun) log.warn({ run }, "removed an earlier run's control rows (its journal was gone)");
+      await purgeEarlierRun(jsm, run, { journal: journalId, shards, earlierRun }, log);
     }
     await control.addRun(run, shards);
     const submitNo = await control.beginSubmit(run, options.deadlineMs);

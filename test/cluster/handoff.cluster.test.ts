@@ -10,7 +10,6 @@ import {
   expectedRun,
   leases,
   logLines,
-  runningWithBatches,
   startNode,
   startWorld,
   stopWorld,
@@ -101,27 +100,50 @@ describe('handoff on SIGTERM', { timeout: 240_000 }, () => {
     const expected = await expectedRun(world, 'roll', 400_000, 32);
     for (const node of world.nodes) await node.kill('SIGTERM');
     expect((await submit(world, [expected.input, '--run', 'roll', '--shards', '6', '--detach'])).code).toBe(0);
+    // Each node is stopped while a commit of one of its shards waits on the held batch table, so
+    // the stop lands mid-run however fast the machine applies the run (the first turn must hand off).
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    const holderPid = (holder as unknown as { processID: number }).processID;
+    /** Whether `node` owns an unfinished shard of the run, and whether that shard's commit waits on the lock. */
+    const state = (node: string) =>
+      withDb(world, async (c) => {
+        const r = await c.query(
+          `SELECT l.shard,
+                  EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.wait_event_type = 'Lock' AND a.pid <> $2
+                             AND a.application_name = 'payments roll shard ' || l.shard) AS blocked
+             FROM payments_cluster.leases l WHERE l.run = 'roll' AND l.node = $1 AND NOT l.finished`,
+          [node, holderPid],
+        );
+        return { owns: r.rowCount! > 0, blocked: r.rows.some((row) => row.blocked === true) };
+      });
     let nodes = ['r1', 'r2', 'r3'].map((id) => startNode(world, id));
     let next = 4;
     let handedOff = 0;
-    for (let turn = 0; turn < 3; turn++) {
-      const [old, ...rest] = nodes;
-      // Once the old node applies something (or the run is over), it is stopped and replaced.
-      await until(
-        async () =>
-          (await runningWithBatches(world, 'roll', old!.id)).length > 0 ||
-          (await withDb(
-            world,
-            async (c) =>
-              (await c.query(`SELECT 1 FROM payments_cluster.leases WHERE run = 'roll' AND NOT finished`)).rowCount ===
-              0,
-          )),
-      );
-      await old!.kill('SIGTERM');
-      expect(await old!.exited).toBe(0);
-      handedOff += logLines(old!).filter((l) => l.msg === 'shard handed off (snapshot written)').length;
-      nodes = [...rest, startNode(world, `r${next++}`)];
+    try {
+      for (let turn = 0; turn < 3; turn++) {
+        const [old, ...rest] = nodes;
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+        // The first turn waits for a blocked commit of r1; a later node may have nothing left to own.
+        await until(
+          async () => {
+            const s = await state(old!.id);
+            return s.blocked || (turn > 0 && !s.owns);
+          },
+          { ms: 60_000, what: () => `a commit of ${old!.id} waiting on the batch table` },
+        );
+        old!.signal('SIGTERM');
+        await holder.query('COMMIT');
+        expect(await old!.exited).toBe(0);
+        handedOff += logLines(old!).filter((l) => l.msg === 'shard handed off (snapshot written)').length;
+        nodes = [...rest, startNode(world, `r${next++}`)];
+      }
+    } finally {
+      await holder.end();
     }
+    console.log(`shards handed off over the three stops: ${handedOff}`);
     const got = await submit(world, [expected.input, '--run', 'roll']);
     expect(got.code).toBe(0);
     expect(got.stdout).toBe(expected.accounts);

@@ -42,12 +42,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { natsPayloadDefaultBytes, shardsPollMs, waitLogEveryMs } from '../constants.js';
 import { runFailure } from '../errors.js';
-import { openInput } from '../io/csv-reader.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
-import { fingerprint } from '../journal/manifest.js';
+import { checkRereadable, fingerprint } from '../journal/manifest.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { keyForJournal, type JournalKey, type JournalKeyring } from '../journal/seal.js';
 import { traced } from '../ops/tracing.js';
+import { checkInputStart } from '../pipeline/pipeline.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
@@ -102,13 +102,18 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
   const { run, log } = options;
   const started = performance.now();
   const target = parsePostgresUrl(fencedJournalUrl(options.journalUrl, run, undefined));
+  // A missing input, a pipe, or one refused at its first lines, is exit 2 before any server is asked.
+  await checkRereadable(options.input);
+  await checkInputStart(options.input, {
+    delimiter: options.delimiter.delimiter,
+    sniffDelimiter: !options.delimiter.explicit,
+  });
   const control = new ClusterControl(target, `payments submit ${run}`);
   let nc: NatsConnection | undefined;
   try {
     await control.setup();
     // Before the run is registered: a NATS that cannot be reached must not leave a run the nodes
     // would claim and quarantine (its stream never made).
-    await (await openInput(options.input)).close(); // a missing input is exit 2 before any server is asked
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
     const { shards, sealKey, journalId, resumed } = await openRunJournal(options, target);
     const jsm = await jetstreamManager(nc);
@@ -187,8 +192,6 @@ async function openRunJournal(
   options: SubmitOptions,
   target: ReturnType<typeof parsePostgresUrl>,
 ): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number; resumed: boolean }> {
-  const source = await openInput(options.input); // exit 2 when missing, before anything is created
-  await source.close();
   const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
   try {
     const input = { name: options.input, ...(await fingerprint(options.input)) };

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { inputSampleBytes, workersMax } from '../constants.js';
@@ -61,6 +61,15 @@ export function refuseUnrereadable(path: string, info: { isFile(): boolean; isFI
   throw usageError(
     `${path}: is ${what}, which cannot be read again to resume; a journal needs a regular input file (copy the data to a file first)`,
   );
+}
+
+/**
+ * Refuses, before anything reads it, an input a resume could not read again. A missing or
+ * unreadable one is left to openInput, which names what is wrong with it.
+ */
+export async function checkRereadable(path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined);
+  if (info !== undefined && !info.isDirectory()) refuseUnrereadable(path, info);
 }
 
 /**

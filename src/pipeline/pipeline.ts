@@ -11,6 +11,7 @@
 import { inflightChunksMax, reasonSlots } from '../constants.js';
 import { reasonOf, rejectionReasons, type RejectionReason } from '../domain/rejection.js';
 import { readRowChunks, type InputSource, type ReadStats } from '../io/csv-reader.js';
+import { openInput } from '../io/input-source.js';
 import { formatRejection } from '../io/csv-writer.js';
 import { startSpan } from '../ops/tracing.js';
 import { ChunkRouter, type RoutedChunk } from './router.js';
@@ -86,6 +87,28 @@ export async function runPipeline<End>(options: PipelineOptions, sink: BatchSink
   const end = await sink.end(interrupted);
   const { rejectedByReason, lastLine } = inFlight;
   return { end, router, rowsRead, rejectedByReason, interrupted, lastLine, readStats };
+}
+
+/**
+ * Reads and routes the input's first chunk as a run would, and throws what the run would throw
+ * there: a first line separated by another delimiter, a header without a column, an unterminated
+ * quote. Nothing is sent anywhere. A durable run calls it before it makes a journal, so that input
+ * refused at its first lines leaves no journal behind that would then refuse the corrected command.
+ */
+export async function checkInputStart(
+  path: string,
+  options: { readonly delimiter: string; readonly sniffDelimiter: boolean },
+): Promise<void> {
+  const source = await openInput(path);
+  try {
+    const router = new ChunkRouter(1, source.name, false, options.delimiter, options.sniffDelimiter);
+    for await (const chunk of readRowChunks(source, { delimiter: options.delimiter })) {
+      router.route(chunk);
+      return;
+    }
+  } finally {
+    await source.close();
+  }
 }
 
 type ShardDone = { done: BatchDone; shard: number } | undefined;

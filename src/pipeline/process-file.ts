@@ -6,7 +6,6 @@
  *                  │                                          │ rejections
  *                  └─ malformed rows ─────────────────────────┴─► rejects writer (input order)
  */
-import { stat } from 'node:fs/promises';
 import type { RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import type { LogConfig } from '../ops/logger.js';
@@ -17,12 +16,12 @@ import { formatAccounts, type AccountRow } from '../io/csv-writer.js';
 import { ShardPool } from '../pool/shard-pool.js';
 import type { FinishReply } from '../pool/protocol.js';
 import { errorCode, runFailure, usageError } from '../errors.js';
-import { refuseUnrereadable, type Manifest } from '../journal/manifest.js';
+import { checkRereadable, type Manifest } from '../journal/manifest.js';
 import { journalDisplay, openRunJournal, type RunJournal } from '../journal/run-journal.js';
 import { isSqliteFull } from '../journal/sqlite/sqlite-errors.js';
 import type { JournalKeyring } from '../journal/seal.js';
 import { verifyInputProofs } from '../io/input-proof.js';
-import { runPipeline } from './pipeline.js';
+import { checkInputStart, runPipeline } from './pipeline.js';
 import { PoolSink } from './pool-sink.js';
 import type { RejectsSink } from './rejects-sink.js';
 import type { ChunkRouter } from './router.js';
@@ -88,7 +87,14 @@ export async function processFile(options: ProcessOptions): Promise<ProcessResul
 }
 
 async function processSource(options: ProcessOptions): Promise<ProcessResult> {
-  if (options.journalDir !== undefined) await checkJournalInput(options.input);
+  if (options.journalDir !== undefined) {
+    await checkJournalInput(options.input);
+    // Input refused at its first lines leaves no journal (which would refuse the corrected command).
+    await checkInputStart(options.input, {
+      delimiter: options.delimiter ?? ',',
+      sniffDelimiter: options.sniffDelimiter ?? true,
+    });
+  }
   const source = await openInput(options.input, options.signal);
   let journal: RunJournal | undefined;
   try {
@@ -149,14 +155,10 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
   }
 }
 
-/**
- * Before the journal is created or opened: its input must be a file a resume can read again. A
- * missing or unreadable one is left to openInput, which names what is wrong with it.
- */
+/** Before the journal is created or opened: its input must be a file a resume can read again. */
 async function checkJournalInput(input: string): Promise<void> {
   if (input === '-') throw usageError('--journal needs an input file: standard input cannot be read again to resume');
-  const info = await stat(input).catch(() => undefined);
-  if (info !== undefined && !info.isDirectory()) refuseUnrereadable(input, info);
+  await checkRereadable(input);
 }
 
 /** A full disk under the journal: one line saying how far the run got and how to go on. */

@@ -18,6 +18,7 @@ import {
   stopWorld,
   submit,
   type Expected,
+  withDb,
   type World,
 } from '../helpers/cluster.js';
 
@@ -47,7 +48,13 @@ describe('submit and result: the single run’s options', () => {
     expect(singleWithout.code).toBe(2);
     expect(without.stderr.trim().split('\n')).toHaveLength(1);
     expect(without.stderr).toMatch(/looks ';'-separated; try --delimiter ';'/);
-    // Nothing was published: the same run takes the right delimiter now.
+    // Nothing was made (no journal, no run for the nodes) and nothing published: the same run takes the right delimiter now.
+    const made = await withDb(world, async (c) =>
+      c.query(
+        `SELECT 'journal' FROM payments.journals WHERE name = 'semi' UNION ALL SELECT 'run' FROM payments_cluster.runs WHERE name = 'semi'`,
+      ),
+    );
+    expect(made.rows).toEqual([]);
     const rejects = join(world.dir, 'semi.rejects.csv');
     const got = await submit(world, [semi.input, '--run', 'semi', '-d', ';', '--rejects', rejects]);
     expect(got.code).toBe(0);

@@ -3,6 +3,7 @@
  * by the tests' own scripts: several `payments node` processes, `payments submit`, and the
  * single-process run as the oracle. Longer fault runs: npm run test:cluster-faults.
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli } from '../helpers/cli.js';
 import {
@@ -225,13 +226,19 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(notPg.stderr).toMatch(/PostgreSQL URL/);
     const missing = await submit(world, [join(world.dir, 'nope.csv'), '--run', 'x']);
     expect(missing.code).toBe(2);
+    // A pipe cannot be read again (re-run, rejected rows): refused before it is opened, not waited on.
+    const fifo = join(world.dir, 'pipe.csv');
+    execFileSync('mkfifo', [fifo]);
+    const pipe = await submit(world, [fifo, '--run', 'x']);
+    expect(pipe.code).toBe(2);
+    expect(pipe.stderr).toMatch(/pipe\.csv: is a pipe \(FIFO\)/);
     const unknown = await runCli(['result', '--run', 'never', '--journal', world.journal]);
     expect(unknown.code).toBe(2);
     // PostgreSQL would store a non-ASCII id as '?' in application_name: the node would look gone.
     const badNode = await runCli(['node', '--node-id', 'nœud-1', '--nats', world.nats.url, '--journal', world.journal]);
     expect(badNode.code).toBe(2);
     expect(badNode.stderr).toMatch(/node id is 1 to 48 letters/);
-    for (const r of [noRun, badRun, notPg, missing, unknown, badNode])
+    for (const r of [noRun, badRun, notPg, missing, pipe, unknown, badNode])
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

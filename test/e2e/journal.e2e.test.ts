@@ -190,6 +190,30 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     expect(same.stdout).toContain('1,7.0000,0.0000,7.0000,false');
   });
 
+  it('input refused at its first line leaves no journal: the corrected command runs', async () => {
+    const input = join(dir, 'semicolons.csv');
+    writeFileSync(input, 'type;client;tx;amount\ndeposit;1;1;10\nwithdrawal;1;2;3\n');
+    const journal = join(dir, 'semicolons');
+    const refused = await runCli([input, '--journal', journal, '-q']);
+    expect(refused.code).toBe(2);
+    expect(errorLine(refused.stderr)).toMatch(/line 1 looks ';'-separated; try --delimiter ';'/);
+    expect(existsSync(journal)).toBe(false);
+    const corrected = await runCli([input, '--journal', journal, '-d', ';', '-q']);
+    expect(corrected.code, corrected.stderr).toBe(0);
+    expect(corrected.stdout).toBe('client,available,held,total,locked\n1,7.0000,0.0000,7.0000,false\n');
+    // Run again without -d, the journal's input is named as it was at first, not as another file's.
+    const again = await runCli([input, '--journal', journal, '-q']);
+    expect(again.code).toBe(2);
+    expect(errorLine(again.stderr)).toMatch(/line 1 looks ';'-separated; try --delimiter ';'/);
+    const badHeader = join(dir, 'bad-header.csv');
+    writeFileSync(badHeader, 'type,client,transaction,amount\ndeposit,1,1,10\n');
+    const badHeaderJournal = join(dir, 'bad-header');
+    const noTx = await runCli([badHeader, '--journal', badHeaderJournal, '-q']);
+    expect(noTx.code).toBe(2);
+    expect(errorLine(noTx.stderr)).toMatch(/the header has no "tx" column/);
+    expect(existsSync(badHeaderJournal)).toBe(false);
+  });
+
   it('a journal written for another input', async () => {
     const other = join(dir, 'other.csv');
     writeFileSync(other, 'type,client,tx,amount\ndeposit,1,1,1\n');

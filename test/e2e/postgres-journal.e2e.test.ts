@@ -9,7 +9,7 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { errorLine, runCli } from '../helpers/cli.js';
 import { PostgresCliFixture, runAndSignal, runBlockedAndSignal } from '../helpers/postgres-cli.js';
 import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
@@ -73,6 +73,30 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     const same = await runCli([input, '--journal', journal, '-d', ',', '-q']);
     expect(same.code).toBe(0);
     expect(same.stdout).toContain('1,7.0000,0.0000,7.0000,false');
+  });
+
+  it('input refused at its first line leaves no journal: the corrected command runs', async () => {
+    const input = join(f.dir, 'semicolons.csv');
+    writeFileSync(input, 'type;client;tx;amount\ndeposit;1;1;10\nwithdrawal;1;2;3\n');
+    const journal = f.url('semicolons');
+    const refused = await runCli([input, '--journal', journal, '-q']);
+    expect(refused.code).toBe(2);
+    expect(errorLine(refused.stderr)).toMatch(/line 1 looks ';'-separated; try --delimiter ';'/);
+    expect(await f.query("SELECT 1 FROM payments.journals WHERE name = 'semicolons'")).toEqual([]);
+    const corrected = await runCli([input, '--journal', journal, '-d', ';', '-q']);
+    expect(corrected.code, corrected.stderr).toBe(0);
+    expect(corrected.stdout).toBe('client,available,held,total,locked\n1,7.0000,0.0000,7.0000,false\n');
+    // Run again without -d, the journal's input is named as it was at first, not as another file's.
+    const again = await runCli([input, '--journal', journal, '-q']);
+    expect(again.code).toBe(2);
+    expect(errorLine(again.stderr)).toMatch(/line 1 looks ';'-separated; try --delimiter ';'/);
+    const badHeader = join(f.dir, 'bad-header.csv');
+    writeFileSync(badHeader, 'type,client,transaction,amount\ndeposit,1,1,10\n');
+    const badHeaderJournal = f.url('bad-header');
+    const noTx = await runCli([badHeader, '--journal', badHeaderJournal, '-q']);
+    expect(noTx.code).toBe(2);
+    expect(errorLine(noTx.stderr)).toMatch(/the header has no "tx" column/);
+    expect(await f.query("SELECT 1 FROM payments.journals WHERE name = 'bad-header'")).toEqual([]);
   });
 
   it('a journal written for another input', async () => {

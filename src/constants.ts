@@ -237,6 +237,11 @@ export const inputSampleBytes = 1 << 20;
 export const lockReadersWaitMs = 2_000;
 
 // The PostgreSQL journal.
+/**
+ * The session setting that carries a cluster node's lease generation (options=-c …=G): the fence
+ * (cluster/schema.ts) compares it with the lease at every write.
+ */
+export const pgFenceSetting = 'payments_cluster.generation';
 /** How long a lost server is retried before the run stops (a restart of a few seconds is survived). */
 export const pgRetrySecondsDefault = 30;
 /** How long a lock held by a session that is going away (its run died) is waited for. */

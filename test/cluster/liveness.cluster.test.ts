@@ -1,7 +1,8 @@
 /**
  * Every shard ends in bounded time: a message that is not a batch of the run is a dead letter (the
  * shard still finishes), a stream deleted under an unfinished run quarantines its shards (and a
- * second submit repairs them), an operator retries a quarantine, submit gives up at its deadline,
+ * second submit repairs them), a run whose journal was removed quarantines its shards without
+ * holding up other runs, an operator retries a quarantine, submit gives up at its deadline,
  * and a node's endpoints (token, health, metrics) and expiry.
  */
 import { writeFileSync } from 'node:fs';
@@ -116,6 +117,41 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toBe(expected.accounts);
     expect(errorLine((await shards(world, 'gone', ['--retry', '1'])).stderr)).toMatch(/is finished, not quarantined/);
+    await node.kill('SIGKILL');
+  });
+
+  it('a run whose journal was removed under it: its shards end quarantined, naming it; other runs go on', async () => {
+    for (const node of world.nodes) await node.kill('SIGKILL');
+    const orphan = await expectedRun(world, 'orphan', 3000, 94);
+    const alive = await expectedRun(world, 'alive', 3000, 95);
+    expect((await submit(world, [orphan.input, '--run', 'orphan', '--shards', '2', '--detach'])).code).toBe(0);
+    expect((await submit(world, [alive.input, '--run', 'alive', '--shards', '2', '--detach'])).code).toBe(0);
+    // Removed as the journal's docs say, its control rows and stream left.
+    await withDb(world, async (c) => {
+      for (const table of ['batches', 'snapshots', 'snapshot_parts'])
+        await c.query(`DELETE FROM payments.${table} WHERE journal = 'orphan'`);
+      await c.query(`DELETE FROM payments.journals WHERE name = 'orphan'`);
+    });
+    const node = startNode(world, 'orphan1', { leaseMs: 600 });
+    const done = await submit(world, [alive.input, '--run', 'alive', '--deadline', '60']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(alive.accounts);
+    let shown = '';
+    await until(
+      async () => {
+        shown = (await shards(world, 'orphan')).stdout;
+        return shown.match(/,quarantined,/g)?.length === 2;
+      },
+      { ms: 60_000, what: () => `both shards of orphan quarantined; shards says:\n${shown}` },
+    );
+    // Named as the operator wrote it (not with the fence the node adds to its sessions).
+    for (const shard of [0, 1])
+      expect(shown).toMatch(
+        new RegExp(
+          `^${shard},quarantined,orphan1,\\d+,6,failed 6 times in a row; the last: journal postgres://\\S+\\?journal=orphan partition ${shard}: the journal does not exist$`,
+          'm',
+        ),
+      );
     await node.kill('SIGKILL');
   });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fencedJournalUrl } from '../../src/cluster/schema.js';
 import { RunError } from '../../src/errors.js';
 import { pgpassPassword } from '../../src/journal/postgres/pgpass.js';
 import { isPostgresUrl, parsePostgresUrl, redactUrl } from '../../src/journal/postgres/url.js';
@@ -30,6 +31,14 @@ describe('a journal URL', () => {
       'postgres://db/p?host=/run/postgresql&connect_timeout=5&sslrootcert=/ca.pem&options=-c%20x%3D1',
     );
     expect(t.connectionString).toContain('connect_timeout=5');
+  });
+
+  it("names a cluster node's journal without the fence it adds to the sessions, keeping the operator's options", () => {
+    const fenced = parsePostgresUrl(fencedJournalUrl('postgres://u:pw@db/pay', 'orphan', 6));
+    expect(fenced.connectionString).toContain('payments_cluster.generation%3D6');
+    expect(fenced.display).toBe('postgres://u:***@db/pay?journal=orphan');
+    const own = parsePostgresUrl('postgres://db/pay?journal=j&options=-c%20statement_timeout%3D5000');
+    expect(own.display).toBe('postgres://db/pay?journal=j&options=-c%20statement_timeout%3D5000');
   });
 
   it('takes only the sslmode words the driver honours as libpq does', () => {

@@ -7,7 +7,7 @@
  *
  * A URL is printed only through `redactUrl`: never a password, in a log, a report or an error.
  */
-import { pgRetrySecondsDefault } from '../../constants.js';
+import { pgFenceSetting, pgRetrySecondsDefault } from '../../constants.js';
 import { usageError } from '../../errors.js';
 
 const defaultJournalName = 'default';
@@ -103,7 +103,18 @@ export function parsePostgresUrl(location: string): PostgresTarget {
   params.delete('retry_seconds');
   // libpq's sslmode semantics (require = encrypt without verifying), not pg's stricter aliases.
   if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
-  return { connectionString: url.toString(), journal, retrySeconds, display: redactUrl(location) };
+  return { connectionString: url.toString(), journal, retrySeconds, display: displayOf(location) };
+}
+
+/**
+ * The journal as messages name it: redacted, and without the fence a cluster node adds to its
+ * sessions (`options=-c payments_cluster.generation=G …`), which the operator never wrote.
+ */
+function displayOf(location: string): string {
+  const url = new URL(location);
+  if (!url.searchParams.get('options')?.includes(`-c ${pgFenceSetting}=`)) return redactUrl(location);
+  url.searchParams.delete('options');
+  return redactUrl(url.toString());
 }
 
 /**

@@ -137,10 +137,11 @@ export async function ensureClusterSchema(client: pg.Client, display: string): P
 export function fencedJournalUrl(journalUrl: string, run: string, generation: number | undefined): string {
   const url = new URL(journalUrl);
   url.searchParams.set('journal', run);
-  if (generation !== undefined)
-    url.searchParams.set(
-      'options',
-      `-c ${generationSetting}=${generation} -c idle_in_transaction_session_timeout=${fencedIdleInTransactionMs}`,
-    );
+  if (generation !== undefined) {
+    // After the operator's own options (the last -c of a setting wins, so the fence's do).
+    const fence = `-c ${generationSetting}=${generation} -c idle_in_transaction_session_timeout=${fencedIdleInTransactionMs}`;
+    const own = url.searchParams.get('options');
+    url.searchParams.set('options', own === null || own.trim() === '' ? fence : `${own} ${fence}`);
+  }
   return url.toString();
 }

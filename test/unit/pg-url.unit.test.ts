@@ -39,6 +39,12 @@ describe('a journal URL', () => {
     expect(fenced.display).toBe('postgres://u:***@db/pay?journal=orphan');
     const own = parsePostgresUrl('postgres://db/pay?journal=j&options=-c%20statement_timeout%3D5000');
     expect(own.display).toBe('postgres://db/pay?journal=j&options=-c%20statement_timeout%3D5000');
+    // The operator's options stay in the node's sessions, the fence after them (the last -c wins).
+    const both = parsePostgresUrl(fencedJournalUrl('postgres://db/pay?options=-c%20statement_timeout%3D5000', 'r', 2));
+    expect(new URL(both.connectionString).searchParams.get('options')).toBe(
+      '-c statement_timeout=5000 -c payments_cluster.generation=2 -c idle_in_transaction_session_timeout=5000',
+    );
+    expect(both.display).toBe('postgres://db/pay?options=-c+statement_timeout%3D5000&journal=r');
   });
 
   it('takes only the sslmode words the driver honours as libpq does', () => {

@@ -112,8 +112,12 @@ export function parsePostgresUrl(location: string): PostgresTarget {
  */
 function displayOf(location: string): string {
   const url = new URL(location);
-  if (!url.searchParams.get('options')?.includes(`-c ${pgFenceSetting}=`)) return redactUrl(location);
-  url.searchParams.delete('options');
+  const options = url.searchParams.get('options') ?? '';
+  const fenceAt = options.indexOf(`-c ${pgFenceSetting}=`);
+  if (fenceAt < 0) return redactUrl(location);
+  const own = options.slice(0, fenceAt).trim();
+  if (own === '') url.searchParams.delete('options');
+  else url.searchParams.set('options', own);
   return redactUrl(url.toString());
 }
 

@@ -90,10 +90,11 @@ export async function runPipeline<End>(options: PipelineOptions, sink: BatchSink
 }
 
 /**
- * Reads and routes the input's first chunk as a run would, and throws what the run would throw
- * there: a first line separated by another delimiter, a header without a column, an unterminated
- * quote. Nothing is sent anywhere. A durable run calls it before it makes a journal, so that input
- * refused at its first lines leaves no journal behind that would then refuse the corrected command.
+ * Reads and routes the input's first chunks as a run would, up to its first line that is not
+ * blank, and throws what the run would throw there: a first line separated by another delimiter,
+ * a header without a column, an unterminated quote. Nothing is sent anywhere. A durable run calls
+ * it before it makes a journal, so that input refused at its first lines leaves no journal behind
+ * that would then refuse the corrected command.
  */
 export async function checkInputStart(
   path: string,
@@ -102,9 +103,10 @@ export async function checkInputStart(
   const source = await openInput(path);
   try {
     const router = new ChunkRouter(1, source.name, false, options.delimiter, options.sniffDelimiter);
+    // Until the first line that is not blank has been judged (a header, or the first row).
     for await (const chunk of readRowChunks(source, { delimiter: options.delimiter })) {
       router.route(chunk);
-      return;
+      if (router.layout !== undefined) return;
     }
   } finally {
     await source.close();

@@ -105,19 +105,31 @@ describe('handoff on SIGTERM', { timeout: 240_000 }, () => {
     const holder = new pg.Client({ connectionString: world.journal });
     await holder.connect();
     const holderPid = (holder as unknown as { processID: number }).processID;
-    /** Whether `node` owns an unfinished shard of the run, and whether that shard's commit waits on the lock. */
-    const state = (node: string) =>
-      withDb(world, async (c) => {
+    /**
+     * Whether `node` owns an unfinished shard of the run, and whether it has recovered one whose
+     * commit waits on the lock (a session of the shard's name may also be an earlier owner's, left
+     * waiting after it let go: the shard's new owner is then still recovering it, not applying).
+     */
+    const state = async (node: { id: string; stderr: string }) => {
+      const owned = await withDb(world, async (c) => {
         const r = await c.query(
-          `SELECT l.shard,
+          `SELECT l.shard, l.generation::int AS generation,
                   EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.wait_event_type = 'Lock' AND a.pid <> $2
                              AND a.application_name = 'payments roll shard ' || l.shard) AS blocked
              FROM payments_cluster.leases l WHERE l.run = 'roll' AND l.node = $1 AND NOT l.finished`,
-          [node, holderPid],
+          [node.id, holderPid],
         );
-        return { owns: r.rowCount! > 0, blocked: r.rows.some((row) => row.blocked === true) };
+        return r.rows as { shard: number; generation: number; blocked: boolean }[];
       });
+      const recovered = claims(node, 'roll');
+      return {
+        owns: owned.length > 0,
+        blocked: owned.some(
+          (o) => o.blocked && recovered.some((l) => l.shard === o.shard && l.generation === o.generation),
+        ),
+      };
+    };
     let nodes = ['r1', 'r2', 'r3'].map((id) => startNode(world, id));
     let next = 4;
     let handedOff = 0;
@@ -129,7 +141,7 @@ describe('handoff on SIGTERM', { timeout: 240_000 }, () => {
         // The first turn waits for a blocked commit of r1; a later node may have nothing left to own.
         await until(
           async () => {
-            const s = await state(old!.id);
+            const s = await state(old!);
             return s.blocked || (turn > 0 && !s.owns);
           },
           { ms: 60_000, what: () => `a commit of ${old!.id} waiting on the batch table` },

@@ -212,6 +212,14 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     expect(noTx.code).toBe(2);
     expect(errorLine(noTx.stderr)).toMatch(/the header has no "tx" column/);
     expect(existsSync(badHeaderJournal)).toBe(false);
+    // Blank lines past the first chunk read (512 KiB), then the header: judged all the same.
+    const late = join(dir, 'late-header.csv');
+    writeFileSync(late, `${'\n'.repeat(600 << 10)}type;client;tx;amount\ndeposit;1;1;10\n`);
+    const lateJournal = join(dir, 'late-header');
+    const lateRefused = await runCli([late, '--journal', lateJournal, '-q']);
+    expect(lateRefused.code).toBe(2);
+    expect(errorLine(lateRefused.stderr)).toMatch(/line 614401 looks ';'-separated/);
+    expect(existsSync(lateJournal)).toBe(false);
   });
 
   it('a journal written for another input', async () => {

@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readChunkBytes } from '../../src/constants.js';
 import { binPath, errorLine, repoRoot, runCli, type CliResult } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'payments-hostile-'));
@@ -160,6 +161,8 @@ function positionOf(pid: number, fd: string): number {
 /**
  * Runs the CLI on `path` and truncates the file to a third once reading has started: the process
  * is stopped (SIGSTOP) while part-way through the file, the file cut, the process continued.
+ * Part-way is past the first read: a durable run reads the first one on its own beforehand (to
+ * judge the first line before it makes a journal), and a file cut then is simply a smaller file.
  */
 async function runTruncatedMidway(path: string, extra: string[]): Promise<CliResult & { cut: boolean }> {
   const size = readFileSync(path).length;
@@ -177,7 +180,7 @@ async function runTruncatedMidway(path: string, extra: string[]): Promise<CliRes
   const pid = child.pid!;
   while (!exited && !cut) {
     const fd = fdOf(pid, path);
-    if (fd !== undefined && positionOf(pid, fd) > 0) {
+    if (fd !== undefined && positionOf(pid, fd) > readChunkBytes) {
       process.kill(pid, 'SIGSTOP');
       if (positionOf(pid, fd) < size) {
         truncateSync(path, Math.floor(size / 3));

@@ -178,6 +178,12 @@ async function statOrUndefined(path: string, option: string): Promise<Stats | un
   }
 }
 
+const isDirectory = (path: string): Promise<boolean> =>
+  stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+
 const tooLong = (option: string, path: string): RunError =>
   inputError(`${option} ${path}: the name is too long for its filesystem (ENAMETOOLONG); choose a shorter one`);
 
@@ -189,7 +195,11 @@ async function checkDirectory(option: string, path: string, real: string): Promi
     info = await stat(dir);
   } catch (error) {
     if (errorCode(error) === 'ENAMETOOLONG') throw tooLong(option, path);
-    throw inputError(`${option} ${path}: the directory ${dirname(path)} does not exist; create it first`);
+    // The named directory exists when the path is a symbolic link to a missing one: name that.
+    const missing = (await isDirectory(dirname(path)))
+      ? `${dirname(real)} (where the symbolic link leads)`
+      : dirname(path);
+    throw inputError(`${option} ${path}: the directory ${missing} does not exist; create it first`);
   }
   if (!info.isDirectory()) throw inputError(`${option} ${path}: ${dirname(path)} is not a directory`);
   await checkWritable(option, path, dir);

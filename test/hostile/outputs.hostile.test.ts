@@ -353,6 +353,15 @@ describe('review: a dangling symbolic link as an output', () => {
       readFileSync(join(repoRoot, 'data/sample.rejects.csv'), 'utf8'),
     );
   });
+  it('into a missing directory: exit 2 naming the directory it leads to, not the one holding it', async () => {
+    const { dir, input } = withInput();
+    symlinkSync(join(dir, 'gone', 'target.csv'), join(dir, 'dang.csv'));
+    await expectRefused(
+      [input, '-o', join(dir, 'dang.csv')],
+      new RegExp(`-o(utput)? .*dang\\.csv: the directory .*/gone \\(where the symbolic link leads\\) does not exist`),
+    );
+    expect(readdirSync(dir).sort()).toEqual(['dang.csv', 'in.csv']);
+  });
   it('is the same file as an output naming its target', async () => {
     const { dir, input } = withInput();
     symlinkSync('sub/../target.csv', join(dir, 'dang.csv'));

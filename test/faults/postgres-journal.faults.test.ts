@@ -125,7 +125,7 @@ describe('a server fault in the middle of a run', () => {
     const result = await runCli([f.input, '--journal', url.toString()]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/could not reconnect within 1 s.*run the same command again/);
+    expect(result.stderr).toMatch(/could not reach the server within 1 s while .*run the same command again once the server is up/);
     expect(result.stderr).not.toContain(new URL(server.url).password);
   });
 });

@@ -145,6 +145,8 @@ export class RetryingConnection {
   /** A client still connecting: abandon() ends it too. */
   private connecting: pg.Client | undefined;
   private abandoned = false;
+  /** A session was ever opened: a server away from the start is "not reached", not "lost". */
+  private reached = false;
   retries = 0;
 
   constructor(
@@ -186,6 +188,7 @@ export class RetryingConnection {
               throw error;
             }
             this.client = client;
+            this.reached = true;
           }
           return await op(this.client, attempt);
         } catch (error) {
@@ -199,6 +202,12 @@ export class RetryingConnection {
       const refused = refusal(error, this.target);
       if (refused) throw refused;
       if (!isConnectionLost(error)) throw failure(error, this.target, what);
+      if (!this.reached)
+        throw runFailure(
+          `journal ${this.target.display}: could not reach the server within ${this.target.retrySeconds} s while ${what} ` +
+            `(${describeError(error)}); run the same command again once the server is up ` +
+            `(or wait longer with ?retry_seconds=N)`,
+        );
       throw runFailure(
         `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +
           `(${describeError(error)}); what was committed is safe: run the same command again once the server is back ` +

@@ -23,7 +23,7 @@
  * journal with fencedJournalUrl.
  */
 import type pg from 'pg';
-import { fenceSetting as generationSetting } from '../journal/postgres/run-lock.js';
+import { pgFenceSetting } from '../constants.js';
 import { migrate, underSchemaLock } from '../journal/postgres/schema.js';
 
 /**
@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS payments_cluster.dead_letters (
 CREATE OR REPLACE FUNCTION payments_cluster.fence() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   owner bigint;
-  mine text := current_setting('${generationSetting}', true);
+  mine text := current_setting('${pgFenceSetting}', true);
 BEGIN
   -- Under a share lock, held until COMMIT: a claim of the shard (FOR UPDATE SKIP LOCKED) waits for
   -- this write to commit or roll back, so the new owner recovers whatever passed the fence.
@@ -139,7 +139,7 @@ export function fencedJournalUrl(journalUrl: string, run: string, generation: nu
   url.searchParams.set('journal', run);
   if (generation !== undefined) {
     // After the operator's own options (the last -c of a setting wins, so the fence's do).
-    const fence = `-c ${generationSetting}=${generation} -c idle_in_transaction_session_timeout=${fencedIdleInTransactionMs}`;
+    const fence = `-c ${pgFenceSetting}=${generation} -c idle_in_transaction_session_timeout=${fencedIdleInTransactionMs}`;
     const own = url.searchParams.get('options');
     url.searchParams.set('options', own === null || own.trim() === '' ? fence : `${own} ${fence}`);
   }

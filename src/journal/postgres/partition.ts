@@ -7,7 +7,7 @@
  * cluster node's session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
-import { pgLockWaitSeconds, snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
+import { pgFenceSetting, pgLockWaitSeconds, snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { errorCode, JournalCorrupt, RunError, runFailure } from '../../errors.js';
@@ -35,7 +35,7 @@ import {
   type BatchInfo,
   type PartitionRef,
 } from './partition-read.js';
-import { fenceSetting, generationLockKey, journalLockKey } from './run-lock.js';
+import { generationLockKey, journalLockKey } from './run-lock.js';
 import type { PostgresTarget } from './url.js';
 import { keyForJournal, PartitionSeal, refuseKeyForPlainJournal, type JournalKeyring } from '../seal.js';
 
@@ -113,7 +113,7 @@ export class PostgresPartition implements JournalPartition {
    */
   private async lock(client: pg.Client): Promise<void> {
     const { journal } = this.target;
-    const setting = await client.query(`SELECT current_setting('${fenceSetting}', true) AS generation`);
+    const setting = await client.query(`SELECT current_setting('${pgFenceSetting}', true) AS generation`);
     const generation = String(setting.rows[0].generation ?? '');
     if (generation === '') return this.waitForLock(client, `pg_advisory_lock(${journalLockKey(journal, this.shard)})`);
     const lease = await client.query(

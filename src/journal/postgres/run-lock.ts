@@ -14,7 +14,7 @@
  * pg_stat_activity shows to any role. A holder on this host whose process is gone is a session the
  * server has not yet noticed is closed: that one is waited for (bounded); any other refuses at once.
  */
-import { pgFenceSetting, pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
+import { pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
 import { hostname } from 'node:os';
 import pg from './pg.js';
 import { RunError, errorCode, runFailure } from '../../errors.js';
@@ -32,9 +32,6 @@ function keyParts(journal: string, shard: number): [string, string] {
 export function journalLockKey(journal: string, shard: number): string {
   return keyParts(journal, shard).join(', ');
 }
-
-/** The session setting that carries a cluster node's lease generation. */
-export const fenceSetting = pgFenceSetting;
 
 /**
  * The advisory-lock key of one lease generation of a journal's partition, as SQL arguments: a

@@ -13,6 +13,11 @@ export const jetStreamErrorCode = {
   noMessageFound: 10037,
   /** JSStreamNameExistErr: "stream name already in use with a different configuration". */
   streamNameInUse: 10058,
+  /**
+   * JSStreamMsgDeleteFailedF: a message delete that failed; nats-server 2.9 answers a delete of a
+   * message that is not there with it, saying "no message found".
+   */
+  msgDeleteFailed: 10057,
   /** JSStreamNotFoundErr: "stream not found". */
   streamNotFound: 10059,
   /**
@@ -45,7 +50,12 @@ export const isStreamNameInUse = (error: unknown): boolean =>
 
 /** Deleting a message that is not there any more (deleted already, or its stream is gone). */
 export const isMessageGone = (error: unknown): boolean =>
-  byCode(error, [jetStreamErrorCode.noMessageFound, jetStreamErrorCode.streamNotFound], /no message found|not found/i);
+  byCode(
+    error,
+    [jetStreamErrorCode.noMessageFound, jetStreamErrorCode.streamNotFound],
+    /no message found|not found/i,
+  ) ||
+  (apiCode(error) === jetStreamErrorCode.msgDeleteFailed && /no message found/i.test(describeError(error)));
 
 /** A publish the stream refused because the subject holds its limit (the shard lags): by code only. */
 export const isSubjectFull = (error: unknown): boolean => apiCode(error) === jetStreamErrorCode.storeFailed;

@@ -5,7 +5,7 @@ import { columnsOf, type TxBatch } from '../engine/batch.js';
 import { describeError, inputError, usageError } from '../errors.js';
 import { openInput } from '../io/csv-reader.js';
 import { formatAccounts, rejectsHeader } from '../io/csv-writer.js';
-import { fingerprint } from '../journal/manifest.js';
+import { fingerprintWhole, inputDiffers } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import type { JournalKeyring } from '../journal/seal.js';
@@ -121,14 +121,10 @@ export async function result(
       const store = new PostgresJournalStore(parsePostgresUrl(fencedJournalUrl(journalUrl, run, undefined)));
       try {
         const manifest = await store.read();
-        const print = await fingerprint(input).catch((error: unknown) => {
+        const print = await fingerprintWhole(input).catch((error: unknown) => {
           throw inputError(`--input ${input}: ${describeError(error)}`);
         });
-        if (
-          print.size !== manifest.input.size ||
-          print.headCrc !== manifest.input.headCrc ||
-          print.tailCrc !== manifest.input.tailCrc
-        )
+        if (inputDiffers(manifest.input, print) !== undefined)
           throw usageError(
             `--input ${input}: not the file run ${run} was submitted with (${manifest.input.name}, ${manifest.input.size} bytes)`,
           );

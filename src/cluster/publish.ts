@@ -225,8 +225,7 @@ async function publishOne(
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      const ack = await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
-      trimmer.stored(shard, ack.seq);
+      await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
       if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {

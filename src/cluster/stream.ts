@@ -1,5 +1,11 @@
 /** A run's JetStream stream, from submit's side: created, trimmed to what owners have not committed, deleted. */
-import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type MsgRequest,
+} from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { lagRetryDelayMaxMs, streamDuplicateWindowNs, streamTrimEveryMs, waitLogEveryMs } from '../constants.js';
 import { describeError, runFailure } from '../errors.js';
@@ -87,17 +93,18 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
 
 /**
  * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
- * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
- * the PubAcks, duplicates included) below the lease's stream hint (a new owner resumes at the hint,
- * so that message is kept), and every one of a finished shard. Messages are deleted one by one
- * rather than purged by subject: a subject purge also moves the server's consumers of that subject
- * forward, and a consumer must only ever be moved by what it reads. Runs every streamTrimEveryMs while
+ * limit measures lag: deletes the subject's messages below the lease's stream hint (a new owner
+ * resumes at the hint, so that message is kept), and every one of a finished shard. It asks the
+ * stream what the subject holds (the first message on it from a sequence, then the next) rather
+ * than trusting a list of what this submit stored: a deletion a crashed server lost, a copy stored
+ * by an earlier submit of the run, or a sequence number a duplicate's PubAck names after it was
+ * deleted, would otherwise fill the subject for good. Messages are deleted one by one rather than
+ * purged by subject: a subject purge also moves the server's consumers of that subject forward,
+ * and a consumer must only ever be moved by what it reads. Runs every streamTrimEveryMs while
  * publishing, and at once when a publish is refused. A failure is left to the next pass (NATS or
  * PostgreSQL restarting shows up in the publishes themselves).
  */
 export class SubjectTrimmer {
-  /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
-  private readonly inStream: number[][];
   private trimming: Promise<void> | undefined;
   private lastTrimMs = 0;
   private readonly reported = new Map<string, number>();
@@ -107,11 +114,8 @@ export class SubjectTrimmer {
     private readonly control: ClusterControl,
     private readonly jsm: JetStreamManager,
     private readonly run: string,
-    shards: number,
     private readonly log: Logger,
-  ) {
-    this.inStream = Array.from({ length: shards }, () => []);
-  }
+  ) {}
 
   /** Runs `work` with a trim every streamTrimEveryMs beside it. */
   async during<T>(work: () => Promise<T>): Promise<T> {
@@ -122,12 +126,6 @@ export class SubjectTrimmer {
       clearInterval(timer);
       await this.trimming;
     }
-  }
-
-  /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
-  stored(shard: number, seq: number): void {
-    const seqs = this.inStream[shard]!;
-    if (seqs[seqs.length - 1] !== seq) seqs.push(seq);
   }
 
   /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
@@ -158,13 +156,18 @@ export class SubjectTrimmer {
     try {
       const stream = streamOf(this.run);
       for (const lease of await this.control.leases(this.run)) {
-        const seqs = this.inStream[lease.shard]!;
         const below = lease.finished ? Infinity : lease.streamSeq;
-        while (seqs.length > 0 && seqs[0]! < below) {
-          await this.jsm.streams.deleteMessage(stream, seqs[0]!, false).catch((error: unknown) => {
+        const subject = subjectOf(this.run, lease.shard);
+        for (let seq = 1; seq < below;) {
+          const first = await this.jsm.streams.getMessage(stream, {
+            seq,
+            next_by_subj: subject,
+          } as unknown as MsgRequest);
+          if (first === null || first.seq >= below) break;
+          await this.jsm.streams.deleteMessage(stream, first.seq, false).catch((error: unknown) => {
             if (!isMessageGone(error)) throw error;
           });
-          seqs.shift();
+          seq = first.seq + 1;
         }
       }
     } catch (error) {

@@ -43,7 +43,7 @@ import type { Logger } from 'pino';
 import { natsPayloadDefaultBytes, shardsPollMs, waitLogEveryMs } from '../constants.js';
 import { runFailure } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
-import { checkRereadable, fingerprint } from '../journal/manifest.js';
+import { checkRereadable, fingerprintWhole } from '../journal/manifest.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import { keyForJournal, type JournalKey, type JournalKeyring } from '../journal/seal.js';
 import { traced } from '../ops/tracing.js';
@@ -168,7 +168,7 @@ async function publishRun(
 ): Promise<Omit<SubmitResult, 'outputs' | 'totalMs'> & { rowsRead: number }> {
   await ensureStream(jsm, options.run, options.maxLag, options.log);
   const js = jetstream(nc);
-  const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
+  const trimmer = new SubjectTrimmer(control, jsm, options.run, options.log);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
   const repair = await prepareRepair(options, jsm, control, shards);
   const seal = options.sealKey && messageSealer(options.sealKey, options.run);
@@ -194,7 +194,8 @@ async function openRunJournal(
 ): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number; resumed: boolean }> {
   const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
   try {
-    const input = { name: options.input, ...(await fingerprint(options.input)) };
+    // The whole input's CRC too: a cluster's batches carry no input proofs (decision 88).
+    const input = { name: options.input, ...(await fingerprintWhole(options.input)) };
     const { manifest, resumed } = await store.openRun(input, options.shards);
     if (resumed)
       options.log.info(

@@ -25,7 +25,7 @@ import {
 import { publishMessageBytes } from '../../src/constants.js';
 import { batchLayout } from '../../src/layout.js';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 
 // Generous: under a loaded CI machine a takeover plus a 600,000-row run can take well over a minute.
 describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
@@ -110,6 +110,48 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(third.code, third.stderr).toBe(0);
     expect(third.stdout).toBe(first.accounts);
     expect(third.stderr).toMatch(/removed an earlier run's control rows/);
+  });
+
+  it('refuses a file changed between its first and last MiB, the size kept (exit 2): never the first file’s balances', async () => {
+    const first = await expectedRun(world, 'edited', 150_000, 16);
+    const done = await submit(world, [first.input, '--run', 'edited']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(first.accounts);
+    // One digit of a deposit in the middle changed: the same size, first and last bytes.
+    const text = readFileSync(first.input, 'utf8');
+    const at = text.indexOf('\ndeposit,', text.length >> 1) + 1;
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, end);
+    const digit = line.search(/\d(?=\D*$)/);
+    const edited = join(world.dir, 'edited-2.csv');
+    const changed = line.slice(0, digit) + String((Number(line[digit]) + 1) % 10) + line.slice(digit + 1);
+    writeFileSync(edited, text.slice(0, at) + changed + text.slice(end));
+    expect(statSync(edited).size).toBe(statSync(first.input).size);
+    for (const args of [
+      [edited, '--run', 'edited'],
+      [edited, '--run', 'edited', '--detach'],
+    ]) {
+      const refused = await submit(world, args);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stdout).toBe('');
+      expect(errorLine(refused.stderr)).toMatch(
+        /written for a different input \(.*edited\.csv, \d+ bytes: the same size, first and last bytes, other bytes between\)/,
+      );
+    }
+    const rejects = join(world.dir, 'edited.rejects.csv');
+    const result = await runCli([
+      'result',
+      '--run',
+      'edited',
+      '--journal',
+      world.journal,
+      '--rejects',
+      rejects,
+      '--input',
+      edited,
+    ]);
+    expect(result.code).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/--input .*edited-2\.csv: not the file run edited was submitted with/);
   });
 
   it("refuses to submit into a single-process run's journal (exit 2), which it would apply into wrongly", async () => {

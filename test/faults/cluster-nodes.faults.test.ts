@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   committedBatches,
@@ -31,9 +33,13 @@ describe('cluster faults', () => {
   afterAll(() => stopWorld(world));
 
   /** Waits for the run through a second submit (republishing is de-duplicated) and checks it all. */
-  async function finishAndCheck(run: string, expected: Awaited<ReturnType<typeof expectedRun>>): Promise<void> {
+  async function finishAndCheck(
+    run: string,
+    expected: Awaited<ReturnType<typeof expectedRun>>,
+    extra: string[] = [],
+  ): Promise<void> {
     const rejects = join(world.dir, `${run}.rejects.csv`);
-    const got = await submit(world, [expected.input, '--run', run, '--rejects', rejects]);
+    const got = await submit(world, [expected.input, '--run', run, '--rejects', rejects, ...extra]);
     expect(got.stderr).not.toMatch(/"level":"error"/);
     expect(got.code).toBe(0);
     expect(got.stdout).toBe(expected.accounts);
@@ -80,11 +86,27 @@ describe('cluster faults', () => {
   it('SIGKILL of submit mid-publish, then the same submit again', async () => {
     const nodes = ['s1', 's2'].map((id) => startNode(world, id));
     const expected = await expectedRun(world, 'subkill', 400_000, 33);
-    const first = spawnSubmit(world, [expected.input, '--run', 'subkill']);
-    await until(async () => (await committedBatches(world, 'subkill')) > 0);
+    // --max-lag 2: every subject stays full, so the second submit finishes only if it deletes what
+    // the first one stored (its re-sent copies are duplicates naming messages already deleted).
+    const first = spawnSubmit(world, [expected.input, '--run', 'subkill', '--max-lag', '2']);
+    // Killed once it has deleted committed messages from the stream (their sequence numbers are
+    // what the second submit's PubAcks name for its duplicates).
+    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await until(async () => {
+        const state = await jsm.streams
+          .info('PAYMENTS_subkill')
+          .then((i) => i.state)
+          .catch(() => undefined);
+        return state !== undefined && state.messages < state.last_seq;
+      });
+    } finally {
+      await nc.close();
+    }
     first.child.kill('SIGKILL');
     expect((await first.result).signal).toBe('SIGKILL');
-    await finishAndCheck('subkill', expected);
+    await finishAndCheck('subkill', expected, ['--deadline', '120']);
     for (const node of nodes) await node.kill('SIGTERM');
   });
 

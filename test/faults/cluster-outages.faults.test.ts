@@ -48,7 +48,9 @@ describe('cluster outages', () => {
   it('nats-server SIGKILLed mid-run and started again on its store', async () => {
     const nodes = ['c1', 'c2'].map((id) => startNode(world, id, { leaseMs }));
     const expected = await expectedRun(world, 'natskill', 400_000, 51);
-    const running = spawnSubmit(world, [expected.input, '--run', 'natskill']);
+    // --max-lag 2: the subjects stay full, so the run goes on only while submit's deletions hold
+    // (a deletion the killed server lost, or a message it brought back, must not wedge a subject).
+    const running = spawnSubmit(world, [expected.input, '--run', 'natskill', '--max-lag', '2', '--deadline', '120']);
     await until(async () => (await committedBatches(world, 'natskill')) > 0);
     const before = world.nats.pid;
     await restartNatsServer(world, 'SIGKILL');

@@ -280,6 +280,13 @@ export const migrations: readonly Migration[] = [
       DELETE FROM payments.snapshots;
     `,
   },
+  {
+    version: 8,
+    description: "journals: a cluster run's CRC-32 of its whole input (its batches carry no input proofs)",
+    sql: `
+      ALTER TABLE payments.journals ADD COLUMN IF NOT EXISTS input_crc bigint;
+    `,
+  },
 ];
 
 export const schemaVersion = migrations[migrations.length - 1]!.version;

@@ -40,6 +40,8 @@ interface JournalRow {
   input_size: string;
   input_head_crc: string;
   input_tail_crc: string;
+  /** Since schema version 8: a cluster run's CRC-32 of its whole input. */
+  input_crc?: string | null;
   committed_line: string;
   complete: boolean;
   created_at: Date;
@@ -70,6 +72,7 @@ function manifestOf(row: JournalRow): PostgresManifest {
       size: Number(row.input_size),
       headCrc: Number(row.input_head_crc),
       tailCrc: Number(row.input_tail_crc),
+      ...(row.input_crc === null || row.input_crc === undefined ? {} : { crc: Number(row.input_crc) }),
     },
     committedLine: Number(row.committed_line),
     complete: row.complete,
@@ -169,8 +172,8 @@ export class PostgresJournalStore {
   ): Promise<boolean> {
     const key = this.keys[0];
     const inserted = await client.query(
-      `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc, seal_id, seal_key_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING RETURNING id`,
+      `INSERT INTO payments.journals (name, format_version, shards, input_name, input_size, input_head_crc, input_tail_crc, seal_id, seal_key_id, input_crc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING RETURNING id`,
       [
         this.target.journal,
         postgresJournalFormatVersion,
@@ -181,6 +184,7 @@ export class PostgresJournalStore {
         input.tailCrc,
         key ? newJournalSealId() : null,
         key?.id ?? null,
+        input.crc ?? null,
       ],
     );
     return inserted.rowCount === 1;

@@ -1,5 +1,5 @@
 /** A shard runner's reading of its subject, and a bounded wait (shard-runner.ts). */
-import { DeliverPolicy, type Consumer, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { streamOf, subjectOf } from './names.js';
 import { isStreamNotFound } from './nats-errors.js';
 
@@ -24,6 +24,32 @@ export async function shardConsumer(
     if (isStreamNotFound(error)) return undefined;
     throw error;
   }
+}
+
+/**
+ * Resolves true once the run's stream is gone while the shard reads it (deleted before the run
+ * finished): its ordered consumer reports the stream not found, and the server, asked twice a
+ * second apart, says so too. The consumer alone would retry for ever. False when reading ends.
+ */
+export async function streamDeletedWhileRead(
+  js: JetStreamClient,
+  run: string,
+  messages: ConsumerMessages,
+): Promise<boolean> {
+  const gone = async () => {
+    const jsm = await js.jetstreamManager(false);
+    return jsm.streams.info(streamOf(run)).then(
+      () => false,
+      (error: unknown) => isStreamNotFound(error),
+    );
+  };
+  for await (const status of messages.status()) {
+    if (status.type !== 'stream_not_found') continue;
+    if (!(await gone())) continue;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (await gone()) return true;
+  }
+  return false;
 }
 
 /** Whether `promise` settles within `ms`. */

@@ -27,7 +27,7 @@ import type { OpenReply } from '../pool/protocol.js';
 import type { Claim, HeldLease } from './leases.js';
 import { shardSpanAttributes, type RunnerDeps, type Sent, type ShardStatus } from './shard-status.js';
 import { streamOf } from './names.js';
-import { settlesWithin, shardConsumer } from './shard-consumer.js';
+import { settlesWithin, shardConsumer, streamDeletedWhileRead } from './shard-consumer.js';
 import { fencedJournalUrl } from './schema.js';
 import { judge, type Verdict } from './shard-messages.js';
 import { keepDeadLetter } from './dead-letter.js';
@@ -289,16 +289,23 @@ export class ShardRunner {
     const { run, shard } = this.claim;
     this.deps.log.debug({ run, shard, resumeLine: this.committedLine }, 'journal recovered; subscribing');
     const consumer = await shardConsumer(this.deps.js, run, shard, this.streamSeq);
+    const streamGone = `the run's stream ${streamOf(run)} is gone (deleted before the run finished); run the same submit again to publish it again`;
     if (consumer === undefined) {
-      await this.quarantine(
-        `the run's stream ${streamOf(run)} is gone (deleted before the run finished); run the same submit again to publish it again`,
-      );
+      await this.quarantine(streamGone);
       return undefined;
     }
     // Bounded read-ahead; short pull requests (heartbeats every half of one), so that a restarted
     // NATS server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
     const messages = await consumer.consume({ max_messages: consumeMessagesMax, expires: consumeExpiresMs });
     this.stopConsumer = () => void messages.stop();
+    // Deleted while it is read: the batches already read land, then the shard is quarantined.
+    void streamDeletedWhileRead(this.deps.js, run, messages)
+      .then(async (deleted) => {
+        if (!deleted || !(await this.drained())) return;
+        await this.quarantine(streamGone);
+        messages.stop();
+      })
+      .catch((error: unknown) => this.deps.log.debug({ run, shard, err: describeError(error) }, 'stream watch ended'));
     if (!this.at('recovering') || this.taskEnd) messages.stop();
     return messages;
   }

@@ -6,6 +6,7 @@
  * and a node's endpoints (token, health, metrics) and expiry.
  */
 import { writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { join } from 'node:path';
 import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
@@ -117,6 +118,46 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toBe(expected.accounts);
     expect(errorLine((await shards(world, 'gone', ['--retry', '1'])).stderr)).toMatch(/is finished, not quarantined/);
+    await node.kill('SIGKILL');
+  });
+
+  it('quarantines a shard whose stream is deleted while it reads it; a second submit repairs it', async () => {
+    const expected = await expectedRun(world, 'cut', 600_000, 96);
+    const args = [expected.input, '--run', 'cut', '--shards', '1'];
+    const node = startNode(world, 'cut1');
+    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
+    // The shard's first commit is held, so the node has read only its read-ahead when the stream goes.
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      expect((await submit(world, [...args, '--detach'])).code).toBe(0);
+      await until(async () =>
+        withDb(world, async (c) => {
+          const r = await c.query(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'payments cut shard 0'`,
+          );
+          return r.rowCount! > 0;
+        }),
+      );
+      await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut'));
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    let shown = '';
+    await until(
+      async () => {
+        shown = (await shards(world, 'cut')).stdout;
+        return /^0,quarantined,cut1,/m.test(shown);
+      },
+      { ms: 60_000, what: () => `shard 0 of cut quarantined; shards says:\n${shown}` },
+    );
+    expect(shown).toMatch(/stream PAYMENTS_cut is gone \(deleted before the run finished\)/);
+    const repaired = await submit(world, [...args, '--deadline', '100']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toBe(expected.accounts);
     await node.kill('SIGKILL');
   });
 

@@ -13,10 +13,9 @@ export const jetStreamErrorCode = {
   noMessageFound: 10037,
   /** JSStreamNameExistErr: "stream name already in use with a different configuration". */
   streamNameInUse: 10058,
-  /**
-   * JSStreamMsgDeleteFailedF: a message delete that failed; nats-server 2.9 answers a delete of a
-   * message that is not there with it, saying "no message found".
-   */
+  /** JSSequenceNotFoundErrF: "sequence N not found" (a delete of a message deleted already, in a live block). */
+  sequenceNotFound: 10043,
+  /** JSStreamMsgDeleteFailedF: a delete that failed; "no message found" when its block is gone too. */
   msgDeleteFailed: 10057,
   /** JSStreamNotFoundErr: "stream not found". */
   streamNotFound: 10059,
@@ -55,6 +54,7 @@ export const isMessageGone = (error: unknown): boolean =>
     [jetStreamErrorCode.noMessageFound, jetStreamErrorCode.streamNotFound],
     /no message found|not found/i,
   ) ||
+  apiCode(error) === jetStreamErrorCode.sequenceNotFound ||
   (apiCode(error) === jetStreamErrorCode.msgDeleteFailed && /no message found/i.test(describeError(error)));
 
 /** A publish the stream refused because the subject holds its limit (the shard lags): by code only. */

@@ -225,7 +225,8 @@ async function publishOne(
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
+      const ack = await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
+      trimmer.stored(shard, ack.seq);
       if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
@@ -235,7 +236,7 @@ async function publishOne(
           throw runFailure(
             `shard ${shard}: its subject ${subject} is full (--max-lag) and its owner did not catch up before the --deadline; see \`payments shards\``,
           );
-        await trimmer.refused(subject, attempt, performance.now() - lagging);
+        await trimmer.refused(shard, subject, attempt, performance.now() - lagging);
         // No jitter: one submit waits for its own lagging shard, there is no crowd to spread.
         await sleep(backoffMs(attempt, { firstMs: lagRetryDelayFirstMs, maxMs: lagRetryDelayMaxMs }, false));
         started = Date.now(); // the server is there: the connection bound starts again

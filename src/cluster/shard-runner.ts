@@ -51,6 +51,8 @@ export class ShardRunner {
   private stopConsumer: (() => void) | undefined;
   /** Last line handed to the worker (applied, or on its way). */
   private sentLine = 0;
+  /** The run's stream was deleted while the shard read it (its watcher stopped the reading). */
+  private streamDeleted = false;
   private readonly inFlight: Sent[] = [];
   private port: MessagePort | undefined;
   private task: Promise<TaskEnd> | undefined;
@@ -284,25 +286,28 @@ export class ShardRunner {
     this.port?.postMessage(message, transfer);
   }
 
+  private get streamGone(): string {
+    return `the run's stream ${streamOf(this.claim.run)} is gone (deleted before the run finished); run the same submit again to publish it again`;
+  }
+
   /** The shard's subject, from the lease's stream position hint (or the start); undefined once quarantined (its stream is gone). */
   private async subscribe() {
     const { run, shard } = this.claim;
     this.deps.log.debug({ run, shard, resumeLine: this.committedLine }, 'journal recovered; subscribing');
     const consumer = await shardConsumer(this.deps.js, run, shard, this.streamSeq);
-    const streamGone = `the run's stream ${streamOf(run)} is gone (deleted before the run finished); run the same submit again to publish it again`;
     if (consumer === undefined) {
-      await this.quarantine(streamGone);
+      await this.quarantine(this.streamGone);
       return undefined;
     }
     // Bounded read-ahead; short pull requests (heartbeats every half of one), so that a restarted
     // NATS server is noticed, and the ordered consumer recreated, within seconds rather than 30 s.
     const messages = await consumer.consume({ max_messages: consumeMessagesMax, expires: consumeExpiresMs });
     this.stopConsumer = () => void messages.stop();
-    // Deleted while it is read: the batches already read land, then the shard is quarantined.
+    // Deleted while it is read: reading stops, and applyMessages quarantines the shard in its order.
     void streamDeletedWhileRead(this.deps.js, run, messages)
-      .then(async (deleted) => {
-        if (!deleted || !(await this.drained())) return;
-        await this.quarantine(streamGone);
+      .then((deleted) => {
+        if (!deleted) return;
+        this.streamDeleted = true;
         messages.stop();
       })
       .catch((error: unknown) => this.deps.log.debug({ run, shard, err: describeError(error) }, 'stream watch ended'));
@@ -344,6 +349,8 @@ export class ShardRunner {
       const trace = traceparent ? { traceparent, tracestate: m.headers?.get('tracestate') || undefined } : undefined;
       this.send({ type: 'batch', seq: m.seq, count: batch.count, buffer: batch.buffer, trace }, [batch.buffer]);
     }
+    // The stream deleted under the reading (not finished by its end marker): what was read lands first.
+    if (this.streamDeleted && this.at('running') && (await this.drained())) await this.quarantine(this.streamGone);
   }
 
   /** Waits until the worker has committed every batch sent; false when reading is to end first. */

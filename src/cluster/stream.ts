@@ -93,18 +93,23 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
 
 /**
  * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
- * limit measures lag: deletes the subject's messages below the lease's stream hint (a new owner
- * resumes at the hint, so that message is kept), and every one of a finished shard. It asks the
- * stream what the subject holds (the first message on it from a sequence, then the next) rather
- * than trusting a list of what this submit stored: a deletion a crashed server lost, a copy stored
- * by an earlier submit of the run, or a sequence number a duplicate's PubAck names after it was
- * deleted, would otherwise fill the subject for good. Messages are deleted one by one rather than
- * purged by subject: a subject purge also moves the server's consumers of that subject forward,
- * and a consumer must only ever be moved by what it reads. Runs every streamTrimEveryMs while
- * publishing, and at once when a publish is refused. A failure is left to the next pass (NATS or
- * PostgreSQL restarting shows up in the publishes themselves).
+ * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
+ * the PubAcks, duplicates included) below the lease's stream hint (a new owner resumes at the hint,
+ * so that message is kept), and every one of a finished shard. A subject refused as full is also
+ * scanned: the stream is asked what it holds below the hint (the first message on it from a
+ * sequence, then the next), which finds what the list cannot, a deletion a killed server lost or a
+ * message stored by an earlier submit of the run. Scanning only then: each answer carries the whole
+ * message. Messages are deleted one by one rather than purged by subject: a subject purge also
+ * moves the server's consumers of that subject forward, and a consumer must only ever be moved by
+ * what it reads. Runs every streamTrimEveryMs while publishing, and at once when a publish is
+ * refused. A failure is left to the next pass (NATS or PostgreSQL restarting shows up in the
+ * publishes themselves).
  */
 export class SubjectTrimmer {
+  /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
+  private readonly inStream: number[][];
+  /** Shards whose subject was refused as full since it was last scanned. */
+  private readonly toScan = new Set<number>();
   private trimming: Promise<void> | undefined;
   private lastTrimMs = 0;
   private readonly reported = new Map<string, number>();
@@ -114,8 +119,11 @@ export class SubjectTrimmer {
     private readonly control: ClusterControl,
     private readonly jsm: JetStreamManager,
     private readonly run: string,
+    shards: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.inStream = Array.from({ length: shards }, () => []);
+  }
 
   /** Runs `work` with a trim every streamTrimEveryMs beside it. */
   async during<T>(work: () => Promise<T>): Promise<T> {
@@ -128,8 +136,15 @@ export class SubjectTrimmer {
     }
   }
 
-  /** A publish to `subject` was refused (full): trim now (at most once per pass), log now and then. */
-  async refused(subject: string, attempt: number, waitingMs: number): Promise<void> {
+  /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
+  stored(shard: number, seq: number): void {
+    const seqs = this.inStream[shard]!;
+    if (seqs[seqs.length - 1] !== seq) seqs.push(seq);
+  }
+
+  /** A publish to `shard`'s subject was refused (full): trim now (at most once per pass), log now and then. */
+  async refused(shard: number, subject: string, attempt: number, waitingMs: number): Promise<void> {
+    this.toScan.add(shard);
     const last = this.reported.get(subject) ?? -Infinity;
     if (performance.now() - last >= waitLogEveryMs) {
       this.reported.set(subject, performance.now());
@@ -156,22 +171,34 @@ export class SubjectTrimmer {
     try {
       const stream = streamOf(this.run);
       for (const lease of await this.control.leases(this.run)) {
+        const seqs = this.inStream[lease.shard]!;
         const below = lease.finished ? Infinity : lease.streamSeq;
-        const subject = subjectOf(this.run, lease.shard);
-        for (let seq = 1; seq < below;) {
-          const first = await this.jsm.streams.getMessage(stream, {
-            seq,
-            next_by_subj: subject,
-          } as unknown as MsgRequest);
-          if (first === null || first.seq >= below) break;
-          await this.jsm.streams.deleteMessage(stream, first.seq, false).catch((error: unknown) => {
-            if (!isMessageGone(error)) throw error;
-          });
-          seq = first.seq + 1;
+        while (seqs.length > 0 && seqs[0]! < below) {
+          await this.delete(stream, seqs[0]!);
+          seqs.shift();
         }
+        if (this.toScan.delete(lease.shard)) await this.deleteHeldBelow(stream, lease.shard, below);
       }
     } catch (error) {
       this.log.debug({ err: describeError(error) }, 'trimming the stream failed; next pass');
     }
+  }
+
+  /** Deletes whatever the shard's subject holds below `below`, as the stream says. */
+  private async deleteHeldBelow(stream: string, shard: number, below: number): Promise<void> {
+    const subject = subjectOf(this.run, shard);
+    for (let seq = 1; seq < below;) {
+      const held = await this.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
+      // A server that ignored next_by_subj would answer with another subject's message: never delete that.
+      if (held === null || held.seq >= below || held.subject !== subject) return;
+      await this.delete(stream, held.seq);
+      seq = held.seq + 1;
+    }
+  }
+
+  private async delete(stream: string, seq: number): Promise<void> {
+    await this.jsm.streams.deleteMessage(stream, seq, false).catch((error: unknown) => {
+      if (!isMessageGone(error)) throw error;
+    });
   }
 }

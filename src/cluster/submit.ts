@@ -168,7 +168,7 @@ async function publishRun(
 ): Promise<Omit<SubmitResult, 'outputs' | 'totalMs'> & { rowsRead: number }> {
   await ensureStream(jsm, options.run, options.maxLag, options.log);
   const js = jetstream(nc);
-  const trimmer = new SubjectTrimmer(control, jsm, options.run, options.log);
+  const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
   const repair = await prepareRepair(options, jsm, control, shards);
   const seal = options.sealKey && messageSealer(options.sealKey, options.run);

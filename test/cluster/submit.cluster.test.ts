@@ -22,7 +22,7 @@ import {
   type Expected,
   type World,
 } from '../helpers/cluster.js';
-import { publishMessageBytes } from '../../src/constants.js';
+import { inputSampleBytes, publishMessageBytes } from '../../src/constants.js';
 import { batchLayout } from '../../src/layout.js';
 import { join } from 'node:path';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -127,6 +127,9 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     const changed = line.slice(0, digit) + String((Number(line[digit]) + 1) % 10) + line.slice(digit + 1);
     writeFileSync(edited, text.slice(0, at) + changed + text.slice(end));
     expect(statSync(edited).size).toBe(statSync(first.input).size);
+    // Between the first and the last MiB, which the size-and-ends fingerprint reads.
+    expect(at).toBeGreaterThan(inputSampleBytes);
+    expect(end).toBeLessThan(text.length - inputSampleBytes);
     for (const args of [
       [edited, '--run', 'edited'],
       [edited, '--run', 'edited', '--detach'],

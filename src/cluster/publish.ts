@@ -230,6 +230,8 @@ async function publishOne(
       if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
+      // A shard quarantined meanwhile (its stream deleted, a batch missing): waiting cannot help.
+      if (trimmer.quarantined) throw trimmer.quarantined;
       if (isSubjectFull(error)) {
         lagging ||= performance.now();
         if (Date.now() > deadlineAt)

@@ -8,8 +8,9 @@ import {
 } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { lagRetryDelayMaxMs, streamDuplicateWindowNs, streamTrimEveryMs, waitLogEveryMs } from '../constants.js';
-import { describeError, runFailure } from '../errors.js';
+import { describeError, runFailure, type RunError } from '../errors.js';
 import type { ClusterControl } from './control.js';
+import type { LeaseRow } from './leases.js';
 import { header, streamOf, subjectOf, subjectsOf } from './names.js';
 import { isMessageGone, isStreamNameInUse, isStreamNotFound } from './nats-errors.js';
 
@@ -105,7 +106,18 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
  * refused. A failure is left to the next pass (NATS or PostgreSQL restarting shows up in the
  * publishes themselves).
  */
+/** The run's quarantined shards as submit's failure (exit 1), naming each and why; undefined when none is. */
+export function quarantineFailure(run: string, leases: readonly LeaseRow[]): RunError | undefined {
+  const quarantined = leases.filter((l) => l.quarantined && !l.finished);
+  if (quarantined.length === 0) return undefined;
+  return runFailure(
+    `run ${run}: ${quarantined.map((l) => `shard ${l.shard} quarantined: ${l.cause}`).join('; ')} (payments shards --run ${run} shows its dead letters)`,
+  );
+}
+
 export class SubjectTrimmer {
+  /** Shards quarantined, as of the last pass: publishing stops (a retry cannot help them). */
+  quarantined: RunError | undefined;
   /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
   private readonly inStream: number[][];
   /** Shards whose subject was refused as full since it was last scanned. */
@@ -170,7 +182,9 @@ export class SubjectTrimmer {
     this.lastTrimMs = performance.now();
     try {
       const stream = streamOf(this.run);
-      for (const lease of await this.control.leases(this.run)) {
+      const leases = await this.control.leases(this.run);
+      this.quarantined = quarantineFailure(this.run, leases);
+      for (const lease of leases) {
         const seqs = this.inStream[lease.shard]!;
         const below = lease.finished ? Infinity : lease.streamSeq;
         while (seqs.length > 0 && seqs[0]! < below) {

@@ -58,7 +58,7 @@ import { publishInput } from './jetstream-sink.js';
 import { messageSealer } from './message-seal.js';
 import { delimiterMismatch, type Repair } from './publish.js';
 import { fencedJournalUrl } from './schema.js';
-import { deleteStream, ensureStream, purgeEarlierRun, SubjectTrimmer } from './stream.js';
+import { deleteStream, ensureStream, purgeEarlierRun, quarantineFailure, SubjectTrimmer } from './stream.js';
 
 export interface SubmitOptions {
   readonly input: string;
@@ -265,11 +265,8 @@ async function waitForShards(control: ClusterControl, options: SubmitOptions, de
     const leases = await control.leases(run);
     const open = leases.filter((l) => !l.finished);
     if (open.length === 0) return;
-    const quarantined = open.filter((l) => l.quarantined);
-    if (quarantined.length > 0)
-      throw runFailure(
-        `run ${run}: ${quarantined.map((l) => `shard ${l.shard} ${whyNot(l)}`).join('; ')} (payments shards --run ${run} shows its dead letters)`,
-      );
+    const quarantined = quarantineFailure(run, open);
+    if (quarantined) throw quarantined;
     if (Date.now() > deadlineAt)
       throw runFailure(
         `run ${run}: not finished within --deadline ${options.deadlineMs / 1000} s: ${open.map((l) => `shard ${l.shard} ${whyNot(l)}`).join('; ')}`,

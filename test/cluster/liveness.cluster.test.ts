@@ -16,6 +16,7 @@ import {
   expectedRun,
   leases,
   logLines,
+  spawnSubmit,
   startNode,
   startWorld,
   stopWorld,
@@ -158,6 +159,33 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     const repaired = await submit(world, [...args, '--deadline', '100']);
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toBe(expected.accounts);
+    await node.kill('SIGKILL');
+  });
+
+  it('a submit still publishing stops once a shard is quarantined, naming it (its stream deleted)', async () => {
+    const expected = await expectedRun(world, 'cut2', 600_000, 97);
+    const node = startNode(world, 'cut2n');
+    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    let running: ReturnType<typeof spawnSubmit>;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      // --max-lag 2 and the commits held: the subject fills and submit waits, still publishing.
+      running = spawnSubmit(world, [expected.input, '--run', 'cut2', '--shards', '1', '--max-lag', '2']);
+      await until(async () => /shard lags: its subject is full/.test(running.stderr()));
+      await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut2'));
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    const got = await running!.result;
+    expect(got.code).toBe(1);
+    expect(got.stdout).toBe('');
+    expect(errorLine(got.stderr)).toMatch(
+      /run cut2: shard 0 quarantined: the run's stream PAYMENTS_cut2 is gone \(deleted before the run finished\)/,
+    );
     await node.kill('SIGKILL');
   });
 

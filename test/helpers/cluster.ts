@@ -272,7 +272,10 @@ export async function sessions(world: World): Promise<string> {
 }
 
 /** A submit as a child process that a test may kill; `result` settles when it exits. */
-export function spawnSubmit(world: World, args: string[]): { child: ChildProcess; result: Promise<CliResult> } {
+export function spawnSubmit(
+  world: World,
+  args: string[],
+): { child: ChildProcess; result: Promise<CliResult>; stderr: () => string } {
   const child = spawn(
     process.execPath,
     [binPath, 'submit', ...args, '--nats', world.nats.url, '--journal', world.journal],
@@ -285,7 +288,7 @@ export function spawnSubmit(world: World, args: string[]): { child: ChildProcess
   const result = new Promise<CliResult>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
-  return { child, result };
+  return { child, result, stderr: () => stderr };
 }
 
 /** Batches the run's journal holds (all partitions). */

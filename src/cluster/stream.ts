@@ -92,6 +92,15 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
   }
 }
 
+/** The run's quarantined shards as submit's failure (exit 1), naming each and why; undefined when none is. */
+export function quarantineFailure(run: string, leases: readonly LeaseRow[]): RunError | undefined {
+  const quarantined = leases.filter((l) => l.quarantined && !l.finished);
+  if (quarantined.length === 0) return undefined;
+  return runFailure(
+    `run ${run}: ${quarantined.map((l) => `shard ${l.shard} quarantined: ${l.cause}`).join('; ')} (payments shards --run ${run} shows its dead letters)`,
+  );
+}
+
 /**
  * Keeps each shard's subject down to what its owner has not committed yet, so that the per-subject
  * limit measures lag: deletes the messages this submit stored (their sequence numbers come back in
@@ -106,15 +115,6 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
  * refused. A failure is left to the next pass (NATS or PostgreSQL restarting shows up in the
  * publishes themselves).
  */
-/** The run's quarantined shards as submit's failure (exit 1), naming each and why; undefined when none is. */
-export function quarantineFailure(run: string, leases: readonly LeaseRow[]): RunError | undefined {
-  const quarantined = leases.filter((l) => l.quarantined && !l.finished);
-  if (quarantined.length === 0) return undefined;
-  return runFailure(
-    `run ${run}: ${quarantined.map((l) => `shard ${l.shard} quarantined: ${l.cause}`).join('; ')} (payments shards --run ${run} shows its dead letters)`,
-  );
-}
-
 export class SubjectTrimmer {
   /** Shards quarantined, as of the last pass: publishing stops (a retry cannot help them). */
   quarantined: RunError | undefined;

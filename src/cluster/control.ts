@@ -10,6 +10,7 @@ import { readRejectedLines } from '../journal/postgres/partition-read.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
 import type { JournalKeyring } from '../journal/seal.js';
 import {
+  adoptStream,
   claimShard,
   endLease,
   heartbeat,
@@ -111,6 +112,11 @@ export class ClusterControl {
       const r = await c.query('SELECT delimiter FROM payments_cluster.runs WHERE name = $1', [run]);
       return r.rows[0].delimiter as string;
     });
+  }
+
+  /** Records the run's stream (see adoptStream); returns the shards to be read again from its start. */
+  adoptStream(run: string, created: string): Promise<number[]> {
+    return this.connection.run('recording the run’s stream', (c) => adoptStream(c, run, created));
   }
 
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {

@@ -244,3 +244,28 @@ export async function endLease(c: pg.Client, lease: HeldLease, finished: boolean
     );
   }
 }
+
+/**
+ * Records the stream the run's batches are now published to (by its creation time). When it is not
+ * the one recorded before (deleted and made again: its sequence numbers start over), every
+ * unfinished shard is read again from the new stream's start: its stream hint goes to 0 and its
+ * generation moves on, so an owner still reading the old positions is fenced (its commits refused,
+ * its lease lost) and the next claim reads from the start, passing over what its journal holds.
+ * Returns the shards so reset (none the first time, or for the same stream).
+ */
+export async function adoptStream(c: pg.Client, run: string, created: string): Promise<number[]> {
+  const r = await c.query(
+    `WITH before AS (SELECT stream_created FROM payments_cluster.runs WHERE name = $1 FOR UPDATE),
+          recorded AS (UPDATE payments_cluster.runs SET stream_created = $2
+                        WHERE name = $1 AND stream_created IS DISTINCT FROM $2 RETURNING name),
+          reset AS (UPDATE payments_cluster.leases
+                       SET generation = generation + 1, stream_seq = 0, expires_at = least(expires_at, now())
+                     WHERE run = $1 AND NOT finished
+                       AND (SELECT stream_created FROM before) IS DISTINCT FROM $2
+                       AND (SELECT stream_created FROM before) IS NOT NULL
+                 RETURNING shard)
+     SELECT shard FROM reset ORDER BY shard`,
+    [run, created],
+  );
+  return r.rows.map((row) => row.shard as number);
+}

@@ -1,6 +1,7 @@
 /**
  * The cluster's tables and fence in PostgreSQL (schema payments_cluster), beside the journal they fence:
- *   runs    one row per run: shard count, and once published, each shard's batch count and last line
+ *   runs    one row per run: shard count, the stream it is published to (its creation time), and
+ *           once published, each shard's batch count and last line
  *   leases  one row per (run, shard): the owning node, a generation bumped at every change of owner,
  *           an expiry (the database's clock, so nodes' clocks never matter), finished, and a hint of
  *           how far into the stream the owner got
@@ -36,7 +37,7 @@ const fencedIdleInTransactionMs = 5000;
 const fencedSqlState = 'PF001';
 const clusterLockKey = 0x636c7573; // "clus"
 /** Bumped when the DDL below changes (stored as the fence function's comment). */
-const clusterSchemaVersion = 'payments_cluster 5';
+const clusterSchemaVersion = 'payments_cluster 6';
 
 const ddl = `
 CREATE SCHEMA IF NOT EXISTS payments_cluster;
@@ -82,6 +83,8 @@ ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS submits int NOT NULL 
 ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
 ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS touched_at timestamptz NOT NULL DEFAULT now();
 ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS finished_at timestamptz;
+-- The stream the run is published to, by its creation time (a stream made again starts its numbers over).
+ALTER TABLE payments_cluster.runs ADD COLUMN IF NOT EXISTS stream_created text;
 -- Messages of a shard's subject that are not a valid batch of the run: never applied, kept here.
 CREATE TABLE IF NOT EXISTS payments_cluster.dead_letters (
   run text NOT NULL REFERENCES payments_cluster.runs (name) ON DELETE CASCADE,

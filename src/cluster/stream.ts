@@ -63,20 +63,24 @@ export async function purgeEarlierRun(
   }
 }
 
-/** Creates the run's stream, unless it exists (its --max-lag then stays). */
-export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: number, log: Logger): Promise<void> {
+/**
+ * Creates the run's stream, unless it exists (its --max-lag then stays). Returns when the stream
+ * was created: a stream made again after it was deleted numbers its messages anew, so a position
+ * in the old one means nothing in it (submit then has the run's shards read it from its start).
+ */
+export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: number, log: Logger): Promise<string> {
   const name = streamOf(run);
   try {
     const info = await jsm.streams.info(name);
     const limit = info.config.max_msgs_per_subject;
     if (limit !== maxLag)
       log.info({ stream: name, maxLag: limit > 0 ? limit : 'none' }, 'the run’s stream exists: its --max-lag stays');
-    return;
+    return info.created;
   } catch (error) {
     if (!isStreamNotFound(error)) throw runFailure(`nats: stream ${name}: ${describeError(error)}`);
   }
   try {
-    await jsm.streams.add({
+    const info = await jsm.streams.add({
       name,
       subjects: [subjectsOf(run)],
       storage: StorageType.File,
@@ -86,10 +90,17 @@ export async function ensureStream(jsm: JetStreamManager, run: string, maxLag: n
       discard: DiscardPolicy.New,
       discard_new_per_subject: true,
     });
+    return info.created;
   } catch (error) {
     // Another submit of the same run created it first: fine.
     if (!isStreamNameInUse(error)) throw runFailure(`nats: creating stream ${name}: ${describeError(error)}`);
   }
+  return jsm.streams.info(name).then(
+    (info) => info.created,
+    (error: unknown) => {
+      throw runFailure(`nats: stream ${name}: ${describeError(error)}`);
+    },
+  );
 }
 
 /** The run's quarantined shards as submit's failure (exit 1), naming each and why; undefined when none is. */

@@ -166,7 +166,13 @@ async function publishRun(
   shards: number,
   started: number,
 ): Promise<Omit<SubmitResult, 'outputs' | 'totalMs'> & { rowsRead: number }> {
-  await ensureStream(jsm, options.run, options.maxLag, options.log);
+  const created = await ensureStream(jsm, options.run, options.maxLag, options.log);
+  const reset = await control.adoptStream(options.run, created);
+  if (reset.length > 0)
+    options.log.warn(
+      { run: options.run, shards: reset },
+      "the run's stream is new: its unfinished shards read it from its start (their owners fenced)",
+    );
   const js = jetstream(nc);
   const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;

@@ -1,7 +1,7 @@
 /**
  * Every shard ends in bounded time: a message that is not a batch of the run is a dead letter (the
  * shard still finishes), a stream deleted under an unfinished run quarantines its shards (and a
- * second submit repairs them), a run whose journal was removed quarantines its shards without
+ * second submit repairs them; one that makes it again first has them read it from its start), a run whose journal was removed quarantines its shards without
  * holding up other runs, an operator retries a quarantine, submit gives up at its deadline,
  * and a node's endpoints (token, health, metrics) and expiry.
  */
@@ -159,6 +159,59 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     const repaired = await submit(world, [...args, '--deadline', '100']);
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toBe(expected.accounts);
+    await node.kill('SIGKILL');
+  });
+
+  it('a stream deleted mid-run and made again by the next submit is read from its start, its owner fenced', async () => {
+    // The first stream holds 30 foreign messages before the run's batches, so its sequence numbers
+    // are not the new stream's: a reader resuming at the old position would wait past its end.
+    const expected = await expectedRun(world, 'anew', 200_000, 97);
+    const args = [expected.input, '--run', 'anew', '--shards', '1'];
+    await withNats(world, async (nc) => {
+      await (
+        await jetstreamManager(nc)
+      ).streams.add({
+        name: 'PAYMENTS_anew',
+        subjects: ['payments.anew.shard.*'],
+        max_msgs_per_subject: 256,
+        discard: DiscardPolicy.New,
+        discard_new_per_subject: true,
+      });
+      const js = jetstream(nc);
+      for (let i = 0; i < 30; i++) await js.publish('payments.anew.shard.0', new Uint8Array([i]));
+    });
+    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
+    const node = startNode(world, 'anew1');
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    try {
+      // Its first commit held: the node has passed the foreign messages (its hint is past them) and
+      // waits to commit its first batch when the stream goes and the next submit makes it again.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      expect((await submit(world, [...args, '--detach'])).code).toBe(0);
+      await until(async () =>
+        withDb(world, async (c) => {
+          const r = await c.query(
+            `SELECT 1 FROM payments_cluster.leases WHERE run = 'anew' AND stream_seq >= 30 AND NOT finished`,
+          );
+          return r.rowCount === 1;
+        }),
+      );
+      const before = (await leases(world, 'anew'))[0]!.generation;
+      await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_anew'));
+      const again = await submit(world, [...args, '--detach']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toMatch(/the run's stream is new: its unfinished shards read it from its start/);
+      // The owner that read the old stream is fenced: nothing it holds commits.
+      expect((await leases(world, 'anew'))[0]!.generation).toBeGreaterThan(before);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    const done = await submit(world, [...args, '--deadline', '60']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(expected.accounts);
     await node.kill('SIGKILL');
   });
 

@@ -212,6 +212,7 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     const done = await submit(world, [...args, '--deadline', '60']);
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toBe(expected.accounts);
+    expect(done.stderr).not.toMatch(/stream is new/); // the same stream: nothing read again
     await node.kill('SIGKILL');
   });
 

@@ -138,16 +138,31 @@ export class OutputFile {
 
   /** Renames a finished temporary file over its target (nothing to do for a device or FIFO). */
   async publish(): Promise<void> {
-    if (this.done) return;
+    const dir = await this.rename();
+    if (dir !== undefined) await this.syncDir(dir);
+  }
+
+  /** The rename alone; returns the directory to flush (undefined when nothing was renamed). */
+  async rename(): Promise<string | undefined> {
+    if (this.done) return undefined;
     if (!this.finished) await this.finish();
     this.done = true;
-    if (this.temp === undefined) return;
+    if (this.temp === undefined) return undefined;
     try {
       await rename(this.temp.path, this.temp.target);
       liveTemps.delete(this.temp.path);
-      await syncDirectory(dirname(this.temp.target));
+      return dirname(this.temp.target);
     } catch (error) {
       await this.removeTemp();
+      throw writeFailure(`${this.option} ${this.path}`, error);
+    }
+  }
+
+  /** Flushes the directory entry of a rename to disk. */
+  async syncDir(dir: string): Promise<void> {
+    try {
+      await syncDirectory(dir);
+    } catch (error) {
       throw writeFailure(`${this.option} ${this.path}`, error);
     }
   }
@@ -217,10 +232,24 @@ export class OutputSet {
     }
   }
 
-  /** Every finished file renamed into place. */
+  /**
+   * Every finished file renamed into place, the renames back to back (a process killed between two
+   * of them leaves one output new and the other old: no two renames are one atomic step, so the
+   * instant is kept to a system call), then each directory flushed to disk.
+   */
   async publish(): Promise<void> {
     try {
-      for (const file of this.files) await file.publish();
+      const renamed: [OutputFile, string][] = [];
+      for (const file of this.files) {
+        const dir = await file.rename();
+        if (dir !== undefined) renamed.push([file, dir]);
+      }
+      const flushed = new Set<string>();
+      for (const [file, dir] of renamed) {
+        if (flushed.has(dir)) continue;
+        flushed.add(dir);
+        await file.syncDir(dir);
+      }
     } catch (error) {
       await this.discard();
       throw error;

@@ -2,7 +2,8 @@
  * One run per PostgreSQL journal, as for a journal directory: two runs started together on a new
  * journal give one run and one refusal (never two refusals, never two runs), the refusal names the
  * journal as a whole (not a partition), and a run killed with SIGKILL leaves nothing held, so the
- * next run resumes. Readers (replay, inspect) take no lock: they read a journal a run holds.
+ * next run resumes. Readers (replay, inspect) take no lock: they read a journal a run holds. A run
+ * that lost its sessions while another took the journal stops as a run that lost its server (exit 1).
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,5 +79,39 @@ describe('a run that holds a journal', () => {
     expect(resumed.stderr).toMatch(/resuming \(every shard has applied its rows up to line \d+\)/);
     f.expectReference(resumed);
     await f.expectGapless('held');
+  });
+});
+
+describe('a run whose sessions were lost while another run took its journal', () => {
+  it('stops with exit 1, as a run that lost its server (not 2, as one refused at its start); the other finishes', async () => {
+    const url = f.url('lost');
+    const args = [f.input, '--journal', url, '--workers', '2', '--quiet'];
+    const first = start(args);
+    await until(async () => first.child.exitCode !== null || (await f.underWay('lost')()));
+    first.child.kill('SIGSTOP');
+    // Its sessions end on the server (as in a restart) while it is stopped.
+    await f.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name LIKE 'payments run ${first.child.pid}@%' OR application_name LIKE 'payments lost shard %'`,
+    );
+    const second = start(args);
+    // The second run holds both partitions, then is stopped too, so it holds them while the first comes back.
+    await until(async () => {
+      const held = await f.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'payments lost shard %'`,
+      );
+      return second.child.exitCode !== null || held[0]!.n === 2;
+    });
+    second.child.kill('SIGSTOP');
+    first.child.kill('SIGCONT');
+    const lost = await first.done;
+    expect(lost.code, lost.stderr).toBe(1);
+    expect(lost.stderr).toMatch(/another run holds the journal since this run's connection was lost/);
+    expect(lost.stdout).toBe('');
+    second.child.kill('SIGCONT');
+    const won = await second.done;
+    expect(won.code, won.stderr).toBe(0);
+    expect(won.stdout).toBe(f.reference.accounts);
+    await f.expectGapless('lost');
   });
 });

@@ -7,10 +7,10 @@
  * cluster node's session is fenced by its lease generation instead (see lock()).
  */
 import type pg from 'pg';
-import { pgFenceSetting, pgLockWaitSeconds, snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
+import { snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal
 import type { AccountEvent } from '../../domain/account.js';
 import type { InputProof } from '../../io/input-proof.js';
-import { errorCode, JournalCorrupt, RunError, runFailure } from '../../errors.js';
+import { JournalCorrupt } from '../../errors.js';
 import type {
   EngineState,
   JournalPartition,
@@ -35,7 +35,7 @@ import {
   type BatchInfo,
   type PartitionRef,
 } from './partition-read.js';
-import { generationLockKey, journalLockKey } from './run-lock.js';
+import { lockPartition } from './run-lock.js';
 import type { PostgresTarget } from './url.js';
 import { keyForJournal, PartitionSeal, refuseKeyForPlainJournal, type JournalKeyring } from '../seal.js';
 
@@ -93,58 +93,19 @@ export class PostgresPartition implements JournalPartition {
     this.ref = { journal: target.journal, shard, where: this.where };
     if (options.session !== undefined && !this.readOnly) throw new Error('invariant: a shared session only reads');
     this.ownsConnection = options.session === undefined;
-    const onConnect = this.readOnly ? readOnly : (client: pg.Client) => this.lock(client);
+    let connected = false;
+    const onConnect = this.readOnly
+      ? readOnly
+      : async (client: pg.Client) => {
+          await lockPartition(client, this.ref, connected);
+          connected = true;
+        };
     const name = `payments ${target.journal} shard ${shard}`;
     this.connection = options.session ?? new RetryingConnection(target, name, onConnect, options.onRetry);
   }
 
   get retries(): number {
     return this.connection.retries;
-  }
-
-  /**
-   * One writer per partition. A local run holds the journal's run lock (run-lock.ts) first, so a
-   * partition held by someone else is a run that just died or a cluster node: exit 2. A cluster node's session carries its lease generation (cluster/schema.ts): the fence, not this
-   * lock, keeps a stale owner's writes out, so that a new owner never waits for (or has to end) the
-   * session of one paused past its lease. It holds the partition's lock shared (a local run or a
-   * conversion, which take it exclusive, stay out) and its generation's lock exclusive (a session
-   * of its own lost connection that lingers on the server is waited for). A stale owner that
-   * reconnects is refused here at once: it never gets a session on the partition again.
-   */
-  private async lock(client: pg.Client): Promise<void> {
-    const { journal } = this.target;
-    const setting = await client.query(`SELECT current_setting('${pgFenceSetting}', true) AS generation`);
-    const generation = String(setting.rows[0].generation ?? '');
-    if (generation === '') return this.waitForLock(client, `pg_advisory_lock(${journalLockKey(journal, this.shard)})`);
-    const lease = await client.query(
-      'SELECT generation::text AS generation FROM payments_cluster.leases WHERE run = $1 AND shard = $2',
-      [journal, this.shard],
-    );
-    const owner = lease.rows[0]?.generation as string | undefined;
-    if (owner !== undefined && owner !== generation)
-      throw runFailure(
-        `${this.where}: fenced: shard ${this.shard} of run ${journal} belongs to lease generation ${owner}, this session writes for ${generation}`,
-      );
-    await this.waitForLock(client, `pg_advisory_lock_shared(${journalLockKey(journal, this.shard)})`);
-    await this.waitForLock(client, `pg_advisory_lock(${generationLockKey(journal, this.shard, generation)})`);
-  }
-
-  /** Takes a session advisory lock (`call`: pg_advisory_lock…(key)): at once, or after a bounded wait, or exit 2. */
-  private async waitForLock(client: pg.Client, call: string): Promise<void> {
-    const got = await client.query(`SELECT ${call.replace(/^pg_advisory_lock/, 'pg_try_advisory_lock')} AS ok`);
-    if (got.rows[0].ok) return;
-    // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
-    // server for a moment before it notices: wait a bounded time before calling the journal busy.
-    try {
-      await client.query(`SET lock_timeout = '${pgLockWaitSeconds}s'`);
-      await client.query(`SELECT ${call}`);
-      await client.query('RESET lock_timeout');
-    } catch (error) {
-      if (errorCode(error) !== '55P03') throw error;
-      throw new RunError(`${this.where}: in use by another run (its worker holds the partition's lock)`, 2, {
-        kind: 'journal-busy',
-      });
-    }
   }
 
   async recover(): Promise<Recovery> {

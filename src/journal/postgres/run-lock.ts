@@ -14,7 +14,7 @@
  * pg_stat_activity shows to any role. A holder on this host whose process is gone is a session the
  * server has not yet noticed is closed: that one is waited for (bounded); any other refuses at once.
  */
-import { pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
+import { pgFenceSetting, pgLockWaitSeconds, pgRelockWaitSeconds } from '../../constants.js';
 import { hostname } from 'node:os';
 import pg from './pg.js';
 import { RunError, errorCode, runFailure } from '../../errors.js';
@@ -112,5 +112,62 @@ export async function lockJournal(client: pg.Client, journal: string, display: s
       if (!goneFromHere(holder) || waited > pgLockWaitSeconds * 1000) throw inUse(display, holder);
     }
     await sleep(50);
+  }
+}
+
+/**
+ * One writer per partition (`where` names it in messages). A local run holds the journal's run
+ * lock first, so a partition held by someone else is a run that just died or a cluster node: exit
+ * 2. A cluster node's session carries its lease generation (cluster/schema.ts): the fence, not this
+ * lock, keeps a stale owner's writes out, so that a new owner never waits for (or has to end) the
+ * session of one paused past its lease. It holds the partition's lock shared (a local run or a
+ * conversion, which take it exclusive, stay out) and its generation's lock exclusive (a session
+ * of its own lost connection that lingers on the server is waited for). A stale owner that
+ * reconnects is refused here at once: it never gets a session on the partition again. `again`: a
+ * new connection after a lost one.
+ */
+export async function lockPartition(
+  client: pg.Client,
+  partition: { journal: string; shard: number; where: string },
+  again: boolean,
+): Promise<void> {
+  const { journal, shard, where } = partition;
+  const setting = await client.query(`SELECT current_setting('${pgFenceSetting}', true) AS generation`);
+  const generation = String(setting.rows[0].generation ?? '');
+  if (generation === '')
+    return waitForLock(client, `pg_advisory_lock(${journalLockKey(journal, shard)})`, where, again);
+  const lease = await client.query(
+    'SELECT generation::text AS generation FROM payments_cluster.leases WHERE run = $1 AND shard = $2',
+    [journal, shard],
+  );
+  const owner = lease.rows[0]?.generation as string | undefined;
+  if (owner !== undefined && owner !== generation)
+    throw runFailure(
+      `${where}: fenced: shard ${shard} of run ${journal} belongs to lease generation ${owner}, this session writes for ${generation}`,
+    );
+  await waitForLock(client, `pg_advisory_lock_shared(${journalLockKey(journal, shard)})`, where, again);
+  await waitForLock(client, `pg_advisory_lock(${generationLockKey(journal, shard, generation)})`, where, again);
+}
+
+/**
+ * Takes a session advisory lock (`call`: pg_advisory_lock…(key)): at once, or after a bounded
+ * wait, or exit 2; exit 1 on a new connection after a lost one (`again`): another run took the
+ * journal while this one was away, and this one stops as a run that lost its server does.
+ */
+async function waitForLock(client: pg.Client, call: string, where: string, again: boolean): Promise<void> {
+  const got = await client.query(`SELECT ${call.replace(/^pg_advisory_lock/, 'pg_try_advisory_lock')} AS ok`);
+  if (got.rows[0].ok) return;
+  // The session of a run that just died (SIGKILL, or our own lost connection) may linger on the
+  // server for a moment before it notices: wait a bounded time before calling the journal busy.
+  try {
+    await client.query(`SET lock_timeout = '${pgLockWaitSeconds}s'`);
+    await client.query(`SELECT ${call}`);
+    await client.query('RESET lock_timeout');
+  } catch (error) {
+    if (errorCode(error) !== '55P03') throw error;
+    if (again) throw runFailure(`${where}: another run holds the journal since this run's connection was lost`);
+    throw new RunError(`${where}: in use by another run (its worker holds the partition's lock)`, 2, {
+      kind: 'journal-busy',
+    });
   }
 }

@@ -6,7 +6,17 @@
  */
 import Database from 'better-sqlite3';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,6 +308,42 @@ describe('a full disk', () => {
     );
     rmSync(filler, { force: true });
     rmSync(journal, { recursive: true, force: true });
+  });
+
+  it('too full to create the journal: exit 1, a full disk (not a damaged journal), at 1 and 3 workers', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const filler = join(mount, 'filler');
+    try {
+      for (let i = 0; ; i++) writeFileSync(filler, Buffer.alloc(16 << 10), { flag: i === 0 ? 'w' : 'a' });
+    } catch {
+      // ENOSPC: full to the last block
+    }
+    try {
+      // Room for a directory and a few pages, not for a partition's database, its WAL and shared memory.
+      for (const [room, workers] of [
+        [40, 1],
+        [100, 3],
+        [100, 1],
+      ] as const) {
+        truncateSync(filler, statSync(filler).size - room * 1024);
+        const journal = join(mount, `new-${room}-${workers}`);
+        const result = await runCli([big, '--journal', journal, '--workers', String(workers), '--quiet']);
+        expectOneLine(
+          result,
+          1,
+          /^payments: journal partition \d+ .*: (disk full \(SQLITE_FULL\)|.*\(SQLITE_IOERR\w*\); check the disk \(is it full\?\)).* run the same command to resume$/,
+        );
+        rmSync(journal, { recursive: true, force: true });
+        writeFileSync(filler, Buffer.alloc(0), { flag: 'a' });
+        try {
+          for (;;) writeFileSync(filler, Buffer.alloc(4 << 10), { flag: 'a' });
+        } catch {
+          // full again
+        }
+      }
+    } finally {
+      rmSync(filler, { force: true });
+    }
   });
 });
 

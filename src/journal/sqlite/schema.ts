@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
-import { describeError, JournalCorrupt, nativeModuleMissing } from '../../errors.js';
+import { describeError, JournalCorrupt, nativeModuleMissing, runFailure, type RunError } from '../../errors.js';
 import {
   journalFormat,
   journalFormatVersion,
@@ -12,7 +12,7 @@ import {
   type JournalFormat,
 } from '../format.js';
 import { sealError, type JournalSealInfo } from '../seal.js';
-import { isMissingBinding, isSqliteCantOpen } from './sqlite-errors.js';
+import { isMissingBinding, isSqliteCantOpen, isSqliteDamage, isSqliteFull, sqliteCode } from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
 // accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
@@ -43,8 +43,21 @@ export function openDatabase(
     return db;
   } catch (error) {
     db.close();
-    throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+    throw unusable(where, error);
   }
+}
+
+/**
+ * A partition that could not be opened or set up: damaged (exit 2) only when SQLite says so of its
+ * content; a full disk or an I/O error says nothing about the file (exit 1: free space, run again).
+ */
+function unusable(where: string, error: unknown): RunError {
+  if (isSqliteDamage(error)) return new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+  if (isSqliteFull(error))
+    return runFailure(`${where}: disk full (SQLITE_FULL); free space and run the same command to resume`);
+  return runFailure(
+    `${where}: ${describeError(error)} (${sqliteCode(error) ?? 'no SQLite code'}); check the disk (is it full?) and run the same command to resume`,
+  );
 }
 
 /** What a partition's meta rows say it is: its format, and its seal (undefined: not sealed). */
@@ -91,7 +104,7 @@ export function initSchema(
     })();
   } catch (error) {
     if (error instanceof JournalCorrupt) throw error;
-    throw new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+    throw unusable(where, error);
   }
   const stored = checkMeta(db, where, shard, shards);
   checkSealAgrees(where, stored.seal, seal);

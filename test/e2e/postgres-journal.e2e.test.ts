@@ -9,7 +9,7 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLine, runCli } from '../helpers/cli.js';
+import { errorLine, expectOneLine, runCli } from '../helpers/cli.js';
 import { PostgresCliFixture, runAndSignal, runBlockedAndSignal } from '../helpers/postgres-cli.js';
 import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
@@ -150,8 +150,20 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     const url = urlFor(f.database, { user: 'payments_e2e_weak', password: secret, params: { journal: 'weak' } });
     const result = await runCli([f.input, '--journal', url]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/permission denied.*the role needs/);
+    expect(result.stderr).toMatch(/permission denied.*a run's role needs CREATE/);
     expect(result.stderr).not.toContain(secret);
+  });
+
+  it('a setting the server refuses in the URL: exit 2, one line naming it (no retry helps)', async () => {
+    for (const options of ['-c payments_e2e.nothing=1 -c no_such_setting=1', '-c statement_timeout=soon']) {
+      const url = urlFor(f.database, { params: { journal: 'opts', options } });
+      const result = await runCli([f.input, '--journal', url]);
+      expectOneLine(
+        result,
+        2,
+        /the server refused a setting \(.*(no_such_setting|statement_timeout).*\); check the URL's options/,
+      );
+    }
   });
 
   it('a URL that is not one (exit 2, before anything is read)', async () => {

@@ -493,7 +493,7 @@ describe('refusals', () => {
       const t = parsePostgresUrl(urlFor(db, { user: 'payments_weak', password: secret, params: { journal } }));
       const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
       expect(error.exitCode).toBe(2);
-      expect(error.message).toMatch(/permission denied.*the role needs/);
+      expect(error.message).toMatch(/permission denied.*a run's role needs/);
       expect(error.message).not.toContain(secret);
     }
     // On a database where it may not even create the schema:

@@ -59,7 +59,7 @@ function refusal(error: unknown, target: PostgresTarget): RunError | undefined {
       );
     case '42501':
       return usageError(
-        `${where}: permission denied (${said}); the role needs CREATE on the database for the first run, then ownership of schema payments (see README, "PostgreSQL journal")`,
+        `${where}: permission denied (${said}); a run's role needs CREATE on the database for its first run, then ownership of schema payments; replay, inspect and result need USAGE on schema payments and SELECT on its tables (docs/security.md, "PostgreSQL roles")`,
       );
     case '3D000':
       return usageError(`${where}: ${said}; create it first (createdb) or name another in the URL`);
@@ -77,6 +77,9 @@ function refusal(error: unknown, target: PostgresTarget): RunError | undefined {
       );
   }
   if (/does not support SSL|SSL off|no pg_hba\.conf entry/i.test(said)) return usageError(`${where}: ${said}`);
+  // A setting in the URL's options the server does not know, or a value it refuses: no retry helps.
+  if ((code === '42704' || code === '22023') && /configuration parameter|invalid value for parameter/i.test(said))
+    return usageError(`${where}: the server refused a setting (${said}); check the URL's options`);
   return undefined;
 }
 

@@ -76,6 +76,14 @@ export const retryDelayFirstMs = 100;
 export const retryDelayMaxMs = 2_000;
 /** A connection attempt that takes longer than this is abandoned (and retried). */
 export const connectTimeoutMs = 10_000;
+/**
+ * A query the server has sent nothing back for this long (at least; a journal's retry_seconds when
+ * longer) counts as a lost connection: a server that stopped answering, or a network that drops
+ * every packet, would otherwise hold a run for ever.
+ */
+export const pgSilentMinMs = 5_000;
+/** How long closing a connection politely may wait for the server before its socket is destroyed. */
+export const pgCloseWaitMs = 2_000;
 /** The longest a control-plane statement may run (a tick that hung would stop heartbeats and renewals). */
 export const controlStatementTimeoutMs = 20_000;
 

@@ -1,8 +1,8 @@
 /**
  * The longer fault runs of the PostgreSQL journal through the CLI (`npm run test:faults`, also run
  * by CI): SIGKILLs at random points, SIGINT, a resumed journal keeping its shard count, a
- * PostgreSQL restart and terminated backends in the middle of a run, and a server that stays away
- * past the retry bound.
+ * PostgreSQL restart and terminated backends in the middle of a run, a server that stops answering,
+ * and a server that stays away past the retry bound.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,6 +118,46 @@ describe('a server fault in the middle of a run', () => {
     expect(JSON.parse(readFileSync(report, 'utf8')).journalRecords).toBe(f.reference.records);
   });
 
+  it('a server that stops answering mid-run: exit 1 within the bound, not a wait for ever; the rerun is exact', async () => {
+    const url = new URL(ownUrl('silent'));
+    url.searchParams.set('retry_seconds', '3');
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const holder = new pg.Client({ connectionString: server.url });
+    await holder.connect();
+    let stopped: number[] = [];
+    try {
+      expect((await runCli(['migrate', '--journal', url.toString()])).code).toBe(0);
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      const child = runCli([f.input, '--journal', url.toString(), '--quiet']);
+      // Its first commit waits on the lock; then its sessions stop answering (as a frozen host's do).
+      await until(async () => {
+        const r = await admin.query(
+          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'payments silent shard%'",
+        );
+        return r.rowCount! > 0;
+      });
+      const sessions = await admin.query(
+        "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'payments silent shard%' OR application_name LIKE 'payments run %'",
+      );
+      stopped = sessions.rows.map((r) => r.pid as number);
+      for (const pid of stopped) process.kill(pid, 'SIGSTOP');
+      await holder.query('COMMIT');
+      const result = await child;
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(/the server sent nothing for 5 s while a query waited/);
+    } finally {
+      for (const pid of stopped) process.kill(pid, 'SIGCONT');
+      await holder.end().catch(() => undefined);
+      await admin.end().catch(() => undefined);
+    }
+    const rerun = await runCli([f.input, '--journal', url.toString(), '--quiet']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(f.reference.accounts);
+  });
+
   it('a server that stays away past the bound: exit 1, one line saying what to do, nothing on stdout', async () => {
     const url = new URL(ownUrl('gone'));
     url.port = '1';
@@ -125,7 +165,9 @@ describe('a server fault in the middle of a run', () => {
     const result = await runCli([f.input, '--journal', url.toString()]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/could not reach the server within 1 s while .*run the same command again once the server is up/);
+    expect(result.stderr).toMatch(
+      /could not reach the server within 1 s while .*run the same command again once the server is up/,
+    );
     expect(result.stderr).not.toContain(new URL(server.url).password);
   });
 });

@@ -3,9 +3,10 @@
  * from it: errors sorted into "the server went away, retry" and "this will never work, tell the
  * user" (exit 2), and a retry loop with exponential backoff and full jitter, bounded in time.
  */
+import type { Socket } from 'node:net';
 import pg from './pg.js';
 import { retryPolicy } from '../../resilience.js';
-import { connectTimeoutMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
+import { connectTimeoutMs, pgCloseWaitMs, pgSilentMinMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
 import { pgpassPassword } from './pgpass.js';
 import type { PostgresTarget } from './url.js';
@@ -120,6 +121,36 @@ async function connect(
   return client;
 }
 
+/** The socket under a client (node-postgres keeps it as connection.stream). */
+function socketOf(client: pg.Client | undefined): Socket | undefined {
+  return (client as unknown as { connection?: { stream?: Socket } } | undefined)?.connection?.stream;
+}
+
+/**
+ * Runs `op`, ending the connection if the server sends nothing for `silentMs` while it runs (a
+ * server that stopped answering, a network dropping every packet: TCP alone would wait for ever).
+ * The query then fails as a lost connection does, and is retried on a new one. Rows streaming
+ * back, however long the whole takes, keep it alive.
+ */
+async function answered<T>(client: pg.Client, silentMs: number, op: () => Promise<T>): Promise<T> {
+  const socket = socketOf(client);
+  if (socket === undefined || typeof socket.setTimeout !== 'function') return op();
+  const silent = () =>
+    socket.destroy(
+      Object.assign(new Error(`the server sent nothing for ${silentMs / 1000} s while a query waited`), {
+        code: 'ETIMEDOUT',
+      }),
+    );
+  socket.on('timeout', silent);
+  socket.setTimeout(silentMs);
+  try {
+    return await op();
+  } finally {
+    socket.setTimeout(0);
+    socket.off('timeout', silent);
+  }
+}
+
 /** Any other error, as one line naming the (redacted) journal, what it was doing and the SQLSTATE. */
 function failure(error: unknown, target: PostgresTarget, what: string): unknown {
   if (error instanceof RunError || !(error instanceof Error)) return error;
@@ -193,7 +224,9 @@ export class RetryingConnection {
             this.client = client;
             this.reached = true;
           }
-          return await op(this.client, attempt);
+          return await answered(this.client, Math.max(this.target.retrySeconds * 1000, pgSilentMinMs), () =>
+            op(this.client!, attempt),
+          );
         } catch (error) {
           // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
           await this.drop();
@@ -238,10 +271,24 @@ export class RetryingConnection {
     this.client = undefined;
   }
 
-  /** Closes the connection (an open transaction is rolled back by the server). */
+  /**
+   * Closes the connection (an open transaction is rolled back by the server). A polite close waits
+   * for the server to close its side; one that no longer answers never does, so after
+   * pgCloseWaitMs the socket is destroyed instead.
+   */
   async drop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    if (client === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      client.end().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), pgCloseWaitMs))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) socketOf(client)?.destroy();
   }
 }

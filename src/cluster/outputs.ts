@@ -2,7 +2,7 @@
 import type { RejectionReason } from '../domain/rejection.js';
 import { txTypes } from '../domain/transaction.js';
 import { columnsOf, type TxBatch } from '../engine/batch.js';
-import { describeError, inputError, usageError } from '../errors.js';
+import { describeError, inputError, runFailure, usageError } from '../errors.js';
 import { openInput } from '../io/csv-reader.js';
 import { formatAccounts, rejectsHeader } from '../io/csv-writer.js';
 import { fingerprintWhole, inputDiffers } from '../journal/manifest.js';
@@ -52,13 +52,18 @@ export async function clusterOutputs(
     throw usageError(`run ${run}: not published completely yet; run submit again`);
   const committed = await control.committedLines(run, runRow.shards);
   const behind = committed.findIndex((line, shard) => line < lastLines[shard]!);
+  const leases = await control.leases(run);
+  if (behind >= 0 && leases.find((l) => l.shard === behind)?.finished)
+    throw runFailure(
+      `run ${run}: shard ${behind} is finished at line ${committed[behind]}, but its input was published up to line ${lastLines[behind]}: it accepted an end marker that was not the run's (forged, or left in the stream); its accounts cannot be trusted (seal runs whose subjects others can publish to: --journal-key-file)`,
+    );
   if (behind >= 0)
     throw usageError(
       `run ${run}: shard ${behind} has applied up to line ${committed[behind]} of ${lastLines[behind]}; start nodes (payments node) and try again`,
     );
   // Every line applied is not enough: a shard is done once its owner has checked it against the end
   // marker (its record count), and a shard short of a batch its stream lost is never marked so.
-  const open = (await control.leases(run)).find((l) => !l.finished);
+  const open = leases.find((l) => !l.finished);
   if (open !== undefined)
     throw usageError(
       `run ${run}: shard ${open.shard} is not finished (its owner has not accepted its end marker; see the nodes' logs); start nodes (payments node) and try again`,

@@ -33,7 +33,7 @@ export interface HeaderSource {
 export type Verdict =
   | { readonly kind: 'apply'; readonly batch: TxBatch; readonly lastLine: number }
   | { readonly kind: 'duplicate'; readonly lastLine: number }
-  | { readonly kind: 'end'; readonly lastLine: number; readonly rows: number | undefined }
+  | { readonly kind: 'end'; readonly lastLine: number; readonly rows: number }
   | { readonly kind: 'dead'; readonly reason: DeadLetterReason; readonly detail: string; readonly batch?: string }
   | { readonly kind: 'gap'; readonly cause: string };
 
@@ -111,7 +111,8 @@ export function judge(h: HeaderSource | undefined, body: Uint8Array, at: ShardPo
 function judgeEnd(h: HeaderSource | undefined, batches: number, at: ShardPosition): Verdict {
   const last = count(h, header.lastLine);
   const rows = count(h, header.rows);
-  if (Number.isNaN(batches) || last === undefined || Number.isNaN(last) || Number.isNaN(rows))
+  // Every end marker submit sends counts its rows: one without is not the run's.
+  if (Number.isNaN(batches) || last === undefined || Number.isNaN(last) || rows === undefined || Number.isNaN(rows))
     return { kind: 'dead', reason: 'bad-headers', detail: 'an end marker without a valid last line or row count' };
   if (last < at.sentLine)
     return {

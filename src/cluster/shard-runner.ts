@@ -377,7 +377,7 @@ export class ShardRunner {
     if (!end.ok) throw end.error;
     // The last check before a shard counts as done: its journal holds one record per row submit
     // routed to it. A shard short of a batch is never finished: quarantined for a repair instead.
-    if (verdict.rows !== undefined && verdict.rows !== end.outcome.records)
+    if (verdict.rows !== end.outcome.records)
       return this.quarantine(
         `its journal holds ${end.outcome.records} records but the end marker counts ${verdict.rows} rows; run the same submit again to republish what is missing`,
       );

@@ -2,7 +2,8 @@
  * A shard's stream missing a batch (deleted by hand) never finishes short and never wedges: the
  * shard is quarantined with its cause at once (no claim loop), submit exits 1 naming the shard and
  * the cause, and running the same submit again (inside the de-duplication window) republishes
- * what the journal lacks, lifts the quarantine, and prints the right accounts.
+ * what the journal lacks, lifts the quarantine, and prints the right accounts. In a run not sealed,
+ * a forged end marker that finishes a shard short is named as such, never printed as accounts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli } from '../helpers/cli.js';
@@ -18,6 +19,8 @@ import {
   type World,
 } from '../helpers/cluster.js';
 import { deleteMessage } from '../helpers/jetstream.js';
+import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
 
 /** How many times the shard's lease changed hands (a claim loop would count up fast). */
 const changes = (world: World, run: string) =>
@@ -69,4 +72,47 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
       expect((await changes(world, name)).quarantined).toBe(false);
       await node.kill('SIGKILL');
     });
+
+  it('an end marker forged with the journal id a run not sealed gets: submit says the shard finished short (exit 1)', async () => {
+    const expected = await expectedRun(world, 'forged', 50_000, 83);
+    // A run's journal id comes from a sequence: whoever reads it can stamp a message for the next run.
+    const next = await withDb(world, async (c) => {
+      const migrated = await runCli(['migrate', '--journal', world.journal]);
+      expect(migrated.code, migrated.stderr).toBe(0);
+      const r = await c.query(`SELECT nextval(pg_get_serial_sequence('payments.journals', 'id'))::int AS v`);
+      return (r.rows[0].v as number) + 1;
+    });
+    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+    try {
+      await (
+        await jetstreamManager(nc)
+      ).streams.add({
+        name: 'PAYMENTS_forged',
+        subjects: ['payments.forged.shard.*'],
+        max_msgs_per_subject: 256,
+        discard: DiscardPolicy.New,
+        discard_new_per_subject: true,
+      });
+      const h = headers();
+      for (const [k, v] of Object.entries({
+        'Payments-Journal': String(next),
+        'Payments-End': '0',
+        'Payments-Last-Line': '0',
+        'Payments-Prev-Line': '0',
+        'Payments-Rows': '0',
+      }))
+        h.set(k, v);
+      await jetstream(nc).publish('payments.forged.shard.0', new Uint8Array(0), { headers: h });
+    } finally {
+      await nc.close();
+    }
+    const node = startNode(world, 'forged1');
+    const done = await submit(world, [expected.input, '--run', 'forged', '--shards', '1', '--deadline', '60']);
+    expect(done.code, done.stderr).toBe(1);
+    expect(done.stdout).toBe('');
+    expect(errorLine(done.stderr)).toMatch(
+      /run forged: shard 0 is finished at line 0, but its input was published up to line \d+: it accepted an end marker that was not the run's .*--journal-key-file/,
+    );
+    await node.kill('SIGKILL');
+  });
 });

@@ -51,6 +51,20 @@ describe('judging a shard’s message', () => {
       });
     expect(judge(end(9), new Uint8Array(0), at(5)).kind).toBe('gap');
     expect(judge(end(9), new Uint8Array(0), at(9))).toEqual({ kind: 'end', lastLine: 9, rows: 4 });
+    // Every end marker submit sends counts its rows: one without (or with a bad count) is a dead letter.
+    for (const rows of [undefined, 'x', '-1'])
+      expect(
+        judge(
+          headersOf({
+            'Payments-Journal': '7',
+            'Payments-End': '2',
+            'Payments-Last-Line': '9',
+            ...(rows === undefined ? {} : { 'Payments-Rows': rows }),
+          }),
+          new Uint8Array(0),
+          at(9),
+        ),
+      ).toMatchObject({ kind: 'dead', reason: 'bad-headers' });
   });
 
   it('keeps what is not a valid batch of the run as a dead letter', () => {

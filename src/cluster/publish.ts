@@ -224,6 +224,11 @@ async function publishOne(
   let started = Date.now();
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
+    // Tried again: not into a stream another submit has made again since (SubjectTrimmer.checkStream).
+    if (attempt > 0 || trimmer.replaced) {
+      const replaced = await trimmer.checkStream();
+      if (replaced) throw replaced;
+    }
     try {
       const ack = await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
       trimmer.stored(shard, ack.seq);

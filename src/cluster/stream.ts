@@ -129,6 +129,10 @@ export function quarantineFailure(run: string, leases: readonly LeaseRow[]): Run
 export class SubjectTrimmer {
   /** Shards quarantined, as of the last pass: publishing stops (a retry cannot help them). */
   quarantined: RunError | undefined;
+  /** The run's stream was made again (by another submit) since this one adopted it: publishing stops. */
+  replaced: RunError | undefined;
+  /** The creation time of the stream this submit publishes to. */
+  private streamCreated: string | undefined;
   /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
   private readonly inStream: number[][];
   /** Shards whose subject was refused as full since it was last scanned. */
@@ -157,6 +161,32 @@ export class SubjectTrimmer {
       clearInterval(timer);
       await this.trimming;
     }
+  }
+
+  /** The stream this submit publishes to, by its creation time (ensureStream). */
+  adopt(created: string): void {
+    this.streamCreated = created;
+  }
+
+  /**
+   * Whether the run's stream is still the one adopted. One deleted and made again by another submit
+   * numbers its messages anew and is that submit's to fill: a message this one put there would come
+   * before the batches its shards are read from again, and look like a batch missing. A stream
+   * that is gone is left to the nodes (they quarantine its shards); a NATS that does not answer, to
+   * the publishes. Called before a publish is tried again, and at each pass.
+   */
+  async checkStream(): Promise<RunError | undefined> {
+    if (this.replaced || this.streamCreated === undefined) return this.replaced;
+    const stream = streamOf(this.run);
+    const created = await this.jsm.streams.info(stream).then(
+      (info) => info.created,
+      () => undefined,
+    );
+    if (created !== undefined && created !== this.streamCreated)
+      this.replaced = runFailure(
+        `run ${this.run}: its stream ${stream} was deleted while this submit published, and made again by another submit, which publishes the run now; this one stops (run the same submit again if that one fails)`,
+      );
+    return this.replaced;
   }
 
   /** A message of `shard` is in the stream at `seq` (a PubAck, or a duplicate's). */
@@ -193,6 +223,7 @@ export class SubjectTrimmer {
     this.lastTrimMs = performance.now();
     try {
       const stream = streamOf(this.run);
+      if (await this.checkStream()) return;
       const leases = await this.control.leases(this.run);
       this.quarantined = quarantineFailure(this.run, leases);
       for (const lease of leases) {

@@ -175,6 +175,7 @@ async function publishRun(
     );
   const js = jetstream(nc);
   const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
+  trimmer.adopt(created);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
   const repair = await prepareRepair(options, jsm, control, shards);
   const seal = options.sealKey && messageSealer(options.sealKey, options.run);

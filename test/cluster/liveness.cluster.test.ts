@@ -243,6 +243,27 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     await node.kill('SIGKILL');
   });
 
+  it('a submit still publishing stops when another submit makes the stream again; that one finishes the run', async () => {
+    const expected = await expectedRun(world, 'cut3', 300_000, 98);
+    // No node yet: the subject fills (--max-lag 2) and the first submit waits, still publishing;
+    // nobody reads the stream, so nothing quarantines a shard when it goes.
+    const first = spawnSubmit(world, [expected.input, '--run', 'cut3', '--shards', '1', '--max-lag', '2']);
+    await until(async () => /shard lags: its subject is full/.test(first.stderr()));
+    await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut3'));
+    const second = spawnSubmit(world, [expected.input, '--run', 'cut3', '--deadline', '100']);
+    const stopped = await first.result;
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(stopped.stdout).toBe('');
+    expect(errorLine(stopped.stderr)).toMatch(
+      /run cut3: its stream PAYMENTS_cut3 was deleted while this submit published, and made again by another submit/,
+    );
+    const node = startNode(world, 'cut3n');
+    const done = await second.result;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(expected.accounts);
+    await node.kill('SIGKILL');
+  });
+
   it('a run whose journal was removed under it: its shards end quarantined, naming it; other runs go on', async () => {
     for (const node of world.nodes) await node.kill('SIGKILL');
     const orphan = await expectedRun(world, 'orphan', 3000, 94);

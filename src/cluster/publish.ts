@@ -224,6 +224,7 @@ async function publishOne(
   let started = Date.now();
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
+    if (trimmer.controlLost) throw trimmer.controlLost;
     // Tried again: not into a stream another submit has made again since (SubjectTrimmer.checkStream).
     if (attempt > 0 || trimmer.replaced) {
       const replaced = await trimmer.checkStream();

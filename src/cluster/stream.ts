@@ -13,6 +13,7 @@ import type { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
 import { header, streamOf, subjectOf, subjectsOf } from './names.js';
 import { isMessageGone, isStreamNameInUse, isStreamNotFound } from './nats-errors.js';
+import { isServerLost } from '../journal/postgres/connection.js';
 
 /** Removes a finished run's stream (its journal keeps everything `result` and a second submit need). */
 export async function deleteStream(jsm: JetStreamManager, run: string, log: Logger): Promise<void> {
@@ -131,6 +132,8 @@ export class SubjectTrimmer {
   quarantined: RunError | undefined;
   /** The run's stream was made again (by another submit) since this one adopted it: publishing stops. */
   replaced: RunError | undefined;
+  /** The control plane's server was lost for its whole retry bound: publishing stops (nothing can be trimmed). */
+  controlLost: RunError | undefined;
   /** The creation time of the stream this submit publishes to. */
   private streamCreated: string | undefined;
   /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
@@ -236,6 +239,7 @@ export class SubjectTrimmer {
         if (this.toScan.delete(lease.shard)) await this.deleteHeldBelow(stream, lease.shard, below);
       }
     } catch (error) {
+      if (isServerLost(error)) this.controlLost = error;
       this.log.debug({ err: describeError(error) }, 'trimming the stream failed; next pass');
     }
   }

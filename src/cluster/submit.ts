@@ -41,7 +41,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { natsPayloadDefaultBytes, shardsPollMs, waitLogEveryMs } from '../constants.js';
-import { runFailure } from '../errors.js';
+import { describeError, runFailure } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { checkRereadable, fingerprintWhole } from '../journal/manifest.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
@@ -108,7 +108,14 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     delimiter: options.delimiter.delimiter,
     sniffDelimiter: !options.delimiter.explicit,
   });
-  const control = new ClusterControl(target, `payments submit ${run}`);
+  // A lost control plane is said once, when the retries begin (the bound is journal's retry_seconds).
+  const control = new ClusterControl(target, `payments submit ${run}`, (attempt, _delay, error) => {
+    if (attempt === 1)
+      log.warn(
+        { err: describeError(error) },
+        `lost the control plane's server; retrying for up to ${target.retrySeconds} s`,
+      );
+  });
   let nc: NatsConnection | undefined;
   try {
     await control.setup();

@@ -2,12 +2,15 @@
  * Server faults harder than a graceful restart: nats-server SIGKILLed mid-run and started again on
  * its store, and PostgreSQL down for three leases mid-run. Each run ends with the single-process
  * output, every well-formed row once in the journal; after the outage the shards are claimed again
- * about once each, not in a storm.
+ * about once each, not in a storm. PostgreSQL down past the bound while submit waits ends submit
+ * (exit 1) within the bound.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binPath, errorLine, repoRoot } from '../helpers/cli.js';
 import {
   committedBatches,
   expectedRun,
@@ -117,5 +120,45 @@ describe('cluster outages', () => {
     );
     await finishAndCheck('pgdown', expected);
     for (const node of nodes) await node.kill('SIGTERM');
+  });
+
+  it('PostgreSQL down past the bound while submit waits on a full subject: exit 1 saying so, not a wait until --deadline', async () => {
+    const expected = await expectedRun(world, 'pgaway', 300_000, 53);
+    const journal = `${world.journal}${world.journal.includes('?') ? '&' : '?'}retry_seconds=3`;
+    // No node: the subject fills (--max-lag 2) and submit waits for it to be trimmed.
+    const child = spawn(
+      process.execPath,
+      [
+        binPath,
+        'submit',
+        expected.input,
+        '--run',
+        'pgaway',
+        '--shards',
+        '1',
+        '--max-lag',
+        '2',
+        '--nats',
+        world.nats.url,
+        '--journal',
+        journal,
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await until(async () => /shard lags: its subject is full/.test(stderr));
+    haltPostgres(world);
+    try {
+      expect(await exited, stderr).toBe(1);
+      expect(stderr).toMatch(/lost the control plane's server; retrying for up to 3 s/);
+      expect(errorLine(stderr)).toMatch(/lost the server while .* could not reconnect within 3 s/);
+    } finally {
+      resumePostgres(world);
+    }
+    const node = startNode(world, 'away1', { leaseMs });
+    await finishAndCheck('pgaway', expected);
+    await node.kill('SIGTERM');
   });
 });

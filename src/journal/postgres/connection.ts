@@ -121,6 +121,13 @@ async function connect(
   return client;
 }
 
+/** The run stops: the server was lost (or never reached) for the whole retry bound. */
+const serverLost = (message: string): RunError => Object.assign(runFailure(message), { serverLost: true });
+
+/** Whether `error` says the server was lost for the whole retry bound (not a refusal, not a failed statement). */
+export const isServerLost = (error: unknown): error is RunError =>
+  error instanceof RunError && (error as { serverLost?: boolean }).serverLost === true;
+
 /** The socket under a client (node-postgres keeps it as connection.stream). */
 function socketOf(client: pg.Client | undefined): Socket | undefined {
   return (client as unknown as { connection?: { stream?: Socket } } | undefined)?.connection?.stream;
@@ -181,6 +188,11 @@ export class RetryingConnection {
   private abandoned = false;
   /** A session was ever opened: a server away from the start is "not reached", not "lost". */
   private reached = false;
+  /**
+   * When the server was first found lost, while it has not answered since: the retry bound is one
+   * window for the whole outage, not a new one for every call made during it.
+   */
+  private lostSince: number | undefined;
   retries = 0;
 
   constructor(
@@ -192,17 +204,14 @@ export class RetryingConnection {
   ) {}
 
   async run<T>(what: string, op: (client: pg.Client, attempt: number) => Promise<T>): Promise<T> {
-    const started = Date.now();
+    const started = this.lostSince ?? Date.now();
     const deadlineMs = this.target.retrySeconds * 1000;
     // A lost connection is retried (full-jitter backoff) until the retry window has passed.
-    const policy = retryPolicy(
-      { firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs },
-      (error) =>
-        !this.abandoned &&
-        isConnectionLost(error) &&
-        refusal(error, this.target) === undefined &&
-        Date.now() - started < deadlineMs,
-    );
+    const policy = retryPolicy({ firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs }, (error) => {
+      const lost = !this.abandoned && isConnectionLost(error) && refusal(error, this.target) === undefined;
+      if (lost) this.lostSince ??= Date.now();
+      return lost && Date.now() - started < deadlineMs;
+    });
     const retried = policy.onRetry(({ delay, attempt, ...reason }) => {
       this.retries++;
       this.onRetry(attempt, delay, 'error' in reason ? reason.error : undefined);
@@ -223,6 +232,7 @@ export class RetryingConnection {
             }
             this.client = client;
             this.reached = true;
+            this.lostSince = undefined; // the server answers again
           }
           return await answered(this.client, Math.max(this.target.retrySeconds * 1000, pgSilentMinMs), () =>
             op(this.client!, attempt),
@@ -239,12 +249,12 @@ export class RetryingConnection {
       if (refused) throw refused;
       if (!isConnectionLost(error)) throw failure(error, this.target, what);
       if (!this.reached)
-        throw runFailure(
+        throw serverLost(
           `journal ${this.target.display}: could not reach the server within ${this.target.retrySeconds} s while ${what} ` +
             `(${describeError(error)}); run the same command again once the server is up ` +
             `(or wait longer with ?retry_seconds=N)`,
         );
-      throw runFailure(
+      throw serverLost(
         `journal ${this.target.display}: lost the server while ${what} and could not reconnect within ${this.target.retrySeconds} s ` +
           `(${describeError(error)}); what was committed is safe: run the same command again once the server is back ` +
           `(or allow longer outages with ?retry_seconds=N)`,

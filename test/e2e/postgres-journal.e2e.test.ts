@@ -57,6 +57,24 @@ describe('a journal that cannot be trusted: exit 2, never used', () => {
     expect(replay.code).toBe(2);
   });
 
+  it('its shard count edited in the journal row: replay and the run are exit 2, never other balances', async () => {
+    await f.finish(f.url('reshard'), ['--workers', '2']);
+    for (const [shards, said] of [
+      [1, /says 1 shards but holds partition 1 \(its row edited, or damaged\)/],
+      [
+        3,
+        /holds client \d+, which 3 shards route to partition \d: the journal's shard count is not the one it was written with/,
+      ],
+    ] as const) {
+      await f.query("UPDATE payments.journals SET shards = $1 WHERE name = 'reshard'", [shards]);
+      for (const args of [
+        ['replay', '--journal', f.url('reshard')],
+        [f.input, '--journal', f.url('reshard')],
+      ])
+        expectOneLine(await runCli(args), 2, said);
+    }
+  });
+
   it('the same input read with another delimiter (-d): exit 2, the first reading is not kept', async () => {
     // Read with ';', every row is malformed: resuming a ','-journal would keep its balances beside
     // the second reading's rejections.

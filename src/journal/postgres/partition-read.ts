@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { pgReadWindowRecords } from '../../constants.js';
 import type { InputProof } from '../../io/input-proof.js';
 import { JournalCorrupt } from '../../errors.js';
+import { shardOf } from '../../domain/ids.js';
 import type { JournalRecord, RecoveredSnapshot, TxIndexPart } from '../../engine/journal-port.js';
 import { decodeAccounts, decodeTxPart } from '../snapshot-codec.js';
 import { decodeCheckedColumns, recordAt, storedBatchColumns, type StoredBatch } from '../record-codec.js';
@@ -29,6 +30,8 @@ export interface PartitionRef {
   readonly journal: string;
   readonly shard: number;
   readonly where: string;
+  /** The journal's shard count, when known: a snapshot's clients are checked to route here. */
+  readonly shards?: number;
   /** Opens the partition's sealed units; undefined for a journal that is not sealed. */
   readonly seal?: PartitionSeal;
 }
@@ -48,6 +51,17 @@ export async function readBatches(
   if (!legacy && journal.rows[0].format_version < postgresJournalFormatVersion) throw legacyFormat(ref.where);
   if (journal.rows[0].shards !== shards)
     throw new JournalCorrupt(`${ref.where}: written with ${journal.rows[0].shards} shards, not ${shards}`);
+  // The shard count is the journal row's word: batches or snapshots beyond it say it was edited.
+  const beyond = await client.query(
+    `SELECT (SELECT max(partition) FROM payments.batches WHERE journal = $1 AND partition >= $2) AS batch,
+            (SELECT max(partition) FROM payments.snapshots WHERE journal = $1 AND partition >= $2) AS snapshot`,
+    [ref.journal, shards],
+  );
+  const outside = beyond.rows[0].batch ?? beyond.rows[0].snapshot;
+  if (outside !== null)
+    throw new JournalCorrupt(
+      `${ref.where}: the journal says ${shards} shards but holds partition ${outside} (its row edited, or damaged)`,
+    );
   const batches = await client.query(
     'SELECT first_line, last_line, first_seq, count, events, crc, input_end, input_crc FROM payments.batches WHERE journal = $1 AND partition = $2 ORDER BY first_seq',
     [ref.journal, ref.shard],
@@ -127,6 +141,14 @@ function openSnapshotRow(ref: PartitionRef, row: Record<string, unknown>) {
   const fields = accountsFields(seq, line, events, parts, baseSeq);
   if (accountsChecksum(stored, fields) !== Number(row.crc)) throw new JournalCorrupt(`${unit} fails its checksum`);
   const accounts = decodeAccounts(ref.seal ? ref.seal.open('accounts', stored, fields, unit) : stored);
+  // Each client is routed to one partition by the shard count: one found elsewhere says the journal's
+  // shard count is not the one it was written with.
+  const stray =
+    ref.shards === undefined ? undefined : accounts.find((a) => shardOf(a.client, ref.shards!) !== ref.shard);
+  if (stray !== undefined)
+    throw new JournalCorrupt(
+      `${unit} holds client ${stray.client}, which ${ref.shards} shards route to partition ${shardOf(stray.client, ref.shards!)}: the journal's shard count is not the one it was written with (its row edited, or damaged)`,
+    );
   return { seq, line, events, accounts, parts };
 }
 

@@ -90,7 +90,7 @@ export class PostgresPartition implements JournalPartition {
     this.where = `journal ${target.display} partition ${shard}`;
     this.keys = options.keys ?? [];
     this.readOnly = options.readOnly === true;
-    this.ref = { journal: target.journal, shard, where: this.where };
+    this.ref = { journal: target.journal, shard, shards, where: this.where };
     if (options.session !== undefined && !this.readOnly) throw new Error('invariant: a shared session only reads');
     this.ownsConnection = options.session === undefined;
     let connected = false;

@@ -222,10 +222,15 @@ export class ClusterNode {
       const cause = describeError(status.error);
       this.countFenced(runner);
       const outcome = await this.serial(() => this.control.releaseFailed(runner.lease, runner.recoveredLine, cause));
-      if (outcome?.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
+      // The lease had moved on (a newer generation holds the shard): a lost lease, not a failure.
+      if (outcome === undefined) {
+        this.log.info({ run, shard, err: cause }, 'lease lost: the shard has a newer owner; nothing released');
+        continue;
+      }
+      if (outcome.quarantined) this.metrics.shardState(run, shard, { kind: 'quarantined', cause });
       this.log.error(
-        { run, shard, err: cause, failures: outcome?.failures },
-        outcome?.quarantined
+        { run, shard, err: cause, failures: outcome.failures },
+        outcome.quarantined
           ? 'shard failed too many times in a row; quarantined'
           : 'shard failed; released (retried after a backoff)',
       );

@@ -119,6 +119,13 @@ export class ClusterControl {
     return this.connection.run('recording the run’s stream', (c) => adoptStream(c, run, created));
   }
 
+  /** Records the CRC-32 of the input as a submit read it, in the run's journal (it changed while read). */
+  async recordInputCrc(run: string, crc: number): Promise<void> {
+    await this.connection.run('recording the input as read', (c) =>
+      c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, crc]),
+    );
+  }
+
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {
     await this.connection.run('recording the published run', (c) =>
       c.query('UPDATE payments_cluster.runs SET published = true, batches = $2, last_lines = $3 WHERE name = $1', [

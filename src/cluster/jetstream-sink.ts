@@ -7,6 +7,8 @@
  */
 import { natsHeaderRoomBytes, natsPayloadMinBytes, publishMessageBytes } from '../constants.js';
 import type { TxBatch } from '../engine/batch.js';
+import { crc32 } from 'node:zlib';
+import { runFailure } from '../errors.js';
 import { openInput } from '../io/csv-reader.js';
 import { batchLayout } from '../layout.js';
 import { runPipeline } from '../pipeline/pipeline.js';
@@ -24,10 +26,19 @@ import { WireGatherer } from './wire.js';
 /** Routes the whole input to the shards' subjects, then sends each shard its end marker. */
 export async function publishInput(request: PublishRequest, target: PublishTarget): Promise<Published> {
   const { delimiter, explicit } = request.delimiter;
-  const source = await openInput(request.input);
+  let readCrc = 0;
+  const source = await openInput(request.input, undefined, (bytes) => (readCrc = crc32(bytes, readCrc)));
   const sink = new JetStreamSink(request, target);
   try {
     const piped = await runPipeline({ source, shards: target.shards, delimiter, sniffDelimiter: !explicit }, sink);
+    if (request.inputCrc !== undefined && readCrc !== request.inputCrc) {
+      // Edited while it was read (same size): what was sent is not the file the journal names. The
+      // journal now names what was read, so the file as it was is never taken for this run's again.
+      await target.control.recordInputCrc(request.run, readCrc);
+      throw runFailure(
+        `${request.input}: changed while submit read it (its CRC-32 was ${request.inputCrc} when the run began, ${readCrc} as read): run ${request.run} holds what was read; submit a file that no longer changes under a new --run`,
+      );
+    }
     return { ...piped.end, rowsRead: piped.rowsRead };
   } finally {
     await sink.settled();

@@ -31,6 +31,8 @@ export interface PublishRequest {
   readonly log: Logger;
   /** Date.now() past which a publish refused for lag is not retried (submit's --deadline). */
   readonly deadlineAt: number;
+  /** The CRC-32 of the whole input as the run's journal records it (undefined: an earlier release's). */
+  readonly inputCrc?: number;
 }
 
 /**

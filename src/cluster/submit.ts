@@ -122,7 +122,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     // Before the run is registered: a NATS that cannot be reached must not leave a run the nodes
     // would claim and quarantine (its stream never made).
     nc = await connectNats({ ...options.nats, name: `payments submit ${run}` });
-    const { shards, sealKey, journalId, resumed } = await openRunJournal(options, target);
+    const { shards, sealKey, journalId, resumed, inputCrc } = await openRunJournal(options, target);
     const jsm = await jetstreamManager(nc);
     if (!resumed) {
       // A new journal under a name used before: what the earlier run left is not of this one.
@@ -148,7 +148,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       return { outputs, rowsRead: undefined, batches: 0, publishMs: 0, totalMs, lagWaitMs: 0 };
     }
     const sent = await publishRun(
-      { ...options, deadlineAt, submitNo, sealKey, journalId },
+      { ...options, deadlineAt, submitNo, sealKey, journalId, inputCrc },
       nc,
       jsm,
       control,
@@ -166,7 +166,13 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
 
 /** Publishes the whole input to the run's stream (created if need be) and records it published. */
 async function publishRun(
-  options: SubmitOptions & { deadlineAt: number; submitNo: number; sealKey: JournalKey | undefined; journalId: number },
+  options: SubmitOptions & {
+    deadlineAt: number;
+    submitNo: number;
+    sealKey: JournalKey | undefined;
+    journalId: number;
+    inputCrc?: number;
+  },
   nc: NatsConnection,
   jsm: JetStreamManager,
   control: ClusterControl,
@@ -205,7 +211,13 @@ async function publishRun(
 async function openRunJournal(
   options: SubmitOptions,
   target: ReturnType<typeof parsePostgresUrl>,
-): Promise<{ shards: number; sealKey: JournalKey | undefined; journalId: number; resumed: boolean }> {
+): Promise<{
+  shards: number;
+  sealKey: JournalKey | undefined;
+  journalId: number;
+  resumed: boolean;
+  inputCrc?: number;
+}> {
   const store = new PostgresJournalStore(target, { keys: options.keys ?? [] });
   try {
     // The whole input's CRC too: a cluster's batches carry no input proofs (decision 88).
@@ -217,7 +229,7 @@ async function openRunJournal(
         'run exists: publishing again (stored batches are de-duplicated)',
       );
     const sealKey = manifest.seal && keyForJournal(store.where, manifest.seal, options.keys);
-    return { shards: manifest.shards, sealKey, journalId: manifest.id, resumed };
+    return { shards: manifest.shards, sealKey, journalId: manifest.id, resumed, inputCrc: input.crc };
   } finally {
     await store.close();
   }

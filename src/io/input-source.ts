@@ -20,12 +20,33 @@ export interface InputSource {
   close(): Promise<void>;
 }
 
+/** `source`, showing `tap` every byte it reads. */
+function tapped(source: InputSource, tap: (bytes: Buffer) => void): InputSource {
+  return {
+    name: source.name,
+    sizeBytes: source.sizeBytes,
+    async read(buffer, offset, length) {
+      const n = await source.read(buffer, offset, length);
+      if (n > 0) tap(buffer.subarray(offset, offset + n));
+      return n;
+    },
+    consumedBytes: () => source.consumedBytes(),
+    close: () => source.close(),
+  };
+}
+
 /**
  * Opens a path or `-` (stdin) and looks at its first bytes: gzip data is decompressed on the fly.
  * A missing, unreadable or directory input is exit 2. `signal` ends a wait for a named pipe's writer.
  */
-export async function openInput(path: string, signal?: AbortSignal): Promise<InputSource> {
-  const raw = path === '-' ? stdinSource() : await fileSource(path, signal);
+export async function openInput(
+  path: string,
+  signal?: AbortSignal,
+  /** Shown every byte read from the file or stream, before any decompression (a checksum of what was read). */
+  tap?: (bytes: Buffer) => void,
+): Promise<InputSource> {
+  const opened = path === '-' ? stdinSource() : await fileSource(path, signal);
+  const raw = tap === undefined ? opened : tapped(opened, tap);
   try {
     return await decompressIfGzip(raw);
   } catch (error) {

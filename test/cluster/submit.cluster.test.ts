@@ -25,7 +25,8 @@ import {
 import { inputSampleBytes, publishMessageBytes } from '../../src/constants.js';
 import { batchLayout } from '../../src/layout.js';
 import { join } from 'node:path';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import pg from 'pg';
 
 // Generous: under a loaded CI machine a takeover plus a 600,000-row run can take well over a minute.
 describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
@@ -155,6 +156,52 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     ]);
     expect(result.code).toBe(2);
     expect(errorLine(result.stderr)).toMatch(/--input .*edited-2\.csv: not the file run edited was submitted with/);
+  });
+
+  it('a file edited while submit reads it: exit 1, and the journal names what was read, not the file as it was', async () => {
+    const first = await expectedRun(world, 'midedit', 300_000, 17);
+    const original = readFileSync(first.input, 'utf8');
+    // One digit of a deposit two thirds in (not yet read when it changes; not in the last MiB).
+    const at = original.indexOf('\ndeposit,', Math.floor((original.length * 2) / 3)) + 1;
+    const end = original.indexOf('\n', at);
+    const line = original.slice(at, end);
+    const digit = line.search(/\d(?=\D*$)/);
+    const changed = line.slice(0, digit) + String((Number(line[digit]) + 1) % 10) + line.slice(digit + 1);
+    expect(end).toBeLessThan(original.length - inputSampleBytes);
+    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
+    const holder = new pg.Client({ connectionString: world.journal });
+    await holder.connect();
+    let running: ReturnType<typeof spawnSubmit>;
+    try {
+      // Commits held and --max-lag 2: submit stops reading early on, waiting for its subject.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+      running = spawnSubmit(world, [first.input, '--run', 'midedit', '--shards', '1', '--max-lag', '2']);
+      await until(async () => /shard lags: its subject is full/.test(running.stderr()));
+      const fd = openSync(first.input, 'r+');
+      writeSync(fd, changed, at, 'latin1');
+      closeSync(fd);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    const got = await running!.result;
+    expect(got.code, got.stderr).toBe(1);
+    expect(got.stdout).toBe('');
+    expect(errorLine(got.stderr)).toMatch(
+      /midedit\.csv: changed while submit read it \(its CRC-32 was \d+ when the run began, \d+ as read\)/,
+    );
+    // The file as it was is no longer taken for this run's input...
+    const before = join(world.dir, 'midedit-before.csv');
+    writeFileSync(before, original);
+    const refused = await submit(world, [before, '--run', 'midedit']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(errorLine(refused.stderr)).toMatch(/written for a different input/);
+    // ...the file as read is, and the run's accounts are that file's.
+    const single = await runCli(['-q', first.input]);
+    const done = await submit(world, [first.input, '--run', 'midedit', '--deadline', '120']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe(single.stdout);
   });
 
   it("refuses to submit into a single-process run's journal (exit 2), which it would apply into wrongly", async () => {

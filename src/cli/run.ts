@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
 import { RunError, describeError, usageError } from '../errors.js';
+import { withoutEmptyHost } from '../journal/postgres/url.js';
 import { jsonLine } from '../ops/log-format.js';
 import { startTracing, stopTracing } from '../ops/tracing.js';
 import { printable } from '../text.js';
@@ -163,6 +164,10 @@ async function buildParser(argv: readonly string[], io: CliIo): Promise<Argv> {
       .strict()
       // (Options declared as arrays, such as `shards --retry`, are repeatable by design.)
       .middleware((args) => refuseRepeatedOptions(args, declaredOptions(instance)), true)
+      // libpq's `postgres://user@/db?host=/socket/dir`, which a URL parser refuses, as an equivalent it reads.
+      .middleware((args) => {
+        if (typeof args.journal === 'string') args.journal = withoutEmptyHost(args.journal);
+      }, true)
       .version(version)
       .help()
       .alias('h', 'help')

@@ -6,13 +6,26 @@ import { describe, expect, it } from 'vitest';
 import { fencedJournalUrl } from '../../src/cluster/schema.js';
 import { RunError } from '../../src/errors.js';
 import { pgpassPassword } from '../../src/journal/postgres/pgpass.js';
-import { isPostgresUrl, parsePostgresUrl, redactUrl } from '../../src/journal/postgres/url.js';
+import { isPostgresUrl, parsePostgresUrl, redactUrl, withoutEmptyHost } from '../../src/journal/postgres/url.js';
 
 describe('a journal URL', () => {
   it('is recognised by its scheme only', () => {
     expect(isPostgresUrl('postgres://db/x')).toBe(true);
     expect(isPostgresUrl('POSTGRESQL://db/x')).toBe(true);
     expect(isPostgresUrl('./postgres/dir')).toBe(false);
+  });
+
+  it("takes libpq's user with no host (a Unix socket) as the same user and password in parameters", () => {
+    expect(withoutEmptyHost('postgres://app@/pay?host=/run/postgresql&journal=j')).toBe(
+      'postgres:///pay?host=/run/postgresql&journal=j&user=app',
+    );
+    expect(withoutEmptyHost('postgresql://app:s%40cret@/pay')).toBe('postgresql:///pay?user=app&password=s%40cret');
+    const t = parsePostgresUrl(withoutEmptyHost('postgres://app:pw@/pay?host=/tmp/sock&port=5433&journal=j'));
+    expect(t.journal).toBe('j');
+    expect(t.display).not.toContain('pw');
+    // Anything a URL parser reads already, or that is not this form, is left as it is.
+    for (const same of ['postgres://app@db/pay', 'postgres:///pay?host=/tmp', './dir', 'postgres://a@b@/x'])
+      expect(withoutEmptyHost(same)).toBe(same);
   });
 
   it('names the journal and the retry bound; the rest goes to the driver', () => {

@@ -50,6 +50,22 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
+/**
+ * libpq's URL with a user and no host (`postgres://user:pw@/db?host=/run/postgresql`, a Unix socket)
+ * as one a URL parser reads: the user and password move to parameters (`postgres:///db?…&user=…`),
+ * which mean the same to libpq and the driver. Anything else is returned as it is.
+ */
+export function withoutEmptyHost(location: string): string {
+  const m = /^(postgres(?:ql)?:\/\/)([^@/?#]*)@(\/[^?#]*)(\?[^#]*)?$/is.exec(location);
+  if (m === null || URL.canParse(location)) return location;
+  const [, scheme, userinfo, path, query] = m;
+  const colon = userinfo!.indexOf(':');
+  const user = colon < 0 ? userinfo! : userinfo!.slice(0, colon);
+  const extra = [user === '' ? '' : `user=${user}`, colon < 0 ? '' : `password=${userinfo!.slice(colon + 1)}`];
+  const params = [query?.slice(1) ?? '', ...extra].filter((p) => p !== '').join('&');
+  return `${scheme}${path}${params === '' ? '' : `?${params}`}`;
+}
+
 export function parsePostgresUrl(location: string): PostgresTarget {
   let url: URL;
   try {

@@ -189,6 +189,8 @@ export const natsPayloadMinBytes = 4096;
 export const natsPayloadDefaultBytes = 1 << 20;
 /** How often the subjects are trimmed while publishing (and at once when a publish is refused). */
 export const streamTrimEveryMs = 500;
+/** A publish not preceded by a check of the run's stream for this long checks it first (made again by another submit?). */
+export const streamCheckEveryMs = 250;
 /**
  * How long submit waits for the nodes to finish the run before it gives up (exit 1, naming the
  * shards not finished): `--deadline SECONDS`. It never waits forever.

@@ -69,7 +69,9 @@ export class ClusterControl {
   }
 
   async setup(): Promise<void> {
-    await this.connection.run('creating the cluster schema', (c) => ensureClusterSchema(c, this.target.display));
+    await this.connection.run('creating the cluster schema', (c) => ensureClusterSchema(c, this.target.display), {
+      patient: true,
+    });
   }
 
   /**

@@ -10,10 +10,14 @@ export async function migrateAll(journalUrl: string): Promise<number> {
   const target = parsePostgresUrl(journalUrl);
   const connection = new RetryingConnection(target, 'payments migrate');
   try {
-    await connection.run('migrating the schemas', async (c) => {
-      await ensureClusterSchema(c, target.display); // the journal's schema first, then the cluster's
-      await ensureAuditSchema(c);
-    });
+    await connection.run(
+      'migrating the schemas',
+      async (c) => {
+        await ensureClusterSchema(c, target.display); // the journal's schema first, then the cluster's
+        await ensureAuditSchema(c);
+      },
+      { patient: true },
+    );
     return schemaVersion;
   } finally {
     await connection.drop();

@@ -50,9 +50,11 @@ export async function clusterOutputs(
   const lastLines = runRow.lastLines;
   if (!runRow.published || lastLines === null)
     throw usageError(`run ${run}: not published completely yet; run submit again`);
+  // The leases first: a shard finished by then has its last commit durable before, so a shard
+  // finishing between the two reads is never taken for one finished short.
+  const leases = await control.leases(run);
   const committed = await control.committedLines(run, runRow.shards);
   const behind = committed.findIndex((line, shard) => line < lastLines[shard]!);
-  const leases = await control.leases(run);
   if (behind >= 0 && leases.find((l) => l.shard === behind)?.finished)
     throw runFailure(
       `run ${run}: shard ${behind} is finished at line ${committed[behind]}, but its input was published up to line ${lastLines[behind]}: it accepted an end marker that was not the run's (forged, or left in the stream); its accounts cannot be trusted (seal runs whose subjects others can publish to: --journal-key-file)`,

@@ -11,6 +11,7 @@ import {
   publishRetryDelayMaxMs,
   publishRetryMs,
   publishTimeoutMs,
+  streamCheckEveryMs,
 } from '../constants.js';
 import { describeError, runFailure, usageError } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
@@ -227,8 +228,9 @@ async function publishOne(
   let lagging = 0;
   for (let attempt = 0; ; attempt++) {
     if (trimmer.controlLost) throw trimmer.controlLost;
-    // Tried again: not into a stream another submit has made again since (SubjectTrimmer.checkStream).
-    if (attempt > 0 || trimmer.replaced) {
+    // Tried again, or not checked for a while: not into a stream another submit has made again
+    // since (SubjectTrimmer.checkStream).
+    if (attempt > 0 || trimmer.replaced || performance.now() - trimmer.streamCheckedAt > streamCheckEveryMs) {
       const replaced = await trimmer.checkStream();
       if (replaced) throw replaced;
     }

@@ -136,6 +136,8 @@ export class SubjectTrimmer {
   controlLost: RunError | undefined;
   /** The creation time of the stream this submit publishes to. */
   private streamCreated: string | undefined;
+  /** When checkStream last asked (performance.now()). */
+  streamCheckedAt = 0;
   /** Per shard: sequence numbers of its stored messages not deleted yet, in order. */
   private readonly inStream: number[][];
   /** Shards whose subject was refused as full since it was last scanned. */
@@ -180,6 +182,7 @@ export class SubjectTrimmer {
    */
   async checkStream(): Promise<RunError | undefined> {
     if (this.replaced || this.streamCreated === undefined) return this.replaced;
+    this.streamCheckedAt = performance.now();
     const stream = streamOf(this.run);
     const created = await this.jsm.streams.info(stream).then(
       (info) => info.created,
@@ -229,6 +232,9 @@ export class SubjectTrimmer {
       if (await this.checkStream()) return;
       const leases = await this.control.leases(this.run);
       this.quarantined = quarantineFailure(this.run, leases);
+      // The hints just read, and the sequence numbers below, are of the stream checked: checked again
+      // after the read, so that none is applied to a stream made again meanwhile.
+      if (await this.checkStream()) return;
       for (const lease of leases) {
         const seqs = this.inStream[lease.shard]!;
         const below = lease.finished ? Infinity : lease.streamSeq;

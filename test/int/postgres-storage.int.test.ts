@@ -508,7 +508,9 @@ describe('refusals', () => {
     const t = parsePostgresUrl('postgres://someone:secret-xyz@127.0.0.1:1/db?journal=gone&retry_seconds=0.5');
     const error = await refusalOf(new PostgresJournalStore(t).openRun(input, 1));
     expect(error.exitCode).toBe(1);
-    expect(error.message).toMatch(/could not reach the server within 0.5 s while .*run the same command again once the server is up/);
+    expect(error.message).toMatch(
+      /could not reach the server within 0.5 s while .*run the same command again once the server is up/,
+    );
     expect(error.message).not.toContain('secret-xyz');
   });
 

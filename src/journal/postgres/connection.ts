@@ -6,7 +6,14 @@
 import type { Socket } from 'node:net';
 import pg from './pg.js';
 import { retryPolicy } from '../../resilience.js';
-import { connectTimeoutMs, pgCloseWaitMs, pgSilentMinMs, retryDelayFirstMs, retryDelayMaxMs } from '../../constants.js';
+import {
+  connectTimeoutMs,
+  pgCloseWaitMs,
+  pgLockWaitSeconds,
+  pgSilentMinMs,
+  retryDelayFirstMs,
+  retryDelayMaxMs,
+} from '../../constants.js';
 import { RunError, describeError, errorCode, runFailure, usageError } from '../../errors.js';
 import { pgpassPassword } from './pgpass.js';
 import type { PostgresTarget } from './url.js';
@@ -139,9 +146,9 @@ function socketOf(client: pg.Client | undefined): Socket | undefined {
  * The query then fails as a lost connection does, and is retried on a new one. Rows streaming
  * back, however long the whole takes, keep it alive.
  */
-async function answered<T>(client: pg.Client, silentMs: number, op: () => Promise<T>): Promise<T> {
+async function answered<T>(client: pg.Client, silentMs: number | undefined, op: () => Promise<T>): Promise<T> {
   const socket = socketOf(client);
-  if (socket === undefined || typeof socket.setTimeout !== 'function') return op();
+  if (silentMs === undefined || socket === undefined || typeof socket.setTimeout !== 'function') return op();
   const silent = () =>
     socket.destroy(
       Object.assign(new Error(`the server sent nothing for ${silentMs / 1000} s while a query waited`), {
@@ -203,14 +210,25 @@ export class RetryingConnection {
     private readonly onRetry: (attempt: number, delayMs: number, error: unknown) => void = () => undefined,
   ) {}
 
-  async run<T>(what: string, op: (client: pg.Client, attempt: number) => Promise<T>): Promise<T> {
-    const started = this.lostSince ?? Date.now();
+  /**
+   * `patient`: the op may rightly be silent for long (a migration waiting for another's lock, a
+   * conversion's scan): no watchdog on it. Any other op the server sends nothing back for during
+   * the bound counts as a lost connection (answered()).
+   */
+  async run<T>(
+    what: string,
+    op: (client: pg.Client, attempt: number) => Promise<T>,
+    options: { patient?: boolean } = {},
+  ): Promise<T> {
     const deadlineMs = this.target.retrySeconds * 1000;
-    // A lost connection is retried (full-jitter backoff) until the retry window has passed.
+    const silentMs = Math.max(deadlineMs, pgSilentMinMs);
+    // A lost connection is retried (full-jitter backoff) until the retry window, counted from when
+    // the server was first found lost, has passed.
     const policy = retryPolicy({ firstMs: retryDelayFirstMs, maxMs: retryDelayMaxMs }, (error) => {
       const lost = !this.abandoned && isConnectionLost(error) && refusal(error, this.target) === undefined;
-      if (lost) this.lostSince ??= Date.now();
-      return lost && Date.now() - started < deadlineMs;
+      if (!lost) return false;
+      this.lostSince ??= Date.now();
+      return Date.now() - this.lostSince < deadlineMs;
     });
     const retried = policy.onRetry(({ delay, attempt, ...reason }) => {
       this.retries++;
@@ -225,19 +243,23 @@ export class RetryingConnection {
             try {
               if (this.abandoned)
                 throw runFailure(`journal ${this.target.display}: ${what}: the session was abandoned`);
-              await this.onConnect(client);
+              // Its lock waits (run-lock.ts) are bounded by pgLockWaitSeconds: allowed on top.
+              await answered(client, silentMs + pgLockWaitSeconds * 1000, () => this.onConnect(client));
             } catch (error) {
               await client.end().catch(() => undefined);
               throw error;
             }
             this.client = client;
             this.reached = true;
-            this.lostSince = undefined; // the server answers again
           }
-          return await answered(this.client, Math.max(this.target.retrySeconds * 1000, pgSilentMinMs), () =>
+          const result = await answered(this.client, options.patient ? undefined : silentMs, () =>
             op(this.client!, attempt),
           );
+          this.lostSince = undefined; // the server answers again
+          return result;
         } catch (error) {
+          // The server answered, with an error: whatever outage there was is over.
+          if (!isConnectionLost(error)) this.lostSince = undefined;
           // Whatever failed, the connection may be mid-transaction or mid-COPY: start the next use afresh.
           await this.drop();
           throw error;

@@ -28,29 +28,33 @@ export async function convertJournal(target: PostgresTarget): Promise<Converted>
   // The run lock: no run writes the journal while it is rewritten, and none starts on it.
   const store = new PostgresJournalStore(target, { holdJournal: true });
   try {
-    return await store.connection.run('converting the journal', async (client) => {
-      if ((await currentVersion(client)) === undefined)
-        throw usageError(`journal ${target.display}: no payments journal in this database (no payments schema)`);
-      await migrate(client, target.display);
-      const found = await client.query('SELECT id, shards, format_version FROM payments.journals WHERE name = $1', [
-        target.journal,
-      ]);
-      const row = found.rows[0] as { id: number; shards: number; format_version: number } | undefined;
-      if (row === undefined)
-        throw usageError(`journal ${target.display}: no journal named ${JSON.stringify(target.journal)} here`);
-      if (row.format_version > postgresJournalFormatVersion)
-        throw new JournalCorrupt(
-          `journal ${target.display}: written by a newer version (journal format ${row.format_version}; this program reads ${postgresJournalFormatVersion})`,
-        );
-      if (row.format_version === postgresJournalFormatVersion)
-        return { converted: false, fromFormat: row.format_version, batches: 0, records: 0 };
-      await holdPartitions(client, target, row.shards);
-      try {
-        return await inOneTransaction(client, () => convertRows(client, target, row));
-      } finally {
-        await client.query('SELECT pg_advisory_unlock_all()');
-      }
-    });
+    return await store.connection.run(
+      'converting the journal',
+      async (client) => {
+        if ((await currentVersion(client)) === undefined)
+          throw usageError(`journal ${target.display}: no payments journal in this database (no payments schema)`);
+        await migrate(client, target.display);
+        const found = await client.query('SELECT id, shards, format_version FROM payments.journals WHERE name = $1', [
+          target.journal,
+        ]);
+        const row = found.rows[0] as { id: number; shards: number; format_version: number } | undefined;
+        if (row === undefined)
+          throw usageError(`journal ${target.display}: no journal named ${JSON.stringify(target.journal)} here`);
+        if (row.format_version > postgresJournalFormatVersion)
+          throw new JournalCorrupt(
+            `journal ${target.display}: written by a newer version (journal format ${row.format_version}; this program reads ${postgresJournalFormatVersion})`,
+          );
+        if (row.format_version === postgresJournalFormatVersion)
+          return { converted: false, fromFormat: row.format_version, batches: 0, records: 0 };
+        await holdPartitions(client, target, row.shards);
+        try {
+          return await inOneTransaction(client, () => convertRows(client, target, row));
+        } finally {
+          await client.query('SELECT pg_advisory_unlock_all()');
+        }
+      },
+      { patient: true },
+    );
   } finally {
     await store.close();
   }

@@ -33,18 +33,22 @@ export async function resealPostgres(
   // The run lock: no local run writes the journal meanwhile (a cluster's nodes take no such lock).
   const store = new PostgresJournalStore(target, { holdJournal: true });
   try {
-    return await store.connection.run('resealing the journal', async (client) => {
-      await migrate(client, target.display);
-      await client.query('BEGIN');
-      try {
-        const result = await reseal(client, target, store.where, oldKeys, newKey);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
+    return await store.connection.run(
+      'resealing the journal',
+      async (client) => {
+        await migrate(client, target.display);
+        await client.query('BEGIN');
+        try {
+          const result = await reseal(client, target, store.where, oldKeys, newKey);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      },
+      { patient: true },
+    );
   } finally {
     await store.close();
   }

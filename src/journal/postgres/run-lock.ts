@@ -165,7 +165,10 @@ async function waitForLock(client: pg.Client, call: string, where: string, again
     await client.query('RESET lock_timeout');
   } catch (error) {
     if (errorCode(error) !== '55P03') throw error;
-    if (again) throw runFailure(`${where}: another run holds the journal since this run's connection was lost`);
+    if (again)
+      throw runFailure(
+        `${where}: still held by another session since this run's connection was lost (a session of this run the server has not dropped, or another run's); run the same command again`,
+      );
     throw new RunError(`${where}: in use by another run (its worker holds the partition's lock)`, 2, {
       kind: 'journal-busy',
     });

@@ -137,23 +137,27 @@ export class PostgresJournalStore {
     input: { name: string } & InputFingerprint,
     shards: number,
   ): Promise<{ manifest: PostgresManifest; resumed: boolean }> {
-    return this.connection.run('opening the journal', async (client) => {
-      await migrate(client, this.target.display);
-      const existing = await this.find(client);
-      if (existing) {
-        this.checkFormat(existing);
-        if (existing.seal) keyForJournal(this.where, existing.seal, this.keys);
-        else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
-        // A local run proves its input batch by batch; a cluster's submit checks its own way.
-        if (this.localRun) await this.checkResumable(client);
-        else await this.checkNotLocalRun(client);
-        this.checkSameInput(existing, input);
-        return { manifest: existing, resumed: true };
-      }
-      // Another run may create it between our look and our insert: then take it from the top.
-      if (!(await this.create(client, input, shards))) return this.openRun(input, shards);
-      return { manifest: (await this.find(client))!, resumed: false };
-    });
+    return this.connection.run(
+      'opening the journal',
+      async (client) => {
+        await migrate(client, this.target.display);
+        const existing = await this.find(client);
+        if (existing) {
+          this.checkFormat(existing);
+          if (existing.seal) keyForJournal(this.where, existing.seal, this.keys);
+          else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
+          // A local run proves its input batch by batch; a cluster's submit checks its own way.
+          if (this.localRun) await this.checkResumable(client);
+          else await this.checkNotLocalRun(client);
+          this.checkSameInput(existing, input);
+          return { manifest: existing, resumed: true };
+        }
+        // Another run may create it between our look and our insert: then take it from the top.
+        if (!(await this.create(client, input, shards))) return this.openRun(input, shards);
+        return { manifest: (await this.find(client))!, resumed: false };
+      },
+      { patient: true },
+    );
   }
 
   private checkSameInput(existing: PostgresManifest, input: InputFingerprint): void {

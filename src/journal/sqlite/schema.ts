@@ -2,7 +2,14 @@
 import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { sqliteCacheKib } from '../../constants.js';
-import { describeError, JournalCorrupt, nativeModuleMissing, runFailure, type RunError } from '../../errors.js';
+import {
+  describeError,
+  inputError,
+  JournalCorrupt,
+  nativeModuleMissing,
+  runFailure,
+  type RunError,
+} from '../../errors.js';
 import {
   journalFormat,
   journalFormatVersion,
@@ -12,7 +19,7 @@ import {
   type JournalFormat,
 } from '../format.js';
 import { sealError, type JournalSealInfo } from '../seal.js';
-import { isMissingBinding, isSqliteCantOpen, isSqliteDamage, isSqliteFull, sqliteCode } from './sqlite-errors.js';
+import { isMissingBinding, isSqliteCantOpen, isSqliteFull, sqliteCode } from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
 // accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
@@ -49,15 +56,22 @@ export function openDatabase(
 
 /**
  * A partition that could not be opened or set up: damaged (exit 2) only when SQLite says so of its
- * content; a full disk or an I/O error says nothing about the file (exit 1: free space, run again).
+ * content; a file it may not write is exit 2 naming that; a full disk or an I/O error says nothing
+ * about the file (exit 1: free space, run again).
  */
 function unusable(where: string, error: unknown): RunError {
-  if (isSqliteDamage(error)) return new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+  const code = sqliteCode(error) ?? 'no SQLite code';
+  const primary = code.split('_', 2).join('_');
+  // What SQLite says of the file's content (not a database, malformed, tables not a journal's).
+  const content = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_ERROR', 'SQLITE_SCHEMA'];
+  if (content.includes(primary) || primary === 'SQLITE_MISMATCH' || primary === 'SQLITE_CONSTRAINT')
+    return new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+  if (['SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_CANTOPEN', 'SQLITE_AUTH'].includes(primary))
+    return inputError(`${where}: cannot be written (${describeError(error)}, ${code}); check its permissions`);
   if (isSqliteFull(error))
     return runFailure(`${where}: disk full (SQLITE_FULL); free space and run the same command to resume`);
-  return runFailure(
-    `${where}: ${describeError(error)} (${sqliteCode(error) ?? 'no SQLite code'}); check the disk (is it full?) and run the same command to resume`,
-  );
+  const disk = primary === 'SQLITE_IOERR' ? 'check the disk (is it full?) and ' : '';
+  return runFailure(`${where}: ${describeError(error)} (${code}); ${disk}run the same command to resume`);
 }
 
 /** What a partition's meta rows say it is: its format, and its seal (undefined: not sealed). */

@@ -18,9 +18,7 @@ import {
   withDb,
   type World,
 } from '../helpers/cluster.js';
-import { deleteMessage } from '../helpers/jetstream.js';
-import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { deleteMessage, headersOf, makeRunStream } from '../helpers/jetstream.js';
 
 /** How many times the shard's lease changed hands (a claim loop would count up fast). */
 const changes = (world: World, run: string) =>
@@ -82,30 +80,16 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
       const r = await c.query(`SELECT nextval(pg_get_serial_sequence('payments.journals', 'id'))::int AS v`);
       return (r.rows[0].v as number) + 1;
     });
-    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
-    try {
-      await (
-        await jetstreamManager(nc)
-      ).streams.add({
-        name: 'PAYMENTS_forged',
-        subjects: ['payments.forged.shard.*'],
-        max_msgs_per_subject: 256,
-        discard: DiscardPolicy.New,
-        discard_new_per_subject: true,
-      });
-      const h = headers();
-      for (const [k, v] of Object.entries({
+    await makeRunStream(world, 'forged', async (js) => {
+      const h = headersOf({
         'Payments-Journal': String(next),
         'Payments-End': '0',
         'Payments-Last-Line': '0',
         'Payments-Prev-Line': '0',
         'Payments-Rows': '0',
-      }))
-        h.set(k, v);
-      await jetstream(nc).publish('payments.forged.shard.0', new Uint8Array(0), { headers: h });
-    } finally {
-      await nc.close();
-    }
+      });
+      await js.publish('payments.forged.shard.0', new Uint8Array(0), { headers: h });
+    });
     const node = startNode(world, 'forged1');
     const done = await submit(world, [expected.input, '--run', 'forged', '--shards', '1', '--deadline', '60']);
     expect(done.code, done.stderr).toBe(1);

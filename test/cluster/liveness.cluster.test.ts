@@ -6,10 +6,9 @@
  * and a node's endpoints (token, health, metrics) and expiry.
  */
 import { writeFileSync } from 'node:fs';
-import pg from 'pg';
 import { join } from 'node:path';
-import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli } from '../helpers/cli.js';
 import {
@@ -22,9 +21,11 @@ import {
   stopWorld,
   submit,
   until,
+  withBatchesLocked,
   withDb,
   type World,
 } from '../helpers/cluster.js';
+import { headersOf, makeRunStream } from '../helpers/jetstream.js';
 
 async function withNats<T>(world: World, fn: (nc: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
   const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
@@ -49,27 +50,15 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
   it('keeps messages that are not batches of the run as dead letters and still finishes the shard', async () => {
     const expected = await expectedRun(world, 'dead', 50_000, 91);
     const args = [expected.input, '--run', 'dead', '--shards', '1'];
-    await withNats(world, async (nc) => {
-      // The run's stream as submit makes it, holding two foreign messages before the run's batches.
-      await (
-        await jetstreamManager(nc)
-      ).streams.add({
-        name: 'PAYMENTS_dead',
-        subjects: ['payments.dead.shard.*'],
-        max_msgs_per_subject: 256,
-        discard: DiscardPolicy.New,
-        discard_new_per_subject: true,
-      });
-      const js = jetstream(nc);
+    // The run's stream as submit makes it, holding two foreign messages before the run's batches.
+    await makeRunStream(world, 'dead', async (js) => {
       await js.publish('payments.dead.shard.0', new Uint8Array([1, 2, 3])); // no headers at all
-      const h = headers();
-      for (const [k, v] of Object.entries({
+      const h = headersOf({
         'Payments-Batch': '7',
         'Payments-First-Line': '900000000',
         'Payments-Last-Line': '900000000',
         'Payments-Prev-Line': '899999999',
-      }))
-        h.set(k, v);
+      });
       await js.publish('payments.dead.shard.0', new Uint8Array(7), { headers: h }); // not whole rows
     });
     const node = startNode(world, 'dead1', { extra: ['--http', '0'] });
@@ -126,13 +115,8 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     const expected = await expectedRun(world, 'cut', 600_000, 96);
     const args = [expected.input, '--run', 'cut', '--shards', '1'];
     const node = startNode(world, 'cut1');
-    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
     // The shard's first commit is held, so the node has read only its read-ahead when the stream goes.
-    const holder = new pg.Client({ connectionString: world.journal });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+    await withBatchesLocked(world, async () => {
       expect((await submit(world, [...args, '--detach'])).code).toBe(0);
       await until(async () =>
         withDb(world, async (c) => {
@@ -143,10 +127,7 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
         }),
       );
       await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut'));
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
+    });
     let shown = '';
     await until(
       async () => {
@@ -167,28 +148,13 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     // are not the new stream's: a reader resuming at the old position would wait past its end.
     const expected = await expectedRun(world, 'anew', 200_000, 97);
     const args = [expected.input, '--run', 'anew', '--shards', '1'];
-    await withNats(world, async (nc) => {
-      await (
-        await jetstreamManager(nc)
-      ).streams.add({
-        name: 'PAYMENTS_anew',
-        subjects: ['payments.anew.shard.*'],
-        max_msgs_per_subject: 256,
-        discard: DiscardPolicy.New,
-        discard_new_per_subject: true,
-      });
-      const js = jetstream(nc);
+    await makeRunStream(world, 'anew', async (js) => {
       for (let i = 0; i < 30; i++) await js.publish('payments.anew.shard.0', new Uint8Array([i]));
     });
-    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
     const node = startNode(world, 'anew1');
-    const holder = new pg.Client({ connectionString: world.journal });
-    await holder.connect();
-    try {
-      // Its first commit held: the node has passed the foreign messages (its hint is past them) and
-      // waits to commit its first batch when the stream goes and the next submit makes it again.
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+    // Its first commit held: the node has passed the foreign messages (its hint is past them) and
+    // waits to commit its first batch when the stream goes and the next submit makes it again.
+    await withBatchesLocked(world, async () => {
       expect((await submit(world, [...args, '--detach'])).code).toBe(0);
       await until(async () =>
         withDb(world, async (c) => {
@@ -205,10 +171,7 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
       expect(again.stderr).toMatch(/the run's stream is new: its unfinished shards read it from its start/);
       // The owner that read the old stream is fenced: nothing it holds commits.
       expect((await leases(world, 'anew'))[0]!.generation).toBeGreaterThan(before);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
+    });
     const done = await submit(world, [...args, '--deadline', '60']);
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toBe(expected.accounts);
@@ -219,22 +182,14 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
   it('a submit still publishing stops once a shard is quarantined, naming it (its stream deleted)', async () => {
     const expected = await expectedRun(world, 'cut2', 600_000, 97);
     const node = startNode(world, 'cut2n');
-    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
-    const holder = new pg.Client({ connectionString: world.journal });
-    await holder.connect();
-    let running: ReturnType<typeof spawnSubmit>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
-      // --max-lag 2 and the commits held: the subject fills and submit waits, still publishing.
-      running = spawnSubmit(world, [expected.input, '--run', 'cut2', '--shards', '1', '--max-lag', '2']);
-      await until(async () => /shard lags: its subject is full/.test(running.stderr()));
+    // --max-lag 2 and the commits held: the subject fills and submit waits, still publishing.
+    const running = await withBatchesLocked(world, async () => {
+      const spawned = spawnSubmit(world, [expected.input, '--run', 'cut2', '--shards', '1', '--max-lag', '2']);
+      await until(async () => /shard lags: its subject is full/.test(spawned.stderr()));
       await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut2'));
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
-    const got = await running!.result;
+      return spawned;
+    });
+    const got = await running.result;
     expect(got.code).toBe(1);
     expect(got.stdout).toBe('');
     expect(errorLine(got.stderr)).toMatch(

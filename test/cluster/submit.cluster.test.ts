@@ -18,6 +18,7 @@ import {
   stopWorld,
   submit,
   until,
+  withBatchesLocked,
   withDb,
   type Expected,
   type World,
@@ -26,7 +27,6 @@ import { inputSampleBytes, publishMessageBytes } from '../../src/constants.js';
 import { batchLayout } from '../../src/layout.js';
 import { join } from 'node:path';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import pg from 'pg';
 
 // Generous: under a loaded CI machine a takeover plus a 600,000-row run can take well over a minute.
 describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
@@ -168,24 +168,16 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     const digit = line.search(/\d(?=\D*$)/);
     const changed = line.slice(0, digit) + String((Number(line[digit]) + 1) % 10) + line.slice(digit + 1);
     expect(end).toBeLessThan(original.length - inputSampleBytes);
-    expect((await runCli(['migrate', '--journal', world.journal])).code).toBe(0); // the tables to lock
-    const holder = new pg.Client({ connectionString: world.journal });
-    await holder.connect();
-    let running: ReturnType<typeof spawnSubmit>;
-    try {
-      // Commits held and --max-lag 2: submit stops reading early on, waiting for its subject.
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
-      running = spawnSubmit(world, [first.input, '--run', 'midedit', '--shards', '1', '--max-lag', '2']);
-      await until(async () => /shard lags: its subject is full/.test(running.stderr()));
+    // Commits held and --max-lag 2: submit stops reading early on, waiting for its subject.
+    const running = await withBatchesLocked(world, async () => {
+      const spawned = spawnSubmit(world, [first.input, '--run', 'midedit', '--shards', '1', '--max-lag', '2']);
+      await until(async () => /shard lags: its subject is full/.test(spawned.stderr()));
       const fd = openSync(first.input, 'r+');
       writeSync(fd, changed, at, 'latin1');
       closeSync(fd);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.end();
-    }
-    const got = await running!.result;
+      return spawned;
+    });
+    const got = await running.result;
     expect(got.code, got.stderr).toBe(1);
     expect(got.stdout).toBe('');
     expect(errorLine(got.stderr)).toMatch(

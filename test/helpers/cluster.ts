@@ -385,3 +385,24 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Runs `fn` while every commit of a batch waits: the test holds `LOCK TABLE payments.batches`
+ * (the tables made first), released once `fn` is done, whatever it did.
+ */
+export async function withBatchesLocked<T>(world: World, fn: () => Promise<T>): Promise<T> {
+  const migrated = await runCli(['migrate', '--journal', world.journal]);
+  if (migrated.code !== 0) throw new Error(`migrate failed: ${migrated.stderr}`);
+  const holder = new pg.Client({ connectionString: world.journal });
+  holder.on('error', () => undefined);
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE payments.batches IN EXCLUSIVE MODE');
+    const result = await fn();
+    await holder.query('COMMIT');
+    return result;
+  } finally {
+    await holder.end().catch(() => undefined);
+  }
+}

@@ -1,6 +1,6 @@
 /** JetStream by hand, as an operator (or an accident) would touch a run's stream. */
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import type { World } from './cluster.js';
 
@@ -14,4 +14,37 @@ export async function deleteMessage(world: World, stream: string, seq: number): 
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * Makes a run's stream as `submit` makes it (one subject per shard, `--max-lag` 256), then lets
+ * `fill` publish into it before the run's own batches: foreign or forged messages.
+ */
+export async function makeRunStream(
+  world: World,
+  run: string,
+  fill: (js: ReturnType<typeof jetstream>) => Promise<void>,
+): Promise<void> {
+  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+  try {
+    await (
+      await jetstreamManager(nc)
+    ).streams.add({
+      name: `PAYMENTS_${run}`,
+      subjects: [`payments.${run}.shard.*`],
+      max_msgs_per_subject: 256,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+    });
+    await fill(jetstream(nc));
+  } finally {
+    await nc.close();
+  }
+}
+
+/** NATS message headers from a plain record. */
+export function headersOf(values: Record<string, string>): ReturnType<typeof headers> {
+  const h = headers();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
 }

@@ -139,7 +139,7 @@ export class OutputFile {
   /** Renames a finished temporary file over its target (nothing to do for a device or FIFO). */
   async publish(): Promise<void> {
     const dir = await this.rename();
-    if (dir !== undefined) await this.syncDir(dir);
+    if (dir !== undefined) await syncDirectory(dir);
   }
 
   /** The rename alone; returns the directory to flush (undefined when nothing was renamed). */
@@ -154,15 +154,6 @@ export class OutputFile {
       return dirname(this.temp.target);
     } catch (error) {
       await this.removeTemp();
-      throw writeFailure(`${this.option} ${this.path}`, error);
-    }
-  }
-
-  /** Flushes the directory entry of a rename to disk. */
-  async syncDir(dir: string): Promise<void> {
-    try {
-      await syncDirectory(dir);
-    } catch (error) {
       throw writeFailure(`${this.option} ${this.path}`, error);
     }
   }
@@ -239,17 +230,12 @@ export class OutputSet {
    */
   async publish(): Promise<void> {
     try {
-      const renamed: [OutputFile, string][] = [];
+      const dirs = new Set<string>();
       for (const file of this.files) {
         const dir = await file.rename();
-        if (dir !== undefined) renamed.push([file, dir]);
+        if (dir !== undefined) dirs.add(dir);
       }
-      const flushed = new Set<string>();
-      for (const [file, dir] of renamed) {
-        if (flushed.has(dir)) continue;
-        flushed.add(dir);
-        await file.syncDir(dir);
-      }
+      for (const dir of dirs) await syncDirectory(dir);
     } catch (error) {
       await this.discard();
       throw error;

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sealMessage } from '../../src/cluster/message-seal.js';
 import { encodeBatch } from '../../src/cluster/wire.js';
@@ -17,6 +17,7 @@ import { shardOf } from '../../src/domain/ids.js';
 import { journalKey, type JournalKey } from '../../src/journal/seal.js';
 import { batchLayout } from '../../src/layout.js';
 import { errorLine, runCli } from '../helpers/cli.js';
+import { headersOf, makeRunStream } from '../helpers/jetstream.js';
 import {
   expectedRun,
   startNode,
@@ -66,26 +67,14 @@ describe('sealed cluster runs', { timeout: 180_000 }, () => {
     // The run's stream as submit makes it, holding messages no submit of the run sealed: a batch
     // that would be the shard's first (plain; under another key; under the key but for another
     // run), and a plain end marker. Applied, any of them would change the accounts or stop the shard.
-    const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
-    try {
-      await (
-        await jetstreamManager(nc)
-      ).streams.add({
-        name: `PAYMENTS_${run}`,
-        subjects: [`payments.${run}.shard.*`],
-        max_msgs_per_subject: 256,
-        discard: DiscardPolicy.New,
-        discard_new_per_subject: true,
-      });
-      const js = jetstream(nc);
-      const batchHeaders = () => {
-        const h = headers();
-        h.set('Payments-Batch', '0');
-        h.set('Payments-Prev-Line', '0');
-        h.set('Payments-First-Line', '2');
-        h.set('Payments-Last-Line', '2');
-        return h;
-      };
+    await makeRunStream(world, run, async (js) => {
+      const batchHeaders = () =>
+        headersOf({
+          'Payments-Batch': '0',
+          'Payments-Prev-Line': '0',
+          'Payments-First-Line': '2',
+          'Payments-Last-Line': '2',
+        });
       const body = oneDeposit(2, client, 99_000_000);
       const subject = `payments.${run}.shard.0`;
       await js.publish(subject, body, { headers: batchHeaders() });
@@ -93,15 +82,14 @@ describe('sealed cluster runs', { timeout: 180_000 }, () => {
       await js.publish(subject, sealMessage(keyB.key, run, 0, hb, body), { headers: hb });
       const ho = batchHeaders();
       await js.publish(subject, sealMessage(keyA.key, 'other', 0, ho, body), { headers: ho });
-      const end = headers();
-      end.set('Payments-End', '0');
-      end.set('Payments-Last-Line', '0');
-      end.set('Payments-Prev-Line', '0');
-      end.set('Payments-Rows', '0');
+      const end = headersOf({
+        'Payments-End': '0',
+        'Payments-Last-Line': '0',
+        'Payments-Prev-Line': '0',
+        'Payments-Rows': '0',
+      });
       await js.publish(subject, new Uint8Array(0), { headers: end });
-    } finally {
-      await nc.close();
-    }
+    });
     const n1 = startNode(world, 's1', { extra: ['--journal-key-file', keyA.file] });
     const n2 = startNode(world, 's2', { env: { PAYMENTS_JOURNAL_KEY_FILE: `${keyB.file},${keyA.file}` } });
     const rejects = join(world.dir, `${run}.rejects.csv`);

@@ -9,14 +9,20 @@ import { RetryingConnection } from '../../src/journal/postgres/connection.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
 import { freshDatabase, urlFor } from '../helpers/postgres.js';
 
+/** A connection to a fresh database with this retry bound, and the errors its retries were for. */
+async function silentTest(database: string, retrySeconds: string) {
+  const db = await freshDatabase(database);
+  const target = parsePostgresUrl(urlFor(db, { params: { journal: 'silent', retry_seconds: retrySeconds } }));
+  const retried: string[] = [];
+  const connection = new RetryingConnection(target, 'payments silence test', undefined, (_a, _d, error) =>
+    retried.push(String((error as Error).message)),
+  );
+  return { connection, retried };
+}
+
 describe('a query the server is silent on', { timeout: 60_000 }, () => {
   it('is taken for a lost connection after the bound (at least 5 s), named; a call that may be silent is waited for', async () => {
-    const db = await freshDatabase('silence');
-    const target = parsePostgresUrl(urlFor(db, { params: { journal: 'silent', retry_seconds: '0' } }));
-    const retried: string[] = [];
-    const connection = new RetryingConnection(target, 'payments silence test', undefined, (_a, _d, error) =>
-      retried.push(String((error as Error).message)),
-    );
+    const { connection, retried } = await silentTest('silence', '0');
     try {
       let tries = 0;
       // Silent for 6 s the first time (past the 5 s floor), at once the second.
@@ -30,6 +36,7 @@ describe('a query the server is silent on', { timeout: 60_000 }, () => {
       expect(answer).toBeInstanceOf(RunError);
       expect((answer as RunError).message).toMatch(/the server sent nothing for 5 s while a query waited/);
       expect(tries).toBe(1);
+      expect(retried).toEqual([]);
       // The same silence on a call that may be silent: waited for.
       const patient = await connection.run(
         'migrating',
@@ -45,12 +52,7 @@ describe('a query the server is silent on', { timeout: 60_000 }, () => {
   });
 
   it('with room in the bound, the silent query is tried again on a new connection and answers', async () => {
-    const db = await freshDatabase('silence2');
-    const target = parsePostgresUrl(urlFor(db, { params: { journal: 'silent', retry_seconds: '6' } }));
-    const retried: string[] = [];
-    const connection = new RetryingConnection(target, 'payments silence test', undefined, (_a, _d, error) =>
-      retried.push(String((error as Error).message)),
-    );
+    const { connection, retried } = await silentTest('silence2', '6');
     try {
       const answer = await connection.run(
         'sleeping',

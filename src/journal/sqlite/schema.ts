@@ -19,7 +19,7 @@ import {
   type JournalFormat,
 } from '../format.js';
 import { sealError, type JournalSealInfo } from '../seal.js';
-import { isMissingBinding, isSqliteCantOpen, isSqliteFull, sqliteCode } from './sqlite-errors.js';
+import { isMissingBinding, isSqliteCantOpen, isSqliteFull, primaryCode, sqliteCode } from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
 // accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
@@ -61,7 +61,7 @@ export function openDatabase(
  */
 function unusable(where: string, error: unknown): RunError {
   const code = sqliteCode(error) ?? 'no SQLite code';
-  const primary = code.split('_', 2).join('_');
+  const primary = primaryCode(error) ?? '';
   // What SQLite says of the file's content (not a database, malformed, tables not a journal's).
   const content = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_ERROR', 'SQLITE_SCHEMA'];
   if (content.includes(primary) || primary === 'SQLITE_MISMATCH' || primary === 'SQLITE_CONSTRAINT')

@@ -11,7 +11,7 @@ export function sqliteCode(error: unknown): string | undefined {
 }
 
 /** The primary result code of an extended one (`SQLITE_IOERR_WRITE` → `SQLITE_IOERR`). */
-function primaryCode(error: unknown): string | undefined {
+export function primaryCode(error: unknown): string | undefined {
   const code = sqliteCode(error);
   return code === undefined ? undefined : code.split('_', 2).join('_');
 }

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { controlStatementTimeoutMs } from '../constants.js';
+import { inputChangedWhileRead } from '../journal/manifest.js';
 import { RetryingConnection } from '../journal/postgres/connection.js';
 import { readRejectedLines } from '../journal/postgres/partition-read.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
@@ -42,6 +43,8 @@ export interface RunRow {
   lastLines: number[] | null;
   /** The field delimiter its input was read with (',' for runs recorded before it was kept). */
   delimiter: string;
+  /** A submit saw its input change while reading it: its outputs are of no one file. */
+  inputChanged: boolean;
 }
 
 /** NOTIFY channel of released leases (a hint only: a claim still goes through claimShard). */
@@ -121,10 +124,10 @@ export class ClusterControl {
     return this.connection.run('recording the run’s stream', (c) => adoptStream(c, run, created));
   }
 
-  /** Records the CRC-32 of the input as a submit read it, in the run's journal (it changed while read). */
-  async recordInputCrc(run: string, crc: number): Promise<void> {
-    await this.connection.run('recording the input as read', (c) =>
-      c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, crc]),
+  /** Marks the run's journal as of no input: a submit saw the input change while reading it. */
+  async markInputChanged(run: string): Promise<void> {
+    await this.connection.run('recording the input as changed', (c) =>
+      c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, inputChangedWhileRead]),
     );
   }
 
@@ -141,8 +144,9 @@ export class ClusterControl {
   async readRun(run: string): Promise<RunRow | undefined> {
     return this.connection.run('reading the run', async (c) => {
       const r = await c.query(
-        'SELECT name, shards, published, batches, last_lines, delimiter FROM payments_cluster.runs WHERE name = $1',
-        [run],
+        `SELECT r.name, r.shards, r.published, r.batches, r.last_lines, r.delimiter, j.input_crc = $2 AS input_changed
+           FROM payments_cluster.runs r LEFT JOIN payments.journals j ON j.name = r.name WHERE r.name = $1`,
+        [run, inputChangedWhileRead],
       );
       const row = r.rows[0];
       if (row === undefined) return undefined;
@@ -153,6 +157,7 @@ export class ClusterControl {
         batches: row.batches,
         lastLines: row.last_lines?.map(Number) ?? null,
         delimiter: row.delimiter ?? ',',
+        inputChanged: row.input_changed === true,
       };
     });
   }

@@ -28,17 +28,19 @@ export async function publishInput(request: PublishRequest, target: PublishTarge
   const { delimiter, explicit } = request.delimiter;
   let readCrc = 0;
   const source = await openInput(request.input, undefined, (bytes) => (readCrc = crc32(bytes, readCrc)));
-  const sink = new JetStreamSink(request, target);
+  // Before the end markers, which would let the nodes finish the shards: the whole input is read.
+  const checkRead = async (): Promise<void> => {
+    if (request.inputCrc === undefined || readCrc === request.inputCrc) return;
+    // Edited while it was read (same size): the stream holds what this submit read beside what any
+    // other submit of the run read, batches of no one file. The run is taken for no input again.
+    await target.control.markInputChanged(request.run);
+    throw runFailure(
+      `${request.input}: changed while submit read it (its CRC-32 was ${request.inputCrc} when the run began, ${readCrc} as read): run ${request.run} holds batches of no one file and will give no accounts; submit a file that no longer changes under a new --run`,
+    );
+  };
+  const sink = new JetStreamSink(request, target, checkRead);
   try {
     const piped = await runPipeline({ source, shards: target.shards, delimiter, sniffDelimiter: !explicit }, sink);
-    if (request.inputCrc !== undefined && readCrc !== request.inputCrc) {
-      // Edited while it was read (same size): what was sent is not the file the journal names. The
-      // journal now names what was read, so the file as it was is never taken for this run's again.
-      await target.control.recordInputCrc(request.run, readCrc);
-      throw runFailure(
-        `${request.input}: changed while submit read it (its CRC-32 was ${request.inputCrc} when the run began, ${readCrc} as read): run ${request.run} holds what was read; submit a file that no longer changes under a new --run`,
-      );
-    }
     return { ...piped.end, rowsRead: piped.rowsRead };
   } finally {
     await sink.settled();
@@ -54,6 +56,8 @@ export class JetStreamSink implements BatchSink<Omit<Published, 'rowsRead'>> {
   constructor(
     private readonly request: PublishRequest,
     private readonly target: PublishTarget,
+    /** Called once the input is read, before any end marker: throws to send none. */
+    private readonly checkRead: () => Promise<void> = async () => {},
   ) {
     const maxBytes = Math.max(natsPayloadMinBytes, target.maxPayload - natsHeaderRoomBytes);
     this.gatherer = new WireGatherer(
@@ -84,6 +88,7 @@ export class JetStreamSink implements BatchSink<Omit<Published, 'rowsRead'>> {
   }
 
   async end(): Promise<Omit<Published, 'rowsRead'>> {
+    await this.checkRead();
     for (let shard = 0; shard < this.target.shards; shard++) {
       const last = this.gatherer.flush(shard);
       if (last !== undefined) this.publisher.send(shard, last);

@@ -47,6 +47,10 @@ export async function clusterOutputs(
 ): Promise<ClusterOutputs> {
   const runRow = await control.readRun(run);
   if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
+  if (runRow.inputChanged)
+    throw usageError(
+      `run ${run}: its input changed while a submit read it, so its batches are of no one file and it gives no accounts; submit the file under a new --run`,
+    );
   const lastLines = runRow.lastLines;
   if (!runRow.published || lastLines === null)
     throw usageError(`run ${run}: not published completely yet; run submit again`);

@@ -176,8 +176,17 @@ export function validateManifest(value: unknown, path: string): Manifest {
   return m as unknown as Manifest;
 }
 
+/**
+ * A cluster run's journal CRC once a submit saw its input change while reading it: no CRC-32 is
+ * negative, so no file matches it. The run's stream then holds rows of no one file (what this
+ * submit read, beside what earlier or concurrent submits of the run read), so it is taken for none.
+ */
+export const inputChangedWhileRead = -1;
+
 /** Why a journal written for `was` cannot go on with `now`, or undefined when it can. */
 export function inputDiffers(was: { name: string } & InputFingerprint, now: InputFingerprint): string | undefined {
+  if (was.crc === inputChangedWhileRead)
+    return `its input (${was.name}) changed while a submit read it, so its batches are of no one file`;
   if (was.size === now.size && was.headCrc === now.headCrc && was.tailCrc === now.tailCrc) {
     if (was.crc === undefined || now.crc === undefined || was.crc === now.crc) return undefined;
     return `this journal was written for a different input (${was.name}, ${was.size} bytes: the same size, first and last bytes, other bytes between)`;

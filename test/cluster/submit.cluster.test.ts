@@ -25,6 +25,7 @@ import {
 } from '../helpers/cluster.js';
 import { inputSampleBytes, publishMessageBytes } from '../../src/constants.js';
 import { batchLayout } from '../../src/layout.js';
+import { lastHeader } from '../helpers/jetstream.js';
 import { join } from 'node:path';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 
@@ -158,7 +159,7 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(errorLine(result.stderr)).toMatch(/--input .*edited-2\.csv: not the file run edited was submitted with/);
   });
 
-  it('a file edited while submit reads it: exit 1, and the journal names what was read, not the file as it was', async () => {
+  it('a file edited while submit reads it: exit 1 before any end marker, and the run is taken for no file again', async () => {
     const first = await expectedRun(world, 'midedit', 900_000, 17);
     const original = readFileSync(first.input, 'utf8');
     // One digit of a deposit just before the last MiB (which the fingerprint reads): about 25 MB in,
@@ -183,19 +184,24 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
     expect(got.code, got.stderr).toBe(1);
     expect(got.stdout).toBe('');
     expect(errorLine(got.stderr)).toMatch(
-      /midedit\.csv: changed while submit read it \(its CRC-32 was \d+ when the run began, \d+ as read\)/,
+      /midedit\.csv: changed while submit read it \(its CRC-32 was \d+ when the run began, \d+ as read\): run midedit holds batches of no one file/,
     );
-    // The file as it was is no longer taken for this run's input...
+    // No end marker went out, so no node finishes the shard on what was read...
+    expect(await lastHeader(world, 'PAYMENTS_midedit', 'payments.midedit.shard.0', 'Payments-End')).toBeUndefined();
+    // ...and the run gives no accounts, for the file as it was or as read: its stream holds what
+    // this submit read, and could hold an earlier submit's batches of the file as it was.
     const before = join(world.dir, 'midedit-before.csv');
     writeFileSync(before, original);
-    const refused = await submit(world, [before, '--run', 'midedit']);
-    expect(refused.code, refused.stderr).toBe(2);
-    expect(errorLine(refused.stderr)).toMatch(/written for a different input/);
-    // ...the file as read is, and the run's accounts are that file's.
-    const single = await runCli(['-q', first.input]);
-    const done = await submit(world, [first.input, '--run', 'midedit', '--deadline', '120']);
-    expect(done.code, done.stderr).toBe(0);
-    expect(done.stdout).toBe(single.stdout);
+    for (const file of [before, first.input]) {
+      const refused = await submit(world, [file, '--run', 'midedit']);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stdout).toBe('');
+      expect(errorLine(refused.stderr)).toMatch(/its input \(.*midedit\.csv\) changed while a submit read it/);
+    }
+    const result = await runCli(['result', '--run', 'midedit', '--journal', world.journal]);
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(errorLine(result.stderr)).toMatch(/run midedit: its input changed while a submit read it/);
   });
 
   it("refuses to submit into a single-process run's journal (exit 2), which it would apply into wrongly", async () => {

@@ -48,3 +48,20 @@ export function headersOf(values: Record<string, string>): ReturnType<typeof hea
   for (const [k, v] of Object.entries(values)) h.set(k, v);
   return h;
 }
+
+/** A header of the last message stored on `subject` (undefined: no such header, or no message). */
+export async function lastHeader(
+  world: World,
+  stream: string,
+  subject: string,
+  name: string,
+): Promise<string | undefined> {
+  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const last = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+    return last?.header?.get(name) || undefined;
+  } finally {
+    await nc.close();
+  }
+}

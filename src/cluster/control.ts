@@ -22,7 +22,7 @@ import {
   type Heartbeat,
   type LeaseRow,
 } from './leases.js';
-import { ensureClusterSchema } from './schema.js';
+import { clusterSchemaCurrent, ensureClusterSchema } from './schema.js';
 import { clusterView, expire, type ClusterView, type Expired } from './expiry.js';
 import {
   addDeadLetter,
@@ -71,8 +71,23 @@ export class ClusterControl {
     this.connection = new RetryingConnection(target, applicationName, onConnect, onRetry);
   }
 
+  /**
+   * One call at a time, in the order made: the node's tick and its runners, or submit's trimmer and
+   * its main flow, call concurrently, and calls sharing one session would disarm each other's
+   * watchdog and end each other's client on a failure (connection.ts).
+   */
+  private queue: Promise<unknown> = Promise.resolve();
+  private run<T>(what: string, op: (c: pg.Client) => Promise<T>, options?: { patient?: boolean }): Promise<T> {
+    const result = this.queue.then(() => this.connection.run(what, op, options));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
   async setup(): Promise<void> {
-    await this.connection.run('creating the cluster schema', (c) => ensureClusterSchema(c, this.target.display), {
+    // Only a migration may be silent for long (waiting on another's lock): the quick look is watched.
+    const display = this.target.display;
+    if (await this.run('reading the schema versions', (c) => clusterSchemaCurrent(c, display))) return;
+    await this.run('creating the cluster schema', (c) => ensureClusterSchema(c, this.target.display), {
       patient: true,
     });
   }
@@ -83,7 +98,7 @@ export class ClusterControl {
    * published and finished, and the new journal's empty accounts would be printed as its result.
    */
   async forgetEarlierRun(run: string): Promise<boolean> {
-    return this.connection.run('forgetting an earlier run', async (c) => {
+    return this.run('forgetting an earlier run', async (c) => {
       const r = await c.query('DELETE FROM payments_cluster.runs WHERE name = $1', [run]);
       return (r.rowCount ?? 0) > 0;
     });
@@ -91,7 +106,7 @@ export class ClusterControl {
 
   /** Registers a run and its shards' leases (nothing changes when it exists). */
   async addRun(run: string, shards: number): Promise<void> {
-    await this.connection.run('registering the run', async (c) => {
+    await this.run('registering the run', async (c) => {
       await c.query('INSERT INTO payments_cluster.runs (name, shards) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
         run,
         shards,
@@ -109,7 +124,7 @@ export class ClusterControl {
    * submit must cut the same batches); returns the one recorded, which may be another.
    */
   async recordDelimiter(run: string, delimiter: string): Promise<string> {
-    return this.connection.run('recording the delimiter', async (c) => {
+    return this.run('recording the delimiter', async (c) => {
       await c.query('UPDATE payments_cluster.runs SET delimiter = $2 WHERE name = $1 AND delimiter IS NULL', [
         run,
         delimiter,
@@ -121,18 +136,18 @@ export class ClusterControl {
 
   /** Records the run's stream (see adoptStream); returns the shards to be read again from its start. */
   adoptStream(run: string, created: string): Promise<number[]> {
-    return this.connection.run('recording the run’s stream', (c) => adoptStream(c, run, created));
+    return this.run('recording the run’s stream', (c) => adoptStream(c, run, created));
   }
 
   /** Marks the run's journal as of no input: a submit saw the input change while reading it. */
   async markInputChanged(run: string): Promise<void> {
-    await this.connection.run('recording the input as changed', (c) =>
+    await this.run('recording the input as changed', (c) =>
       c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, inputChangedWhileRead]),
     );
   }
 
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {
-    await this.connection.run('recording the published run', (c) =>
+    await this.run('recording the published run', (c) =>
       c.query('UPDATE payments_cluster.runs SET published = true, batches = $2, last_lines = $3 WHERE name = $1', [
         run,
         batches,
@@ -142,7 +157,7 @@ export class ClusterControl {
   }
 
   async readRun(run: string): Promise<RunRow | undefined> {
-    return this.connection.run('reading the run', async (c) => {
+    return this.run('reading the run', async (c) => {
       const r = await c.query(
         `SELECT r.name, r.shards, r.published, r.batches, r.last_lines, r.delimiter, j.input_crc = $2 AS input_changed
            FROM payments_cluster.runs r LEFT JOIN payments.journals j ON j.name = r.name WHERE r.name = $1`,
@@ -164,7 +179,7 @@ export class ClusterControl {
 
   /** The lines each partition of a journal has committed up to (what a shard has applied). */
   async committedLines(run: string, shards: number): Promise<number[]> {
-    return this.connection.run('reading progress', async (c) => {
+    return this.run('reading progress', async (c) => {
       const r = await c.query(
         'SELECT partition, max(last_line) AS last FROM payments.batches WHERE journal = $1 GROUP BY partition',
         [run],
@@ -177,74 +192,74 @@ export class ClusterControl {
 
   /** Every rejected record of a run's journal: line → reason code (`keys`: a sealed journal's). */
   async rejectedLines(run: string, keys: JournalKeyring = []): Promise<Map<number, number>> {
-    return this.connection.run('reading rejections', (c) => readRejectedLines(c, run, `journal ${run}`, keys));
+    return this.run('reading rejections', (c) => readRejectedLines(c, run, `journal ${run}`, keys));
   }
 
   leases(run: string): Promise<LeaseRow[]> {
-    return this.connection.run('reading the leases', (c) => readLeases(c, run));
+    return this.run('reading the leases', (c) => readLeases(c, run));
   }
 
   /** Heartbeat of a node (live while younger than `liveMs`), and the cluster's load as it sees it. */
   heartbeat(node: string, liveMs: number): Promise<Heartbeat> {
-    return this.connection.run('heartbeat', (c) => heartbeat(c, node, liveMs));
+    return this.run('heartbeat', (c) => heartbeat(c, node, liveMs));
   }
 
   async leaveCluster(node: string): Promise<void> {
-    await this.connection.run('leaving', (c) => c.query('DELETE FROM payments_cluster.nodes WHERE id = $1', [node]));
+    await this.run('leaving', (c) => c.query('DELETE FROM payments_cluster.nodes WHERE id = $1', [node]));
   }
 
   /** Claims one shard no live node owns (leases.ts claimShard); undefined when there is none. */
   claim(node: string, leaseMs: number): Promise<Claim | undefined> {
-    return this.connection.run('claiming a shard', (c) => claimShard(c, node, leaseMs));
+    return this.run('claiming a shard', (c) => claimShard(c, node, leaseMs));
   }
 
   /** Renews the leases a node holds; returns the keys `run/shard` of those still its own. */
   async renew(node: string, leaseMs: number, held: readonly HeldLease[]): Promise<Set<string>> {
     if (held.length === 0) return new Set();
-    return this.connection.run('renewing leases', (c) => renewLeases(c, node, leaseMs, held));
+    return this.run('renewing leases', (c) => renewLeases(c, node, leaseMs, held));
   }
 
   /** Gives a shard back (rebalancing, shutdown): the next claim takes it at once. */
   async release(run: string, shard: number, generation: number, streamSeq: number): Promise<void> {
-    await this.connection.run('releasing a shard', async (c) => {
+    await this.run('releasing a shard', async (c) => {
       await endLease(c, { run, shard, generation, streamSeq }, false);
       await c.query(`SELECT pg_notify('${releasedChannel}', $1)`, [`${run}/${shard}`]);
     });
   }
 
   async finish(run: string, shard: number, generation: number, streamSeq: number): Promise<void> {
-    await this.connection.run('finishing a shard', (c) => endLease(c, { run, shard, generation, streamSeq }, true));
+    await this.run('finishing a shard', (c) => endLease(c, { run, shard, generation, streamSeq }, true));
   }
 
   /** Gives a failed shard back with a backoff (quarantined after too many failures in a row). */
   releaseFailed(lease: HeldLease, recoveredLine: number, cause: string): Promise<ReleaseOutcome | undefined> {
-    return this.connection.run('releasing a failed shard', (c) => releaseFailed(c, lease, recoveredLine, cause));
+    return this.run('releasing a failed shard', (c) => releaseFailed(c, lease, recoveredLine, cause));
   }
 
   /** Quarantines a shard this lease holds; false when the lease moved on. */
   quarantine(lease: HeldLease, cause: string): Promise<boolean> {
-    return this.connection.run('quarantining a shard', (c) => quarantine(c, lease, cause));
+    return this.run('quarantining a shard', (c) => quarantine(c, lease, cause));
   }
 
   /** Lifts the quarantine of these shards; returns those lifted. */
   lift(run: string, shards: readonly number[], streamSeq?: number): Promise<number[]> {
-    return this.connection.run('lifting a quarantine', (c) => lift(c, run, shards, streamSeq));
+    return this.run('lifting a quarantine', (c) => lift(c, run, shards, streamSeq));
   }
 
   addDeadLetter(node: string, letter: DeadLetter): Promise<boolean> {
-    return this.connection.run('keeping a dead letter', (c) => addDeadLetter(c, node, letter));
+    return this.run('keeping a dead letter', (c) => addDeadLetter(c, node, letter));
   }
 
   deadLetters(run: string): Promise<StoredDeadLetter[]> {
-    return this.connection.run('reading the dead letters', (c) => readDeadLetters(c, run));
+    return this.run('reading the dead letters', (c) => readDeadLetters(c, run));
   }
 
   expire(expireMs: number): Promise<Expired> {
-    return this.connection.run('expiring old runs and nodes', (c) => expire(c, expireMs));
+    return this.run('expiring old runs and nodes', (c) => expire(c, expireMs));
   }
 
   clusterView(): Promise<ClusterView> {
-    return this.connection.run('reading the cluster', (c) => clusterView(c));
+    return this.run('reading the cluster', (c) => clusterView(c));
   }
 
   /**
@@ -252,7 +267,7 @@ export class ClusterControl {
    * deadline and touches it (a run touched is not abandoned). Returns the submit's number.
    */
   async beginSubmit(run: string, deadlineMs: number): Promise<number> {
-    return this.connection.run('recording the submit', async (c) => {
+    return this.run('recording the submit', async (c) => {
       const r = await c.query(
         `UPDATE payments_cluster.runs SET submits = submits + 1, touched_at = now(),
                 deadline_at = now() + $2 * interval '1 millisecond'
@@ -265,7 +280,7 @@ export class ClusterControl {
 
   /** A submit still waits for the run: it is not abandoned. */
   async touch(run: string): Promise<void> {
-    await this.connection.run('touching the run', (c) =>
+    await this.run('touching the run', (c) =>
       c.query('UPDATE payments_cluster.runs SET touched_at = now() WHERE name = $1', [run]),
     );
   }

@@ -25,7 +25,7 @@
  */
 import type pg from 'pg';
 import { pgFenceSetting } from '../constants.js';
-import { migrate, underSchemaLock } from '../journal/postgres/schema.js';
+import { migrate, schemaCurrent, underSchemaLock } from '../journal/postgres/schema.js';
 
 /**
  * A fenced session's transaction left idle this long is ended by the server: a snapshot's owner
@@ -126,11 +126,18 @@ CREATE TRIGGER fence BEFORE INSERT ON payments.snapshots FOR EACH ROW EXECUTE FU
 `;
 
 /** Creates (or brings up to date) the journal schema, then the cluster's, once per database. */
+/** Whether both schemas are this program's versions: a quick read, without a lock (see schemaCurrent). */
+export async function clusterSchemaCurrent(client: pg.Client, display: string): Promise<boolean> {
+  return (await schemaCurrent(client, display)) && (await clusterCurrent(client));
+}
+
+const clusterCurrent = async (client: pg.Client): Promise<boolean> =>
+  (await client.query(`SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`))
+    .rows[0]?.version === clusterSchemaVersion;
+
 export async function ensureClusterSchema(client: pg.Client, display: string): Promise<void> {
   await migrate(client, display);
-  const current = async () =>
-    (await client.query(`SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`))
-      .rows[0]?.version === clusterSchemaVersion;
+  const current = () => clusterCurrent(client);
   if (await current()) return;
   // Checked again under the lock: re-creating the triggers would lock the journal's tables.
   await underSchemaLock(client, clusterLockKey, async () => void ((await current()) || (await client.query(ddl))));

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { RunError } from '../../src/errors.js';
 import { RetryingConnection } from '../../src/journal/postgres/connection.js';
 import { parsePostgresUrl } from '../../src/journal/postgres/url.js';
-import { freshDatabase, urlFor } from '../helpers/postgres.js';
+import { errorLine, runCli } from '../helpers/cli.js';
+import { freshDatabase, urlFor, withAdmin } from '../helpers/postgres.js';
 
 /** A connection to a fresh database with this retry bound, and the errors its retries were for. */
 async function silentTest(database: string, retrySeconds: string) {
@@ -64,5 +65,26 @@ describe('a query the server is silent on', { timeout: 60_000 }, () => {
     } finally {
       await connection.drop();
     }
+  });
+
+  it('opening a journal is watched but for the migration itself: a look at the schema that gets no answer ends the run (exit 1), not a hang', async () => {
+    const db = await freshDatabase('silentopen');
+    const url = urlFor(db, { params: { journal: 'open', retry_seconds: '0' } });
+    expect((await runCli(['-q', 'data/sample.csv', '--journal', url])).code).toBe(0);
+    // The schema's table held by someone else: the run's quick look at its version waits, silent.
+    const got = await withAdmin(async (holder) => {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE payments.schema_migrations IN ACCESS EXCLUSIVE MODE');
+      try {
+        return await runCli(['-q', 'data/sample.csv', '--journal', url.replace('journal=open', 'journal=open2')]);
+      } finally {
+        await holder.query('ROLLBACK');
+      }
+    }, db);
+    expect(got.code, got.stderr).toBe(1);
+    expect(got.stdout).toBe('');
+    expect(errorLine(got.stderr)).toMatch(
+      /reading the schema version .*the server sent nothing for 5 s while a query waited/,
+    );
   });
 });

@@ -294,6 +294,23 @@ export const schemaVersion = migrations[migrations.length - 1]!.version;
 export const snapshotsCheckedVersion = 7;
 
 /**
+ * Whether the database's `payments` schema is this program's version, without a lock (most runs
+ * find it so); refuses a newer one. A quick read, so it is watched for silence (connection.ts)
+ * where a migration, which may rightly wait on another's lock, is not.
+ */
+export async function schemaCurrent(
+  client: pg.Client,
+  display: string,
+  known: readonly Migration[] = migrations,
+): Promise<boolean> {
+  const target = known[known.length - 1]!.version;
+  const current = await currentVersion(client);
+  if (current === undefined || current < target) return false;
+  refuseNewer(current, target, display);
+  return true;
+}
+
+/**
  * Brings the database's `payments` schema to this program's version (creating it on first use),
  * or refuses a newer one. Runs in its own transaction on `client`.
  */
@@ -303,9 +320,7 @@ export async function migrate(
   known: readonly Migration[] = migrations,
 ): Promise<void> {
   const target = known[known.length - 1]!.version;
-  // Cheap check first, without a lock: most runs find the schema current.
-  const current = await currentVersion(client);
-  if (current !== undefined && current >= target) return refuseNewer(current, target, display);
+  if (await schemaCurrent(client, display, known)) return;
   await underSchemaLock(client, migrationLockKey, async () => {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${schemaName}.schema_migrations (

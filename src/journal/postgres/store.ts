@@ -9,7 +9,7 @@ import { inputDiffers, type InputFingerprint, type Manifest } from '../manifest.
 import { readOnly, RetryingConnection } from './connection.js';
 import { manifestFormat } from '../../journal-files.js';
 import { lockJournal, runApplicationName } from './run-lock.js';
-import { currentVersion, migrate, schemaVersion, snapshotsCheckedVersion } from './schema.js';
+import { currentVersion, migrate, schemaCurrent, schemaVersion, snapshotsCheckedVersion } from './schema.js';
 import type { PostgresTarget } from './url.js';
 import {
   keyForJournal,
@@ -137,27 +137,26 @@ export class PostgresJournalStore {
     input: { name: string } & InputFingerprint,
     shards: number,
   ): Promise<{ manifest: PostgresManifest; resumed: boolean }> {
-    return this.connection.run(
-      'opening the journal',
-      async (client) => {
-        await migrate(client, this.target.display);
-        const existing = await this.find(client);
-        if (existing) {
-          this.checkFormat(existing);
-          if (existing.seal) keyForJournal(this.where, existing.seal, this.keys);
-          else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
-          // A local run proves its input batch by batch; a cluster's submit checks its own way.
-          if (this.localRun) await this.checkResumable(client);
-          else await this.checkNotLocalRun(client);
-          this.checkSameInput(existing, input);
-          return { manifest: existing, resumed: true };
-        }
-        // Another run may create it between our look and our insert: then take it from the top.
-        if (!(await this.create(client, input, shards))) return this.openRun(input, shards);
-        return { manifest: (await this.find(client))!, resumed: false };
-      },
-      { patient: true },
-    );
+    // Only a migration may be silent for long (waiting on another's lock): the rest is watched.
+    const display = this.target.display;
+    if (!(await this.connection.run('reading the schema version', (client) => schemaCurrent(client, display))))
+      await this.connection.run('migrating the schema', (client) => migrate(client, display), { patient: true });
+    return this.connection.run('opening the journal', async (client) => {
+      const existing = await this.find(client);
+      if (existing) {
+        this.checkFormat(existing);
+        if (existing.seal) keyForJournal(this.where, existing.seal, this.keys);
+        else if (this.keys.length > 0) throw refuseKeyForPlainJournal(this.where);
+        // A local run proves its input batch by batch; a cluster's submit checks its own way.
+        if (this.localRun) await this.checkResumable(client);
+        else await this.checkNotLocalRun(client);
+        this.checkSameInput(existing, input);
+        return { manifest: existing, resumed: true };
+      }
+      // Another run may create it between our look and our insert: then take it from the top.
+      if (!(await this.create(client, input, shards))) return this.openRun(input, shards);
+      return { manifest: (await this.find(client))!, resumed: false };
+    });
   }
 
   private checkSameInput(existing: PostgresManifest, input: InputFingerprint): void {

@@ -174,15 +174,21 @@ function streamSource(name: string, stream: Readable): InputSource {
   return {
     name,
     sizeBytes: undefined,
+    // Fills the buffer as a file read would: a stream's chunks are small (16 KiB from gunzip, 64 KiB
+    // from a pipe), and a chunk of input a read is what the workers get and a journal batch holds.
     async read(buffer, offset, length) {
-      if (pending.length === 0) {
-        const next = await chunks.next();
-        if (next.done) return 0;
-        pending = next.value;
-        consumed += pending.length;
+      let n = 0;
+      while (n < length) {
+        if (pending.length === 0) {
+          const next = await chunks.next();
+          if (next.done) break;
+          pending = next.value;
+          consumed += pending.length;
+        }
+        const copied = pending.copy(buffer, offset + n, 0, Math.min(length - n, pending.length));
+        pending = pending.subarray(copied);
+        n += copied;
       }
-      const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
-      pending = pending.subarray(n);
       return n;
     },
     consumedBytes: () => consumed,

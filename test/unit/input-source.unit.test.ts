@@ -74,6 +74,21 @@ describe('openInput: gzip by magic bytes', () => {
     writeFileSync(path, Buffer.concat([gzipSync('a,b\n'), gzipSync('c,d\n')]));
     expect(await readAll(await openInput(path))).toBe('a,b\nc,d\n');
   });
+  it('a read fills the buffer as a file read does, not one inflated chunk (16 KiB) at a time', async () => {
+    const path = join(tmp(), 'big.gz');
+    const big = 'deposit,1,1,5\n'.repeat(100_000); // 1.4 MB
+    writeFileSync(path, gzipSync(big));
+    const source = await openInput(path);
+    try {
+      const buffer = Buffer.alloc(512 << 10);
+      const sizes: number[] = [];
+      for (let n = await source.read(buffer, 0, buffer.length); n > 0; n = await source.read(buffer, 0, buffer.length))
+        sizes.push(n);
+      expect(sizes).toEqual([512 << 10, 512 << 10, big.length - (1024 << 10)]);
+    } finally {
+      await source.close();
+    }
+  });
   it('corrupt gzip: an error naming the file', async () => {
     const path = join(tmp(), 'bad.gz');
     writeFileSync(path, Buffer.concat([gzipSync(content).subarray(0, 40)]));

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { fencedJournalUrl } from '../../src/cluster/schema.js';
 import { RunError } from '../../src/errors.js';
 import { pgpassPassword } from '../../src/journal/postgres/pgpass.js';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { isPostgresUrl, parsePostgresUrl, redactUrl, withoutEmptyHost } from '../../src/journal/postgres/url.js';
 
 describe('a journal URL', () => {
@@ -23,6 +24,21 @@ describe('a journal URL', () => {
     const t = parsePostgresUrl(withoutEmptyHost('postgres://app:pw@/pay?host=/tmp/sock&port=5433&journal=j'));
     expect(t.journal).toBe('j');
     expect(t.display).not.toContain('pw');
+    // The user part's text, whatever it holds, is the same text as a parameter.
+    for (const [userinfo, user, password] of [
+      ['alice:pa+ss', 'alice', 'pa+ss'],
+      ['alice:x%26sslmode%3Ddisable', 'alice', 'x&sslmode=disable'],
+      ['al%20ice:p%C3%A9%3F%23', 'al ice', 'pé?#'],
+    ] as const) {
+      const parsed = parseConnectionString(withoutEmptyHost(`postgres://${userinfo}@/pay?host=/run/postgresql`));
+      expect([parsed.user, parsed.password, parsed.host, parsed.database]).toEqual([
+        user,
+        password,
+        '/run/postgresql',
+        'pay',
+      ]);
+    }
+    expect(withoutEmptyHost('postgres://a:%zz@/pay')).toBe('postgres://a:%zz@/pay'); // refused later
     // Anything a URL parser reads already, or that is not this form, is left as it is.
     for (const same of ['postgres://app@db/pay', 'postgres:///pay?host=/tmp', './dir', 'postgres://a@b@/x'])
       expect(withoutEmptyHost(same)).toBe(same);

@@ -60,8 +60,15 @@ export function withoutEmptyHost(location: string): string {
   if (m === null || URL.canParse(location)) return location;
   const [, scheme, userinfo, path, query] = m;
   const colon = userinfo!.indexOf(':');
-  const user = colon < 0 ? userinfo! : userinfo!.slice(0, colon);
-  const extra = [user === '' ? '' : `user=${user}`, colon < 0 ? '' : `password=${userinfo!.slice(colon + 1)}`];
+  // Percent-encoded in the user part, and so in a parameter: there `+` is a space and `&` ends it.
+  const param = (text: string) => encodeURIComponent(decodeURIComponent(text));
+  let extra: string[];
+  try {
+    const user = param(colon < 0 ? userinfo! : userinfo!.slice(0, colon));
+    extra = [user === '' ? '' : `user=${user}`, colon < 0 ? '' : `password=${param(userinfo!.slice(colon + 1))}`];
+  } catch {
+    return location; // a malformed %-escape: refused as not a URL
+  }
   const params = [query?.slice(1) ?? '', ...extra].filter((p) => p !== '').join('&');
   return `${scheme}${path}${params === '' ? '' : `?${params}`}`;
 }

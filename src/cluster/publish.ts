@@ -32,7 +32,7 @@ export interface PublishRequest {
   readonly log: Logger;
   /** Date.now() past which a publish refused for lag is not retried (submit's --deadline). */
   readonly deadlineAt: number;
-  /** The CRC-32 of the whole input as the run's journal records it (undefined: an earlier release's). */
+  /** The CRC-32 of the whole input as this submit read it first (its fingerprint, checked against the journal's). */
   readonly inputCrc?: number;
 }
 

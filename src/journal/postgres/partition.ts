@@ -4,7 +4,7 @@
  * holding the batch's records (compact-codec.ts) and a checksum over them and every field of the
  * row: one INSERT, one round trip. A commit retried on a new connection first looks for the batch's
  * row, so it is never applied twice. An advisory lock keeps a second run off the partition; a
- * cluster node's session is fenced by its lease generation instead (see lock()).
+ * cluster node's session is fenced by its lease generation instead (see lockPartition, run-lock.ts).
  */
 import type pg from 'pg';
 import { snapshotEveryRecordsMin } from '../../constants.js'; // snapshot policy shared with the SQLite journal

@@ -7,7 +7,13 @@ import {
   type MsgRequest,
 } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { lagRetryDelayMaxMs, streamDuplicateWindowNs, streamTrimEveryMs, waitLogEveryMs } from '../constants.js';
+import {
+  lagRetryDelayMaxMs,
+  streamCheckEveryMs,
+  streamDuplicateWindowNs,
+  streamTrimEveryMs,
+  waitLogEveryMs,
+} from '../constants.js';
 import { describeError, runFailure, type RunError } from '../errors.js';
 import type { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
@@ -263,6 +269,10 @@ export class SubjectTrimmer {
   }
 
   private async delete(stream: string, seq: number): Promise<void> {
+    // A long pass checks again as it goes: a sequence number of the stream adopted, deleted from
+    // one made again, would take another submit's batch or end marker.
+    if (performance.now() - this.streamCheckedAt > streamCheckEveryMs && (await this.checkStream()))
+      throw this.replaced;
     await this.jsm.streams.deleteMessage(stream, seq, false).catch((error: unknown) => {
       if (!isMessageGone(error)) throw error;
     });

@@ -88,6 +88,13 @@ describe('SQLite errors by code', () => {
     expect(isSqliteDamage(new Database.SqliteError('no such table: batches', 'SQLITE_ERROR'))).toBe(true);
   });
 
+  it('damage is what SQLite says of the content, and only that: memory, misuse or permissions are not', () => {
+    for (const code of ['SQLITE_CORRUPT', 'SQLITE_CORRUPT_INDEX', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_SCHEMA'])
+      expect(isSqliteDamage(new Database.SqliteError('x', code)), code).toBe(true);
+    for (const code of ['SQLITE_NOMEM', 'SQLITE_MISUSE', 'SQLITE_READONLY_DBMOVED', 'SQLITE_PERM', 'SQLITE_INTERRUPT'])
+      expect(isSqliteDamage(new Database.SqliteError('x', code)), code).toBe(false);
+  });
+
   it('a Node error code is no SQLite code', () => {
     const enospc = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     expect(sqliteCode(enospc)).toBeUndefined();

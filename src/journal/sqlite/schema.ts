@@ -19,7 +19,14 @@ import {
   type JournalFormat,
 } from '../format.js';
 import { sealError, type JournalSealInfo } from '../seal.js';
-import { isMissingBinding, isSqliteCantOpen, isSqliteFull, primaryCode, sqliteCode } from './sqlite-errors.js';
+import {
+  isMissingBinding,
+  isSqliteCantOpen,
+  isSqliteDamage,
+  isSqliteFull,
+  primaryCode,
+  sqliteCode,
+} from './sqlite-errors.js';
 
 // Readers open a partition as a `file:` URI with `immutable=1` (sqlite/reader.ts), which SQLite
 // accepts only when URI names are on. better-sqlite3 turns them on when this variable is set as its
@@ -40,7 +47,7 @@ export function openDatabase(
   } catch (error) {
     if (isMissingBinding(error)) throw nativeModuleMissing('better-sqlite3');
     if (fileMustExist && isSqliteCantOpen(error)) throw new JournalCorrupt(`${where}: missing`);
-    throw new JournalCorrupt(`${where}: cannot open (${describeError(error)})`);
+    throw unusable(where, error);
   }
   try {
     db.pragma('journal_mode = WAL');
@@ -62,10 +69,7 @@ export function openDatabase(
 function unusable(where: string, error: unknown): RunError {
   const code = sqliteCode(error) ?? 'no SQLite code';
   const primary = primaryCode(error) ?? '';
-  // What SQLite says of the file's content (not a database, malformed, tables not a journal's).
-  const content = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_ERROR', 'SQLITE_SCHEMA'];
-  if (content.includes(primary) || primary === 'SQLITE_MISMATCH' || primary === 'SQLITE_CONSTRAINT')
-    return new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
+  if (isSqliteDamage(error)) return new JournalCorrupt(`${where}: unreadable (${describeError(error)})`);
   if (['SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_CANTOPEN', 'SQLITE_AUTH'].includes(primary))
     return inputError(`${where}: cannot be written (${describeError(error)}, ${code}); check its permissions`);
   if (isSqliteFull(error))

@@ -28,19 +28,19 @@ export const isSqliteFull = (error: unknown): boolean => sqliteCode(error) === '
 /** The file cannot be opened (with fileMustExist: it does not exist). */
 export const isSqliteCantOpen = (error: unknown): boolean => sqliteCode(error) === 'SQLITE_CANTOPEN';
 
+/** What SQLite says of a file's content: not a database, malformed, tables not a journal's. */
+const contentCodes = new Set([
+  ...['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_ERROR'],
+  ...['SQLITE_SCHEMA', 'SQLITE_MISMATCH', 'SQLITE_CONSTRAINT'],
+]);
+
 /**
- * SQLite's own complaint about the file's content (not a database, malformed, a missing table):
- * any SqliteError but a full disk, an I/O error or a lock, which say nothing about the file.
+ * SQLite's own complaint about the file's content, and only that: a full disk, an I/O error, a
+ * lock, memory or a permission say nothing about the file (an allow-list, so that a code not
+ * thought of is never taken for a damaged journal).
  */
 export function isSqliteDamage(error: unknown): boolean {
-  if (!(error instanceof Error) || error.name !== 'SqliteError') return false;
-  const primary = primaryCode(error);
-  return !(
-    primary === 'SQLITE_FULL' ||
-    primary === 'SQLITE_IOERR' ||
-    primary === 'SQLITE_BUSY' ||
-    primary === 'SQLITE_LOCKED'
-  );
+  return contentCodes.has(primaryCode(error) ?? '');
 }
 
 /** better-sqlite3 installed without its compiled binding (or one built for another Node). */

@@ -11,7 +11,14 @@
  * A slot handle (findSlot) is `slot × 64 + part` (a part never nears 2^26 slots: 1 GiB).
  */
 import type { TxRecord } from '../domain/account.js';
+import type { TxIndexPart } from './journal-port.js';
 import { decodeRecord } from './tx-record-codec.js';
+
+const newColumns = (n: number): TxIndexPart => ({
+  keys: new Uint32Array(n),
+  infos: new Uint32Array(n),
+  amounts: new Float64Array(n),
+});
 
 const loadFactorMax = 0.75;
 const partBits = 6;
@@ -67,19 +74,28 @@ export class TxHashTable {
     this.count++;
   }
 
-  /** Copies every entry into the columns from `at` on; returns the next position. */
-  exportInto(keys: Uint32Array, infos: Uint32Array, amounts: Float64Array, at: number): number {
+  /**
+   * Every entry, as columns of at most `perPart` entries each: a snapshot holds one such part at a
+   * time, not a copy of the whole table (16 bytes an entry: with random ids, every transaction).
+   */
+  *exportParts(perPart: number): Generator<TxIndexPart> {
+    let left = this.count;
+    let columns = newColumns(Math.min(perPart, left));
+    let at = 0;
     for (const part of this.parts) {
       const { words } = part;
       for (let slot = 0; slot <= part.mask; slot++) {
         if (words[slot * slotWords + 1] === 0) continue;
-        keys[at] = words[slot * slotWords]!;
-        infos[at] = words[slot * slotWords + 1]!;
-        amounts[at] = part.amounts[slot * 2 + 1]!;
-        at++;
+        columns.keys[at] = words[slot * slotWords]!;
+        columns.infos[at] = words[slot * slotWords + 1]!;
+        columns.amounts[at] = part.amounts[slot * 2 + 1]!;
+        if (++at < columns.keys.length) continue;
+        yield columns;
+        left -= at;
+        at = 0;
+        if (left > 0) columns = newColumns(Math.min(perPart, left));
       }
     }
-    return at;
   }
 
   *entries(): Generator<[number, TxRecord]> {

@@ -293,12 +293,7 @@ export class TxTable {
       }
       yield part;
     }
-    const n = this.outOfOrder.size;
-    if (n > 0) {
-      const part = { keys: new Uint32Array(n), infos: new Uint32Array(n), amounts: new Float64Array(n) };
-      this.outOfOrder.exportInto(part.keys, part.infos, part.amounts, 0);
-      yield part;
-    }
+    yield* this.outOfOrder.exportParts(perPart);
   }
 
   /**

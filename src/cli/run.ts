@@ -112,6 +112,9 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     await parser.parseAsync();
     return 0;
   } catch (error) {
+    // A command's arguments checked after an async middleware: yargs throws them past .fail().
+    if (error instanceof Error && error.name === 'YError')
+      return reportError(usageError(explainYargs(error.message), { usageHint: true }), argv, io);
     return reportError(error, argv, io);
   } finally {
     environment?.restore();

@@ -87,6 +87,13 @@ describe('argument mistakes: one line, exit 2, what to type', () => {
   });
   it('an option missing its value is an error, not the default', () =>
     expectMistake(['data/sample.csv', '--workers'], /--workers needs a value/));
+  it("a command's option missing its value is the same mistake (exit 2), not a failure", async () => {
+    await expectMistake(['submit', 'data/sample.csv', '--run'], /^payments: --run needs a value$/);
+    await expectMistake(['result', '--run'], /^payments: --run needs a value$/);
+    await expectMistake(['node', '--nats'], /^payments: --nats needs a value$/);
+    await expectMistake(['inspect', '--journal', 'j', '--client'], /^payments: --client needs a value$/);
+    await expectMistake(['migrate', '--journal'], /^payments: --journal needs a value$/);
+  });
   it('a short option missing its value is named as typed (-o, not --o)', async () => {
     await expectMistake(['data/sample.csv', '-o'], /^payments: -o needs a value$/);
     await expectMistake(['data/sample.csv', '-w'], /^payments: -w needs a value$/);

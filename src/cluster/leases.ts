@@ -152,6 +152,9 @@ export async function claimShard(c: pg.Client, node: string, leaseMs: number): P
             SELECT run, shard, node AS previous, expires_at >= now() AS early FROM payments_cluster.leases
              WHERE NOT finished AND NOT quarantined AND retry_at <= now()
                AND (expires_at < now() OR node IN (SELECT id FROM gone))
+               -- Not before submit has made the run's stream: a reader would take it for deleted.
+               AND EXISTS (SELECT 1 FROM payments_cluster.runs r WHERE r.name = leases.run
+                                AND (r.stream_created IS NOT NULL OR r.published))
              ORDER BY run, shard LIMIT 1 FOR UPDATE SKIP LOCKED)
      UPDATE payments_cluster.leases l
         SET node = $1, generation = l.generation + 1, changes = l.changes + 1,

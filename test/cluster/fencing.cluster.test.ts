@@ -30,6 +30,9 @@ describe('fencing by lease generation', () => {
     await store.openRun({ name: 'in.csv', size: 1, headCrc: 0, tailCrc: 0 }, 2);
     await store.close();
     await control.addRun('f1', 2);
+    // Nothing of a run is claimed before submit has made its stream (a reader would find none).
+    expect(await control.claim('A', 60_000)).toBeUndefined();
+    await control.adoptStream('f1', '2026-01-01T00:00:00Z');
   });
   afterAll(async () => {
     await control?.close();
@@ -119,6 +122,7 @@ describe('fencing by lease generation', () => {
     await store.openRun({ name: 'in.csv', size: 1, headCrc: 0, tailCrc: 0 }, 1);
     await store.close();
     await control.addRun('f2', 1);
+    await control.adoptStream('f2', '2026-01-01T00:00:00Z');
     const expire = (run: string, at: string) =>
       control.connection.run('expire', (c) =>
         c.query(`UPDATE payments_cluster.leases SET expires_at = '${at}' WHERE run ${run}`),

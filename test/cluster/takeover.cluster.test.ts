@@ -34,6 +34,7 @@ describe('early takeover of a gone owner’s leases', () => {
     await store.openRun({ name: 'in.csv', size: 1, headCrc: 0, tailCrc: 0 }, 4);
     await store.close();
     await setup.addRun('e1', 4);
+    await setup.adoptStream('e1', '2026-01-01T00:00:00Z');
     await setup.close();
   });
   afterAll(async () => {

@@ -28,6 +28,7 @@ import {
   addDeadLetter,
   lift,
   quarantine,
+  quarantineStarved,
   readDeadLetters,
   releaseFailed,
   type DeadLetter,
@@ -239,6 +240,11 @@ export class ClusterControl {
   /** Quarantines a shard this lease holds; false when the lease moved on. */
   quarantine(lease: HeldLease, cause: string): Promise<boolean> {
     return this.run('quarantining a shard', (c) => quarantine(c, lease, cause));
+  }
+
+  /** Quarantines a shard its stream cannot finish, fencing its owner; false when finished or quarantined. */
+  quarantineStarved(run: string, shard: number, cause: string): Promise<boolean> {
+    return this.run('quarantining a shard', (c) => quarantineStarved(c, run, shard, cause));
   }
 
   /** Lifts the quarantine of these shards; returns those lifted. */

@@ -95,6 +95,21 @@ export async function quarantine(c: pg.Client, lease: HeldLease, cause: string):
 }
 
 /**
+ * Quarantines a shard whoever holds it, moving its generation on so that its owner's commits are
+ * refused from now on: a submit found that the run's stream cannot finish it (no end marker left
+ * on its subject). False when it is finished, or quarantined already.
+ */
+export async function quarantineStarved(c: pg.Client, run: string, shard: number, cause: string): Promise<boolean> {
+  const r = await c.query(
+    `UPDATE payments_cluster.leases SET quarantined = true, cause = $3, generation = generation + 1,
+            expires_at = least(expires_at, now())
+      WHERE run = $1 AND shard = $2 AND NOT finished AND NOT quarantined`,
+    [run, shard, cause],
+  );
+  return r.rowCount === 1;
+}
+
+/**
  * Lifts the quarantine of these shards of a run (a repair, or an operator's retry): claimable at
  * once, the failure count cleared; `streamSeq` (when given) is where its next owner reads from.
  * Returns the shards lifted.

@@ -51,7 +51,8 @@ import { checkInputStart } from '../pipeline/pipeline.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
-import { streamOf, subjectOf } from './names.js';
+import { header, streamOf, subjectOf } from './names.js';
+import { isMessageGone } from './nats-errors.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
 import { publishInput } from './jetstream-sink.js';
@@ -250,12 +251,13 @@ async function runComplete(control: ClusterControl, options: SubmitOptions): Pro
  * and only what their journal lacks published again. Undefined when none is quarantined.
  */
 async function prepareRepair(
-  options: SubmitOptions & { submitNo: number },
+  options: SubmitOptions & { submitNo: number; journalId: number },
   jsm: JetStreamManager,
   control: ClusterControl,
   shards: number,
 ): Promise<Repair | undefined> {
   const { run, log } = options;
+  await quarantineStarved(options, jsm, control);
   const quarantined = (await control.leases(run)).filter((l) => l.quarantined);
   if (quarantined.length === 0) return undefined;
   const committed = await control.committedLines(run, shards);
@@ -271,6 +273,35 @@ async function prepareRepair(
       'repairing a quarantined shard: publishing again what its journal lacks',
     );
   return { submit: options.submitNo, committed: new Map(lifted.map((shard) => [shard, committed[shard]!])) };
+}
+
+/**
+ * A published run's unfinished shards whose subject does not end with their end marker: no reading
+ * can finish them (the marker lost from the stream, or a repair cut short after its purge), and a
+ * copy under the same message id is dropped within the de-duplication window. Quarantined, with
+ * their owners fenced, so that this submit repairs them like any other.
+ */
+async function quarantineStarved(
+  options: SubmitOptions & { journalId: number },
+  jsm: JetStreamManager,
+  control: ClusterControl,
+): Promise<void> {
+  const { run, log } = options;
+  if (!(await control.readRun(run))?.published) return; // a submit publishing it sends the markers
+  for (const l of await control.leases(run)) {
+    if (l.finished || l.quarantined) continue;
+    const last = await jsm.streams
+      .getMessage(streamOf(run), { last_by_subj: subjectOf(run, l.shard) })
+      .catch((error: unknown) => {
+        if (isMessageGone(error)) return null;
+        throw error;
+      });
+    const h = last?.header;
+    if (h?.get(header.end) && h.get(header.journal) === String(options.journalId)) continue;
+    const cause = `its subject in the stream holds no end marker of the run (lost, or a repair cut short), so no node could finish it`;
+    if (await control.quarantineStarved(run, l.shard, cause))
+      log.warn({ shard: l.shard }, `shard ${l.shard}: ${cause}`);
+  }
 }
 
 /** Why a shard is not finished, in a few words. */

@@ -18,7 +18,7 @@ import {
   withDb,
   type World,
 } from '../helpers/cluster.js';
-import { deleteMessage, headersOf, makeRunStream } from '../helpers/jetstream.js';
+import { deleteMessage, headersOf, lastMessage, makeRunStream } from '../helpers/jetstream.js';
 
 /** How many times the shard's lease changed hands (a claim loop would count up fast). */
 const changes = (world: World, run: string) =>
@@ -70,6 +70,24 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
       expect((await changes(world, name)).quarantined).toBe(false);
       await node.kill('SIGKILL');
     });
+
+  it('an end marker lost from the stream: the next submit quarantines the shard, whoever owns it, and repairs it inside the window', async () => {
+    const expected = await expectedRun(world, 'endlost', 100_000, 84);
+    const args = [expected.input, '--run', 'endlost', '--shards', '1'];
+    expect((await submit(world, [...args, '--detach'])).code).toBe(0);
+    const end = await lastMessage(world, 'PAYMENTS_endlost', 'payments.endlost.shard.0');
+    expect(end?.headers['Payments-End']).toBeDefined();
+    await deleteMessage(world, 'PAYMENTS_endlost', end!.seq);
+    // A node reads every batch, then waits for an end marker that will not come: starved.
+    const node = startNode(world, 'endlost1');
+    await until(async () => (await changes(world, 'endlost')).changes > 0);
+    // The same submit again: its end marker is a copy the de-duplication window would drop.
+    const repaired = await submit(world, [...args, '--deadline', '60']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toBe(expected.accounts);
+    expect(repaired.stderr).toMatch(/shard 0: its subject in the stream holds no end marker of the run/);
+    await node.kill('SIGKILL');
+  });
 
   it('an end marker forged with the journal id a run not sealed gets: submit says the shard finished short (exit 1)', async () => {
     const expected = await expectedRun(world, 'forged', 50_000, 83);

@@ -65,3 +65,22 @@ export async function lastHeader(
     await nc.close();
   }
 }
+
+/** The sequence number and headers of the last message stored on `subject` (undefined: none). */
+export async function lastMessage(
+  world: World,
+  stream: string,
+  subject: string,
+): Promise<{ seq: number; headers: Record<string, string> } | undefined> {
+  const nc = await connect({ servers: world.nats.url.replace('nats://', '') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const last = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+    if (!last) return undefined;
+    const headers: Record<string, string> = {};
+    for (const [key, values] of last.header ?? []) headers[key] = values[0]!;
+    return { seq: last.seq, headers };
+  } finally {
+    await nc.close();
+  }
+}

@@ -51,8 +51,8 @@ import { checkInputStart } from '../pipeline/pipeline.js';
 import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
-import { header, streamOf, subjectOf } from './names.js';
-import { isMessageGone } from './nats-errors.js';
+import { streamOf, subjectOf } from './names.js';
+import { quarantineStarved } from './starved.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
 import { publishInput } from './jetstream-sink.js';
@@ -157,7 +157,10 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       started,
     );
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
-    await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, options, deadlineAt));
+    const checkStarved = () => quarantineStarved({ ...options, journalId }, jsm, control);
+    await traced('payments.wait', { 'payments.run': run }, () =>
+      waitForShards(control, options, deadlineAt, checkStarved),
+    );
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -275,35 +278,6 @@ async function prepareRepair(
   return { submit: options.submitNo, committed: new Map(lifted.map((shard) => [shard, committed[shard]!])) };
 }
 
-/**
- * A published run's unfinished shards whose subject does not end with their end marker: no reading
- * can finish them (the marker lost from the stream, or a repair cut short after its purge), and a
- * copy under the same message id is dropped within the de-duplication window. Quarantined, with
- * their owners fenced, so that this submit repairs them like any other.
- */
-async function quarantineStarved(
-  options: SubmitOptions & { journalId: number },
-  jsm: JetStreamManager,
-  control: ClusterControl,
-): Promise<void> {
-  const { run, log } = options;
-  if (!(await control.readRun(run))?.published) return; // a submit publishing it sends the markers
-  for (const l of await control.leases(run)) {
-    if (l.finished || l.quarantined) continue;
-    const last = await jsm.streams
-      .getMessage(streamOf(run), { last_by_subj: subjectOf(run, l.shard) })
-      .catch((error: unknown) => {
-        if (isMessageGone(error)) return null;
-        throw error;
-      });
-    const h = last?.header;
-    if (h?.get(header.end) && h.get(header.journal) === String(options.journalId)) continue;
-    const cause = `its subject in the stream holds no end marker of the run (lost, or a repair cut short), so no node could finish it`;
-    if (await control.quarantineStarved(run, l.shard, cause))
-      log.warn({ shard: l.shard }, `shard ${l.shard}: ${cause}`);
-  }
-}
-
 /** Why a shard is not finished, in a few words. */
 function whyNot(l: LeaseRow): string {
   if (l.quarantined) return `quarantined: ${l.cause}`;
@@ -313,9 +287,15 @@ function whyNot(l: LeaseRow): string {
 
 /**
  * Polls the leases until every shard of the run is finished (applied its end marker). A shard
- * quarantined, or the deadline passed, ends the wait (exit 1, naming the shards and why).
+ * quarantined, or the deadline passed, ends the wait (exit 1, naming the shards and why); now and
+ * then, a shard whose end marker is no longer in the stream is quarantined, so that it is named.
  */
-async function waitForShards(control: ClusterControl, options: SubmitOptions, deadlineAt: number): Promise<void> {
+async function waitForShards(
+  control: ClusterControl,
+  options: SubmitOptions,
+  deadlineAt: number,
+  checkStarved: () => Promise<void>,
+): Promise<void> {
   const { run, log } = options;
   let lastReport = Date.now();
   for (;;) {
@@ -330,6 +310,7 @@ async function waitForShards(control: ClusterControl, options: SubmitOptions, de
       );
     if (Date.now() - lastReport > waitLogEveryMs) {
       await control.touch(run); // a run someone waits for is not abandoned
+      await checkStarved(); // a marker lost since it was published: quarantined, named at the next poll
       const unowned = open.filter((l) => !l.live).length;
       log.info(
         { finished: leases.length - open.length, shards: leases.length, unowned },

@@ -89,6 +89,25 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
     await node.kill('SIGKILL');
   });
 
+  it('an end marker lost while submit waits: it names the shard (exit 1) instead of waiting out --deadline', async () => {
+    const expected = await expectedRun(world, 'endlost2', 50_000, 85);
+    const args = [expected.input, '--run', 'endlost2', '--shards', '1'];
+    const waiting = spawnSubmit(world, [...args, '--deadline', '100']);
+    let stderr = '';
+    waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until(() => stderr.includes('"msg":"published"'));
+    const end = await lastMessage(world, 'PAYMENTS_endlost2', 'payments.endlost2.shard.0');
+    await deleteMessage(world, 'PAYMENTS_endlost2', end!.seq);
+    const node = startNode(world, 'endlost2');
+    const failed = await waiting.result;
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(errorLine(failed.stderr)).toMatch(/run endlost2: shard 0 quarantined: .*holds no end marker of the run/);
+    const repaired = await submit(world, [...args, '--deadline', '60']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toBe(expected.accounts);
+    await node.kill('SIGKILL');
+  });
+
   it('an end marker forged with the journal id a run not sealed gets: submit says the shard finished short (exit 1)', async () => {
     const expected = await expectedRun(world, 'forged', 50_000, 83);
     // A run's journal id comes from a sequence: whoever reads it can stamp a message for the next run.

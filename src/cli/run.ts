@@ -97,6 +97,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       await io.stdout(`${version}\n`);
       return 0;
     }
+    refuseUndecodable(argv, process.env);
     const command = commandWord(argv);
     checkCommandTypo(command);
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
@@ -335,6 +336,22 @@ function checkCommandTypo(first: string | undefined): void {
       },
     );
   }
+}
+
+/**
+ * Node reads arguments and the environment as UTF-8 and puts U+FFFD for bytes that are not: a path
+ * of such bytes would silently name another file (`\xfe.csv` becomes `\uFFFD.csv`, which may
+ * exist). Refused, whatever names it, rather than read or written under another name.
+ */
+function refuseUndecodable(argv: readonly string[], env: NodeJS.ProcessEnv): void {
+  const at = argv.find((arg) => arg.includes('\uFFFD'));
+  const variable = Object.keys(env).find((key) => key.startsWith('PAYMENTS_') && env[key]!.includes('\uFFFD'));
+  if (at === undefined && variable === undefined) return;
+  const what =
+    at !== undefined ? `the argument ${JSON.stringify(at)}` : `${variable}=${JSON.stringify(env[variable!])}`;
+  throw usageError(
+    `${what} holds bytes that are not UTF-8 (shown as \uFFFD): its name cannot be told apart from another; rename the file (or use another value) with UTF-8 characters only`,
+  );
 }
 
 /** yargs' own messages, made one line and pointed at what to type. */

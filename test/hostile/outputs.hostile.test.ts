@@ -482,3 +482,26 @@ describe('review: a journal directory in a kernel filesystem is exit 2 before re
     expect(existsSync(join(dir, 'made-here', 'manifest.json'))).toBe(true);
   });
 });
+
+describe('a name of bytes that are not UTF-8', () => {
+  it('is refused (exit 2), never taken for the file whose name has U+FFFD in their place', () => {
+    const dir = tmp();
+    // The file a mangled name would land on: it must be left alone.
+    writeFileSync(join(dir, '\uFFFD.csv'), 'important\n');
+    writeFileSync(join(dir, 'in.csv'), sample);
+    const run = (shell: string, env: Record<string, string> = {}) =>
+      spawnSync('bash', ['-c', shell], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
+    for (const shell of [
+      `node ${binPath} in.csv -q -o $'\\xfe.csv'`,
+      `node ${binPath} in.csv -q --journal $'jr\\xff'`,
+      `PAYMENTS_REJECTS=$'r\\xfe.csv' node ${binPath} in.csv -q`,
+    ]) {
+      const result = run(shell);
+      expect(result.status, `${shell}: ${result.stderr}`).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(errorLine(result.stderr)).toMatch(/holds bytes that are not UTF-8/);
+    }
+    expect(readFileSync(join(dir, '\uFFFD.csv'), 'utf8')).toBe('important\n');
+    expect(readdirSync(dir).sort()).toEqual(['in.csv', '\uFFFD.csv']);
+  });
+});

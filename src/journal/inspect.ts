@@ -6,9 +6,10 @@ import { txTypes } from '../domain/transaction.js';
 import { csvField } from '../io/csv-writer.js';
 import { inspectFlushChars } from '../constants.js';
 import { shownAmount } from './record-codec.js';
+import { checkFinishedPartition } from './manifest.js';
 import { existingManifest, readerSeal } from './replay.js';
 import type { JournalKeyring } from './seal.js';
-import { readTail } from './sqlite/recovery.js';
+import { partitionExtent, readTail } from './sqlite/recovery.js';
 import { openPartition } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
 
@@ -37,6 +38,7 @@ export async function* inspectJournal(
   for (const shard of shards) {
     const reader = openPartition(dir, shard, manifest, sealed);
     try {
+      checkFinishedPartition(manifest, shard, partitionExtent(reader.db, reader.where).lastSeq, reader.where);
       let text = '';
       for (const r of readTail(reader.db, reader.where, 0, Number.POSITIVE_INFINITY, reader)) {
         if (client !== undefined && r.client !== client) continue;

@@ -52,6 +52,12 @@ export interface Manifest {
   updatedAt: string;
   /** A sealed journal's (format 4): its random id and the key id its units are sealed with. */
   seal?: JournalSealInfo;
+  /**
+   * Each partition's last sequence number when the run finished: `replay` and `inspect` of a
+   * finished journal refuse a partition file that holds another number of records (restored from
+   * an older copy, emptied, or taken from another journal). Absent in journals of earlier releases.
+   */
+  ends?: number[];
 }
 
 const manifestFile = manifestFileName;
@@ -162,6 +168,15 @@ export function validateManifest(value: unknown, path: string): Manifest {
   if (!isWhole(m.committedLine, 0, Number.MAX_SAFE_INTEGER))
     throw bad('committedLine', 'a whole number ≥ 0', m.committedLine);
   if (typeof m.complete !== 'boolean') throw bad('complete', 'true or false', m.complete);
+  if (
+    m.ends !== undefined &&
+    !(
+      Array.isArray(m.ends) &&
+      m.ends.length === m.shards &&
+      m.ends.every((n) => isWhole(n, 0, Number.MAX_SAFE_INTEGER))
+    )
+  )
+    throw bad('ends', 'a whole number ≥ 0 for each partition', m.ends);
   for (const field of ['createdAt', 'updatedAt'] as const)
     if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
   if (format.sealed) {
@@ -182,6 +197,15 @@ export function validateManifest(value: unknown, path: string): Manifest {
  * submit read, beside what earlier or concurrent submits of the run read), so it is taken for none.
  */
 export const inputChangedWhileRead = -1;
+
+/** A finished journal's partition must hold the records it finished with (see Manifest.ends). */
+export function checkFinishedPartition(manifest: Manifest, shard: number, lastSeq: number, where: string): void {
+  const end = manifest.complete ? manifest.ends?.[shard] : undefined;
+  if (end === undefined || end === lastSeq) return;
+  throw new JournalCorrupt(
+    `${where}: holds ${lastSeq} records, but the journal finished with ${end} in it: the file is not the one this journal finished with (restored from an older copy, emptied, or taken from another journal)`,
+  );
+}
 
 /** Why a journal written for `was` cannot go on with `now`, or undefined when it can. */
 export function inputDiffers(was: { name: string } & InputFingerprint, now: InputFingerprint): string | undefined {

@@ -4,7 +4,7 @@
  * partitions themselves, not from the manifest's committedLine (which lags by up to a second).
  */
 import { JournalCorrupt } from '../errors.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { checkFinishedPartition, readManifest, type Manifest } from './manifest.js';
 import { AccountReplay, type ReplayResult } from './replay-fold.js';
 import { partitionExtent, readSnapshot, readTail } from './sqlite/recovery.js';
 import { withPartition, type ReaderSeal } from './sqlite/reader.js';
@@ -41,8 +41,10 @@ export async function replayJournal(
     withPartition(dir, shard, manifest, sealed, (reader) => {
       const { db, where } = reader;
       // Accounts are all a replay rebuilds: any snapshot will do, its transaction index unread.
+      const extent = partitionExtent(db, where);
+      checkFinishedPartition(manifest, shard, extent.lastSeq, where);
       const snapshot = readSnapshot(db, where, asOfLine, reader, false);
-      replay.partition(partitionExtent(db, where).lastLine, snapshot?.accounts);
+      replay.partition(extent.lastLine, snapshot?.accounts);
       for (const record of readTail(db, where, snapshot?.seq ?? 0, asOfLine, reader)) replay.apply(record);
     });
   }

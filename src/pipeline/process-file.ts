@@ -76,6 +76,8 @@ export interface ProcessResult {
    * it, so this may be past lastLine), and whether it holds the whole input.
    */
   journal?: { readonly heldLine: number; readonly complete: boolean };
+  /** Each partition's last sequence number at the end (with a journal: what it holds). */
+  partitionRecords?: readonly number[];
 }
 
 export async function processFile(options: ProcessOptions): Promise<ProcessResult> {
@@ -140,6 +142,7 @@ async function processSource(options: ProcessOptions): Promise<ProcessResult> {
         // than the journal had (a finished journal stays finished).
         manifest.committedLine = Math.max(manifest.committedLine, progress.lastLine, result.lastLine);
         manifest.complete ||= !result.interrupted;
+        if (!result.interrupted) manifest.ends = [...result.partitionRecords!];
         await journal!.save(manifest);
         return { ...result, journal: { heldLine: manifest.committedLine, complete: manifest.complete } };
       }
@@ -198,6 +201,7 @@ async function run(
   return {
     interrupted: piped.interrupted,
     lastLine: piped.lastLine,
+    partitionRecords: finished.map((f) => f.recordsAppended),
     accountsCsv: formatAccounts(accounts),
     summary: summarize(
       source,

@@ -226,3 +226,37 @@ describe('a journal written while it is read', () => {
     }
   });
 });
+
+describe("a finished journal's partition file replaced", () => {
+  const refused = async (journal: string) => {
+    for (const args of [['replay'], ['inspect'], ['inspect', '--client', '7']]) {
+      const read = await runCli([...args, '--journal', journal, '--quiet']);
+      expect(read.code, read.stderr).toBe(2);
+      expect(read.stdout).toBe('');
+      expect(read.stderr).toMatch(
+        /partition 0 .*holds \d+ records, but the journal finished with \d+ in it: the file is not the one this journal finished with/,
+      );
+    }
+  };
+
+  it('by an older copy (a run killed part-way): refused (exit 2), never replayed as the finished state', async () => {
+    const journal = copyJournal(finished, join(dir, 'stale'));
+    for (const name of readdirSync(journal).filter((n) => n.startsWith('partition-0.sqlite')))
+      rmSync(join(journal, name));
+    for (const name of readdirSync(killed).filter((n) => n.startsWith('partition-0.sqlite')))
+      cpSync(join(killed, name), join(journal, name));
+    await refused(journal);
+  });
+
+  it('emptied: refused (exit 2); the same run again puts it back', async () => {
+    const journal = copyJournal(finished, join(dir, 'emptied'));
+    const db = new Database(join(journal, 'partition-0.sqlite'));
+    db.exec('DELETE FROM snapshots; DELETE FROM batches');
+    db.close();
+    await refused(journal);
+    const again = await runCli([input, '--journal', journal, '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(reference);
+    expect((await runCli(['replay', '--journal', journal, '--quiet'])).stdout).toBe(reference);
+  });
+});

@@ -172,11 +172,12 @@ export function validateManifest(value: unknown, path: string): Manifest {
     m.ends !== undefined &&
     !(
       Array.isArray(m.ends) &&
-      m.ends.length === m.shards &&
+      m.ends.length <= workersMax &&
       m.ends.every((n) => isWhole(n, 0, Number.MAX_SAFE_INTEGER))
     )
   )
-    throw bad('ends', 'a whole number ≥ 0 for each partition', m.ends);
+    // Its length is not checked against `shards`: a shard count edited is named by the partitions.
+    throw bad('ends', 'a list of whole numbers ≥ 0, one for each partition', m.ends);
   for (const field of ['createdAt', 'updatedAt'] as const)
     if (typeof m[field] !== 'string') throw bad(field, 'a date', m[field]);
   if (format.sealed) {

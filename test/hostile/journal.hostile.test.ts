@@ -184,6 +184,7 @@ describe('the journal cannot lie', () => {
       ['input missing', (m) => delete m.input, /input must be an object/],
       ['committedLine: -1', (m) => (m.committedLine = -1), /committedLine must be/],
       ['complete: "yes"', (m) => (m.complete = 'yes'), /complete must be true or false/],
+      ['ends: [-1, 2]', (m) => (m.ends = [-1, 2]), /ends must be a list of whole numbers ≥ 0/],
       ['an array', (m) => Object.assign(m, { __array: true }), /the manifest must be an object/],
     ];
     let journal = '';

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { controlStatementTimeoutMs } from '../constants.js';
 import { inputChangedWhileRead } from '../journal/manifest.js';
 import { RetryingConnection } from '../journal/postgres/connection.js';
+import { migrationLockKey } from '../journal/postgres/schema.js';
 import { readRejectedLines } from '../journal/postgres/partition-read.js';
 import type { PostgresTarget } from '../journal/postgres/url.js';
 import type { JournalKeyring } from '../journal/seal.js';
@@ -47,6 +48,10 @@ export interface RunRow {
   /** A submit saw its input change while reading it: its outputs are of no one file. */
   inputChanged: boolean;
 }
+
+/** The second half of the publishing lock's key: no partition's (those are ≥ -1: run-lock.ts). */
+const publishingShard = -2;
+const publishingKey = `hashtext($1) # ${migrationLockKey}, ${publishingShard}`;
 
 /** NOTIFY channel of released leases (a hint only: a claim still goes through claimShard). */
 const releasedChannel = 'payments_cluster_released';
@@ -142,9 +147,18 @@ export class ClusterControl {
 
   /** Marks the run's journal as of no input: a submit saw the input change while reading it. */
   async markInputChanged(run: string): Promise<void> {
-    await this.run('recording the input as changed', (c) =>
-      c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, inputChangedWhileRead]),
-    );
+    await this.run('recording the input as changed', async (c) => {
+      await c.query('UPDATE payments.journals SET input_crc = $2 WHERE name = $1', [run, inputChangedWhileRead]);
+      // Its shards would wait for end markers that never come: quarantined, so that no node holds
+      // them, `shards` names why, and the run expires as abandoned.
+      await c.query(
+        `UPDATE payments_cluster.leases SET quarantined = true, generation = generation + 1,
+                cause = 'its input changed while a submit read it: the run gives no accounts; submit the file under a new --run',
+                expires_at = least(expires_at, now())
+          WHERE run = $1 AND NOT finished`,
+        [run],
+      );
+    });
   }
 
   async markPublished(run: string, batches: number[], lastLines: number[]): Promise<void> {
@@ -281,6 +295,33 @@ export class ClusterControl {
         [run, deadlineMs],
       );
       return r.rows[0].submits as number;
+    });
+  }
+
+  /**
+   * While a submit publishes (a repair's messages, or a stream made again, whose end markers come
+   * last), it holds a shared advisory lock of the run on this session, so that another submit
+   * does not take a shard still being published to for one whose end marker was lost (starved.ts).
+   * A session lost meanwhile drops it: at worst that shard is quarantined and repaired once more.
+   */
+  async publishing(run: string, on: boolean): Promise<void> {
+    const call = on ? 'pg_advisory_lock_shared' : 'pg_advisory_unlock_shared';
+    await this.run('marking the run published to', (c) =>
+      c.query(`SELECT ${call}(${publishingKey})`, [`${run} publishing`]),
+    );
+  }
+
+  /** Whether another session (another submit) holds the run's publishing lock. */
+  othersPublishing(run: string): Promise<boolean> {
+    return this.run('looking for submits publishing', async (c) => {
+      const r = await c.query(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND objsubid = 2
+            AND classid = ((hashtext($1) # ${migrationLockKey})::bigint & 4294967295)::oid
+            AND objid = (${publishingShard}::bigint & 4294967295)::oid`,
+        [`${run} publishing`],
+      );
+      return r.rows[0].n > 0;
     });
   }
 

@@ -5,7 +5,7 @@
  * dropped as a copy for the de-duplication window. `submit` quarantines such a shard, fencing its
  * owner, so that it is named, and repaired by a submit like any quarantined shard.
  */
-import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+import type { JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { ClusterControl } from './control.js';
 import { header, streamOf, subjectOf } from './names.js';
@@ -22,6 +22,8 @@ export async function quarantineStarved(
 ): Promise<void> {
   const { run, log } = options;
   if (!(await control.readRun(run))?.published) return;
+  // Another submit still publishing (a repair, a stream made again) sends its end markers last.
+  if (await control.othersPublishing(run)) return;
   for (const l of await control.leases(run)) {
     if (l.finished || l.quarantined) continue;
     if (await holdsEndMarker(jsm, run, l.shard, l.streamSeq, options.journalId)) continue;
@@ -42,16 +44,25 @@ async function holdsEndMarker(
   journalId: number,
 ): Promise<boolean> {
   const subject = subjectOf(run, shard);
-  for (let seq = Math.max(1, fromSeq); ;) {
-    const held = await jsm.streams
-      .getMessage(streamOf(run), { seq, next_by_subj: subject } as unknown as MsgRequest)
-      .catch((error: unknown) => {
-        if (isMessageGone(error)) return null;
-        throw error;
-      });
+  const get = (request: MsgRequest) =>
+    jsm.streams.getMessage(streamOf(run), request).catch((error: unknown) => {
+      if (isMessageGone(error)) return null;
+      throw error;
+    });
+  const isEnd = (held: StoredMsg) =>
+    held.header?.get(header.end) !== undefined &&
+    held.header.get(header.end) !== '' &&
+    held.header.get(header.journal) === String(journalId);
+  // Most often the subject ends with it: one request. Else the messages since the owner's position.
+  const last = await get({ last_by_subj: subject });
+  if (last === null) return false;
+  if (isEnd(last)) return true;
+  for (let seq = Math.max(1, fromSeq); seq < last.seq;) {
+    const held = await get({ seq, next_by_subj: subject } as unknown as MsgRequest);
     // A server that ignored next_by_subj would answer with another subject's message: the end.
     if (held === null || held.subject !== subject) return false;
-    if (held.header?.get(header.end) && held.header.get(header.journal) === String(journalId)) return true;
+    if (isEnd(held)) return true;
     seq = held.seq + 1;
   }
+  return false;
 }

@@ -194,11 +194,17 @@ async function publishRun(
   const trimmer = new SubjectTrimmer(control, jsm, options.run, shards, options.log);
   trimmer.adopt(created);
   const maxPayload = nc.info?.max_payload ?? natsPayloadDefaultBytes;
-  const repair = await prepareRepair(options, jsm, control, shards);
-  const seal = options.sealKey && messageSealer(options.sealKey, options.run);
-  const target = { js, maxPayload, shards, journal: options.journalId, trimmer, control, repair, seal };
-  const published = await trimmer.during(() => publishInput(options, target));
-  await control.markPublished(options.run, published.batches, published.lastLines);
+  await control.publishing(options.run, true); // before its own look for starved shards: see starved.ts
+  let published: Awaited<ReturnType<typeof publishInput>>;
+  try {
+    const repair = await prepareRepair(options, jsm, control, shards);
+    const seal = options.sealKey && messageSealer(options.sealKey, options.run);
+    const target = { js, maxPayload, shards, journal: options.journalId, trimmer, control, repair, seal };
+    published = await trimmer.during(() => publishInput(options, target));
+    await control.markPublished(options.run, published.batches, published.lastLines);
+  } finally {
+    await control.publishing(options.run, false).catch(() => undefined);
+  }
   const publishMs = performance.now() - started;
   const batches = published.batches.reduce((a, b) => a + b, 0);
   options.log.info(
@@ -310,7 +316,11 @@ async function waitForShards(
       );
     if (Date.now() - lastReport > waitLogEveryMs) {
       await control.touch(run); // a run someone waits for is not abandoned
-      await checkStarved(); // a marker lost since it was published: quarantined, named at the next poll
+      // A marker lost since it was published: quarantined, named at the next poll. A NATS that does
+      // not answer now is tried again at the next report, as the nodes ride out its restart.
+      await checkStarved().catch((error: unknown) =>
+        log.debug({ err: describeError(error) }, 'looking for shards without an end marker failed; next time'),
+      );
       const unowned = open.filter((l) => !l.live).length;
       log.info(
         { finished: leases.length - open.length, shards: leases.length, unowned },

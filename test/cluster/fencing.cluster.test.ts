@@ -108,6 +108,24 @@ describe('fencing by lease generation', () => {
     await fresh.close();
   });
 
+  it("a submit publishing holds the run's publishing lock: another session sees it, its own does not", async () => {
+    const other = new ClusterControl(parsePostgresUrl(fencedJournalUrl(server.url, 'f1', undefined)), 'other submit');
+    try {
+      expect(await other.othersPublishing('f1')).toBe(false);
+      await control.publishing('f1', true);
+      expect(await control.othersPublishing('f1')).toBe(false); // its own
+      expect(await other.othersPublishing('f1')).toBe(true);
+      expect(await other.othersPublishing('f2')).toBe(false); // per run
+      await other.publishing('f1', true); // shared: two submits at once
+      await control.publishing('f1', false);
+      expect(await control.othersPublishing('f1')).toBe(true);
+      await other.publishing('f1', false);
+      expect(await control.othersPublishing('f1')).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a writer without a generation (a single-process run naming the journal) is refused', async () => {
     const partition = new PostgresPartition(parsePostgresUrl(fencedJournalUrl(server.url, 'f1', undefined)), 1, 2, {});
     await partition.recover();

@@ -5,7 +5,7 @@ import { columnsOf, type TxBatch } from '../engine/batch.js';
 import { describeError, inputError, runFailure, usageError } from '../errors.js';
 import { openInput } from '../io/csv-reader.js';
 import { formatAccounts, rejectsHeader } from '../io/csv-writer.js';
-import { fingerprintWhole, inputDiffers } from '../journal/manifest.js';
+import { fingerprintWhole, inputChangedWhileRead, inputDiffers } from '../journal/manifest.js';
 import { replayPostgres } from '../journal/postgres/run.js';
 import { PostgresJournalStore } from '../journal/postgres/store.js';
 import type { JournalKeyring } from '../journal/seal.js';
@@ -47,10 +47,7 @@ export async function clusterOutputs(
 ): Promise<ClusterOutputs> {
   const runRow = await control.readRun(run);
   if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
-  if (runRow.inputChanged)
-    throw usageError(
-      `run ${run}: its input changed while a submit read it, so its batches are of no one file and it gives no accounts; submit the file under a new --run`,
-    );
+  if (runRow.inputChanged) throw inputChangedRefusal(run);
   const lastLines = runRow.lastLines;
   if (!runRow.published || lastLines === null)
     throw usageError(`run ${run}: not published completely yet; run submit again`);
@@ -82,6 +79,11 @@ export async function clusterOutputs(
   const { csv, rows } = await rejectsOf(control, runRow, input, keys);
   return { accountsCsv, rejectsCsv: csv, counts: { ...counts, rows } };
 }
+
+const inputChangedRefusal = (run: string) =>
+  usageError(
+    `run ${run}: its input changed while a submit read it, so its batches are of no one file and it gives no accounts; submit the file under a new --run`,
+  );
 
 /** The rejected rows, reading the input again with the delimiter the run was submitted with. */
 async function rejectsOf(control: ClusterControl, runRow: RunRow, input: string, keys: JournalKeyring) {
@@ -135,6 +137,7 @@ export async function result(
         const print = await fingerprintWhole(input).catch((error: unknown) => {
           throw inputError(`--input ${input}: ${describeError(error)}`);
         });
+        if (manifest.input.crc === inputChangedWhileRead) throw inputChangedRefusal(run);
         if (inputDiffers(manifest.input, print) !== undefined)
           throw usageError(
             `--input ${input}: not the file run ${run} was submitted with (${manifest.input.name}, ${manifest.input.size} bytes)`,

@@ -198,10 +198,20 @@ describe('cluster: 3 nodes, 8 shards', { timeout: 180_000 }, () => {
       expect(refused.stdout).toBe('');
       expect(errorLine(refused.stderr)).toMatch(/its input \(.*midedit\.csv\) changed while a submit read it/);
     }
-    const result = await runCli(['result', '--run', 'midedit', '--journal', world.journal]);
-    expect(result.code, result.stderr).toBe(2);
-    expect(result.stdout).toBe('');
-    expect(errorLine(result.stderr)).toMatch(/run midedit: its input changed while a submit read it/);
+    for (const args of [[], ['--input', first.input]]) {
+      const result = await runCli(['result', '--run', 'midedit', '--journal', world.journal, ...args]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(errorLine(result.stderr)).toMatch(/run midedit: its input changed while a submit read it/);
+    }
+    const url = new URL(world.journal);
+    url.searchParams.set('journal', 'midedit');
+    const replay = await runCli(['replay', '--journal', url.toString()]);
+    expect(replay.code, replay.stderr).toBe(2);
+    expect(errorLine(replay.stderr)).toMatch(/changed while it read it, so its batches are of no one file/);
+    // Its shards wait for no end marker: quarantined, named, held by no node.
+    const shown = await runCli(['shards', '--run', 'midedit', '--journal', world.journal]);
+    expect(shown.stdout).toMatch(/^0,quarantined,.*its input changed while a submit read it/m);
   });
 
   it("refuses to submit into a single-process run's journal (exit 2), which it would apply into wrongly", async () => {

@@ -3,12 +3,13 @@
  * (create, or check the input and resume), save progress, close. Replay and inspect read it through
  * the partitions, read-only.
  */
+import { JournalCorrupt } from '../../errors.js';
 import { inspectFlushChars } from '../../constants.js';
 import { txTypes } from '../../domain/transaction.js';
 import { recordAt, shownAmount } from '../record-codec.js';
 import { reasonOf } from '../../domain/rejection.js';
 import { formatUnits } from '../../domain/money.js';
-import { fingerprint, type Manifest } from '../manifest.js';
+import { fingerprint, inputChangedWhileRead, type Manifest } from '../manifest.js';
 import { AccountReplay, type ReplayResult } from '../replay-fold.js';
 import type { JournalRecord } from '../../engine/journal-port.js';
 import { readerSession, type RetryingConnection } from './connection.js';
@@ -93,6 +94,10 @@ export async function replayPostgres(
   const session = readerSession(parsePostgresUrl(location)); // one for every partition, in turn
   try {
     const manifest = await existingPostgresJournal(location, keys, session);
+    if (manifest.input.crc === inputChangedWhileRead)
+      throw new JournalCorrupt(
+        `journal ${parsePostgresUrl(location).display}: a submit found its input (${manifest.input.name}) changed while it read it, so its batches are of no one file and it gives no accounts (inspect still shows its records)`,
+      );
     const replay = new AccountReplay();
     for (let shard = 0; shard < manifest.shards; shard++) {
       await withPostgresPartition(location, shard, manifest.shards, keys, session, async (partition) => {

@@ -97,12 +97,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       await io.stdout(`${version}\n`);
       return 0;
     }
-    refuseUndecodable(argv, process.env);
     const command = commandWord(argv);
     checkCommandTypo(command);
     // yargs' .env() turns every PAYMENTS_* variable into an option, and strict mode then refuses the
     // unknown ones: an unrelated PAYMENTS_FOO must not break a run. Put back when the run ends.
     environment = environmentFor(optionsOfCommand(command), booleanOptionNames);
+    refuseUndecodable(argv, process.env); // the command's own PAYMENTS_* only, from here on
     if (command === 'completion') return await completionOnly(argv, io);
     // What a shell's completion asks is left as typed: a half-written --quiet= is not a mistake.
     if (!argv.includes('--get-yargs-completions'))
@@ -344,11 +344,13 @@ function checkCommandTypo(first: string | undefined): void {
  * exist). Refused, whatever names it, rather than read or written under another name.
  */
 function refuseUndecodable(argv: readonly string[], env: NodeJS.ProcessEnv): void {
-  const at = argv.find((arg) => arg.includes('\uFFFD'));
+  const at = argv.findIndex((arg) => arg.includes('\uFFFD'));
   const variable = Object.keys(env).find((key) => key.startsWith('PAYMENTS_') && env[key]!.includes('\uFFFD'));
-  if (at === undefined && variable === undefined) return;
-  const what =
-    at !== undefined ? `the argument ${JSON.stringify(at)}` : `${variable}=${JSON.stringify(env[variable!])}`;
+  if (at < 0 && variable === undefined) return;
+  // Named by where it is, never shown: it may be a URL with a password.
+  const arg = argv[at] ?? '';
+  const option = /^(--?[\w-]+)=/.exec(arg)?.[1] ?? (argv[at - 1]?.startsWith('-') ? argv[at - 1] : undefined);
+  const what = at < 0 ? variable! : option !== undefined ? `the value of ${option}` : `argument ${at + 1}`;
   throw usageError(
     `${what} holds bytes that are not UTF-8 (shown as \uFFFD): its name cannot be told apart from another; rename the file (or use another value) with UTF-8 characters only`,
   );

@@ -501,6 +501,12 @@ describe('a name of bytes that are not UTF-8', () => {
       expect(result.stdout).toBe('');
       expect(errorLine(result.stderr)).toMatch(/holds bytes that are not UTF-8/);
     }
+    // Named by where it is, never echoed (it may be a URL with a password).
+    expect(errorLine(run(`node ${binPath} in.csv -q --journal $'postgres://u:p\\xe9ss@h/db'`).stderr)).toMatch(
+      /^payments: the value of --journal holds bytes that are not UTF-8/,
+    );
+    // A PAYMENTS_* variable that is no option of the command is ignored, as any such variable is.
+    expect(run(`PAYMENTS_FOO=$'x\\xff' node ${binPath} in.csv -q`).status).toBe(0);
     expect(readFileSync(join(dir, '\uFFFD.csv'), 'utf8')).toBe('important\n');
     expect(readdirSync(dir).sort()).toEqual(['in.csv', '\uFFFD.csv']);
   });

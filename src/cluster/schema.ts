@@ -125,7 +125,6 @@ DROP TRIGGER IF EXISTS fence ON payments.snapshots;
 CREATE TRIGGER fence BEFORE INSERT ON payments.snapshots FOR EACH ROW EXECUTE FUNCTION payments_cluster.fence();
 `;
 
-/** Creates (or brings up to date) the journal schema, then the cluster's, once per database. */
 /** Whether both schemas are this program's versions: a quick read, without a lock (see schemaCurrent). */
 export async function clusterSchemaCurrent(client: pg.Client, display: string): Promise<boolean> {
   return (await schemaCurrent(client, display)) && (await clusterCurrent(client));
@@ -135,6 +134,7 @@ const clusterCurrent = async (client: pg.Client): Promise<boolean> =>
   (await client.query(`SELECT obj_description(to_regprocedure('payments_cluster.fence()'), 'pg_proc') AS version`))
     .rows[0]?.version === clusterSchemaVersion;
 
+/** Creates (or brings up to date) the journal schema, then the cluster's, once per database. */
 export async function ensureClusterSchema(client: pg.Client, display: string): Promise<void> {
   await migrate(client, display);
   const current = () => clusterCurrent(client);

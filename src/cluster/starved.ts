@@ -15,7 +15,7 @@ const starvedCause =
   'its subject in the stream holds no end marker of the run (lost, or a repair cut short), so no node could finish it';
 
 /** Quarantines the run's starved shards (none while the run is not published whole: its submit sends the markers). */
-export async function quarantineStarved(
+export async function quarantineStarvedShards(
   options: { run: string; journalId: number; log: Logger },
   jsm: JetStreamManager,
   control: ClusterControl,

@@ -52,7 +52,7 @@ import { parsePostgresUrl } from '../journal/postgres/url.js';
 import { ClusterControl } from './control.js';
 import type { LeaseRow } from './leases.js';
 import { streamOf, subjectOf } from './names.js';
-import { quarantineStarved } from './starved.js';
+import { quarantineStarvedShards } from './starved.js';
 import { connectNats, type NatsSettings } from './nats.js';
 import { clusterOutputs, type ClusterOutputs } from './outputs.js';
 import { publishInput } from './jetstream-sink.js';
@@ -157,7 +157,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       started,
     );
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
-    const checkStarved = () => quarantineStarved({ ...options, journalId }, jsm, control);
+    const checkStarved = () => quarantineStarvedShards({ ...options, journalId }, jsm, control);
     await traced('payments.wait', { 'payments.run': run }, () =>
       waitForShards(control, options, deadlineAt, checkStarved),
     );
@@ -266,7 +266,7 @@ async function prepareRepair(
   shards: number,
 ): Promise<Repair | undefined> {
   const { run, log } = options;
-  await quarantineStarved(options, jsm, control);
+  await quarantineStarvedShards(options, jsm, control);
   const quarantined = (await control.leases(run)).filter((l) => l.quarantined);
   if (quarantined.length === 0) return undefined;
   const committed = await control.committedLines(run, shards);

@@ -181,6 +181,8 @@ describe('submit and result: the single run’s options', () => {
       [['--rejects', join(world.dir, 'same.csv'), '-o', join(world.dir, 'same.csv')], /same/],
       [['--rejects', join(world.dir, 'missing-dir', 'r.csv')], /--rejects/],
       [[], /PAYMENTS_REJECTS/, { PAYMENTS_REJECTS: base.input }],
+      // The batch a shard's owner resumes from stays in its subject: a limit of 1 would never have room.
+      [['--max-lag', '1'], /--max-lag 1: --max-lag must be a whole number from 2 to/],
     ];
     for (const [args, message, env] of cases) {
       const got = await runCli(

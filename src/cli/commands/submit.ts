@@ -104,7 +104,7 @@ function submitOptions(y: Argv): Argv<SubmitArgs> {
       type: 'string',
       requiresArg: true,
       default: lagBatchesDefault,
-      describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 1 to ${lagBatchesMax}; default ${lagBatchesDefault}`,
+      describe: `batches a shard may lag behind (held in the stream) before publishing to it waits; a new run's limit, 2 to ${lagBatchesMax} (the batch its owner resumes from is kept); default ${lagBatchesDefault}`,
     })
     .option('delete-stream', {
       type: 'boolean',
@@ -206,7 +206,7 @@ async function submitRequest(argv: SubmitArgs, rawArgv: readonly string[]) {
   );
   const maxLag = readNumber(
     argv.maxLag,
-    { option: 'max-lag', min: 1, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
+    { option: 'max-lag', min: 2, max: lagBatchesMax, integer: true, example: `--max-lag ${lagBatchesDefault}` },
     rawArgv,
   );
   const deadlineMs =

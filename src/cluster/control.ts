@@ -47,6 +47,8 @@ export interface RunRow {
   delimiter: string;
   /** A submit saw its input change while reading it: its outputs are of no one file. */
   inputChanged: boolean;
+  /** Its journal's id (null: the journal is gone); a journal removed and made again has another. */
+  journalId: number | null;
 }
 
 /** The second half of the publishing lock's key: no partition's (those are ≥ -1: run-lock.ts). */
@@ -174,7 +176,7 @@ export class ClusterControl {
   async readRun(run: string): Promise<RunRow | undefined> {
     return this.run('reading the run', async (c) => {
       const r = await c.query(
-        `SELECT r.name, r.shards, r.published, r.batches, r.last_lines, r.delimiter, j.input_crc = $2 AS input_changed
+        `SELECT r.name, r.shards, r.published, r.batches, r.last_lines, r.delimiter, j.input_crc = $2 AS input_changed, j.id AS journal_id
            FROM payments_cluster.runs r LEFT JOIN payments.journals j ON j.name = r.name WHERE r.name = $1`,
         [run, inputChangedWhileRead],
       );
@@ -188,6 +190,7 @@ export class ClusterControl {
         lastLines: row.last_lines?.map(Number) ?? null,
         delimiter: row.delimiter ?? ',',
         inputChanged: row.input_changed === true,
+        journalId: row.journal_id ?? null,
       };
     });
   }

@@ -44,9 +44,12 @@ export async function clusterOutputs(
   run: string,
   input: string | undefined,
   keys: JournalKeyring = [],
+  /** The journal a submit published for: the run's must still be that one, not one made again since. */
+  journalId?: number,
 ): Promise<ClusterOutputs> {
   const runRow = await control.readRun(run);
   if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
+  if (journalId !== undefined && runRow.journalId !== journalId) throw journalReplaced(run);
   if (runRow.inputChanged) throw inputChangedRefusal(run);
   const lastLines = runRow.lastLines;
   if (!runRow.published || lastLines === null)
@@ -79,6 +82,12 @@ export async function clusterOutputs(
   const { csv, rows } = await rejectsOf(control, runRow, input, keys);
   return { accountsCsv, rejectsCsv: csv, counts: { ...counts, rows } };
 }
+
+/** A submit's run whose journal was removed (and maybe made again by another submit) while it waited. */
+export const journalReplaced = (run: string) =>
+  runFailure(
+    `run ${run}: its journal was removed while this submit waited (and maybe made again by another submit, for its own file): what this submit published is in no journal; submit the file again`,
+  );
 
 const inputChangedRefusal = (run: string) =>
   usageError(

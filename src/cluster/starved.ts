@@ -21,7 +21,9 @@ export async function quarantineStarvedShards(
   control: ClusterControl,
 ): Promise<void> {
   const { run, log } = options;
-  if (!(await control.readRun(run))?.published) return;
+  const row = await control.readRun(run);
+  // Not published whole yet, or published for another journal of the name (the wait names that).
+  if (!row?.published || row.journalId !== options.journalId) return;
   // Another submit still publishing (a repair, a stream made again) sends its end markers last.
   if (await control.othersPublishing(run)) return;
   for (const l of await control.leases(run)) {

@@ -54,7 +54,7 @@ import type { LeaseRow } from './leases.js';
 import { streamOf, subjectOf } from './names.js';
 import { quarantineStarvedShards } from './starved.js';
 import { connectNats, type NatsSettings } from './nats.js';
-import { clusterOutputs, type ClusterOutputs } from './outputs.js';
+import { clusterOutputs, journalReplaced, type ClusterOutputs } from './outputs.js';
 import { publishInput } from './jetstream-sink.js';
 import { messageSealer } from './message-seal.js';
 import { delimiterMismatch, type Repair } from './publish.js';
@@ -137,7 +137,7 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
     // The outputs of the finished run, from the journal; then its stream may go.
     const outputsOfRun = async () => {
       const input = options.wantRejects ? options.input : undefined;
-      const outputs = await clusterOutputs(control, options.journalUrl, run, input, options.keys);
+      const outputs = await clusterOutputs(control, options.journalUrl, run, input, options.keys, journalId);
       if (options.deleteStream) await deleteStream(jsm, run, log);
       return outputs;
     };
@@ -157,10 +157,16 @@ async function submitRun(options: SubmitOptions): Promise<SubmitResult> {
       started,
     );
     if (options.detach) return { outputs: undefined, ...sent, totalMs: sent.publishMs };
-    const checkStarved = () => quarantineStarvedShards({ ...options, journalId }, jsm, control);
-    await traced('payments.wait', { 'payments.run': run }, () =>
-      waitForShards(control, options, deadlineAt, checkStarved),
-    );
+    // Now and then while it waits: its journal still the run's, and every shard still finishable.
+    const check = async () => {
+      if ((await control.readRun(run))?.journalId !== journalId) throw journalReplaced(run);
+      // A marker lost since it was published: quarantined, named at the next poll. A NATS that does
+      // not answer now is tried again next time, as the nodes ride out its restart.
+      await quarantineStarvedShards({ ...options, journalId }, jsm, control).catch((error: unknown) =>
+        log.debug({ err: describeError(error) }, 'looking for shards without an end marker failed; next time'),
+      );
+    };
+    await traced('payments.wait', { 'payments.run': run }, () => waitForShards(control, options, deadlineAt, check));
     return { outputs: await outputsOfRun(), ...sent, totalMs: performance.now() - started };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -300,7 +306,7 @@ async function waitForShards(
   control: ClusterControl,
   options: SubmitOptions,
   deadlineAt: number,
-  checkStarved: () => Promise<void>,
+  check: () => Promise<void>,
 ): Promise<void> {
   const { run, log } = options;
   let lastReport = Date.now();
@@ -316,11 +322,7 @@ async function waitForShards(
       );
     if (Date.now() - lastReport > waitLogEveryMs) {
       await control.touch(run); // a run someone waits for is not abandoned
-      // A marker lost since it was published: quarantined, named at the next poll. A NATS that does
-      // not answer now is tried again at the next report, as the nodes ride out its restart.
-      await checkStarved().catch((error: unknown) =>
-        log.debug({ err: describeError(error) }, 'looking for shards without an end marker failed; next time'),
-      );
+      await check();
       const unowned = open.filter((l) => !l.live).length;
       log.info(
         { finished: leases.length - open.length, shards: leases.length, unowned },

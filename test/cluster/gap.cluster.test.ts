@@ -108,6 +108,27 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
     await node.kill('SIGKILL');
   });
 
+  it("a submit waiting while its run's journal is removed and the name submitted again with another file: exit 1, never the other file's accounts", async () => {
+    const mine = await expectedRun(world, 'replaced-a', 50_000, 86);
+    const theirs = await expectedRun(world, 'replaced-b', 20_000, 87);
+    const waiting = spawnSubmit(world, [mine.input, '--run', 'replaced', '--shards', '2', '--deadline', '100']);
+    let stderr = '';
+    waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until(() => stderr.includes('"msg":"published"'));
+    await withDb(world, async (c) => {
+      await c.query("DELETE FROM payments.journals WHERE name = 'replaced'");
+    });
+    const node = startNode(world, 'replaced1');
+    const other = await submit(world, [theirs.input, '--run', 'replaced', '--shards', '2', '--deadline', '60']);
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).toBe(theirs.accounts);
+    const first = await waiting.result;
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.stdout).toBe('');
+    expect(errorLine(first.stderr)).toMatch(/run replaced: its journal was removed while this submit waited/);
+    await node.kill('SIGKILL');
+  });
+
   it('an end marker forged with the journal id a run not sealed gets: submit says the shard finished short (exit 1)', async () => {
     const expected = await expectedRun(world, 'forged', 50_000, 83);
     // A run's journal id comes from a sequence: whoever reads it can stamp a message for the next run.

@@ -220,7 +220,7 @@ export const progressRateWindowMs = 5000;
 /** Longest string a piece of quoted or non-ASCII text is decoded to at once (io/csv-reader.ts). */
 export const textPieceBytes = 64 << 10;
 /** Bytes read from a gzip input per read (before decompression). */
-export const gzipReadBytes = 64 << 10;
+export const gzipReadBytes = 256 << 10;
 /** Bytes read per read when the input proof is checked on resume. */
 export const proofReadBytes = 1 << 20;
 /** Names tried for an output file's temporary file before giving up (each a fresh random name). */

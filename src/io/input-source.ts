@@ -3,7 +3,7 @@
  * so a file that changes under the run is an error, never a partial result) or a stream (stdin),
  * with gzip-compressed input recognised by its magic bytes and decompressed as it is read.
  */
-import { gzipReadBytes } from '../constants.js';
+import { gzipReadBytes, readChunkBytes } from '../constants.js';
 import { closeSync, constants, fstatSync, openSync, read, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -174,21 +174,17 @@ function streamSource(name: string, stream: Readable): InputSource {
   return {
     name,
     sizeBytes: undefined,
-    // Fills the buffer as a file read would: a stream's chunks are small (16 KiB from gunzip, 64 KiB
-    // from a pipe), and a chunk of input a read is what the workers get and a journal batch holds.
+    // One chunk a read, as it comes: a read never waits for more than the stream has (a slow
+    // producer's rows go on at once, and a stop signal is acted on between reads).
     async read(buffer, offset, length) {
-      let n = 0;
-      while (n < length) {
-        if (pending.length === 0) {
-          const next = await chunks.next();
-          if (next.done) break;
-          pending = next.value;
-          consumed += pending.length;
-        }
-        const copied = pending.copy(buffer, offset + n, 0, Math.min(length - n, pending.length));
-        pending = pending.subarray(copied);
-        n += copied;
+      if (pending.length === 0) {
+        const next = await chunks.next();
+        if (next.done) return 0;
+        pending = next.value;
+        consumed += pending.length;
       }
+      const n = pending.copy(buffer, offset, 0, Math.min(length, pending.length));
+      pending = pending.subarray(n);
       return n;
     },
     consumedBytes: () => consumed,
@@ -236,7 +232,9 @@ function replayHead(raw: InputSource, head: Buffer): InputSource {
  * for more, so memory stays bounded (zlib's window plus one read) whatever the file size.
  */
 function gunzipSource(compressed: InputSource): InputSource {
-  const gunzip = createGunzip();
+  // Inflated in pieces up to a file read's size, not zlib's 16 KiB: a piece read is what the workers
+  // are handed and what a journal batch holds.
+  const gunzip = createGunzip({ chunkSize: readChunkBytes });
   gunzip.on('error', () => undefined); // reported through the reads below, never as an unhandled event
   async function* compressedReads(): AsyncGenerator<Buffer> {
     for (;;) {

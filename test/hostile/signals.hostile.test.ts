@@ -147,6 +147,28 @@ describe('the first signal stops in bounded time when the input waits on its wri
   }
 });
 
+describe('the first signal stops in bounded time when standard input trickles in', () => {
+  it('a row every few milliseconds, never a full read: SIGINT is exit 130 at once, not when the producer ends', async () => {
+    const run = start(['-', '-w', '1', '--log-level', 'info'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdin = run.child.stdin!;
+    stdin.write('type,client,tx,amount\n');
+    let tx = 0;
+    const producer = setInterval(() => stdin.write(`deposit,1,${++tx},1.0\n`), 5);
+    try {
+      await until(() => tx > 100 && catchesSigterm(run.child.pid!), 'rows to flow');
+      const asked = Date.now();
+      run.child.kill('SIGINT');
+      const ended = await run.ended();
+      expect(ended).toEqual({ code: 130, signal: null });
+      expect(Date.now() - asked).toBeLessThan(hangMs / 2); // the producer would go on for ever
+      expect(run.stdout()).toBe('');
+    } finally {
+      clearInterval(producer);
+      stdin.destroy();
+    }
+  });
+});
+
 describe('the first signal stops in bounded time when an output waits on its reader', () => {
   for (const option of ['--rejects', '--output', '--report']) {
     it(`${option} naming a FIFO nobody opens: exit 143, nothing written, no file left`, async () => {

@@ -74,7 +74,7 @@ describe('openInput: gzip by magic bytes', () => {
     writeFileSync(path, Buffer.concat([gzipSync('a,b\n'), gzipSync('c,d\n')]));
     expect(await readAll(await openInput(path))).toBe('a,b\nc,d\n');
   });
-  it('a read fills the buffer as a file read does, not one inflated chunk (16 KiB) at a time', async () => {
+  it("inflates in pieces up to a file read (512 KiB), not zlib's 16 KiB chunks", async () => {
     const path = join(tmp(), 'big.gz');
     const big = 'deposit,1,1,5\n'.repeat(100_000); // 1.4 MB
     writeFileSync(path, gzipSync(big));

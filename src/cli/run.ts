@@ -349,7 +349,10 @@ function refuseUndecodable(argv: readonly string[], env: NodeJS.ProcessEnv): voi
   if (at < 0 && variable === undefined) return;
   // Named by where it is, never shown: it may be a URL with a password.
   const arg = argv[at] ?? '';
-  const option = /^(--?[\w-]+)=/.exec(arg)?.[1] ?? (argv[at - 1]?.startsWith('-') ? argv[at - 1] : undefined);
+  const before = argv[at - 1] ?? '';
+  // A flag before it (-q, --no-progress, --) takes no value: then it is an argument of its own.
+  const flag = before === '--' || before === '-q' || booleanOptionNames.includes(before.replace(/^--(no-)?/, ''));
+  const option = /^(--?[\w-]+)=/.exec(arg)?.[1] ?? (before.startsWith('-') && !flag ? before : undefined);
   const what = at < 0 ? variable! : option !== undefined ? `the value of ${option}` : `argument ${at + 1}`;
   throw usageError(
     `${what} holds bytes that are not UTF-8 (shown as \uFFFD): its name cannot be told apart from another; rename the file (or use another value) with UTF-8 characters only`,

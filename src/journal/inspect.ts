@@ -6,11 +6,10 @@ import { txTypes } from '../domain/transaction.js';
 import { csvField } from '../io/csv-writer.js';
 import { inspectFlushChars } from '../constants.js';
 import { shownAmount } from './record-codec.js';
-import { checkFinishedPartition } from './manifest.js';
-import { existingManifest, readerSeal } from './replay.js';
+import { existingManifest, PartitionsOfOneRun, readerSeal } from './replay.js';
 import type { JournalKeyring } from './seal.js';
-import { partitionExtent, readTail } from './sqlite/recovery.js';
-import { openPartition } from './sqlite/reader.js';
+import { readTail } from './sqlite/recovery.js';
+import { openPartition, withPartition } from './sqlite/reader.js';
 import { isPostgresUrl } from './postgres/url.js';
 
 export const inspectHeader = 'partition,seq,line,record,type,client,tx,amount,reason\n';
@@ -35,10 +34,13 @@ export async function* inspectJournal(
   const sealed = readerSeal(dir, manifest, keys);
   const shards =
     client === undefined ? Array.from({ length: manifest.shards }, (_, s) => s) : [shardOf(client, manifest.shards)];
+  // Every partition checked as this journal's before a line is printed: exit 2 prints nothing.
+  const partitions = new PartitionsOfOneRun(manifest);
+  for (let shard = 0; shard < manifest.shards; shard++)
+    withPartition(dir, shard, manifest, sealed, (reader) => partitions.check(shard, reader.db, reader.where));
   for (const shard of shards) {
     const reader = openPartition(dir, shard, manifest, sealed);
     try {
-      checkFinishedPartition(manifest, shard, partitionExtent(reader.db, reader.where).lastSeq, reader.where);
       let text = '';
       for (const r of readTail(reader.db, reader.where, 0, Number.POSITIVE_INFINITY, reader)) {
         if (client !== undefined && r.client !== client) continue;

@@ -248,6 +248,35 @@ describe("a finished journal's partition file replaced", () => {
     await refused(journal);
   });
 
+  it("by another journal's, of another input with as many records: refused (exit 2), the input proofs disagree", async () => {
+    // The same rows but for their amounts' digits (1 and 2 swapped: the same length, so the same
+    // chunks): every partition holds as many records as this input's, and batches end at the same bytes.
+    const other = join(dir, 'other-input.csv');
+    const swapped = (amount: string) => amount.replace(/[12]/g, (d) => (d === '1' ? '2' : '1'));
+    writeFileSync(
+      other,
+      readFileSync(input, 'utf8').replace(
+        /^([^,\n]*,[^,\n]*,[^,\n]*,)(.*)$/gm,
+        (_, head: string, amount: string) => head + swapped(amount),
+      ),
+    );
+    const mine = join(dir, 'two-a');
+    const theirs = join(dir, 'two-b');
+    expect((await runCli([input, '-w', '2', '--journal', mine, '--quiet'])).code).toBe(0);
+    expect((await runCli([other, '-w', '2', '--journal', theirs, '--quiet'])).code).toBe(0);
+    const ends = (journal: string) => JSON.parse(readFileSync(join(journal, 'manifest.json'), 'utf8')).ends;
+    expect(ends(theirs)).toEqual(ends(mine));
+    for (const name of readdirSync(mine).filter((n) => n.startsWith('partition-1.sqlite'))) rmSync(join(mine, name));
+    for (const name of readdirSync(theirs).filter((n) => n.startsWith('partition-1.sqlite')))
+      cpSync(join(theirs, name), join(mine, name));
+    for (const args of [['replay'], ['inspect'], ['inspect', '--client', '7']]) {
+      const read = await runCli([...args, '--journal', mine, '--quiet']);
+      expect(read.code, read.stderr).toBe(2);
+      expect(read.stdout).toBe('');
+      expect(read.stderr).toMatch(/partition 1 .*its proof of the input's first \d+ bytes differs from partition 0's/);
+    }
+  });
+
   it('emptied: refused (exit 2); the same run again puts it back', async () => {
     const journal = copyJournal(finished, join(dir, 'emptied'));
     const db = new Database(join(journal, 'partition-0.sqlite'));

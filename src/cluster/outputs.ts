@@ -48,8 +48,9 @@ export async function clusterOutputs(
   journalId?: number,
 ): Promise<ClusterOutputs> {
   const runRow = await control.readRun(run);
+  // A submit's run gone, or of another journal now, while it waited: its journal was removed.
+  if (journalId !== undefined && runRow?.journalId !== journalId) throw journalReplaced(run);
   if (runRow === undefined) throw usageError(`run ${run}: not found in ${redactUrl(journalUrl)}`);
-  if (journalId !== undefined && runRow.journalId !== journalId) throw journalReplaced(run);
   if (runRow.inputChanged) throw inputChangedRefusal(run);
   const lastLines = runRow.lastLines;
   if (!runRow.published || lastLines === null)

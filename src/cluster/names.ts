@@ -85,4 +85,6 @@ export const header = {
    * is not a message of this run.
    */
   journal: 'Payments-Journal',
+  /** On a batch: the CRC-32 of its rows (the message body before sealing), to compare a copy with. */
+  crc: 'Payments-Crc',
 } as const;

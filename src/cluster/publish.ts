@@ -1,5 +1,6 @@
 /** Submit's publishing: each shard's messages published in order, with backpressure (jetstream-sink.ts feeds them). */
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { crc32 } from 'node:zlib';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { backoffMs } from '../resilience.js';
@@ -13,12 +14,12 @@ import {
   publishTimeoutMs,
   streamCheckEveryMs,
 } from '../constants.js';
-import { describeError, runFailure, usageError } from '../errors.js';
+import { describeError, RunError, runFailure, usageError } from '../errors.js';
 import type { DelimiterChoice } from '../io/delimiter.js';
 import { activeCarrier, startSpan, type SpanHandle, type TraceCarrier } from '../ops/tracing.js';
 import type { ClusterControl } from './control.js';
-import { batchMsgId, endMsgId, header, subjectOf } from './names.js';
-import { isNatsAuthError, isSubjectFull } from './nats-errors.js';
+import { batchMsgId, endMsgId, header, streamOf, subjectOf } from './names.js';
+import { isMessageGone, isNatsAuthError, isSubjectFull } from './nats-errors.js';
 import type { SubjectTrimmer } from './stream.js';
 import type { WirePiece } from './wire.js';
 import type { MessageSealer } from './message-seal.js';
@@ -97,6 +98,8 @@ export class ShardPublisher {
   private readonly deadlineAt: number;
   private readonly seal: MessageSealer | undefined;
   private readonly journal: number;
+  private readonly control: ClusterControl;
+  private jsm: Promise<JetStreamManager> | undefined;
 
   constructor(
     target: PublishTarget,
@@ -111,6 +114,7 @@ export class ShardPublisher {
     this.deadlineAt = request.deadlineAt;
     this.seal = target.seal;
     this.journal = target.journal;
+    this.control = target.control;
     this.batches = new Array<number>(shards).fill(0);
     this.lastLines = new Array<number>(shards).fill(0);
     this.rows = new Array<number>(shards).fill(0);
@@ -132,8 +136,11 @@ export class ShardPublisher {
     h.set(header.prevLine, String(prevLine));
     h.set(header.firstLine, String(piece.firstLine));
     h.set(header.lastLine, String(piece.lastLine));
+    const crc = crc32(piece.data);
+    h.set(header.crc, String(crc));
     const id = batchMsgId(this.run, this.journal, shard, k, this.repairOf(shard));
-    const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, id, h));
+    const sameAsStored = (seq: number) => this.sameAsStored(shard, k, seq, crc);
+    const sent = this.tails[shard]!.then(() => this.publish(shard, piece.data, id, h, sameAsStored));
     sent.catch((error: unknown) => (this.failure ??= error));
     this.tails[shard] = sent;
     this.waiting.push(sent);
@@ -191,12 +198,39 @@ export class ShardPublisher {
     for (const span of this.spans) span?.end(this.failure ?? new Error('publishing stopped')); // unended: failed
   }
 
-  private publish(shard: number, plain: Uint8Array, msgID: string, h: MsgHdrs): Promise<void> {
+  /**
+   * A batch this submit sent was a copy of one the stream holds (de-duplicated by its id): the stored
+   * one must hold the same rows. Other rows mean that an earlier submit of the run read the file
+   * while it changed, and stopped before its end, where it would have found that out: the run's
+   * batches are then of no one file, and it gives no accounts. A stored batch gone (applied and
+   * deleted), or stamped by an earlier release (no CRC), is not checked.
+   */
+  private async sameAsStored(shard: number, batch: number, seq: number, crc: number): Promise<void> {
+    const jsm = await (this.jsm ??= this.js.jetstreamManager());
+    const stored = await jsm.streams.getMessage(streamOf(this.run), { seq }).catch((error: unknown) => {
+      if (isMessageGone(error)) return null;
+      throw error;
+    });
+    const theirs = stored?.header?.get(header.crc);
+    if (!theirs || theirs === String(crc)) return;
+    await this.control.markInputChanged(this.run);
+    throw runFailure(
+      `run ${this.run}: batch ${batch} of shard ${shard} is in its stream with other rows than this file gives: an earlier submit of the run read the file while it was being changed, and stopped before it could tell; the run gives no accounts: submit the file under a new --run`,
+    );
+  }
+
+  private publish(
+    shard: number,
+    plain: Uint8Array,
+    msgID: string,
+    h: MsgHdrs,
+    sameAsStored?: (seq: number) => Promise<void>,
+  ): Promise<void> {
     // Sealed here, once per message, after its headers are set (they are its associated data).
     const data = this.seal === undefined ? plain : this.seal(shard, h, plain);
     return publishOne(
       this.js,
-      { shard, subject: subjectOf(this.run, shard), data, msgID, headers: h },
+      { shard, subject: subjectOf(this.run, shard), data, msgID, headers: h, sameAsStored },
       this.log,
       this.trimmer,
       this.deadlineAt,
@@ -210,6 +244,8 @@ interface Message {
   readonly data: Uint8Array;
   readonly msgID: string;
   readonly headers: MsgHdrs;
+  /** A batch's: called when the server says it holds a copy already (at that sequence number). */
+  readonly sameAsStored?: (seq: number) => Promise<void>;
 }
 
 /**
@@ -236,10 +272,13 @@ async function publishOne(
     }
     try {
       const ack = await js.publish(subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: publishTimeoutMs });
+      // Before the trimmer knows the sequence number, so that it cannot delete the copy first.
+      if (ack.duplicate && m.sameAsStored) await m.sameAsStored(ack.seq);
       trimmer.stored(shard, ack.seq);
       if (lagging > 0) trimmer.waited(subject, performance.now() - lagging);
       return;
     } catch (error) {
+      if (error instanceof RunError) throw error; // the copy check's verdict: not a publish to retry
       // A shard quarantined meanwhile (its stream deleted, a batch missing): waiting cannot help.
       if (trimmer.quarantined) throw trimmer.quarantined;
       if (isSubjectFull(error)) {

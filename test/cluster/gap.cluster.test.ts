@@ -5,6 +5,9 @@
  * what the journal lacks, lifts the quarantine, and prints the right accounts. In a run not sealed,
  * a forged end marker that finishes a shard short is named as such, never printed as accounts.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli } from '../helpers/cli.js';
 import {
@@ -127,6 +130,36 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
     expect(first.stdout).toBe('');
     expect(errorLine(first.stderr)).toMatch(/run replaced: its journal was removed while this submit waited/);
     await node.kill('SIGKILL');
+  });
+
+  it('batches stored by a submit that read the file while it changed, then stopped: the next submit finds a copy with other rows, exit 1, no accounts', async () => {
+    const expected = await expectedRun(world, 'copied', 200_000, 88);
+    const original = readFileSync(expected.input);
+    // One digit of a row in the middle: the same size, first and last MiB.
+    const changed = Buffer.from(original);
+    const at = changed.indexOf('\ndeposit,', changed.length >> 1) + 1;
+    const digit = changed.indexOf(',', changed.indexOf(',', changed.indexOf(',', at) + 1) + 1) + 1;
+    changed[digit] = changed[digit] === 0x31 ? 0x32 : 0x31;
+    const edited = join(world.dir, 'copied-edited.csv');
+    writeFileSync(edited, changed);
+    expect((await submit(world, [edited, '--run', 'copied', '--shards', '1', '--detach'])).code).toBe(0);
+    // What a submit killed before its end leaves: the journal says the file as it was, the stream
+    // holds batches of the file as it was read while it changed.
+    await withDb(world, (c) =>
+      c.query("UPDATE payments.journals SET input_name = $1, input_crc = $2 WHERE name = 'copied'", [
+        expected.input,
+        crc32(original),
+      ]),
+    );
+    const again = await submit(world, [expected.input, '--run', 'copied', '--shards', '1', '--deadline', '20']);
+    expect(again.code, again.stderr).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(errorLine(again.stderr)).toMatch(
+      /run copied: batch \d+ of shard 0 is in its stream with other rows than this file gives/,
+    );
+    const result = await runCli(['result', '--run', 'copied', '--journal', world.journal]);
+    expect(result.code).toBe(2);
+    expect(errorLine(result.stderr)).toMatch(/its input changed while a submit read it/);
   });
 
   it('an end marker forged with the journal id a run not sealed gets: submit says the shard finished short (exit 1)', async () => {

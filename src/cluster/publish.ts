@@ -206,7 +206,12 @@ export class ShardPublisher {
    * deleted), or stamped by an earlier release (no CRC), is not checked.
    */
   private async sameAsStored(shard: number, batch: number, seq: number, crc: number): Promise<void> {
-    const jsm = await (this.jsm ??= this.js.jetstreamManager());
+    // Kept once made; a failure to make it is not kept (the next copy asks again).
+    this.jsm ??= this.js.jetstreamManager().catch((error: unknown) => {
+      this.jsm = undefined;
+      throw error;
+    });
+    const jsm = await this.jsm;
     const stored = await jsm.streams.getMessage(streamOf(this.run), { seq }).catch((error: unknown) => {
       if (isMessageGone(error)) return null;
       throw error;

@@ -49,9 +49,7 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
       expect(await deleteMessage(world, `PAYMENTS_${name}`, seq)).toBeGreaterThan(3);
       // A submit that waits when the loss is found (started before any node, so the node finds it).
       const waiting = spawnSubmit(world, [...args, '--deadline', '100']);
-      let stderr = '';
-      waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      await until(() => stderr.includes('"msg":"published"'));
+      await until(() => waiting.stderr().includes('"msg":"published"'));
       const node = startNode(world, `node-${name}`);
       const failed = await waiting.result;
       expect(failed.code, failed.stderr).toBe(1);
@@ -96,9 +94,7 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
     const expected = await expectedRun(world, 'endlost2', 50_000, 85);
     const args = [expected.input, '--run', 'endlost2', '--shards', '1'];
     const waiting = spawnSubmit(world, [...args, '--deadline', '100']);
-    let stderr = '';
-    waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until(() => stderr.includes('"msg":"published"'));
+    await until(() => waiting.stderr().includes('"msg":"published"'));
     const end = await lastMessage(world, 'PAYMENTS_endlost2', 'payments.endlost2.shard.0');
     await deleteMessage(world, 'PAYMENTS_endlost2', end!.seq);
     const node = startNode(world, 'endlost2');
@@ -115,9 +111,7 @@ describe('a batch missing from a shard’s stream', { timeout: 120_000 }, () => 
     const mine = await expectedRun(world, 'replaced-a', 50_000, 86);
     const theirs = await expectedRun(world, 'replaced-b', 20_000, 87);
     const waiting = spawnSubmit(world, [mine.input, '--run', 'replaced', '--shards', '2', '--deadline', '100']);
-    let stderr = '';
-    waiting.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until(() => stderr.includes('"msg":"published"'));
+    await until(() => waiting.stderr().includes('"msg":"published"'));
     await withDb(world, async (c) => {
       await c.query("DELETE FROM payments.journals WHERE name = 'replaced'");
     });

@@ -206,7 +206,16 @@ describe('cluster liveness', { timeout: 120_000 }, () => {
     await until(async () => /shard lags: its subject is full/.test(first.stderr()));
     await withNats(world, async (nc) => (await jetstreamManager(nc)).streams.delete('PAYMENTS_cut3'));
     const second = spawnSubmit(world, [expected.input, '--run', 'cut3', '--deadline', '100']);
-    const stopped = await first.result;
+    // Bounded, and saying what each submit said when it is not.
+    const stopped = await Promise.race([
+      first.result,
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`the first submit did not stop:\n${first.stderr()}\nsecond:\n${second.stderr()}`)),
+          60_000,
+        ).unref(),
+      ),
+    ]);
     expect(stopped.code, stopped.stderr).toBe(1);
     expect(stopped.stdout).toBe('');
     expect(errorLine(stopped.stderr)).toMatch(
